@@ -1,4 +1,5 @@
 import type { DClass, DStruct } from "./dclass.ts";
+import { DcModelError } from "./file.ts";
 import { keywordFlags } from "./keywords.ts";
 import type { Parameter } from "./parameter.ts";
 
@@ -84,7 +85,7 @@ export function molecularField(
   const keywords = first ? first.keywords : [];
   for (const atom of atoms) {
     if (!sameKeywords(atom.keywords, keywords)) {
-      throw new Error(
+      throw new DcModelError(
         `molecular field '${name}': atom '${atom.name}' has keywords [${atom.keywords.join(" ")}] ` +
           `but '${first?.name}' has [${keywords.join(" ")}]; the atoms of a molecular field must share their keywords`,
       );

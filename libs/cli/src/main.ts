@@ -1,0 +1,31 @@
+#!/usr/bin/env -S node --import tsx
+/**
+ * The `overworld` command. Run from the repository root as `pnpm overworld <command> ...`.
+ */
+import { runDcCommand } from "./commands/dc.ts";
+
+const USAGE = `usage: pnpm overworld <command>
+
+commands:
+  dc check FILE...   load .dc files in order; print class, struct and field counts and the hash
+  dc hash FILE...    print the legacy schema hash of .dc files loaded in order, as 0x%08x
+`;
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "dc":
+      return runDcCommand(rest);
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`overworld: unknown command '${command}'\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
