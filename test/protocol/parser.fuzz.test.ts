@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
+import { DcSyntaxError, parseDcText } from "@overworld/protocol";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { DcSyntaxError, parseDcText } from "@overworld/protocol";
 import { DC_FIXTURES } from "../support/fixtures.ts";
 
 const source = readFileSync(DC_FIXTURES.astronTest, "utf8");

@@ -1,4 +1,3 @@
-import { describe, expect, it } from "vitest";
 import {
   type AtomicField,
   type DcFile,
@@ -9,6 +8,7 @@ import {
   type ParameterField,
   parseDcText,
 } from "@overworld/protocol";
+import { describe, expect, it } from "vitest";
 import { DC_FIXTURES } from "../support/fixtures.ts";
 
 function parse(source: string): DcFile {
@@ -145,7 +145,12 @@ describe("every construct of the grammar", () => {
       dclass A { setList(DoIdList ids, bool flag, pair16 p); };
     `);
     const [ids, flag, pair] = field<AtomicField>(file, "A", "setList").elements;
-    expect(ids!.type).toMatchObject({ kind: "array", alias: "DoIdList", element: { kind: "uint32", alias: "DoId" }, length: {} });
+    expect(ids!.type).toMatchObject({
+      kind: "array",
+      alias: "DoIdList",
+      element: { kind: "uint32", alias: "DoId" },
+      length: {},
+    });
     expect(flag!.type).toMatchObject({ kind: "uint8", alias: "bool" });
     expect(pair!.type).toMatchObject({ kind: "array", alias: "pair16", length: { fixed: 2 } });
   });
@@ -164,13 +169,19 @@ describe("every construct of the grammar", () => {
       dclass A { setPath(Vec points[], Vec[3] corners, Vec home); };
     `);
     const [points, corners, home] = field<AtomicField>(file, "A", "setPath").elements;
-    expect(points!.type).toMatchObject({ kind: "array", element: { kind: "struct", name: "Vec" }, length: {} });
+    expect(points!.type).toMatchObject({
+      kind: "array",
+      element: { kind: "struct", name: "Vec" },
+      length: {},
+    });
     expect(corners!.type).toMatchObject({ kind: "array", length: { fixed: 3 } });
     expect(home!.type.kind === "struct" && home!.type.target().name).toBe("Vec");
   });
 
   it("reads atomic fields with named and unnamed parameters, and no parameters", () => {
-    const file = parse(`dclass A { setPos(float32 x, float32 y) broadcast ram; ping() clsend; setN(uint8); };`);
+    const file = parse(
+      `dclass A { setPos(float32 x, float32 y) broadcast ram; ping() clsend; setN(uint8); };`,
+    );
     expect(field<AtomicField>(file, "A", "setPos").elements.map((p) => p.name)).toEqual(["x", "y"]);
     expect(field<AtomicField>(file, "A", "ping").elements).toEqual([]);
     expect(field<AtomicField>(file, "A", "setN").elements[0]!.name).toBeUndefined();
@@ -194,16 +205,25 @@ describe("every construct of the grammar", () => {
   });
 
   it("reads fixed-point divisors, moduli and ranges in any order", () => {
-    const file = parse(`dclass A { setH(int16 % 360 / 10 h, uint8(0-100) pct, int32(-5-5, 10-20) r, float64/100 f); };`);
+    const file = parse(
+      `dclass A { setH(int16 % 360 / 10 h, uint8(0-100) pct, int32(-5-5, 10-20) r, float64/100 f); };`,
+    );
     const [h, pct, r, f] = field<AtomicField>(file, "A", "setH").elements;
     expect(h!.type).toEqual({ kind: "int16", divisor: 10, modulus: 360 });
     expect(pct!.type).toEqual({ kind: "uint8", divisor: 1, ranges: [{ min: 0, max: 100 }] });
-    expect(r!.type).toMatchObject({ ranges: [{ min: -5, max: 5 }, { min: 10, max: 20 }] });
+    expect(r!.type).toMatchObject({
+      ranges: [
+        { min: -5, max: 5 },
+        { min: 10, max: 20 },
+      ],
+    });
     expect(f!.type).toEqual({ kind: "float64", divisor: 100 });
   });
 
   it("reads string and blob lengths: fixed, ranged and free", () => {
-    const file = parse(`dclass A { s(string(32) a, string(8-16) b, string c, blob(16) d, blob32 e, char [0-1024] f); };`);
+    const file = parse(
+      `dclass A { s(string(32) a, string(8-16) b, string c, blob(16) d, blob32 e, char [0-1024] f); };`,
+    );
     const types = field<AtomicField>(file, "A", "s").elements.map((p) => p.type);
     expect(types).toEqual([
       { kind: "string", length: { fixed: 32 } },
@@ -227,7 +247,12 @@ describe("every construct of the grammar", () => {
     `);
     const defaults = (name: string) => field<AtomicField>(file, "A", name).elements.map((p) => p.default);
     expect(defaults("setA")).toEqual([78, -3, 150, 18446744073709551615n]);
-    expect(defaults("setB")).toEqual(["Avatar\n", "x", new Uint8Array([0, 255, 16]), new Uint8Array([0, 0, 0, 7])]);
+    expect(defaults("setB")).toEqual([
+      "Avatar\n",
+      "x",
+      new Uint8Array([0, 255, 16]),
+      new Uint8Array([0, 0, 0, 7]),
+    ]);
     expect(defaults("setC")).toEqual([[0, 1, 1], { a: 5, b: "hi" }, [1, 2], "abc"]);
     expect(defaults("setD")).toEqual([-12.5, 16]);
   });
@@ -248,6 +273,13 @@ describe("every construct of the grammar", () => {
       dclass B : A { };
     `);
     expect(file.types.map((t) => t.name)).toEqual(["A", "B"]);
+  });
+
+  it("nests array suffixes as C and Panda3D do: the first suffix is the outer array", () => {
+    const file = parse(`dclass A { a(uint16[2][3] x, uint8[4] y[5]); };`);
+    const [x, y] = field<AtomicField>(file, "A", "a").elements;
+    expect(x!.type).toMatchObject({ length: { fixed: 2 }, element: { kind: "array", length: { fixed: 3 } } });
+    expect(y!.type).toMatchObject({ length: { fixed: 4 }, element: { kind: "array", length: { fixed: 5 } } });
   });
 
   it("reads Panda3D's legacy array type names", () => {
@@ -271,30 +303,78 @@ describe("errors name the file, line, column and what was expected", () => {
   const cases: [string, string, RegExp][] = [
     ["an unknown declaration", "dklass A {};", /test\.dc:1:1: expected a declaration .* found 'dklass'/],
     ["a missing class name", "dclass {};", /1:8: expected a dclass name, found '\{'/],
-    ["an unclosed class", "dclass A { setX(uint8);", /1:24: expected '\}' to close dclass 'A', found end of file/],
-    ["a missing semicolon after a field", "dclass A {\n  setX(uint8)\n};", /3:1: expected ';' after field 'setX', found '\}'/],
-    ["an unclosed parameter list", "dclass A { setX(uint8 x; };", /1:24: expected '\)' to close the parameters of 'setX'/],
+    [
+      "an unclosed class",
+      "dclass A { setX(uint8);",
+      /1:24: expected '\}' to close dclass 'A', found end of file/,
+    ],
+    [
+      "a missing semicolon after a field",
+      "dclass A {\n  setX(uint8)\n};",
+      /3:1: expected ';' after field 'setX', found '\}'/,
+    ],
+    [
+      "an unclosed parameter list",
+      "dclass A { setX(uint8 x; };",
+      /1:24: expected '\)' to close the parameters of 'setX'/,
+    ],
     ["an unknown type", "dclass A { setX(unit8 x); };", /1:17: unknown type 'unit8'/],
-    ["an unknown parent", "dclass A : Base { };", /1:12: dclass 'A' inherits from 'Base', which is not declared/],
-    ["a struct as parent", "struct S { uint8 a; }; dclass A : S { };", /inherits from 'S', which is a struct/],
+    [
+      "an unknown parent",
+      "dclass A : Base { };",
+      /1:12: dclass 'A' inherits from 'Base', which is not declared/,
+    ],
+    [
+      "a struct as parent",
+      "struct S { uint8 a; }; dclass A : S { };",
+      /inherits from 'S', which is a struct/,
+    ],
     ["an undeclared keyword", "dclass A { setX(uint8) brodcast; };", /1:24: 'brodcast' is not a keyword/],
-    ["a duplicate field", "dclass A { setX(uint8); setX(uint16); };", /1:25: dclass 'A' already has a field 'setX'/],
+    [
+      "a duplicate field",
+      "dclass A { setX(uint8); setX(uint16); };",
+      /1:25: dclass 'A' already has a field 'setX'/,
+    ],
     ["a duplicate class", "dclass A { }; dclass A { };", /1:15: dclass 'A' is already declared/],
-    ["a struct named like a typedef", "typedef uint8 T; struct T { uint8 a; };", /struct 'T' is already declared/],
+    [
+      "a struct named like a typedef",
+      "typedef uint8 T; struct T { uint8 a; };",
+      /struct 'T' is already declared/,
+    ],
     ["an atomic field in a struct", "struct S { setX(uint8); };", /struct 'S' can only hold typed fields/],
-    ["a molecular atom that does not exist", "dclass A { setX(uint8); m : setX, setQ; };", /1:35: molecular field 'm' names 'setQ', which is not a field/],
-    ["mismatched molecular keywords", "dclass A { a(uint8) ram; b(uint8) db; m : a, b; };", /the atoms of a molecular field must share their keywords/],
+    [
+      "a molecular atom that does not exist",
+      "dclass A { setX(uint8); m : setX, setQ; };",
+      /1:35: molecular field 'm' names 'setQ', which is not a field/,
+    ],
+    [
+      "mismatched molecular keywords",
+      "dclass A { a(uint8) ram; b(uint8) db; m : a, b; };",
+      /the atoms of a molecular field must share their keywords/,
+    ],
     ["a divisor on a string", "dclass A { s(string/10 x); };", /type 'string' is not numeric/],
     ["a zero divisor", "dclass A { s(int16/0 x); };", /divisor of 'int16' must be a positive whole number/],
     ["an empty range", "dclass A { s(uint8(10-5) x); };", /range 10-5 of 'uint8' is empty/],
-    ["a negative array size", "dclass A { s(uint8[-1] x); };", /array size must be a whole number of zero or more, not -1/],
+    [
+      "a negative array size",
+      "dclass A { s(uint8[-1] x); };",
+      /array size must be a whole number of zero or more, not -1/,
+    ],
     ["an unclosed comment", "dclass A { }; /* no end", /1:15: comment '\/\*' is never closed/],
     ["an unclosed string", 'dclass A { s(string x = "abc); };', /1:25: string is not closed/],
     ["a bad character", "dclass A { s(uint8 x) @; };", /1:23: unexpected character '@'/],
-    ["a string default for a number", 'dclass A { s(uint8 x = "a"); };', /bad default for A\.s\.x: expected a number for type uint8/],
+    [
+      "a string default for a number",
+      'dclass A { s(uint8 x = "a"); };',
+      /bad default for A\.s\.x: expected a number for type uint8/,
+    ],
     ["a fraction for an integer", "dclass A { s(uint8 x = 1.5); };", /uint8 holds whole numbers, not 1\.5/],
     ["a uint64 default that does not fit", "dclass A { s(uint64 x = -1); };", /-1 does not fit in uint64/],
-    ["a wrong struct default", "struct P { uint8 a; }; dclass A { s(P p = {1, 2}); };", /expected 1 members, not 2/],
+    [
+      "a wrong struct default",
+      "struct P { uint8 a; }; dclass A { s(P p = {1, 2}); };",
+      /expected 1 members, not 2/,
+    ],
     ["switch", "switch S (uint8) { };", /'switch' declarations are not supported/],
     ["a class field without a name", "dclass A { uint8; };", /needs a name/],
     ["an odd hex literal", "dclass A { s(blob b = <abc>); };", /hex literal has an odd number of digits/],

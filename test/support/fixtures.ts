@@ -1,7 +1,9 @@
 import { fileURLToPath } from "node:url";
 
 /** The shared `.dc` fixtures: Astron's test file and a full game's (otp.dc then toon.dc). */
-const folder = process.env.OVERWORLD_DC_FIXTURES ?? fileURLToPath(new URL("../../../shared/fixtures/dc/", import.meta.url));
+const folder =
+  process.env.OVERWORLD_DC_FIXTURES ??
+  fileURLToPath(new URL("../../../shared/fixtures/dc/", import.meta.url));
 
 export const DC_FIXTURES = {
   astronTest: `${folder}/astron-test.dc`,

@@ -1,5 +1,5 @@
-import type { DcFile } from "./file.ts";
 import type { AtomicField, Field, ParameterField } from "./field.ts";
+import type { DcFile } from "./file.ts";
 
 /**
  * A distributed class. Its `fields` are all the fields an object of the class has, inherited ones

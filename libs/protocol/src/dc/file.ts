@@ -35,6 +35,12 @@ export class DcFile {
   readonly typedefs = new Map<string, Typedef>();
   /** Keywords declared with `keyword x;` (the historical ones are always known). */
   readonly keywords: string[] = [];
+  /**
+   * Historical keywords that a `keyword x;` declaration names, each with the id the next field had
+   * then. Panda3D treats such a keyword as custom (no legacy bit flag) in the fields declared after
+   * that point, which changes the legacy hash.
+   */
+  readonly historicalKeywordsDeclaredAt = new Map<string, number>();
   readonly imports: Import[] = [];
   private readonly typesByName = new Map<string, DType>();
 
@@ -70,7 +76,12 @@ export class DcFile {
   }
 
   addKeyword(word: string): void {
-    if (!this.keywords.includes(word) && !isHistoricalKeyword(word)) this.keywords.push(word);
+    if (isHistoricalKeyword(word)) {
+      const declared = this.historicalKeywordsDeclaredAt;
+      if (!declared.has(word)) declared.set(word, this.fields.length);
+      return;
+    }
+    if (!this.keywords.includes(word)) this.keywords.push(word);
   }
 
   addTypedef(name: string, type: DcType): Typedef {
@@ -94,7 +105,8 @@ export class DcFile {
     this.register(dclass);
     this.classes.push(dclass);
     for (const parent of parents) {
-      if (dclass.parents.includes(parent)) throw new DcModelError(`dclass '${name}' names parent '${parent.name}' twice`);
+      if (dclass.parents.includes(parent))
+        throw new DcModelError(`dclass '${name}' names parent '${parent.name}' twice`);
       dclass.addParent(parent);
     }
     return dclass;
@@ -108,27 +120,35 @@ export class DcFile {
     const owner = field.owner;
     for (const word of field.keywords) {
       if (!this.isKeyword(word)) {
-        throw new DcModelError(`field '${owner.name}.${field.name}' uses undeclared keyword '${word}' (declare it with 'keyword ${word};')`);
+        throw new DcModelError(
+          `field '${owner.name}.${field.name}' uses undeclared keyword '${word}' (declare it with 'keyword ${word};')`,
+        );
       }
     }
     if (owner.kind === "struct") {
       if (field.kind !== "parameter") {
-        throw new DcModelError(`struct '${owner.name}' can only hold plain typed fields, not ${field.kind} field '${field.name}'`);
+        throw new DcModelError(
+          `struct '${owner.name}' can only hold plain typed fields, not ${field.kind} field '${field.name}'`,
+        );
       }
-      if (owner.field(field.name)) throw new DcModelError(`struct '${owner.name}' already has a field '${field.name}'`);
+      if (owner.field(field.name))
+        throw new DcModelError(`struct '${owner.name}' already has a field '${field.name}'`);
       const numbered = this.number(field) as ParameterField;
       owner.addField(numbered);
       return numbered;
     }
     if (field.name === owner.name) {
-      if (field.kind !== "atomic") throw new DcModelError(`the constructor of dclass '${owner.name}' must be an atomic field`);
+      if (field.kind !== "atomic")
+        throw new DcModelError(`the constructor of dclass '${owner.name}' must be an atomic field`);
       if (owner.constructorField) throw new DcModelError(`dclass '${owner.name}' already has a constructor`);
-      if (owner.baseFields.length > 0) throw new DcModelError(`the constructor of dclass '${owner.name}' must be its first field`);
+      if (owner.baseFields.length > 0)
+        throw new DcModelError(`the constructor of dclass '${owner.name}' must be its first field`);
       const numbered = this.number(field) as AtomicField;
       owner.constructorField = numbered;
       return numbered;
     }
-    if (owner.hasBaseField(field.name)) throw new DcModelError(`dclass '${owner.name}' already has a field '${field.name}'`);
+    if (owner.hasBaseField(field.name))
+      throw new DcModelError(`dclass '${owner.name}' already has a field '${field.name}'`);
     const numbered = this.number(field);
     owner.addBaseField(numbered);
     return numbered;

@@ -39,7 +39,15 @@ const IDENT_START = /[A-Za-z_]/;
 const IDENT_PART = /[A-Za-z0-9_]/;
 const DIGIT = /[0-9]/;
 const HEX_DIGIT = /[0-9A-Fa-f]/;
-const STRING_ESCAPES: Readonly<Record<string, string>> = { n: "\n", t: "\t", r: "\r", "0": "\0", '"': '"', "\\": "\\", "'": "'" };
+const STRING_ESCAPES: Readonly<Record<string, string>> = {
+  n: "\n",
+  t: "\t",
+  r: "\r",
+  "0": "\0",
+  '"': '"',
+  "\\": "\\",
+  "'": "'",
+};
 
 export function tokenize(source: string, file = "<input>"): Token[] {
   return new Lexer(source, file).run();
@@ -96,7 +104,8 @@ class Lexer {
         this.advance();
         this.advance();
         while (!(this.peek() === "*" && this.peek(1) === "/")) {
-          if (this.at >= this.source.length) throw new DcSyntaxError(start, "comment '/*' is never closed with '*/'");
+          if (this.at >= this.source.length)
+            throw new DcSyntaxError(start, "comment '/*' is never closed with '*/'");
           this.advance();
         }
         this.advance();
@@ -143,7 +152,8 @@ class Lexer {
     if ((this.peek() === "e" || this.peek() === "E") && /[0-9+-]/.test(this.peek(1))) {
       text += this.advance();
       if (this.peek() === "+" || this.peek() === "-") text += this.advance();
-      if (!DIGIT.test(this.peek())) throw new DcSyntaxError(start, `number '${text}' has an exponent with no digits`);
+      if (!DIGIT.test(this.peek()))
+        throw new DcSyntaxError(start, `number '${text}' has an exponent with no digits`);
       while (DIGIT.test(this.peek())) text += this.advance();
     }
     return { ...start, kind: "number", text };
@@ -180,7 +190,8 @@ class Lexer {
       const ch = this.advance();
       if (ch === "") throw new DcSyntaxError(start, "hex literal '<' is never closed with '>'");
       if (/\s/.test(ch)) continue;
-      if (!HEX_DIGIT.test(ch)) throw new DcSyntaxError(start, `hex literal holds '${printable(ch)}', expected hex digits`);
+      if (!HEX_DIGIT.test(ch))
+        throw new DcSyntaxError(start, `hex literal holds '${printable(ch)}', expected hex digits`);
       digits += ch;
     }
     this.advance();

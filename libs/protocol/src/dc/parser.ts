@@ -75,9 +75,25 @@ export interface NameRef {
 }
 
 export type FieldDecl =
-  | { readonly kind: "atomic"; readonly pos: Position; readonly name: string; readonly params: readonly ParamDecl[]; readonly keywords: readonly NameRef[] }
-  | { readonly kind: "parameter"; readonly pos: Position; readonly param: ParamDecl; readonly keywords: readonly NameRef[] }
-  | { readonly kind: "molecular"; readonly pos: Position; readonly name: string; readonly atoms: readonly NameRef[] };
+  | {
+      readonly kind: "atomic";
+      readonly pos: Position;
+      readonly name: string;
+      readonly params: readonly ParamDecl[];
+      readonly keywords: readonly NameRef[];
+    }
+  | {
+      readonly kind: "parameter";
+      readonly pos: Position;
+      readonly param: ParamDecl;
+      readonly keywords: readonly NameRef[];
+    }
+  | {
+      readonly kind: "molecular";
+      readonly pos: Position;
+      readonly name: string;
+      readonly atoms: readonly NameRef[];
+    };
 
 export interface ImportSymbol {
   readonly name: string;
@@ -85,11 +101,28 @@ export interface ImportSymbol {
 }
 
 export type Decl =
-  | { readonly kind: "import"; readonly pos: Position; readonly module: string; readonly moduleSuffixes: readonly string[]; readonly symbols: readonly ImportSymbol[] }
+  | {
+      readonly kind: "import";
+      readonly pos: Position;
+      readonly module: string;
+      readonly moduleSuffixes: readonly string[];
+      readonly symbols: readonly ImportSymbol[];
+    }
   | { readonly kind: "typedef"; readonly pos: Position; readonly param: ParamDecl }
   | { readonly kind: "keyword"; readonly pos: Position; readonly name: string }
-  | { readonly kind: "struct"; readonly pos: Position; readonly name: string; readonly fields: readonly FieldDecl[] }
-  | { readonly kind: "dclass"; readonly pos: Position; readonly name: string; readonly parents: readonly NameRef[]; readonly fields: readonly FieldDecl[] };
+  | {
+      readonly kind: "struct";
+      readonly pos: Position;
+      readonly name: string;
+      readonly fields: readonly FieldDecl[];
+    }
+  | {
+      readonly kind: "dclass";
+      readonly pos: Position;
+      readonly name: string;
+      readonly parents: readonly NameRef[];
+      readonly fields: readonly FieldDecl[];
+    };
 
 /** The names the language itself gives to types; a field starting with one of these is a parameter field. */
 export const BUILTIN_TYPE_NAMES: ReadonlySet<string> = new Set([
@@ -172,7 +205,8 @@ class Parser {
 
   private declaration(): Decl {
     const token = this.peek();
-    if (token.kind !== "ident") this.fail("expected a declaration (dclass, struct, typedef, keyword, import or from)");
+    if (token.kind !== "ident")
+      this.fail("expected a declaration (dclass, struct, typedef, keyword, import or from)");
     switch (token.text) {
       case "from":
       case "import":
@@ -186,7 +220,10 @@ class Parser {
       case "dclass":
         return this.classDecl();
       case "switch":
-        throw new DcSyntaxError(token, "'switch' declarations are not supported by Overworld; use separate fields");
+        throw new DcSyntaxError(
+          token,
+          "'switch' declarations are not supported by Overworld; use separate fields",
+        );
       default:
         this.fail("expected a declaration (dclass, struct, typedef, keyword, import or from)");
     }
@@ -200,7 +237,8 @@ class Parser {
       return { kind: "import", pos: start, module, moduleSuffixes, symbols: [] };
     }
     const keyword = this.expectIdent("'import' after the module name");
-    if (keyword.text !== "import") throw new DcSyntaxError(keyword, `expected 'import' after the module name, found '${keyword.text}'`);
+    if (keyword.text !== "import")
+      throw new DcSyntaxError(keyword, `expected 'import' after the module name, found '${keyword.text}'`);
     const symbols: ImportSymbol[] = [];
     if (this.accept("*")) {
       symbols.push({ name: "*", suffixes: [] });
@@ -234,7 +272,8 @@ class Parser {
   private typedefDecl(): Decl {
     const start = this.tokens[this.at++]!;
     const param = this.param("typedef");
-    if (!param.name) throw new DcSyntaxError(this.peek(), `expected a name for the typedef, found ${describe(this.peek())}`);
+    if (!param.name)
+      throw new DcSyntaxError(this.peek(), `expected a name for the typedef, found ${describe(this.peek())}`);
     this.expect(";", "after the typedef");
     return { kind: "typedef", pos: start, param };
   }
@@ -354,7 +393,13 @@ class Parser {
     }
     const arrays = this.arraySuffixes();
     const value = this.accept("=") ? this.value() : undefined;
-    return { pos: start, type, ...(name === undefined ? {} : { name }), arrays, ...(value ? { default: value } : {}) };
+    return {
+      pos: start,
+      type,
+      ...(name === undefined ? {} : { name }),
+      arrays,
+      ...(value ? { default: value } : {}),
+    };
   }
 
   private type(what: string): TypeExpr {

@@ -88,14 +88,19 @@ class Semantics {
   declare(decl: Decl): void {
     switch (decl.kind) {
       case "import":
-        this.file.addImport({ module: decl.module, moduleSuffixes: decl.moduleSuffixes, symbols: decl.symbols });
+        this.file.addImport({
+          module: decl.module,
+          moduleSuffixes: decl.moduleSuffixes,
+          symbols: decl.symbols,
+        });
         return;
       case "keyword":
         this.file.addKeyword(decl.name);
         return;
       case "typedef": {
         const param = decl.param;
-        if (param.default) throw new DcSyntaxError(param.default.pos, "a typedef cannot have a default value");
+        if (param.default)
+          throw new DcSyntaxError(param.default.pos, "a typedef cannot have a default value");
         const type = this.resolveParamType(param);
         this.atPosition(decl.pos, () => this.file.addTypedef(param.name!, type));
         return;
@@ -125,19 +130,30 @@ class Semantics {
 
   private parentClass(child: string, name: string, pos: Position): DClass {
     const type = this.file.type(name);
-    if (!type) throw new DcSyntaxError(pos, `dclass '${child}' inherits from '${name}', which is not declared (yet)`);
-    if (type.kind !== "class") throw new DcSyntaxError(pos, `dclass '${child}' inherits from '${name}', which is a struct, not a dclass`);
+    if (!type)
+      throw new DcSyntaxError(pos, `dclass '${child}' inherits from '${name}', which is not declared (yet)`);
+    if (type.kind !== "class")
+      throw new DcSyntaxError(
+        pos,
+        `dclass '${child}' inherits from '${name}', which is a struct, not a dclass`,
+      );
     return type;
   }
 
   private structField(struct: DStruct, decl: FieldDecl): void {
     if (decl.kind !== "parameter") {
-      throw new DcSyntaxError(decl.pos, `struct '${struct.name}' can only hold typed fields such as 'uint32 x;', not a ${decl.kind} field`);
+      throw new DcSyntaxError(
+        decl.pos,
+        `struct '${struct.name}' can only hold typed fields such as 'uint32 x;', not a ${decl.kind} field`,
+      );
     }
     const param = this.parameter(decl.param, struct.name);
-    if (param.name === undefined) throw new DcSyntaxError(decl.pos, `a field of struct '${struct.name}' needs a name`);
+    if (param.name === undefined)
+      throw new DcSyntaxError(decl.pos, `a field of struct '${struct.name}' needs a name`);
     const keywords = this.keywords(decl.keywords);
-    this.atPosition(decl.pos, () => this.file.addField(parameterField(struct, { ...param, name: param.name! }, keywords)));
+    this.atPosition(decl.pos, () =>
+      this.file.addField(parameterField(struct, { ...param, name: param.name! }, keywords)),
+    );
   }
 
   private classField(dclass: DClass, decl: FieldDecl): void {
@@ -150,9 +166,12 @@ class Semantics {
       }
       case "parameter": {
         const param = this.parameter(decl.param, dclass.name);
-        if (param.name === undefined) throw new DcSyntaxError(decl.pos, `a field of dclass '${dclass.name}' needs a name`);
+        if (param.name === undefined)
+          throw new DcSyntaxError(decl.pos, `a field of dclass '${dclass.name}' needs a name`);
         const keywords = this.keywords(decl.keywords);
-        this.atPosition(decl.pos, () => this.file.addField(parameterField(dclass, { ...param, name: param.name! }, keywords)));
+        this.atPosition(decl.pos, () =>
+          this.file.addField(parameterField(dclass, { ...param, name: param.name! }, keywords)),
+        );
         return;
       }
       case "molecular": {
@@ -165,8 +184,16 @@ class Semantics {
 
   private molecularAtom(dclass: DClass, molecule: string, name: string, pos: Position) {
     const field: Field | undefined = dclass.field(name);
-    if (!field) throw new DcSyntaxError(pos, `molecular field '${molecule}' names '${name}', which is not a field of dclass '${dclass.name}'`);
-    if (field.kind === "molecular") throw new DcSyntaxError(pos, `molecular field '${molecule}' names '${name}', which is itself molecular`);
+    if (!field)
+      throw new DcSyntaxError(
+        pos,
+        `molecular field '${molecule}' names '${name}', which is not a field of dclass '${dclass.name}'`,
+      );
+    if (field.kind === "molecular")
+      throw new DcSyntaxError(
+        pos,
+        `molecular field '${molecule}' names '${name}', which is itself molecular`,
+      );
     return field;
   }
 
@@ -174,7 +201,10 @@ class Semantics {
     const seen: string[] = [];
     for (const ref of refs) {
       if (!this.file.isKeyword(ref.name)) {
-        throw new DcSyntaxError(ref.pos, `'${ref.name}' is not a keyword; declare it with 'keyword ${ref.name};' or check the spelling`);
+        throw new DcSyntaxError(
+          ref.pos,
+          `'${ref.name}' is not a keyword; declare it with 'keyword ${ref.name};' or check the spelling`,
+        );
       }
       if (!seen.includes(ref.name)) seen.push(ref.name);
     }
@@ -199,12 +229,18 @@ class Semantics {
     return name === undefined ? { type, default: value } : { name, type, default: value };
   }
 
+  /**
+   * Array suffixes nest as in C and Panda3D: in `T[2][3]` (or `T[2] name[3]`) the first suffix is the
+   * outer array, so `[2]` holds two arrays of three.
+   */
   private resolveParamType(decl: ParamDecl): DcType {
     let type = this.resolveType(decl.type);
-    for (const suffix of decl.arrays) type = this.arrayOf(type, suffix);
+    const suffixes = [...decl.type.arrays, ...decl.arrays];
+    for (let i = suffixes.length - 1; i >= 0; i--) type = this.arrayOf(type, suffixes[i]!);
     return type;
   }
 
+  /** The type without its array suffixes (resolveParamType applies those). */
   private resolveType(expr: TypeExpr): DcType {
     let type = this.baseType(expr.name, expr.pos);
     const modified = expr.ranges || expr.divisor || expr.modulus;
@@ -214,7 +250,6 @@ class Semantics {
     }
     if (expr.divisor || expr.modulus) type = this.fixedPoint(type, expr);
     if (expr.ranges) type = this.withRanges(type, expr.name, expr.ranges);
-    for (const suffix of expr.arrays) type = this.arrayOf(type, suffix);
     return type;
   }
 
@@ -225,24 +260,37 @@ class Semantics {
     if (typedef) return typedef.type;
     const declared = this.file.type(name);
     if (declared) return { kind: "struct", name, target: () => declared };
-    throw new DcSyntaxError(pos, `unknown type '${name}': not a built-in type, typedef, struct or dclass declared before this point`);
+    throw new DcSyntaxError(
+      pos,
+      `unknown type '${name}': not a built-in type, typedef, struct or dclass declared before this point`,
+    );
   }
 
   private fixedPoint(type: DcType, expr: TypeExpr): DcType {
     if (!isNumeric(type)) {
-      throw new DcSyntaxError(expr.pos, `type '${expr.name}' is not numeric, so it cannot take a divisor '/' or a modulus '%'`);
+      throw new DcSyntaxError(
+        expr.pos,
+        `type '${expr.name}' is not numeric, so it cannot take a divisor '/' or a modulus '%'`,
+      );
     }
     let divisor = type.divisor;
     if (expr.divisor) {
       divisor = literalNumber(expr.divisor);
       if (!Number.isInteger(divisor) || divisor < 1) {
-        throw new DcSyntaxError(expr.divisor.pos, `the divisor of '${expr.name}' must be a positive whole number, not ${expr.divisor.text}`);
+        throw new DcSyntaxError(
+          expr.divisor.pos,
+          `the divisor of '${expr.name}' must be a positive whole number, not ${expr.divisor.text}`,
+        );
       }
     }
     let modulus = type.modulus;
     if (expr.modulus) {
       modulus = literalNumber(expr.modulus);
-      if (!(modulus > 0)) throw new DcSyntaxError(expr.modulus.pos, `the modulus of '${expr.name}' must be positive, not ${expr.modulus.text}`);
+      if (!(modulus > 0))
+        throw new DcSyntaxError(
+          expr.modulus.pos,
+          `the modulus of '${expr.name}' must be positive, not ${expr.modulus.text}`,
+        );
     }
     return modulus === undefined ? { ...type, divisor } : { ...type, divisor, modulus };
   }
@@ -252,13 +300,18 @@ class Semantics {
       const numeric: NumericRange[] = ranges.map((range) => {
         const min = literalNumber(range.min);
         const max = range.max ? literalNumber(range.max) : min;
-        if (min > max) throw new DcSyntaxError(range.pos, `range ${min}-${max} of '${name}' is empty: the minimum is above the maximum`);
+        if (min > max)
+          throw new DcSyntaxError(
+            range.pos,
+            `range ${min}-${max} of '${name}' is empty: the minimum is above the maximum`,
+          );
         return { min, max };
       });
       return { ...type, ranges: numeric };
     }
     if (type.kind === "string" || type.kind === "blob" || type.kind === "blob32") {
-      if (ranges.length !== 1) throw new DcSyntaxError(ranges[1]!.pos, `'${name}' takes one length range, not ${ranges.length}`);
+      if (ranges.length !== 1)
+        throw new DcSyntaxError(ranges[1]!.pos, `'${name}' takes one length range, not ${ranges.length}`);
       return { ...type, length: this.length(ranges[0]!, `the length of '${name}'`) };
     }
     throw new DcSyntaxError(ranges[0]!.pos, `type '${name}' cannot take a range`);
@@ -273,8 +326,10 @@ class Semantics {
     const min = literalCount(range.min, what);
     if (!range.max) return { fixed: min };
     const max = literalCount(range.max, what);
-    if (min > max) throw new DcSyntaxError(range.pos, `${what} ${min}-${max} is empty: the minimum is above the maximum`);
-    if (max > MAX_PREFIXED_LENGTH) throw new DcSyntaxError(range.max.pos, `${what} cannot exceed ${MAX_PREFIXED_LENGTH}`);
+    if (min > max)
+      throw new DcSyntaxError(range.pos, `${what} ${min}-${max} is empty: the minimum is above the maximum`);
+    if (max > MAX_PREFIXED_LENGTH)
+      throw new DcSyntaxError(range.max.pos, `${what} cannot exceed ${MAX_PREFIXED_LENGTH}`);
     return { range: { min, max } };
   }
 
@@ -282,7 +337,10 @@ class Semantics {
 
   private value(type: DcType, expr: ValueExpr, where: string): DcValue {
     const wrong = (expected: string): never => {
-      throw new DcSyntaxError(expr.pos, `bad default for ${where}: expected ${expected} for type ${describeType(type)}`);
+      throw new DcSyntaxError(
+        expr.pos,
+        `bad default for ${where}: expected ${expected} for type ${describeType(type)}`,
+      );
     };
     switch (type.kind) {
       case "char":
@@ -295,7 +353,8 @@ class Semantics {
       case "blob32":
         if (expr.kind === "string") return Uint8Array.from(expr.text, (ch) => ch.charCodeAt(0));
         if (expr.kind === "hex") return expr.bytes;
-        if (expr.kind === "list") return Uint8Array.from(this.expand(expr.items), (item) => this.byte(item, where));
+        if (expr.kind === "list")
+          return Uint8Array.from(this.expand(expr.items), (item) => this.byte(item, where));
         return wrong("a string, <hex> or [bytes]");
       case "array":
         if (type.element.kind === "char" && expr.kind === "string") return expr.text;
@@ -307,8 +366,11 @@ class Semantics {
       case "struct": {
         const target = type.target();
         if (expr.kind !== "tuple") return wrong(`a struct value {...} with ${target.fields.length} members`);
-        const members = (target.fields as readonly Field[]).filter((field): field is ParameterField => field.kind === "parameter");
-        if (expr.items.length !== members.length) return wrong(`${members.length} members, not ${expr.items.length},`);
+        const members = (target.fields as readonly Field[]).filter(
+          (field): field is ParameterField => field.kind === "parameter",
+        );
+        if (expr.items.length !== members.length)
+          return wrong(`${members.length} members, not ${expr.items.length},`);
         const value: Record<string, DcValue> = {};
         members.forEach((member, i) => {
           value[member.name] = this.value(member.param.type, expr.items[i]!, `${where}.${member.name}`);
@@ -330,7 +392,8 @@ class Semantics {
   }
 
   private byte(expr: ValueExpr, where: string): number {
-    if (expr.kind !== "number") throw new DcSyntaxError(expr.pos, `bad default for ${where}: a blob's array holds numbers 0-255`);
+    if (expr.kind !== "number")
+      throw new DcSyntaxError(expr.pos, `bad default for ${where}: a blob's array holds numbers 0-255`);
     const value = literalNumber(expr.literal);
     if (!Number.isInteger(value) || value < -128 || value > 255) {
       throw new DcSyntaxError(expr.pos, `bad default for ${where}: ${value} is not a byte`);
@@ -350,20 +413,30 @@ function numericValue(type: DcType, literal: NumberLiteral, where: string): DcVa
   }
   const value = literalNumber(literal);
   if (isIntKind(type.kind) && (type as { divisor: number }).divisor === 1 && !Number.isInteger(value)) {
-    throw new DcSyntaxError(literal.pos, `bad default for ${where}: ${type.kind} holds whole numbers, not ${value}`);
+    throw new DcSyntaxError(
+      literal.pos,
+      `bad default for ${where}: ${type.kind} holds whole numbers, not ${value}`,
+    );
   }
-  if (!isIntKind(type.kind) && !isFloatKind(type.kind)) throw new DcSyntaxError(literal.pos, `bad default for ${where}`);
+  if (!isIntKind(type.kind) && !isFloatKind(type.kind))
+    throw new DcSyntaxError(literal.pos, `bad default for ${where}`);
   return value;
 }
 
 function literalNumber(literal: NumberLiteral): number {
-  const value = literal.text.startsWith("0x") || literal.text.startsWith("0X") ? Number.parseInt(literal.text, 16) : Number(literal.text);
+  const value =
+    literal.text.startsWith("0x") || literal.text.startsWith("0X")
+      ? Number.parseInt(literal.text, 16)
+      : Number(literal.text);
   return literal.negative ? -value : value;
 }
 
 function literalBigInt(literal: NumberLiteral, where: string): bigint {
   if (!/^(0[xX][0-9A-Fa-f]+|[0-9]+)$/.test(literal.text)) {
-    throw new DcSyntaxError(literal.pos, `bad default for ${where}: expected a whole number, not ${literal.text}`);
+    throw new DcSyntaxError(
+      literal.pos,
+      `bad default for ${where}: expected a whole number, not ${literal.text}`,
+    );
   }
   const value = BigInt(literal.text);
   return literal.negative ? -value : value;
@@ -372,7 +445,10 @@ function literalBigInt(literal: NumberLiteral, where: string): bigint {
 function literalCount(literal: NumberLiteral, what: string): number {
   const value = literalNumber(literal);
   if (literal.negative || !Number.isInteger(value)) {
-    throw new DcSyntaxError(literal.pos, `${what} must be a whole number of zero or more, not ${literal.negative ? "-" : ""}${literal.text}`);
+    throw new DcSyntaxError(
+      literal.pos,
+      `${what} must be a whole number of zero or more, not ${literal.negative ? "-" : ""}${literal.text}`,
+    );
   }
   return value;
 }

@@ -132,7 +132,9 @@ export function isFixedLength(length: Length): length is { readonly fixed: numbe
 
 /** Whether a value of this type is seen as a string by game code (string, char, char arrays). */
 export function isTextual(type: DcType): boolean {
-  return type.kind === "string" || type.kind === "char" || (type.kind === "array" && type.element.kind === "char");
+  return (
+    type.kind === "string" || type.kind === "char" || (type.kind === "array" && type.element.kind === "char")
+  );
 }
 
 /** The packed size in bytes if every value of the type packs to the same size, else undefined. */

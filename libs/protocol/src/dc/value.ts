@@ -7,7 +7,13 @@
  * - arrays: arrays of their element values;
  * - structs (and dclasses used as parameters): objects keyed by field name.
  */
-export type DcValue = number | bigint | string | Uint8Array | readonly DcValue[] | { readonly [field: string]: DcValue };
+export type DcValue =
+  | number
+  | bigint
+  | string
+  | Uint8Array
+  | readonly DcValue[]
+  | { readonly [field: string]: DcValue };
 
 /** The value of a whole field: one value for a parameter field, a tuple of arguments otherwise. */
 export type FieldValue = DcValue;
