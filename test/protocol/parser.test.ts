@@ -371,6 +371,16 @@ describe("errors name the file, line, column and what was expected", () => {
     ["a fraction for an integer", "dclass A { s(uint8 x = 1.5); };", /uint8 holds whole numbers, not 1\.5/],
     ["a uint64 default that does not fit", "dclass A { s(uint64 x = -1); };", /-1 does not fit in uint64/],
     [
+      "a default outside its range",
+      "dclass A { s(uint8(0-10) x = 11); };",
+      /1:30: bad default for A\.s\.x: .*0-10, got 11/,
+    ],
+    [
+      "a default string too long",
+      'dclass A { s(string(0-2) x = "abc"); };',
+      /bad default for A\.s\.x: .*0-2 bytes/,
+    ],
+    [
       "a wrong struct default",
       "struct P { uint8 a; }; dclass A { s(P p = {1, 2}); };",
       /expected 1 members, not 2/,

@@ -1,8 +1,14 @@
 export * from "./dc/dclass.ts";
+export * from "./dc/define.ts";
 export * from "./dc/field.ts";
 export * from "./dc/file.ts";
+export * from "./dc/hash.ts";
 export * from "./dc/keywords.ts";
 export * from "./dc/load.ts";
 export type * from "./dc/parameter.ts";
+export * from "./dc/print.ts";
 export * from "./dc/types.ts";
 export type * from "./dc/value.ts";
+export * from "./delta/index.ts";
+export * from "./envelope.ts";
+export * from "./pack/index.ts";

@@ -4,6 +4,8 @@
  * and adds everything to a DcFile, whose builder numbers types and fields. Every error names the
  * file, line and column of the offending text.
  */
+import { checkValue } from "../pack/api.ts";
+import { DcPackError } from "../pack/errors.ts";
 import type { DClass, DStruct } from "./dclass.ts";
 import { atomicField, type Field, molecularField, type ParameterField, parameterField } from "./field.ts";
 import { DcFile, DcModelError } from "./file.ts";
@@ -35,15 +37,6 @@ import {
 import type { DcValue } from "./value.ts";
 
 export { DcSyntaxError } from "./lexer.ts";
-
-/** Hook run on every default value once it has the right shape (value packing checks ranges). */
-export type DefaultCheck = (type: DcType, value: DcValue, where: string) => void;
-let defaultCheck: DefaultCheck | undefined;
-
-/** @internal Installed by the packer so defaults are checked against ranges and lengths. */
-export function setDefaultCheck(check: DefaultCheck): void {
-  defaultCheck = check;
-}
 
 /** Parses `.dc` source text and adds its declarations to `into` (a new model if none is given). */
 export function parseDcText(source: string, fileName = "<input>", into = new DcFile()): DcFile {
@@ -219,12 +212,12 @@ class Semantics {
     const label = name ? `${where}.${name}` : where;
     if (!decl.default) return name === undefined ? { type } : { name, type };
     const value = this.value(type, decl.default, label);
-    if (defaultCheck) {
-      try {
-        defaultCheck(type, value, label);
-      } catch (error) {
-        throw new DcSyntaxError(decl.default.pos, `bad default for ${label}: ${(error as Error).message}`);
-      }
+    try {
+      checkValue(type, value, label);
+    } catch (error) {
+      if (error instanceof DcPackError)
+        throw new DcSyntaxError(decl.default.pos, `bad default for ${error.message}`);
+      throw error;
     }
     return name === undefined ? { type, default: value } : { name, type, default: value };
   }

@@ -17,8 +17,11 @@ export interface NumericRange {
 
 /**
  * The length rule of a string, blob or array:
- * - `fixed`: exactly n (bytes for strings/blobs, elements for arrays), packed with no length prefix;
- * - otherwise variable, packed with a uint16 length prefix (uint32 for blob32), optionally ranged.
+ * - `fixed`: exactly n (bytes for strings/blobs, elements for arrays);
+ * - otherwise variable, optionally ranged.
+ * Whether a length prefix goes on the wire is the packer's business (see `packedSize`): a fixed
+ * string, blob, or array of fixed-size elements has none; everything else has a uint16 byte-length
+ * prefix (uint32 for blob32), as in Astron and Panda3D.
  */
 export type Length = { readonly fixed: number } | { readonly range?: NumericRange };
 
@@ -135,33 +138,6 @@ export function isTextual(type: DcType): boolean {
   return (
     type.kind === "string" || type.kind === "char" || (type.kind === "array" && type.element.kind === "char")
   );
-}
-
-/** The packed size in bytes if every value of the type packs to the same size, else undefined. */
-export function fixedByteSize(type: DcType): number | undefined {
-  switch (type.kind) {
-    case "string":
-    case "blob":
-    case "blob32":
-      return isFixedLength(type.length) ? type.length.fixed : undefined;
-    case "array": {
-      if (!isFixedLength(type.length)) return undefined;
-      const each = fixedByteSize(type.element);
-      return each === undefined ? undefined : each * type.length.fixed;
-    }
-    case "struct": {
-      let total = 0;
-      for (const field of type.target().fields) {
-        if (field.kind !== "parameter") return undefined;
-        const size = fixedByteSize(field.param.type);
-        if (size === undefined) return undefined;
-        total += size;
-      }
-      return total;
-    }
-    default:
-      return SCALAR_BYTES[type.kind];
-  }
 }
 
 export function int(kind: IntKind, options: Partial<Omit<IntType, "kind">> = {}): IntType {
