@@ -18,7 +18,6 @@ import { Packr } from "msgpackr";
 import { DcPackError } from "../pack/errors.ts";
 import type { DatagramReader } from "../pack/reader.ts";
 import type { DatagramWriter } from "../pack/writer.ts";
-import { readVarUint, writeVarUint } from "./codec.ts";
 import {
   type ArrayDelta,
   type DeltaEntry,
@@ -29,6 +28,7 @@ import {
   type TrackedNode,
   track,
 } from "./tracked.ts";
+import { readVarUint, writeVarUint } from "./wire.ts";
 
 const STRUCT_TAG = 0;
 const ARRAY_TAG = 1;

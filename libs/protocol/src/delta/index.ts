@@ -1,17 +1,24 @@
+/**
+ * Change tracking and minimal deltas.
+ *
+ * - `tracked.ts`: tracked containers (`TrackedStruct`, `TrackedArray`, `TrackedMap`) that nest and
+ *   report their first change to their parent, so a delta walks only the dirty paths.
+ * - `object-state.ts`: `ObjectState`, the tracked fields of one DC object (`set`, `get`, `edit`,
+ *   `takeDelta`, `refresh`, `apply`), and `DeltaTracker`, the set of objects changed this tick.
+ * - `codec.ts` + `wire.ts`: the compact binary form of object deltas, refreshes and ticks, packed
+ *   with the dclass (byte layout at the top of `codec.ts`).
+ * - `generic.ts`: msgpack form of deltas of untyped containers (Maps and friends).
+ */
 export {
   applyTickDeltas,
   decodeObjectDelta,
   encodeObjectDelta,
   encodeTickDeltas,
-  MAX_DELTA_FIELD_ID,
-  NESTED_FLAG,
   readObjectDelta,
   readTickDeltas,
-  readVarUint,
   type TickDelta,
   type TickResolver,
   writeObjectDelta,
-  writeVarUint,
 } from "./codec.ts";
 export { sameValue } from "./equal.ts";
 export {
@@ -53,3 +60,4 @@ export {
   TrackedStruct,
   track,
 } from "./tracked.ts";
+export { MAX_DELTA_FIELD_ID, NESTED_FLAG, readVarUint, writeVarUint } from "./wire.ts";

@@ -23,6 +23,8 @@
 import type { DClass } from "../dc/dclass.ts";
 import type { AtomicField, Field, MolecularField, ParameterField } from "../dc/field.ts";
 import type { FieldValue } from "../dc/value.ts";
+import { type Codec, fieldCodec } from "../pack/codec.ts";
+import type { DatagramWriter } from "../pack/writer.ts";
 import { sameValue } from "./equal.ts";
 import {
   adopt,
@@ -38,6 +40,7 @@ import {
   track,
 } from "./tracked.ts";
 import { checkFieldValue } from "./validate.ts";
+import { writeNestedEntry, writeVarUint, writeWholeEntry } from "./wire.ts";
 
 /** A field stored in an object: atomic (a tuple of arguments) or parameter (one value). */
 export type StoredField = AtomicField | ParameterField;
@@ -64,7 +67,7 @@ export function isNestedChange(
 export interface ObjectStateOptions {
   /** The object's id, written with its delta by `encodeTickDeltas`. */
   readonly doId?: number;
-  /** The tracker this object reports to the first time it changes after a delta was taken. */
+  /** The tracker this object reports to when it changes (once until the tracker is drained). */
   readonly tracker?: DeltaTracker;
 }
 
@@ -85,6 +88,8 @@ export interface ClassLayout {
   readonly molecularByName: ReadonlyMap<string, MolecularField>;
   /** For atomic fields, the shape of their argument tuple; undefined for parameter fields. */
   readonly tuples: readonly (StructShape | undefined)[];
+  /** The packer's codec of each stored field (checks values, packs whole values). */
+  readonly codecs: readonly Codec[];
   /** `dclass.fields.length` when the layout was made (a class that grew gets a new layout). */
   readonly sourceFieldCount: number;
 }
@@ -120,6 +125,7 @@ function buildLayout(dclass: DClass): ClassLayout {
     indexById,
     molecularByName,
     tuples,
+    codecs: fields.map((field) => fieldCodec(field)),
     sourceFieldCount: dclass.fields.length,
   };
 }
@@ -144,7 +150,9 @@ export class ObjectState implements ChangeListener {
   /** Per stored field: undefined (not set), a plain value, or a tracked view being edited. */
   private readonly values: unknown[];
   private readonly marks: Uint8Array;
-  private readonly dirty: number[] = [];
+  /** Stored indices of the changed fields: the first `dirtyCount` entries (no array churn per tick). */
+  private readonly dirty: Uint32Array;
+  private dirtyCount = 0;
   private _changed = false;
   private _tracker: DeltaTracker | undefined;
   /** @internal Whether this object sits in its tracker's queue. */
@@ -160,6 +168,7 @@ export class ObjectState implements ChangeListener {
     this.layout = classLayout(dclass);
     this.values = new Array<unknown>(this.layout.fields.length).fill(undefined);
     this.marks = new Uint8Array(this.layout.fields.length);
+    this.dirty = new Uint32Array(this.layout.fields.length);
     if (initial) {
       for (const name of Object.keys(initial)) this.set(name, initial[name]!);
       this.clearChanges();
@@ -245,10 +254,10 @@ export class ObjectState implements ChangeListener {
   takeDelta(): ObjectDelta | undefined {
     if (!this._changed) return undefined;
     this._changed = false;
-    const dirty = this.dirty;
-    if (dirty.length > 1) dirty.sort(ascending);
+    const dirty = this.sortedDirty();
     const changes: FieldChange[] = [];
-    for (const at of dirty) {
+    for (let k = 0; k < this.dirtyCount; k++) {
+      const at = dirty[k]!;
       const mark = this.marks[at];
       this.marks[at] = CLEAN;
       const field = this.layout.fields[at]!;
@@ -260,20 +269,64 @@ export class ObjectState implements ChangeListener {
         changes.push({ field, value: plainAndClear(value) });
       }
     }
-    dirty.length = 0;
+    this.dirtyCount = 0;
     return changes.length > 0 ? { changes } : undefined;
+  }
+
+  /**
+   * Takes the delta and appends its binary form (`objectDelta` in `codec.ts`) straight to a writer,
+   * without building delta objects; this is what `encodeTickDeltas` uses. An unchanged object
+   * writes a single 0 (no fields).
+   */
+  writeDelta(w: DatagramWriter): void {
+    if (!this._changed) {
+      writeVarUint(w, 0);
+      return;
+    }
+    this._changed = false;
+    const dirty = this.sortedDirty();
+    const dirtyCount = this.dirtyCount;
+    // Edited values are asked first: one with nothing left to send drops out of the count.
+    const nested = nestedScratch;
+    let count = 0;
+    for (let k = 0; k < dirtyCount; k++) {
+      const at = dirty[k]!;
+      if (this.marks[at] === NESTED) {
+        const delta = (this.values[at] as TrackedNode).takeDelta();
+        nested[k] = delta;
+        if (delta) count++;
+      } else {
+        count++;
+      }
+    }
+    writeVarUint(w, count);
+    for (let k = 0; k < dirtyCount; k++) {
+      const at = dirty[k]!;
+      const mark = this.marks[at];
+      this.marks[at] = CLEAN;
+      const field = this.layout.fields[at]!;
+      if (mark === NESTED) {
+        const delta = nested[k];
+        nested[k] = undefined;
+        if (delta) writeNestedEntry(w, field, delta);
+      } else {
+        writeWholeEntry(w, field, this.layout.codecs[at]!, plainAndClear(this.values[at]));
+      }
+    }
+    this.dirtyCount = 0;
   }
 
   /** Forgets the pending changes without producing a delta. */
   clearChanges(): void {
     if (!this._changed) return;
     this._changed = false;
-    for (const at of this.dirty) {
+    for (let k = 0; k < this.dirtyCount; k++) {
+      const at = this.dirty[k]!;
       this.marks[at] = CLEAN;
       const value = this.values[at];
       if (value instanceof TrackedNode) value.clearChanges();
     }
-    this.dirty.length = 0;
+    this.dirtyCount = 0;
   }
 
   /** Every set field with its whole value, in field-id order: what a newcomer needs. Changes nothing. */
@@ -319,7 +372,7 @@ export class ObjectState implements ChangeListener {
     const field = this.layout.fields[at]!;
     const previous = this.values[at];
     if (!(previous instanceof TrackedNode) && previous !== undefined && sameValue(previous, value)) return;
-    checkFieldValue(field, value);
+    checkFieldValue(field, value, this.layout.codecs[at]);
     release(previous);
     this.values[at] = value;
     this.mark(at, REPLACED);
@@ -345,12 +398,18 @@ export class ObjectState implements ChangeListener {
     const current = this.marks[at];
     if (current === CLEAN) {
       this.marks[at] = how;
-      this.dirty.push(at);
+      this.dirty[this.dirtyCount++] = at;
       this._changed = true;
     } else if (how === REPLACED) {
       this.marks[at] = REPLACED;
     }
     if (this._tracker !== undefined && !this._queued) this._tracker._report(this);
+  }
+
+  /** The dirty list, sorted by stored index (= field id order) when it holds more than one. */
+  private sortedDirty(): Uint32Array {
+    if (this.dirtyCount > 1) this.dirty.subarray(0, this.dirtyCount).sort();
+    return this.dirty;
   }
 
   private setMolecular(field: MolecularField, value: FieldValue): void {
@@ -437,9 +496,8 @@ function describeShape(value: unknown): string {
   return typeof value === "object" ? "an object" : `${typeof value} ${String(value)}`;
 }
 
-function ascending(a: number, b: number): number {
-  return a - b;
-}
+/** The nested deltas of one `writeDelta` call, by position in its dirty list (reused, emptied after). */
+const nestedScratch: (NodeDelta | undefined)[] = [];
 
 /** Applies a delta (or refresh) to a replica: the same as `replica.apply(delta)`. */
 export function applyDelta(replica: ObjectState, delta: ObjectDelta): void {

@@ -15,6 +15,10 @@
  * values cost nothing until somebody edits inside them. Plain values given to `set` are kept by
  * reference and must not be mutated afterwards (the DC value types are `readonly` for this reason).
  *
+ * Containers made from DC values (by `ObjectState.edit`) know their DC types: every value entering
+ * them is checked by the packer, and arrays keep to their length rule, so bad values fail where
+ * they are set, not when a tick is encoded. Untyped containers accept anything msgpackr carries.
+ *
  * A container belongs to at most one parent. Putting it into a second one is an error; put a copy
  * (`toValue()`) instead.
  */
@@ -35,7 +39,8 @@ export interface StructDelta {
 }
 
 /**
- * Changes of an array: the new length if it changed, then the changed elements by index, ascending.
+ * Changes of an array: the new length if it changed (even if it came back to where it was, since a
+ * newcomer may have joined from a refresh in between), then the changed elements by index, ascending.
  * Every index at or past the previous length is among the entries, so a replica truncates to
  * `length` (if shorter) and then applies the entries in order, appending where an index is new.
  */
@@ -251,7 +256,9 @@ export class TrackedStruct extends TrackedNode {
   readonly shape: StructShape;
   private readonly values: unknown[];
   private readonly marks: Uint8Array;
-  private readonly dirty: number[] = [];
+  /** Member indices of the changed members: the first `dirtyCount` entries. */
+  private readonly dirty: Uint32Array;
+  private dirtyCount = 0;
 
   /** An untyped struct with the members of `init`, in its key order. */
   constructor(init: { readonly [member: string]: unknown });
@@ -276,6 +283,7 @@ export class TrackedStruct extends TrackedNode {
       this.values = names.map((name) => init?.[name]);
     }
     this.marks = new Uint8Array(this.values.length);
+    this.dirty = new Uint32Array(this.values.length);
     this.values.forEach((value, at) => {
       adopt(value, this, at);
     });
@@ -354,10 +362,10 @@ export class TrackedStruct extends TrackedNode {
   takeDelta(): StructDelta | undefined {
     if (!this._changed) return undefined;
     this._changed = false;
-    const dirty = this.dirty;
-    if (dirty.length > 1) dirty.sort(ascending);
+    const dirty = sortedPrefix(this.dirty, this.dirtyCount);
     const entries: DeltaEntry<number>[] = [];
-    for (const at of dirty) {
+    for (let k = 0; k < this.dirtyCount; k++) {
+      const at = dirty[k]!;
       const mark = this.marks[at];
       this.marks[at] = CLEAN;
       const value = this.values[at];
@@ -368,19 +376,20 @@ export class TrackedStruct extends TrackedNode {
         entries.push({ key: at, value: plainAndClear(value) });
       }
     }
-    dirty.length = 0;
+    this.dirtyCount = 0;
     return entries.length > 0 ? { kind: "struct", entries } : undefined;
   }
 
   clearChanges(): void {
     if (!this._changed) return;
     this._changed = false;
-    for (const at of this.dirty) {
+    for (let k = 0; k < this.dirtyCount; k++) {
+      const at = this.dirty[k]!;
       this.marks[at] = CLEAN;
       const value = this.values[at];
       if (value instanceof TrackedNode) value.clearChanges();
     }
-    this.dirty.length = 0;
+    this.dirtyCount = 0;
   }
 
   applyDelta(delta: NodeDelta): void {
@@ -399,7 +408,7 @@ export class TrackedStruct extends TrackedNode {
     const current = this.marks[at];
     if (current === CLEAN) {
       this.marks[at] = how;
-      this.dirty.push(at);
+      this.dirty[this.dirtyCount++] = at;
       this.touch();
     } else if (how === REPLACED) {
       this.marks[at] = REPLACED;
@@ -434,9 +443,14 @@ export class TrackedArray extends TrackedNode {
   private readonly limits: { readonly min: number; readonly max: number } | undefined;
   private readonly items: unknown[];
   private marks: Uint8Array;
-  private readonly dirty: number[] = [];
-  /** The length when the last delta was taken. */
-  private baseLength: number;
+  /** Indices of the changed elements: the first `dirtyCount` entries (capacity follows `marks`). */
+  private dirty: Uint32Array;
+  private dirtyCount = 0;
+  /**
+   * Whether the length changed since the last delta, even if it came back: a newcomer may have
+   * joined (from a refresh) while it was different, so the delta must say the length again.
+   */
+  private lengthTouched = false;
 
   /** A tracked copy of `items`. */
   constructor(items: readonly unknown[] = [], type?: ArrayType) {
@@ -444,8 +458,8 @@ export class TrackedArray extends TrackedNode {
     this.items = items.slice();
     this.type = type;
     this.limits = type ? lengthLimits(type) : undefined;
-    this.baseLength = this.items.length;
     this.marks = new Uint8Array(Math.max(INITIAL_MARK_CAPACITY, this.items.length));
+    this.dirty = new Uint32Array(this.marks.length);
     this.items.forEach((value, at) => {
       adopt(value, this, at);
     });
@@ -499,6 +513,7 @@ export class TrackedArray extends TrackedNode {
       this.check(value, at);
       adopt(value, this, at);
       this.items.push(value);
+      this.lengthTouched = true;
       this.mark(at, REPLACED);
     }
     return this.items.length;
@@ -510,6 +525,7 @@ export class TrackedArray extends TrackedNode {
     this.checkLength(this.items.length - 1);
     const value = this.items.pop();
     release(value);
+    this.lengthTouched = true;
     this.touch();
     return value;
   }
@@ -522,6 +538,7 @@ export class TrackedArray extends TrackedNode {
     this.checkLength(length);
     for (let at = length; at < this.items.length; at++) release(this.items[at]);
     this.items.length = length;
+    this.lengthTouched = true;
     this.touch();
   }
 
@@ -538,6 +555,7 @@ export class TrackedArray extends TrackedNode {
     });
     for (const value of values) adopt(value, this, at);
     this.items.splice(at, 0, ...values);
+    if (values.length > 0) this.lengthTouched = true;
     this.renumberFrom(at);
   }
 
@@ -547,6 +565,7 @@ export class TrackedArray extends TrackedNode {
     this.checkLength(this.items.length - Math.min(count, this.items.length - at));
     const removed = this.items.splice(at, count);
     for (const value of removed) release(value);
+    if (removed.length > 0) this.lengthTouched = true;
     this.renumberFrom(at);
     this.touch();
     return removed;
@@ -577,10 +596,10 @@ export class TrackedArray extends TrackedNode {
     if (!this._changed) return undefined;
     this._changed = false;
     const length = this.items.length;
-    const dirty = this.dirty;
-    if (dirty.length > 1) dirty.sort(ascending);
+    const dirty = sortedPrefix(this.dirty, this.dirtyCount);
     const entries: DeltaEntry<number>[] = [];
-    for (const at of dirty) {
+    for (let k = 0; k < this.dirtyCount; k++) {
+      const at = dirty[k]!;
       const mark = this.marks[at];
       this.marks[at] = CLEAN;
       if (at >= length) continue;
@@ -592,23 +611,24 @@ export class TrackedArray extends TrackedNode {
         entries.push({ key: at, value: plainAndClear(value) });
       }
     }
-    dirty.length = 0;
-    const lengthChanged = length !== this.baseLength;
-    this.baseLength = length;
+    this.dirtyCount = 0;
+    const lengthChanged = this.lengthTouched;
+    this.lengthTouched = false;
     if (!lengthChanged && entries.length === 0) return undefined;
-    return { kind: "array", entries };
+    return lengthChanged ? { kind: "array", length, entries } : { kind: "array", entries };
   }
 
   clearChanges(): void {
     if (!this._changed) return;
     this._changed = false;
-    for (const at of this.dirty) {
+    for (let k = 0; k < this.dirtyCount; k++) {
+      const at = this.dirty[k]!;
       this.marks[at] = CLEAN;
       const value = this.items[at];
       if (at < this.items.length && value instanceof TrackedNode) value.clearChanges();
     }
-    this.dirty.length = 0;
-    this.baseLength = this.items.length;
+    this.dirtyCount = 0;
+    this.lengthTouched = false;
   }
 
   applyDelta(delta: NodeDelta): void {
@@ -661,7 +681,7 @@ export class TrackedArray extends TrackedNode {
     const current = this.marks[at];
     if (current === CLEAN) {
       this.marks[at] = how;
-      this.dirty.push(at);
+      this.dirty[this.dirtyCount++] = at;
       this.touch();
     } else if (how === REPLACED) {
       this.marks[at] = REPLACED;
@@ -669,9 +689,13 @@ export class TrackedArray extends TrackedNode {
   }
 
   private growMarks(needed: number): void {
-    const grown = new Uint8Array(Math.max(needed, this.marks.length * 2));
-    grown.set(this.marks);
-    this.marks = grown;
+    const capacity = Math.max(needed, this.marks.length * 2);
+    const marks = new Uint8Array(capacity);
+    marks.set(this.marks);
+    this.marks = marks;
+    const dirty = new Uint32Array(capacity);
+    dirty.set(this.dirty);
+    this.dirty = dirty;
   }
 }
 
@@ -817,6 +841,8 @@ export class TrackedMap<K = unknown, V = unknown> extends TrackedNode {
   }
 }
 
-function ascending(a: number, b: number): number {
-  return a - b;
+/** `list`, with its first `count` entries sorted ascending (a one-entry list is left alone). */
+function sortedPrefix(list: Uint32Array, count: number): Uint32Array {
+  if (count > 1) list.subarray(0, count).sort();
+  return list;
 }

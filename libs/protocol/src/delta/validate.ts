@@ -6,7 +6,7 @@
  */
 import type { Field } from "../dc/field.ts";
 import type { DcType } from "../dc/types.ts";
-import { fieldCodec, typeCodec } from "../pack/codec.ts";
+import { type Codec, fieldCodec, typeCodec } from "../pack/codec.ts";
 import { withPathPrefix } from "../pack/errors.ts";
 import { DatagramWriter } from "../pack/writer.ts";
 
@@ -17,9 +17,9 @@ const SCRATCH_CAPACITY = 1024;
 let scratch = new DatagramWriter(SCRATCH_CAPACITY);
 
 /** Throws a DcPackError (path `Class.field...`) unless `value` packs as the field's value. */
-export function checkFieldValue(field: Field, value: unknown): void {
+export function checkFieldValue(field: Field, value: unknown, codec: Codec = fieldCodec(field)): void {
   scratch.reset();
-  fieldCodec(field).write(scratch, value);
+  codec.write(scratch, value);
   releaseHugeScratch();
 }
 
