@@ -1,14 +1,4 @@
-import {
-  atomicField,
-  DcFile,
-  type DcType,
-  formatHash,
-  HashGenerator,
-  int,
-  legacyHash,
-  loadDcFiles,
-  parseDcText,
-} from "@overworld/protocol";
+import { formatHash, HashGenerator, legacyHash, loadDcFiles, parseDcText } from "@overworld/protocol";
 import { describe, expect, it } from "vitest";
 import { DC_FIXTURES } from "../support/fixtures.ts";
 

@@ -50,19 +50,7 @@ import { DcFile, DcModelError } from "./file.ts";
 import type { HistoricalKeyword } from "./keywords.ts";
 import type { Parameter } from "./parameter.ts";
 import { BUILTIN_TYPE_NAMES } from "./parser.ts";
-import {
-  type DcType,
-  type FloatKind,
-  type FloatType,
-  INT_LIMITS,
-  type IntKind,
-  type IntType,
-  isBigIntValued,
-  isFixedLength,
-  isIntKind,
-  type Length,
-  type NumericRange,
-} from "./types.ts";
+import type { DcType, FloatKind, FloatType, IntKind, IntType, Length, NumericRange } from "./types.ts";
 import type { DcValue } from "./value.ts";
 
 // ---- types ---------------------------------------------------------------------------------------
