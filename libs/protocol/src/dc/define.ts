@@ -44,12 +44,12 @@
  */
 import { checkValue } from "../pack/api.ts";
 import { DcPackError } from "../pack/errors.ts";
+import { BUILTIN_TYPE_NAMES } from "./builtins.ts";
 import type { DClass, DStruct } from "./dclass.ts";
 import { atomicField, type Field, molecularField, parameterField } from "./field.ts";
 import { DcFile, DcModelError } from "./file.ts";
 import type { HistoricalKeyword } from "./keywords.ts";
 import type { Parameter } from "./parameter.ts";
-import { BUILTIN_TYPE_NAMES } from "./parser.ts";
 import type { DcType, FloatKind, FloatType, IntKind, IntType, Length, NumericRange } from "./types.ts";
 import type { DcValue } from "./value.ts";
 

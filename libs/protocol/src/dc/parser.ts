@@ -17,6 +17,7 @@
  *   array     := "[" (size | size "-" size)? "]"
  *   value     := number | string | <hex> | "[" (value ("*" number)?)* "]" | "{" value* "}" | "(" value* ")"
  */
+import { BUILTIN_TYPE_NAMES } from "./builtins.ts";
 import { DcSyntaxError, type Position, type Token, tokenize } from "./lexer.ts";
 
 export interface NumberLiteral {
@@ -123,30 +124,6 @@ export type Decl =
       readonly parents: readonly NameRef[];
       readonly fields: readonly FieldDecl[];
     };
-
-/** The names the language itself gives to types; a field starting with one of these is a parameter field. */
-export const BUILTIN_TYPE_NAMES: ReadonlySet<string> = new Set([
-  "int8",
-  "int16",
-  "int32",
-  "int64",
-  "uint8",
-  "uint16",
-  "uint32",
-  "uint64",
-  "float32",
-  "float64",
-  "char",
-  "string",
-  "blob",
-  "blob32",
-  "int8array",
-  "int16array",
-  "int32array",
-  "uint8array",
-  "uint16array",
-  "uint32array",
-]);
 
 export function parseDcSyntax(source: string, file = "<input>"): Decl[] {
   return new Parser(tokenize(source, file)).file();
@@ -288,15 +265,7 @@ class Parser {
   private structDecl(): Decl {
     const start = this.tokens[this.at++]!;
     const name = this.expectIdent("a struct name").text;
-    this.expect("{", `to open struct '${name}'`);
-    const fields: FieldDecl[] = [];
-    while (!this.accept("}")) {
-      if (this.atEof()) this.fail(`expected '}' to close struct '${name}'`);
-      if (this.accept(";")) continue;
-      fields.push(this.fieldDecl(name));
-    }
-    this.accept(";");
-    return { kind: "struct", pos: start, name, fields };
+    return { kind: "struct", pos: start, name, fields: this.body("struct", name) };
   }
 
   private classDecl(): Decl {
@@ -309,15 +278,20 @@ class Parser {
         parents.push({ pos: parent, name: parent.text });
       } while (this.accept(","));
     }
-    this.expect("{", `to open dclass '${name}'`);
+    return { kind: "dclass", pos: start, name, parents, fields: this.body("dclass", name) };
+  }
+
+  /** `{ field* }` with an optional `;` after the closing brace. */
+  private body(what: "struct" | "dclass", name: string): FieldDecl[] {
+    this.expect("{", `to open ${what} '${name}'`);
     const fields: FieldDecl[] = [];
     while (!this.accept("}")) {
-      if (this.atEof()) this.fail(`expected '}' to close dclass '${name}'`);
+      if (this.atEof()) this.fail(`expected '}' to close ${what} '${name}'`);
       if (this.accept(";")) continue;
       fields.push(this.fieldDecl(name));
     }
     this.accept(";");
-    return { kind: "dclass", pos: start, name, parents, fields };
+    return fields;
   }
 
   // ---- fields --------------------------------------------------------------------------------

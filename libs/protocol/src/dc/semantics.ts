@@ -6,6 +6,7 @@
  */
 import { checkValue } from "../pack/api.ts";
 import { DcPackError } from "../pack/errors.ts";
+import { BUILTIN_TYPES } from "./builtins.ts";
 import type { DClass, DStruct } from "./dclass.ts";
 import { atomicField, type Field, molecularField, type ParameterField, parameterField } from "./field.ts";
 import { DcFile, DcModelError } from "./file.ts";
@@ -44,33 +45,6 @@ export function parseDcText(source: string, fileName = "<input>", into = new DcF
   for (const decl of parseDcSyntax(source, fileName)) semantics.declare(decl);
   return into;
 }
-
-const SCALAR_TYPES: Readonly<Record<string, DcType>> = {
-  int8: { kind: "int8", divisor: 1 },
-  int16: { kind: "int16", divisor: 1 },
-  int32: { kind: "int32", divisor: 1 },
-  int64: { kind: "int64", divisor: 1 },
-  uint8: { kind: "uint8", divisor: 1 },
-  uint16: { kind: "uint16", divisor: 1 },
-  uint32: { kind: "uint32", divisor: 1 },
-  uint64: { kind: "uint64", divisor: 1 },
-  float32: { kind: "float32", divisor: 1 },
-  float64: { kind: "float64", divisor: 1 },
-  char: { kind: "char" },
-  string: { kind: "string", length: {} },
-  blob: { kind: "blob", length: {} },
-  blob32: { kind: "blob32", length: {} },
-};
-
-/** Panda3D's old array type names, kept as variable arrays of their element type. */
-const LEGACY_ARRAY_TYPES: Readonly<Record<string, DcType>> = {
-  int8array: { kind: "array", element: { kind: "int8", divisor: 1 }, length: {}, alias: "int8array" },
-  int16array: { kind: "array", element: { kind: "int16", divisor: 1 }, length: {}, alias: "int16array" },
-  int32array: { kind: "array", element: { kind: "int32", divisor: 1 }, length: {}, alias: "int32array" },
-  uint8array: { kind: "array", element: { kind: "uint8", divisor: 1 }, length: {}, alias: "uint8array" },
-  uint16array: { kind: "array", element: { kind: "uint16", divisor: 1 }, length: {}, alias: "uint16array" },
-  uint32array: { kind: "array", element: { kind: "uint32", divisor: 1 }, length: {}, alias: "uint32array" },
-};
 
 /** The largest length a uint16 length prefix can describe. */
 const MAX_PREFIXED_LENGTH = 0xffff;
@@ -237,7 +211,7 @@ class Semantics {
   private resolveType(expr: TypeExpr): DcType {
     let type = this.baseType(expr.name, expr.pos);
     const modified = expr.ranges || expr.divisor || expr.modulus;
-    if (modified && type.alias && !(expr.name in SCALAR_TYPES)) {
+    if (modified && type.alias) {
       const { alias: _alias, ...plain } = type;
       type = plain as DcType;
     }
@@ -247,8 +221,8 @@ class Semantics {
   }
 
   private baseType(name: string, pos: Position): DcType {
-    const scalar = SCALAR_TYPES[name] ?? LEGACY_ARRAY_TYPES[name];
-    if (scalar) return scalar;
+    const builtin = BUILTIN_TYPES[name];
+    if (builtin) return builtin;
     const typedef = this.file.typedefs.get(name);
     if (typedef) return typedef.type;
     const declared = this.file.type(name);
