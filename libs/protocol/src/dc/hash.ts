@@ -25,6 +25,7 @@
  * and a constructor (`A(...)` inside `dclass A`) is hashed like an atomic field with the number the
  * model gave it (Astron numbers constructors in sequence; Panda3D rejects them in a dclass).
  */
+import { BUILTIN_TYPES } from "./builtins.ts";
 import type { DClass, DStruct, DType } from "./dclass.ts";
 import type { Field } from "./field.ts";
 import type { DcFile } from "./file.ts";
@@ -58,14 +59,11 @@ const SUBATOMIC = {
 } as const;
 
 /** The old built-in array types, which Panda3D hashes as simple types rather than as arrays. */
-const LEGACY_ARRAY_NAMES = new Set([
-  "int8array",
-  "int16array",
-  "int32array",
-  "uint8array",
-  "uint16array",
-  "uint32array",
-]);
+const LEGACY_ARRAY_NAMES: ReadonlySet<string> = new Set(
+  Object.entries(BUILTIN_TYPES)
+    .filter(([, type]) => type.kind === "array")
+    .map(([name]) => name),
+);
 
 /** Added first when virtual inheritance and sorting inherited fields by file are on (the defaults). */
 const DEFAULT_CONFIG_MARKER = 1;
