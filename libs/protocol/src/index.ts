@@ -1,3 +1,5 @@
+export * from "./cluster/channels.ts";
+export * as messages from "./cluster/messages.ts";
 export * from "./dc/dclass.ts";
 export * from "./dc/define.ts";
 export * from "./dc/field.ts";

@@ -1,0 +1,36 @@
+import { z } from "zod";
+
+/** A variable of the environment is missing or wrong; the message names it and says what it needs. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+/** The variables every service reads: where NATS, Redis and Postgres are, and its HTTP port. */
+export const commonConfig = {
+  NATS_URL: z.string().default("nats://127.0.0.1:4222"),
+  REDIS_URL: z.string().url().default("redis://127.0.0.1:6379"),
+  DATABASE_URL: z.string().url().default("postgres://postgres@127.0.0.1:5432/postgres"),
+  HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  INSTANCE_ID: z.string().min(1).optional(),
+};
+
+/**
+ * Reads and validates configuration from environment variables. Every problem is reported at once,
+ * each naming its variable, e.g. `HTTP_PORT: expected a number from 0 to 65535, got "80a"`.
+ */
+export function loadConfig<S extends z.ZodRawShape>(
+  shape: S,
+  env: NodeJS.ProcessEnv = process.env,
+): z.infer<z.ZodObject<S>> {
+  const schema = z.object(shape);
+  const input: Record<string, string | undefined> = {};
+  for (const key of Object.keys(shape)) input[key] = env[key] === "" ? undefined : env[key];
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const name = String(issue.path[0] ?? "?");
+    return `  ${name}: ${issue.message} (got ${JSON.stringify(input[name] ?? null)})`;
+  });
+  throw new ConfigError(`bad configuration in the environment:\n${problems.join("\n")}`);
+}
