@@ -1,0 +1,51 @@
+import Fastify, { type FastifyInstance } from "fastify";
+import { collectDefaultMetrics, Registry } from "prom-client";
+
+/** What `/healthz` reports: each dependency the service needs, and whether it answers. */
+export type HealthCheck = () => Promise<boolean> | boolean;
+
+export interface OpsServer {
+  readonly app: FastifyInstance;
+  readonly metrics: Registry;
+  /** The port it listens on (useful when HTTP_PORT=0 picks a free one). */
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * The operations endpoint every service has: `GET /healthz` (200 when every check passes, 503 naming
+ * the failing ones otherwise) and `GET /metrics` in Prometheus text format.
+ */
+export async function startOpsServer(options: {
+  service: string;
+  port: number;
+  host?: string;
+  checks: Record<string, HealthCheck>;
+  metrics?: Registry;
+}): Promise<OpsServer> {
+  const metrics = options.metrics ?? new Registry();
+  metrics.setDefaultLabels({ service: options.service });
+  collectDefaultMetrics({ register: metrics });
+  const app = Fastify({ logger: false });
+  app.get("/healthz", async (_request, reply) => {
+    const results = await Promise.all(
+      Object.entries(options.checks).map(async ([name, check]) => {
+        try {
+          return [name, await check()] as const;
+        } catch {
+          return [name, false] as const;
+        }
+      }),
+    );
+    const failing = results.filter(([, ok]) => !ok).map(([name]) => name);
+    const body = { service: options.service, ok: failing.length === 0, checks: Object.fromEntries(results) };
+    return reply.code(failing.length === 0 ? 200 : 503).send(body);
+  });
+  app.get("/metrics", async (_request, reply) => {
+    return reply.header("content-type", metrics.contentType).send(await metrics.metrics());
+  });
+  await app.listen({ port: options.port, host: options.host ?? "127.0.0.1" });
+  const address = app.server.address();
+  const port = typeof address === "object" && address ? address.port : options.port;
+  return { app, metrics, port, close: () => app.close() };
+}
