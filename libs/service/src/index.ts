@@ -1,3 +1,4 @@
+export * from "./bus.ts";
 export * from "./config.ts";
 export * from "./http.ts";
 export * from "./log.ts";
