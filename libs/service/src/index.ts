@@ -2,3 +2,4 @@ export * from "./bus.ts";
 export * from "./config.ts";
 export * from "./http.ts";
 export * from "./log.ts";
+export * from "./stores.ts";
