@@ -3,3 +3,4 @@ export * from "./config.ts";
 export * from "./http.ts";
 export * from "./log.ts";
 export * from "./stores.ts";
+export * from "./participant.ts";
