@@ -2,6 +2,7 @@ import {
   applyDelta,
   applyTickDeltas,
   atomicField,
+  classLayout,
   DatagramReader,
   DatagramWriter,
   type DClass,
@@ -26,6 +27,7 @@ import {
   ObjectState,
   parameterField,
   parseDcText,
+  readTickDeltas,
   type StoredField,
   TrackedArray,
   TrackedMap,
@@ -54,7 +56,9 @@ dclass Avatar {
 
 const file = parseDcText(AVATAR_DC);
 const Avatar = file.class("Avatar")!;
-const fieldId = (name: string): number => Avatar.field(name)!.id;
+/** The key of a field entry: (local index + 1) << 2 | nestedBit << 1 (and the more bit, 1, if another follows). */
+const fieldKey = (name: string, nested = false): number =>
+  (classLayout(Avatar).indexByName.get(name)! + 1) * 4 + (nested ? 2 : 0);
 
 function avatar(extra: Record<string, FieldValue> = {}): ObjectState {
   return new ObjectState(Avatar, {
@@ -77,13 +81,25 @@ function avatar(extra: Record<string, FieldValue> = {}): ObjectState {
 /** Source -> bytes -> replica, as a client would see it. */
 function ship(source: ObjectState, replica: ObjectState): ObjectDelta | undefined {
   const delta = source.takeDelta();
-  if (delta) replica.apply(decodeObjectDelta(encodeObjectDelta(delta), source.dclass));
+  if (delta) replica.apply(decodeObjectDelta(encodeObjectDelta(delta, source.dclass), source.dclass));
   return delta;
 }
 
 function newcomer(source: ObjectState): ObjectState {
-  const bytes = encodeObjectDelta(source.refresh());
+  const bytes = encodeObjectDelta(source.refresh(), source.dclass);
   return ObjectState.fromRefresh(source.dclass, decodeObjectDelta(bytes, source.dclass));
+}
+
+/** Unsigned LEB128, as the delta format writes counts, keys and doId gaps. */
+function varuint(value: number): number[] {
+  const out: number[] = [];
+  let rest = value;
+  while (rest > 0x7f) {
+    out.push((rest % 0x80) | 0x80);
+    rest = Math.floor(rest / 0x80);
+  }
+  out.push(rest);
+  return out;
 }
 
 function float32Bytes(...values: number[]): number[] {
@@ -109,15 +125,46 @@ describe("ObjectState: what a user sees", () => {
     expect(state.takeDelta()).toBeUndefined();
   });
 
-  it("sends a moved object's position as count + field id + 8 bytes", () => {
+  it("sends a moved object's position as one key byte + 8 bytes", () => {
     const state = avatar();
     state.set("setXY", [10.5, -3.25]);
     const delta = state.takeDelta()!;
     expect(delta.changes).toEqual([{ field: Avatar.field("setXY"), value: [10.5, -3.25] }]);
-    const bytes = encodeObjectDelta(delta);
-    const id = fieldId("setXY");
-    expect([...bytes]).toEqual([1, id & 0xff, id >> 8, ...float32Bytes(10.5, -3.25)]);
-    expect(bytes).toHaveLength(11);
+    const bytes = encodeObjectDelta(delta, Avatar);
+    // setXY is the class's first stored field: local index 0, key (0 + 1) << 2 = 4.
+    expect([...bytes]).toEqual([4, ...float32Bytes(10.5, -3.25)]);
+    expect(bytes).toHaveLength(9);
+  });
+
+  it("chains entries with the more bit and writes an empty delta as a single 0", () => {
+    const state = avatar();
+    state.set("hp", 9);
+    state.set("setZ", [0.5]);
+    const bytes = encodeObjectDelta(state.takeDelta()!, Avatar);
+    // Entries in local-index order; every key but the last has the more bit.
+    expect([...bytes]).toEqual([fieldKey("setZ") | 1, ...float32Bytes(0.5), fieldKey("hp"), 9, 0, 0, 0]);
+    expect([...encodeObjectDelta({ changes: [] }, Avatar)]).toEqual([0]);
+    expect(decodeObjectDelta(new Uint8Array([0]), Avatar)).toEqual({ changes: [] });
+    const writer = new DatagramWriter();
+    state.writeDelta(writer);
+    expect([...writer.toBytes()]).toEqual([0]);
+  });
+
+  it("names fields by their index in the class, so inherited fields get the subclass's index", () => {
+    const dc = parseDcText(`
+      dclass Base { uint8 a ram; };
+      dclass Child : Base { uint8 b ram; };
+    `);
+    const Child = dc.class("Child")!;
+    const child = new ObjectState(Child, { a: 1, b: 2 });
+    child.set("a", 7);
+    expect([...encodeObjectDelta(child.takeDelta()!, Child)]).toEqual([4, 7]);
+    child.set("b", 8);
+    expect([...encodeObjectDelta(child.takeDelta()!, Child)]).toEqual([8, 8]);
+    const other = dc.class("Base")!;
+    expect(() =>
+      encodeObjectDelta({ changes: [{ field: Child.field("b") as StoredField, value: 1 }] }, other),
+    ).toThrow(/'Child.b' is not a stored field of dclass 'Base'/);
   });
 
   it("lets the latest value win within one delta", () => {
@@ -188,9 +235,9 @@ describe("ObjectState: what a user sees", () => {
         },
       },
     ]);
-    // count, header, tuple: [count, key], array: [length code, count, key], struct: [count, key], uint8
-    const id = fieldId("setInventory") | 0x8000;
-    expect([...encodeObjectDelta(delta)]).toEqual([1, id & 0xff, id >> 8, 1, 1, 0, 1, 3, 1, 2, 5]);
+    // field key, tuple: [key (argument 0, nested)], array: [length code, key (gap 1, nested)],
+    // struct: [key (member 1)], uint8
+    expect([...encodeObjectDelta(delta, Avatar)]).toEqual([fieldKey("setInventory", true), 6, 0, 10, 8, 5]);
     expect(second.changed || inventory.changed || state.changed).toBe(false);
     expect(state.get("setInventory")).toEqual([
       [
@@ -205,10 +252,9 @@ describe("ObjectState: what a user sees", () => {
     const replica = newcomer(state);
     const tiles = state.editArray("home", "tiles");
     tiles.set(2, 30);
-    const id = fieldId("home") | 0x8000;
-    const setOne = encodeObjectDelta(state.takeDelta()!);
-    // header, struct [count 1, key (member 2, nested)], array [unchanged, 1 entry, key (index 2), 30]
-    expect([...setOne]).toEqual([1, id & 0xff, id >> 8, 1, 2 * 2 + 1, 0, 1, 2 * 2, 30]);
+    const setOne = encodeObjectDelta(state.takeDelta()!, Avatar);
+    // field key, struct [key (member 2, nested)], array [unchanged, key (gap 2), 30]
+    expect([...setOne]).toEqual([fieldKey("home", true), 3 * 4 + 2, 0, 3 * 4, 30]);
     replica.apply(decodeObjectDelta(setOne, Avatar));
 
     tiles.push(50, 60);
@@ -217,14 +263,14 @@ describe("ObjectState: what a user sees", () => {
     expect(pushed.changes[0]).toMatchObject({
       delta: { entries: [{ key: 2, delta: { kind: "array", length: 5, entries: [{ key: 4, value: 50 }] } }] },
     });
-    replica.apply(decodeObjectDelta(encodeObjectDelta(pushed), Avatar));
+    replica.apply(decodeObjectDelta(encodeObjectDelta(pushed, Avatar), Avatar));
 
     tiles.truncate(1);
     const truncated = state.takeDelta()!;
     expect(truncated.changes[0]).toMatchObject({
       delta: { entries: [{ key: 2, delta: { kind: "array", length: 1, entries: [] } }] },
     });
-    replica.apply(decodeObjectDelta(encodeObjectDelta(truncated), Avatar));
+    replica.apply(decodeObjectDelta(encodeObjectDelta(truncated, Avatar), Avatar));
     expect(replica.get("home")).toEqual({ x: 4, y: -2, tiles: [1] });
     expect(replica.toObject()).toEqual(state.toObject());
   });
@@ -239,7 +285,7 @@ describe("ObjectState: what a user sees", () => {
     const delta = state.takeDelta()!;
     expect(delta.changes[0]).toMatchObject({ delta: { entries: [{ delta: { length: 4, entries: [] } }] } });
     for (const replica of [early, late]) {
-      replica.apply(decodeObjectDelta(encodeObjectDelta(delta), Avatar));
+      replica.apply(decodeObjectDelta(encodeObjectDelta(delta, Avatar), Avatar));
       expect(replica.toObject()).toEqual(state.toObject());
     }
   });
@@ -256,6 +302,20 @@ describe("ObjectState: what a user sees", () => {
     expect(() => new ObjectState(Avatar).edit("setXY")).toThrow(/has no value to edit yet/);
     expect(state.get("hp")).toBe(15);
     expect(state.takeDelta()).toBeUndefined();
+  });
+
+  it("names the object's doId in the error of a bad value", () => {
+    const state = new ObjectState(Avatar, { hp: 1 }, { doId: 4242 });
+    let error: unknown;
+    try {
+      state.set("hp", 2 ** 40);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(DcPackError);
+    expect((error as DcPackError).path).toBe("Avatar.hp");
+    expect((error as DcPackError).message).toMatch(/^Avatar\.hp: expected uint32.*\(object doId 4242\)$/);
+    expect(state.changed).toBe(false);
   });
 
   it("applies its own deltas as changes of the replica (so a relay can pass them on)", () => {
@@ -288,8 +348,9 @@ describe("ticks: many objects into one writer", () => {
     const writer = new DatagramWriter();
     expect(encodeTickDeltas(tracker, writer)).toBe(MOVING);
     expect(tracker.size).toBe(0);
-    // object count (1 byte), then per object: doId + field count + field id + 8 bytes
-    expect(writer.length).toBe(1 + MOVING * (4 + 1 + 2 + 8));
+    // object count (1 byte), the first doId (1000: 2 bytes), the gaps to the next ones (9: 1 byte
+    // each), then per object a field key and 8 bytes
+    expect(writer.length).toBe(1 + 2 + (MOVING - 1) + MOVING * (1 + 8));
 
     const applied = applyTickDeltas(new DatagramReader(writer.toBytes()), (doId) => replicas.get(doId));
     expect(applied).toBe(MOVING);
@@ -324,8 +385,71 @@ describe("ticks: many objects into one writer", () => {
     states[1]!.set("hp", 7);
     const writer = new DatagramWriter();
     expect(encodeTickDeltas(states, writer)).toBe(1);
-    const id = fieldId("hp");
-    expect([...writer.toBytes()]).toEqual([1, 2, 0, 0, 0, 1, id & 0xff, id >> 8, 7, 0, 0, 0]);
+    expect([...writer.toBytes()]).toEqual([1, 2, fieldKey("hp"), 7, 0, 0, 0]);
+  });
+
+  it("sorts the objects by doId and writes the gaps between them, whatever order they changed in", () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.nat(2 ** 32 - 1), { minLength: 1, maxLength: 40 }), (doIds) => {
+        const tracker = new DeltaTracker();
+        const states = doIds.map((doId) => new ObjectState(Avatar, { hp: 0 }, { doId, tracker }));
+        states.forEach((state, i) => {
+          state.set("hp", i + 1);
+        });
+        const writer = new DatagramWriter();
+        expect(encodeTickDeltas(tracker, writer)).toBe(doIds.length);
+        const sorted = [...doIds].sort((a, b) => a - b);
+        const expected: number[] = [doIds.length];
+        sorted.forEach((doId, k) => {
+          const code = k === 0 ? doId : doId - sorted[k - 1]! - 1;
+          const hp = doIds.indexOf(doId) + 1;
+          expected.push(...varuint(code), fieldKey("hp"), hp & 0xff, hp >> 8, 0, 0);
+        });
+        expect([...writer.toBytes()]).toEqual(expected);
+        const byDoId = new Map(states.map((state) => [state.doId, state]));
+        const decoded = readTickDeltas(new DatagramReader(writer.toBytes()), () => Avatar);
+        expect(decoded.map((tick) => tick.doId)).toEqual(sorted);
+        for (const { doId, delta } of decoded) {
+          expect(delta.changes).toEqual([{ field: Avatar.field("hp"), value: byDoId.get(doId)!.get("hp") }]);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("refuses two changed objects with one doId, or a doId that is not a uint32, before taking any delta", () => {
+    for (const doIds of [[7, 3, 7], [1, 2 ** 32], [-1], [1.5]]) {
+      const tracker = new DeltaTracker();
+      const states = doIds.map((doId) => new ObjectState(Avatar, { hp: 0 }, { doId, tracker }));
+      for (const state of states) state.set("hp", 1);
+      const writer = new DatagramWriter();
+      writer.writeUint8(99);
+      expect(() => encodeTickDeltas(tracker, writer), String(doIds)).toThrow(
+        /encoding the tick failed: (two changed objects have doId 7|doId .* is not a uint32)/,
+      );
+      expect([...writer.toBytes()]).toEqual([99]);
+      // Nothing was taken, and the tracker still knows every changed object.
+      expect(states.every((state) => state.changed)).toBe(true);
+      expect(tracker.drain()).toHaveLength(states.length);
+    }
+  });
+
+  it("rolls the writer back when a delta fails mid-tick, keeping the objects not yet written pending", () => {
+    const tracker = new DeltaTracker();
+    const states = [1, 2, 3].map((doId) => new ObjectState(Avatar, { setXY: [0, 0] }, { doId, tracker }));
+    const broken: number[] = [5, 5];
+    states[0]!.set("setXY", [1, 1]);
+    states[1]!.set("setXY", broken);
+    states[2]!.set("setXY", [3, 3]);
+    (broken as unknown[])[1] = "not a number"; // values are kept by reference: mutating one is a bug
+    const writer = new DatagramWriter();
+    writer.writeUint8(99);
+    expect(() => encodeTickDeltas(tracker, writer)).toThrow(
+      /encoding the delta of doId 2 failed: Avatar\.setXY\.y: expected a number/,
+    );
+    expect([...writer.toBytes()]).toEqual([99]);
+    expect(states[2]!.changed).toBe(true);
+    expect(tracker.drain()).toEqual([states[2]]);
   });
 
   it("refuses a tick naming an object the receiver does not know", () => {
@@ -359,6 +483,38 @@ describe("the real .dc files", () => {
 });
 
 describe("decoding hostile bytes", () => {
+  it("refuses a field index the class does not have, naming the class", () => {
+    const outOfRange = (classLayout(Avatar).fields.length + 1) * 4; // one past the last local index
+    for (const bytes of [[outOfRange, 1], [...varuint(1000 * 4)]]) {
+      expect(() => decodeObjectDelta(new Uint8Array(bytes), Avatar)).toThrow(
+        /field index \d+ is not a stored field of dclass 'Avatar'/,
+      );
+    }
+    // A 0 where a further key was announced (more bit) is no key either.
+    expect(() => decodeObjectDelta(new Uint8Array([fieldKey("hp") | 1, 1, 0, 0, 0, 0]), Avatar)).toThrow(
+      DcPackError,
+    );
+  });
+
+  it("refuses a tick whose doIds run past the uint32 range", () => {
+    // two objects: doId 2^32 - 1, then a gap of 0 (doId 2^32)
+    const bytes = new Uint8Array([2, ...varuint(2 ** 32 - 1), 0, 0]);
+    expect(() => readTickDeltas(new DatagramReader(bytes), () => Avatar)).toThrow(/doId 4294967296/);
+  });
+
+  it("answers any bytes given as a tick with ticks or a DcPackError", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 40 }), (bytes) => {
+        try {
+          readTickDeltas(new DatagramReader(bytes), () => Avatar);
+        } catch (error) {
+          expect(error).toBeInstanceOf(DcPackError);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it("answers any bytes with a delta or a DcPackError", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 40 }), (bytes) => {
@@ -377,7 +533,7 @@ describe("decoding hostile bytes", () => {
     state.editArray("setInventory", 0).push({ id: 9, count: 9 });
     state.editArray("home", "tiles").set(1, 7);
     state.set("setName", ["Wobbly"]);
-    const bytes = encodeObjectDelta(state.takeDelta()!);
+    const bytes = encodeObjectDelta(state.takeDelta()!, Avatar);
     for (let cut = 0; cut < bytes.length; cut++) {
       expect(() => decodeObjectDelta(bytes.subarray(0, cut), Avatar), `cut at ${cut}`).toThrow(DcPackError);
     }
@@ -566,7 +722,7 @@ function mutateArray(g: fc.GeneratorValue, node: TrackedArray): void {
 /** The delta as bytes through `takeDelta` + `encodeObjectDelta` (undefined when nothing changed). */
 function takeEncoded(source: ObjectState): Uint8Array | undefined {
   const delta = source.takeDelta();
-  return delta ? encodeObjectDelta(delta) : undefined;
+  return delta ? encodeObjectDelta(delta, source.dclass) : undefined;
 }
 
 /** The delta as bytes straight from `writeDelta` (the tick path); one 0 byte when nothing changed. */

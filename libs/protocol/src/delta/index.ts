@@ -60,4 +60,4 @@ export {
   TrackedStruct,
   track,
 } from "./tracked.ts";
-export { MAX_DELTA_FIELD_ID, NESTED_FLAG, readVarUint, writeVarUint } from "./wire.ts";
+export { readVarUint, writeVarUint } from "./wire.ts";

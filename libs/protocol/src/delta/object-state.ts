@@ -24,6 +24,7 @@ import type { DClass } from "../dc/dclass.ts";
 import type { AtomicField, Field, MolecularField, ParameterField } from "../dc/field.ts";
 import type { FieldValue } from "../dc/value.ts";
 import { type Codec, fieldCodec } from "../pack/codec.ts";
+import { DcPackError } from "../pack/errors.ts";
 import type { DatagramWriter } from "../pack/writer.ts";
 import { sameValue } from "./equal.ts";
 import {
@@ -35,12 +36,12 @@ import {
   structShape,
   TrackedArray,
   TrackedMap,
-  TrackedNode,
+  type TrackedNode,
   TrackedStruct,
   track,
 } from "./tracked.ts";
 import { checkFieldValue } from "./validate.ts";
-import { writeNestedEntry, writeVarUint, writeWholeEntry } from "./wire.ts";
+import { EMPTY_LIST, entryKey, setMoreBit, writeFieldNested } from "./wire.ts";
 
 /** A field stored in an object: atomic (a tuple of arguments) or parameter (one value). */
 export type StoredField = AtomicField | ParameterField;
@@ -53,7 +54,10 @@ export type FieldChange =
   | { readonly field: StoredField; readonly value: FieldValue }
   | { readonly field: StoredField; readonly delta: NodeDelta };
 
-/** What changed in an object (from `takeDelta`), or all of it (from `refresh`). */
+/**
+ * What changed in an object (from `takeDelta`), or all of it (from `refresh`). Its binary form names
+ * fields by their index in the class's layout, so encoding and decoding need the object's class.
+ */
 export interface ObjectDelta {
   readonly changes: readonly FieldChange[];
 }
@@ -71,9 +75,13 @@ export interface ObjectStateOptions {
   readonly tracker?: DeltaTracker;
 }
 
+/** A field's mark: unchanged, set to a new whole value, or changed inside its tracked view. */
 const CLEAN = 0;
 const REPLACED = 1;
 const NESTED = 2;
+const MARK_BITS = 3;
+/** Set beside the mark while a field's value is a tracked view (`edit`) rather than a plain value. */
+const EDITING = 4;
 
 // ---------------------------------------------------------------------------------------------
 // Class layout: which fields an object stores, at which local index
@@ -81,7 +89,10 @@ const NESTED = 2;
 /** How the objects of one class store their fields; computed once per class. */
 export interface ClassLayout {
   readonly dclass: DClass;
-  /** Stored fields (atomic and parameter), in field-id order; an object's values use the same indices. */
+  /**
+   * Stored fields (atomic and parameter), in field-id order. A field's position here is its local
+   * index: an object's values use it, and deltas name the field by it.
+   */
   readonly fields: readonly StoredField[];
   readonly indexByName: ReadonlyMap<string, number>;
   readonly indexById: ReadonlyMap<number, number>;
@@ -95,6 +106,8 @@ export interface ClassLayout {
 }
 
 const layouts = new WeakMap<DClass, ClassLayout>();
+/** An object keeps the local indices of its changed fields in 16 bits (see `ObjectState.slots`). */
+const MAX_STORED_FIELDS = 0xffff;
 
 export function classLayout(dclass: DClass): ClassLayout {
   const known = layouts.get(dclass);
@@ -110,6 +123,11 @@ function buildLayout(dclass: DClass): ClassLayout {
   for (const field of dclass.fields) {
     if (field.kind === "molecular") molecularByName.set(field.name, field);
     else fields.push(field);
+  }
+  if (fields.length > MAX_STORED_FIELDS) {
+    throw new Error(
+      `dclass '${dclass.name}' has ${fields.length} stored fields; objects can track at most ${MAX_STORED_FIELDS}`,
+    );
   }
   const indexByName = new Map<string, number>();
   const indexById = new Map<number, number>();
@@ -149,9 +167,13 @@ export class ObjectState implements ChangeListener {
   readonly layout: ClassLayout;
   /** Per stored field: undefined (not set), a plain value, or a tracked view being edited. */
   private readonly values: unknown[];
-  private readonly marks: Uint8Array;
-  /** Stored indices of the changed fields: the first `dirtyCount` entries (no array churn per tick). */
-  private readonly dirty: Uint32Array;
+  /**
+   * Bookkeeping in one array, so that a change touches few cache lines: `slots[at]` is the mark of
+   * stored field `at` plus the EDITING bit; `slots[dirtyBase + k]` for k < dirtyCount are the stored
+   * indices of the changed fields (below MAX_STORED_FIELDS).
+   */
+  private readonly slots: Uint16Array;
+  private readonly dirtyBase: number;
   private dirtyCount = 0;
   private _changed = false;
   private _tracker: DeltaTracker | undefined;
@@ -167,8 +189,8 @@ export class ObjectState implements ChangeListener {
     this.doId = options.doId ?? 0;
     this.layout = classLayout(dclass);
     this.values = new Array<unknown>(this.layout.fields.length).fill(undefined);
-    this.marks = new Uint8Array(this.layout.fields.length);
-    this.dirty = new Uint32Array(this.layout.fields.length);
+    this.dirtyBase = this.layout.fields.length;
+    this.slots = new Uint16Array(2 * this.layout.fields.length);
     if (initial) {
       for (const name of Object.keys(initial)) this.set(name, initial[name]!);
       this.clearChanges();
@@ -211,7 +233,7 @@ export class ObjectState implements ChangeListener {
   /** The field's current value (a copy when it is being edited in place), or undefined if unset. */
   get(field: FieldRef): FieldValue | undefined {
     const at = this.indexOf(field);
-    if (at >= 0) return plainField(this.values[at]);
+    if (at >= 0) return this.plainAt(at);
     return this.getMolecular(this.molecular(field));
   }
 
@@ -254,19 +276,17 @@ export class ObjectState implements ChangeListener {
   takeDelta(): ObjectDelta | undefined {
     if (!this._changed) return undefined;
     this._changed = false;
-    const dirty = this.sortedDirty();
+    this.sortDirty();
     const changes: FieldChange[] = [];
     for (let k = 0; k < this.dirtyCount; k++) {
-      const at = dirty[k]!;
-      const mark = this.marks[at];
-      this.marks[at] = CLEAN;
+      const at = this.slots[this.dirtyBase + k]!;
+      const mark = this.takeMark(at);
       const field = this.layout.fields[at]!;
-      const value = this.values[at];
       if (mark === NESTED) {
-        const delta = (value as TrackedNode).takeDelta();
+        const delta = (this.values[at] as TrackedNode).takeDelta();
         if (delta) changes.push({ field, delta });
-      } else if (value !== undefined) {
-        changes.push({ field, value: plainAndClear(value) });
+      } else {
+        changes.push({ field, value: this.plainAndClearAt(at) });
       }
     }
     this.dirtyCount = 0;
@@ -275,45 +295,34 @@ export class ObjectState implements ChangeListener {
 
   /**
    * Takes the delta and appends its binary form (`objectDelta` in `codec.ts`) straight to a writer,
-   * without building delta objects; this is what `encodeTickDeltas` uses. An unchanged object
-   * writes a single 0 (no fields).
+   * without building delta objects; this is what `encodeTickDeltas` uses. An unchanged object (or
+   * one whose edits came to nothing) writes the empty delta, a single 0.
    */
   writeDelta(w: DatagramWriter): void {
     if (!this._changed) {
-      writeVarUint(w, 0);
+      w.writeUint8(EMPTY_LIST);
       return;
     }
     this._changed = false;
-    const dirty = this.sortedDirty();
+    this.sortDirty();
     const dirtyCount = this.dirtyCount;
-    // Edited values are asked first: one with nothing left to send drops out of the count.
-    const nested = nestedScratch;
-    let count = 0;
-    for (let k = 0; k < dirtyCount; k++) {
-      const at = dirty[k]!;
-      if (this.marks[at] === NESTED) {
-        const delta = (this.values[at] as TrackedNode).takeDelta();
-        nested[k] = delta;
-        if (delta) count++;
-      } else {
-        count++;
-      }
-    }
-    writeVarUint(w, count);
-    for (let k = 0; k < dirtyCount; k++) {
-      const at = dirty[k]!;
-      const mark = this.marks[at];
-      this.marks[at] = CLEAN;
-      const field = this.layout.fields[at]!;
-      if (mark === NESTED) {
-        const delta = nested[k];
-        nested[k] = undefined;
-        if (delta) writeNestedEntry(w, field, delta);
-      } else {
-        writeWholeEntry(w, field, this.layout.codecs[at]!, plainAndClear(this.values[at]));
-      }
-    }
     this.dirtyCount = 0;
+    // Each key is written without the more bit; the next entry, if any, sets it on the previous key.
+    let lastKeyAt = -1;
+    let lastKey = 0;
+    for (let k = 0; k < dirtyCount; k++) {
+      const at = this.slots[this.dirtyBase + k]!;
+      const mark = this.takeMark(at);
+      const nested = mark === NESTED ? (this.values[at] as TrackedNode).takeDelta() : undefined;
+      if (mark === NESTED && nested === undefined) continue; // edited, then changed back
+      if (lastKeyAt >= 0) setMoreBit(w, lastKeyAt, lastKey);
+      lastKeyAt = w.position;
+      lastKey = entryKey(at, nested !== undefined);
+      w.writeVarUint(lastKey);
+      if (nested !== undefined) writeFieldNested(w, this.layout.fields[at]!, nested);
+      else this.layout.codecs[at]!.write(w, this.plainAndClearAt(at));
+    }
+    if (lastKeyAt < 0) w.writeUint8(EMPTY_LIST);
   }
 
   /** Forgets the pending changes without producing a delta. */
@@ -321,10 +330,9 @@ export class ObjectState implements ChangeListener {
     if (!this._changed) return;
     this._changed = false;
     for (let k = 0; k < this.dirtyCount; k++) {
-      const at = this.dirty[k]!;
-      this.marks[at] = CLEAN;
-      const value = this.values[at];
-      if (value instanceof TrackedNode) value.clearChanges();
+      const at = this.slots[this.dirtyBase + k]!;
+      this.takeMark(at);
+      if (this.editing(at)) (this.values[at] as TrackedNode).clearChanges();
     }
     this.dirtyCount = 0;
   }
@@ -333,14 +341,26 @@ export class ObjectState implements ChangeListener {
   refresh(): ObjectDelta {
     const changes: FieldChange[] = [];
     this.layout.fields.forEach((field, at) => {
-      const value = this.values[at];
-      if (value !== undefined) changes.push({ field, value: plainField(value)! });
+      const value = this.plainAt(at);
+      if (value !== undefined) changes.push({ field, value });
     });
     return { changes };
   }
 
-  /** Makes the changes of a delta (or a refresh) here. Fields are matched by id. */
+  /** Makes the changes of a delta (or a refresh) here. Fields are matched by id; values are checked. */
   apply(delta: ObjectDelta): void {
+    this.applyChanges(delta, true);
+  }
+
+  /**
+   * @internal `apply` for a delta just decoded from bytes: the decoder checked its whole values
+   * already, so they are not packed again to check them.
+   */
+  _applyDecoded(delta: ObjectDelta): void {
+    this.applyChanges(delta, false);
+  }
+
+  private applyChanges(delta: ObjectDelta, check: boolean): void {
     for (const change of delta.changes) {
       const at = this.layout.indexById.get(change.field.id);
       if (at === undefined) {
@@ -349,7 +369,7 @@ export class ObjectState implements ChangeListener {
         );
       }
       if (isNestedChange(change)) this.editAt(at).applyDelta(change.delta);
-      else this.setAt(at, change.value);
+      else this.setAt(at, change.value, check);
     }
   }
 
@@ -357,8 +377,8 @@ export class ObjectState implements ChangeListener {
   toObject(): Record<string, FieldValue> {
     const out: Record<string, FieldValue> = {};
     this.layout.fields.forEach((field, at) => {
-      const value = this.values[at];
-      if (value !== undefined) out[field.name] = plainField(value)!;
+      const value = this.plainAt(at);
+      if (value !== undefined) out[field.name] = value;
     });
     return out;
   }
@@ -368,19 +388,49 @@ export class ObjectState implements ChangeListener {
     this.mark(slot as number, NESTED);
   }
 
-  private setAt(at: number, value: FieldValue): void {
-    const field = this.layout.fields[at]!;
+  /** Sets a stored field; `check` packs the value first to check it (a DcPackError naming the doId). */
+  private setAt(at: number, value: FieldValue, check = true): void {
     const previous = this.values[at];
-    if (!(previous instanceof TrackedNode) && previous !== undefined && sameValue(previous, value)) return;
-    checkFieldValue(field, value, this.layout.codecs[at]);
-    release(previous);
+    const edited = this.editing(at);
+    if (!edited && previous !== undefined && sameFieldValue(previous, value)) return;
+    if (check) this.checkAt(at, value);
+    if (edited) {
+      release(previous);
+      this.slots[at] = this.slots[at]! & MARK_BITS;
+    }
     this.values[at] = value;
     this.mark(at, REPLACED);
   }
 
+  private checkAt(at: number, value: FieldValue): void {
+    try {
+      checkFieldValue(this.layout.fields[at]!, value, this.layout.codecs[at]);
+    } catch (error) {
+      throw this.doId !== 0 && error instanceof DcPackError
+        ? new DcPackError(error.code, `${error.detail} (object doId ${this.doId})`, error.path)
+        : error;
+    }
+  }
+
+  /** The plain value of a stored field (a copy when it is being edited in place), or undefined. */
+  private plainAt(at: number): FieldValue | undefined {
+    const value = this.values[at];
+    return (this.editing(at) ? (value as TrackedNode).toValue() : value) as FieldValue | undefined;
+  }
+
+  /** The plain value of a set stored field, forgetting the pending changes of its tracked view. */
+  private plainAndClearAt(at: number): FieldValue {
+    const value = this.values[at];
+    if (!this.editing(at)) return value as FieldValue;
+    const node = value as TrackedNode;
+    const plain = node.toValue() as FieldValue;
+    node.clearChanges();
+    return plain;
+  }
+
   private editAt(at: number): TrackedNode {
     const current = this.values[at];
-    if (current instanceof TrackedNode) return current;
+    if (this.editing(at)) return current as TrackedNode;
     const field = this.layout.fields[at]!;
     if (current === undefined) {
       throw new Error(`field '${this.dclass.name}.${field.name}' has no value to edit yet; set it first`);
@@ -391,25 +441,39 @@ export class ObjectState implements ChangeListener {
         : track(current, field.param.type);
     adopt(node, this, at);
     this.values[at] = node;
+    this.slots[at] = this.slots[at]! | EDITING;
     return node;
   }
 
+  /** Whether the field's value is a tracked view. */
+  private editing(at: number): boolean {
+    return (this.slots[at]! & EDITING) !== 0;
+  }
+
+  /** The field's mark, leaving it CLEAN. */
+  private takeMark(at: number): number {
+    const slot = this.slots[at]!;
+    this.slots[at] = slot & EDITING;
+    return slot & MARK_BITS;
+  }
+
   private mark(at: number, how: typeof REPLACED | typeof NESTED): void {
-    const current = this.marks[at];
+    const slot = this.slots[at]!;
+    const current = slot & MARK_BITS;
     if (current === CLEAN) {
-      this.marks[at] = how;
-      this.dirty[this.dirtyCount++] = at;
+      this.slots[at] = slot | how;
+      this.slots[this.dirtyBase + this.dirtyCount++] = at;
       this._changed = true;
     } else if (how === REPLACED) {
-      this.marks[at] = REPLACED;
+      this.slots[at] = (slot & EDITING) | REPLACED;
     }
     if (this._tracker !== undefined && !this._queued) this._tracker._report(this);
   }
 
-  /** The dirty list, sorted by stored index (= field id order) when it holds more than one. */
-  private sortedDirty(): Uint32Array {
-    if (this.dirtyCount > 1) this.dirty.subarray(0, this.dirtyCount).sort();
-    return this.dirty;
+  /** Sorts the dirty list by stored index (= field-id order) when it holds more than one. */
+  private sortDirty(): void {
+    const base = this.dirtyBase;
+    if (this.dirtyCount > 1) this.slots.subarray(base, base + this.dirtyCount).sort();
   }
 
   private setMolecular(field: MolecularField, value: FieldValue): void {
@@ -480,24 +544,29 @@ function editChild(node: TrackedNode, step: string | number): TrackedNode {
   throw new Error(`cannot go into a ${node.kind}`);
 }
 
-function plainField(value: unknown): FieldValue | undefined {
-  return (value instanceof TrackedNode ? value.toValue() : value) as FieldValue | undefined;
-}
-
-function plainAndClear(value: unknown): FieldValue {
-  if (!(value instanceof TrackedNode)) return value as FieldValue;
-  const plain = value.toValue() as FieldValue;
-  value.clearChanges();
-  return plain;
+/**
+ * Whether a new field value equals the current one. A tuple of scalars (the common case: a position)
+ * is compared here, element by element; anything deeper goes to `sameValue`. Elements are read with
+ * `at(i)`, not `[i]`, for the reason given in the packer's `tupleCodec` (pack/codec.ts).
+ */
+function sameFieldValue(previous: unknown, next: unknown): boolean {
+  if (previous === next) return true;
+  if (!Array.isArray(previous) || !Array.isArray(next)) return sameValue(previous, next);
+  const count = previous.length;
+  if (next.length !== count) return false;
+  for (let i = 0; i < count; i++) {
+    const a: unknown = previous.at(i);
+    const b: unknown = next.at(i);
+    if (Object.is(a, b)) continue;
+    if (typeof a !== "object" || typeof b !== "object" || !sameValue(a, b)) return false;
+  }
+  return true;
 }
 
 function describeShape(value: unknown): string {
   if (Array.isArray(value)) return `an array of ${value.length}`;
   return typeof value === "object" ? "an object" : `${typeof value} ${String(value)}`;
 }
-
-/** The nested deltas of one `writeDelta` call, by position in its dirty list (reused, emptied after). */
-const nestedScratch: (NodeDelta | undefined)[] = [];
 
 /** Applies a delta (or refresh) to a replica: the same as `replica.apply(delta)`. */
 export function applyDelta(replica: ObjectState, delta: ObjectDelta): void {
@@ -513,34 +582,48 @@ export function applyDelta(replica: ObjectState, delta: ObjectDelta): void {
  * O(all objects). Typically one tracker per zone (or per destination) and tick.
  */
 export class DeltaTracker {
-  private queue: ObjectState[] = [];
+  /**
+   * The reported objects: the first `count` entries. The array is kept from tick to tick (emptying
+   * a JavaScript array drops its storage, and refilling it regrows it step by step).
+   */
+  private readonly queue: (ObjectState | undefined)[] = [];
+  private count = 0;
+  /**
+   * @internal The arrays `encodeTickDeltas` reuses from tick to tick (the drained objects and two
+   * sorting buffers). They may hold objects of the last tick until the next one; they go with the
+   * tracker.
+   */
+  readonly _tickArrays: readonly [ObjectState[], ObjectState[], ObjectState[]] = [[], [], []];
 
   /** How many objects reported a change since the last drain (an upper bound of the changed ones). */
   get size(): number {
-    return this.queue.length;
+    return this.count;
   }
 
   /** @internal Called by an object the first time it changes. */
   _report(state: ObjectState): void {
     state._queued = true;
-    this.queue.push(state);
+    this.queue[this.count++] = state;
   }
 
   /**
    * The objects that changed since the last drain and still have changes to take, in the order
    * they first changed; empties the tracker. The caller takes their deltas (as `encodeTickDeltas`
    * does); one whose delta is left pending is reported again by its next change. Pass `into` to
-   * reuse an array.
+   * reuse an array (its previous content is replaced).
    */
   drain(into: ObjectState[] = []): ObjectState[] {
-    into.length = 0;
     const queue = this.queue;
-    for (const state of queue) {
+    let kept = 0;
+    for (let k = 0; k < this.count; k++) {
+      const state = queue[k]!;
+      queue[k] = undefined;
       if (state.tracker !== this) continue; // it moved to another tracker meanwhile
       state._queued = false;
-      if (state.changed) into.push(state);
+      if (state.changed) into[kept++] = state;
     }
-    queue.length = 0;
+    this.count = 0;
+    if (into.length !== kept) into.length = kept;
     return into;
   }
 }

@@ -1,77 +1,87 @@
 /**
- * The low-level pieces of the delta wire format (see `codec.ts` for the layout): varuints, field
- * entries, and nested changes inside DC arrays and structs, typed by the dclass.
+ * The low-level pieces of the delta wire format (see `codec.ts` for the layout): varuints, entry
+ * keys, and nested changes inside DC arrays and structs, typed by the dclass.
+ *
+ * Every list of changes (an object's fields, a struct's members, a tuple's arguments, an array's
+ * elements) is an entry list: each entry starts with a key
+ *
+ *   key = (slot + 1) << 2 | nestedBit << 1 | moreBit
+ *
+ * where `slot` says which field, member or element (see `codec.ts`), `nestedBit` whether the body
+ * is a nested change rather than a whole value, and `moreBit` whether another entry of the same
+ * list follows. No valid key is 0, so an empty list is the single byte 0.
  */
 import type { DcType } from "../dc/types.ts";
-import { type Codec, typeCodec } from "../pack/codec.ts";
+import { typeCodec } from "../pack/codec.ts";
 import { DcPackError, withPathPrefix } from "../pack/errors.ts";
 import type { DatagramReader } from "../pack/reader.ts";
 import type { DatagramWriter } from "../pack/writer.ts";
 import type { StoredField } from "./object-state.ts";
 import { type DeltaEntry, dcStructShape, isNestedEntry, type NodeDelta } from "./tracked.ts";
 
-/** Bit 15 of a field entry's header: the body is a nested change, not a whole value. */
-export const NESTED_FLAG = 0x8000;
-/** The largest field id a delta can name. */
-export const MAX_DELTA_FIELD_ID = 0x7fff;
+/** Bit 0 of a key: another entry of the same list follows. */
+export const KEY_MORE = 1;
+/** Bit 1 of a key: the body is a nested change, not a whole value. */
+export const KEY_NESTED = 2;
+/** Slots start at bit 2, shifted by one so that no key is 0. */
+const KEY_SLOT_SCALE = 4;
+/** The whole of an empty entry list. */
+export const EMPTY_LIST = 0;
 const VARUINT_PAYLOAD = 0x7f;
 const VARUINT_MORE = 0x80;
-/** Varuints longer than this (more than 2^35) are refused as corrupt. */
-const MAX_VARUINT_BYTES = 5;
 
 // ---------------------------------------------------------------------------------------------
-// varuint
+// varuint and keys
 
+/** Appends an unsigned LEB128 integer (see `DatagramWriter.writeVarUint`). */
 export function writeVarUint(w: DatagramWriter, value: number): void {
-  let rest = value;
-  while (rest > VARUINT_PAYLOAD) {
-    w.writeUint8((rest & VARUINT_PAYLOAD) | VARUINT_MORE);
-    rest = Math.floor(rest / (VARUINT_PAYLOAD + 1));
-  }
-  w.writeUint8(rest);
+  w.writeVarUint(value);
 }
 
+/** Reads an unsigned LEB128 integer of at most 5 bytes; a DcPackError if cut off or longer. */
 export function readVarUint(r: DatagramReader): number {
-  let value = 0;
-  let scale = 1;
-  for (let count = 0; count < MAX_VARUINT_BYTES; count++) {
-    const byte = r.readUint8();
-    value += (byte & VARUINT_PAYLOAD) * scale;
-    if ((byte & VARUINT_MORE) === 0) return value;
-    scale *= VARUINT_PAYLOAD + 1;
+  return r.readVarUint();
+}
+
+/** The key of an entry at `slot`, without the more bit. */
+export function entryKey(slot: number, nested: boolean): number {
+  return (slot + 1) * KEY_SLOT_SCALE + (nested ? KEY_NESTED : 0);
+}
+
+/**
+ * Sets the more bit of a key already written at `at`. The more bit is bit 0 of the key, and a
+ * varuint's first byte holds its lowest 7 bits, so only that byte changes.
+ */
+export function setMoreBit(w: DatagramWriter, at: number, key: number): void {
+  const more = key + KEY_MORE;
+  w.patchUint8(at, more > VARUINT_PAYLOAD ? (more & VARUINT_PAYLOAD) | VARUINT_MORE : more);
+}
+
+/** A key as read: its slot (-1 for the empty list's 0), whether nested, whether more follow. */
+export interface ReadKey {
+  slot: number;
+  nested: boolean;
+  more: boolean;
+}
+
+/** Reads a key into `into` (reused by the caller: nothing is allocated). */
+export function readKey(r: DatagramReader, into: ReadKey): ReadKey {
+  const key = r.readVarUint();
+  into.slot = Math.floor(key / KEY_SLOT_SCALE) - 1;
+  into.nested = (key & KEY_NESTED) !== 0;
+  into.more = (key & KEY_MORE) !== 0;
+  return into;
+}
+
+/** Throws unless a key read inside a list (not as its first key) names a slot. */
+export function checkFollowingKey(key: ReadKey): void {
+  if (key.slot < 0) {
+    throw new DcPackError("out_of_range", "an entry key of 0 follows an entry that announced more");
   }
-  throw new DcPackError("out_of_range", `a varuint is longer than ${MAX_VARUINT_BYTES} bytes`);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Field entries
-
-/** Throws unless the field's id fits the 15 bits a field entry's header has for it. */
-export function checkDeltaFieldId(field: StoredField): void {
-  if (field.id > MAX_DELTA_FIELD_ID) {
-    throw new Error(
-      `field '${field.owner.name}.${field.name}' has id ${field.id}; deltas can name ids up to ${MAX_DELTA_FIELD_ID}`,
-    );
-  }
-}
-
-/** Appends a field entry holding the field's whole value, packed by `codec` (the field's codec). */
-export function writeWholeEntry(w: DatagramWriter, field: StoredField, codec: Codec, value: unknown): void {
-  checkDeltaFieldId(field);
-  w.writeUint16(field.id);
-  codec.write(w, value);
-}
-
-/** Appends a field entry holding the changes inside the field's value. */
-export function writeNestedEntry(w: DatagramWriter, field: StoredField, delta: NodeDelta): void {
-  checkDeltaFieldId(field);
-  w.writeUint16(field.id | NESTED_FLAG);
-  try {
-    writeFieldNested(w, field, delta);
-  } catch (error) {
-    throw withPathPrefix(error, `${field.owner.name}.${field.name}`);
-  }
-}
+// Nested changes inside a field
 
 /** The DC types of an atomic field's arguments (cached: nested changes are encoded often). */
 const argumentTypeCache = new WeakMap<StoredField, readonly DcType[]>();
@@ -85,28 +95,24 @@ function argumentTypes(field: StoredField): readonly DcType[] {
   return types;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Nested changes inside arrays and structs
-
+/** Appends the changes inside a field's value: nested(type) of a parameter field, tuple of an atomic one. */
 export function writeFieldNested(w: DatagramWriter, field: StoredField, delta: NodeDelta): void {
-  if (field.kind === "parameter") {
-    writeNested(w, delta, field.param.type);
-    return;
+  try {
+    if (field.kind === "parameter") {
+      writeNested(w, delta, field.param.type);
+    } else {
+      const entries = expectKind(delta, "struct", "the arguments of an atomic field").entries;
+      writeMembers(w, entries, argumentTypes(field));
+    }
+  } catch (error) {
+    throw withPathPrefix(error, `${field.owner.name}.${field.name}`);
   }
-  writeMembers(
-    w,
-    expectKind(delta, "struct", "the arguments of an atomic field").entries,
-    argumentTypes(field),
-  );
 }
 
 export function readFieldNested(r: DatagramReader, field: StoredField): NodeDelta {
   try {
     if (field.kind === "parameter") return readNested(r, field.param.type);
-    return {
-      kind: "struct",
-      entries: readMembers(r, argumentTypes(field)),
-    };
+    return { kind: "struct", entries: readMembers(r, argumentTypes(field)) };
   } catch (error) {
     throw withPathPrefix(error, `${field.owner.name}.${field.name}`);
   }
@@ -140,97 +146,107 @@ export function readNested(r: DatagramReader, type: DcType): NodeDelta {
   throw new DcPackError("wrong_type", `a nested change was sent for a value of type ${typeName(type)}`);
 }
 
+/** nested(array T) := lengthCode, then the changed elements; an element's slot is its gap. */
 function writeArray(
   w: DatagramWriter,
   delta: { readonly length?: number; readonly entries: readonly DeltaEntry<number>[] },
   element: DcType,
 ): void {
-  writeVarUint(w, delta.length === undefined ? 0 : delta.length + 1);
-  writeVarUint(w, delta.entries.length);
+  w.writeVarUint(delta.length === undefined ? 0 : delta.length + 1);
+  const entries = delta.entries;
+  if (entries.length === 0) {
+    w.writeUint8(EMPTY_LIST);
+    return;
+  }
   let previous = -1;
-  for (const entry of delta.entries) {
+  for (let k = 0; k < entries.length; k++) {
+    const entry = entries[k]!;
     const gap = entry.key - previous - 1;
     if (gap < 0)
       throw new Error(`array delta entries must have ascending indices (${entry.key} after ${previous})`);
     previous = entry.key;
-    writeItem(w, entry, gap, element, `[${entry.key}]`);
+    writeItem(w, entry, gap, k < entries.length - 1, element);
   }
 }
 
 function readArray(r: DatagramReader, element: DcType): NodeDelta {
-  const lengthCode = readVarUint(r);
-  const count = readVarUint(r);
+  const lengthCode = r.readVarUint();
   const entries: DeltaEntry<number>[] = [];
+  const key = readKey(r, { slot: 0, nested: false, more: false });
   let previous = -1;
-  for (let i = 0; i < count; i++) {
-    const key = readVarUint(r);
-    const index = previous + 1 + Math.floor(key / 2);
-    previous = index;
-    entries.push(readItem(r, index, (key & 1) === 1, element, `[${index}]`));
+  if (key.slot >= 0) {
+    for (;;) {
+      const index = previous + 1 + key.slot;
+      previous = index;
+      entries.push(readItem(r, index, key.nested, element));
+      if (!key.more) break;
+      checkFollowingKey(readKey(r, key));
+    }
   }
   return lengthCode === 0 ? { kind: "array", entries } : { kind: "array", length: lengthCode - 1, entries };
 }
 
+/** The changed members of a struct (or arguments of a tuple); a member's slot is its index. */
 function writeMembers(
   w: DatagramWriter,
   entries: readonly DeltaEntry<number>[],
   types: readonly DcType[],
 ): void {
-  writeVarUint(w, entries.length);
-  for (const entry of entries) {
+  if (entries.length === 0) {
+    w.writeUint8(EMPTY_LIST);
+    return;
+  }
+  for (let k = 0; k < entries.length; k++) {
+    const entry = entries[k]!;
     const type = types[entry.key];
     if (type === undefined)
       throw new Error(`member index ${entry.key} is out of range (${types.length} members)`);
-    writeItem(w, entry, entry.key, type, `[${entry.key}]`);
+    writeItem(w, entry, entry.key, k < entries.length - 1, type);
   }
 }
 
 function readMembers(r: DatagramReader, types: readonly DcType[]): DeltaEntry<number>[] {
-  const count = readVarUint(r);
   const entries: DeltaEntry<number>[] = [];
-  for (let i = 0; i < count; i++) {
-    const key = readVarUint(r);
-    const index = Math.floor(key / 2);
-    const type = types[index];
+  const key = readKey(r, { slot: 0, nested: false, more: false });
+  if (key.slot < 0) return entries;
+  for (;;) {
+    const type = types[key.slot];
     if (type === undefined) {
       throw new DcPackError(
         "out_of_range",
-        `member index ${index} is out of range (${types.length} members)`,
+        `member index ${key.slot} is out of range (${types.length} members)`,
       );
     }
-    entries.push(readItem(r, index, (key & 1) === 1, type, `[${index}]`));
+    entries.push(readItem(r, key.slot, key.nested, type));
+    if (!key.more) return entries;
+    checkFollowingKey(readKey(r, key));
   }
-  return entries;
 }
 
 function writeItem(
   w: DatagramWriter,
   entry: DeltaEntry<number>,
-  keyBase: number,
+  slot: number,
+  more: boolean,
   type: DcType,
-  label: string,
 ): void {
   const nested = isNestedEntry(entry);
-  writeVarUint(w, keyBase * 2 + (nested ? 1 : 0));
+  w.writeVarUint(entryKey(slot, nested) + (more ? KEY_MORE : 0));
   try {
     if (nested) writeNested(w, entry.delta, type);
     else typeCodec(type).write(w, entry.value);
   } catch (error) {
-    throw withPathPrefix(error, label);
+    throw withPathPrefix(error, `[${entry.key}]`);
   }
 }
 
-function readItem(
-  r: DatagramReader,
-  key: number,
-  nested: boolean,
-  type: DcType,
-  label: string,
-): DeltaEntry<number> {
+function readItem(r: DatagramReader, index: number, nested: boolean, type: DcType): DeltaEntry<number> {
   try {
-    return nested ? { key, delta: readNested(r, type) } : { key, value: typeCodec(type).read(r) };
+    return nested
+      ? { key: index, delta: readNested(r, type) }
+      : { key: index, value: typeCodec(type).read(r) };
   } catch (error) {
-    throw withPathPrefix(error, label);
+    throw withPathPrefix(error, `[${index}]`);
   }
 }
 

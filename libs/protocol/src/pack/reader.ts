@@ -1,4 +1,4 @@
-import { truncated, wrongType } from "./errors.ts";
+import { outOfRange, truncated, wrongType } from "./errors.ts";
 
 /**
  * Reads little-endian values one after another from a byte range. Every read checks that the bytes
@@ -9,6 +9,11 @@ import { truncated, wrongType } from "./errors.ts";
 /** Texts at most this many bytes long are decoded by hand when they are plain ASCII. */
 const SHORT_TEXT = 32;
 const ASCII_LIMIT = 0x80;
+const VARUINT_PAYLOAD = 0x7f;
+const VARUINT_MORE = 0x80;
+const VARUINT_SCALE = 0x80;
+/** Varuints longer than this (values of 2^35 and more) are refused as corrupt. */
+const MAX_VARUINT_BYTES = 5;
 
 /** Lenient: invalid UTF-8 becomes U+FFFD instead of failing; a leading byte-order mark is kept. */
 const decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
@@ -117,6 +122,22 @@ export class DatagramReader {
     const value = this.data.getFloat64(this.base + this.position, true);
     this.position += 8;
     return value;
+  }
+
+  /** An unsigned LEB128 integer (see `DatagramWriter.writeVarUint`) of at most 5 bytes. */
+  readVarUint(): number {
+    let value = 0;
+    let scale = 1;
+    for (let count = 0; count < MAX_VARUINT_BYTES; count++) {
+      if (this.position >= this.end) {
+        throw truncated(`a varuint is cut off after ${count} byte(s): no bytes remain`);
+      }
+      const byte = this.bytes[this.position++]!;
+      value += (byte & VARUINT_PAYLOAD) * scale;
+      if ((byte & VARUINT_MORE) === 0) return value;
+      scale *= VARUINT_SCALE;
+    }
+    throw outOfRange(`a varuint is longer than ${MAX_VARUINT_BYTES} bytes`);
   }
 
   /** A copy of the next `count` bytes (so the value outlives a reused network buffer). */

@@ -8,6 +8,12 @@ const INITIAL_CAPACITY = 256;
 const SHORT_TEXT = 64;
 /** Worst case UTF-8 bytes per UTF-16 code unit. */
 const MAX_UTF8_PER_UNIT = 3;
+/** A varuint carries 7 bits a byte; the high bit says another byte follows. */
+const VARUINT_PAYLOAD = 0x7f;
+const VARUINT_MORE = 0x80;
+const VARUINT_SCALE = 0x80;
+/** Enough bytes for any safe integer (53 bits, 7 a byte). */
+const MAX_VARUINT_BYTES = 8;
 
 const encoder = new TextEncoder();
 
@@ -118,6 +124,23 @@ export class DatagramWriter {
     this.position += 8;
   }
 
+  /**
+   * Appends an unsigned LEB128 integer: 7 bits a byte, low bits first, the high bit set on every
+   * byte but the last (0-127 take one byte). `value` must be a non-negative safe integer.
+   */
+  writeVarUint(value: number): void {
+    this.ensure(MAX_VARUINT_BYTES);
+    const out = this.buffer;
+    let at = this.position;
+    let rest = value;
+    while (rest > VARUINT_PAYLOAD) {
+      out[at++] = (rest & VARUINT_PAYLOAD) | VARUINT_MORE;
+      rest = Math.floor(rest / VARUINT_SCALE);
+    }
+    out[at++] = rest;
+    this.position = at;
+  }
+
   writeBytes(bytes: Uint8Array): void {
     this.ensure(bytes.length);
     this.buffer.set(bytes, this.position);
@@ -131,6 +154,10 @@ export class DatagramWriter {
     this.buffer.fill(0, at, at + count);
     this.position += count;
     return at;
+  }
+
+  patchUint8(at: number, value: number): void {
+    this.buffer[at] = value;
   }
 
   patchUint16(at: number, value: number): void {
