@@ -2,5 +2,5 @@ export * from "./bus.ts";
 export * from "./config.ts";
 export * from "./http.ts";
 export * from "./log.ts";
-export * from "./stores.ts";
 export * from "./participant.ts";
+export * from "./stores.ts";
