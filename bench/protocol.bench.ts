@@ -7,7 +7,8 @@
  *   pnpm bench:protocol --json out.json
  *
  * Cases:
- * - pack a position update (two float32) for one object; unpack it and apply it to a replica;
+ * - set and encode a position update (two float32) of one object; decode it and apply it to a replica;
+ * - the packer alone (pack and unpack the field value, no change tracking);
  * - a tick's delta over 1,000 objects with 10% moving: produce it; apply it to a replica;
  * - bytes of one position update, and of a whole tick.
  * Figures are medians over rounds; ratios are Overworld / Colyseus (above 1 means Overworld is faster).
@@ -129,13 +130,20 @@ function colyseusWorld(count: number) {
 
 let tickNo = 0;
 
-function packUpdate(): Pair {
+/** A single-object world with a tracker, for the one-update cases. */
+function oneOverworldObject() {
+  const tracker = new DeltaTracker();
+  const state = new ObjectState(Player, { setXY: [0, 0] }, { doId: FIRST_DOID, tracker });
+  return { tracker, state };
+}
+
+function encodeUpdate(): Pair {
+  const { tracker, state } = oneOverworldObject();
   const writer = new DatagramWriter(64);
-  const value = [0, 0];
   const overworld = () => {
+    state.set(setXY, [tickNo++, tickNo]);
     writer.reset();
-    value[0] = tickNo++;
-    writeField(writer, setXY, value);
+    encodeTickDeltas(tracker, writer);
   };
   const coly = colyseusWorld(1);
   const player = coly.players[0]!;
@@ -145,20 +153,21 @@ function packUpdate(): Pair {
     coly.encoder.encode();
     coly.encoder.discardChanges();
   };
-  return compare("pack one position update", overworld, colyseus);
+  return compare("set and encode one position update", overworld, colyseus);
 }
 
-function unpackUpdate(): Pair {
-  const bytes = (() => {
-    const writer = new DatagramWriter(64);
-    writeField(writer, setXY, [1.5, 2.5]);
-    return writer.toBytes();
-  })();
+function applyUpdate(): Pair {
+  const { tracker, state } = oneOverworldObject();
+  state.set(setXY, [1.5, 2.5]);
+  const writer = new DatagramWriter(64);
+  encodeTickDeltas(tracker, writer);
+  const bytes = writer.toBytes();
   const reader = new DatagramReader(bytes);
-  const replica = new ObjectState(Player, { setXY: [0, 0] });
+  const replica = new ObjectState(Player, { setXY: [0, 0] }, { doId: FIRST_DOID });
+  const resolve = () => replica;
   const overworld = () => {
     reader.reset(bytes);
-    replica.set(setXY, readField(reader, setXY));
+    applyTickDeltas(reader, resolve);
   };
   const coly = colyseusWorld(1);
   coly.players[0]!.x = 1.5;
@@ -168,7 +177,34 @@ function unpackUpdate(): Pair {
   const colyseus = () => {
     coly.decoder.decode(colyBytes);
   };
-  return compare("unpack and apply one position update", overworld, colyseus);
+  return compare("decode and apply one position update", overworld, colyseus);
+}
+
+/** The packer alone (no change tracking): Colyseus has no separate step to compare it with. */
+function packerOnly(): { pack: number; unpack: number } {
+  const writer = new DatagramWriter(64);
+  const value = [0, 0];
+  const pack = () => {
+    writer.reset();
+    value[0] = tickNo++;
+    writeField(writer, setXY, value);
+  };
+  writeField(writer, setXY, [1.5, 2.5]);
+  const packed = writer.toBytes();
+  const reader = new DatagramReader(packed);
+  const unpack = () => {
+    reader.reset(packed);
+    readField(reader, setXY);
+  };
+  round(pack);
+  round(unpack);
+  const packs: number[] = [];
+  const unpacks: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    packs.push(round(pack));
+    unpacks.push(round(unpack));
+  }
+  return { pack: median(packs), unpack: median(unpacks) };
 }
 
 function moveOverworld(states: ObjectState[], tick: number): void {
@@ -253,7 +289,8 @@ function fmt(opsPerSecond: number): string {
 function main(): void {
   process.stderr.write(`protocol benchmark: ${ROUNDS} rounds of ${ROUND_MS} ms per contender, medians\n`);
   const single = singleUpdateBytes();
-  const pairs = [packUpdate(), unpackUpdate(), produceTick()];
+  const pairs = [encodeUpdate(), applyUpdate(), produceTick()];
+  const packer = packerOnly();
   const apply = applyTick();
   pairs.push(apply);
 
@@ -263,6 +300,8 @@ function main(): void {
     `${fmt(p.colyseus)}/s`,
     `${(p.overworld / p.colyseus).toFixed(2)}x`,
   ]);
+  rows.push(["packer only: pack setXY(float32, float32)", `${fmt(packer.pack)}/s`, "-", "-"]);
+  rows.push(["packer only: unpack setXY(float32, float32)", `${fmt(packer.unpack)}/s`, "-", "-"]);
   const perUpdate = (bytes: number) => (bytes / MOVING).toFixed(2);
   rows.push(["bytes: one position update (value only)", String(single.overworldValue), "-", "-"]);
   rows.push([
@@ -290,7 +329,7 @@ function main(): void {
     writeFileSync(
       JSON_OUT,
       JSON.stringify(
-        { date: new Date().toISOString(), node: process.version, pairs, single, tick: apply.bytes },
+        { date: new Date().toISOString(), node: process.version, pairs, packer, single, tick: apply.bytes },
         null,
         2,
       ),
