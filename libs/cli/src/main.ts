@@ -3,10 +3,12 @@
  * The `overworld` command. Run from the repository root as `pnpm overworld <command> ...`.
  */
 import { runDcCommand } from "./commands/dc.ts";
+import { runStartCommand } from "./commands/start.ts";
 
 const USAGE = `usage: pnpm overworld <command>
 
 commands:
+  start [--help]     run the cluster as local processes with the demo world
   dc check FILE...   load .dc files in order; print class, struct and field counts and the hash
   dc hash FILE...    print the legacy schema hash of .dc files loaded in order, as 0x%08x
 `;
@@ -16,6 +18,8 @@ async function main(argv: readonly string[]): Promise<number> {
   switch (command) {
     case "dc":
       return runDcCommand(rest);
+    case "start":
+      return runStartCommand(rest);
     case undefined:
     case "help":
     case "--help":

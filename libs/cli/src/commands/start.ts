@@ -1,0 +1,170 @@
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+
+/**
+ * `pnpm overworld start`: the whole cluster as local processes against the local NATS, Redis and
+ * Postgres (started first if they are down), with the demo world's classes. Each service's log lines
+ * are prefixed with its name; a service that dies is restarted with a growing delay; Ctrl-C stops
+ * everything (SIGTERM, then SIGKILL after a grace period).
+ */
+
+const REPO = resolve(import.meta.dirname, "../../../..");
+const FIRST_HTTP_PORT = 7100;
+const HEALTH_TIMEOUT_MS = 30_000;
+const STOP_GRACE_MS = 5_000;
+const MAX_RESTART_DELAY_MS = 10_000;
+
+interface ServiceSpec {
+  readonly name: string;
+  readonly replicas: number;
+}
+
+/** The services `start` runs, in start order. Later issues add client agents, uberdog, zone AI. */
+const SERVICES: readonly ServiceSpec[] = [
+  { name: "message-director", replicas: 1 },
+  { name: "state-server", replicas: 1 },
+];
+
+const START_USAGE = `usage: pnpm overworld start [--dc FILE,...] [--state-servers N] [--directors N]
+
+Starts the cluster as local processes with the demo world (examples/demo.dc).
+  --dc FILES           .dc files to load, comma-separated (default examples/demo.dc)
+  --state-servers N    state-server replicas (default 1)
+  --directors N        message-director replicas (default 1; one acts, the others stand by)
+`;
+
+interface Running {
+  readonly label: string;
+  readonly port: number;
+  child?: ChildProcess;
+  restarts: number;
+}
+
+export async function runStartCommand(argv: readonly string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      dc: { type: "string" },
+      "state-servers": { type: "string" },
+      directors: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(START_USAGE);
+    return 0;
+  }
+  const dcFiles = (values.dc ?? "examples/demo.dc").split(",").map((path) => resolve(REPO, path));
+  const missing = dcFiles.find((path) => !existsSync(path));
+  if (missing) {
+    process.stderr.write(`error: cannot read ${missing}: no such file\n`);
+    return 1;
+  }
+  const replicas: Record<string, number> = {
+    "message-director": positive(values.directors, 1),
+    "state-server": positive(values["state-servers"], 1),
+  };
+
+  console.log("starting the local NATS, Redis and PostgreSQL if they are down");
+  spawnSync("bash", [resolve(REPO, "scripts/services-up.sh")], { stdio: "inherit" });
+
+  const env = { ...process.env, DC_FILES: dcFiles.join(","), CLUSTER_VERSION: clusterVersion() };
+  const running: Running[] = [];
+  let port = FIRST_HTTP_PORT;
+  let stopping = false;
+  for (const spec of SERVICES) {
+    const entry = resolve(REPO, "services", spec.name, "src/main.ts");
+    if (!existsSync(entry)) {
+      console.log(`skipping ${spec.name}: ${entry} does not exist yet`);
+      continue;
+    }
+    for (let i = 0; i < (replicas[spec.name] ?? spec.replicas); i++) {
+      const service: Running = { label: `${spec.name}-${i + 1}`, port: port++, restarts: 0 };
+      running.push(service);
+      const launch = () => {
+        service.child = spawn(process.execPath, ["--import", "tsx", entry], {
+          cwd: REPO,
+          env: { ...env, HTTP_PORT: String(service.port), INSTANCE_ID: service.label },
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        prefixLines(service.child, service.label);
+        service.child.on("exit", (code, signal) => {
+          if (stopping) return;
+          const delay = Math.min(MAX_RESTART_DELAY_MS, 500 * 2 ** service.restarts++);
+          console.log(`[${service.label}] exited (${signal ?? `code ${code}`}); restarting in ${delay} ms`);
+          setTimeout(launch, delay);
+        });
+      };
+      launch();
+    }
+    await Promise.all(running.filter((s) => s.label.startsWith(spec.name)).map((s) => waitHealthy(s)));
+  }
+
+  console.log("\ncluster is up:");
+  for (const service of running)
+    console.log(`  ${service.label.padEnd(24)} http://127.0.0.1:${service.port}/healthz`);
+  console.log("press Ctrl-C to stop\n");
+
+  await new Promise<void>((done) => {
+    const stop = () => {
+      if (stopping) return;
+      stopping = true;
+      console.log("\nstopping the cluster");
+      for (const service of running) service.child?.kill("SIGTERM");
+      const force = setTimeout(() => {
+        for (const service of running) service.child?.kill("SIGKILL");
+      }, STOP_GRACE_MS);
+      Promise.all(running.map((s) => exited(s.child))).then(() => {
+        clearTimeout(force);
+        done();
+      });
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+  });
+  return 0;
+}
+
+function positive(text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1)
+    throw new Error(`expected a whole number of 1 or more, got '${text}'`);
+  return value;
+}
+
+function clusterVersion(): string {
+  return process.env.CLUSTER_VERSION ?? "dev";
+}
+
+function prefixLines(child: ChildProcess, label: string): void {
+  for (const stream of [child.stdout, child.stderr]) {
+    let pending = "";
+    stream?.on("data", (chunk: Buffer) => {
+      const lines = (pending + chunk.toString("utf8")).split("\n");
+      pending = lines.pop() ?? "";
+      for (const line of lines) if (line) process.stdout.write(`[${label}] ${line}\n`);
+    });
+  }
+}
+
+async function waitHealthy(service: Running): Promise<void> {
+  const deadline = Date.now() + HEALTH_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(`http://127.0.0.1:${service.port}/healthz`);
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((wake) => setTimeout(wake, 200));
+  }
+  console.log(`[${service.label}] not healthy after ${HEALTH_TIMEOUT_MS / 1000} s; see its log lines above`);
+}
+
+function exited(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((done) => child.once("exit", () => done()));
+}
