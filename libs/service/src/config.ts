@@ -11,6 +11,8 @@ export const commonConfig = {
   REDIS_URL: z.string().url().default("redis://127.0.0.1:6379"),
   DATABASE_URL: z.string().url().default("postgres://postgres@127.0.0.1:5432/postgres"),
   HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+  /** 0.0.0.0 in containers, so /healthz and /metrics can be reached from outside. */
+  HTTP_HOST: z.string().min(1).default("127.0.0.1"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   INSTANCE_ID: z.string().min(1).optional(),
 };
