@@ -22,6 +22,8 @@ export async function startOpsServer(options: {
   host?: string;
   checks: Record<string, HealthCheck>;
   metrics?: Registry;
+  /** More to say on /healthz (e.g. a replica's role); merged into the body, never failing it. */
+  details?: () => Promise<Record<string, unknown>> | Record<string, unknown>;
 }): Promise<OpsServer> {
   const metrics = options.metrics ?? new Registry();
   metrics.setDefaultLabels({ service: options.service });
@@ -38,7 +40,15 @@ export async function startOpsServer(options: {
       }),
     );
     const failing = results.filter(([, ok]) => !ok).map(([name]) => name);
-    const body = { service: options.service, ok: failing.length === 0, checks: Object.fromEntries(results) };
+    const details = await Promise.resolve()
+      .then(() => options.details?.() ?? {})
+      .catch((error: unknown) => ({ detailsError: (error as Error).message }));
+    const body = {
+      service: options.service,
+      ok: failing.length === 0,
+      ...details,
+      checks: Object.fromEntries(results),
+    };
     return reply.code(failing.length === 0 ? 200 : 503).send(body);
   });
   app.get("/metrics", async (_request, reply) => {

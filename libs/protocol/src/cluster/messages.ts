@@ -13,7 +13,8 @@ import { z } from "zod";
 
 const id = z.number().int().positive().max(0xffff_ffff);
 const zone = z.number().int().nonnegative().max(0xffff_ffff);
-const bytes = z.instanceof(Uint8Array);
+/** Any Uint8Array (a Node Buffer too, whatever its backing buffer). */
+const bytes = z.custom<Uint8Array>((value) => value instanceof Uint8Array, "expected bytes (a Uint8Array)");
 /** A field update: the global field id and the value packed by the dclass. */
 const fieldValue = z.tuple([z.number().int().nonnegative().max(0xffff), bytes]);
 const sender = id;
@@ -88,8 +89,22 @@ export type JoinReply = z.infer<typeof joinReply>;
 export const heartbeat = z.object({ sender });
 export const goodbye = z.object({ sender });
 
+/** A subject a message can be published to: dot-separated tokens, no wildcards, no whitespace. */
+const publishSubject = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[^\s.*>]+(\.[^\s.*>]+)*$/, "must be a NATS subject to publish to (tokens, no wildcards)");
+/** The largest payload of one post-remove message (NATS's default max_payload is 1 MiB). */
+export const MAX_POST_REMOVE_BYTES = 64 * 1024;
+
 /** A message to publish if the participant dies without saying goodbye. */
-export const postRemove = z.object({ subject: z.string().min(1).max(256), payload: bytes });
+export const postRemove = z.object({
+  subject: publishSubject,
+  payload: bytes.refine((value) => value.length <= MAX_POST_REMOVE_BYTES, {
+    message: `must be at most ${MAX_POST_REMOVE_BYTES} bytes`,
+  }),
+});
 export type PostRemove = z.infer<typeof postRemove>;
 export const addPostRemoves = z.object({ sender, messages: z.array(postRemove).min(1).max(1024) });
 export const clearPostRemoves = z.object({ sender });
@@ -105,8 +120,25 @@ export const allocateIdsReply = z.object({
   first: id,
   count: z.number().int().positive(),
 });
+export type AllocateIdsReply = z.infer<typeof allocateIdsReply>;
+
+/**
+ * One entry of the cluster event log (JetStream, subjects `<root>.events.<kind>`): what happened
+ * (`participant.joined`, `participant.left`, `participant.died`, `object.created`, `object.deleted`,
+ * `client.ejected`, ...), when (ms since the epoch), who reported it, and the details.
+ */
+export const clusterEvent = z.object({
+  kind: z.string().regex(/^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*$/),
+  at: z.number().int().nonnegative(),
+  source: z.string(),
+  data: z.unknown(),
+});
+export type ClusterEvent = z.infer<typeof clusterEvent>;
 
 // ---- state server -------------------------------------------------------------------------------
+
+const fieldId = z.number().int().nonnegative().max(0xffff);
+const channelOrNone = id.or(z.literal(0));
 
 export const createObject = z.object({
   sender,
@@ -121,35 +153,157 @@ export const createObject = z.object({
   owner: id.optional(),
 });
 export type CreateObject = z.infer<typeof createObject>;
+export const createObjectReply = z.object({ ok: z.literal(true), doId: id });
 
 export const deleteObject = z.object({ sender, doId: id });
 export const getFields = z.object({
   sender,
   doId: id,
-  fieldIds: z.array(z.number().int().nonnegative()).optional(),
+  /** Absent: every stored field. Unset fields are left out of the reply; a field of another class is an error. */
+  fieldIds: z.array(fieldId).optional(),
 });
+/** What `getFields` answers: the object's class, location, AI, owner and the asked-for fields that are set. */
+export const objectState = z.object({
+  doId: id,
+  classId: z.number().int().nonnegative(),
+  parentId: zone,
+  zoneId: zone,
+  ai: channelOrNone,
+  owner: channelOrNone,
+  fields: z.array(fieldValue),
+});
+export type ObjectState = z.infer<typeof objectState>;
+export const getFieldsReply = objectState.extend({ ok: z.literal(true) });
+/** Sets one or several fields atomically: all are applied or, if one is bad, none. */
 export const setFields = z.object({ sender, doId: id, fields: z.array(fieldValue).min(1) });
 export type SetFields = z.infer<typeof setFields>;
 export const setLocation = z.object({ sender, doId: id, parentId: zone, zoneId: zone });
-export const setAi = z.object({ sender, doId: id, ai: id });
-export const setOwner = z.object({ sender, doId: id, owner: id });
+/** ai 0 clears an explicit AI (the object then inherits its parent's again). */
+export const setAi = z.object({ sender, doId: id, ai: channelOrNone });
+export const setOwner = z.object({ sender, doId: id, owner: channelOrNone });
 export const deleteAiObjects = z.object({ sender, ai: id });
 export const queryZones = z.object({ sender, parentId: id, zones: z.array(zone).min(1).max(4096) });
+export const queryZonesReply = z.object({
+  ok: z.literal(true),
+  objects: z.array(z.lazy(() => objectSnapshot)),
+});
 export const countZones = queryZones;
+export const countZonesReply = z.object({ ok: z.literal(true), count: z.number().int().nonnegative() });
 export const activeZones = z.object({ sender, parentId: id });
+export const activeZonesReply = z.object({ ok: z.literal(true), zones: z.array(zone) });
 export const deleteZone = z.object({ sender, parentId: id, zoneId: zone });
+export const deleteChildren = z.object({ sender, parentId: id });
+/** What the delete operations answer: every object deleted, the asked-for ones and their descendants. */
+export const deletedReply = z.object({ ok: z.literal(true), deleted: z.array(id) });
 
 /** One update of a tick batch: the hot path. */
 export const updateBatch = z.object({
   sender,
   /** [doId, fieldId, value] triples, applied in order. */
-  updates: z.array(z.tuple([id, z.number().int().nonnegative().max(0xffff), bytes])).max(65_536),
+  updates: z.array(z.tuple([id, fieldId, bytes])).max(65_536),
 });
 export type UpdateBatch = z.infer<typeof updateBatch>;
+/**
+ * Sent only when the batch was a request: how many updates were applied, and each refused one by its
+ * index in `updates` with the reason. Applied db fields of stored objects are committed before this.
+ */
+export const updateBatchReply = z.object({
+  ok: z.literal(true),
+  applied: z.number().int().nonnegative(),
+  refused: z.array(
+    z.object({ index: z.number().int().nonnegative(), code: z.enum(ERROR_CODES), message: z.string() }),
+  ),
+});
+
+/** The state server's operations: `serviceSubject("ss", op)`, each with its request schema. */
+export const STATE_SERVER_OPS = {
+  create: createObject,
+  delete: deleteObject,
+  get: getFields,
+  set: setFields,
+  "set-location": setLocation,
+  "set-ai": setAi,
+  "set-owner": setOwner,
+  "delete-ai-objects": deleteAiObjects,
+  "query-zones": queryZones,
+  "count-zones": countZones,
+  "active-zones": activeZones,
+  "delete-zone": deleteZone,
+  "delete-children": deleteChildren,
+  updates: updateBatch,
+} as const;
+export type StateServerOp = keyof typeof STATE_SERVER_OPS;
+
+// ---- db: stored objects in Postgres (served by the state server) -------------------------------------
+
+/** Creates a stored object with some of its db fields (db fields with a declared default get it). */
+export const dbCreateObject = z.object({
+  sender,
+  classId: z.number().int().nonnegative(),
+  fields: z.array(fieldValue),
+});
+export const dbCreateObjectReply = z.object({ ok: z.literal(true), doId: id });
+/** Absent fieldIds: every stored field. Fields with no stored value are left out. */
+export const dbGetFields = z.object({ sender, doId: id, fieldIds: z.array(fieldId).optional() });
+export const dbGetFieldsReply = z.object({
+  ok: z.literal(true),
+  doId: id,
+  classId: z.number().int().nonnegative(),
+  fields: z.array(fieldValue),
+});
+/** Answered once the values are committed to Postgres. */
+export const dbSetFields = z.object({ sender, doId: id, fields: z.array(fieldValue).min(1) });
+/** [fieldId, expected, replacement]: all are replaced if every field holds its expected value, else none. */
+export const dbSetFieldsIfEquals = z.object({
+  sender,
+  doId: id,
+  fields: z.array(z.tuple([fieldId, bytes, bytes])).min(1),
+});
+export const dbSetFieldIfEmpty = z.object({ sender, doId: id, fieldId, value: bytes });
+/** A compare-and-set's answer; when not applied, `current` holds the values stored now (unset ones left out). */
+export const dbCompareReply = z.object({
+  ok: z.literal(true),
+  applied: z.boolean(),
+  current: z.array(fieldValue),
+});
+/** Deleted fields with a declared default are reset to it, as Astron does. */
+export const dbDeleteFields = z.object({ sender, doId: id, fieldIds: z.array(fieldId).min(1) });
+export const dbDeleteObject = z.object({ sender, doId: id });
+/**
+ * Loads a stored object into a location as a live object: its db fields from Postgres, required fields
+ * that have no stored value get their default, `fields` override both. Its db fields are then written
+ * back on every update.
+ */
+export const dbActivate = z.object({
+  sender,
+  doId: id,
+  parentId: zone,
+  zoneId: zone,
+  fields: z.array(fieldValue).optional(),
+  ai: id.optional(),
+  owner: id.optional(),
+});
+
+/** The db operations: `serviceSubject("db", op)`, each with its request schema. */
+export const DB_OPS = {
+  create: dbCreateObject,
+  get: dbGetFields,
+  set: dbSetFields,
+  "set-if-equals": dbSetFieldsIfEquals,
+  "set-if-empty": dbSetFieldIfEmpty,
+  "delete-fields": dbDeleteFields,
+  delete: dbDeleteObject,
+  activate: dbActivate,
+} as const;
+export type DbOp = keyof typeof DB_OPS;
 
 // ---- deliveries: what the state server publishes ---------------------------------------------------
 
-/** An object as a zone query or an entering notice shows it: its class, location and visible fields. */
+/**
+ * An object as a zone query or an entering notice shows it: its class, location and the fields its
+ * audience may see (location: required and set ram fields that are broadcast or clrecv; AI: all of
+ * them; owner: broadcast, clrecv or ownrecv ones).
+ */
 export const objectSnapshot = z.object({
   doId: id,
   classId: z.number().int().nonnegative(),
@@ -161,6 +315,8 @@ export type ObjectSnapshot = z.infer<typeof objectSnapshot>;
 
 export const DELIVERY_KINDS = [
   "enter",
+  "enter-ai",
+  "enter-owner",
   "leave",
   "update",
   "changing-location",
@@ -170,8 +326,15 @@ export const DELIVERY_KINDS = [
 ] as const;
 
 export const delivery = z.discriminatedUnion("kind", [
+  /** To the location channel: the object entered this zone (created, moved or activated here). */
   z.object({ kind: z.literal("enter"), sender, object: objectSnapshot }),
+  /** To the AI channel: this AI now runs the object (all required and ram fields). */
+  z.object({ kind: z.literal("enter-ai"), sender, object: objectSnapshot }),
+  /** To the owner channel: this participant now owns the object. */
+  z.object({ kind: z.literal("enter-owner"), sender, object: objectSnapshot }),
+  /** To the old location channel: the object left this zone (parentId/zoneId are the old location). */
   z.object({ kind: z.literal("leave"), sender, doId: id, parentId: zone, zoneId: zone }),
+  /** To the location, AI and owner channels: the object was deleted. */
   z.object({ kind: z.literal("delete"), sender, doId: id }),
   z.object({
     kind: z.literal("update"),
@@ -179,6 +342,7 @@ export const delivery = z.discriminatedUnion("kind", [
     /** [doId, fieldId, value] in the order they were applied. */
     updates: z.array(z.tuple([id, z.number().int().nonnegative(), bytes])),
   }),
+  /** To the AI and owner channels. */
   z.object({
     kind: z.literal("changing-location"),
     sender,
@@ -188,19 +352,21 @@ export const delivery = z.discriminatedUnion("kind", [
     oldParentId: zone,
     oldZoneId: zone,
   }),
+  /** To the old AI channel. */
   z.object({
     kind: z.literal("changing-ai"),
     sender,
     doId: id,
-    ai: id.or(z.literal(0)),
-    oldAi: id.or(z.literal(0)),
+    ai: channelOrNone,
+    oldAi: channelOrNone,
   }),
+  /** To the old owner channel. */
   z.object({
     kind: z.literal("changing-owner"),
     sender,
     doId: id,
-    owner: id.or(z.literal(0)),
-    oldOwner: id.or(z.literal(0)),
+    owner: channelOrNone,
+    oldOwner: channelOrNone,
   }),
 ]);
 export type Delivery = z.infer<typeof delivery>;
