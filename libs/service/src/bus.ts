@@ -2,11 +2,16 @@ import { connect, type Msg, type NatsConnection, type Subscription } from "@nats
 import { decodeEnvelope, encodeEnvelope, messages } from "@overworld/protocol";
 import type { z } from "zod";
 import type { Logger } from "./log.ts";
+import { untilReachable } from "./retry.ts";
 
 export type { NatsConnection, Subscription } from "@nats-io/transport-node";
 
 /** Connects to NATS, naming the connection after the service so `nats server report` shows who is who. */
-export async function connectBus(url: string, name: string): Promise<NatsConnection> {
+export function connectBus(url: string, name: string): Promise<NatsConnection> {
+  return untilReachable(`NATS at ${url}`, () => tryBus(url, name));
+}
+
+async function tryBus(url: string, name: string): Promise<NatsConnection> {
   try {
     return await connect({ servers: url, name, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   } catch (error) {

@@ -3,4 +3,5 @@ export * from "./config.ts";
 export * from "./http.ts";
 export * from "./log.ts";
 export * from "./participant.ts";
+export * from "./retry.ts";
 export * from "./stores.ts";

@@ -1,8 +1,13 @@
 import { Redis } from "ioredis";
 import pg from "pg";
+import { untilReachable } from "./retry.ts";
 
 /** Connects to Redis; the error names REDIS_URL when it does not answer. */
-export async function connectRedis(url: string, name: string): Promise<Redis> {
+export function connectRedis(url: string, name: string): Promise<Redis> {
+  return untilReachable(`Redis at ${url}`, () => tryRedis(url, name));
+}
+
+async function tryRedis(url: string, name: string): Promise<Redis> {
   const redis = new Redis(url, { connectionName: name, lazyConnect: true, maxRetriesPerRequest: 3 });
   try {
     await redis.connect();
@@ -16,7 +21,11 @@ export async function connectRedis(url: string, name: string): Promise<Redis> {
 }
 
 /** A Postgres pool; the first query proves the database answers, naming DATABASE_URL if it does not. */
-export async function connectPostgres(url: string, name: string, max = 10): Promise<pg.Pool> {
+export function connectPostgres(url: string, name: string, max = 10): Promise<pg.Pool> {
+  return untilReachable(`Postgres at ${url}`, () => tryPostgres(url, name, max));
+}
+
+async function tryPostgres(url: string, name: string, max: number): Promise<pg.Pool> {
   const pool = new pg.Pool({ connectionString: url, application_name: name, max });
   try {
     await pool.query("SELECT 1");

@@ -71,6 +71,7 @@ export interface DirectorConfig {
   redisUrl: string;
   databaseUrl: string;
   httpPort: number;
+  httpHost: string;
   logLevel: string;
   version: string;
   schemaHash: number;
@@ -108,6 +109,7 @@ export function loadDirectorConfig(env: NodeJS.ProcessEnv = process.env): Direct
     redisUrl: raw.REDIS_URL,
     databaseUrl: raw.DATABASE_URL,
     httpPort: raw.HTTP_PORT,
+    httpHost: raw.HTTP_HOST,
     logLevel: raw.LOG_LEVEL,
     version: raw.CLUSTER_VERSION,
     schemaHash: schemaHash ?? 0,

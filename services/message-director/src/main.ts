@@ -26,6 +26,7 @@ async function main(): Promise<void> {
   const ops = await startOpsServer({
     service: "message-director",
     port: config.httpPort,
+    host: config.httpHost,
     checks: director.checks,
     metrics: director.metrics,
     details: () => director.details(),

@@ -1,0 +1,55 @@
+import { hostname } from "node:os";
+import { SUBJECT_ROOT } from "@overworld/protocol";
+import { commonConfig, loadConfig } from "@overworld/service";
+import { z } from "zod";
+
+const MAX_BATCH_WINDOW_MS = 50;
+
+/**
+ * The state server's environment. Beyond the common variables:
+ * - DC_FILES: comma-separated `.dc` paths, loaded in order (required);
+ * - SUBJECT_ROOT: the first token of every NATS subject (`ow`), so several clusters or tests can share
+ *   one NATS server;
+ * - REDIS_PREFIX: prepended to every Redis key; DB_SCHEMA: the Postgres schema of the stored objects;
+ * - DB_BATCH_MS / DB_BATCH_MAX_ROWS: db writes arriving within this window (or up to this many rows)
+ *   are committed in one transaction;
+ * - DOID_MIN / DOID_MAX / DOID_BLOCK: the range doIds are allocated from, and how many one replica
+ *   reserves at a time.
+ */
+export const stateServerConfigShape = {
+  ...commonConfig,
+  DC_FILES: z
+    .string({ error: "required: comma-separated paths of the .dc files to load, in order" })
+    .transform((text) =>
+      text
+        .split(",")
+        .map((path) => path.trim())
+        .filter((path) => path.length > 0),
+    )
+    .refine((paths) => paths.length > 0, "name at least one .dc file"),
+  SUBJECT_ROOT: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, "letters, digits, '_' and '-' only (it is one NATS subject token)")
+    .default(SUBJECT_ROOT),
+  REDIS_PREFIX: z.string().max(64).default("ow:"),
+  DB_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, "a lower-case SQL identifier (letters, digits, '_')")
+    .default("overworld"),
+  DB_BATCH_MS: z.coerce.number().min(0).max(MAX_BATCH_WINDOW_MS).default(2),
+  DB_BATCH_MAX_ROWS: z.coerce.number().int().min(1).max(100_000).default(5000),
+  DOID_MIN: z.coerce.number().int().min(1).max(0xffff_ffff).default(100_000_000),
+  DOID_MAX: z.coerce.number().int().min(1).max(0xffff_ffff).default(0xffff_fffe),
+  DOID_BLOCK: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+};
+
+export type StateServerConfig = z.infer<z.ZodObject<typeof stateServerConfigShape>>;
+
+/** Reads and validates the state server's configuration; errors name the variable. */
+export function loadStateServerConfig(env: NodeJS.ProcessEnv = process.env): StateServerConfig {
+  return loadConfig(stateServerConfigShape, env);
+}
+
+export function instanceIdOf(config: StateServerConfig): string {
+  return config.INSTANCE_ID ?? `state-server-${hostname()}-${process.pid}`;
+}

@@ -1,0 +1,40 @@
+import { encodeEnvelope, type messages } from "@overworld/protocol";
+import type { NatsConnection } from "@overworld/service";
+
+/** One applied update as deliveries carry it: [doId, fieldId, value]. */
+export type UpdateEntry = [doId: number, fieldId: number, value: Uint8Array];
+
+/**
+ * Collects what one operation publishes: notices in the order they were added, and field updates
+ * grouped by subject, so a whole batch costs one "update" message per location, AI or owner channel.
+ */
+export class Outbox {
+  private readonly notices: [subject: string, delivery: messages.Delivery][] = [];
+  private readonly updates = new Map<string, UpdateEntry[]>();
+
+  constructor(readonly sender: number) {}
+
+  notice(subject: string, delivery: messages.Delivery): void {
+    this.notices.push([subject, delivery]);
+  }
+
+  update(subject: string, entry: UpdateEntry): void {
+    const list = this.updates.get(subject);
+    if (list) list.push(entry);
+    else this.updates.set(subject, [entry]);
+  }
+
+  get size(): number {
+    return this.notices.length + this.updates.size;
+  }
+
+  /** Publishes the notices, then one update message per subject; returns how many messages went out. */
+  publish(nc: NatsConnection): number {
+    for (const [subject, delivery] of this.notices) nc.publish(subject, encodeEnvelope(delivery));
+    for (const [subject, updates] of this.updates) {
+      const delivery: messages.Delivery = { kind: "update", sender: this.sender, updates };
+      nc.publish(subject, encodeEnvelope(delivery));
+    }
+    return this.size;
+  }
+}

@@ -1,0 +1,248 @@
+import { type DcFile, loadDcFiles, messages, type ServiceName } from "@overworld/protocol";
+import {
+  ConfigError,
+  connectBus,
+  connectPostgres,
+  connectRedis,
+  createLogger,
+  type Logger,
+  type NatsConnection,
+  type OpsServer,
+  type Subscription,
+  serve,
+  startOpsServer,
+} from "@overworld/service";
+import { Registry } from "prom-client";
+import type { z } from "zod";
+import { instanceIdOf, type StateServerConfig } from "./config.ts";
+import { migrate } from "./db/migrations.ts";
+import { DbStore } from "./db/store.ts";
+import { StoredObjects } from "./db/stored.ts";
+import { BatchWriter } from "./db/writer.ts";
+import { RedisIdSource } from "./ids.ts";
+import { LiveObjects } from "./live.ts";
+import { createMetrics, type Metrics } from "./metrics.ts";
+import { ClassModel } from "./model.ts";
+import { ObjectStore } from "./objects.ts";
+import { Subjects } from "./subjects.ts";
+
+export interface StateServerHandle {
+  readonly instanceId: string;
+  /** The port of /healthz and /metrics. */
+  readonly port: number;
+  readonly subjects: Subjects;
+  readonly metrics: Registry;
+  readonly model: ClassModel;
+  readonly log: Logger;
+  /** Stops taking requests, finishes those under way, commits queued db writes, closes connections. */
+  stop(): Promise<void>;
+}
+
+const SERVICE = "state-server";
+const POSTGRES_POOL_SIZE = 8;
+
+/** Loads the DC files named by DC_FILES; a bad or missing file is a configuration error naming it. */
+function loadModel(paths: readonly string[]): DcFile {
+  try {
+    return loadDcFiles(paths);
+  } catch (error) {
+    throw new ConfigError(`DC_FILES: cannot load ${paths.join(", ")}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Starts a state server: loads the dclasses, connects to NATS, Redis and Postgres, migrates the db
+ * schema, serves the `ss` and `db` operations in their queue groups (so any number of replicas share
+ * the work) and the /healthz and /metrics endpoints.
+ */
+export async function startStateServer(config: StateServerConfig): Promise<StateServerHandle> {
+  const instanceId = instanceIdOf(config);
+  const log = createLogger(SERVICE, instanceId, config.LOG_LEVEL);
+  const model = new ClassModel(loadModel(config.DC_FILES));
+  if (config.DOID_MIN > config.DOID_MAX) {
+    throw new ConfigError(
+      `DOID_MIN (${config.DOID_MIN}) must not be greater than DOID_MAX (${config.DOID_MAX})`,
+    );
+  }
+  /** What to close if starting fails half-way, last opened first. */
+  const closers: (() => Promise<unknown>)[] = [];
+  const closeAll = async () => {
+    while (closers.length > 0) await closers.pop()!().catch(() => undefined);
+  };
+  try {
+    const nc = await connectBus(config.NATS_URL, `${SERVICE}:${instanceId}`);
+    closers.push(() => nc.drain());
+    const redis = await connectRedis(config.REDIS_URL, `${SERVICE}:${instanceId}`);
+    closers.push(() => redis.quit());
+    const pool = await connectPostgres(config.DATABASE_URL, `${SERVICE}:${instanceId}`, POSTGRES_POOL_SIZE);
+    closers.push(() => pool.end());
+    const applied = await migrate(pool, config.DB_SCHEMA);
+    if (applied.length > 0) log.info({ schema: config.DB_SCHEMA, applied }, "db migrations applied");
+
+    const registry = new Registry();
+    const metrics = createMetrics(registry);
+    const subjects = new Subjects(config.SUBJECT_ROOT);
+    const objects = new ObjectStore(redis, config.REDIS_PREFIX);
+    const ids = new RedisIdSource(redis, `${config.REDIS_PREFIX}ids`, {
+      min: config.DOID_MIN,
+      max: config.DOID_MAX,
+      block: config.DOID_BLOCK,
+    });
+    const writer = new BatchWriter(
+      pool,
+      config.DB_SCHEMA,
+      { windowMs: config.DB_BATCH_MS, maxRows: config.DB_BATCH_MAX_ROWS },
+      (rows, seconds) => {
+        metrics.dbBatchRows.observe(rows);
+        metrics.dbBatchSeconds.observe(seconds);
+      },
+      log,
+    );
+    const live = new LiveObjects({
+      nc,
+      objects,
+      model,
+      subjects,
+      ids,
+      metrics,
+      log,
+      persist: async (rows) => {
+        await writer.write(rows);
+      },
+    });
+    const stored = new StoredObjects({
+      db: new DbStore(pool, config.DB_SCHEMA),
+      writer,
+      model,
+      ids,
+      live,
+      objects,
+    });
+
+    const inflight = new Set<Promise<unknown>>();
+    const subscriptions = [
+      ...serveAll(nc, subjects, "ss", messages.STATE_SERVER_OPS, stateServerHandlers(live), {
+        log,
+        metrics,
+        inflight,
+      }),
+      ...serveAll(nc, subjects, "db", messages.DB_OPS, dbHandlers(stored), { log, metrics, inflight }),
+    ];
+    await nc.flush();
+
+    const ops: OpsServer = await startOpsServer({
+      service: SERVICE,
+      port: config.HTTP_PORT,
+      metrics: registry,
+      checks: {
+        nats: () => !nc.isClosed(),
+        redis: async () => (await redis.ping()) === "PONG",
+        postgres: async () => (await pool.query("SELECT 1")).rowCount === 1,
+      },
+    });
+    closers.push(() => ops.close());
+    log.info(
+      {
+        port: ops.port,
+        subjectRoot: config.SUBJECT_ROOT,
+        schema: config.DB_SCHEMA,
+        classes: model.file.classes.length,
+      },
+      "state server ready",
+    );
+
+    let stopping: Promise<void> | undefined;
+    const stop = () => {
+      stopping ??= (async () => {
+        log.info({ inflight: inflight.size }, "state server stopping");
+        await Promise.all(subscriptions.map((subscription) => subscription.drain().catch(() => undefined)));
+        while (inflight.size > 0) await Promise.allSettled([...inflight]);
+        await writer.close();
+        // closes the ops server, Postgres, Redis, then drains NATS (so the last replies go out)
+        await closeAll();
+        log.info("state server stopped");
+      })();
+      return stopping;
+    };
+    return { instanceId, port: ops.port, subjects, metrics: registry, model, log, stop };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}
+
+interface ServeContext {
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly inflight: Set<Promise<unknown>>;
+}
+
+type Schemas = Record<string, z.ZodType>;
+type Handlers<S extends Schemas> = { [Op in keyof S]: (body: z.infer<S[Op]>) => Promise<unknown> };
+
+/** Serves every operation of a service in its queue group, counting requests and errors. */
+function serveAll<S extends Schemas>(
+  nc: NatsConnection,
+  subjects: Subjects,
+  service: ServiceName,
+  schemas: S,
+  handlers: Handlers<S>,
+  context: ServeContext,
+): Subscription[] {
+  const { log, metrics, inflight } = context;
+  return Object.keys(schemas).map((op) => {
+    const run = handlers[op as keyof S];
+    const handler = (body: unknown) => {
+      metrics.requests.inc({ op: `${service}.${op}` });
+      const work = run(body as never).catch((error: unknown) => {
+        const code = error instanceof messages.RequestError ? error.code : "internal";
+        metrics.errors.inc({ code });
+        if (code !== "internal")
+          log.debug({ op: `${service}.${op}`, code, reason: (error as Error).message }, "refused");
+        throw error;
+      });
+      inflight.add(work);
+      work.then(
+        () => inflight.delete(work),
+        () => inflight.delete(work),
+      );
+      return work;
+    };
+    return serve(nc, subjects.service(service, op), schemas[op]!, handler, {
+      queue: subjects.queue(service),
+      log,
+    });
+  });
+}
+
+function stateServerHandlers(live: LiveObjects): Handlers<typeof messages.STATE_SERVER_OPS> {
+  return {
+    create: (body) => live.create(body),
+    delete: (body) => live.delete(body),
+    get: (body) => live.get(body),
+    set: (body) => live.set(body),
+    "set-location": (body) => live.setLocation(body),
+    "set-ai": (body) => live.setAi(body),
+    "set-owner": (body) => live.setOwner(body),
+    "delete-ai-objects": (body) => live.deleteAiObjects(body),
+    "query-zones": (body) => live.queryZones(body),
+    "count-zones": (body) => live.countZones(body),
+    "active-zones": (body) => live.activeZones(body),
+    "delete-zone": (body) => live.deleteZone(body),
+    "delete-children": (body) => live.deleteChildren(body),
+    updates: (body) => live.updates(body),
+  };
+}
+
+function dbHandlers(stored: StoredObjects): Handlers<typeof messages.DB_OPS> {
+  return {
+    create: (body) => stored.create(body),
+    get: (body) => stored.get(body),
+    set: (body) => stored.set(body),
+    "set-if-equals": (body) => stored.setIfEquals(body),
+    "set-if-empty": (body) => stored.setIfEmpty(body),
+    "delete-fields": (body) => stored.deleteFields(body),
+    delete: (body) => stored.delete(body),
+    activate: (body) => stored.activate(body),
+  };
+}
