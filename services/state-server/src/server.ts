@@ -133,6 +133,7 @@ export async function startStateServer(config: StateServerConfig): Promise<State
     const ops: OpsServer = await startOpsServer({
       service: SERVICE,
       port: config.HTTP_PORT,
+      host: config.HTTP_HOST,
       metrics: registry,
       checks: {
         nats: () => !nc.isClosed(),
