@@ -3,12 +3,12 @@
  * deaths, post-removes (the cases of Astron's own message-director suite, and ours), malformed control
  * messages, id allocation through the participant client, and the event log.
  */
-import { decodeEnvelope, formatHash, legacyHash, loadDcFiles, messages } from "@overworld/protocol";
+import { decodeEnvelope, formatHash, legacyHash, loadDcFiles, messages, subjects } from "@overworld/protocol";
 import {
   ConfigError,
   connectBus,
   createLogger,
-  directorSubject,
+  type DirectorOperation,
   type JoinOptions,
   joinCluster,
   type NatsConnection,
@@ -33,6 +33,9 @@ import {
   VERSION,
   waitFor,
 } from "./support.ts";
+
+/** The subject the director serves an operation on, under this file's root. */
+const mdSubject = (operation: DirectorOperation) => subjects(ns.root).service("md", operation);
 
 const log = createLogger("message-director", "test", "silent");
 const ns = namespace("dir");
@@ -180,7 +183,7 @@ describe("heartbeats and deaths", () => {
       },
     });
     // Pretend to be a process frozen past its deadline: the director forgets it...
-    await request(own, directorSubject("goodbye", ns.root), { sender: participant.channel });
+    await request(own, mdSubject("goodbye"), { sender: participant.channel });
     // ...and its next heartbeat is refused.
     await waitFor("onDead", () => reason !== undefined, 2000);
     expect(reason).toMatch(new RegExp(`channel ${participant.channel} is not a live participant`));
@@ -280,30 +283,29 @@ describe("post-removes (Astron's message-director cases)", () => {
 
 describe("malformed control messages", () => {
   it("are answered with an error naming the problem, and the director keeps serving", async () => {
-    const garbage = await nc.request(directorSubject("join", ns.root), new Uint8Array([0xc1, 0x00]), {
+    const garbage = await nc.request(mdSubject("join"), new Uint8Array([0xc1, 0x00]), {
       timeout: 2000,
     });
     expect(messages.errorReply.parse(decodeEnvelope(garbage.data)).error.code).toBe("malformed");
     await expect(
-      request(nc, directorSubject("join", ns.root), {
+      request(nc, mdSubject("join"), {
         role: "wizard",
         instanceId: "x",
         version: "1",
         schemaHash: 1,
       }),
     ).rejects.toMatchObject({ code: "malformed", message: expect.stringMatching(/^role: /) });
+    await expect(request(nc, mdSubject("heartbeat"), { sender: "seven" })).rejects.toMatchObject({
+      code: "malformed",
+      message: expect.stringMatching(/^sender: /),
+    });
     await expect(
-      request(nc, directorSubject("heartbeat", ns.root), { sender: "seven" }),
-    ).rejects.toMatchObject({ code: "malformed", message: expect.stringMatching(/^sender: /) });
-    await expect(
-      request(nc, directorSubject("addPostRemoves", ns.root), { sender: 5, messages: [{ subject: "a" }] }),
+      request(nc, mdSubject("addPostRemoves"), { sender: 5, messages: [{ subject: "a" }] }),
     ).rejects.toMatchObject({ code: "malformed", message: expect.stringMatching(/^messages\.0\.payload: /) });
     await expect(
-      request(nc, directorSubject("allocateIds", ns.root), { sender: 5, kind: "doId", count: -3 }),
+      request(nc, mdSubject("allocateIds"), { sender: 5, kind: "doId", count: -3 }),
     ).rejects.toMatchObject({ code: "malformed", message: expect.stringMatching(/^count: /) });
-    await expect(
-      request(nc, directorSubject("heartbeat", ns.root), { sender: 4_000_000_000 }),
-    ).rejects.toMatchObject({
+    await expect(request(nc, mdSubject("heartbeat"), { sender: 4_000_000_000 })).rejects.toMatchObject({
       code: "not_found",
       message: expect.stringMatching(/channel 4000000000 is not a live participant/),
     });
@@ -339,7 +341,7 @@ describe("id allocation through the participant client", () => {
 
   it("refuses ids to a channel that is not a live participant", async () => {
     await expect(
-      request(nc, directorSubject("allocateIds", ns.root), { sender: 77, kind: "doId", count: 1 }),
+      request(nc, mdSubject("allocateIds"), { sender: 77, kind: "doId", count: 1 }),
     ).rejects.toMatchObject({ code: "not_found" });
   });
 });

@@ -1,7 +1,8 @@
 /**
  * What the state-server tests share: an isolated namespace per test file (subject root, Redis prefix,
- * Postgres schema), a state server started in-process or as a child process, a client that speaks
- * its operations, channel recorders, and the Astron test dclasses.
+ * Postgres schema, event stream), the message director the state servers join (in-process, one per
+ * namespace, started with the first state server), a state server started in-process or as a child
+ * process, a client that speaks its operations, channel recorders, and the Astron test dclasses.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
@@ -13,6 +14,8 @@ import {
   loadDcFiles,
   messages,
   packField,
+  type Subjects,
+  subjects,
   unpackField,
 } from "@overworld/protocol";
 import {
@@ -26,9 +29,13 @@ import {
   type Subscription,
 } from "@overworld/service";
 import {
+  loadDirectorConfig,
+  type MessageDirector,
+  startMessageDirector,
+} from "../../services/message-director/src/director.ts";
+import {
   loadStateServerConfig,
   type StateServerHandle,
-  Subjects,
   startStateServer,
 } from "../../services/state-server/src/main.ts";
 import { DC_FIXTURES } from "../support/fixtures.ts";
@@ -39,6 +46,9 @@ export const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://postgres@127
 
 const MAIN = fileURLToPath(new URL("../../services/state-server/src/main.ts", import.meta.url));
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
+
+/** The version the state servers and their director run in these tests. */
+export const CLUSTER_VERSION = "test-1";
 
 /** The sender channel the tests' requests carry. */
 export const SENDER = 5;
@@ -74,10 +84,15 @@ export function readable(fields: readonly (readonly [number, Uint8Array])[]): [n
 
 export interface Namespace {
   readonly tag: string;
+  /** The state server's environment. */
   readonly env: Record<string, string>;
+  /** The message director's environment: same root, version and .dc files; keys and tables inside the namespace. */
+  readonly directorEnv: Record<string, string>;
   readonly subjects: Subjects;
   readonly prefix: string;
   readonly schema: string;
+  /** The JetStream stream of the namespace's event log. */
+  readonly stream: string;
 }
 
 /** A namespace of its own for one test file. */
@@ -86,39 +101,71 @@ export function namespace(name: string, overrides: Record<string, string> = {}):
   const root = `owt${tag}`;
   const prefix = `owt:${tag}:`;
   const schema = `ss_${tag}`;
+  const stream = `OWT_${tag.toUpperCase()}`;
+  const shared = {
+    NATS_URL,
+    REDIS_URL,
+    DATABASE_URL,
+    DC_FILES: DC_FIXTURES.astronTest,
+    CLUSTER_VERSION,
+    SUBJECT_ROOT: root,
+    DB_SCHEMA: schema,
+    LOG_LEVEL: "silent",
+    HTTP_PORT: "0",
+  };
   return {
     tag,
-    subjects: new Subjects(root),
+    subjects: subjects(root),
     prefix,
     schema,
-    env: {
-      NATS_URL,
-      REDIS_URL,
-      DATABASE_URL,
-      DC_FILES: DC_FIXTURES.astronTest,
-      SUBJECT_ROOT: root,
-      REDIS_PREFIX: prefix,
-      DB_SCHEMA: schema,
-      DOID_MIN: "1000000",
-      LOG_LEVEL: "silent",
-      HTTP_PORT: "0",
-      ...overrides,
+    stream,
+    env: { ...shared, REDIS_PREFIX: prefix, ...overrides },
+    directorEnv: {
+      ...shared,
+      REDIS_PREFIX: `${prefix}md:`,
+      EVENT_STREAM: stream,
+      FIRST_DOID: "1000000",
     },
   };
 }
 
-export function startInProcess(
+/** The in-process director of each namespace, started by the first state server that needs it. */
+const directors = new Map<string, Promise<MessageDirector>>();
+
+/** Starts the namespace's message director in this process, once. */
+export function ensureDirector(ns: Namespace): Promise<MessageDirector> {
+  let director = directors.get(ns.tag);
+  if (!director) {
+    director = startMessageDirector(loadDirectorConfig(ns.directorEnv));
+    directors.set(ns.tag, director);
+  }
+  return director;
+}
+
+async function stopDirector(ns: Namespace): Promise<void> {
+  const director = directors.get(ns.tag);
+  directors.delete(ns.tag);
+  await (await director?.catch(() => undefined))?.stop();
+}
+
+export async function startInProcess(
   ns: Namespace,
   overrides: Record<string, string> = {},
 ): Promise<StateServerHandle> {
+  await ensureDirector(ns);
   return startStateServer(loadStateServerConfig({ ...ns.env, ...overrides }));
 }
 
-/** A state server as a child process (for kill -9); resolves once it serves. */
+/**
+ * A state server as a child process (for kill -9); resolves once it serves. The namespace's director
+ * is started in this process first, unless `director: false` (the test runs its own).
+ */
 export async function startChild(
   ns: Namespace,
   overrides: Record<string, string> = {},
+  options: { director?: boolean } = {},
 ): Promise<ChildProcess> {
+  if (options.director !== false) await ensureDirector(ns);
   const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
     cwd: REPO,
     env: { ...process.env, ...ns.env, LOG_LEVEL: "info", ...overrides },
@@ -217,8 +264,12 @@ export class Client {
     return this.listen(this.ns.subjects.participant(channel));
   }
 
-  /** Deletes the namespace's Redis keys and Postgres schema, and closes the connections. */
+  /**
+   * Stops the namespace's in-process director, deletes the namespace's Redis keys, Postgres schema and
+   * event stream, and closes the connections.
+   */
   async cleanUp(): Promise<void> {
+    await stopDirector(this.ns);
     let cursor = "0";
     do {
       const [next, keys] = await this.redis.scan(cursor, "MATCH", `${this.ns.prefix}*`, "COUNT", 1000);
@@ -226,6 +277,9 @@ export class Client {
       cursor = next;
     } while (cursor !== "0");
     await this.pool.query(`DROP SCHEMA IF EXISTS "${this.ns.schema}" CASCADE`);
+    await this.nc
+      .request(`$JS.API.STREAM.DELETE.${this.ns.stream}`, undefined, { timeout: 2000 })
+      .catch(() => undefined);
     await this.nc.drain();
     await this.redis.quit();
     await this.pool.end();

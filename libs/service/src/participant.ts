@@ -7,18 +7,20 @@
  * as *post-removes* are published for it (e.g. "delete the objects of this AI"). Saying goodbye drops them.
  * It also takes doIds and channels from the director in ranges, cached here and refilled when they run low.
  *
- * The director's subjects are `<root>.md.<operation>` (root `ow` unless a test isolates itself with
- * another one); replies are `{ ok: true, ... }` or an error naming what is wrong (see bus.ts).
+ * The director's subjects are `subjects(root).service("md", operation)`, i.e. `<root>.md.<operation>`
+ * (root `ow` unless a test isolates itself with another one); replies are `{ ok: true, ... }` or an
+ * error naming what is wrong (see bus.ts).
  */
 
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
-import { EVENT_STREAM, encodeEnvelope, messages, SUBJECT_ROOT } from "@overworld/protocol";
+import { EVENT_STREAM, encodeEnvelope, messages, type Subjects, subjects } from "@overworld/protocol";
 import type { NatsConnection } from "./bus.ts";
 import { parseMessage, request } from "./bus.ts";
 import type { Logger } from "./log.ts";
 
-// ---- subjects ------------------------------------------------------------------------------------
+// ---- the director's operations -------------------------------------------------------------------
 
+/** The director serves each of these on `subjects(root).service("md", operation)`, queue group `queue("md")`. */
 export const DIRECTOR_OPERATIONS = [
   "join",
   "heartbeat",
@@ -28,16 +30,6 @@ export const DIRECTOR_OPERATIONS = [
   "allocateIds",
 ] as const;
 export type DirectorOperation = (typeof DIRECTOR_OPERATIONS)[number];
-
-/** The subject the director's replicas serve one operation on (as a queue group, see `directorQueue`). */
-export function directorSubject(operation: DirectorOperation, root = SUBJECT_ROOT): string {
-  return `${root}.md.${operation}`;
-}
-
-/** The queue group director replicas share, so each request is handled by exactly one of them. */
-export function directorQueue(root = SUBJECT_ROOT): string {
-  return `${root}-md`;
-}
 
 // ---- id ranges -------------------------------------------------------------------------------------
 
@@ -155,7 +147,7 @@ const DEFAULT_CHANNEL_BLOCK = 64;
  * director refuses this participant's version or schema hash, `unavailable` when no director answers.
  */
 export async function joinCluster(nc: NatsConnection, options: JoinOptions): Promise<Participant> {
-  const root = options.root ?? SUBJECT_ROOT;
+  const cluster = subjects(options.root);
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const joinRequest: messages.JoinRequest = {
     role: options.role,
@@ -163,7 +155,7 @@ export async function joinCluster(nc: NatsConnection, options: JoinOptions): Pro
     version: options.version,
     schemaHash: options.schemaHash,
   };
-  const reply = await request(nc, directorSubject("join", root), joinRequest, timeoutMs);
+  const reply = await request(nc, cluster.service("md", "join"), joinRequest, timeoutMs);
   const joined = messages.joinReply.safeParse(reply);
   if (!joined.success) {
     throw new messages.RequestError(
@@ -171,7 +163,7 @@ export async function joinCluster(nc: NatsConnection, options: JoinOptions): Pro
       `the director's join reply is not one: ${joined.error.message}`,
     );
   }
-  return new JoinedParticipant(nc, options, root, timeoutMs, joined.data);
+  return new JoinedParticipant(nc, options, cluster, timeoutMs, joined.data);
 }
 
 class JoinedParticipant implements Participant {
@@ -187,7 +179,7 @@ class JoinedParticipant implements Participant {
   constructor(
     private readonly nc: NatsConnection,
     private readonly options: JoinOptions,
-    private readonly root: string,
+    private readonly subjects: Subjects,
     private readonly timeoutMs: number,
     joined: messages.JoinReply,
   ) {
@@ -241,7 +233,7 @@ class JoinedParticipant implements Participant {
 
   appendEvent(kind: string, data: unknown): Promise<number> {
     const source = `${this.options.role}/${this.options.instanceId}#${this.channel}`;
-    return appendEvent(this.nc, kind, data, { root: this.root, source });
+    return appendEvent(this.nc, kind, data, { root: this.subjects.root, source });
   }
 
   /** Heartbeats go on until the director has acknowledged the goodbye; if it cannot be reached, this throws. */
@@ -249,7 +241,12 @@ class JoinedParticipant implements Participant {
     if (this.state !== "alive") return;
     this.state = "leaving";
     try {
-      await request(this.nc, directorSubject("goodbye", this.root), { sender: this.channel }, this.timeoutMs);
+      await request(
+        this.nc,
+        this.subjects.service("md", "goodbye"),
+        { sender: this.channel },
+        this.timeoutMs,
+      );
     } catch (error) {
       const forgotten = error instanceof messages.RequestError && error.code === "not_found";
       this.state = forgotten ? "dead" : "alive";
@@ -267,7 +264,7 @@ class JoinedParticipant implements Participant {
         `participant ${this.channel} has ${this.state === "dead" ? "been declared dead" : "left"}; join again`,
       );
     }
-    return request<T>(this.nc, directorSubject(operation, this.root), body, this.timeoutMs);
+    return request<T>(this.nc, this.subjects.service("md", operation), body, this.timeoutMs);
   }
 
   /** One heartbeat at a time; a director that does not answer is tolerated, a refusal means death. */
@@ -278,7 +275,7 @@ class JoinedParticipant implements Participant {
     }
     if (this.heartbeatInFlight || (this.state !== "alive" && this.state !== "leaving")) return;
     this.heartbeatInFlight = true;
-    request(this.nc, directorSubject("heartbeat", this.root), { sender: this.channel }, this.heartbeatMs)
+    request(this.nc, this.subjects.service("md", "heartbeat"), { sender: this.channel }, this.heartbeatMs)
       .catch((error: unknown) => {
         if (error instanceof messages.RequestError && error.code === "not_found") {
           this.declaredDead(error.message);
@@ -321,10 +318,6 @@ const NANOS_PER_MS = 1_000_000;
 /** How long one fetch of `readEvents` waits for messages the stream said it holds. */
 const READ_WAIT_MS = 2000;
 
-export function eventLogSubject(kind: string, root = SUBJECT_ROOT): string {
-  return `${root}.events.${kind}`;
-}
-
 /**
  * Creates the event-log stream if it is missing (subjects `<root>.events.>`, kept on disk, for
  * `maxAgeDays`, 30 by default). An existing stream is left as it is.
@@ -344,7 +337,7 @@ export async function ensureEventStream(
   try {
     await jsm.streams.add({
       name: stream,
-      subjects: [`${options.root ?? SUBJECT_ROOT}.events.>`],
+      subjects: [subjects(options.root).event(">")],
       storage: StorageType.File,
       retention: RetentionPolicy.Limits,
       max_age: (options.maxAgeDays ?? 30) * DAY_MS * NANOS_PER_MS,
@@ -383,7 +376,7 @@ export async function appendEvent(
   }
   const event: messages.ClusterEvent = { kind, at: Date.now(), source: options.source, data };
   const ack = await jetstream(nc).publish(
-    eventLogSubject(kind, options.root),
+    subjects(options.root).event(kind),
     encodeEnvelope(event),
     options.msgId ? { msgID: options.msgId } : {},
   );
@@ -399,25 +392,29 @@ export async function readEvents(
   options: EventLogOptions & { fromSeq?: number; kind?: string; limit?: number } = {},
 ): Promise<LoggedEvent[]> {
   const stream = options.stream ?? EVENT_STREAM;
-  const root = options.root ?? SUBJECT_ROOT;
   const limit = options.limit ?? 1000;
   const consumer = await jetstream(nc).consumers.get(stream, {
-    filter_subjects: eventLogSubject(options.kind ?? ">", root),
+    filter_subjects: subjects(options.root).event(options.kind ?? ">"),
     opt_start_seq: options.fromSeq ?? 1,
   });
   const events: LoggedEvent[] = [];
+  // The server's pending count of a filtered consumer can exceed what it delivers; the stream's last
+  // sequence number bounds the read as well, so a read never waits for messages that do not exist.
+  const lastSeq = (await (await jetstreamManager(nc)).streams.info(stream)).state.last_seq;
   let remaining = Math.min((await consumer.info()).num_pending, limit);
   while (remaining > 0) {
     const batch = await consumer.fetch({ max_messages: remaining, expires: READ_WAIT_MS });
     let received = 0;
+    let caughtUp = false;
     for await (const message of batch) {
       const event = parseMessage(messages.clusterEvent, message.data);
       events.push({ ...event, seq: message.seq });
       received += 1;
       remaining -= 1;
-      if (remaining === 0) batch.stop();
+      caughtUp = message.seq >= lastSeq || message.info.pending === 0;
+      if (remaining === 0 || caughtUp) batch.stop();
     }
-    if (received === 0) break; // nothing more arrived in time
+    if (received === 0 || caughtUp) break; // nothing more arrived in time, or nothing more to read
   }
   return events;
 }

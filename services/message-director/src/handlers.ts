@@ -4,11 +4,10 @@
  * change is atomic there, so it does not matter which replica answers. Malformed requests are answered
  * with an error naming the member that is wrong (see `serve`), and the director goes on serving.
  */
-import { formatHash, messages } from "@overworld/protocol";
+import { formatHash, messages, subjects } from "@overworld/protocol";
 import {
   appendEvent,
-  directorQueue,
-  directorSubject,
+  type DirectorOperation,
   type IdPool,
   type Logger,
   type NatsConnection,
@@ -35,9 +34,9 @@ export interface HandlerContext {
 
 export function serveDirector(context: HandlerContext): Subscription[] {
   const { nc, config, log } = context;
-  const options = { queue: directorQueue(config.root), log };
-  const subject = (operation: Parameters<typeof directorSubject>[0]) =>
-    directorSubject(operation, config.root);
+  const cluster = subjects(config.root);
+  const options = { queue: cluster.queue("md"), log };
+  const subject = (operation: DirectorOperation) => cluster.service("md", operation);
   const { track } = context;
   return [
     serve(nc, subject("join"), messages.joinRequest, (body) => track(() => join(context, body)), options),

@@ -13,8 +13,9 @@ const MAX_BATCH_WINDOW_MS = 50;
  * - REDIS_PREFIX: prepended to every Redis key; DB_SCHEMA: the Postgres schema of the stored objects;
  * - DB_BATCH_MS / DB_BATCH_MAX_ROWS: db writes arriving within this window (or up to this many rows)
  *   are committed in one transaction;
- * - DOID_MIN / DOID_MAX / DOID_BLOCK: the range doIds are allocated from, and how many one replica
- *   reserves at a time.
+ * - CLUSTER_VERSION: the version this state server runs; the message director refuses it unless it is
+ *   the cluster's (and unless the hash of DC_FILES is the cluster's schema hash);
+ * - DOID_BLOCK: how many doIds one replica takes from the message director's allocator at a time.
  */
 export const stateServerConfigShape = {
   ...commonConfig,
@@ -27,6 +28,10 @@ export const stateServerConfigShape = {
         .filter((path) => path.length > 0),
     )
     .refine((paths) => paths.length > 0, "name at least one .dc file"),
+  CLUSTER_VERSION: z
+    .string({ error: "required: the cluster's version, which the message director checks at join" })
+    .min(1)
+    .max(64),
   SUBJECT_ROOT: z
     .string()
     .regex(/^[A-Za-z0-9_-]+$/, "letters, digits, '_' and '-' only (it is one NATS subject token)")
@@ -38,8 +43,6 @@ export const stateServerConfigShape = {
     .default("overworld"),
   DB_BATCH_MS: z.coerce.number().min(0).max(MAX_BATCH_WINDOW_MS).default(2),
   DB_BATCH_MAX_ROWS: z.coerce.number().int().min(1).max(100_000).default(5000),
-  DOID_MIN: z.coerce.number().int().min(1).max(0xffff_ffff).default(100_000_000),
-  DOID_MAX: z.coerce.number().int().min(1).max(0xffff_ffff).default(0xffff_fffe),
   DOID_BLOCK: z.coerce.number().int().min(1).max(1_000_000).default(1000),
 };
 

@@ -1,6 +1,7 @@
-import { type DClass, type Field, messages } from "@overworld/protocol";
+import { type DClass, type Field, messages, type Subjects } from "@overworld/protocol";
 import type { Logger, NatsConnection } from "@overworld/service";
 import type { z } from "zod";
+import { EVENT_KINDS, type EventSink } from "./events.ts";
 import type { IdSource } from "./ids.ts";
 import type { Metrics } from "./metrics.ts";
 import {
@@ -24,7 +25,6 @@ import type {
   ObjectStore,
 } from "./objects.ts";
 import { Outbox } from "./outbox.ts";
-import type { Subjects } from "./subjects.ts";
 
 /** A db field value to write to Postgres (null: delete the stored value). */
 export interface DbRow {
@@ -39,6 +39,8 @@ export interface LiveDeps {
   readonly model: ClassModel;
   readonly subjects: Subjects;
   readonly ids: IdSource;
+  /** The cluster event log: objects created and deleted (queued, never waited for). */
+  readonly events: EventSink;
   readonly metrics: Metrics;
   readonly log: Logger;
   /** Writes db fields of stored objects; resolves once committed. */
@@ -153,6 +155,15 @@ export class LiveObjects {
       throw new messages.RequestError("exists", `object ${object.doId} already exists`);
     }
     this.remember(object.doId, object.classId);
+    this.deps.events.record(EVENT_KINDS.objectCreated, {
+      doId: object.doId,
+      classId: object.classId,
+      parentId: object.parentId,
+      zoneId: object.zoneId,
+      ai: result.ai,
+      owner: object.owner,
+      stored: object.stored,
+    });
     const live: LiveObject = {
       ...object,
       ai: result.ai,
@@ -210,6 +221,11 @@ export class LiveObjects {
     const outbox = new Outbox(sender);
     for (const object of deleted) {
       this.classes.delete(object.doId);
+      this.deps.events.record(EVENT_KINDS.objectDeleted, {
+        doId: object.doId,
+        parentId: object.parentId,
+        zoneId: object.zoneId,
+      });
       for (const subject of this.deleteAudience(object)) {
         outbox.notice(subject, { kind: "delete", sender, doId: object.doId });
       }

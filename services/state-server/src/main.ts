@@ -4,10 +4,11 @@ import { ConfigError } from "@overworld/service";
 import { loadStateServerConfig } from "./config.ts";
 import { startStateServer } from "./server.ts";
 
+export { ClusterMember, JoinRefused } from "./cluster.ts";
 export { loadStateServerConfig, type StateServerConfig, stateServerConfigShape } from "./config.ts";
-export { type IdSource, RedisIdSource } from "./ids.ts";
+export { EVENT_KINDS } from "./events.ts";
+export type { IdSource } from "./ids.ts";
 export { type StateServerHandle, startStateServer } from "./server.ts";
-export { Subjects } from "./subjects.ts";
 
 /** A stop that takes longer than this is cut short: the process exits anyway. */
 const STOP_TIMEOUT_MS = 10_000;

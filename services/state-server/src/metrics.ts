@@ -26,6 +26,12 @@ export function createMetrics(registry: Registry) {
       help: "Messages published to location, AI and owner channels",
       registers,
     }),
+    events: new Counter({
+      name: "ow_ss_events_total",
+      help: "Events for the cluster event log, by result (appended, lost)",
+      labelNames: ["result"] as const,
+      registers,
+    }),
     dbBatchRows: new Histogram({
       name: "ow_db_batch_rows",
       help: "Field rows written per Postgres transaction",

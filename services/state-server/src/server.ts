@@ -1,4 +1,12 @@
-import { type DcFile, loadDcFiles, messages, type ServiceName } from "@overworld/protocol";
+import {
+  type DcFile,
+  legacyHash,
+  loadDcFiles,
+  messages,
+  type ServiceName,
+  type Subjects,
+  subjects as subjectsUnder,
+} from "@overworld/protocol";
 import {
   ConfigError,
   connectBus,
@@ -14,23 +22,27 @@ import {
 } from "@overworld/service";
 import { Registry } from "prom-client";
 import type { z } from "zod";
+import { type ClusterMember, joinAsStateServer } from "./cluster.ts";
 import { instanceIdOf, type StateServerConfig } from "./config.ts";
 import { migrate } from "./db/migrations.ts";
 import { DbStore } from "./db/store.ts";
 import { StoredObjects } from "./db/stored.ts";
 import { BatchWriter } from "./db/writer.ts";
-import { RedisIdSource } from "./ids.ts";
+import { EventRecorder } from "./events.ts";
 import { LiveObjects } from "./live.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { ClassModel } from "./model.ts";
 import { ObjectStore } from "./objects.ts";
-import { Subjects } from "./subjects.ts";
 
 export interface StateServerHandle {
   readonly instanceId: string;
   /** The port of /healthz and /metrics. */
   readonly port: number;
   readonly subjects: Subjects;
+  /** This state server as a participant of the cluster (its channel, its doIds, the event log). */
+  readonly member: ClusterMember;
+  /** Resolves once every event recorded so far is in the cluster event log. */
+  flushEvents(): Promise<void>;
   readonly metrics: Registry;
   readonly model: ClassModel;
   readonly log: Logger;
@@ -59,11 +71,6 @@ export async function startStateServer(config: StateServerConfig): Promise<State
   const instanceId = instanceIdOf(config);
   const log = createLogger(SERVICE, instanceId, config.LOG_LEVEL);
   const model = new ClassModel(loadModel(config.DC_FILES));
-  if (config.DOID_MIN > config.DOID_MAX) {
-    throw new ConfigError(
-      `DOID_MIN (${config.DOID_MIN}) must not be greater than DOID_MAX (${config.DOID_MAX})`,
-    );
-  }
   /** What to close if starting fails half-way, last opened first. */
   const closers: (() => Promise<unknown>)[] = [];
   const closeAll = async () => {
@@ -72,6 +79,16 @@ export async function startStateServer(config: StateServerConfig): Promise<State
   try {
     const nc = await connectBus(config.NATS_URL, `${SERVICE}:${instanceId}`);
     closers.push(() => nc.drain());
+    // before touching Redis or Postgres: a state server the director refuses goes no further
+    const member = await joinAsStateServer(nc, {
+      root: config.SUBJECT_ROOT,
+      instanceId,
+      version: config.CLUSTER_VERSION,
+      schemaHash: legacyHash(model.file),
+      doIdBlock: config.DOID_BLOCK,
+      log,
+    });
+    closers.push(() => member.leave());
     const redis = await connectRedis(config.REDIS_URL, `${SERVICE}:${instanceId}`);
     closers.push(() => redis.quit());
     const pool = await connectPostgres(config.DATABASE_URL, `${SERVICE}:${instanceId}`, POSTGRES_POOL_SIZE);
@@ -81,13 +98,15 @@ export async function startStateServer(config: StateServerConfig): Promise<State
 
     const registry = new Registry();
     const metrics = createMetrics(registry);
-    const subjects = new Subjects(config.SUBJECT_ROOT);
+    const subjects = subjectsUnder(config.SUBJECT_ROOT);
     const objects = new ObjectStore(redis, config.REDIS_PREFIX);
-    const ids = new RedisIdSource(redis, `${config.REDIS_PREFIX}ids`, {
-      min: config.DOID_MIN,
-      max: config.DOID_MAX,
-      block: config.DOID_BLOCK,
+    const events = new EventRecorder((kind, data) => member.appendEvent(kind, data), log, {
+      observe: (appended, lost) => {
+        metrics.events.inc({ result: "appended" }, appended);
+        if (lost > 0) metrics.events.inc({ result: "lost" }, lost);
+      },
     });
+    closers.push(() => events.flush());
     const writer = new BatchWriter(
       pool,
       config.DB_SCHEMA,
@@ -103,7 +122,8 @@ export async function startStateServer(config: StateServerConfig): Promise<State
       objects,
       model,
       subjects,
-      ids,
+      ids: member,
+      events,
       metrics,
       log,
       persist: async (rows) => {
@@ -114,7 +134,8 @@ export async function startStateServer(config: StateServerConfig): Promise<State
       db: new DbStore(pool, config.DB_SCHEMA),
       writer,
       model,
-      ids,
+      ids: member,
+      events,
       live,
       objects,
     });
@@ -139,6 +160,7 @@ export async function startStateServer(config: StateServerConfig): Promise<State
         nats: () => !nc.isClosed(),
         redis: async () => (await redis.ping()) === "PONG",
         postgres: async () => (await pool.query("SELECT 1")).rowCount === 1,
+        cluster: () => member.alive,
       },
     });
     closers.push(() => ops.close());
@@ -146,6 +168,7 @@ export async function startStateServer(config: StateServerConfig): Promise<State
       {
         port: ops.port,
         subjectRoot: config.SUBJECT_ROOT,
+        channel: member.channel,
         schema: config.DB_SCHEMA,
         classes: model.file.classes.length,
       },
@@ -159,13 +182,24 @@ export async function startStateServer(config: StateServerConfig): Promise<State
         await Promise.all(subscriptions.map((subscription) => subscription.drain().catch(() => undefined)));
         while (inflight.size > 0) await Promise.allSettled([...inflight]);
         await writer.close();
-        // closes the ops server, Postgres, Redis, then drains NATS (so the last replies go out)
+        // closes the ops server, appends the last events, closes Postgres and Redis, says goodbye to
+        // the message director, then drains NATS (so the last replies go out)
         await closeAll();
         log.info("state server stopped");
       })();
       return stopping;
     };
-    return { instanceId, port: ops.port, subjects, metrics: registry, model, log, stop };
+    return {
+      instanceId,
+      port: ops.port,
+      subjects,
+      member,
+      flushEvents: () => events.flush(),
+      metrics: registry,
+      model,
+      log,
+      stop,
+    };
   } catch (error) {
     await closeAll();
     throw error;

@@ -1,5 +1,6 @@
 import { type DClass, type Field, messages } from "@overworld/protocol";
 import type { z } from "zod";
+import { EVENT_KINDS, type EventSink } from "../events.ts";
 import type { IdSource } from "../ids.ts";
 import type { DbRow, LiveObjects } from "../live.ts";
 import {
@@ -19,6 +20,8 @@ export interface StoredDeps {
   readonly writer: BatchWriter;
   readonly model: ClassModel;
   readonly ids: IdSource;
+  /** The cluster event log: stored objects created and deleted (queued, never waited for). */
+  readonly events: EventSink;
   readonly live: LiveObjects;
   readonly objects: ObjectStore;
 }
@@ -54,6 +57,7 @@ export class StoredObjects {
       const doId = await ids.next();
       if (await db.createObject(doId, request.classId, [...values])) {
         this.remember(doId, request.classId);
+        this.deps.events.record(EVENT_KINDS.storedCreated, { doId, classId: request.classId });
         return { doId };
       }
     }
@@ -158,6 +162,7 @@ export class StoredObjects {
     const deleted = await this.deps.db.deleteObject(request.doId);
     this.classes.delete(request.doId);
     if (!deleted) throw unknownObject(request.doId);
+    this.deps.events.record(EVENT_KINDS.storedDeleted, { doId: request.doId });
     await this.deps.objects.unstore(request.doId);
   }
 
