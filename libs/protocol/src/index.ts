@@ -14,3 +14,4 @@ export type * from "./dc/value.ts";
 export * from "./delta/index.ts";
 export * from "./envelope.ts";
 export * from "./pack/index.ts";
+export * as netcode from "./transport/netcode/index.ts";

@@ -1,0 +1,55 @@
+/**
+ * A thin node:dgram adapter: datagrams in as (bytes, NetcodeAddress), datagrams out to a NetcodeAddress. The
+ * protocol logic stays in the pure NetcodeServer / NetcodeClient; this only moves bytes.
+ */
+
+import { createSocket, type RemoteInfo, type Socket, type SocketType } from "node:dgram";
+import { addressFromHostPort, formatHost, type NetcodeAddress } from "./address.ts";
+
+export interface UdpEndpointOptions {
+  /** Local host to bind; "127.0.0.1" by default. */
+  readonly host?: string;
+  /** Local port; 0 (any free port) by default. */
+  readonly port?: number;
+  readonly type?: SocketType;
+  readonly onDatagram: (bytes: Uint8Array, from: NetcodeAddress) => void;
+}
+
+export interface UdpEndpoint {
+  /** The address the socket is bound to. */
+  readonly address: NetcodeAddress;
+  send(bytes: Uint8Array, to: NetcodeAddress): void;
+  close(): Promise<void>;
+}
+
+export async function openUdpEndpoint(options: UdpEndpointOptions): Promise<UdpEndpoint> {
+  const socket = createSocket(options.type ?? "udp4");
+  socket.on("message", (message: Buffer, remote: RemoteInfo) => {
+    const from = remoteAddress(remote);
+    if (from !== null)
+      options.onDatagram(new Uint8Array(message.buffer, message.byteOffset, message.byteLength), from);
+  });
+  await bind(socket, options.host ?? "127.0.0.1", options.port ?? 0);
+  const local = socket.address();
+  return {
+    address: addressFromHostPort(local.address, local.port),
+    send: (bytes, to) => socket.send(bytes, to.port, formatHost(to)),
+    close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
+  };
+}
+
+function bind(socket: Socket, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    socket.once("error", reject);
+    socket.bind(port, host, () => {
+      socket.off("error", reject);
+      resolve();
+    });
+  });
+}
+
+/** The sender as a NetcodeAddress; null for a scoped IPv6 address (with a zone), which tokens cannot name. */
+function remoteAddress(remote: RemoteInfo): NetcodeAddress | null {
+  if (remote.address.includes("%")) return null;
+  return addressFromHostPort(remote.address, remote.port);
+}
