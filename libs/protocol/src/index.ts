@@ -15,3 +15,4 @@ export * from "./delta/index.ts";
 export * from "./envelope.ts";
 export * from "./pack/index.ts";
 export * as netcode from "./transport/netcode/index.ts";
+export * as reliable from "./transport/reliable/index.ts";

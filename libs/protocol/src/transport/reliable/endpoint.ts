@@ -1,0 +1,371 @@
+/**
+ * One end of a reliable connection over an unreliable datagram payload (the netcode.io payload).
+ * Pure logic over bytes and time: the caller feeds received payloads to `receivePacket`, calls
+ * `update` regularly (every tick) and sends the payloads it returns. Times are milliseconds on any
+ * monotonic clock.
+ *
+ * Two channels:
+ * - reliable-ordered (`sendReliable`): every message is delivered once, in order, resent until
+ *   acknowledged; messages up to maxMessageSize, split into fragments when larger than a datagram.
+ * - unreliable (`sendUnreliable`): sent at most once; a message queued under a key replaces the
+ *   unsent message under that key, so only the newest value leaves.
+ *
+ * Received packets are hostile until proven otherwise: every read is bounds-checked and a bad packet
+ * is dropped with a reason (see DROP_REASONS); `receivePacket` never throws on any input bytes.
+ */
+
+import { ByteReader } from "./bytes.ts";
+import {
+  LOSS_SAMPLE_WINDOW,
+  PACKET_WINDOW,
+  RATE_WINDOW_MS,
+  type ReliableConfig,
+  type ReliableLimits,
+  resolveReliableConfig,
+} from "./config.ts";
+import { DatagramBuilder, DatagramPacker } from "./datagram-builder.ts";
+import { type DropReason, emptyDropCounts } from "./drop-reason.ts";
+import { LossEstimator, RateMeter, RttEstimator } from "./estimators.ts";
+import { Fifo } from "./fifo.ts";
+import { type MessageRecord, readMessageRecords, unreliableRecordSize } from "./message-records.ts";
+import { type AckField, type PacketHeader, readPacketHeader } from "./packet-header.ts";
+import { ACK_BITS, ReceivedPackets } from "./received-packets.ts";
+import { ReliableReceiver } from "./reliable-receiver.ts";
+import { type ReliablePart, ReliableSender } from "./reliable-sender.ts";
+import { addToSequence } from "./sequence.ts";
+import { SequenceBuffer } from "./sequence-buffer.ts";
+import { type UnreliableKey, UnreliableQueue } from "./unreliable-queue.ts";
+
+export type DeliveredMessage =
+  | { readonly channel: "reliable"; readonly id: number; readonly bytes: Uint8Array }
+  /** `packetSequence` orders unreliable messages (compare with `isSequenceNewer`, it wraps at 2^16). */
+  | { readonly channel: "unreliable"; readonly packetSequence: number; readonly bytes: Uint8Array };
+
+export type ReceiveResult =
+  | { readonly accepted: true; readonly messages: DeliveredMessage[] }
+  | { readonly accepted: false; readonly reason: DropReason };
+
+export interface ReliableStats {
+  readonly packetsSent: number;
+  readonly packetsReceived: number;
+  /** Packets of ours the far end acknowledged. */
+  readonly packetsAcked: number;
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
+  readonly reliableQueued: number;
+  readonly reliableDelivered: number;
+  readonly unreliableQueued: number;
+  readonly unreliableDelivered: number;
+  /** Whole messages or fragments sent again because no ack came in time. */
+  readonly partsResent: number;
+  /** Unsent unreliable messages replaced by a newer one under the same key. */
+  readonly unreliableReplaced: number;
+  /** Unreliable messages dropped because maxQueuedUnreliable were already waiting. */
+  readonly unreliableDropped: number;
+  /** Reliable messages (and their bytes) not yet fully acknowledged. */
+  readonly reliablePendingMessages: number;
+  readonly reliablePendingBytes: number;
+  /** Message-carrying packets neither acknowledged nor yet counted as lost. */
+  readonly packetsInFlight: number;
+  /** Bytes of received reliable messages held back waiting for an earlier one. */
+  readonly receiveBufferedBytes: number;
+  readonly sentBytesPerSecond: number;
+  readonly receivedBytesPerSecond: number;
+  readonly ackedBytesPerSecond: number;
+  readonly dropped: Readonly<Record<DropReason, number>>;
+}
+
+interface SentPacket {
+  readonly sentAt: number;
+  readonly size: number;
+  readonly ackEliciting: boolean;
+  readonly parts: readonly ReliablePart[];
+  acked: boolean;
+  /** Carries messages and is neither acknowledged nor yet counted as lost. */
+  inFlight: boolean;
+}
+
+/** A message-carrying packet unacknowledged for this many resend delays (or lossDecisionDelayMs) is lost. */
+const LOSS_DECISION_RESEND_FACTOR = 2;
+/** The resend delay allows this many RTT deviations above the smoothed RTT. */
+const RTT_DEVIATIONS_IN_RESEND_DELAY = 4;
+
+export class ReliableEndpoint {
+  private readonly limits: ReliableLimits;
+  private readonly config: ReliableConfig;
+  private readonly sender: ReliableSender;
+  private readonly receiver: ReliableReceiver;
+  private readonly unreliable: UnreliableQueue;
+  private readonly received = new ReceivedPackets();
+  private readonly sent = new SequenceBuffer<SentPacket>(PACKET_WINDOW);
+  private readonly awaitingLossDecision = new Fifo<SentPacket>();
+  private readonly rttEstimator = new RttEstimator();
+  private readonly lossEstimator = new LossEstimator(LOSS_SAMPLE_WINDOW);
+  private readonly sentRate = new RateMeter(RATE_WINDOW_MS);
+  private readonly receivedRate = new RateMeter(RATE_WINDOW_MS);
+  private readonly ackedRate = new RateMeter(RATE_WINDOW_MS);
+  private readonly dropped = emptyDropCounts();
+  private nextSequence = 0;
+  private packetsInFlight = 0;
+  private latestTime = 0;
+  private readonly counters = {
+    packetsSent: 0,
+    packetsReceived: 0,
+    packetsAcked: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    reliableQueued: 0,
+    reliableDelivered: 0,
+    unreliableQueued: 0,
+    unreliableDelivered: 0,
+  };
+
+  constructor(config: Partial<ReliableConfig> = {}) {
+    this.limits = resolveReliableConfig(config);
+    this.config = this.limits.config;
+    this.sender = new ReliableSender(this.limits);
+    this.receiver = new ReliableReceiver(this.limits);
+    this.unreliable = new UnreliableQueue(this.config.maxQueuedUnreliable);
+  }
+
+  /** Smoothed round-trip time in milliseconds; 0 until the first acknowledgement. */
+  get rtt(): number {
+    return this.rttEstimator.smoothed;
+  }
+
+  /** Mean deviation of the round-trip samples from `rtt`, in milliseconds. */
+  get rttVariation(): number {
+    return this.rttEstimator.variation;
+  }
+
+  /** Share of recent message-carrying packets that were not acknowledged in time, 0 … 1. */
+  get packetLoss(): number {
+    return this.lossEstimator.ratio;
+  }
+
+  /** The largest message `sendUnreliable` takes. */
+  get maxUnreliableSize(): number {
+    return this.limits.maxUnreliableSize;
+  }
+
+  /** The largest message `sendReliable` takes. */
+  get maxReliableSize(): number {
+    return this.config.maxMessageSize;
+  }
+
+  /** Delay after which an unacknowledged reliable part is sent again. */
+  get resendDelay(): number {
+    if (!this.rttEstimator.hasSample) return this.config.initialResendDelayMs;
+    const estimate =
+      this.rttEstimator.smoothed + RTT_DEVIATIONS_IN_RESEND_DELAY * this.rttEstimator.variation;
+    return Math.min(this.config.maxResendDelayMs, Math.max(this.config.minResendDelayMs, estimate));
+  }
+
+  /** Queues a reliable message (copied); returns its message id. Throws if larger than maxMessageSize. */
+  sendReliable(bytes: Uint8Array): number {
+    requireBytes(bytes, "sendReliable");
+    if (bytes.length > this.config.maxMessageSize) {
+      throw new RangeError(
+        `sendReliable: a message of ${bytes.length} bytes is larger than maxMessageSize (${this.config.maxMessageSize})`,
+      );
+    }
+    this.counters.reliableQueued += 1;
+    return this.sender.enqueue(bytes);
+  }
+
+  /**
+   * Queues an unreliable message (copied) for the next `update`. With a key, an unsent message queued
+   * earlier under the same key is replaced. Throws if larger than `maxUnreliableSize`.
+   */
+  sendUnreliable(bytes: Uint8Array, key?: UnreliableKey): void {
+    requireBytes(bytes, "sendUnreliable");
+    if (bytes.length > this.limits.maxUnreliableSize) {
+      throw new RangeError(
+        `sendUnreliable: a message of ${bytes.length} bytes is larger than one datagram carries (${this.limits.maxUnreliableSize})`,
+      );
+    }
+    this.counters.unreliableQueued += 1;
+    this.unreliable.push(bytes, key);
+  }
+
+  /** Takes one received payload; returns the messages it made deliverable, or why it was dropped. */
+  receivePacket(bytes: Uint8Array, now: number): ReceiveResult {
+    this.latestTime = now;
+    if (bytes.length > this.config.maxPayloadSize) return this.drop("too_large");
+    const reader = new ByteReader(bytes);
+    const headerRead = readPacketHeader(reader);
+    if (!headerRead.ok) return this.drop(headerRead.reason);
+    const header = headerRead.header;
+    const arrival = this.received.classify(header.sequence);
+    if (arrival !== "new") return this.drop(arrival);
+    const recordsRead = readMessageRecords(reader);
+    if (!recordsRead.ok) return this.drop(recordsRead.reason);
+    const records = recordsRead.records;
+    const refusal = this.receiver.check(records);
+    if (refusal === "receive_buffer_full") this.processAck(header.ack, now);
+    if (refusal !== undefined) return this.drop(refusal);
+    return { accepted: true, messages: this.accept(header, records, bytes.length, now) };
+  }
+
+  /** Applies a packet that passed every check. */
+  private accept(
+    header: PacketHeader,
+    records: MessageRecord[],
+    size: number,
+    now: number,
+  ): DeliveredMessage[] {
+    this.received.record(header.sequence, records.length > 0);
+    this.counters.packetsReceived += 1;
+    this.counters.bytesReceived += size;
+    this.receivedRate.record(size, now);
+    this.processAck(header.ack, now);
+    const messages = this.unreliableMessages(header.sequence, records);
+    this.counters.unreliableDelivered += messages.length;
+    this.receiver.store(records);
+    this.receiver.drainInOrder((id, bytes) => {
+      messages.push({ channel: "reliable", id, bytes });
+      this.counters.reliableDelivered += 1;
+    });
+    return messages;
+  }
+
+  private unreliableMessages(packetSequence: number, records: readonly MessageRecord[]): DeliveredMessage[] {
+    const messages: DeliveredMessage[] = [];
+    for (const record of records) {
+      if (record.kind === "unreliable") {
+        messages.push({ channel: "unreliable", packetSequence, bytes: record.bytes.slice() });
+      }
+    }
+    return messages;
+  }
+
+  private drop(reason: DropReason): ReceiveResult {
+    this.dropped[reason] += 1;
+    return { accepted: false, reason };
+  }
+
+  private processAck(ack: AckField | null, now: number): void {
+    if (ack === null) return;
+    this.acknowledgePacket(ack.latest, now);
+    for (let bit = 0; bit < ACK_BITS; bit++) {
+      if ((ack.bits >>> bit) & 1) this.acknowledgePacket(addToSequence(ack.latest, -1 - bit), now);
+    }
+  }
+
+  private acknowledgePacket(sequence: number, now: number): void {
+    const packet = this.sent.find(sequence);
+    if (packet === undefined || packet.acked) return;
+    packet.acked = true;
+    this.landPacket(packet);
+    this.counters.packetsAcked += 1;
+    this.ackedRate.record(packet.size, now);
+    // Only packets with messages are acknowledged promptly, so only they measure the round trip.
+    if (packet.ackEliciting) this.rttEstimator.addSample(now - packet.sentAt);
+    for (const part of packet.parts) this.sender.acknowledge(part);
+  }
+
+  /** Takes a packet out of the in-flight count (acknowledged, or counted as lost). */
+  private landPacket(packet: SentPacket): void {
+    if (!packet.inFlight) return;
+    packet.inFlight = false;
+    this.packetsInFlight -= 1;
+  }
+
+  /** Builds the datagrams to send now: due reliable parts, queued unreliable messages, owed acks. */
+  update(now: number): Uint8Array[] {
+    this.latestTime = now;
+    this.decideLosses(now);
+    const anchors = this.received.takeAckAnchors();
+    let anchorIndex = 0;
+    const room = Math.min(
+      this.config.maxDatagramsPerUpdate,
+      this.config.maxPacketsInFlight - this.packetsInFlight,
+    );
+    const packer = new DatagramPacker(Math.max(0, room), () => this.openDatagram(anchors[anchorIndex++]));
+    this.packReliable(packer, now);
+    this.unreliable.drain((bytes) =>
+      packer.place(unreliableRecordSize(bytes.length), (datagram) => datagram.appendUnreliable(bytes)),
+    );
+    while (anchorIndex < anchors.length) packer.open();
+    return packer.datagrams.map((datagram) => this.finishDatagram(datagram, now));
+  }
+
+  private packReliable(packer: DatagramPacker, now: number): void {
+    for (const part of this.sender.dueParts(now, this.resendDelay)) {
+      const bytes = this.sender.partBytes(part);
+      const minSize = DatagramBuilder.minReliableSize(part, bytes);
+      if (packer.place(minSize, (datagram) => datagram.appendReliable(part, bytes)))
+        this.sender.markSent(part, now);
+    }
+  }
+
+  /** A new datagram with the next sequence, acking from `anchor` (default: the newest packet received). */
+  private openDatagram(anchor: number | undefined): DatagramBuilder {
+    const sequence = this.nextSequence;
+    this.nextSequence = addToSequence(sequence, 1);
+    const latest = anchor ?? this.received.newest;
+    const ack = latest === undefined ? null : this.received.ackFor(latest);
+    return new DatagramBuilder({ sequence, ack }, this.config.maxPayloadSize);
+  }
+
+  private finishDatagram(datagram: DatagramBuilder, now: number): Uint8Array {
+    const bytes = datagram.bytes;
+    const ackEliciting = datagram.messageCount > 0;
+    const packet: SentPacket = {
+      sentAt: now,
+      size: bytes.length,
+      ackEliciting,
+      parts: datagram.parts,
+      acked: false,
+      inFlight: ackEliciting,
+    };
+    this.sent.insert(datagram.header.sequence, packet);
+    if (ackEliciting) {
+      this.awaitingLossDecision.push(packet);
+      this.packetsInFlight += 1;
+    }
+    this.counters.packetsSent += 1;
+    this.counters.bytesSent += bytes.length;
+    this.sentRate.record(bytes.length, now);
+    return bytes;
+  }
+
+  /** Counts each message-carrying packet as delivered or lost once it is old enough to tell. */
+  private decideLosses(now: number): void {
+    const decisionDelay = Math.max(
+      this.config.lossDecisionDelayMs,
+      LOSS_DECISION_RESEND_FACTOR * this.resendDelay,
+    );
+    for (;;) {
+      const packet = this.awaitingLossDecision.peek();
+      if (packet === undefined || now - packet.sentAt < decisionDelay) return;
+      this.awaitingLossDecision.shift();
+      this.lossEstimator.record(!packet.acked);
+      this.landPacket(packet);
+    }
+  }
+
+  get stats(): ReliableStats {
+    const now = this.latestTime;
+    return {
+      ...this.counters,
+      partsResent: this.sender.resentParts,
+      unreliableReplaced: this.unreliable.replaced,
+      unreliableDropped: this.unreliable.dropped,
+      reliablePendingMessages: this.sender.queuedMessages,
+      reliablePendingBytes: this.sender.queuedBytes,
+      packetsInFlight: this.packetsInFlight,
+      receiveBufferedBytes: this.receiver.bufferedBytes,
+      sentBytesPerSecond: this.sentRate.bytesPerSecond(now),
+      receivedBytesPerSecond: this.receivedRate.bytesPerSecond(now),
+      ackedBytesPerSecond: this.ackedRate.bytesPerSecond(now),
+      dropped: { ...this.dropped },
+    };
+  }
+}
+
+function requireBytes(bytes: unknown, operation: string): asserts bytes is Uint8Array {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new TypeError(`${operation}: expected a Uint8Array, got ${bytes === null ? "null" : typeof bytes}`);
+  }
+}

@@ -1,0 +1,10 @@
+export { DEFAULT_RELIABLE_CONFIG, type ReliableConfig } from "./config.ts";
+export { DROP_REASONS, type DropReason } from "./drop-reason.ts";
+export {
+  type DeliveredMessage,
+  type ReceiveResult,
+  ReliableEndpoint,
+  type ReliableStats,
+} from "./endpoint.ts";
+export { isSequenceNewer, sequenceDistance } from "./sequence.ts";
+export type { UnreliableKey } from "./unreliable-queue.ts";
