@@ -4,7 +4,7 @@
 #   bash scripts/compose-smoke.sh [--scale state-server=2]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SERVICES=(message-director state-server)
+SERVICES=(message-director state-server uberdog)
 TIMEOUT_S=${COMPOSE_SMOKE_TIMEOUT_S:-180}
 
 if [ -f ../shared/tools/compose-env/setup.sh ] && ! docker info >/dev/null 2>&1; then
@@ -34,4 +34,21 @@ for service in "${SERVICES[@]}"; do
     echo "ok: $name healthy: $(docker exec "$id" node -e "fetch('http://127.0.0.1:8080/healthz').then(r=>r.text()).then(t=>console.log(t))")"
   done
 done
+
+echo "== uberdog: register and log in"
+uberdog=$(docker compose ps -q uberdog | head -n 1)
+docker exec "$uberdog" node -e "
+const body = { username: 'smoke_' + Date.now(), password: 'compose smoke test' };
+const send = (path) => fetch('http://127.0.0.1:8080' + path, {
+  method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+});
+(async () => {
+  const created = await send('/v1/accounts');
+  const login = await send('/v1/login');
+  const answer = await login.json();
+  const bytes = Buffer.from(answer.connectToken ?? '', 'base64').length;
+  console.log('register', created.status, 'login', login.status, 'token bytes', bytes, 'servers', answer.servers);
+  process.exit(created.status === 201 && login.status === 200 && bytes === 2048 ? 0 : 1);
+})().catch((error) => { console.error(error); process.exit(1); });
+" || { echo "FAIL: uberdog did not register and log in" >&2; docker logs --tail 30 "$uberdog" >&2; exit 1; }
 echo "== the cluster came up healthy"

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -16,15 +17,24 @@ const HEALTH_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 5_000;
 const MAX_RESTART_DELAY_MS = 10_000;
 
+/** Uberdog's HTTP API (login, accounts, /healthz, /metrics) listens here, so clients know where to log in. */
+const UBERDOG_PORT = 8000;
+/** Where the first client agent will listen for players (UDP); written into uberdog's connect tokens. */
+const CLIENT_AGENT_ADDRESSES = "127.0.0.1:40000";
+const NETCODE_KEY_BYTES = 32;
+
 interface ServiceSpec {
   readonly name: string;
   readonly replicas: number;
+  /** A fixed HTTP port (one replica only); otherwise the next free one from FIRST_HTTP_PORT. */
+  readonly port?: number;
 }
 
-/** The services `start` runs, in start order. Later issues add client agents, uberdog, zone AI. */
+/** The services `start` runs, in start order. Later issues add client agents and zone AI. */
 const SERVICES: readonly ServiceSpec[] = [
   { name: "message-director", replicas: 1 },
   { name: "state-server", replicas: 1 },
+  { name: "uberdog", replicas: 1, port: UBERDOG_PORT },
 ];
 
 const START_USAGE = `usage: pnpm overworld start [--dc FILE,...] [--state-servers N] [--directors N]
@@ -33,6 +43,9 @@ Starts the cluster as local processes with the demo world (examples/demo.dc).
   --dc FILES           .dc files to load, comma-separated (default examples/demo.dc)
   --state-servers N    state-server replicas (default 1)
   --directors N        message-director replicas (default 1; one acts, the others stand by)
+
+Uberdog's login API listens on http://127.0.0.1:8000. Its connect tokens name CLIENT_AGENT_ADDRESSES
+(default 127.0.0.1:40000) and are sealed with NETCODE_PRIVATE_KEY (default: a fresh key each run).
 `;
 
 interface Running {
@@ -70,7 +83,15 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
   console.log("starting the local NATS, Redis and PostgreSQL if they are down");
   spawnSync("bash", [resolve(REPO, "scripts/services-up.sh")], { stdio: "inherit" });
 
-  const env = { ...process.env, DC_FILES: dcFiles.join(","), CLUSTER_VERSION: clusterVersion() };
+  const env = {
+    ...process.env,
+    DC_FILES: dcFiles.join(","),
+    CLUSTER_VERSION: clusterVersion(),
+    // the key uberdog seals connect tokens with, shared with the client agents: fresh for each run
+    // unless given, so tokens from an earlier run are worthless
+    NETCODE_PRIVATE_KEY: process.env.NETCODE_PRIVATE_KEY ?? randomBytes(NETCODE_KEY_BYTES).toString("hex"),
+    CLIENT_AGENT_ADDRESSES: process.env.CLIENT_AGENT_ADDRESSES ?? CLIENT_AGENT_ADDRESSES,
+  };
   const running: Running[] = [];
   let port = FIRST_HTTP_PORT;
   let stopping = false;
@@ -81,7 +102,8 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
       continue;
     }
     for (let i = 0; i < (replicas[spec.name] ?? spec.replicas); i++) {
-      const service: Running = { label: `${spec.name}-${i + 1}`, port: port++, restarts: 0 };
+      const fixed = spec.port !== undefined && i === 0 ? spec.port : undefined;
+      const service: Running = { label: `${spec.name}-${i + 1}`, port: fixed ?? port++, restarts: 0 };
       running.push(service);
       const launch = () => {
         service.child = spawn(process.execPath, ["--import", "tsx", entry], {
@@ -105,6 +127,12 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
   console.log("\ncluster is up:");
   for (const service of running)
     console.log(`  ${service.label.padEnd(24)} http://127.0.0.1:${service.port}/healthz`);
+  const uberdog = running.find((service) => service.label.startsWith("uberdog"));
+  if (uberdog) {
+    console.log(
+      `\nlog in at http://127.0.0.1:${uberdog.port}/v1/login (API: /openapi.json); tokens name ${env.CLIENT_AGENT_ADDRESSES}`,
+    );
+  }
   console.log("press Ctrl-C to stop\n");
 
   await new Promise<void>((done) => {

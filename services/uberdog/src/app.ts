@@ -1,0 +1,306 @@
+/**
+ * Uberdog's HTTP API as a fastify app, built from its dependencies so tests can drive it with
+ * `app.inject` (no socket) against a real database:
+ *
+ *   POST /v1/accounts   {username, password} -> 201 {accountId}       (409 when the username is taken)
+ *   POST /v1/login      {username, password} -> 200 {accountId, connectToken, expiresAt, servers}
+ *   GET  /healthz, GET /metrics, GET /openapi.json
+ *
+ * Every error is a 4xx or 5xx with `{ error, reason, field? }`: `error` a stable code, `reason` words for
+ * people, `field` the body field at fault. A wrong password and an unknown username get the very same
+ * 401, after the same scrypt work, so answers do not tell which usernames exist. Logins are limited per
+ * client address and per username, registrations per client address (429 with Retry-After).
+ */
+
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import swagger from "@fastify/swagger";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import type { HealthCheck, Logger } from "@overworld/service";
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifySchemaValidationError,
+  LogController,
+} from "fastify";
+import { collectDefaultMetrics, Registry } from "prom-client";
+import type { AccountStore } from "./accounts.ts";
+import { createMetrics, type Metrics } from "./metrics.ts";
+import type { PasswordHasher } from "./passwords.ts";
+import { addressKey, type RateLimiter } from "./rate-limit.ts";
+import {
+  AccountCreated,
+  type ErrorAnswer,
+  ErrorAnswer as ErrorSchema,
+  Health,
+  LoginAnswer,
+  LoginBody,
+  RegisterBody,
+} from "./schemas.ts";
+import type { TokenIssuer } from "./tokens.ts";
+
+export const SERVICE = "uberdog";
+export const API_VERSION = "0.1.0";
+
+export interface RateLimits {
+  /** Login attempts per client address. */
+  readonly loginPerAddress: RateLimiter;
+  /** Login attempts per username (whatever its case); a successful login gives its attempt back. */
+  readonly loginPerUsername: RateLimiter;
+  /** Registrations per client address. */
+  readonly registerPerAddress: RateLimiter;
+}
+
+export interface UberdogDeps {
+  readonly accounts: AccountStore;
+  readonly passwords: PasswordHasher;
+  readonly tokens: TokenIssuer;
+  readonly limits: RateLimits;
+  /** Where /metrics reads from (a fresh registry when absent). */
+  readonly metrics?: Registry;
+  /** What /healthz checks besides the account store. */
+  readonly checks?: Record<string, HealthCheck>;
+  /** Fastify logs through it; silent when absent. */
+  readonly log?: Logger;
+  /** True behind a reverse proxy: the client address comes from X-Forwarded-For. */
+  readonly trustProxy?: boolean;
+}
+
+/** The largest body accepted: two short strings fit many times over. */
+const BODY_LIMIT_BYTES = 4096;
+const BAD_CREDENTIALS = "wrong username or password";
+const MS_PER_SECOND = 1000;
+
+/** Builds the app (routes, validation, OpenAPI, health and metrics); it is not listening yet. */
+export async function buildApp(deps: UberdogDeps): Promise<FastifyInstance> {
+  const registry = deps.metrics ?? new Registry();
+  registry.setDefaultLabels({ service: SERVICE });
+  collectDefaultMetrics({ register: registry });
+  const metrics = createMetrics(registry);
+
+  const app = Fastify({
+    ...(deps.log ? { loggerInstance: deps.log as FastifyBaseLogger } : { logger: false }),
+    // the handlers log what matters (never a password); fastify's per-request lines are left out
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT_BYTES,
+    trustProxy: deps.trustProxy ?? false,
+    // strict bodies: no type coercion (123 is not a username), unknown fields refused rather than dropped
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: {
+        title: "Overworld uberdog",
+        version: API_VERSION,
+        description:
+          "Accounts and login: a successful login returns a netcode.io connect token for the client agents.",
+      },
+      tags: [
+        { name: "accounts", description: "Registering and logging in" },
+        { name: "operations", description: "Health and metrics" },
+      ],
+    },
+  });
+  app.setErrorHandler((error: FastifyError, request, reply) => answerError(error, request, reply, metrics));
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send(problem("not_found", `no route ${request.method} ${request.url}`)),
+  );
+
+  addAccountRoutes(app, deps, metrics);
+  addOperationRoutes(app, deps, registry);
+  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}
+
+type App = FastifyInstance<Server, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+function addAccountRoutes(app: App, deps: UberdogDeps, metrics: Metrics): void {
+  const { accounts, passwords, tokens, limits } = deps;
+  const timed = async <T>(work: Promise<T>): Promise<T> => {
+    const stop = metrics.passwordSeconds.startTimer();
+    try {
+      return await work;
+    } finally {
+      stop();
+    }
+  };
+
+  app.post(
+    "/v1/accounts",
+    {
+      schema: {
+        tags: ["accounts"],
+        summary: "Register an account",
+        body: RegisterBody,
+        response: { 201: AccountCreated, 400: ErrorSchema, 409: ErrorSchema, 429: ErrorSchema },
+      },
+      onRequest: async (request, reply) => {
+        const taken = limits.registerPerAddress.take(addressKey(request.ip));
+        if (taken.allowed) return;
+        metrics.registrations.inc({ result: "rate_limited" });
+        return tooMany(reply, taken.retryAfterMs, "too many registrations from this address");
+      },
+    },
+    async (request, reply) => {
+      const { username, password } = request.body;
+      const hash = await timed(passwords.hash(password));
+      const accountId = await accounts.create(username, hash);
+      if (accountId === null) {
+        metrics.registrations.inc({ result: "taken" });
+        return reply
+          .code(409)
+          .send(problem("username_taken", `the username "${username}" is taken`, "username"));
+      }
+      metrics.registrations.inc({ result: "created" });
+      request.log.info({ accountId, username }, "account created");
+      return reply.code(201).send({ accountId });
+    },
+  );
+
+  app.post(
+    "/v1/login",
+    {
+      schema: {
+        tags: ["accounts"],
+        summary: "Log in: returns a connect token for the client agents",
+        body: LoginBody,
+        response: { 200: LoginAnswer, 400: ErrorSchema, 401: ErrorSchema, 429: ErrorSchema },
+      },
+      onRequest: async (request, reply) => {
+        const taken = limits.loginPerAddress.take(addressKey(request.ip));
+        if (taken.allowed) return;
+        metrics.logins.inc({ result: "rate_limited" });
+        return tooMany(reply, taken.retryAfterMs, "too many login attempts from this address");
+      },
+    },
+    async (request, reply) => {
+      const { username, password } = request.body;
+      const usernameKey = username.toLowerCase();
+      const taken = limits.loginPerUsername.take(usernameKey);
+      if (!taken.allowed) {
+        metrics.logins.inc({ result: "rate_limited" });
+        return tooMany(reply, taken.retryAfterMs, "too many login attempts for this username");
+      }
+      const account = await accounts.find(username);
+      const matches = account
+        ? await timed(passwords.verify(password, account.passwordHash))
+        : await timed(passwords.verifyNothing(password));
+      if (!account || !matches) {
+        metrics.logins.inc({ result: "bad_credentials" });
+        request.log.info({ username }, "login refused");
+        return reply.code(401).send(problem("bad_credentials", BAD_CREDENTIALS));
+      }
+      limits.loginPerUsername.refund(usernameKey);
+      const rehashed = passwords.needsRehash(account.passwordHash)
+        ? await timed(passwords.hash(password))
+        : undefined;
+      await accounts.recordLogin(account.accountId, rehashed);
+      const issued = tokens.issue({ accountId: account.accountId, username: account.username });
+      metrics.logins.inc({ result: "ok" });
+      request.log.info({ accountId: account.accountId, rehashed: rehashed !== undefined }, "logged in");
+      return reply.code(200).send({
+        accountId: account.accountId,
+        connectToken: Buffer.from(issued.connectToken).toString("base64"),
+        expiresAt: issued.expiresAt.toISOString(),
+        servers: [...issued.servers],
+      });
+    },
+  );
+}
+
+function addOperationRoutes(app: App, deps: UberdogDeps, registry: Registry): void {
+  const checks: Record<string, HealthCheck> = { postgres: () => deps.accounts.ping(), ...deps.checks };
+  app.get(
+    "/healthz",
+    {
+      schema: {
+        tags: ["operations"],
+        summary: "200 when every dependency answers, 503 naming the checks that fail",
+        response: { 200: Health, 503: Health },
+      },
+    },
+    async (_request, reply) => {
+      const results = await Promise.all(
+        Object.entries(checks).map(async ([name, check]) => {
+          try {
+            return [name, await check()] as const;
+          } catch {
+            return [name, false] as const;
+          }
+        }),
+      );
+      const ok = results.every(([, passed]) => passed);
+      return reply.code(ok ? 200 : 503).send({ service: SERVICE, ok, checks: Object.fromEntries(results) });
+    },
+  );
+  app.get(
+    "/metrics",
+    { schema: { tags: ["operations"], summary: "Prometheus metrics (text format)" } },
+    async (_request, reply) =>
+      reply.header("content-type", registry.contentType).send(await registry.metrics()),
+  );
+}
+
+function problem(error: ErrorAnswer["error"], reason: string, field?: string): ErrorAnswer {
+  return field === undefined ? { error, reason } : { error, reason, field };
+}
+
+function tooMany(reply: FastifyReply, retryAfterMs: number, what: string): FastifyReply {
+  const seconds = Math.max(1, Math.ceil(retryAfterMs / MS_PER_SECOND));
+  return reply
+    .code(429)
+    .header("retry-after", String(seconds))
+    .send(problem("rate_limited", `${what}; try again in ${seconds} s`));
+}
+
+/** Validation errors name the field; other client errors keep their status; the rest are 500s. */
+function answerError(error: FastifyError, request: FastifyRequest, reply: FastifyReply, metrics: Metrics) {
+  if (error.validation && error.validation.length > 0) {
+    countInvalid(request, metrics);
+    const { field, reason } = describeInvalid(error.validation[0]!, request);
+    return reply.code(400).send(problem("invalid_request", reason, field));
+  }
+  const status = error.statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    countInvalid(request, metrics);
+    return reply.code(status).send(problem("invalid_request", error.message));
+  }
+  request.log.error({ err: error, url: request.url }, "request failed");
+  return reply.code(500).send(problem("internal", "the server failed to answer; it has been logged"));
+}
+
+function countInvalid(request: FastifyRequest, metrics: Metrics): void {
+  if (request.routeOptions.url === "/v1/login") metrics.logins.inc({ result: "invalid" });
+  if (request.routeOptions.url === "/v1/accounts") metrics.registrations.inc({ result: "invalid" });
+}
+
+interface BodySchema {
+  readonly properties?: Record<string, { readonly description?: string }>;
+}
+
+/** The field at fault and what is wrong with it, in words. */
+function describeInvalid(
+  issue: FastifySchemaValidationError,
+  request: FastifyRequest,
+): { field?: string; reason: string } {
+  const schema = request.routeOptions.schema?.body as BodySchema | undefined;
+  const fields = Object.keys(schema?.properties ?? {});
+  const params = issue.params as Record<string, unknown>;
+  if (issue.keyword === "required") {
+    const field = String(params.missingProperty);
+    return { field, reason: `${field}: required` };
+  }
+  if (issue.keyword === "additionalProperties") {
+    const field = String(params.additionalProperty);
+    return { field, reason: `${field}: not a field of this request (it takes ${fields.join(", ")})` };
+  }
+  const field = issue.instancePath.split("/").filter(Boolean).join(".");
+  if (field === "") return { reason: `the body must be a JSON object with ${fields.join(", ")}` };
+  const rule = schema?.properties?.[field]?.description;
+  if (issue.keyword === "type") return { field, reason: `${field}: must be a ${String(params.type)}` };
+  return { field, reason: `${field}: ${issue.message ?? "is not valid"}${rule ? `; expected ${rule}` : ""}` };
+}

@@ -1,0 +1,167 @@
+/**
+ * Uberdog's configuration, from environment variables, validated at start; every problem names its
+ * variable. Beyond the common variables (DATABASE_URL, HTTP_PORT, HTTP_HOST, LOG_LEVEL, INSTANCE_ID):
+ *
+ * - CLIENT_AGENT_ADDRESSES (required): the client agents' public UDP addresses, comma-separated IP:port
+ *   (`127.0.0.1:40000,[::1]:40001`), 1 to 32 of them, written into every connect token. netcode.io tokens
+ *   carry IP addresses, not host names.
+ * - NETCODE_PRIVATE_KEY (required): the 32-byte key shared with the client agents, as 64 hex digits
+ *   (`openssl rand -hex 32`). Never printed, not even when it is wrong.
+ * - NETCODE_PROTOCOL_ID: the netcode.io protocol id, decimal or 0x hex (default DEFAULT_NETCODE_PROTOCOL_ID).
+ * - TOKEN_EXPIRE_SECONDS: how long a connect token may be used to connect (default 30).
+ * - TOKEN_TIMEOUT_SECONDS: seconds of silence before a netcode connection times out (default 10; -1
+ *   disables timeouts, for debugging only).
+ * - DB_SCHEMA: the Postgres schema of the accounts (default `uberdog`).
+ * - SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P: the password hashing cost (see passwords.ts); raising them applies
+ *   to new passwords and, at their next login, to old ones.
+ * - LOGIN_IP_BURST / LOGIN_IP_PER_MINUTE, LOGIN_USER_BURST / LOGIN_USER_PER_MINUTE, REGISTER_IP_BURST /
+ *   REGISTER_IP_PER_MINUTE: token buckets limiting logins per client address and per username, and
+ *   registrations per client address (per uberdog process).
+ * - TRUST_PROXY: `true` when uberdog sits behind a reverse proxy, so the client address (and its rate
+ *   limit) comes from X-Forwarded-For.
+ */
+import { hostname } from "node:os";
+import { netcode } from "@overworld/protocol";
+import { ConfigError, commonConfig, DEFAULT_NETCODE_PROTOCOL_ID, loadConfig } from "@overworld/service";
+import { z } from "zod";
+import { type ScryptParameters, scryptParameterProblem } from "./passwords.ts";
+
+const DEFAULT_HTTP_PORT = 8000;
+const MAX_TOKEN_EXPIRE_SECONDS = 86_400;
+const MAX_TOKEN_TIMEOUT_SECONDS = 3_600;
+const PRIVATE_KEY_HEX_DIGITS = netcode.KEY_BYTES * 2;
+
+const count = (fallback: number, max: number) => z.coerce.number().int().min(1).max(max).default(fallback);
+const flag = z
+  .enum(["true", "false", "1", "0"], { error: "expected true or false" })
+  .default("false")
+  .transform((text) => text === "true" || text === "1");
+
+export const uberdogConfigShape = {
+  ...commonConfig,
+  HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(DEFAULT_HTTP_PORT),
+  CLIENT_AGENT_ADDRESSES: z
+    .string({ error: "required: the client agents' UDP addresses, comma-separated IP:port" })
+    .transform((text, context) => {
+      try {
+        return parseAddressList(text);
+      } catch (error) {
+        context.addIssue({ code: "custom", message: (error as Error).message, input: text });
+        return z.NEVER;
+      }
+    }),
+  NETCODE_PROTOCOL_ID: z
+    .string()
+    .optional()
+    .transform((text, context) => {
+      if (text === undefined) return DEFAULT_NETCODE_PROTOCOL_ID;
+      const problem = protocolIdProblem(text);
+      if (problem === undefined) return BigInt(text);
+      context.addIssue({ code: "custom", message: problem, input: text });
+      return z.NEVER;
+    }),
+  /** Checked apart (see loadUberdogConfig) so that its value never appears in an error message. */
+  NETCODE_PRIVATE_KEY: z.string().optional(),
+  TOKEN_EXPIRE_SECONDS: count(30, MAX_TOKEN_EXPIRE_SECONDS),
+  TOKEN_TIMEOUT_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(-1)
+    .max(MAX_TOKEN_TIMEOUT_SECONDS)
+    .refine((seconds) => seconds !== 0, "0 is not allowed: use -1 to disable timeouts (debugging only)")
+    .default(10),
+  DB_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, "expected a lower-case SQL identifier (letters, digits, '_')")
+    .default("uberdog"),
+  SCRYPT_LOG_N: z.coerce.number().int().default(15),
+  SCRYPT_R: z.coerce.number().int().default(8),
+  SCRYPT_P: z.coerce.number().int().default(1),
+  LOGIN_IP_BURST: count(20, 1_000_000),
+  LOGIN_IP_PER_MINUTE: count(60, 1_000_000),
+  LOGIN_USER_BURST: count(5, 1_000_000),
+  LOGIN_USER_PER_MINUTE: count(10, 1_000_000),
+  REGISTER_IP_BURST: count(5, 1_000_000),
+  REGISTER_IP_PER_MINUTE: count(10, 1_000_000),
+  TRUST_PROXY: flag,
+};
+
+type Loaded = z.infer<z.ZodObject<typeof uberdogConfigShape>>;
+
+export type UberdogConfig = Omit<Loaded, "NETCODE_PRIVATE_KEY" | "SCRYPT_LOG_N" | "SCRYPT_R" | "SCRYPT_P"> & {
+  /** The 32 bytes shared with the client agents. */
+  readonly NETCODE_PRIVATE_KEY: Uint8Array;
+  readonly scrypt: ScryptParameters;
+};
+
+/**
+ * Reads and validates uberdog's configuration. Throws a ConfigError listing every problem, each naming
+ * its variable; the private key's value is never part of the message.
+ */
+export function loadUberdogConfig(env: NodeJS.ProcessEnv = process.env): UberdogConfig {
+  const problems: string[] = [];
+  let loaded: Loaded | undefined;
+  try {
+    loaded = loadConfig(uberdogConfigShape, env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.message.split("\n").slice(1));
+  }
+  const key = readPrivateKey(env.NETCODE_PRIVATE_KEY);
+  if (typeof key === "string") problems.push(`  NETCODE_PRIVATE_KEY: ${key}`);
+  const scrypt = loaded && { logN: loaded.SCRYPT_LOG_N, r: loaded.SCRYPT_R, p: loaded.SCRYPT_P };
+  const scryptProblem = scrypt && scryptParameterProblem(scrypt);
+  if (scryptProblem) problems.push(`  SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P: ${scryptProblem}`);
+  if (problems.length > 0 || !loaded || !scrypt || typeof key === "string") {
+    throw new ConfigError(`bad configuration in the environment:\n${problems.join("\n")}`);
+  }
+  const { NETCODE_PRIVATE_KEY: _hidden, SCRYPT_LOG_N: _n, SCRYPT_R: _r, SCRYPT_P: _p, ...rest } = loaded;
+  return { ...rest, NETCODE_PRIVATE_KEY: key, scrypt };
+}
+
+export function instanceIdOf(config: UberdogConfig): string {
+  return config.INSTANCE_ID ?? `uberdog-${hostname()}-${process.pid}`;
+}
+
+/** The key's bytes, or what is wrong with it (without its value). */
+function readPrivateKey(text: string | undefined): Uint8Array | string {
+  const help = `${netcode.KEY_BYTES} bytes as ${PRIVATE_KEY_HEX_DIGITS} hex digits (make one with: openssl rand -hex 32)`;
+  if (text === undefined || text === "") return `required: ${help}`;
+  const trimmed = text.trim();
+  if (!/^[0-9a-fA-F]*$/.test(trimmed)) return `expected ${help}; it holds something other than hex digits`;
+  if (trimmed.length !== PRIVATE_KEY_HEX_DIGITS) {
+    return `expected ${help}; it has ${trimmed.length} digits`;
+  }
+  return Uint8Array.from(Buffer.from(trimmed, "hex"));
+}
+
+function protocolIdProblem(text: string): string | undefined {
+  if (!/^(0[xX][0-9a-fA-F]{1,16}|[0-9]{1,20})$/.test(text)) {
+    return "expected 0x and 1-16 hex digits, or a decimal number";
+  }
+  return BigInt(text) > netcode.UINT64_MAX ? "must fit in 64 bits" : undefined;
+}
+
+/** Parses `IP:port,IP:port`; throws naming the entry that is not an address. */
+export function parseAddressList(text: string): netcode.NetcodeAddress[] {
+  const entries = text
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter((entry) => entry.length > 0);
+  if (entries.length < 1 || entries.length > netcode.MAX_SERVERS_PER_CONNECT) {
+    throw new RangeError(`expected 1 to ${netcode.MAX_SERVERS_PER_CONNECT} addresses, got ${entries.length}`);
+  }
+  return entries.map((entry) => {
+    let address: netcode.NetcodeAddress;
+    try {
+      address = netcode.parseAddress(entry);
+    } catch (error) {
+      throw new RangeError(
+        `"${entry}" is not an IP:port address (e.g. 127.0.0.1:40000 or [::1]:40000; host names are not allowed): ${(error as Error).message}`,
+      );
+    }
+    if (address.port === 0)
+      throw new RangeError(`"${entry}" has port 0; a client agent listens on a real port`);
+    return address;
+  });
+}

@@ -1,0 +1,103 @@
+import { connectPostgres, createLogger, type Logger, type Pool } from "@overworld/service";
+import type { FastifyInstance } from "fastify";
+import { PostgresAccounts } from "./accounts.ts";
+import { buildApp, SERVICE, type UberdogDeps } from "./app.ts";
+import { instanceIdOf, type UberdogConfig } from "./config.ts";
+import { migrate } from "./migrations.ts";
+import { PasswordHasher } from "./passwords.ts";
+import { RateLimiter } from "./rate-limit.ts";
+import { TokenIssuer } from "./tokens.ts";
+
+export interface UberdogHandle {
+  readonly instanceId: string;
+  readonly app: FastifyInstance;
+  /** The port the API (and /healthz, /metrics) listens on: useful when HTTP_PORT=0 picks a free one. */
+  readonly port: number;
+  readonly log: Logger;
+  /** Stops taking requests, finishes those under way, closes the database pool. */
+  stop(): Promise<void>;
+}
+
+const POSTGRES_POOL_SIZE = 8;
+
+/** Everything the app needs, made from the configuration and an open (migrated) Postgres pool. */
+export function createDeps(config: UberdogConfig, pool: Pool, log?: Logger): UberdogDeps {
+  return {
+    accounts: new PostgresAccounts(pool, config.DB_SCHEMA),
+    passwords: new PasswordHasher(config.scrypt),
+    tokens: new TokenIssuer({
+      protocolId: config.NETCODE_PROTOCOL_ID,
+      privateKey: config.NETCODE_PRIVATE_KEY,
+      serverAddresses: config.CLIENT_AGENT_ADDRESSES,
+      expireSeconds: config.TOKEN_EXPIRE_SECONDS,
+      timeoutSeconds: config.TOKEN_TIMEOUT_SECONDS,
+    }),
+    limits: {
+      loginPerAddress: new RateLimiter({
+        burst: config.LOGIN_IP_BURST,
+        perMinute: config.LOGIN_IP_PER_MINUTE,
+      }),
+      loginPerUsername: new RateLimiter({
+        burst: config.LOGIN_USER_BURST,
+        perMinute: config.LOGIN_USER_PER_MINUTE,
+      }),
+      registerPerAddress: new RateLimiter({
+        burst: config.REGISTER_IP_BURST,
+        perMinute: config.REGISTER_IP_PER_MINUTE,
+      }),
+    },
+    trustProxy: config.TRUST_PROXY,
+    ...(log ? { log } : {}),
+  };
+}
+
+/**
+ * Starts uberdog: connects to Postgres, migrates the accounts schema, and serves the API on HTTP_PORT.
+ * (It does not join the cluster yet: nothing it does needs the message director. When it does, join
+ * here after Postgres, as the state server does, with role "uberdog", and leave in `stop`.)
+ */
+export async function startUberdog(config: UberdogConfig): Promise<UberdogHandle> {
+  const instanceId = instanceIdOf(config);
+  const log = createLogger(SERVICE, instanceId, config.LOG_LEVEL);
+  /** What to close if starting fails half-way, last opened first. */
+  const closers: (() => Promise<unknown>)[] = [];
+  const closeAll = async () => {
+    while (closers.length > 0) await closers.pop()!().catch(() => undefined);
+  };
+  try {
+    const pool = await connectPostgres(config.DATABASE_URL, `${SERVICE}:${instanceId}`, POSTGRES_POOL_SIZE);
+    closers.push(() => pool.end());
+    const applied = await migrate(pool, config.DB_SCHEMA);
+    if (applied.length > 0) log.info({ schema: config.DB_SCHEMA, applied }, "db migrations applied");
+
+    const app = await buildApp(createDeps(config, pool, log));
+    closers.push(() => app.close());
+    await app.listen({ port: config.HTTP_PORT, host: config.HTTP_HOST });
+    const address = app.server.address();
+    const port = typeof address === "object" && address ? address.port : config.HTTP_PORT;
+    log.info(
+      {
+        port,
+        schema: config.DB_SCHEMA,
+        clientAgents: config.CLIENT_AGENT_ADDRESSES.map((address) => address.key),
+        scrypt: config.scrypt,
+      },
+      "uberdog ready",
+    );
+
+    let stopping: Promise<void> | undefined;
+    const stop = () => {
+      stopping ??= (async () => {
+        log.info("uberdog stopping");
+        // app.close() lets requests under way finish and answers new ones with 503
+        await closeAll();
+        log.info("uberdog stopped");
+      })();
+      return stopping;
+    };
+    return { instanceId, app, port, log, stop };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}
