@@ -4,7 +4,7 @@
  * director and of Redis (which keeps nothing on disk). Ids taken but never used are simply skipped.
  */
 import { messages } from "@overworld/protocol";
-import type { IdRange, Pool } from "@overworld/service";
+import { type IdRange, type Pool, quoteIdentifier } from "@overworld/service";
 import type { IdRangeConfig } from "./config.ts";
 
 export type IdKind = (typeof messages.ID_KINDS)[number];
@@ -87,8 +87,4 @@ export class IdAllocator {
     }
     return { first: Number(row.first), count };
   }
-}
-
-function quoteIdentifier(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
 }

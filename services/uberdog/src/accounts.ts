@@ -1,5 +1,5 @@
+import { quoteIdentifier } from "@overworld/service";
 import type { Pool } from "pg";
-import { quoteIdentifier } from "./migrations.ts";
 
 export interface Account {
   readonly accountId: number;

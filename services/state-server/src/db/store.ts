@@ -1,6 +1,6 @@
+import { quoteIdentifier } from "@overworld/service";
 import type { Pool, PoolClient } from "pg";
 import type { FieldBytes } from "../model.ts";
-import { quoteIdentifier } from "./migrations.ts";
 
 /** A compare-and-set condition: the field must hold these bytes, or be unset when `expected` is null. */
 export interface Expectation {

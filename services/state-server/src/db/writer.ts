@@ -1,8 +1,8 @@
 import { messages } from "@overworld/protocol";
 import type { Logger } from "@overworld/service";
+import { quoteIdentifier } from "@overworld/service";
 import type { Pool, PoolClient } from "pg";
 import type { DbRow } from "../live.ts";
-import { quoteIdentifier } from "./migrations.ts";
 
 export interface BatchOptions {
   /** How long the first write of a batch waits for others to join it. */
