@@ -6,4 +6,5 @@ export * from "./login-user-data.ts";
 export * from "./migrations.ts";
 export * from "./participant.ts";
 export * from "./retry.ts";
+export * from "./run.ts";
 export * from "./stores.ts";
