@@ -1,0 +1,3 @@
+/** The client message catalogue (layer 3 of the client wire) and its dclass-driven value sizer. */
+export * from "./messages.ts";
+export * from "./sizer.ts";

@@ -1,0 +1,544 @@
+/**
+ * The client message catalogue (layer 3 of the client wire): what a game client and its client agent say
+ * to each other inside the reliable / unreliable messages of the transport. One message per transport
+ * message; the transport gives its length.
+ *
+ * Every message starts with its type (one byte). Client-to-agent types are 1..6 and agent-to-client types
+ * are 0x41..0x47, so a client echoing the agent's messages sends bad types. Fields follow little-endian:
+ *
+ *   u8 / u16 / u32          unsigned integers
+ *   f64                     IEEE double (times, in Unix milliseconds)
+ *   str                     u16 byte length, then UTF-8 (at most MAX_STRING_BYTES)
+ *   zones                   u16 count, then u32 each (at most MAX_ZONES_PER_INTEREST)
+ *   value                   a field value packed by the dclass, with no length prefix: the dclass
+ *                           says where it ends (see FieldValueSizer)
+ *   fields                  u16 count, then (u16 fieldId, value) each
+ *
+ *   client -> agent
+ *   HELLO            version: str, schemaHash: u32
+ *   HEARTBEAT        (nothing)
+ *   DISCONNECT       (nothing)
+ *   ADD_INTEREST     interestId: u16, context: u32, parent: u32, zones
+ *   REMOVE_INTEREST  interestId: u16, context: u32
+ *   SET_FIELD        doId: u32, fieldId: u16, value
+ *
+ *   agent -> client
+ *   HELLO_RESP       clusterTime: f64
+ *   EJECT            code: u16, reason: str
+ *   CLOCK            serverTime: f64, errorBound: f64 (ms; the true cluster time is within ± this)
+ *   ENTER_OBJECT     doId: u32, parent: u32, zone: u32, classId: u16, fields (required, then other visible)
+ *   LEAVE_OBJECT     doId: u32
+ *   DONE_INTEREST    interestId: u16, context: u32
+ *   FIELD_UPDATES    count: u16, then (doId: u32, fieldId: u16, value) each; one per tick
+ *
+ * Decoding is hostile-input safe: it never reads past the bytes given and never throws; it returns either
+ * the message or a typed failure whose `code` maps to an ejection (see EJECT_FOR_DECODE_FAILURE).
+ */
+
+export const ClientMessageType = {
+  Hello: 1,
+  Heartbeat: 2,
+  Disconnect: 3,
+  AddInterest: 4,
+  RemoveInterest: 5,
+  SetField: 6,
+} as const;
+export type ClientMessageType = (typeof ClientMessageType)[keyof typeof ClientMessageType];
+
+export const AgentMessageType = {
+  HelloResp: 0x41,
+  Eject: 0x42,
+  Clock: 0x43,
+  EnterObject: 0x44,
+  LeaveObject: 0x45,
+  DoneInterest: 0x46,
+  FieldUpdates: 0x47,
+} as const;
+export type AgentMessageType = (typeof AgentMessageType)[keyof typeof AgentMessageType];
+
+/** Astron's ejection codes, as the client agent uses them. */
+export const EjectCode = {
+  OversizedDatagram: 106,
+  NoHello: 107,
+  InvalidMessageType: 108,
+  TruncatedDatagram: 109,
+  NotYetAllowed: 113,
+  ForbiddenInterest: 115,
+  MissingObject: 117,
+  ForbiddenField: 118,
+  BadVersion: 124,
+  BadSchemaHash: 125,
+  FieldConstraint: 127,
+  SessionObjectDeleted: 153,
+  NoHeartbeat: 345,
+} as const;
+export type EjectCode = (typeof EjectCode)[keyof typeof EjectCode];
+
+export const MAX_STRING_BYTES = 1024;
+export const MAX_ZONES_PER_INTEREST = 1024;
+const U16_MAX = 0xffff;
+const U32_MAX = 0xffff_ffff;
+
+export type ClientMessage =
+  | { readonly type: typeof ClientMessageType.Hello; readonly version: string; readonly schemaHash: number }
+  | { readonly type: typeof ClientMessageType.Heartbeat }
+  | { readonly type: typeof ClientMessageType.Disconnect }
+  | {
+      readonly type: typeof ClientMessageType.AddInterest;
+      readonly interestId: number;
+      readonly context: number;
+      readonly parent: number;
+      readonly zones: readonly number[];
+    }
+  | {
+      readonly type: typeof ClientMessageType.RemoveInterest;
+      readonly interestId: number;
+      readonly context: number;
+    }
+  | {
+      readonly type: typeof ClientMessageType.SetField;
+      readonly doId: number;
+      readonly fieldId: number;
+      readonly value: Uint8Array;
+    };
+
+export interface PackedField {
+  readonly fieldId: number;
+  readonly value: Uint8Array;
+}
+
+export interface FieldUpdate {
+  readonly doId: number;
+  readonly fieldId: number;
+  readonly value: Uint8Array;
+}
+
+export type AgentMessage =
+  | { readonly type: typeof AgentMessageType.HelloResp; readonly clusterTime: number }
+  | { readonly type: typeof AgentMessageType.Eject; readonly code: number; readonly reason: string }
+  | { readonly type: typeof AgentMessageType.Clock; readonly serverTime: number; readonly errorBound: number }
+  | {
+      readonly type: typeof AgentMessageType.EnterObject;
+      readonly doId: number;
+      readonly parent: number;
+      readonly zone: number;
+      readonly classId: number;
+      readonly fields: readonly PackedField[];
+    }
+  | { readonly type: typeof AgentMessageType.LeaveObject; readonly doId: number }
+  | {
+      readonly type: typeof AgentMessageType.DoneInterest;
+      readonly interestId: number;
+      readonly context: number;
+    }
+  | { readonly type: typeof AgentMessageType.FieldUpdates; readonly updates: readonly FieldUpdate[] };
+
+// ---- field value sizes ---------------------------------------------------------------------------------
+
+/**
+ * Where a packed field value starting at `offset` ends: the end offset, "unknown_field" when no field has
+ * that id, or "bad_value" when the bytes do not hold a value of the field (truncated or malformed). Must
+ * not read past `bytes.length` and must not throw.
+ */
+export type FieldValueSizer = (
+  fieldId: number,
+  bytes: Uint8Array,
+  offset: number,
+) => number | FieldSizeFailure;
+export type FieldSizeFailure = "unknown_field" | "bad_value" | "out_of_range";
+
+// ---- decode results ------------------------------------------------------------------------------------
+
+export type DecodeFailureCode =
+  /** The message is empty or ends inside a member. */
+  | "truncated"
+  /** Bytes are left after the message. */
+  | "trailing_bytes"
+  /** The type byte names no message of this direction. */
+  | "bad_type"
+  /** A member breaks its rule (a string that is not UTF-8 or too long, too many zones). */
+  | "bad_member"
+  /** A field id no field has. */
+  | "unknown_field"
+  /** A field value the dclass cannot read. */
+  | "bad_value"
+  /** A field value outside its declared ranges or length limits. */
+  | "out_of_range";
+
+export type DecodeResult<T> =
+  | { readonly ok: true; readonly message: T }
+  | { readonly ok: false; readonly code: DecodeFailureCode; readonly detail: string };
+
+/** The ejection a client agent sends for a client message that failed to decode. */
+export const EJECT_FOR_DECODE_FAILURE: Readonly<Record<DecodeFailureCode, EjectCode>> = {
+  truncated: EjectCode.TruncatedDatagram,
+  trailing_bytes: EjectCode.OversizedDatagram,
+  bad_type: EjectCode.InvalidMessageType,
+  bad_member: EjectCode.TruncatedDatagram,
+  unknown_field: EjectCode.ForbiddenField,
+  bad_value: EjectCode.TruncatedDatagram,
+  out_of_range: EjectCode.FieldConstraint,
+};
+
+class DecodeFailure {
+  constructor(
+    readonly code: DecodeFailureCode,
+    readonly detail: string,
+  ) {}
+}
+
+// ---- reading -------------------------------------------------------------------------------------------
+
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const utf8Encoder = new TextEncoder();
+
+/** A bounds-checked little-endian reader; throws DecodeFailure only, which the decoders turn into results. */
+class Reader {
+  private readonly view: DataView;
+  position = 0;
+
+  constructor(readonly bytes: Uint8Array) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  get remaining(): number {
+    return this.bytes.length - this.position;
+  }
+
+  private need(count: number, what: string): void {
+    if (this.remaining < count) {
+      throw new DecodeFailure(
+        "truncated",
+        `${what} needs ${count} byte(s) at offset ${this.position}, only ${this.remaining} remain`,
+      );
+    }
+  }
+
+  u8(what: string): number {
+    this.need(1, what);
+    return this.view.getUint8(this.position++);
+  }
+
+  u16(what: string): number {
+    this.need(2, what);
+    const value = this.view.getUint16(this.position, true);
+    this.position += 2;
+    return value;
+  }
+
+  u32(what: string): number {
+    this.need(4, what);
+    const value = this.view.getUint32(this.position, true);
+    this.position += 4;
+    return value;
+  }
+
+  f64(what: string): number {
+    this.need(8, what);
+    const value = this.view.getFloat64(this.position, true);
+    this.position += 8;
+    return value;
+  }
+
+  str(what: string): string {
+    const length = this.u16(`${what} length`);
+    if (length > MAX_STRING_BYTES) {
+      throw new DecodeFailure("bad_member", `${what} is ${length} bytes, over ${MAX_STRING_BYTES}`);
+    }
+    this.need(length, what);
+    const slice = this.bytes.subarray(this.position, this.position + length);
+    this.position += length;
+    try {
+      return utf8.decode(slice);
+    } catch {
+      throw new DecodeFailure("bad_member", `${what} is not valid UTF-8`);
+    }
+  }
+
+  zones(what: string): number[] {
+    const count = this.u16(`${what} count`);
+    if (count > MAX_ZONES_PER_INTEREST) {
+      throw new DecodeFailure("bad_member", `${what} lists ${count} zones, over ${MAX_ZONES_PER_INTEREST}`);
+    }
+    this.need(count * 4, what);
+    const zones = new Array<number>(count);
+    for (let i = 0; i < count; i++) zones[i] = this.u32(what);
+    return zones;
+  }
+
+  /** A field value whose end the dclass knows; the bytes are a view (no copy). */
+  value(fieldId: number, sizer: FieldValueSizer): Uint8Array {
+    let end: number | FieldSizeFailure;
+    try {
+      end = sizer(fieldId, this.bytes, this.position);
+    } catch {
+      end = "bad_value";
+    }
+    if (end === "unknown_field") throw new DecodeFailure("unknown_field", `no field has id ${fieldId}`);
+    if (end === "out_of_range") {
+      throw new DecodeFailure("out_of_range", `the value of field ${fieldId} is outside its declared limits`);
+    }
+    if (end === "bad_value" || !Number.isInteger(end) || end < this.position || end > this.bytes.length) {
+      throw new DecodeFailure(
+        "bad_value",
+        `the value of field ${fieldId} at offset ${this.position} is malformed`,
+      );
+    }
+    const value = this.bytes.subarray(this.position, end);
+    this.position = end;
+    return value;
+  }
+
+  fields(sizer: FieldValueSizer): PackedField[] {
+    const count = this.u16("field count");
+    // each field takes at least its two-byte id: a count beyond that is a lie, refused before any work
+    this.need(count * 2, "fields");
+    const fields: PackedField[] = [];
+    for (let i = 0; i < count; i++) {
+      const fieldId = this.u16("field id");
+      fields.push({ fieldId, value: this.value(fieldId, sizer) });
+    }
+    return fields;
+  }
+
+  end(): void {
+    if (this.remaining > 0) {
+      throw new DecodeFailure("trailing_bytes", `${this.remaining} byte(s) left after the message`);
+    }
+  }
+}
+
+function decodeWith<T>(bytes: Uint8Array, read: (reader: Reader) => T): DecodeResult<T> {
+  if (!(bytes instanceof Uint8Array)) return { ok: false, code: "truncated", detail: "not a byte array" };
+  const reader = new Reader(bytes);
+  try {
+    const message = read(reader);
+    reader.end();
+    return { ok: true, message };
+  } catch (error) {
+    if (error instanceof DecodeFailure) return { ok: false, code: error.code, detail: error.detail };
+    // Reader only throws DecodeFailure; anything else is a bug, reported as a malformed message.
+    return {
+      ok: false,
+      code: "bad_member",
+      detail: `unexpected: ${(error as Error)?.message ?? String(error)}`,
+    };
+  }
+}
+
+/** Decodes one client-to-agent message. Never throws. */
+export function decodeClientMessage(bytes: Uint8Array, sizer: FieldValueSizer): DecodeResult<ClientMessage> {
+  return decodeWith(bytes, (reader): ClientMessage => {
+    const type = reader.u8("message type");
+    switch (type) {
+      case ClientMessageType.Hello:
+        return { type, version: reader.str("version"), schemaHash: reader.u32("schema hash") };
+      case ClientMessageType.Heartbeat:
+      case ClientMessageType.Disconnect:
+        return { type };
+      case ClientMessageType.AddInterest:
+        return {
+          type,
+          interestId: reader.u16("interest id"),
+          context: reader.u32("context"),
+          parent: reader.u32("parent"),
+          zones: reader.zones("zones"),
+        };
+      case ClientMessageType.RemoveInterest:
+        return { type, interestId: reader.u16("interest id"), context: reader.u32("context") };
+      case ClientMessageType.SetField: {
+        const doId = reader.u32("doId");
+        const fieldId = reader.u16("field id");
+        return { type, doId, fieldId, value: reader.value(fieldId, sizer) };
+      }
+      default:
+        throw new DecodeFailure("bad_type", `${type} is not a client message type`);
+    }
+  });
+}
+
+/** Decodes one agent-to-client message. Never throws. */
+export function decodeAgentMessage(bytes: Uint8Array, sizer: FieldValueSizer): DecodeResult<AgentMessage> {
+  return decodeWith(bytes, (reader): AgentMessage => {
+    const type = reader.u8("message type");
+    switch (type) {
+      case AgentMessageType.HelloResp:
+        return { type, clusterTime: reader.f64("cluster time") };
+      case AgentMessageType.Eject:
+        return { type, code: reader.u16("code"), reason: reader.str("reason") };
+      case AgentMessageType.Clock:
+        return { type, serverTime: reader.f64("server time"), errorBound: reader.f64("error bound") };
+      case AgentMessageType.EnterObject:
+        return {
+          type,
+          doId: reader.u32("doId"),
+          parent: reader.u32("parent"),
+          zone: reader.u32("zone"),
+          classId: reader.u16("class id"),
+          fields: reader.fields(sizer),
+        };
+      case AgentMessageType.LeaveObject:
+        return { type, doId: reader.u32("doId") };
+      case AgentMessageType.DoneInterest:
+        return { type, interestId: reader.u16("interest id"), context: reader.u32("context") };
+      case AgentMessageType.FieldUpdates: {
+        const count = reader.u16("update count");
+        const updates: FieldUpdate[] = [];
+        for (let i = 0; i < count; i++) {
+          const doId = reader.u32("doId");
+          const fieldId = reader.u16("field id");
+          updates.push({ doId, fieldId, value: reader.value(fieldId, sizer) });
+        }
+        return { type, updates };
+      }
+      default:
+        throw new DecodeFailure("bad_type", `${type} is not an agent message type`);
+    }
+  });
+}
+
+// ---- writing -------------------------------------------------------------------------------------------
+
+/** A growable little-endian writer. Members are checked; a bad one is a RangeError naming it. */
+class Writer {
+  private bytes = new Uint8Array(64);
+  private view = new DataView(this.bytes.buffer);
+  private length = 0;
+
+  private room(count: number): void {
+    if (this.length + count <= this.bytes.length) return;
+    const grown = new Uint8Array(Math.max(this.bytes.length * 2, this.length + count));
+    grown.set(this.bytes.subarray(0, this.length));
+    this.bytes = grown;
+    this.view = new DataView(grown.buffer);
+  }
+
+  u8(value: number, what: string): this {
+    checkUint(value, 0xff, what);
+    this.room(1);
+    this.view.setUint8(this.length, value);
+    this.length += 1;
+    return this;
+  }
+
+  u16(value: number, what: string): this {
+    checkUint(value, U16_MAX, what);
+    this.room(2);
+    this.view.setUint16(this.length, value, true);
+    this.length += 2;
+    return this;
+  }
+
+  u32(value: number, what: string): this {
+    checkUint(value, U32_MAX, what);
+    this.room(4);
+    this.view.setUint32(this.length, value, true);
+    this.length += 4;
+    return this;
+  }
+
+  f64(value: number, what: string): this {
+    if (typeof value !== "number" || Number.isNaN(value))
+      throw new RangeError(`${what} must be a number, got ${value}`);
+    this.room(8);
+    this.view.setFloat64(this.length, value, true);
+    this.length += 8;
+    return this;
+  }
+
+  raw(bytes: Uint8Array, what: string): this {
+    if (!(bytes instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array`);
+    this.room(bytes.length);
+    this.bytes.set(bytes, this.length);
+    this.length += bytes.length;
+    return this;
+  }
+
+  str(text: string, what: string): this {
+    const encoded = utf8Encoder.encode(text);
+    if (encoded.length > MAX_STRING_BYTES) {
+      throw new RangeError(`${what} is ${encoded.length} bytes of UTF-8, over ${MAX_STRING_BYTES}`);
+    }
+    return this.u16(encoded.length, `${what} length`).raw(encoded, what);
+  }
+
+  zones(zones: readonly number[], what: string): this {
+    if (zones.length > MAX_ZONES_PER_INTEREST) {
+      throw new RangeError(`${what} lists ${zones.length} zones, over ${MAX_ZONES_PER_INTEREST}`);
+    }
+    this.u16(zones.length, `${what} count`);
+    for (const zone of zones) this.u32(zone, "zone");
+    return this;
+  }
+
+  finish(): Uint8Array {
+    return this.bytes.slice(0, this.length);
+  }
+}
+
+function checkUint(value: number, max: number, what: string): void {
+  if (!Number.isInteger(value) || value < 0 || value > max) {
+    throw new RangeError(`${what} must be an integer in [0, ${max}], got ${value}`);
+  }
+}
+
+/** Encodes one client-to-agent message. Throws a RangeError naming a member out of its range. */
+export function encodeClientMessage(message: ClientMessage): Uint8Array {
+  const writer = new Writer().u8(message.type, "message type");
+  switch (message.type) {
+    case ClientMessageType.Hello:
+      return writer.str(message.version, "version").u32(message.schemaHash, "schema hash").finish();
+    case ClientMessageType.Heartbeat:
+    case ClientMessageType.Disconnect:
+      return writer.finish();
+    case ClientMessageType.AddInterest:
+      return writer
+        .u16(message.interestId, "interest id")
+        .u32(message.context, "context")
+        .u32(message.parent, "parent")
+        .zones(message.zones, "zones")
+        .finish();
+    case ClientMessageType.RemoveInterest:
+      return writer.u16(message.interestId, "interest id").u32(message.context, "context").finish();
+    case ClientMessageType.SetField:
+      return writer
+        .u32(message.doId, "doId")
+        .u16(message.fieldId, "field id")
+        .raw(message.value, "value")
+        .finish();
+  }
+}
+
+/** Encodes one agent-to-client message. Throws a RangeError naming a member out of its range. */
+export function encodeAgentMessage(message: AgentMessage): Uint8Array {
+  const writer = new Writer().u8(message.type, "message type");
+  switch (message.type) {
+    case AgentMessageType.HelloResp:
+      return writer.f64(message.clusterTime, "cluster time").finish();
+    case AgentMessageType.Eject:
+      return writer.u16(message.code, "code").str(message.reason, "reason").finish();
+    case AgentMessageType.Clock:
+      return writer.f64(message.serverTime, "server time").f64(message.errorBound, "error bound").finish();
+    case AgentMessageType.EnterObject: {
+      writer
+        .u32(message.doId, "doId")
+        .u32(message.parent, "parent")
+        .u32(message.zone, "zone")
+        .u16(message.classId, "class id")
+        .u16(message.fields.length, "field count");
+      for (const field of message.fields) writer.u16(field.fieldId, "field id").raw(field.value, "value");
+      return writer.finish();
+    }
+    case AgentMessageType.LeaveObject:
+      return writer.u32(message.doId, "doId").finish();
+    case AgentMessageType.DoneInterest:
+      return writer.u16(message.interestId, "interest id").u32(message.context, "context").finish();
+    case AgentMessageType.FieldUpdates: {
+      writer.u16(message.updates.length, "update count");
+      for (const update of message.updates) {
+        writer.u32(update.doId, "doId").u16(update.fieldId, "field id").raw(update.value, "value");
+      }
+      return writer.finish();
+    }
+  }
+}

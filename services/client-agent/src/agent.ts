@@ -1,0 +1,292 @@
+/**
+ * The client agent: one UDP socket, a netcode.io server over it, a ClientSession per connected client, a
+ * tick that drives them all, and membership of the cluster (role `client-agent`) through the message
+ * director. `startClientAgent(config)` is what main.ts runs and what tests run in-process.
+ *
+ * Every datagram first passes the per-address token bucket (before any cryptography); then the netcode
+ * server authenticates it; payloads of connected clients go to their session.
+ */
+
+import { type DcFile, legacyHash, loadDcFiles, netcode } from "@overworld/protocol";
+import { dcFieldSizer } from "@overworld/protocol/client";
+import {
+  ConfigError,
+  connectBus,
+  createLogger,
+  decodeLoginUserData,
+  joinCluster,
+  type Logger,
+  type NatsConnection,
+  type OpsServer,
+  type Participant,
+  startOpsServer,
+} from "@overworld/service";
+import { Counter, Gauge, Registry } from "prom-client";
+import { type ClientAgentConfig, instanceIdOf } from "./config.ts";
+import { AddressRateLimiter } from "./rate-limit.ts";
+import { ClientSession, type SessionRules } from "./session.ts";
+
+const SERVICE = "client-agent";
+const MS_PER_SECOND = 1000;
+
+export interface ClientAgentHandle {
+  readonly log: Logger;
+  /** The address the UDP socket is bound to. */
+  readonly udpAddress: netcode.NetcodeAddress;
+  /** The address written in connect tokens. */
+  readonly publicAddress: netcode.NetcodeAddress;
+  readonly httpPort: number;
+  readonly schemaHash: number;
+  /** Connected clients (netcode slots in use). */
+  readonly connectedClients: number;
+  /** Datagrams dropped by the rate limit. */
+  readonly rateLimited: number;
+  stop(): Promise<void>;
+}
+
+function loadModel(paths: readonly string[]): DcFile {
+  try {
+    return loadDcFiles(paths);
+  } catch (error) {
+    throw new ConfigError(`DC_FILES: cannot load ${paths.join(", ")}: ${(error as Error).message}`);
+  }
+}
+
+function createMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    clients: new Gauge({ name: "ow_client_agent_clients", help: "Connected clients", registers }),
+    datagrams: new Counter({
+      name: "ow_client_agent_datagrams_total",
+      help: "Datagrams received, by outcome (accepted, rate_limited, or the netcode drop reason)",
+      labelNames: ["outcome"] as const,
+      registers,
+    }),
+    ejections: new Counter({
+      name: "ow_client_agent_ejections_total",
+      help: "Clients ejected, by Astron code",
+      labelNames: ["code"] as const,
+      registers,
+    }),
+  };
+}
+
+/** Starts a client agent; resolves once it is bound, joined and serving /healthz. */
+export async function startClientAgent(config: ClientAgentConfig): Promise<ClientAgentHandle> {
+  const instanceId = instanceIdOf(config);
+  const log = createLogger(SERVICE, instanceId, config.LOG_LEVEL);
+  const dc = loadModel(config.DC_FILES);
+  const schemaHash = legacyHash(dc);
+  const closers: (() => Promise<unknown>)[] = [];
+  const closeAll = async () => {
+    while (closers.length > 0) await closers.pop()!().catch(() => undefined);
+  };
+  try {
+    const nc: NatsConnection = await connectBus(config.NATS_URL, `${SERVICE}:${instanceId}`);
+    closers.push(() => nc.drain());
+    const participant: Participant = await joinCluster(nc, {
+      role: "client-agent",
+      instanceId,
+      version: config.CLUSTER_VERSION,
+      schemaHash,
+      root: config.SUBJECT_ROOT,
+      log,
+      onDead: (reason) => log.error({ reason }, "the message director declared this client agent dead"),
+    });
+    closers.push(() => participant.leave());
+
+    const registry = new Registry();
+    const metrics = createMetrics(registry);
+    const rules: SessionRules = {
+      version: config.CLUSTER_VERSION,
+      schemaHash,
+      dc,
+      sizer: dcFieldSizer(dc),
+      heartbeatTimeoutMs: config.HEARTBEAT_TIMEOUT_MS,
+      // the agent's wall clock stands for the cluster's (hosts run NTP); its error bound is not measured yet
+      clock: () => ({ time: Date.now(), errorBound: 0 }),
+    };
+    const wire = new Wire(config, rules, log, metrics);
+    const udp = await netcode.openUdpEndpoint({
+      host: config.UDP_HOST,
+      port: config.UDP_PORT,
+      onDatagram: (bytes, from) => wire.receive(bytes, from),
+    });
+    closers.push(() => udp.close());
+    const publicAddress =
+      config.PUBLIC_ADDRESS.port === 0
+        ? netcode.addressFromHostPort(netcode.formatHost(config.PUBLIC_ADDRESS), udp.address.port)
+        : config.PUBLIC_ADDRESS;
+    wire.attach(udp, publicAddress);
+    const tick = setInterval(() => wire.tick(), MS_PER_SECOND / config.TICK_HZ);
+    closers.push(async () => {
+      clearInterval(tick);
+      wire.disconnectAll();
+    });
+
+    const ops: OpsServer = await startOpsServer({
+      service: SERVICE,
+      port: config.HTTP_PORT,
+      host: config.HTTP_HOST,
+      metrics: registry,
+      checks: { nats: () => !nc.isClosed(), cluster: () => participant.alive },
+      details: () => ({ clients: wire.connectedClients, udp: udp.address.key }),
+    });
+    closers.push(() => ops.close());
+    log.info(
+      { udp: udp.address.key, publicAddress: publicAddress.key, httpPort: ops.port, schemaHash },
+      "client agent started",
+    );
+    let stopping: Promise<void> | undefined;
+    return {
+      log,
+      udpAddress: udp.address,
+      publicAddress,
+      httpPort: ops.port,
+      schemaHash,
+      get connectedClients() {
+        return wire.connectedClients;
+      },
+      get rateLimited() {
+        return wire.rateLimited;
+      },
+      stop: () => {
+        stopping ??= closeAll().then(() => log.info("client agent stopped"));
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}
+
+/** The socket side: datagrams in through the rate limit and the netcode server, sessions, the tick. */
+class Wire {
+  private server: netcode.NetcodeServer | undefined;
+  private udp: netcode.UdpEndpoint | undefined;
+  private readonly limiter: AddressRateLimiter;
+  private readonly sessions = new Map<number, ClientSession>();
+
+  constructor(
+    private readonly config: ClientAgentConfig,
+    private readonly rules: SessionRules,
+    private readonly log: Logger,
+    private readonly metrics: ReturnType<typeof createMetrics>,
+  ) {
+    this.limiter = new AddressRateLimiter(config.RATE_LIMIT_BURST, config.RATE_LIMIT_PER_SECOND);
+  }
+
+  get connectedClients(): number {
+    return this.server?.connectedClients ?? 0;
+  }
+
+  get rateLimited(): number {
+    return this.limiter.dropped;
+  }
+
+  attach(udp: netcode.UdpEndpoint, publicAddress: netcode.NetcodeAddress): void {
+    this.udp = udp;
+    this.server = new netcode.NetcodeServer({
+      protocolId: this.config.NETCODE_PROTOCOL_ID,
+      privateKey: this.config.NETCODE_PRIVATE_KEY,
+      publicAddresses: [publicAddress],
+      maxClients: this.config.MAX_CLIENTS,
+    });
+  }
+
+  receive(bytes: Uint8Array, from: netcode.NetcodeAddress): void {
+    const server = this.server;
+    if (server === undefined) return;
+    const now = Date.now();
+    if (!this.limiter.allow(from.key, now)) {
+      this.metrics.datagrams.inc({ outcome: "rate_limited" });
+      return;
+    }
+    this.handle(server.receive(bytes, from, now), now);
+  }
+
+  tick(): void {
+    const server = this.server;
+    if (server === undefined) return;
+    const now = Date.now();
+    try {
+      this.handle(server.update(now), now);
+      for (const session of [...this.sessions.values()]) this.tickSession(server, session, now);
+      this.metrics.clients.set(server.connectedClients);
+    } catch (error) {
+      this.log.error({ err: error }, "tick failed");
+    }
+  }
+
+  disconnectAll(): void {
+    const server = this.server;
+    if (server === undefined) return;
+    this.handle(server.disconnectAll(Date.now()), Date.now());
+  }
+
+  private tickSession(server: netcode.NetcodeServer, session: ClientSession, now: number): void {
+    session.check(now);
+    for (const payload of session.flush(now))
+      this.handle(server.send(session.clientIndex, payload, now), now);
+    if (session.readyToClose(now)) {
+      const ejection = session.ejection;
+      if (ejection !== null) {
+        this.metrics.ejections.inc({ code: String(ejection.code) });
+        this.log.info(
+          {
+            client: session.clientIndex,
+            account: session.accountId,
+            code: ejection.code,
+            reason: ejection.reason,
+          },
+          "client ejected",
+        );
+      }
+      this.handle(server.disconnect(session.clientIndex, now), now);
+    }
+  }
+
+  private handle(events: netcode.ServerEvent[], now: number): void {
+    for (const event of events) {
+      switch (event.type) {
+        case "send":
+          this.udp?.send(event.bytes, event.to);
+          break;
+        case "connected":
+          this.connect(event.clientIndex, event.userData, now);
+          break;
+        case "disconnected":
+          this.sessions.delete(event.clientIndex);
+          this.log.debug({ client: event.clientIndex, reason: event.reason }, "client disconnected");
+          break;
+        case "payload":
+          this.metrics.datagrams.inc({ outcome: "accepted" });
+          this.sessions.get(event.clientIndex)?.receivePayload(event.payload, now);
+          break;
+        case "dropped":
+          this.metrics.datagrams.inc({ outcome: event.reason });
+          break;
+        case "denied":
+          break;
+      }
+    }
+  }
+
+  private connect(clientIndex: number, userData: Uint8Array, now: number): void {
+    let user: { accountId: number; username: string };
+    try {
+      user = decodeLoginUserData(userData);
+    } catch (error) {
+      // sealed with our key, so a misconfigured issuer, not an attack: refuse the client, say why in the log
+      this.log.warn({ client: clientIndex, err: error }, "connect token user data is unreadable");
+      this.handle(this.server!.disconnect(clientIndex, now), now);
+      return;
+    }
+    this.sessions.set(
+      clientIndex,
+      new ClientSession(clientIndex, user.accountId, user.username, this.rules, now),
+    );
+    this.log.debug({ client: clientIndex, account: user.accountId }, "client connected");
+  }
+}

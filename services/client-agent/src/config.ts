@@ -1,0 +1,128 @@
+/**
+ * The client agent's configuration, from environment variables, validated at start; every problem names
+ * its variable. Beyond the common variables (NATS_URL, HTTP_PORT, HTTP_HOST, LOG_LEVEL, INSTANCE_ID):
+ *
+ * - UDP_PORT / UDP_HOST: where the players' UDP socket listens (default 40000 on 127.0.0.1; 0.0.0.0 in
+ *   containers).
+ * - PUBLIC_ADDRESS (required): the IP:port clients reach this agent at, as written in connect tokens
+ *   (uberdog's CLIENT_AGENT_ADDRESSES lists it).
+ * - NETCODE_PRIVATE_KEY (required): the 32-byte key shared with uberdog, 64 hex digits. Never printed.
+ * - NETCODE_PROTOCOL_ID: decimal or 0x hex (default DEFAULT_NETCODE_PROTOCOL_ID).
+ * - DC_FILES (required): comma-separated .dc files, in order; their hash is what clients must say hello with.
+ * - CLUSTER_VERSION (required): the version clients must say hello with, and the director checks at join.
+ * - SUBJECT_ROOT: the cluster's NATS subject root (default `ow`).
+ * - MAX_CLIENTS: client slots (default 1024). TICK_HZ: ticks per second (default 20).
+ * - HEARTBEAT_TIMEOUT_MS: a client that sends no heartbeat (or no hello) for this long is ejected with 345
+ *   (default 10000).
+ * - RATE_LIMIT_BURST / RATE_LIMIT_PER_SECOND: the token bucket of datagrams per source address, applied
+ *   before any cryptography (defaults 64 and 200).
+ */
+import { hostname } from "node:os";
+import { netcode, SUBJECT_ROOT } from "@overworld/protocol";
+import { ConfigError, commonConfig, DEFAULT_NETCODE_PROTOCOL_ID, loadConfig } from "@overworld/service";
+import { z } from "zod";
+
+const DEFAULT_UDP_PORT = 40_000;
+const MAX_TICK_HZ = 1000;
+const PRIVATE_KEY_HEX_DIGITS = netcode.KEY_BYTES * 2;
+
+const positive = (fallback: number, max: number) => z.coerce.number().int().min(1).max(max).default(fallback);
+
+export const clientAgentConfigShape = {
+  ...commonConfig,
+  UDP_PORT: z.coerce.number().int().min(0).max(65535).default(DEFAULT_UDP_PORT),
+  UDP_HOST: z.string().min(1).default("127.0.0.1"),
+  PUBLIC_ADDRESS: z
+    .string({ error: "required: the IP:port clients reach this agent at (as in the connect tokens)" })
+    .transform((text, context) => {
+      try {
+        return netcode.parseAddress(text.trim());
+      } catch (error) {
+        context.addIssue({
+          code: "custom",
+          message: `expected IP:port (e.g. 127.0.0.1:40000): ${(error as Error).message}`,
+          input: text,
+        });
+        return z.NEVER;
+      }
+    }),
+  NETCODE_PROTOCOL_ID: z
+    .string()
+    .optional()
+    .transform((text, context) => {
+      if (text === undefined) return DEFAULT_NETCODE_PROTOCOL_ID;
+      if (/^(0[xX][0-9a-fA-F]{1,16}|[0-9]{1,20})$/.test(text) && BigInt(text) <= netcode.UINT64_MAX) {
+        return BigInt(text);
+      }
+      context.addIssue({
+        code: "custom",
+        message: "expected a 64-bit number, decimal or 0x hex",
+        input: text,
+      });
+      return z.NEVER;
+    }),
+  /** Checked apart (see loadClientAgentConfig) so that its value never appears in an error message. */
+  NETCODE_PRIVATE_KEY: z.string().optional(),
+  DC_FILES: z
+    .string({ error: "required: comma-separated paths of the .dc files to load, in order" })
+    .transform((text) =>
+      text
+        .split(",")
+        .map((path) => path.trim())
+        .filter((path) => path.length > 0),
+    )
+    .refine((paths) => paths.length > 0, "name at least one .dc file"),
+  CLUSTER_VERSION: z
+    .string({ error: "required: the cluster's version, which clients say hello with" })
+    .min(1)
+    .max(64),
+  SUBJECT_ROOT: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, "letters, digits, '_' and '-' only (it is one NATS subject token)")
+    .default(SUBJECT_ROOT),
+  MAX_CLIENTS: positive(1024, netcode.MAX_CLIENTS_LIMIT),
+  TICK_HZ: positive(20, MAX_TICK_HZ),
+  HEARTBEAT_TIMEOUT_MS: positive(10_000, 3_600_000),
+  RATE_LIMIT_BURST: positive(64, 1_000_000),
+  RATE_LIMIT_PER_SECOND: positive(200, 1_000_000),
+};
+
+type Loaded = z.infer<z.ZodObject<typeof clientAgentConfigShape>>;
+
+export type ClientAgentConfig = Omit<Loaded, "NETCODE_PRIVATE_KEY"> & {
+  /** The 32 bytes shared with uberdog. */
+  readonly NETCODE_PRIVATE_KEY: Uint8Array;
+};
+
+/** Reads and validates the configuration; a ConfigError lists every problem (never the key's value). */
+export function loadClientAgentConfig(env: NodeJS.ProcessEnv = process.env): ClientAgentConfig {
+  const problems: string[] = [];
+  let loaded: Loaded | undefined;
+  try {
+    loaded = loadConfig(clientAgentConfigShape, env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.message.split("\n").slice(1));
+  }
+  const key = readPrivateKey(env.NETCODE_PRIVATE_KEY);
+  if (typeof key === "string") problems.push(`  NETCODE_PRIVATE_KEY: ${key}`);
+  if (problems.length > 0 || !loaded || typeof key === "string") {
+    throw new ConfigError(`bad configuration in the environment:\n${problems.join("\n")}`);
+  }
+  const { NETCODE_PRIVATE_KEY: _hidden, ...rest } = loaded;
+  return { ...rest, NETCODE_PRIVATE_KEY: key };
+}
+
+export function instanceIdOf(config: ClientAgentConfig): string {
+  return config.INSTANCE_ID ?? `client-agent-${hostname()}-${process.pid}`;
+}
+
+/** The key's bytes, or what is wrong with it (without its value). */
+function readPrivateKey(text: string | undefined): Uint8Array | string {
+  const help = `${netcode.KEY_BYTES} bytes as ${PRIVATE_KEY_HEX_DIGITS} hex digits (make one with: openssl rand -hex 32)`;
+  if (text === undefined || text === "") return `required: ${help}`;
+  const trimmed = text.trim();
+  if (!/^[0-9a-fA-F]*$/.test(trimmed)) return `expected ${help}; it holds something other than hex digits`;
+  if (trimmed.length !== PRIVATE_KEY_HEX_DIGITS) return `expected ${help}; it has ${trimmed.length} digits`;
+  return Uint8Array.from(Buffer.from(trimmed, "hex"));
+}

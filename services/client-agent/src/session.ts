@@ -1,0 +1,237 @@
+/**
+ * One connected client, as pure logic over bytes and time: its reliable endpoint, its hello, its heartbeat,
+ * and the checks on what it sends. Ejections follow Astron's codes; each carries a reason naming what was
+ * wrong. The agent owns the socket and the netcode server; it feeds payloads in and sends what `flush`
+ * returns.
+ *
+ * States: awaiting_hello -> active -> ejecting (an EJECT is queued; the agent disconnects the client once
+ * it is acknowledged or after EJECT_LINGER_MS). A client that said DISCONNECT is simply closed.
+ */
+
+import { type DcFile, type Field, hasKeyword, reliable, unpackField } from "@overworld/protocol";
+import {
+  type AgentMessage,
+  AgentMessageType,
+  type ClientMessage,
+  ClientMessageType,
+  decodeClientMessage,
+  EJECT_FOR_DECODE_FAILURE,
+  EjectCode,
+  encodeAgentMessage,
+  type FieldValueSizer,
+} from "@overworld/protocol/client";
+
+/** Client messages larger than this are refused with 106: nothing a client says needs more. */
+export const MAX_CLIENT_MESSAGE_BYTES = 4096;
+/** How long an ejected client is kept so that its EJECT can arrive, at most. */
+export const EJECT_LINGER_MS = 1000;
+
+export type SessionState = "awaiting_hello" | "active" | "ejecting" | "closed";
+
+export interface SessionRules {
+  readonly version: string;
+  readonly schemaHash: number;
+  readonly dc: DcFile;
+  readonly sizer: FieldValueSizer;
+  readonly heartbeatTimeoutMs: number;
+  /** The cluster's time in Unix milliseconds, and how far off it may be. */
+  readonly clock: () => { readonly time: number; readonly errorBound: number };
+}
+
+export interface Ejection {
+  readonly code: number;
+  readonly reason: string;
+}
+
+/** An object the client can see, and whether it owns it (for ownsend fields). */
+export interface VisibleObject {
+  readonly classId: number;
+  readonly owned: boolean;
+}
+
+export class ClientSession {
+  readonly endpoint = new reliable.ReliableEndpoint();
+  private currentState: SessionState = "awaiting_hello";
+  private lastHeartbeatAt: number;
+  private ejectedAt = 0;
+  private ejectionValue: Ejection | null = null;
+  /** Objects the client sees; filled by interest and ownership (not wired yet). */
+  readonly visible = new Map<number, VisibleObject>();
+  /** Well-formed field updates the client sent, for the agent to forward. */
+  readonly outgoing: { doId: number; field: Field; value: Uint8Array }[] = [];
+
+  constructor(
+    readonly clientIndex: number,
+    readonly accountId: number,
+    readonly username: string,
+    private readonly rules: SessionRules,
+    now: number,
+  ) {
+    this.lastHeartbeatAt = now;
+  }
+
+  get state(): SessionState {
+    return this.currentState;
+  }
+
+  /** Why the client was ejected, once it was. */
+  get ejection(): Ejection | null {
+    return this.ejectionValue;
+  }
+
+  /** A payload from the client's netcode slot. */
+  receivePayload(payload: Uint8Array, now: number): void {
+    if (this.currentState === "ejecting" || this.currentState === "closed") return;
+    const result = this.endpoint.receivePacket(payload, now);
+    if (!result.accepted) return; // a bad reliable packet is dropped by the layer below, not ejected
+    for (const delivered of result.messages) {
+      if (this.currentState !== "awaiting_hello" && this.currentState !== "active") return;
+      this.receiveMessage(delivered.bytes, now);
+    }
+  }
+
+  /** Heartbeat check; call every tick. */
+  check(now: number): void {
+    if (this.currentState !== "awaiting_hello" && this.currentState !== "active") return;
+    if (now - this.lastHeartbeatAt >= this.rules.heartbeatTimeoutMs) {
+      const what = this.currentState === "awaiting_hello" ? "no hello" : "no heartbeat";
+      this.eject(EjectCode.NoHeartbeat, `${what} for ${this.rules.heartbeatTimeoutMs} ms`, now);
+    }
+  }
+
+  /** True when the agent should now close the netcode slot of an ejected client. */
+  readyToClose(now: number): boolean {
+    if (this.currentState === "closed") return true;
+    if (this.currentState !== "ejecting") return false;
+    return this.endpoint.stats.reliablePendingMessages === 0 || now - this.ejectedAt >= EJECT_LINGER_MS;
+  }
+
+  /** The datagram payloads to send now (acks, queued messages, resends). */
+  flush(now: number): Uint8Array[] {
+    return this.endpoint.update(now);
+  }
+
+  send(message: AgentMessage): void {
+    this.endpoint.sendReliable(encodeAgentMessage(message));
+  }
+
+  eject(code: number, reason: string, now: number): void {
+    if (this.currentState === "ejecting" || this.currentState === "closed") return;
+    this.ejectionValue = { code, reason };
+    this.send({ type: AgentMessageType.Eject, code, reason });
+    this.currentState = "ejecting";
+    this.ejectedAt = now;
+  }
+
+  private receiveMessage(bytes: Uint8Array, now: number): void {
+    if (bytes.length > MAX_CLIENT_MESSAGE_BYTES) {
+      this.eject(
+        EjectCode.OversizedDatagram,
+        `a message of ${bytes.length} bytes is over ${MAX_CLIENT_MESSAGE_BYTES}`,
+        now,
+      );
+      return;
+    }
+    const decoded = decodeClientMessage(bytes, this.rules.sizer);
+    if (!decoded.ok) {
+      const firstType = bytes[0];
+      if (this.currentState === "awaiting_hello" && firstType !== ClientMessageType.Hello) {
+        this.eject(EjectCode.NoHello, "the first message must be a hello", now);
+        return;
+      }
+      this.eject(EJECT_FOR_DECODE_FAILURE[decoded.code], decoded.detail, now);
+      return;
+    }
+    if (this.currentState === "awaiting_hello") this.receiveFirst(decoded.message, now);
+    else this.receiveActive(decoded.message, now);
+  }
+
+  private receiveFirst(message: ClientMessage, now: number): void {
+    if (message.type !== ClientMessageType.Hello) {
+      this.eject(EjectCode.NoHello, "the first message must be a hello", now);
+      return;
+    }
+    if (message.version !== this.rules.version) {
+      this.eject(
+        EjectCode.BadVersion,
+        `client version ${JSON.stringify(message.version)} is not the cluster's ${JSON.stringify(this.rules.version)}`,
+        now,
+      );
+      return;
+    }
+    if (message.schemaHash !== this.rules.schemaHash) {
+      this.eject(
+        EjectCode.BadSchemaHash,
+        `client schema hash 0x${hex(message.schemaHash)} is not the cluster's 0x${hex(this.rules.schemaHash)}`,
+        now,
+      );
+      return;
+    }
+    this.currentState = "active";
+    this.lastHeartbeatAt = now;
+    this.send({ type: AgentMessageType.HelloResp, clusterTime: this.rules.clock().time });
+  }
+
+  private receiveActive(message: ClientMessage, now: number): void {
+    switch (message.type) {
+      case ClientMessageType.Hello:
+        this.eject(EjectCode.NotYetAllowed, "hello was already said", now);
+        return;
+      case ClientMessageType.Heartbeat: {
+        this.lastHeartbeatAt = now;
+        const clock = this.rules.clock();
+        this.send({ type: AgentMessageType.Clock, serverTime: clock.time, errorBound: clock.errorBound });
+        return;
+      }
+      case ClientMessageType.Disconnect:
+        this.currentState = "closed";
+        return;
+      case ClientMessageType.AddInterest:
+      case ClientMessageType.RemoveInterest:
+        // interest is not wired to the state server yet: accepted and ignored
+        return;
+      case ClientMessageType.SetField:
+        this.receiveSetField(message.doId, message.fieldId, message.value, now);
+        return;
+    }
+  }
+
+  /** Astron's order: the object must be visible (117), the field allowed (118), the value in range (127). */
+  private receiveSetField(doId: number, fieldId: number, value: Uint8Array, now: number): void {
+    const object = this.visible.get(doId);
+    if (object === undefined) {
+      this.eject(EjectCode.MissingObject, `object ${doId} is not visible to this client`, now);
+      return;
+    }
+    const dclass = this.rules.dc.typeById(object.classId);
+    const field = this.rules.dc.fieldById(fieldId);
+    if (dclass?.kind !== "class" || field === undefined || dclass.fieldById(fieldId) !== field) {
+      this.eject(EjectCode.ForbiddenField, `field ${fieldId} is not a field of object ${doId}'s class`, now);
+      return;
+    }
+    const sendable = hasKeyword(field, "clsend") || (object.owned && hasKeyword(field, "ownsend"));
+    if (!sendable) {
+      this.eject(
+        EjectCode.ForbiddenField,
+        `field ${field.owner.name}.${field.name} of object ${doId} may not be sent by this client`,
+        now,
+      );
+      return;
+    }
+    try {
+      unpackField(field, value);
+    } catch (error) {
+      this.eject(
+        EjectCode.FieldConstraint,
+        `value of ${field.owner.name}.${field.name}: ${(error as Error).message}`,
+        now,
+      );
+      return;
+    }
+    this.outgoing.push({ doId, field, value });
+  }
+}
+
+function hex(value: number): string {
+  return value.toString(16).padStart(8, "0");
+}

@@ -1,0 +1,154 @@
+import { loadDcFiles, packField } from "@overworld/protocol";
+import {
+  type AgentMessage,
+  AgentMessageType,
+  type ClientMessage,
+  ClientMessageType,
+  dcFieldSizer,
+  decodeAgentMessage,
+  decodeClientMessage,
+  EJECT_FOR_DECODE_FAILURE,
+  EjectCode,
+  encodeAgentMessage,
+  encodeClientMessage,
+} from "@overworld/protocol/client";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { DC_FIXTURES } from "../support/fixtures.ts";
+
+const dc = loadDcFiles([DC_FIXTURES.astronTest]);
+const sizer = dcFieldSizer(dc);
+const setColor = dc.class("DistributedClientTestObject")!.field("setColor")!;
+const setName = dc.class("DistributedClientTestObject")!.field("setName")!;
+const colorBytes = packField(setColor, [10, 20, 30]);
+const nameBytes = packField(setName, ["héllo"]);
+
+const clientSamples: ClientMessage[] = [
+  { type: ClientMessageType.Hello, version: "test-1", schemaHash: 0xdeadbeef },
+  { type: ClientMessageType.Heartbeat },
+  { type: ClientMessageType.Disconnect },
+  {
+    type: ClientMessageType.AddInterest,
+    interestId: 3,
+    context: 77,
+    parent: 4000,
+    zones: [1, 2, 0xffffffff],
+  },
+  { type: ClientMessageType.RemoveInterest, interestId: 3, context: 78 },
+  { type: ClientMessageType.SetField, doId: 100_000_001, fieldId: setColor.id, value: colorBytes },
+];
+
+const agentSamples: AgentMessage[] = [
+  { type: AgentMessageType.HelloResp, clusterTime: 1_790_000_000_123.5 },
+  { type: AgentMessageType.Eject, code: EjectCode.NoHeartbeat, reason: "no heartbeat for 10 s" },
+  { type: AgentMessageType.Clock, serverTime: 1_790_000_000_000, errorBound: 1.25 },
+  {
+    type: AgentMessageType.EnterObject,
+    doId: 9,
+    parent: 4000,
+    zone: 2,
+    classId: setColor.owner.id,
+    fields: [
+      { fieldId: setName.id, value: nameBytes },
+      { fieldId: setColor.id, value: colorBytes },
+    ],
+  },
+  { type: AgentMessageType.LeaveObject, doId: 9 },
+  { type: AgentMessageType.DoneInterest, interestId: 3, context: 77 },
+  {
+    type: AgentMessageType.FieldUpdates,
+    updates: [
+      { doId: 9, fieldId: setColor.id, value: colorBytes },
+      { doId: 10, fieldId: setName.id, value: nameBytes },
+    ],
+  },
+];
+
+function plain(value: unknown): unknown {
+  return JSON.parse(
+    JSON.stringify(value, (_key, v: unknown) => (v instanceof Uint8Array ? Array.from(v) : v)),
+  );
+}
+
+describe("client message catalogue", () => {
+  it("round-trips every client-to-agent message", () => {
+    for (const message of clientSamples) {
+      const decoded = decodeClientMessage(encodeClientMessage(message), sizer);
+      expect(decoded.ok).toBe(true);
+      if (decoded.ok) expect(plain(decoded.message)).toEqual(plain(message));
+    }
+  });
+
+  it("round-trips every agent-to-client message", () => {
+    for (const message of agentSamples) {
+      const decoded = decodeAgentMessage(encodeAgentMessage(message), sizer);
+      expect(decoded.ok).toBe(true);
+      if (decoded.ok) expect(plain(decoded.message)).toEqual(plain(message));
+    }
+  });
+
+  it("lays out HELLO byte for byte", () => {
+    const bytes = encodeClientMessage({
+      type: ClientMessageType.Hello,
+      version: "v1",
+      schemaHash: 0x01020304,
+    });
+    expect(Array.from(bytes)).toEqual([1, 2, 0, 0x76, 0x31, 4, 3, 2, 1]);
+  });
+
+  it("names each failure with its ejection code", () => {
+    const hello = encodeClientMessage(clientSamples[0]!);
+    const truncated = decodeClientMessage(hello.subarray(0, hello.length - 1), sizer);
+    expect(truncated).toMatchObject({ ok: false, code: "truncated" });
+    const trailing = decodeClientMessage(new Uint8Array([...hello, 0]), sizer);
+    expect(trailing).toMatchObject({ ok: false, code: "trailing_bytes" });
+    expect(decodeClientMessage(new Uint8Array([0x41]), sizer)).toMatchObject({ ok: false, code: "bad_type" });
+    expect(decodeClientMessage(new Uint8Array(0), sizer)).toMatchObject({ ok: false, code: "truncated" });
+    const unknownField = encodeClientMessage({
+      type: ClientMessageType.SetField,
+      doId: 1,
+      fieldId: 60000,
+      value: new Uint8Array([1]),
+    });
+    expect(decodeClientMessage(unknownField, sizer)).toMatchObject({ ok: false, code: "unknown_field" });
+    const badUtf8 = new Uint8Array([1, 1, 0, 0xff, 0, 0, 0, 0]);
+    expect(decodeClientMessage(badUtf8, sizer)).toMatchObject({ ok: false, code: "bad_member" });
+    expect(EJECT_FOR_DECODE_FAILURE.truncated).toBe(109);
+    expect(EJECT_FOR_DECODE_FAILURE.trailing_bytes).toBe(106);
+    expect(EJECT_FOR_DECODE_FAILURE.bad_type).toBe(108);
+  });
+
+  it("refuses a field count the bytes cannot hold without reading past them", () => {
+    const bytes = new Uint8Array([0x44, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0xff, 0xff]);
+    expect(decodeAgentMessage(bytes, sizer)).toMatchObject({ ok: false, code: "truncated" });
+  });
+
+  it("never throws on random, truncated or mutated bytes (fuzz)", () => {
+    const encoded = [...clientSamples.map(encodeClientMessage), ...agentSamples.map(encodeAgentMessage)];
+    const mutated = fc
+      .tuple(
+        fc.constantFrom(...encoded),
+        fc.array(fc.tuple(fc.nat(), fc.nat(255)), { maxLength: 4 }),
+        fc.nat(),
+      )
+      .map(([bytes, flips, cut]) => {
+        const copy = bytes.slice();
+        for (const [at, value] of flips) copy[at % copy.length] = value;
+        return copy.subarray(0, cut % (copy.length + 1));
+      });
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 64 }), mutated), (bytes) => {
+        for (const result of [decodeClientMessage(bytes, sizer), decodeAgentMessage(bytes, sizer)]) {
+          if (!result.ok) expect(typeof result.detail).toBe("string");
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("refuses members out of range when encoding", () => {
+    expect(() =>
+      encodeClientMessage({ type: ClientMessageType.Hello, version: "v", schemaHash: 2 ** 32 }),
+    ).toThrow(/schema hash/);
+  });
+});

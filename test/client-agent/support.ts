@@ -1,0 +1,214 @@
+/**
+ * What the client-agent tests share: an isolated cluster namespace (subject root, Redis prefix, Postgres
+ * schema, event stream) with a real message director in-process, a client agent in-process on 127.0.0.1,
+ * and a test client built from the real transport (NetcodeClient + ReliableEndpoint over a UDP socket).
+ */
+import { randomBytes } from "node:crypto";
+import { legacyHash, loadDcFiles, netcode, reliable } from "@overworld/protocol";
+import {
+  type AgentMessage,
+  type ClientMessage,
+  dcFieldSizer,
+  decodeAgentMessage,
+  encodeClientMessage,
+} from "@overworld/protocol/client";
+import {
+  connectBus,
+  connectPostgres,
+  connectRedis,
+  DEFAULT_NETCODE_PROTOCOL_ID,
+  encodeLoginUserData,
+} from "@overworld/service";
+import {
+  type ClientAgentHandle,
+  loadClientAgentConfig,
+  startClientAgent,
+} from "../../services/client-agent/src/main.ts";
+import {
+  loadDirectorConfig,
+  type MessageDirector,
+  startMessageDirector,
+} from "../../services/message-director/src/director.ts";
+import { DC_FIXTURES } from "../support/fixtures.ts";
+
+export const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+export const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+export const CLUSTER_VERSION = "test-ca-1";
+export const dc = loadDcFiles([DC_FIXTURES.astronTest]);
+export const SCHEMA_HASH = legacyHash(dc);
+export const sizer = dcFieldSizer(dc);
+export const PRIVATE_KEY = new Uint8Array(randomBytes(netcode.KEY_BYTES));
+
+export interface Cluster {
+  readonly director: MessageDirector;
+  readonly agent: ClientAgentHandle;
+  stop(): Promise<void>;
+}
+
+/** A director and a client agent in a namespace of their own; `stop` removes every trace of it. */
+export async function startCluster(name: string, agentEnv: Record<string, string> = {}): Promise<Cluster> {
+  const tag = `${name}${process.pid}${Date.now().toString(36)}`.replace(/[^a-z0-9]/gi, "").toLowerCase();
+  const root = `owt${tag}`;
+  const prefix = `owt:${tag}:`;
+  const schema = `ca_${tag}`;
+  const stream = `OWT_${tag.toUpperCase()}`;
+  const shared = {
+    NATS_URL,
+    REDIS_URL,
+    DATABASE_URL,
+    DC_FILES: DC_FIXTURES.astronTest,
+    CLUSTER_VERSION,
+    SUBJECT_ROOT: root,
+    LOG_LEVEL: "silent",
+    HTTP_PORT: "0",
+  };
+  const director = await startMessageDirector(
+    loadDirectorConfig({ ...shared, DB_SCHEMA: schema, REDIS_PREFIX: `${prefix}md:`, EVENT_STREAM: stream }),
+  );
+  const agent = await startClientAgent(
+    loadClientAgentConfig({
+      ...shared,
+      UDP_PORT: "0",
+      PUBLIC_ADDRESS: "127.0.0.1:0",
+      NETCODE_PRIVATE_KEY: Buffer.from(PRIVATE_KEY).toString("hex"),
+      ...agentEnv,
+    }),
+  );
+  return {
+    director,
+    agent,
+    async stop() {
+      await agent.stop();
+      await director.stop();
+      const redis = await connectRedis(REDIS_URL, "client-agent test cleanup");
+      let cursor = "0";
+      do {
+        const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+        if (keys.length > 0) await redis.del(...keys);
+        cursor = next;
+      } while (cursor !== "0");
+      await redis.quit();
+      const pool = await connectPostgres(DATABASE_URL, "client-agent test cleanup", 1);
+      await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await pool.end();
+      const nc = await connectBus(NATS_URL, "client-agent test cleanup");
+      await nc
+        .request(`$JS.API.STREAM.DELETE.${stream}`, undefined, { timeout: 2000 })
+        .catch(() => undefined);
+      await nc.drain();
+    },
+  };
+}
+
+let nextClientId = BigInt(Date.now()) * 1000n;
+let nextAccountId = 1;
+
+/** A connect token for the agent, as uberdog would issue it. */
+export function connectToken(agent: ClientAgentHandle, timeoutSeconds = 10): Uint8Array {
+  const accountId = nextAccountId++;
+  return netcode.generateConnectToken({
+    protocolId: DEFAULT_NETCODE_PROTOCOL_ID,
+    privateKey: PRIVATE_KEY,
+    clientId: nextClientId++,
+    serverAddresses: [agent.publicAddress],
+    expireSeconds: 30,
+    timeoutSeconds,
+    userData: encodeLoginUserData({ accountId, username: `player_${accountId}` }),
+  });
+}
+
+const PUMP_MS = 10;
+
+/** A game client over the real transport: netcode + reliable + the client message catalogue. */
+export class TestClient {
+  readonly netcode = new netcode.NetcodeClient();
+  readonly endpoint = new reliable.ReliableEndpoint();
+  readonly received: AgentMessage[] = [];
+  readonly undecodable: string[] = [];
+  private udp: netcode.UdpEndpoint | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private waiters: (() => void)[] = [];
+
+  static async connect(agent: ClientAgentHandle, timeoutSeconds = 10): Promise<TestClient> {
+    const client = new TestClient();
+    client.udp = await netcode.openUdpEndpoint({
+      onDatagram: (bytes, from) => client.handle(client.netcode.receive(bytes, from, Date.now())),
+    });
+    client.handle(client.netcode.connect(connectToken(agent, timeoutSeconds), Date.now()));
+    client.timer = setInterval(() => client.pump(), PUMP_MS);
+    await client.until(() => client.netcode.state === netcode.ClientState.Connected, "netcode connected");
+    return client;
+  }
+
+  get connected(): boolean {
+    return this.netcode.state === netcode.ClientState.Connected;
+  }
+
+  /** The socket's address (to send raw datagrams from elsewhere). */
+  get address(): netcode.NetcodeAddress {
+    return this.udp!.address;
+  }
+
+  send(message: ClientMessage): void {
+    this.sendBytes(encodeClientMessage(message));
+  }
+
+  sendBytes(bytes: Uint8Array): void {
+    this.endpoint.sendReliable(bytes);
+  }
+
+  /** Waits for an agent message matching `test`, already received or to come. */
+  async next<T extends AgentMessage>(test: (message: AgentMessage) => message is T, what: string): Promise<T>;
+  async next(test: (message: AgentMessage) => boolean, what: string): Promise<AgentMessage>;
+  async next(test: (message: AgentMessage) => boolean, what: string): Promise<AgentMessage> {
+    let found: AgentMessage | undefined;
+    await this.until(() => {
+      found = this.received.find(test);
+      return found !== undefined;
+    }, what);
+    return found!;
+  }
+
+  async until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!condition()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, PUMP_MS * 2);
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    if (this.connected) this.handle(this.netcode.disconnect(Date.now()));
+    await this.udp?.close();
+  }
+
+  private pump(): void {
+    const now = Date.now();
+    this.handle(this.netcode.update(now));
+    if (this.connected)
+      for (const payload of this.endpoint.update(now)) this.handle(this.netcode.send(payload, now));
+  }
+
+  private handle(events: netcode.ClientEvent[]): void {
+    for (const event of events) {
+      if (event.type === "send") this.udp?.send(event.bytes, event.to);
+      else if (event.type === "payload") this.receivePayload(event.payload);
+    }
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  private receivePayload(payload: Uint8Array): void {
+    const result = this.endpoint.receivePacket(payload, Date.now());
+    if (!result.accepted) return;
+    for (const message of result.messages) {
+      const decoded = decodeAgentMessage(message.bytes, sizer);
+      if (decoded.ok) this.received.push(decoded.message);
+      else this.undecodable.push(decoded.detail);
+    }
+  }
+}
