@@ -4,7 +4,7 @@
 #   bash scripts/compose-smoke.sh [--scale state-server=2]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SERVICES=(message-director state-server uberdog)
+SERVICES=(message-director state-server uberdog client-agent)
 TIMEOUT_S=${COMPOSE_SMOKE_TIMEOUT_S:-180}
 
 if [ -f ../shared/tools/compose-env/setup.sh ] && ! docker info >/dev/null 2>&1; then

@@ -18,6 +18,8 @@ import {
   connectRedis,
   DEFAULT_NETCODE_PROTOCOL_ID,
   encodeLoginUserData,
+  type NatsConnection,
+  request,
 } from "@overworld/service";
 import {
   type ClientAgentHandle,
@@ -29,6 +31,11 @@ import {
   type MessageDirector,
   startMessageDirector,
 } from "../../services/message-director/src/director.ts";
+import {
+  loadStateServerConfig,
+  type StateServerHandle,
+  startStateServer,
+} from "../../services/state-server/src/main.ts";
 import { DC_FIXTURES } from "../support/fixtures.ts";
 
 export const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
@@ -40,14 +47,28 @@ export const SCHEMA_HASH = legacyHash(dc);
 export const sizer = dcFieldSizer(dc);
 export const PRIVATE_KEY = new Uint8Array(randomBytes(netcode.KEY_BYTES));
 
+/** The channel the tests send state-server requests as. */
+const TEST_SENDER = 4_000_000_000;
+
 export interface Cluster {
   readonly director: MessageDirector;
   readonly agent: ClientAgentHandle;
+  /** Present when started with `{ stateServer: true }`. */
+  readonly stateServer: StateServerHandle | undefined;
+  /** A state-server operation, as the test (sender TEST_SENDER); needs the state server. */
+  ss<T = Record<string, unknown>>(op: string, body: object): Promise<T>;
   stop(): Promise<void>;
 }
 
-/** A director and a client agent in a namespace of their own; `stop` removes every trace of it. */
-export async function startCluster(name: string, agentEnv: Record<string, string> = {}): Promise<Cluster> {
+/**
+ * A director and a client agent (and, if asked, a state server) in a namespace of their own; `stop`
+ * removes every trace of it.
+ */
+export async function startCluster(
+  name: string,
+  agentEnv: Record<string, string> = {},
+  options: { stateServer?: boolean } = {},
+): Promise<Cluster> {
   const tag = `${name}${process.pid}${Date.now().toString(36)}`.replace(/[^a-z0-9]/gi, "").toLowerCase();
   const root = `owt${tag}`;
   const prefix = `owt:${tag}:`;
@@ -66,6 +87,10 @@ export async function startCluster(name: string, agentEnv: Record<string, string
   const director = await startMessageDirector(
     loadDirectorConfig({ ...shared, DB_SCHEMA: schema, REDIS_PREFIX: `${prefix}md:`, EVENT_STREAM: stream }),
   );
+  const stateServer = options.stateServer
+    ? await startStateServer(loadStateServerConfig({ ...shared, DB_SCHEMA: schema, REDIS_PREFIX: prefix }))
+    : undefined;
+  const bus: NatsConnection = await connectBus(NATS_URL, `client-agent test ${tag}`);
   const agent = await startClientAgent(
     loadClientAgentConfig({
       ...shared,
@@ -78,9 +103,14 @@ export async function startCluster(name: string, agentEnv: Record<string, string
   return {
     director,
     agent,
+    stateServer,
+    ss: <T>(op: string, body: object) =>
+      request<T>(bus, `${root}.ss.${op}`, { sender: TEST_SENDER, ...body }, 5000),
     async stop() {
       await agent.stop();
+      await stateServer?.stop();
       await director.stop();
+      await bus.drain();
       const redis = await connectRedis(REDIS_URL, "client-agent test cleanup");
       let cursor = "0";
       do {

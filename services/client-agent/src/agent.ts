@@ -7,7 +7,7 @@
  * server authenticates it; payloads of connected clients go to their session.
  */
 
-import { type DcFile, legacyHash, loadDcFiles, netcode } from "@overworld/protocol";
+import { type DcFile, legacyHash, loadDcFiles, messages, netcode, subjects } from "@overworld/protocol";
 import { dcFieldSizer } from "@overworld/protocol/client";
 import {
   ConfigError,
@@ -19,15 +19,21 @@ import {
   type NatsConnection,
   type OpsServer,
   type Participant,
+  parseMessage,
+  publish,
+  request,
   startOpsServer,
 } from "@overworld/service";
 import { Counter, Gauge, Registry } from "prom-client";
 import { type ClientAgentConfig, instanceIdOf } from "./config.ts";
+import { type InterestPort, LocationSubscriptions } from "./interest.ts";
 import { AddressRateLimiter } from "./rate-limit.ts";
 import { ClientSession, type SessionRules } from "./session.ts";
 
 const SERVICE = "client-agent";
 const MS_PER_SECOND = 1000;
+/** How long a zone query may take before the interest fails. */
+const QUERY_TIMEOUT_MS = 5000;
 
 export interface ClientAgentHandle {
   readonly log: Logger;
@@ -41,6 +47,8 @@ export interface ClientAgentHandle {
   readonly connectedClients: number;
   /** Datagrams dropped by the rate limit. */
   readonly rateLimited: number;
+  /** Open location subscriptions (one per subject, shared by the clients). */
+  readonly locationSubscriptions: number;
   stop(): Promise<void>;
 }
 
@@ -103,10 +111,41 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       dc,
       sizer: dcFieldSizer(dc),
       heartbeatTimeoutMs: config.HEARTBEAT_TIMEOUT_MS,
+      maxInterestZones: config.INTEREST_MAX_ZONES,
       // the agent's wall clock stands for the cluster's (hosts run NTP); its error bound is not measured yet
       clock: () => ({ time: Date.now(), errorBound: 0 }),
     };
-    const wire = new Wire(config, rules, log, metrics);
+    const names = subjects(config.SUBJECT_ROOT);
+    const locations = new LocationSubscriptions((subject, deliver) => {
+      const subscription = nc.subscribe(subject, {
+        callback: (error, msg) => {
+          if (error) return;
+          try {
+            deliver(parseMessage(messages.delivery, msg.data));
+          } catch (problem) {
+            log.warn({ subject, err: problem }, "unreadable delivery dropped");
+          }
+        },
+      });
+      return () => subscription.unsubscribe();
+    }, names.location);
+    closers.push(async () => locations.closeAll());
+    const port: InterestPort = {
+      subscribe: (parent, zone, sink) => locations.add(parent, zone, sink),
+      unsubscribe: (parent, zone, sink) => locations.remove(parent, zone, sink),
+      query: async (parent, zones) => {
+        const reply = await request<{ objects: messages.ObjectSnapshot[] }>(
+          nc,
+          names.service("ss", "query-zones"),
+          { sender: participant.channel, parentId: parent, zones: [...zones] },
+          QUERY_TIMEOUT_MS,
+        );
+        return reply.objects;
+      },
+    };
+    const forward = (updates: [number, number, Uint8Array][]) =>
+      publish(nc, names.service("ss", "updates"), { sender: participant.channel, updates });
+    const wire = new Wire(config, rules, log, metrics, port, forward);
     const udp = await netcode.openUdpEndpoint({
       host: config.UDP_HOST,
       port: config.UDP_PORT,
@@ -150,6 +189,9 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       get rateLimited() {
         return wire.rateLimited;
       },
+      get locationSubscriptions() {
+        return locations.size;
+      },
       stop: () => {
         stopping ??= closeAll().then(() => log.info("client agent stopped"));
         return stopping;
@@ -173,6 +215,8 @@ class Wire {
     private readonly rules: SessionRules,
     private readonly log: Logger,
     private readonly metrics: ReturnType<typeof createMetrics>,
+    private readonly port: InterestPort,
+    private readonly forward: (updates: [number, number, Uint8Array][]) => void,
   ) {
     this.limiter = new AddressRateLimiter(config.RATE_LIMIT_BURST, config.RATE_LIMIT_PER_SECOND);
   }
@@ -213,6 +257,7 @@ class Wire {
     try {
       this.handle(server.update(now), now);
       for (const session of [...this.sessions.values()]) this.tickSession(server, session, now);
+      this.forwardUpdates();
       this.metrics.clients.set(server.connectedClients);
     } catch (error) {
       this.log.error({ err: error }, "tick failed");
@@ -223,6 +268,15 @@ class Wire {
     const server = this.server;
     if (server === undefined) return;
     this.handle(server.disconnectAll(Date.now()), Date.now());
+  }
+
+  /** The accepted SET_FIELDs of every client, to the state server as one batch per tick. */
+  private forwardUpdates(): void {
+    const updates: [number, number, Uint8Array][] = [];
+    for (const session of this.sessions.values()) {
+      for (const { doId, field, value } of session.outgoing.splice(0)) updates.push([doId, field.id, value]);
+    }
+    if (updates.length > 0) this.forward(updates);
   }
 
   private tickSession(server: netcode.NetcodeServer, session: ClientSession, now: number): void {
@@ -257,6 +311,7 @@ class Wire {
           this.connect(event.clientIndex, event.userData, now);
           break;
         case "disconnected":
+          this.sessions.get(event.clientIndex)?.close();
           this.sessions.delete(event.clientIndex);
           this.log.debug({ client: event.clientIndex, reason: event.reason }, "client disconnected");
           break;
@@ -285,7 +340,7 @@ class Wire {
     }
     this.sessions.set(
       clientIndex,
-      new ClientSession(clientIndex, user.accountId, user.username, this.rules, now),
+      new ClientSession(clientIndex, user.accountId, user.username, this.rules, now, this.port),
     );
     this.log.debug({ client: clientIndex, account: user.accountId }, "client connected");
   }

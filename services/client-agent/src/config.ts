@@ -14,6 +14,8 @@
  * - MAX_CLIENTS: client slots (default 1024). TICK_HZ: ticks per second (default 20).
  * - HEARTBEAT_TIMEOUT_MS: a client that sends no heartbeat (or no hello) for this long is ejected with 345
  *   (default 10000).
+ * - INTEREST_MAX_ZONES: an interest naming more zones than this is forbidden, ejected with 115 (default
+ *   256); so is one naming parent 0.
  * - RATE_LIMIT_BURST / RATE_LIMIT_PER_SECOND: the token bucket of datagrams per source address, applied
  *   before any cryptography (defaults 64 and 200).
  */
@@ -83,6 +85,7 @@ export const clientAgentConfigShape = {
   MAX_CLIENTS: positive(1024, netcode.MAX_CLIENTS_LIMIT),
   TICK_HZ: positive(20, MAX_TICK_HZ),
   HEARTBEAT_TIMEOUT_MS: positive(10_000, 3_600_000),
+  INTEREST_MAX_ZONES: positive(256, 1024),
   RATE_LIMIT_BURST: positive(64, 1_000_000),
   RATE_LIMIT_PER_SECOND: positive(200, 1_000_000),
 };

@@ -20,6 +20,7 @@ import {
   encodeAgentMessage,
   type FieldValueSizer,
 } from "@overworld/protocol/client";
+import { ClientInterests, type InterestPort, type VisibleObject } from "./interest.ts";
 
 /** Client messages larger than this are refused with 106: nothing a client says needs more. */
 export const MAX_CLIENT_MESSAGE_BYTES = 4096;
@@ -34,6 +35,8 @@ export interface SessionRules {
   readonly dc: DcFile;
   readonly sizer: FieldValueSizer;
   readonly heartbeatTimeoutMs: number;
+  /** An interest in more zones than this is forbidden (115). */
+  readonly maxInterestZones: number;
   /** The cluster's time in Unix milliseconds, and how far off it may be. */
   readonly clock: () => { readonly time: number; readonly errorBound: number };
 }
@@ -43,11 +46,8 @@ export interface Ejection {
   readonly reason: string;
 }
 
-/** An object the client can see, and whether it owns it (for ownsend fields). */
-export interface VisibleObject {
-  readonly classId: number;
-  readonly owned: boolean;
-}
+/** Field updates sent in one FIELD_UPDATES message at most (more go in several). */
+const MAX_UPDATES_PER_MESSAGE = 1024;
 
 export class ClientSession {
   readonly endpoint = new reliable.ReliableEndpoint();
@@ -55,8 +55,7 @@ export class ClientSession {
   private lastHeartbeatAt: number;
   private ejectedAt = 0;
   private ejectionValue: Ejection | null = null;
-  /** Objects the client sees; filled by interest and ownership (not wired yet). */
-  readonly visible = new Map<number, VisibleObject>();
+  readonly interests: ClientInterests;
   /** Well-formed field updates the client sent, for the agent to forward. */
   readonly outgoing: { doId: number; field: Field; value: Uint8Array }[] = [];
 
@@ -66,8 +65,25 @@ export class ClientSession {
     readonly username: string,
     private readonly rules: SessionRules,
     now: number,
+    port: InterestPort,
   ) {
     this.lastHeartbeatAt = now;
+    this.interests = new ClientInterests(
+      port,
+      (message) => this.send(message),
+      (error) => this.eject(EjectCode.ForbiddenInterest, `interest failed: ${error.message}`, Date.now()),
+    );
+  }
+
+  /** Objects the client sees (through interest; ownership is not built yet). */
+  get visible(): ReadonlyMap<number, VisibleObject> {
+    return this.interests.visible;
+  }
+
+  /** Releases the client's subscriptions; call once the client is gone. */
+  close(): void {
+    this.interests.close();
+    if (this.currentState !== "ejecting") this.currentState = "closed";
   }
 
   get state(): SessionState {
@@ -108,6 +124,15 @@ export class ClientSession {
 
   /** The datagram payloads to send now (acks, queued messages, resends). */
   flush(now: number): Uint8Array[] {
+    if (this.currentState === "active") {
+      const updates = this.interests.takeUpdates();
+      for (let at = 0; at < updates.length; at += MAX_UPDATES_PER_MESSAGE) {
+        this.send({
+          type: AgentMessageType.FieldUpdates,
+          updates: updates.slice(at, at + MAX_UPDATES_PER_MESSAGE),
+        });
+      }
+    }
     return this.endpoint.update(now);
   }
 
@@ -187,13 +212,41 @@ export class ClientSession {
         this.currentState = "closed";
         return;
       case ClientMessageType.AddInterest:
+        this.receiveAddInterest(message.interestId, message.context, message.parent, message.zones, now);
+        return;
       case ClientMessageType.RemoveInterest:
-        // interest is not wired to the state server yet: accepted and ignored
+        if (!this.interests.remove(message.interestId, message.context)) {
+          this.eject(EjectCode.ForbiddenInterest, `interest ${message.interestId} does not exist`, now);
+        }
         return;
       case ClientMessageType.SetField:
         this.receiveSetField(message.doId, message.fieldId, message.value, now);
         return;
     }
+  }
+
+  /** The rule: a real parent (not 0), at least one zone, and no more than maxInterestZones. */
+  private receiveAddInterest(
+    interestId: number,
+    context: number,
+    parent: number,
+    zones: readonly number[],
+    now: number,
+  ): void {
+    if (parent === 0) {
+      this.eject(EjectCode.ForbiddenInterest, `interest ${interestId} names parent 0`, now);
+      return;
+    }
+    const distinct = new Set(zones).size;
+    if (distinct === 0 || distinct > this.rules.maxInterestZones) {
+      this.eject(
+        EjectCode.ForbiddenInterest,
+        `interest ${interestId} names ${distinct} zones; 1 to ${this.rules.maxInterestZones} are allowed`,
+        now,
+      );
+      return;
+    }
+    this.interests.add(interestId, context, parent, zones);
   }
 
   /** Astron's order: the object must be visible (117), the field allowed (118), the value in range (127). */

@@ -19,8 +19,9 @@ const MAX_RESTART_DELAY_MS = 10_000;
 
 /** Uberdog's HTTP API (login, accounts, /healthz, /metrics) listens here, so clients know where to log in. */
 const UBERDOG_PORT = 8000;
-/** Where the first client agent will listen for players (UDP); written into uberdog's connect tokens. */
-const CLIENT_AGENT_ADDRESSES = "127.0.0.1:40000";
+/** Where the client agent listens for players (UDP); written into uberdog's connect tokens. */
+const CLIENT_AGENT_UDP_PORT = 40000;
+const CLIENT_AGENT_ADDRESSES = `127.0.0.1:${CLIENT_AGENT_UDP_PORT}`;
 const NETCODE_KEY_BYTES = 32;
 
 interface ServiceSpec {
@@ -28,13 +29,20 @@ interface ServiceSpec {
   readonly replicas: number;
   /** A fixed HTTP port (one replica only); otherwise the next free one from FIRST_HTTP_PORT. */
   readonly port?: number;
+  /** Variables of this service only. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
-/** The services `start` runs, in start order. Later issues add client agents and zone AI. */
+/** The services `start` runs, in start order. Later issues add zone AI. */
 const SERVICES: readonly ServiceSpec[] = [
   { name: "message-director", replicas: 1 },
   { name: "state-server", replicas: 1 },
   { name: "uberdog", replicas: 1, port: UBERDOG_PORT },
+  {
+    name: "client-agent",
+    replicas: 1,
+    env: { UDP_PORT: String(CLIENT_AGENT_UDP_PORT), PUBLIC_ADDRESS: CLIENT_AGENT_ADDRESSES },
+  },
 ];
 
 const START_USAGE = `usage: pnpm overworld start [--dc FILE,...] [--state-servers N] [--directors N]
@@ -108,7 +116,7 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
       const launch = () => {
         service.child = spawn(process.execPath, ["--import", "tsx", entry], {
           cwd: REPO,
-          env: { ...env, HTTP_PORT: String(service.port), INSTANCE_ID: service.label },
+          env: { ...env, ...spec.env, HTTP_PORT: String(service.port), INSTANCE_ID: service.label },
           stdio: ["ignore", "pipe", "pipe"],
         });
         prefixLines(service.child, service.label);
@@ -132,6 +140,9 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
     console.log(
       `\nlog in at http://127.0.0.1:${uberdog.port}/v1/login (API: /openapi.json); tokens name ${env.CLIENT_AGENT_ADDRESSES}`,
     );
+  }
+  if (running.some((service) => service.label.startsWith("client-agent"))) {
+    console.log(`players connect over UDP to ${CLIENT_AGENT_ADDRESSES} (the client agent)`);
   }
   console.log("press Ctrl-C to stop\n");
 

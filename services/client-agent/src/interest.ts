@@ -1,0 +1,271 @@
+/**
+ * Interest: which zones a client sees, and what it is told about the objects in them.
+ *
+ * `LocationSubscriptions` is the agent's side: one NATS subscription per location subject, shared by
+ * every client of the agent that covers that zone (reference-counted by sink).
+ *
+ * `ClientInterests` is one client's side, pure logic over deliveries and a zone query:
+ * - ADD_INTEREST (or re-adding an id with other zones): zones no longer covered are dropped at once
+ *   (LEAVE_OBJECT for objects no interest covers), new ones are subscribed, then queried; the client gets
+ *   ENTER_OBJECT for each object it does not already see, then DONE_INTEREST, then the deliveries that
+ *   arrived meanwhile, in order (they are buffered while any query is under way).
+ * - REMOVE_INTEREST: LEAVE_OBJECT for objects no interest covers any more, unsubscribe, DONE_INTEREST.
+ * - Deliveries: `enter` -> ENTER_OBJECT, `leave` / `delete` -> LEAVE_OBJECT, `update` -> field updates
+ *   gathered until the next tick (latest value wins per doId and field).
+ */
+import type { messages } from "@overworld/protocol";
+import { type AgentMessage, AgentMessageType, type FieldUpdate } from "@overworld/protocol/client";
+
+type Delivery = messages.Delivery;
+type ObjectSnapshot = messages.ObjectSnapshot;
+
+/** Receives the deliveries of the zones it subscribed to. */
+export interface DeliverySink {
+  receiveDelivery(delivery: Delivery): void;
+}
+
+/** What a client's interests need from the agent. */
+export interface InterestPort {
+  subscribe(parent: number, zone: number, sink: DeliverySink): void;
+  unsubscribe(parent: number, zone: number, sink: DeliverySink): void;
+  /** The objects in those zones of the parent, as clients see them. */
+  query(parent: number, zones: readonly number[]): Promise<readonly ObjectSnapshot[]>;
+}
+
+/** An object the client can see, where it is, and whether it owns it (for ownsend fields). */
+export interface VisibleObject {
+  readonly classId: number;
+  parent: number;
+  zone: number;
+  readonly owned: boolean;
+}
+
+interface Interest {
+  readonly parent: number;
+  readonly zones: ReadonlySet<number>;
+}
+
+const zoneKey = (parent: number, zone: number) => `${parent}.${zone}`;
+const updateKey = (doId: number, fieldId: number) => `${doId}.${fieldId}`;
+
+/** The agent's shared location subscriptions: one per subject, however many clients cover it. */
+export class LocationSubscriptions {
+  private readonly subjects = new Map<string, { sinks: Set<DeliverySink>; close: () => void }>();
+
+  constructor(
+    private readonly open: (subject: string, deliver: (delivery: Delivery) => void) => () => void,
+    private readonly subjectOf: (parent: number, zone: number) => string,
+  ) {}
+
+  /** How many NATS subscriptions are open. */
+  get size(): number {
+    return this.subjects.size;
+  }
+
+  add(parent: number, zone: number, sink: DeliverySink): void {
+    const subject = this.subjectOf(parent, zone);
+    let entry = this.subjects.get(subject);
+    if (entry === undefined) {
+      const sinks = new Set<DeliverySink>();
+      const close = this.open(subject, (delivery) => {
+        for (const each of [...sinks]) each.receiveDelivery(delivery);
+      });
+      entry = { sinks, close };
+      this.subjects.set(subject, entry);
+    }
+    entry.sinks.add(sink);
+  }
+
+  remove(parent: number, zone: number, sink: DeliverySink): void {
+    const subject = this.subjectOf(parent, zone);
+    const entry = this.subjects.get(subject);
+    if (entry === undefined) return;
+    entry.sinks.delete(sink);
+    if (entry.sinks.size === 0) {
+      entry.close();
+      this.subjects.delete(subject);
+    }
+  }
+
+  closeAll(): void {
+    for (const entry of this.subjects.values()) entry.close();
+    this.subjects.clear();
+  }
+}
+
+export class ClientInterests implements DeliverySink {
+  readonly visible = new Map<number, VisibleObject>();
+  private readonly interests = new Map<number, Interest>();
+  /** How many interests cover each zone (`parent.zone`). */
+  private readonly coverage = new Map<string, number>();
+  private readonly pending = new Map<string, FieldUpdate>();
+  private buffered: Delivery[] = [];
+  private queriesUnderWay = 0;
+  private chain: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    private readonly port: InterestPort,
+    private readonly send: (message: AgentMessage) => void,
+    private readonly fail: (error: Error) => void,
+  ) {}
+
+  /** Zones covered by at least one interest. */
+  get coveredZones(): number {
+    return this.coverage.size;
+  }
+
+  add(interestId: number, context: number, parent: number, zones: readonly number[]): void {
+    const wanted = new Set(zones);
+    const old = this.interests.get(interestId);
+    const added = [...wanted].filter((zone) => !(old?.parent === parent && old.zones.has(zone)));
+    const dropped = old
+      ? [...old.zones]
+          .filter((zone) => !(old.parent === parent && wanted.has(zone)))
+          .map((z) => [old.parent, z] as const)
+      : [];
+    this.interests.set(interestId, { parent, zones: wanted });
+    for (const [p, zone] of dropped) this.uncover(p, zone);
+    for (const zone of added) this.cover(parent, zone);
+    if (dropped.length > 0) this.leaveUncovered();
+    this.queriesUnderWay += 1;
+    const query = added.length > 0 ? this.port.query(parent, added) : Promise.resolve([]);
+    this.chain = this.chain
+      .then(() => query)
+      .then(
+        (objects) => this.answer(interestId, context, objects),
+        (error: unknown) => {
+          this.queriesUnderWay -= 1;
+          this.fail(error as Error);
+        },
+      );
+  }
+
+  remove(interestId: number, context: number): boolean {
+    const old = this.interests.get(interestId);
+    if (old === undefined) return false;
+    this.interests.delete(interestId);
+    for (const zone of old.zones) this.uncover(old.parent, zone);
+    this.leaveUncovered();
+    this.chain = this.chain.then(() => {
+      if (!this.closed) this.send({ type: AgentMessageType.DoneInterest, interestId, context });
+    });
+    return true;
+  }
+
+  /** The field updates gathered since the last call, oldest first; empties the gathering. */
+  takeUpdates(): FieldUpdate[] {
+    const updates = [...this.pending.values()];
+    this.pending.clear();
+    return updates;
+  }
+
+  /** Unsubscribes everything; nothing more is sent. */
+  close(): void {
+    this.closed = true;
+    for (const [key] of this.coverage) {
+      const [parent, zone] = key.split(".").map(Number) as [number, number];
+      this.port.unsubscribe(parent, zone, this);
+    }
+    this.coverage.clear();
+    this.interests.clear();
+    this.buffered = [];
+    this.pending.clear();
+  }
+
+  receiveDelivery(delivery: Delivery): void {
+    if (this.closed) return;
+    if (this.queriesUnderWay > 0) this.buffered.push(delivery);
+    else this.apply(delivery);
+  }
+
+  private answer(interestId: number, context: number, objects: readonly ObjectSnapshot[]): void {
+    this.queriesUnderWay -= 1;
+    if (this.closed) return;
+    for (const object of objects) this.enter(object);
+    this.send({ type: AgentMessageType.DoneInterest, interestId, context });
+    if (this.queriesUnderWay > 0) return;
+    const buffered = this.buffered;
+    this.buffered = [];
+    for (const delivery of buffered) this.apply(delivery);
+  }
+
+  private apply(delivery: Delivery): void {
+    switch (delivery.kind) {
+      case "enter":
+        this.enter(delivery.object);
+        return;
+      case "leave": {
+        const object = this.visible.get(delivery.doId);
+        // a leave from the zone it is no longer in (its enter elsewhere came first) changes nothing
+        if (object?.parent === delivery.parentId && object.zone === delivery.zoneId)
+          this.leave(delivery.doId);
+        return;
+      }
+      case "delete":
+        if (this.visible.has(delivery.doId)) this.leave(delivery.doId);
+        return;
+      case "update":
+        for (const [doId, fieldId, value] of delivery.updates) {
+          if (!this.visible.has(doId)) continue;
+          this.pending.set(updateKey(doId, fieldId), { doId, fieldId, value });
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  private enter(object: ObjectSnapshot): void {
+    if (!this.coverage.has(zoneKey(object.parentId, object.zoneId))) return;
+    const seen = this.visible.get(object.doId);
+    if (seen !== undefined) {
+      // moved between two zones the client sees, or already sent by a query: only its place changes
+      seen.parent = object.parentId;
+      seen.zone = object.zoneId;
+      return;
+    }
+    this.visible.set(object.doId, {
+      classId: object.classId,
+      parent: object.parentId,
+      zone: object.zoneId,
+      owned: false,
+    });
+    this.send({
+      type: AgentMessageType.EnterObject,
+      doId: object.doId,
+      parent: object.parentId,
+      zone: object.zoneId,
+      classId: object.classId,
+      fields: object.fields.map(([fieldId, value]) => ({ fieldId, value })),
+    });
+  }
+
+  private leave(doId: number): void {
+    this.visible.delete(doId);
+    for (const [key, update] of this.pending) if (update.doId === doId) this.pending.delete(key);
+    this.send({ type: AgentMessageType.LeaveObject, doId });
+  }
+
+  private leaveUncovered(): void {
+    for (const [doId, object] of [...this.visible]) {
+      if (!object.owned && !this.coverage.has(zoneKey(object.parent, object.zone))) this.leave(doId);
+    }
+  }
+
+  private cover(parent: number, zone: number): void {
+    const key = zoneKey(parent, zone);
+    const count = this.coverage.get(key) ?? 0;
+    this.coverage.set(key, count + 1);
+    if (count === 0) this.port.subscribe(parent, zone, this);
+  }
+
+  private uncover(parent: number, zone: number): void {
+    const key = zoneKey(parent, zone);
+    const count = this.coverage.get(key) ?? 0;
+    if (count <= 1) {
+      this.coverage.delete(key);
+      if (count === 1) this.port.unsubscribe(parent, zone, this);
+    } else this.coverage.set(key, count - 1);
+  }
+}
