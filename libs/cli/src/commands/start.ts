@@ -63,8 +63,8 @@ interface Running {
   restarts: number;
 }
 
-export async function runStartCommand(argv: readonly string[]): Promise<number> {
-  const { values } = parseArgs({
+function parseStartArgs(argv: readonly string[]) {
+  return parseArgs({
     args: [...argv],
     options: {
       dc: { type: "string" },
@@ -72,7 +72,17 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
       directors: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
-  });
+  }).values;
+}
+
+export async function runStartCommand(argv: readonly string[]): Promise<number> {
+  let values: ReturnType<typeof parseStartArgs>;
+  try {
+    values = parseStartArgs(argv);
+  } catch (error) {
+    process.stderr.write(`error: ${(error as Error).message}\n\n${START_USAGE}`);
+    return 2;
+  }
   if (values.help) {
     process.stdout.write(START_USAGE);
     return 0;
@@ -83,10 +93,16 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
     process.stderr.write(`error: cannot read ${missing}: no such file\n`);
     return 1;
   }
-  const replicas: Record<string, number> = {
-    "message-director": positive(values.directors, 1),
-    "state-server": positive(values["state-servers"], 1),
-  };
+  let replicas: Record<string, number>;
+  try {
+    replicas = {
+      "message-director": positive("--directors", values.directors, 1),
+      "state-server": positive("--state-servers", values["state-servers"], 1),
+    };
+  } catch (error) {
+    process.stderr.write(`error: ${(error as Error).message}\n`);
+    return 2;
+  }
 
   console.log("starting the local NATS, Redis and PostgreSQL if they are down");
   spawnSync("bash", [resolve(REPO, "scripts/services-up.sh")], { stdio: "inherit" });
@@ -166,11 +182,11 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
   return 0;
 }
 
-function positive(text: string | undefined, fallback: number): number {
+function positive(option: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
   const value = Number(text);
   if (!Number.isInteger(value) || value < 1)
-    throw new Error(`expected a whole number of 1 or more, got '${text}'`);
+    throw new Error(`${option} takes a whole number of 1 or more, not '${text}'`);
   return value;
 }
 
