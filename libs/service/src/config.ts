@@ -1,3 +1,4 @@
+import { SUBJECT_ROOT } from "@overworld/protocol";
 import { z } from "zod";
 
 /** A variable of the environment is missing or wrong; the message names it and says what it needs. */
@@ -15,6 +16,30 @@ export const commonConfig = {
   HTTP_HOST: z.string().min(1).default("127.0.0.1"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   INSTANCE_ID: z.string().min(1).optional(),
+};
+
+/**
+ * The variables of a cluster participant that handles game objects: which `.dc` files (in order), the
+ * cluster's version (checked when it joins and when clients say hello), and the subject root.
+ */
+export const clusterConfig = {
+  DC_FILES: z
+    .string({ error: "required: comma-separated paths of the .dc files to load, in order" })
+    .transform((text) =>
+      text
+        .split(",")
+        .map((path) => path.trim())
+        .filter((path) => path.length > 0),
+    )
+    .refine((paths) => paths.length > 0, "name at least one .dc file"),
+  CLUSTER_VERSION: z
+    .string({ error: "required: the cluster's version, which the message director and clients check" })
+    .min(1)
+    .max(64),
+  SUBJECT_ROOT: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, "letters, digits, '_' and '-' only (it is one NATS subject token)")
+    .default(SUBJECT_ROOT),
 };
 
 /**

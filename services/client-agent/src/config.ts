@@ -20,8 +20,14 @@
  *   before any cryptography (defaults 64 and 200).
  */
 import { hostname } from "node:os";
-import { netcode, SUBJECT_ROOT } from "@overworld/protocol";
-import { ConfigError, commonConfig, DEFAULT_NETCODE_PROTOCOL_ID, loadConfig } from "@overworld/service";
+import { netcode } from "@overworld/protocol";
+import {
+  ConfigError,
+  clusterConfig,
+  commonConfig,
+  DEFAULT_NETCODE_PROTOCOL_ID,
+  loadConfig,
+} from "@overworld/service";
 import { z } from "zod";
 
 const DEFAULT_UDP_PORT = 40_000;
@@ -65,23 +71,7 @@ export const clientAgentConfigShape = {
     }),
   /** Checked apart (see loadClientAgentConfig) so that its value never appears in an error message. */
   NETCODE_PRIVATE_KEY: z.string().optional(),
-  DC_FILES: z
-    .string({ error: "required: comma-separated paths of the .dc files to load, in order" })
-    .transform((text) =>
-      text
-        .split(",")
-        .map((path) => path.trim())
-        .filter((path) => path.length > 0),
-    )
-    .refine((paths) => paths.length > 0, "name at least one .dc file"),
-  CLUSTER_VERSION: z
-    .string({ error: "required: the cluster's version, which clients say hello with" })
-    .min(1)
-    .max(64),
-  SUBJECT_ROOT: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]+$/, "letters, digits, '_' and '-' only (it is one NATS subject token)")
-    .default(SUBJECT_ROOT),
+  ...clusterConfig,
   MAX_CLIENTS: positive(1024, netcode.MAX_CLIENTS_LIMIT),
   TICK_HZ: positive(20, MAX_TICK_HZ),
   HEARTBEAT_TIMEOUT_MS: positive(10_000, 3_600_000),

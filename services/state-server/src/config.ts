@@ -1,6 +1,5 @@
 import { hostname } from "node:os";
-import { SUBJECT_ROOT } from "@overworld/protocol";
-import { commonConfig, loadConfig } from "@overworld/service";
+import { clusterConfig, commonConfig, loadConfig } from "@overworld/service";
 import { z } from "zod";
 
 const MAX_BATCH_WINDOW_MS = 50;
@@ -19,23 +18,7 @@ const MAX_BATCH_WINDOW_MS = 50;
  */
 export const stateServerConfigShape = {
   ...commonConfig,
-  DC_FILES: z
-    .string({ error: "required: comma-separated paths of the .dc files to load, in order" })
-    .transform((text) =>
-      text
-        .split(",")
-        .map((path) => path.trim())
-        .filter((path) => path.length > 0),
-    )
-    .refine((paths) => paths.length > 0, "name at least one .dc file"),
-  CLUSTER_VERSION: z
-    .string({ error: "required: the cluster's version, which the message director checks at join" })
-    .min(1)
-    .max(64),
-  SUBJECT_ROOT: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]+$/, "letters, digits, '_' and '-' only (it is one NATS subject token)")
-    .default(SUBJECT_ROOT),
+  ...clusterConfig,
   REDIS_PREFIX: z.string().max(64).default("ow:"),
   DB_SCHEMA: z
     .string()
