@@ -1,0 +1,16 @@
+/** @overworld/client: the TypeScript game client (login, connect, hello, interests, mirrors, fields, time). */
+
+export {
+  type ClientEvents,
+  ConnectError,
+  type ConnectOptions,
+  type DisconnectEvent,
+  type EjectEvent,
+  type InterestHandle,
+  type ObjectMirror,
+  OverworldClient,
+  type UpdateEvent,
+} from "./client.ts";
+export { type ClockEstimate, ClusterClock } from "./clock.ts";
+export { Emitter, type Listener } from "./emitter.ts";
+export { LoginError, type LoginResult, login, type RegisterResult, register } from "./login.ts";
