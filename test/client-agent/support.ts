@@ -135,8 +135,11 @@ let nextClientId = BigInt(Date.now()) * 1000n;
 let nextAccountId = 1;
 
 /** A connect token for the agent, as uberdog would issue it. */
-export function connectToken(agent: ClientAgentHandle, timeoutSeconds = 10): Uint8Array {
-  const accountId = nextAccountId++;
+export function connectToken(
+  agent: ClientAgentHandle,
+  timeoutSeconds = 10,
+  accountId = nextAccountId++,
+): Uint8Array {
   return netcode.generateConnectToken({
     protocolId: DEFAULT_NETCODE_PROTOCOL_ID,
     privateKey: PRIVATE_KEY,
@@ -159,13 +162,16 @@ export class TestClient {
   private udp: netcode.UdpEndpoint | undefined;
   private timer: NodeJS.Timeout | undefined;
   private waiters: (() => void)[] = [];
+  /** The account in the client's connect token. */
+  accountId = 0;
 
   static async connect(agent: ClientAgentHandle, timeoutSeconds = 10): Promise<TestClient> {
     const client = new TestClient();
     client.udp = await netcode.openUdpEndpoint({
       onDatagram: (bytes, from) => client.handle(client.netcode.receive(bytes, from, Date.now())),
     });
-    client.handle(client.netcode.connect(connectToken(agent, timeoutSeconds), Date.now()));
+    client.accountId = nextAccountId++;
+    client.handle(client.netcode.connect(connectToken(agent, timeoutSeconds, client.accountId), Date.now()));
     client.timer = setInterval(() => client.pump(), PUMP_MS);
     await client.until(() => client.netcode.state === netcode.ClientState.Connected, "netcode connected");
     return client;

@@ -5,9 +5,23 @@
  *
  * Every datagram first passes the per-address token bucket (before any cryptography); then the netcode
  * server authenticates it; payloads of connected clients go to their session.
+ *
+ * Each session gets a participant channel of its own from the director (`nextChannel()`); the agent
+ * subscribes to `<root>.c.<channel>` for it, so that the objects it owns reach it. Session objects (see
+ * `addSessionObject`) are deleted through the state server when the client goes, and each is registered
+ * with the director as a post-remove of this agent (an `ss.delete`), so that a crashed agent leaves no
+ * ghost avatars; the post-removes are rewritten when a session object goes cleanly.
  */
 
-import { type DcFile, legacyHash, loadDcFiles, messages, netcode, subjects } from "@overworld/protocol";
+import {
+  type DcFile,
+  encodeEnvelope,
+  legacyHash,
+  loadDcFiles,
+  messages,
+  netcode,
+  subjects,
+} from "@overworld/protocol";
 import { dcFieldSizer } from "@overworld/protocol/client";
 import {
   ConfigError,
@@ -29,6 +43,7 @@ import { type ClientAgentConfig, instanceIdOf } from "./config.ts";
 import { type InterestPort, LocationSubscriptions } from "./interest.ts";
 import { AddressRateLimiter } from "./rate-limit.ts";
 import { ClientSession, type SessionRules } from "./session.ts";
+import { type SessionPort, SessionPostRemoves } from "./session-objects.ts";
 
 const SERVICE = "client-agent";
 const MS_PER_SECOND = 1000;
@@ -49,6 +64,13 @@ export interface ClientAgentHandle {
   readonly rateLimited: number;
   /** Open location subscriptions (one per subject, shared by the clients). */
   readonly locationSubscriptions: number;
+  /** The participant channel of the connected client of that account, once it has one. */
+  clientChannel(accountId: number): number | undefined;
+  /**
+   * Declares a session object of the client on that channel: deleted when the client goes; its deletion
+   * by anyone else ejects the client (153). Resolves once the director holds its post-remove.
+   */
+  addSessionObject(clientChannel: number, doId: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -145,7 +167,37 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
     };
     const forward = (updates: [number, number, Uint8Array][]) =>
       publish(nc, names.service("ss", "updates"), { sender: participant.channel, updates });
-    const wire = new Wire(config, rules, log, metrics, port, forward);
+    const postRemoves = new SessionPostRemoves(
+      (doIds) =>
+        doIds.map((doId) => ({
+          subject: names.service("ss", "delete"),
+          payload: encodeEnvelope({ sender: participant.channel, doId }),
+        })),
+      participant,
+      log,
+    );
+    const sessionPort: SessionPort = {
+      openChannel: async (deliver) => {
+        const channel = await participant.nextChannel();
+        const subject = names.participant(channel);
+        const subscription = nc.subscribe(subject, {
+          callback: (error, msg) => {
+            if (error) return;
+            try {
+              deliver(parseMessage(messages.delivery, msg.data));
+            } catch (problem) {
+              log.warn({ subject, err: problem }, "unreadable owner delivery dropped");
+            }
+          },
+        });
+        await nc.flush(); // subscribed at the server before anyone learns the channel
+        return { channel, close: () => subscription.unsubscribe() };
+      },
+      deleteObject: (doId) =>
+        publish(nc, names.service("ss", "delete"), { sender: participant.channel, doId }),
+      postRemoves,
+    };
+    const wire = new Wire(config, rules, log, metrics, port, forward, sessionPort);
     const udp = await netcode.openUdpEndpoint({
       host: config.UDP_HOST,
       port: config.UDP_PORT,
@@ -192,6 +244,8 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       get locationSubscriptions() {
         return locations.size;
       },
+      clientChannel: (accountId) => wire.clientChannel(accountId),
+      addSessionObject: (clientChannel, doId) => wire.addSessionObject(clientChannel, doId),
       stop: () => {
         stopping ??= closeAll().then(() => log.info("client agent stopped"));
         return stopping;
@@ -209,6 +263,8 @@ class Wire {
   private udp: netcode.UdpEndpoint | undefined;
   private readonly limiter: AddressRateLimiter;
   private readonly sessions = new Map<number, ClientSession>();
+  /** The open participant-channel subscription of each session (by client index). */
+  private readonly channels = new Map<number, () => void>();
 
   constructor(
     private readonly config: ClientAgentConfig,
@@ -217,6 +273,7 @@ class Wire {
     private readonly metrics: ReturnType<typeof createMetrics>,
     private readonly port: InterestPort,
     private readonly forward: (updates: [number, number, Uint8Array][]) => void,
+    private readonly sessionPort: SessionPort,
   ) {
     this.limiter = new AddressRateLimiter(config.RATE_LIMIT_BURST, config.RATE_LIMIT_PER_SECOND);
   }
@@ -262,6 +319,22 @@ class Wire {
     } catch (error) {
       this.log.error({ err: error }, "tick failed");
     }
+  }
+
+  clientChannel(accountId: number): number | undefined {
+    for (const session of this.sessions.values()) {
+      if (session.accountId === accountId && session.state !== "closed") return session.channel;
+    }
+    return undefined;
+  }
+
+  async addSessionObject(clientChannel: number, doId: number): Promise<void> {
+    const session = [...this.sessions.values()].find((each) => each.channel === clientChannel);
+    if (session === undefined || session.state === "closed") {
+      throw new Error(`no connected client has channel ${clientChannel}`);
+    }
+    session.sessionObjects.add(doId);
+    await this.sessionPort.postRemoves.add(doId);
   }
 
   disconnectAll(): void {
@@ -311,8 +384,7 @@ class Wire {
           this.connect(event.clientIndex, event.userData, now);
           break;
         case "disconnected":
-          this.sessions.get(event.clientIndex)?.close();
-          this.sessions.delete(event.clientIndex);
+          this.release(event.clientIndex);
           this.log.debug({ client: event.clientIndex, reason: event.reason }, "client disconnected");
           break;
         case "payload":
@@ -338,10 +410,47 @@ class Wire {
       this.handle(this.server!.disconnect(clientIndex, now), now);
       return;
     }
-    this.sessions.set(
-      clientIndex,
-      new ClientSession(clientIndex, user.accountId, user.username, this.rules, now, this.port),
-    );
+    const session = new ClientSession(clientIndex, user.accountId, user.username, this.rules, now, this.port);
+    this.sessions.set(clientIndex, session);
+    this.openChannel(session);
     this.log.debug({ client: clientIndex, account: user.accountId }, "client connected");
+  }
+
+  /** Gives the session its participant channel and subscribes to it. */
+  private openChannel(session: ClientSession): void {
+    this.sessionPort
+      .openChannel((delivery) => {
+        const gone = session.receiveOwnerDelivery(delivery, Date.now());
+        if (gone !== undefined) this.sessionPort.postRemoves.remove(gone);
+      })
+      .then(
+        ({ channel, close }) => {
+          if (this.sessions.get(session.clientIndex) !== session) {
+            close(); // the client went meanwhile
+            return;
+          }
+          session.channel = channel;
+          this.channels.set(session.clientIndex, close);
+        },
+        (error: unknown) => {
+          // the client plays on, without ownership: it owns nothing until it has a channel
+          this.log.error({ client: session.clientIndex, err: error }, "no participant channel for a client");
+        },
+      );
+  }
+
+  /** The client is gone: its subscriptions close, its session objects are deleted. */
+  private release(clientIndex: number): void {
+    const session = this.sessions.get(clientIndex);
+    this.sessions.delete(clientIndex);
+    this.channels.get(clientIndex)?.();
+    this.channels.delete(clientIndex);
+    if (session === undefined) return;
+    session.close();
+    for (const doId of session.sessionObjects) {
+      this.sessionPort.deleteObject(doId);
+      this.sessionPort.postRemoves.remove(doId);
+    }
+    session.sessionObjects.clear();
   }
 }

@@ -12,6 +12,10 @@
  * - REMOVE_INTEREST: LEAVE_OBJECT for objects no interest covers any more, unsubscribe, DONE_INTEREST.
  * - Deliveries: `enter` -> ENTER_OBJECT, `leave` / `delete` -> LEAVE_OBJECT, `update` -> field updates
  *   gathered until the next tick (latest value wins per doId and field).
+ * - Owner deliveries (from the client's own participant channel): `enter-owner` -> ENTER_OBJECT with the
+ *   owner-visible fields (or, for an object already seen, those fields as updates), `update` -> field
+ *   updates, `delete` -> LEAVE_OBJECT, `changing-owner` away -> LEAVE_OBJECT unless an interest covers it.
+ *   An owned object stays whether or not an interest covers it.
  */
 import type { messages } from "@overworld/protocol";
 import { type AgentMessage, AgentMessageType, type FieldUpdate } from "@overworld/protocol/client";
@@ -37,7 +41,7 @@ export interface VisibleObject {
   readonly classId: number;
   parent: number;
   zone: number;
-  readonly owned: boolean;
+  owned: boolean;
 }
 
 interface Interest {
@@ -99,7 +103,8 @@ export class ClientInterests implements DeliverySink {
   /** How many interests cover each zone (`parent.zone`). */
   private readonly coverage = new Map<string, number>();
   private readonly pending = new Map<string, FieldUpdate>();
-  private buffered: Delivery[] = [];
+  /** Deliveries that arrived while a query was under way, with whether they came to the owner channel. */
+  private buffered: { delivery: Delivery; owner: boolean }[] = [];
   private queriesUnderWay = 0;
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
@@ -174,8 +179,18 @@ export class ClientInterests implements DeliverySink {
   }
 
   receiveDelivery(delivery: Delivery): void {
+    this.receive(delivery, false);
+  }
+
+  /** A delivery to the client's own participant channel (it is or was the owner). */
+  receiveOwnerDelivery(delivery: Delivery): void {
+    this.receive(delivery, true);
+  }
+
+  private receive(delivery: Delivery, owner: boolean): void {
     if (this.closed) return;
-    if (this.queriesUnderWay > 0) this.buffered.push(delivery);
+    if (this.queriesUnderWay > 0) this.buffered.push({ delivery, owner });
+    else if (owner) this.applyOwner(delivery);
     else this.apply(delivery);
   }
 
@@ -187,7 +202,64 @@ export class ClientInterests implements DeliverySink {
     if (this.queriesUnderWay > 0) return;
     const buffered = this.buffered;
     this.buffered = [];
-    for (const delivery of buffered) this.apply(delivery);
+    for (const { delivery, owner } of buffered) {
+      if (owner) this.applyOwner(delivery);
+      else this.apply(delivery);
+    }
+  }
+
+  private applyOwner(delivery: Delivery): void {
+    switch (delivery.kind) {
+      case "enter-owner":
+        this.enterOwned(delivery.object);
+        return;
+      case "update":
+        for (const [doId, fieldId, value] of delivery.updates) {
+          if (this.visible.get(doId)?.owned !== true) continue;
+          this.pending.set(updateKey(doId, fieldId), { doId, fieldId, value });
+        }
+        return;
+      case "changing-location": {
+        const object = this.visible.get(delivery.doId);
+        if (object?.owned !== true) return;
+        object.parent = delivery.parentId;
+        object.zone = delivery.zoneId;
+        return;
+      }
+      case "changing-owner": {
+        const object = this.visible.get(delivery.doId);
+        if (object?.owned !== true || delivery.owner === delivery.oldOwner) return;
+        object.owned = false;
+        if (!this.coverage.has(zoneKey(object.parent, object.zone))) this.leave(delivery.doId);
+        return;
+      }
+      case "delete":
+        if (this.visible.has(delivery.doId)) this.leave(delivery.doId);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** The client now owns the object: it enters (owner-visible fields), or, if seen already, gains them. */
+  private enterOwned(object: ObjectSnapshot): void {
+    const seen = this.visible.get(object.doId);
+    if (seen !== undefined) {
+      seen.owned = true;
+      seen.parent = object.parentId;
+      seen.zone = object.zoneId;
+      for (const [fieldId, value] of object.fields) {
+        this.pending.set(updateKey(object.doId, fieldId), { doId: object.doId, fieldId, value });
+      }
+      return;
+    }
+    this.visible.set(object.doId, {
+      classId: object.classId,
+      parent: object.parentId,
+      zone: object.zoneId,
+      owned: true,
+    });
+    this.sendEnter(object);
   }
 
   private apply(delivery: Delivery): void {
@@ -197,8 +269,9 @@ export class ClientInterests implements DeliverySink {
         return;
       case "leave": {
         const object = this.visible.get(delivery.doId);
-        // a leave from the zone it is no longer in (its enter elsewhere came first) changes nothing
-        if (object?.parent === delivery.parentId && object.zone === delivery.zoneId)
+        // a leave from the zone it is no longer in (its enter elsewhere came first) changes nothing;
+        // an owned object stays wherever it goes
+        if (object?.owned === false && object.parent === delivery.parentId && object.zone === delivery.zoneId)
           this.leave(delivery.doId);
         return;
       }
@@ -231,6 +304,10 @@ export class ClientInterests implements DeliverySink {
       zone: object.zoneId,
       owned: false,
     });
+    this.sendEnter(object);
+  }
+
+  private sendEnter(object: ObjectSnapshot): void {
     this.send({
       type: AgentMessageType.EnterObject,
       doId: object.doId,

@@ -8,7 +8,14 @@
  * it is acknowledged or after EJECT_LINGER_MS). A client that said DISCONNECT is simply closed.
  */
 
-import { type DcFile, type Field, hasKeyword, reliable, unpackField } from "@overworld/protocol";
+import {
+  type DcFile,
+  type Field,
+  hasKeyword,
+  type messages,
+  reliable,
+  unpackField,
+} from "@overworld/protocol";
 import {
   type AgentMessage,
   AgentMessageType,
@@ -58,6 +65,10 @@ export class ClientSession {
   readonly interests: ClientInterests;
   /** Well-formed field updates the client sent, for the agent to forward. */
   readonly outgoing: { doId: number; field: Field; value: Uint8Array }[] = [];
+  /** The client's participant channel (owner deliveries come to it), once the director gave one. */
+  channel: number | undefined;
+  /** Objects deleted when the client goes; their deletion by anyone else ejects the client (153). */
+  readonly sessionObjects = new Set<number>();
 
   constructor(
     readonly clientIndex: number,
@@ -75,7 +86,7 @@ export class ClientSession {
     );
   }
 
-  /** Objects the client sees (through interest; ownership is not built yet). */
+  /** Objects the client sees, through interest or because it owns them. */
   get visible(): ReadonlyMap<number, VisibleObject> {
     return this.interests.visible;
   }
@@ -84,6 +95,18 @@ export class ClientSession {
   close(): void {
     this.interests.close();
     if (this.currentState !== "ejecting") this.currentState = "closed";
+  }
+
+  /**
+   * A delivery to the client's participant channel. The deletion of one of its session objects (by anyone
+   * but the agent, which unsubscribes first) ejects the client with 153; returns that object's doId then.
+   */
+  receiveOwnerDelivery(delivery: messages.Delivery, now: number): number | undefined {
+    if (this.currentState === "closed") return undefined;
+    this.interests.receiveOwnerDelivery(delivery);
+    if (delivery.kind !== "delete" || !this.sessionObjects.delete(delivery.doId)) return undefined;
+    this.eject(EjectCode.SessionObjectDeleted, `session object ${delivery.doId} was deleted`, now);
+    return delivery.doId;
   }
 
   get state(): SessionState {
