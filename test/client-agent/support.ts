@@ -51,6 +51,8 @@ export const PRIVATE_KEY = new Uint8Array(randomBytes(netcode.KEY_BYTES));
 const TEST_SENDER = 4_000_000_000;
 
 export interface Cluster {
+  /** The cluster's NATS subject root (SUBJECT_ROOT). */
+  readonly root: string;
   readonly director: MessageDirector;
   readonly agent: ClientAgentHandle;
   /** Present when started with `{ stateServer: true }`. */
@@ -101,6 +103,7 @@ export async function startCluster(
     }),
   );
   return {
+    root,
     director,
     agent,
     stateServer,
