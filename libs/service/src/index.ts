@@ -4,6 +4,7 @@ export * from "./http.ts";
 export * from "./log.ts";
 export * from "./login-user-data.ts";
 export * from "./migrations.ts";
+export * from "./netcode-config.ts";
 export * from "./participant.ts";
 export * from "./retry.ts";
 export * from "./run.ts";

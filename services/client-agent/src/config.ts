@@ -25,14 +25,14 @@ import {
   ConfigError,
   clusterConfig,
   commonConfig,
-  DEFAULT_NETCODE_PROTOCOL_ID,
   loadConfig,
+  netcodeConfig,
+  readNetcodePrivateKey,
 } from "@overworld/service";
 import { z } from "zod";
 
 const DEFAULT_UDP_PORT = 40_000;
 const MAX_TICK_HZ = 1000;
-const PRIVATE_KEY_HEX_DIGITS = netcode.KEY_BYTES * 2;
 
 const positive = (fallback: number, max: number) => z.coerce.number().int().min(1).max(max).default(fallback);
 
@@ -54,23 +54,7 @@ export const clientAgentConfigShape = {
         return z.NEVER;
       }
     }),
-  NETCODE_PROTOCOL_ID: z
-    .string()
-    .optional()
-    .transform((text, context) => {
-      if (text === undefined) return DEFAULT_NETCODE_PROTOCOL_ID;
-      if (/^(0[xX][0-9a-fA-F]{1,16}|[0-9]{1,20})$/.test(text) && BigInt(text) <= netcode.UINT64_MAX) {
-        return BigInt(text);
-      }
-      context.addIssue({
-        code: "custom",
-        message: "expected a 64-bit number, decimal or 0x hex",
-        input: text,
-      });
-      return z.NEVER;
-    }),
-  /** Checked apart (see loadClientAgentConfig) so that its value never appears in an error message. */
-  NETCODE_PRIVATE_KEY: z.string().optional(),
+  ...netcodeConfig,
   ...clusterConfig,
   MAX_CLIENTS: positive(1024, netcode.MAX_CLIENTS_LIMIT),
   TICK_HZ: positive(20, MAX_TICK_HZ),
@@ -97,7 +81,7 @@ export function loadClientAgentConfig(env: NodeJS.ProcessEnv = process.env): Cli
     if (!(error instanceof ConfigError)) throw error;
     problems.push(...error.message.split("\n").slice(1));
   }
-  const key = readPrivateKey(env.NETCODE_PRIVATE_KEY);
+  const key = readNetcodePrivateKey(env.NETCODE_PRIVATE_KEY);
   if (typeof key === "string") problems.push(`  NETCODE_PRIVATE_KEY: ${key}`);
   if (problems.length > 0 || !loaded || typeof key === "string") {
     throw new ConfigError(`bad configuration in the environment:\n${problems.join("\n")}`);
@@ -108,14 +92,4 @@ export function loadClientAgentConfig(env: NodeJS.ProcessEnv = process.env): Cli
 
 export function instanceIdOf(config: ClientAgentConfig): string {
   return config.INSTANCE_ID ?? `client-agent-${hostname()}-${process.pid}`;
-}
-
-/** The key's bytes, or what is wrong with it (without its value). */
-function readPrivateKey(text: string | undefined): Uint8Array | string {
-  const help = `${netcode.KEY_BYTES} bytes as ${PRIVATE_KEY_HEX_DIGITS} hex digits (make one with: openssl rand -hex 32)`;
-  if (text === undefined || text === "") return `required: ${help}`;
-  const trimmed = text.trim();
-  if (!/^[0-9a-fA-F]*$/.test(trimmed)) return `expected ${help}; it holds something other than hex digits`;
-  if (trimmed.length !== PRIVATE_KEY_HEX_DIGITS) return `expected ${help}; it has ${trimmed.length} digits`;
-  return Uint8Array.from(Buffer.from(trimmed, "hex"));
 }

@@ -22,14 +22,19 @@
  */
 import { hostname } from "node:os";
 import { netcode } from "@overworld/protocol";
-import { ConfigError, commonConfig, DEFAULT_NETCODE_PROTOCOL_ID, loadConfig } from "@overworld/service";
+import {
+  ConfigError,
+  commonConfig,
+  loadConfig,
+  netcodeConfig,
+  readNetcodePrivateKey,
+} from "@overworld/service";
 import { z } from "zod";
 import { type ScryptParameters, scryptParameterProblem } from "./passwords.ts";
 
 const DEFAULT_HTTP_PORT = 8000;
 const MAX_TOKEN_EXPIRE_SECONDS = 86_400;
 const MAX_TOKEN_TIMEOUT_SECONDS = 3_600;
-const PRIVATE_KEY_HEX_DIGITS = netcode.KEY_BYTES * 2;
 
 const count = (fallback: number, max: number) => z.coerce.number().int().min(1).max(max).default(fallback);
 const flag = z
@@ -50,18 +55,7 @@ export const uberdogConfigShape = {
         return z.NEVER;
       }
     }),
-  NETCODE_PROTOCOL_ID: z
-    .string()
-    .optional()
-    .transform((text, context) => {
-      if (text === undefined) return DEFAULT_NETCODE_PROTOCOL_ID;
-      const problem = protocolIdProblem(text);
-      if (problem === undefined) return BigInt(text);
-      context.addIssue({ code: "custom", message: problem, input: text });
-      return z.NEVER;
-    }),
-  /** Checked apart (see loadUberdogConfig) so that its value never appears in an error message. */
-  NETCODE_PRIVATE_KEY: z.string().optional(),
+  ...netcodeConfig,
   TOKEN_EXPIRE_SECONDS: count(30, MAX_TOKEN_EXPIRE_SECONDS),
   TOKEN_TIMEOUT_SECONDS: z.coerce
     .number()
@@ -107,7 +101,7 @@ export function loadUberdogConfig(env: NodeJS.ProcessEnv = process.env): Uberdog
     if (!(error instanceof ConfigError)) throw error;
     problems.push(...error.message.split("\n").slice(1));
   }
-  const key = readPrivateKey(env.NETCODE_PRIVATE_KEY);
+  const key = readNetcodePrivateKey(env.NETCODE_PRIVATE_KEY);
   if (typeof key === "string") problems.push(`  NETCODE_PRIVATE_KEY: ${key}`);
   const scrypt = loaded && { logN: loaded.SCRYPT_LOG_N, r: loaded.SCRYPT_R, p: loaded.SCRYPT_P };
   const scryptProblem = scrypt && scryptParameterProblem(scrypt);
@@ -121,25 +115,6 @@ export function loadUberdogConfig(env: NodeJS.ProcessEnv = process.env): Uberdog
 
 export function instanceIdOf(config: UberdogConfig): string {
   return config.INSTANCE_ID ?? `uberdog-${hostname()}-${process.pid}`;
-}
-
-/** The key's bytes, or what is wrong with it (without its value). */
-function readPrivateKey(text: string | undefined): Uint8Array | string {
-  const help = `${netcode.KEY_BYTES} bytes as ${PRIVATE_KEY_HEX_DIGITS} hex digits (make one with: openssl rand -hex 32)`;
-  if (text === undefined || text === "") return `required: ${help}`;
-  const trimmed = text.trim();
-  if (!/^[0-9a-fA-F]*$/.test(trimmed)) return `expected ${help}; it holds something other than hex digits`;
-  if (trimmed.length !== PRIVATE_KEY_HEX_DIGITS) {
-    return `expected ${help}; it has ${trimmed.length} digits`;
-  }
-  return Uint8Array.from(Buffer.from(trimmed, "hex"));
-}
-
-function protocolIdProblem(text: string): string | undefined {
-  if (!/^(0[xX][0-9a-fA-F]{1,16}|[0-9]{1,20})$/.test(text)) {
-    return "expected 0x and 1-16 hex digits, or a decimal number";
-  }
-  return BigInt(text) > netcode.UINT64_MAX ? "must fit in 64 bits" : undefined;
 }
 
 /** Parses `IP:port,IP:port`; throws naming the entry that is not an address. */
