@@ -10,6 +10,7 @@ import { AgentMessageType, ClientMessageType } from "@overworld/protocol/client"
 import { connectBus, request } from "@overworld/service";
 import { loadClientAgentConfig, startClientAgent } from "../../services/client-agent/src/main.ts";
 import { DC_FIXTURES } from "../support/fixtures.ts";
+import { NATS_URL } from "../support/services.ts";
 import { CLUSTER_VERSION, dc, PRIVATE_KEY, SCHEMA_HASH, TestClient } from "./support.ts";
 
 const SESSION_LINE_PREFIX = "SESSION ";
@@ -42,7 +43,7 @@ const channel = agent.clientChannel(client.accountId)!;
 
 const avatarClass = dc.class("DistributedClientTestObject");
 if (avatarClass === undefined) throw new Error("crash-agent fixture: no DistributedClientTestObject");
-const bus = await connectBus(process.env.NATS_URL ?? "nats://127.0.0.1:4222", "crash-agent fixture");
+const bus = await connectBus(NATS_URL, "crash-agent fixture");
 const { doId } = await request<{ doId: number }>(
   bus,
   `${root}.ss.create`,

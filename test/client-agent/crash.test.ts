@@ -12,6 +12,7 @@ import { decodeEnvelope, subjects } from "@overworld/protocol";
 import { connectBus, type NatsConnection } from "@overworld/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { countOn, sleep, waitFor } from "../message-director/support.ts";
+import { NATS_URL } from "../support/services.ts";
 import { type Cluster, startCluster } from "./support.ts";
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
@@ -83,7 +84,7 @@ function deletesOf(doId: number, received: readonly { data: Uint8Array }[]): num
 
 beforeAll(async () => {
   cluster = await startCluster("crash", {}, { stateServer: true });
-  bus = await connectBus(process.env.NATS_URL ?? "nats://127.0.0.1:4222", "client-agent crash test");
+  bus = await connectBus(NATS_URL, "client-agent crash test");
 });
 
 afterAll(async () => {

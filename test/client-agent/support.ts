@@ -37,10 +37,8 @@ import {
   startStateServer,
 } from "../../services/state-server/src/main.ts";
 import { DC_FIXTURES } from "../support/fixtures.ts";
+import { DATABASE_URL, NATS_URL, REDIS_URL } from "../support/services.ts";
 
-export const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
-export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
-export const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 export const CLUSTER_VERSION = "test-ca-1";
 export const dc = loadDcFiles([DC_FIXTURES.astronTest]);
 export const SCHEMA_HASH = legacyHash(dc);
@@ -251,3 +249,5 @@ export class TestClient {
     }
   }
 }
+
+export { DATABASE_URL, NATS_URL, REDIS_URL };

@@ -7,10 +7,7 @@ import { once } from "node:events";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { connectBus, connectPostgres, connectRedis, type NatsConnection } from "@overworld/service";
-
-export const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
-export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
-export const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+import { DATABASE_URL, NATS_URL, REDIS_URL } from "../support/services.ts";
 
 export const VERSION = "1.2.3";
 export const SCHEMA_HASH = 0x0b77baf2;
@@ -212,3 +209,5 @@ export async function freePort(): Promise<number> {
 
 export const text = (value: string) => new TextEncoder().encode(value);
 export const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+export { DATABASE_URL, NATS_URL, REDIS_URL };

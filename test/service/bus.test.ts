@@ -2,8 +2,8 @@ import { encodeEnvelope, messages } from "@overworld/protocol";
 import { connectBus, createLogger, type NatsConnection, request, serve } from "@overworld/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
+import { NATS_URL } from "../support/services.ts";
 
-const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 const subject = `ow.test.bus.${process.pid}.${Date.now()}`;
 const log = createLogger("test", "bus", "silent");
 let nc: NatsConnection;

@@ -39,10 +39,7 @@ import {
   startStateServer,
 } from "../../services/state-server/src/main.ts";
 import { DC_FIXTURES } from "../support/fixtures.ts";
-
-export const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
-export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
-export const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+import { DATABASE_URL, NATS_URL, REDIS_URL } from "../support/services.ts";
 
 const MAIN = fileURLToPath(new URL("../../services/state-server/src/main.ts", import.meta.url));
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
@@ -348,4 +345,4 @@ function bigintSafe(_key: string, item: unknown): unknown {
   return item;
 }
 
-export { messages };
+export { DATABASE_URL, messages, NATS_URL, REDIS_URL };

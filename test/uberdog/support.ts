@@ -13,11 +13,11 @@ import {
   type UberdogConfig,
   type UberdogDeps,
 } from "../../services/uberdog/src/main.ts";
+import { DATABASE_URL } from "../support/services.ts";
 
 /** The fastify app uberdog builds. */
 export type App = Awaited<ReturnType<typeof buildApp>>;
 
-export const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 export const CLIENT_AGENTS = "127.0.0.1:40000,[::1]:40001";
 export const PRIVATE_KEY_HEX = randomBytes(32).toString("hex");
 export const PROTOCOL_ID = "0x1122334455667788";
@@ -82,3 +82,5 @@ export async function appOn(
 export function post(app: App, url: string, body: unknown, remoteAddress = "127.0.0.1") {
   return app.inject({ method: "POST", url, payload: body as object, remoteAddress });
 }
+
+export { DATABASE_URL };

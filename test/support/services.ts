@@ -1,0 +1,4 @@
+/** Where the tests find the real NATS, Redis and Postgres: the environment, else the local ones. */
+export const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+export const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
