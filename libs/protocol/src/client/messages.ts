@@ -34,6 +34,7 @@
  * Decoding is hostile-input safe: it never reads past the bytes given and never throws; it returns either
  * the message or a typed failure whose `code` maps to an ejection (see EJECT_FOR_DECODE_FAILURE).
  */
+import { DatagramWriter } from "../pack/writer.ts";
 
 export const ClientMessageType = {
   Hello: 1,
@@ -399,58 +400,38 @@ export function decodeAgentMessage(bytes: Uint8Array, sizer: FieldValueSizer): D
 
 // ---- writing -------------------------------------------------------------------------------------------
 
-/** A growable little-endian writer. Members are checked; a bad one is a RangeError naming it. */
+/** A little-endian writer over the packer's DatagramWriter. Members are checked; a bad one is a RangeError naming it. */
 class Writer {
-  private bytes = new Uint8Array(64);
-  private view = new DataView(this.bytes.buffer);
-  private length = 0;
-
-  private room(count: number): void {
-    if (this.length + count <= this.bytes.length) return;
-    const grown = new Uint8Array(Math.max(this.bytes.length * 2, this.length + count));
-    grown.set(this.bytes.subarray(0, this.length));
-    this.bytes = grown;
-    this.view = new DataView(grown.buffer);
-  }
+  private readonly out = new DatagramWriter(64);
 
   u8(value: number, what: string): this {
     checkUint(value, 0xff, what);
-    this.room(1);
-    this.view.setUint8(this.length, value);
-    this.length += 1;
+    this.out.writeUint8(value);
     return this;
   }
 
   u16(value: number, what: string): this {
     checkUint(value, U16_MAX, what);
-    this.room(2);
-    this.view.setUint16(this.length, value, true);
-    this.length += 2;
+    this.out.writeUint16(value);
     return this;
   }
 
   u32(value: number, what: string): this {
     checkUint(value, U32_MAX, what);
-    this.room(4);
-    this.view.setUint32(this.length, value, true);
-    this.length += 4;
+    this.out.writeUint32(value);
     return this;
   }
 
   f64(value: number, what: string): this {
     if (typeof value !== "number" || Number.isNaN(value))
       throw new RangeError(`${what} must be a number, got ${value}`);
-    this.room(8);
-    this.view.setFloat64(this.length, value, true);
-    this.length += 8;
+    this.out.writeFloat64(value);
     return this;
   }
 
   raw(bytes: Uint8Array, what: string): this {
     if (!(bytes instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array`);
-    this.room(bytes.length);
-    this.bytes.set(bytes, this.length);
-    this.length += bytes.length;
+    this.out.writeBytes(bytes);
     return this;
   }
 
@@ -472,7 +453,7 @@ class Writer {
   }
 
   finish(): Uint8Array {
-    return this.bytes.slice(0, this.length);
+    return this.out.toBytes();
   }
 }
 
