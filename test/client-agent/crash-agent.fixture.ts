@@ -62,8 +62,8 @@ const { doId } = await request<{ doId: number }>(
 );
 await agent.addSessionObject(channel, doId);
 await client.next(
-  (m) => m.type === AgentMessageType.EnterObject && m.doId === doId,
-  "ENTER_OBJECT of the session object",
+  (m) => m.type === AgentMessageType.EnterOwnedObject && m.doId === doId,
+  "ENTER_OWNED of the session object",
 );
 process.stdout.write(
   `${SESSION_LINE_PREFIX}${JSON.stringify({ doId, channel, parentId: SESSION_PARENT, zoneId: SESSION_ZONE })}\n`,

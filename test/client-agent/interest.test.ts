@@ -7,6 +7,7 @@
  */
 import {
   type AgentMessage,
+  type AgentMessageOf,
   AgentMessageType,
   ClientMessageType,
   EjectCode,
@@ -17,7 +18,7 @@ import { CLUSTER_VERSION, type Cluster, dc, SCHEMA_HASH, startCluster, TestClien
 const PARENT = 5000;
 const HEARTBEAT_EVERY_MS = 200;
 
-type Of<T extends AgentMessage["type"]> = Extract<AgentMessage, { type: T }>;
+type Of<T extends AgentMessage["type"]> = AgentMessageOf<T>;
 const is =
   <T extends AgentMessage["type"]>(type: T) =>
   (m: AgentMessage): m is Of<T> =>

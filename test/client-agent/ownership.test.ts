@@ -7,6 +7,7 @@
  */
 import {
   type AgentMessage,
+  type AgentMessageOf,
   AgentMessageType,
   ClientMessageType,
   EjectCode,
@@ -18,7 +19,7 @@ const PARENT = 6000;
 const ZONE = 1;
 const HEARTBEAT_EVERY_MS = 200;
 
-type Of<T extends AgentMessage["type"]> = Extract<AgentMessage, { type: T }>;
+type Of<T extends AgentMessage["type"]> = AgentMessageOf<T>;
 const is =
   <T extends AgentMessage["type"]>(type: T) =>
   (m: AgentMessage): m is Of<T> =>
@@ -95,13 +96,17 @@ describe("client agent ownership", () => {
     const avatar = await createAvatar(channel, [1, 2, 3]);
 
     const entered = await a.next(
-      (m): m is Of<typeof AgentMessageType.EnterObject> =>
-        m.type === AgentMessageType.EnterObject && m.doId === avatar,
-      "ENTER_OBJECT of the owned avatar",
+      (m): m is Of<typeof AgentMessageType.EnterOwnedObject> =>
+        m.type === AgentMessageType.EnterOwnedObject && m.doId === avatar,
+      "ENTER_OWNED of the owned avatar",
     );
     expect(entered).toMatchObject({ parent: PARENT, zone: ZONE, classId: avatarClass.id });
     expect(entered.fields).toEqual([{ fieldId: setColor.id, value: Uint8Array.from([1, 2, 3]) }]);
-    expect(b.received.some((m) => m.type === AgentMessageType.EnterObject)).toBe(false);
+    expect(
+      b.received.some(
+        (m) => m.type === AgentMessageType.EnterObject || m.type === AgentMessageType.EnterOwnedObject,
+      ),
+    ).toBe(false);
 
     a.send({
       type: ClientMessageType.SetField,
@@ -129,7 +134,7 @@ describe("client agent ownership", () => {
     const { client, channel } = await player();
     const avatar = await createAvatar(channel, [7, 7, 7]);
     await cluster.agent.addSessionObject(channel, avatar);
-    await client.next(is(AgentMessageType.EnterObject), "ENTER_OBJECT of the session object");
+    await client.next(is(AgentMessageType.EnterOwnedObject), "ENTER_OWNED of the session object");
     client.send({ type: ClientMessageType.Disconnect });
     await client.until(() => !client.connected, "the agent to close the connection after DISCONNECT");
     await client.until(
@@ -154,7 +159,7 @@ describe("client agent ownership", () => {
     const { client: bystander } = await player();
     const avatar = await createAvatar(channel, [9, 9, 9]);
     await cluster.agent.addSessionObject(channel, avatar);
-    await client.next(is(AgentMessageType.EnterObject), "ENTER_OBJECT of the session object");
+    await client.next(is(AgentMessageType.EnterOwnedObject), "ENTER_OWNED of the session object");
     await cluster.ss("delete", { doId: avatar });
     const eject = await client.next(is(AgentMessageType.Eject), "EJECT");
     expect(eject.code).toBe(EjectCode.SessionObjectDeleted);

@@ -55,6 +55,8 @@ export interface Cluster {
   readonly agent: ClientAgentHandle;
   /** Present when started with `{ stateServer: true }`. */
   readonly stateServer: StateServerHandle | undefined;
+  /** The test's own NATS connection. */
+  readonly bus: NatsConnection;
   /** A state-server operation, as the test (sender TEST_SENDER); needs the state server. */
   ss<T = Record<string, unknown>>(op: string, body: object): Promise<T>;
   stop(): Promise<void>;
@@ -67,7 +69,7 @@ export interface Cluster {
 export async function startCluster(
   name: string,
   agentEnv: Record<string, string> = {},
-  options: { stateServer?: boolean } = {},
+  options: { stateServer?: boolean; dcFiles?: readonly string[] } = {},
 ): Promise<Cluster> {
   const tag = `${name}${process.pid}${Date.now().toString(36)}`.replace(/[^a-z0-9]/gi, "").toLowerCase();
   const root = `owt${tag}`;
@@ -78,7 +80,7 @@ export async function startCluster(
     NATS_URL,
     REDIS_URL,
     DATABASE_URL,
-    DC_FILES: DC_FIXTURES.astronTest,
+    DC_FILES: (options.dcFiles ?? [DC_FIXTURES.astronTest]).join(","),
     CLUSTER_VERSION,
     SUBJECT_ROOT: root,
     LOG_LEVEL: "silent",
@@ -105,6 +107,7 @@ export async function startCluster(
     director,
     agent,
     stateServer,
+    bus,
     ss: <T>(op: string, body: object) =>
       request<T>(bus, `${root}.ss.${op}`, { sender: TEST_SENDER, ...body }, 5000),
     async stop() {

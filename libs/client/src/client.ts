@@ -59,6 +59,8 @@ export interface ObjectMirror {
   readonly dclass: DClass;
   parent: number;
   zone: number;
+  /** True when this client owns the object (it may send its ownsend fields). */
+  owned: boolean;
   /** Decoded values by field name (molecular fields under their own name). */
   readonly fields: Map<string, FieldValue>;
 }
@@ -67,6 +69,12 @@ export interface UpdateEvent {
   readonly object: ObjectMirror;
   readonly field: string;
   readonly value: FieldValue;
+}
+
+export interface MoveEvent {
+  readonly object: ObjectMirror;
+  readonly oldParent: number;
+  readonly oldZone: number;
 }
 
 export interface EjectEvent {
@@ -84,6 +92,10 @@ export interface ClientEvents {
   generate: ObjectMirror;
   /** A field of a mirrored object changed (FIELD_UPDATES); the mirror already holds the new value. */
   update: UpdateEvent;
+  /** A mirrored object moved to another zone (OBJECT_LOCATION); the mirror holds the new place. */
+  move: MoveEvent;
+  /** The client came to own an object it already saw (ENTER_OWNED); `generate` covers new ones. */
+  own: ObjectMirror;
   /** An object left this client's view (LEAVE_OBJECT); followed at once by `delete`. */
   disable: ObjectMirror;
   /** The mirror is gone from `objects` (after `disable`). */
@@ -375,7 +387,13 @@ export class OverworldClient extends Emitter<ClientEvents> {
         this.receiveEject(message.code, message.reason);
         return;
       case AgentMessageType.EnterObject:
-        this.enterObject(message.doId, message.parent, message.zone, message.classId, message.fields);
+      case AgentMessageType.EnterOwnedObject: {
+        const owned = message.type === AgentMessageType.EnterOwnedObject;
+        this.enterObject(message.doId, message.parent, message.zone, message.classId, message.fields, owned);
+        return;
+      }
+      case AgentMessageType.ObjectLocation:
+        this.moveObject(message.doId, message.parent, message.zone);
         return;
       case AgentMessageType.LeaveObject:
         this.leaveObject(message.doId);
@@ -409,6 +427,7 @@ export class OverworldClient extends Emitter<ClientEvents> {
     zone: number,
     classId: number,
     fields: readonly PackedField[],
+    owned: boolean,
   ): void {
     const dclass = this.dc.typeById(classId);
     if (!(dclass instanceof DClass)) {
@@ -420,12 +439,26 @@ export class OverworldClient extends Emitter<ClientEvents> {
       existing.parent = parent;
       existing.zone = zone;
       for (const field of fields) this.store(existing, field.fieldId, field.value);
+      if (owned && !existing.owned) {
+        existing.owned = true;
+        this.emit("own", existing);
+      }
       return;
     }
-    const object: ObjectMirror = { doId, dclass, parent, zone, fields: new Map() };
+    const object: ObjectMirror = { doId, dclass, parent, zone, owned, fields: new Map() };
     for (const field of fields) this.store(object, field.fieldId, field.value);
     this.objects.set(doId, object);
     this.emit("generate", object);
+  }
+
+  private moveObject(doId: number, parent: number, zone: number): void {
+    const object = this.objects.get(doId);
+    if (object === undefined) return;
+    const oldParent = object.parent;
+    const oldZone = object.zone;
+    object.parent = parent;
+    object.zone = zone;
+    this.emit("move", { object, oldParent, oldZone });
   }
 
   private leaveObject(doId: number): void {

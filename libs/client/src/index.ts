@@ -7,6 +7,7 @@ export {
   type DisconnectEvent,
   type EjectEvent,
   type InterestHandle,
+  type MoveEvent,
   type ObjectMirror,
   OverworldClient,
   type UpdateEvent,

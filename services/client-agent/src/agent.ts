@@ -11,6 +11,11 @@
  * `addSessionObject`) are deleted through the state server when the client goes, and each is registered
  * with the director as a post-remove of this agent (an `ss.delete`), so that a crashed agent leaves no
  * ghost avatars; the post-removes are rewritten when a session object goes cleanly.
+ *
+ * Game logic meets clients through two notices and the client's channel: once a client has said hello
+ * and has its channel, the agent publishes `client-arrived` (to the `game` queue group: one zone-AI
+ * replica gives it an avatar, owned by that channel, and declares it a session object with an
+ * `add-session-object` control message to the channel); `client-left` follows when it goes.
  */
 
 import {
@@ -176,7 +181,7 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       participant,
       log,
     );
-    const sessionPort: SessionPort = {
+    const sessionPort: SessionPort & GamePort = {
       openChannel: async (deliver) => {
         const channel = await participant.nextChannel();
         const subject = names.participant(channel);
@@ -184,9 +189,9 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
           callback: (error, msg) => {
             if (error) return;
             try {
-              deliver(parseMessage(messages.delivery, msg.data));
+              deliver(parseMessage(messages.clientChannelMessage, msg.data));
             } catch (problem) {
-              log.warn({ subject, err: problem }, "unreadable owner delivery dropped");
+              log.warn({ subject, err: problem }, "unreadable message to a client channel dropped");
             }
           },
         });
@@ -196,6 +201,9 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       deleteObject: (doId) =>
         publish(nc, names.service("ss", "delete"), { sender: participant.channel, doId }),
       postRemoves,
+      arrived: (notice) => publish(nc, names.service("game", "client-arrived"), notice),
+      left: (notice) => publish(nc, names.service("game", "client-left"), notice),
+      sender: () => participant.channel,
     };
     const wire = new Wire(config, rules, log, metrics, port, forward, sessionPort);
     const udp = await netcode.openUdpEndpoint({
@@ -265,6 +273,8 @@ class Wire {
   private readonly sessions = new Map<number, ClientSession>();
   /** The open participant-channel subscription of each session (by client index). */
   private readonly channels = new Map<number, () => void>();
+  /** Sessions whose `client-arrived` went out (so `client-left` follows them). */
+  private readonly announced = new Set<ClientSession>();
 
   constructor(
     private readonly config: ClientAgentConfig,
@@ -273,7 +283,7 @@ class Wire {
     private readonly metrics: ReturnType<typeof createMetrics>,
     private readonly port: InterestPort,
     private readonly forward: (updates: [number, number, Uint8Array][]) => void,
-    private readonly sessionPort: SessionPort,
+    private readonly sessionPort: SessionPort & GamePort,
   ) {
     this.limiter = new AddressRateLimiter(config.RATE_LIMIT_BURST, config.RATE_LIMIT_PER_SECOND);
   }
@@ -354,6 +364,7 @@ class Wire {
 
   private tickSession(server: netcode.NetcodeServer, session: ClientSession, now: number): void {
     session.check(now);
+    this.announce(session);
     for (const payload of session.flush(now))
       this.handle(server.send(session.clientIndex, payload, now), now);
     if (session.readyToClose(now)) {
@@ -416,11 +427,47 @@ class Wire {
     this.log.debug({ client: clientIndex, account: user.accountId }, "client connected");
   }
 
+  /** Tells game logic of a client once it has said hello and has its channel. */
+  private announce(session: ClientSession): void {
+    if (session.state !== "active" || session.channel === undefined || this.announced.has(session)) return;
+    this.announced.add(session);
+    this.sessionPort.arrived({
+      sender: this.sessionPort.sender(),
+      client: session.channel,
+      accountId: session.accountId,
+      username: session.username,
+    });
+  }
+
+  /** A control message from game logic to one client. */
+  private control(session: ClientSession, message: messages.ClientControl): void {
+    switch (message.kind) {
+      case "add-session-object":
+        if (session.state === "closed") {
+          this.sessionPort.deleteObject(message.doId); // too late: the client went meanwhile
+          return;
+        }
+        session.sessionObjects.add(message.doId);
+        void this.sessionPort.postRemoves.add(message.doId).catch(() => undefined); // logged by the chain
+        return;
+      case "remove-session-object":
+        if (session.sessionObjects.delete(message.doId)) this.sessionPort.postRemoves.remove(message.doId);
+        return;
+      case "eject":
+        session.eject(message.code, message.reason, Date.now());
+        return;
+    }
+  }
+
   /** Gives the session its participant channel and subscribes to it. */
   private openChannel(session: ClientSession): void {
     this.sessionPort
-      .openChannel((delivery) => {
-        const gone = session.receiveOwnerDelivery(delivery, Date.now());
+      .openChannel((message) => {
+        if (isControl(message)) {
+          this.control(session, message);
+          return;
+        }
+        const gone = session.receiveOwnerDelivery(message, Date.now());
         if (gone !== undefined) this.sessionPort.postRemoves.remove(gone);
       })
       .then(
@@ -447,10 +494,34 @@ class Wire {
     this.channels.delete(clientIndex);
     if (session === undefined) return;
     session.close();
+    if (this.announced.delete(session) && session.channel !== undefined) {
+      this.sessionPort.left({
+        sender: this.sessionPort.sender(),
+        client: session.channel,
+        accountId: session.accountId,
+        reason: session.ejection ? `ejected (${session.ejection.code}): ${session.ejection.reason}` : "gone",
+      });
+    }
     for (const doId of session.sessionObjects) {
       this.sessionPort.deleteObject(doId);
       this.sessionPort.postRemoves.remove(doId);
     }
     session.sessionObjects.clear();
   }
+}
+
+/** What the agent tells game logic about clients. */
+interface GamePort {
+  arrived(notice: messages.ClientArrived): void;
+  left(notice: messages.ClientLeft): void;
+  /** The agent's own participant channel (the sender of its notices). */
+  sender(): number;
+}
+
+const CONTROL_KINDS: ReadonlySet<string> = new Set(
+  messages.clientControl.options.map((o) => o.shape.kind.value),
+);
+
+function isControl(message: messages.ClientChannelMessage): message is messages.ClientControl {
+  return CONTROL_KINDS.has(message.kind);
 }

@@ -12,9 +12,12 @@
  * - REMOVE_INTEREST: LEAVE_OBJECT for objects no interest covers any more, unsubscribe, DONE_INTEREST.
  * - Deliveries: `enter` -> ENTER_OBJECT, `leave` / `delete` -> LEAVE_OBJECT, `update` -> field updates
  *   gathered until the next tick (latest value wins per doId and field).
- * - Owner deliveries (from the client's own participant channel): `enter-owner` -> ENTER_OBJECT with the
- *   owner-visible fields (or, for an object already seen, those fields as updates), `update` -> field
- *   updates, `delete` -> LEAVE_OBJECT, `changing-owner` away -> LEAVE_OBJECT unless an interest covers it.
+ * - Owner deliveries (from the client's own participant channel): `enter-owner` -> ENTER_OWNED with the
+ *   owner-visible fields (whether or not the client saw it already), `update` -> field updates,
+ *   `changing-location` -> OBJECT_LOCATION, `delete` -> LEAVE_OBJECT, `changing-owner` away ->
+ *   LEAVE_OBJECT unless an interest covers it.
+ * - An object in view that moves to another zone in view -> OBJECT_LOCATION.
+ * - A client is not sent back the values it set itself (see `expectEcho`).
  *   An owned object stays whether or not an interest covers it.
  */
 import type { messages } from "@overworld/protocol";
@@ -48,6 +51,9 @@ interface Interest {
   readonly parent: number;
   readonly zones: ReadonlySet<number>;
 }
+
+/** Sent values awaiting their echo, per field of an object, at most (older ones are forgotten). */
+const MAX_PENDING_ECHOES = 16;
 
 const zoneKey = (parent: number, zone: number) => `${parent}.${zone}`;
 const updateKey = (doId: number, fieldId: number) => `${doId}.${fieldId}`;
@@ -103,6 +109,8 @@ export class ClientInterests implements DeliverySink {
   /** How many interests cover each zone (`parent.zone`). */
   private readonly coverage = new Map<string, number>();
   private readonly pending = new Map<string, FieldUpdate>();
+  /** Values the client sent, by doId and field, oldest first, whose echo it is not sent back. */
+  private readonly echoes = new Map<string, Uint8Array[]>();
   /** Deliveries that arrived while a query was under way, with whether they came to the owner channel. */
   private buffered: { delivery: Delivery; owner: boolean }[] = [];
   private queriesUnderWay = 0;
@@ -158,6 +166,17 @@ export class ClientInterests implements DeliverySink {
     return true;
   }
 
+  /**
+   * The client sent this value: when the cluster delivers it back (in the order sent), the client is not
+   * told what it already knows. A value set by anyone else, even in between, still reaches it.
+   */
+  expectEcho(doId: number, fieldId: number, value: Uint8Array): void {
+    const key = updateKey(doId, fieldId);
+    const queue = this.echoes.get(key);
+    if (queue === undefined) this.echoes.set(key, [value]);
+    else if (queue.push(value) > MAX_PENDING_ECHOES) queue.shift();
+  }
+
   /** The field updates gathered since the last call, oldest first; empties the gathering. */
   takeUpdates(): FieldUpdate[] {
     const updates = [...this.pending.values()];
@@ -176,6 +195,7 @@ export class ClientInterests implements DeliverySink {
     this.interests.clear();
     this.buffered = [];
     this.pending.clear();
+    this.echoes.clear();
   }
 
   receiveDelivery(delivery: Delivery): void {
@@ -216,14 +236,13 @@ export class ClientInterests implements DeliverySink {
       case "update":
         for (const [doId, fieldId, value] of delivery.updates) {
           if (this.visible.get(doId)?.owned !== true) continue;
-          this.pending.set(updateKey(doId, fieldId), { doId, fieldId, value });
+          this.gather(doId, fieldId, value);
         }
         return;
       case "changing-location": {
         const object = this.visible.get(delivery.doId);
         if (object?.owned !== true) return;
-        object.parent = delivery.parentId;
-        object.zone = delivery.zoneId;
+        this.move(delivery.doId, object, delivery.parentId, delivery.zoneId);
         return;
       }
       case "changing-owner": {
@@ -245,21 +264,20 @@ export class ClientInterests implements DeliverySink {
   private enterOwned(object: ObjectSnapshot): void {
     const seen = this.visible.get(object.doId);
     if (seen !== undefined) {
+      // field updates gathered for it are older than the snapshot the owner now gets
+      for (const [key, update] of this.pending) if (update.doId === object.doId) this.pending.delete(key);
       seen.owned = true;
       seen.parent = object.parentId;
       seen.zone = object.zoneId;
-      for (const [fieldId, value] of object.fields) {
-        this.pending.set(updateKey(object.doId, fieldId), { doId: object.doId, fieldId, value });
-      }
-      return;
+    } else {
+      this.visible.set(object.doId, {
+        classId: object.classId,
+        parent: object.parentId,
+        zone: object.zoneId,
+        owned: true,
+      });
     }
-    this.visible.set(object.doId, {
-      classId: object.classId,
-      parent: object.parentId,
-      zone: object.zoneId,
-      owned: true,
-    });
-    this.sendEnter(object);
+    this.sendEnter(object, AgentMessageType.EnterOwnedObject);
   }
 
   private apply(delivery: Delivery): void {
@@ -281,7 +299,7 @@ export class ClientInterests implements DeliverySink {
       case "update":
         for (const [doId, fieldId, value] of delivery.updates) {
           if (!this.visible.has(doId)) continue;
-          this.pending.set(updateKey(doId, fieldId), { doId, fieldId, value });
+          this.gather(doId, fieldId, value);
         }
         return;
       default:
@@ -289,13 +307,27 @@ export class ClientInterests implements DeliverySink {
     }
   }
 
+  /** An update for the next tick (the latest value wins), unless it is the echo of the client's own. */
+  private gather(doId: number, fieldId: number, value: Uint8Array): void {
+    const key = updateKey(doId, fieldId);
+    const queue = this.echoes.get(key);
+    if (queue !== undefined) {
+      const at = queue.findIndex((sent) => sameBytes(sent, value));
+      if (at >= 0) {
+        queue.splice(0, at + 1);
+        if (queue.length === 0) this.echoes.delete(key);
+        return;
+      }
+    }
+    this.pending.set(key, { doId, fieldId, value });
+  }
+
   private enter(object: ObjectSnapshot): void {
     if (!this.coverage.has(zoneKey(object.parentId, object.zoneId))) return;
     const seen = this.visible.get(object.doId);
     if (seen !== undefined) {
       // moved between two zones the client sees, or already sent by a query: only its place changes
-      seen.parent = object.parentId;
-      seen.zone = object.zoneId;
+      this.move(object.doId, seen, object.parentId, object.zoneId);
       return;
     }
     this.visible.set(object.doId, {
@@ -307,9 +339,22 @@ export class ClientInterests implements DeliverySink {
     this.sendEnter(object);
   }
 
-  private sendEnter(object: ObjectSnapshot): void {
+  /** The object is now at (parent, zone): the client hears of it when that is a change. */
+  private move(doId: number, object: VisibleObject, parent: number, zone: number): void {
+    if (object.parent === parent && object.zone === zone) return;
+    object.parent = parent;
+    object.zone = zone;
+    this.send({ type: AgentMessageType.ObjectLocation, doId, parent, zone });
+  }
+
+  private sendEnter(
+    object: ObjectSnapshot,
+    type:
+      | typeof AgentMessageType.EnterObject
+      | typeof AgentMessageType.EnterOwnedObject = AgentMessageType.EnterObject,
+  ): void {
     this.send({
-      type: AgentMessageType.EnterObject,
+      type,
       doId: object.doId,
       parent: object.parentId,
       zone: object.zoneId,
@@ -320,6 +365,7 @@ export class ClientInterests implements DeliverySink {
 
   private leave(doId: number): void {
     this.visible.delete(doId);
+    for (const key of this.echoes.keys()) if (key.startsWith(`${doId}.`)) this.echoes.delete(key);
     for (const [key, update] of this.pending) if (update.doId === doId) this.pending.delete(key);
     this.send({ type: AgentMessageType.LeaveObject, doId });
   }
@@ -345,4 +391,10 @@ export class ClientInterests implements DeliverySink {
       if (count === 1) this.port.unsubscribe(parent, zone, this);
     } else this.coverage.set(key, count - 1);
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

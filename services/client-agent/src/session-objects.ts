@@ -11,8 +11,10 @@ import type { Logger, Participant, PostRemoveMessage } from "@overworld/service"
 
 /** What the agent's sessions need from the cluster for ownership and session objects. */
 export interface SessionPort {
-  /** A new participant channel for a client, subscribed; its deliveries go to `deliver`. */
-  openChannel(deliver: (delivery: messages.Delivery) => void): Promise<{ channel: number; close(): void }>;
+  /** A new participant channel for a client, subscribed; what arrives on it goes to `deliver`. */
+  openChannel(
+    deliver: (message: messages.ClientChannelMessage) => void,
+  ): Promise<{ channel: number; close(): void }>;
   /** Deletes a live object through the state server (fire and forget). */
   deleteObject(doId: number): void;
   readonly postRemoves: SessionPostRemoves;

@@ -305,6 +305,9 @@ export class ClientSession {
       return;
     }
     this.outgoing.push({ doId, field, value });
+    if (hasKeyword(field, "broadcast") || hasKeyword(field, "ownrecv") || hasKeyword(field, "clrecv")) {
+      this.interests.expectEcho(doId, fieldId, value);
+    }
   }
 }
 

@@ -4,7 +4,7 @@
  * message; the transport gives its length.
  *
  * Every message starts with its type (one byte). Client-to-agent types are 1..6 and agent-to-client types
- * are 0x41..0x47, so a client echoing the agent's messages sends bad types. Fields follow little-endian:
+ * are 0x41..0x49, so a client echoing the agent's messages sends bad types. Fields follow little-endian:
  *
  *   u8 / u16 / u32          unsigned integers
  *   f64                     IEEE double (times, in Unix milliseconds)
@@ -27,9 +27,13 @@
  *   EJECT            code: u16, reason: str
  *   CLOCK            serverTime: f64, errorBound: f64 (ms; the true cluster time is within ± this)
  *   ENTER_OBJECT     doId: u32, parent: u32, zone: u32, classId: u16, fields (required, then other visible)
+ *   ENTER_OWNED      as ENTER_OBJECT, for an object this client owns (fields: the owner-visible ones); also
+ *                    sent for an object already in view that the client comes to own
  *   LEAVE_OBJECT     doId: u32
  *   DONE_INTEREST    interestId: u16, context: u32
  *   FIELD_UPDATES    count: u16, then (doId: u32, fieldId: u16, value) each; one per tick
+ *   OBJECT_LOCATION  doId: u32, parent: u32, zone: u32 (an object in view moved to another zone in view,
+ *                    or an owned object moved anywhere)
  *
  * Decoding is hostile-input safe: it never reads past the bytes given and never throws; it returns either
  * the message or a typed failure whose `code` maps to an ejection (see EJECT_FOR_DECODE_FAILURE).
@@ -54,6 +58,8 @@ export const AgentMessageType = {
   LeaveObject: 0x45,
   DoneInterest: 0x46,
   FieldUpdates: 0x47,
+  EnterOwnedObject: 0x48,
+  ObjectLocation: 0x49,
 } as const;
 export type AgentMessageType = (typeof AgentMessageType)[keyof typeof AgentMessageType];
 
@@ -119,7 +125,7 @@ export type AgentMessage =
   | { readonly type: typeof AgentMessageType.Eject; readonly code: number; readonly reason: string }
   | { readonly type: typeof AgentMessageType.Clock; readonly serverTime: number; readonly errorBound: number }
   | {
-      readonly type: typeof AgentMessageType.EnterObject;
+      readonly type: typeof AgentMessageType.EnterObject | typeof AgentMessageType.EnterOwnedObject;
       readonly doId: number;
       readonly parent: number;
       readonly zone: number;
@@ -132,7 +138,22 @@ export type AgentMessage =
       readonly interestId: number;
       readonly context: number;
     }
-  | { readonly type: typeof AgentMessageType.FieldUpdates; readonly updates: readonly FieldUpdate[] };
+  | { readonly type: typeof AgentMessageType.FieldUpdates; readonly updates: readonly FieldUpdate[] }
+  | {
+      readonly type: typeof AgentMessageType.ObjectLocation;
+      readonly doId: number;
+      readonly parent: number;
+      readonly zone: number;
+    };
+
+/** The agent message of one type (ENTER_OBJECT and ENTER_OWNED share a layout and a variant). */
+export type AgentMessageOf<T extends AgentMessage["type"]> = AgentMessage extends infer M
+  ? M extends { readonly type: infer U }
+    ? T extends U
+      ? M & { readonly type: T }
+      : never
+    : never
+  : never;
 
 // ---- field value sizes ---------------------------------------------------------------------------------
 
@@ -370,6 +391,7 @@ export function decodeAgentMessage(bytes: Uint8Array, sizer: FieldValueSizer): D
       case AgentMessageType.Clock:
         return { type, serverTime: reader.f64("server time"), errorBound: reader.f64("error bound") };
       case AgentMessageType.EnterObject:
+      case AgentMessageType.EnterOwnedObject:
         return {
           type,
           doId: reader.u32("doId"),
@@ -380,6 +402,8 @@ export function decodeAgentMessage(bytes: Uint8Array, sizer: FieldValueSizer): D
         };
       case AgentMessageType.LeaveObject:
         return { type, doId: reader.u32("doId") };
+      case AgentMessageType.ObjectLocation:
+        return { type, doId: reader.u32("doId"), parent: reader.u32("parent"), zone: reader.u32("zone") };
       case AgentMessageType.DoneInterest:
         return { type, interestId: reader.u16("interest id"), context: reader.u32("context") };
       case AgentMessageType.FieldUpdates: {
@@ -500,7 +524,8 @@ export function encodeAgentMessage(message: AgentMessage): Uint8Array {
       return writer.u16(message.code, "code").str(message.reason, "reason").finish();
     case AgentMessageType.Clock:
       return writer.f64(message.serverTime, "server time").f64(message.errorBound, "error bound").finish();
-    case AgentMessageType.EnterObject: {
+    case AgentMessageType.EnterObject:
+    case AgentMessageType.EnterOwnedObject: {
       writer
         .u32(message.doId, "doId")
         .u32(message.parent, "parent")
@@ -512,6 +537,12 @@ export function encodeAgentMessage(message: AgentMessage): Uint8Array {
     }
     case AgentMessageType.LeaveObject:
       return writer.u32(message.doId, "doId").finish();
+    case AgentMessageType.ObjectLocation:
+      return writer
+        .u32(message.doId, "doId")
+        .u32(message.parent, "parent")
+        .u32(message.zone, "zone")
+        .finish();
     case AgentMessageType.DoneInterest:
       return writer.u16(message.interestId, "interest id").u32(message.context, "context").finish();
     case AgentMessageType.FieldUpdates: {

@@ -122,6 +122,19 @@ export const allocateIdsReply = z.object({
 });
 export type AllocateIdsReply = z.infer<typeof allocateIdsReply>;
 
+/** Lists the live participants of one role (e.g. the zone-AI replicas, to spread zones over them). */
+export const members = z.object({ sender, role: z.enum(ROLES) });
+export const member = z.object({
+  channel: id,
+  role: z.enum(ROLES),
+  instanceId: z.string(),
+  /** When it joined (ms since the epoch). */
+  joinedAt: z.number().int().nonnegative().optional(),
+});
+export type Member = z.infer<typeof member>;
+export const membersReply = z.object({ ok: z.literal(true), members: z.array(member) });
+export type MembersReply = z.infer<typeof membersReply>;
+
 /**
  * One entry of the cluster event log (JetStream, subjects `<root>.events.<kind>`): what happened
  * (`participant.joined`, `participant.left`, `participant.died`, `object.created`, `object.deleted`,
@@ -370,3 +383,53 @@ export const delivery = z.discriminatedUnion("kind", [
   }),
 ]);
 export type Delivery = z.infer<typeof delivery>;
+
+// ---- the client channel: what game logic tells a client's agent -----------------------------------------
+
+/**
+ * Control messages to a client's participant channel (`<root>.c.<client>`), beside the deliveries of the
+ * objects it owns: the client agent holding that client acts on them.
+ */
+export const clientControl = z.discriminatedUnion("kind", [
+  /** The object is the client's session object: deleted when the client goes; its deletion ejects (153). */
+  z.object({ kind: z.literal("add-session-object"), sender, doId: id }),
+  /** The object is no longer a session object of the client. */
+  z.object({ kind: z.literal("remove-session-object"), sender, doId: id }),
+  /** Eject the client with this code and reason (as Astron's CLIENTAGENT_EJECT). */
+  z.object({
+    kind: z.literal("eject"),
+    sender,
+    code: z.number().int().min(0).max(0xffff),
+    reason: z.string().max(1024),
+  }),
+]);
+export type ClientControl = z.infer<typeof clientControl>;
+
+/** Anything published to a client's participant channel: an owner delivery or a control message. */
+export const clientChannelMessage = z.discriminatedUnion("kind", [
+  ...delivery.options,
+  ...clientControl.options,
+]);
+export type ClientChannelMessage = z.infer<typeof clientChannelMessage>;
+
+/**
+ * A client said hello and has its channel: published by its agent to `<root>.game.client-arrived` (queue
+ * group `<root>-game`), so that exactly one game-logic participant gives it an avatar.
+ */
+export const clientArrived = z.object({
+  sender,
+  /** The client's participant channel: owner of its avatar, target of control messages. */
+  client: id,
+  accountId: id,
+  username: z.string(),
+});
+export type ClientArrived = z.infer<typeof clientArrived>;
+
+/** A client that arrived is gone (`<root>.game.client-left`): disconnected, ejected or timed out. */
+export const clientLeft = z.object({
+  sender,
+  client: id,
+  accountId: id,
+  reason: z.string(),
+});
+export type ClientLeft = z.infer<typeof clientLeft>;

@@ -31,12 +31,33 @@ export async function openUdpEndpoint(options: UdpEndpointOptions): Promise<UdpE
   });
   await bind(socket, options.host ?? "127.0.0.1", options.port ?? 0);
   const local = socket.address();
+  // a send completes after the current tick: closing waits for those under way (a disconnect's packets)
+  let sending = 0;
+  let drained: (() => void) | null = null;
+  const sent = () => {
+    sending -= 1;
+    if (sending === 0) drained?.();
+  };
   return {
     address: addressFromHostPort(local.address, local.port),
-    send: (bytes, to) => socket.send(bytes, to.port, formatHost(to)),
-    close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
+    send: (bytes, to) => {
+      sending += 1;
+      socket.send(bytes, to.port, formatHost(to), sent);
+    },
+    close: async () => {
+      if (sending > 0) {
+        await new Promise<void>((resolve) => {
+          drained = resolve;
+          setTimeout(resolve, CLOSE_DRAIN_LIMIT_MS);
+        });
+      }
+      await new Promise<void>((resolve) => socket.close(() => resolve()));
+    },
   };
 }
+
+/** How long closing waits for sends under way, at most. */
+const CLOSE_DRAIN_LIMIT_MS = 100;
 
 function bind(socket: Socket, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
