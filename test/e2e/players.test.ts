@@ -19,7 +19,7 @@ import {
   startCluster,
 } from "../client-agent/support.ts";
 
-const DEMO_DC = fileURLToPath(new URL("../../examples/demo.dc", import.meta.url));
+const DEMO_DC = fileURLToPath(new URL("../../examples/demo/demo.dc", import.meta.url));
 const dc = loadDcFiles([DEMO_DC]);
 const avatarClass = dc.class("DistributedAvatar")!;
 const field = (name: string) => avatarClass.field(name)!;
@@ -139,7 +139,10 @@ describe("two players", () => {
     expect(alice.avatar.dclass).toBe(avatarClass);
     expect(arrived.map((notice) => notice.username)).toEqual([`alice${process.pid}`, `bob${process.pid}`]);
 
-    await alice.client.addInterest(WORLD, [ZONE]);
+    // alice looks at a zone next door first, then alters her interest to the zone both are in
+    const look = await alice.client.addInterest(WORLD, [ZONE + 1]);
+    expect(alice.client.objects.has(bob.avatar.doId)).toBe(false);
+    await alice.client.alterInterest(look, WORLD, [ZONE + 1, ZONE]);
     await bob.client.addInterest(WORLD, [ZONE]);
     const bobSeesAlice = bob.client.objects.get(alice.avatar.doId);
     const aliceSeesBob = alice.client.objects.get(bob.avatar.doId);

@@ -1,10 +1,10 @@
 import { fileURLToPath } from "node:url";
 import { formatHash, legacyHash, loadDcFiles, printDc } from "@overworld/protocol";
 import { describe, expect, it } from "vitest";
-import { demo } from "../../examples/demo-schema.ts";
+import { demo } from "../../examples/demo/schema.ts";
 import { modelSummary } from "./dc-model-summary.ts";
 
-const demoDc = fileURLToPath(new URL("../../examples/demo.dc", import.meta.url));
+const demoDc = fileURLToPath(new URL("../../examples/demo/demo.dc", import.meta.url));
 
 describe("the demo world's classes, in .dc and in TypeScript", () => {
   const parsed = loadDcFiles([demoDc]);

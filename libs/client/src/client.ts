@@ -225,6 +225,30 @@ export class OverworldClient extends Emitter<ClientEvents> {
     return handle;
   }
 
+  /**
+   * Changes the zones of an interest in place: objects of zones it still covers stay (no leave and enter),
+   * those of dropped zones leave, those of new zones enter; resolves once they have arrived.
+   */
+  async alterInterest(
+    handle: InterestHandle,
+    parent: number,
+    zones: readonly number[],
+  ): Promise<InterestHandle> {
+    if (this.interests.get(handle.id) !== handle) {
+      throw new Error(`interest ${handle.id} is not held by this client`);
+    }
+    const altered: InterestHandle = { id: handle.id, parent, zones: [...zones] };
+    this.interests.set(handle.id, altered);
+    await this.request((context) => ({
+      type: ClientMessageType.AddInterest,
+      interestId: handle.id,
+      context,
+      parent,
+      zones: altered.zones,
+    }));
+    return altered;
+  }
+
   /** Drops an interest; resolves once the agent has answered (objects no longer covered have left). */
   async removeInterest(handle: InterestHandle): Promise<void> {
     if (this.interests.get(handle.id) !== handle) {

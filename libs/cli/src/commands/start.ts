@@ -47,8 +47,8 @@ const SERVICES: readonly ServiceSpec[] = [
 
 const START_USAGE = `usage: pnpm overworld start [--dc FILE,...] [--state-servers N] [--directors N]
 
-Starts the cluster as local processes with the demo world (examples/demo.dc).
-  --dc FILES           .dc files to load, comma-separated (default examples/demo.dc)
+Starts the cluster as local processes with the demo world (examples/demo/demo.dc).
+  --dc FILES           .dc files to load, comma-separated (default examples/demo/demo.dc)
   --state-servers N    state-server replicas (default 1)
   --directors N        message-director replicas (default 1; one acts, the others stand by)
 
@@ -87,7 +87,7 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
     process.stdout.write(START_USAGE);
     return 0;
   }
-  const dcFiles = (values.dc ?? "examples/demo.dc").split(",").map((path) => resolve(REPO, path));
+  const dcFiles = (values.dc ?? "examples/demo/demo.dc").split(",").map((path) => resolve(REPO, path));
   const missing = dcFiles.find((path) => !existsSync(path));
   if (missing) {
     process.stderr.write(`error: cannot read ${missing}: no such file\n`);

@@ -22,6 +22,15 @@ export const demo = defineSchema((s) => {
     setXY: s.field([t.float32.named("x"), t.float32.named("y")], mover),
     setH: s.field([t.int16.modulus(360).divisor(10).named("h")], mover),
     setXYH: s.molecular(["setXY", "setH"]),
+    setSmXYH: s.field(
+      [
+        t.float32.named("x"),
+        t.float32.named("y"),
+        t.int16.modulus(360).divisor(10).named("h"),
+        t.uint32.named("t"),
+      ],
+      ["broadcast", "ram", "ownsend", "airecv"],
+    ),
   });
   const DistributedAvatar = s.dclass(
     "DistributedAvatar",
