@@ -51,6 +51,8 @@ const TEST_SENDER = 4_000_000_000;
 export interface Cluster {
   /** The cluster's NATS subject root (SUBJECT_ROOT). */
   readonly root: string;
+  /** The cluster's Redis key prefix (REDIS_PREFIX of its state server). */
+  readonly prefix: string;
   readonly director: MessageDirector;
   readonly agent: ClientAgentHandle;
   /** Present when started with `{ stateServer: true }`. */
@@ -104,6 +106,7 @@ export async function startCluster(
   );
   return {
     root,
+    prefix,
     director,
     agent,
     stateServer,

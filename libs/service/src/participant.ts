@@ -28,6 +28,7 @@ export const DIRECTOR_OPERATIONS = [
   "addPostRemoves",
   "clearPostRemoves",
   "allocateIds",
+  "members",
 ] as const;
 export type DirectorOperation = (typeof DIRECTOR_OPERATIONS)[number];
 
@@ -132,6 +133,11 @@ export interface Participant {
   nextDoId(): Promise<number>;
   /** One channel (e.g. for a client session) from the cached range. */
   nextChannel(): Promise<number>;
+  /**
+   * The live participants of a role (this one included when it has that role), by channel: those
+   * heartbeating within their deadline. E.g. the zone-AI replicas, to spread the zones over them.
+   */
+  members(role: Role): Promise<messages.Member[]>;
   /** Appends an event to the cluster event log, naming this participant as its source. */
   appendEvent(kind: string, data: unknown): Promise<number>;
   /** Says goodbye: the director forgets this participant and drops its post-removes. */
@@ -221,6 +227,18 @@ class JoinedParticipant implements Participant {
       count,
     });
     return { first: reply.first, count: reply.count };
+  }
+
+  async members(role: Role): Promise<messages.Member[]> {
+    const reply = await this.call("members", { sender: this.channel, role });
+    const parsed = messages.membersReply.safeParse(reply);
+    if (!parsed.success) {
+      throw new messages.RequestError(
+        "internal",
+        `the director's members reply is not one: ${parsed.error.message}`,
+      );
+    }
+    return parsed.data.members;
   }
 
   nextDoId(): Promise<number> {

@@ -1,7 +1,7 @@
 /**
- * The director's request handlers: join, heartbeat, goodbye, post-removes and id allocation. Every
- * replica serves them (as one queue group): the state they touch lives in Redis and Postgres and every
- * change is atomic there, so it does not matter which replica answers. Malformed requests are answered
+ * The director's request handlers: join, heartbeat, goodbye, post-removes, id allocation and the list
+ * of live members of a role. Every replica serves them (as one queue group): the state they touch lives
+ * in Redis and Postgres and every change is atomic there, so it does not matter which replica answers. Malformed requests are answered
  * with an error naming the member that is wrong (see `serve`), and the director goes on serving.
  */
 import { formatHash, messages, subjects } from "@overworld/protocol";
@@ -73,6 +73,13 @@ export function serveDirector(context: HandlerContext): Subscription[] {
       subject("allocateIds"),
       messages.allocateIds,
       (body) => track(() => allocateIds(context, body.sender, body.kind, body.count)),
+      options,
+    ),
+    serve(
+      nc,
+      subject("members"),
+      messages.members,
+      (body) => track(() => members(context, body.sender, body.role)),
       options,
     ),
   ];
@@ -164,6 +171,23 @@ async function allocateIds(
   const range = await context.ids.allocate(kind, count);
   context.metrics.idsAllocated.inc({ kind }, count);
   return range;
+}
+
+async function members(
+  context: HandlerContext,
+  channel: number,
+  role: messages.Member["role"],
+): Promise<{ members: messages.Member[] }> {
+  if (!(await context.registry.isParticipant(channel))) throw notLive(channel);
+  const live = await context.registry.live(role);
+  return {
+    members: live.map(({ channel, info }) => ({
+      channel,
+      role,
+      instanceId: info.instanceId,
+      joinedAt: info.joinedAt,
+    })),
+  };
 }
 
 function notLive(channel: number): messages.RequestError {

@@ -117,6 +117,28 @@ return redis.call('DEL', KEYS[2])
 `,
 );
 
+/**
+ * The live registrations: those whose deadline is still ahead (by Redis's clock), so neither a
+ * superseded one nor one past its deadline that the sweep has not claimed yet. Returns channel, info
+ * pairs.
+ */
+const LIVE = new LuaScript(
+  "live",
+  `
+local channels = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now_ms(), '+inf')
+local reply = {}
+if #channels == 0 then return reply end
+local infos = redis.call('HMGET', KEYS[2], unpack(channels))
+for i, channel in ipairs(channels) do
+  if infos[i] then
+    reply[#reply + 1] = channel
+    reply[#reply + 1] = infos[i]
+  end
+end
+return reply
+`,
+);
+
 const DUE = new LuaScript(
   "due",
   `return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms() - tonumber(ARGV[2]), 'LIMIT', 0, tonumber(ARGV[1]))`,
@@ -216,6 +238,18 @@ export class Registry {
 
   async isParticipant(channel: number): Promise<boolean> {
     return (await this.redis.hexists(this.keys.participants, String(channel))) === 1;
+  }
+
+  /** The live participants of one role (see LIVE), by channel. */
+  async live(role: string): Promise<{ channel: number; info: ParticipantInfo }[]> {
+    const k = this.keys;
+    const pairs = (await LIVE.run(this.redis, [k.deadlines, k.participants], [])) as string[];
+    const live: { channel: number; info: ParticipantInfo }[] = [];
+    for (let i = 0; i + 1 < pairs.length; i += 2) {
+      const info = JSON.parse(pairs[i + 1]!) as ParticipantInfo;
+      if (info.role === role) live.push({ channel: Number(pairs[i]), info });
+    }
+    return live.sort((a, b) => a.channel - b.channel);
   }
 
   async count(): Promise<number> {

@@ -16,6 +16,18 @@ export const SUBJECT_ROOT = "ow";
 export const NO_CHANNEL = 0;
 export const MAX_ID = 0xffff_ffff;
 
+/**
+ * Channels from here up are *zone channels*: the AI channel of one zone of the zone graph, the same
+ * whichever zone-AI replica runs the zone. Their subjects are `<root>.zc.<channel>`, which the zone
+ * journal (a JetStream stream over `<root>.zc.>`) stores as they are published, so that nothing sent to a
+ * zone is lost when the replica running it dies. The director's id counters stay below this.
+ */
+export const ZONE_CHANNEL_BASE = 0xf000_0000;
+
+export function isZoneChannel(channel: number): boolean {
+  return channel >= ZONE_CHANNEL_BASE && channel <= MAX_ID;
+}
+
 /** JetStream stream of the cluster event log (its default name). */
 export const EVENT_STREAM = "OW_EVENTS";
 
@@ -39,8 +51,10 @@ export interface Subjects {
   location(parentId: number, zoneId: number): string;
   /** All zones of one parent (for subscribers that want a whole parent). */
   parent(parentId: number): string;
-  /** A participant's own channel: an AI replica, a client session, a service instance. */
+  /** A participant's own channel: an AI replica, a client session, a service instance, a zone. */
   participant(channel: number): string;
+  /** Every zone channel's subject (the zone journal's stream covers it). */
+  readonly zoneChannels: string;
   /** The subject a service's replicas share (as a queue group) for one operation. */
   service(service: ServiceName, operation: string): string;
   /** The queue group replicas of a service join, so each request is handled by exactly one of them. */
@@ -61,7 +75,9 @@ export function subjects(root: string = SUBJECT_ROOT): Subjects {
     object: (doId: number) => `${root}.o.${doId}`,
     location: (parentId: number, zoneId: number) => `${root}.l.${parentId}.${zoneId}`,
     parent: (parentId: number) => `${root}.l.${parentId}.*`,
-    participant: (channel: number) => `${root}.c.${channel}`,
+    participant: (channel: number) =>
+      isZoneChannel(channel) ? `${root}.zc.${channel}` : `${root}.c.${channel}`,
+    zoneChannels: `${root}.zc.>`,
     service: (service: ServiceName, operation: string) => `${root}.${service}.${operation}`,
     queue: (service: ServiceName) => `${root}-${service}`,
     event: (kind: string) => `${root}.events.${kind}`,

@@ -433,3 +433,24 @@ export const clientLeft = z.object({
   reason: z.string(),
 });
 export type ClientLeft = z.infer<typeof clientLeft>;
+
+// ---- zone channels: what a zone's AI hears ------------------------------------------------------------
+
+/**
+ * An event from game logic to a zone (published to its zone channel, hence journaled with the zone's
+ * inputs): e.g. damage dealt across a zone border to an object the other zone runs.
+ */
+export const zoneEvent = z.object({
+  kind: z.literal("zone-event"),
+  sender,
+  name: z.string().min(1).max(64),
+  /** The object it is about, 0 for none. */
+  target: channelOrNone,
+  /** Any msgpack value. */
+  data: z.unknown(),
+});
+export type ZoneEvent = z.infer<typeof zoneEvent>;
+
+/** Anything published to a zone channel: a delivery about the objects the zone runs, or a zone event. */
+export const zoneChannelMessage = z.discriminatedUnion("kind", [...delivery.options, zoneEvent]);
+export type ZoneChannelMessage = z.infer<typeof zoneChannelMessage>;

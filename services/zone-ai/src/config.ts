@@ -1,0 +1,46 @@
+/**
+ * The zone-AI replica's configuration, from environment variables, validated at start; every problem
+ * names its variable. Beyond the common variables (NATS_URL, REDIS_URL, HTTP_PORT, HTTP_HOST, LOG_LEVEL,
+ * INSTANCE_ID) and the cluster's (DC_FILES, CLUSTER_VERSION, SUBJECT_ROOT):
+ *
+ * - PLUGIN: the module of the game logic, a path or package exporting a ZonePlugin as `plugin` or default
+ *   (default: the demo world, examples/demo/plugin.ts).
+ * - REDIS_PREFIX: prepended to the replica's Redis keys (zone leases, zone channels, liveness; default `ow:`).
+ * - LEASE_TTL_MS: a zone's lease lasts this long without renewal (default 1000): a replica killed -9 has
+ *   its zones resumed elsewhere after about this long.
+ * - SNAPSHOT_EVERY_MS: how often a running zone stores its snapshot (default 1000): a resumed zone replays
+ *   at most this much of its journal.
+ * - JOURNAL_MAX_AGE_MS: how long the zone journal keeps inputs (default one hour).
+ */
+import { hostname } from "node:os";
+import { fileURLToPath } from "node:url";
+import { clusterConfig, commonConfig, loadConfig } from "@overworld/service";
+import { z } from "zod";
+
+const DEFAULT_PLUGIN = fileURLToPath(new URL("../../../examples/demo/plugin.ts", import.meta.url));
+const HOUR_MS = 3_600_000;
+
+export const zoneAiConfigShape = {
+  ...commonConfig,
+  ...clusterConfig,
+  PLUGIN: z.string().min(1).default(DEFAULT_PLUGIN),
+  REDIS_PREFIX: z.string().max(64).default("ow:"),
+  LEASE_TTL_MS: z.coerce.number().int().min(200).max(60_000).default(1000),
+  SNAPSHOT_EVERY_MS: z.coerce.number().int().min(100).max(600_000).default(1000),
+  JOURNAL_MAX_AGE_MS: z.coerce
+    .number()
+    .int()
+    .min(60_000)
+    .max(30 * 24 * HOUR_MS)
+    .default(HOUR_MS),
+};
+
+export type ZoneAiConfig = z.infer<z.ZodObject<typeof zoneAiConfigShape>>;
+
+export function loadZoneAiConfig(env: NodeJS.ProcessEnv = process.env): ZoneAiConfig {
+  return loadConfig(zoneAiConfigShape, env);
+}
+
+export function instanceIdOf(config: ZoneAiConfig): string {
+  return config.INSTANCE_ID ?? `zone-ai-${hostname()}-${process.pid}`;
+}

@@ -1,0 +1,177 @@
+/**
+ * The plugin API: how a game team writes zone logic. A plugin names the zones it runs (each of a *kind*),
+ * and for each kind the hooks a zone calls: `init` (its state when it first starts), `start`, `tick` (at
+ * a fixed rate), `enter` / `leave` (objects coming under or leaving the zone's AI), typed handlers of
+ * `airecv` fields (`onField(Class, "field", handler)`), `event` (zone events, e.g. damage from the zone
+ * next door) and `timer`. Hooks act through the `Zone` they are given: spawn and delete objects, set
+ * fields (broadcast fields are how events reach clients), move objects to other zones, send zone events,
+ * set timers, draw random numbers.
+ *
+ * Determinism: a zone's inputs (what clients and other zones send it) are journaled before it sees them,
+ * and within a tick they are applied in a canonical order (time, then source, then sequence). Its state
+ * must be plain data (msgpack), its randomness must come from `zone.random()` and its time from
+ * `zone.now`, so that a replica resuming it from a snapshot and the journal reaches the same state.
+ * Writes should be absolute values (hp = 90, not hp -= 10): replayed inputs may repeat a write.
+ */
+import type { DClass, DClassHandle, DcFile, FieldInfoMap, FieldValue } from "@overworld/protocol";
+
+/** A zone of the zone graph that a plugin runs, and the kind of logic that runs it. */
+export interface ZoneSpec {
+  readonly parent: number;
+  readonly zone: number;
+  readonly kind: string;
+}
+
+/** An object as a zone sees it: class, place and its fields' latest values, decoded. */
+export interface ZoneObject<F extends FieldInfoMap = FieldInfoMap> {
+  readonly doId: number;
+  readonly dclass: DClass;
+  readonly parent: number;
+  readonly zone: number;
+  /** The channel of its owner (a client), 0 for none. */
+  readonly owner: number;
+  /** A field's latest value (undefined if never set). */
+  get<N extends keyof F & string>(name: N): F[N]["value"] | undefined;
+  /** True when the object is of that class or inherits from it; narrows its field types. */
+  is<G extends FieldInfoMap>(handle: DClassHandle<G>): this is ZoneObject<G>;
+}
+
+export interface SpawnOptions {
+  /** The zone to place it in (this zone by default): the AI of that zone runs it. */
+  readonly zone?: number;
+  /** The owner's channel (a client's), if any. */
+  readonly owner?: number;
+}
+
+/** What a hook may do; everything it does is sent when the tick ends, in order. */
+export interface Zone {
+  readonly parent: number;
+  readonly zone: number;
+  readonly kind: string;
+  /** The zone's channel (its AI channel, whichever replica runs it). */
+  readonly channel: number;
+  /** The time of the tick or input being handled (cluster ms). */
+  readonly now: number;
+  /** The objects this zone runs (their AI is this zone). */
+  readonly objects: ReadonlyMap<number, ZoneObject>;
+  /** Objects of the bordering zones, as their location shows them (read-only, not journaled). */
+  readonly nearby: ReadonlyMap<number, ZoneObject>;
+  /** An object by doId, here or nearby. */
+  find(doId: number): ZoneObject | undefined;
+  /** A number in [0, 1) from the zone's own seeded generator (deterministic across replays). */
+  random(): number;
+  /** Creates an object in this zone (or `options.zone`); its doId is known at once. */
+  spawn<G extends FieldInfoMap>(
+    handle: DClassHandle<G>,
+    fields: { readonly [N in keyof G]?: G[N]["value"] },
+    options?: SpawnOptions,
+  ): number;
+  /** Sets a field of an object (typed by its class). */
+  set<G extends FieldInfoMap, N extends keyof G & string>(
+    object: ZoneObject<G>,
+    name: N,
+    value: G[N]["value"],
+  ): void;
+  /** Moves an object this zone runs to another zone of the same parent: its AI goes with it. */
+  move(object: ZoneObject, zone: number): void;
+  delete(object: ZoneObject): void;
+  /** Sends a zone event (journaled there like any input) to a zone of the same parent, this one included. */
+  sendEvent(zone: number, name: string, data?: unknown, target?: number): void;
+  /** Calls the kind's `timer` hook with `name` and `data` after `ms` (on the first tick after then). */
+  after(ms: number, name: string, data?: unknown): void;
+  readonly log: {
+    info(message: string, details?: object): void;
+    warn(message: string, details?: object): void;
+  };
+}
+
+export interface ZoneEventInput {
+  readonly name: string;
+  readonly target: number;
+  readonly data: unknown;
+  /** The sender's channel (the zone it came from). */
+  readonly from: number;
+}
+
+/** A typed handler of one airecv field of one class (see `onField`). */
+export interface FieldHandler<S> {
+  readonly dclass: DClass;
+  readonly fieldName: string;
+  readonly handle: (zone: Zone, state: S, object: ZoneObject, value: FieldValue, sender: number) => void;
+}
+
+export interface ZoneHooks<S> {
+  /** The state of a zone that starts for the first time (no snapshot). Plain data. */
+  init(zone: Zone): S;
+  /** The zone starts for the first time (not when it resumes on another replica). */
+  start?(zone: Zone, state: S): void;
+  tick?(zone: Zone, state: S, dtMs: number): void;
+  enter?(zone: Zone, state: S, object: ZoneObject): void;
+  leave?(zone: Zone, state: S, object: ZoneObject): void;
+  fields?: readonly FieldHandler<S>[];
+  event?(zone: Zone, state: S, event: ZoneEventInput): void;
+  timer?(zone: Zone, state: S, name: string, data: unknown): void;
+}
+
+/** A client that said hello, for the plugin to give an avatar. */
+export interface ArrivingClient {
+  /** The client's channel: owner of its avatar. */
+  readonly channel: number;
+  readonly accountId: number;
+  readonly username: string;
+}
+
+/** What `onClientArrived` and `zones` may do: cluster-wide actions outside any zone. */
+export interface Cluster {
+  readonly dc: DcFile;
+  /** Creates an object in a zone of the plugin (its AI is that zone); resolves with its doId. */
+  create<G extends FieldInfoMap>(
+    handle: DClassHandle<G>,
+    fields: { readonly [N in keyof G]?: G[N]["value"] },
+    place: {
+      readonly parent: number;
+      readonly zone: number;
+      readonly owner?: number;
+      readonly doId?: number;
+    },
+  ): Promise<number>;
+  /** True when an object with that doId is live. */
+  exists(doId: number): Promise<boolean>;
+  /** Makes an object a session object of a client (deleted when it goes; ejected if it is deleted). */
+  addSessionObject(client: number, doId: number): void;
+}
+
+export interface ZonePlugin {
+  readonly name: string;
+  /** The classes it is written against; the replica refuses to start if they are not the cluster's. */
+  readonly schema: { readonly file: DcFile };
+  /** Ticks per second of every zone (10 by default). */
+  readonly tickHz?: number;
+  /** The zones it runs; may create the objects they hang under (idempotently: every replica calls it). */
+  zones(cluster: Cluster): Promise<readonly ZoneSpec[]>;
+  /** The zones whose objects a zone sees as `nearby` (its bordering zones). */
+  neighbours?(zone: ZoneSpec): readonly number[];
+  // biome-ignore lint/suspicious/noExplicitAny: each kind has its own state type
+  readonly kinds: { readonly [kind: string]: ZoneHooks<any> };
+  /** A client said hello: give it an avatar (exactly one replica is asked). */
+  clientArrived?(client: ArrivingClient, cluster: Cluster): Promise<void>;
+}
+
+/** A typed airecv handler: `onField(demo.DistributedAvatar, "say", (zone, state, avatar, [text]) => ...)`. */
+export function onField<S, G extends FieldInfoMap, N extends keyof G & string>(
+  handle: DClassHandle<G>,
+  name: N,
+  fn: (zone: Zone, state: S, object: ZoneObject<G>, value: G[N]["value"], sender: number) => void,
+): FieldHandler<S> {
+  handle.field(name); // throws now, naming the class, if it has no such field
+  return {
+    dclass: handle.dclass,
+    fieldName: name,
+    handle: fn as FieldHandler<S>["handle"],
+  };
+}
+
+/** Declares a plugin (an identity function that checks its shape at compile time). */
+export function definePlugin(plugin: ZonePlugin): ZonePlugin {
+  return plugin;
+}

@@ -1,0 +1,487 @@
+/**
+ * A zone-AI replica: joins the cluster (role `zone-ai`), learns its peers from the message director (and
+ * their liveness from short-lived Redis keys, so that a replica killed -9 drops out within a lease), spreads
+ * the plugin's zones over the live replicas by rendezvous hashing, and runs the zones that fall to it once
+ * it holds their leases (one running owner per zone: a zone starts only under a lease and stops the moment
+ * its lease is lost).
+ *
+ * A zone is followed from its journal (the JetStream stream over the zone channels' subjects): from the
+ * sequence after its last snapshot, so that a zone resumed on another replica replays exactly the inputs
+ * its snapshot does not include, then goes on live. Every tick its outputs go to the state server in order;
+ * every SNAPSHOT_EVERY_MS its snapshot is stored.
+ */
+import {
+  type DcFile,
+  decodeEnvelope,
+  encodeEnvelope,
+  type FieldValue,
+  legacyHash,
+  messages,
+  packField,
+  type Subjects,
+  subjects,
+} from "@overworld/protocol";
+import {
+  type Logger,
+  type NatsConnection,
+  type Participant,
+  parseMessage,
+  publish,
+  type Redis,
+  request,
+} from "@overworld/service";
+import type { ZoneJournal } from "./journal.ts";
+import { Placement, zoneKey } from "./placement.ts";
+import type { ArrivingClient, Cluster, ZonePlugin, ZoneSpec } from "./plugin.ts";
+import type { ZoneChannels } from "./zone-channels.ts";
+import type { ZoneLeases } from "./zone-leases.ts";
+import {
+  snapshotData,
+  type ZoneInput,
+  type ZoneObjectData,
+  type ZoneOutput,
+  ZoneRuntime,
+  type ZoneSnapshot,
+} from "./zone-runtime.ts";
+
+/** How often a replica looks at its peers and its zones. */
+const CONTROL_EVERY_MS = 200;
+/** A replica's liveness key lasts this long; it is refreshed every CONTROL_EVERY_MS. */
+const ALIVE_TTL_MS = 800;
+const REQUEST_TIMEOUT_MS = 5000;
+const DEFAULT_TICK_HZ = 10;
+const MS_PER_SECOND = 1000;
+/** Spawn ids taken at a time for a zone. */
+const ID_BLOCK = 128;
+
+export interface ReplicaDeps {
+  readonly nc: NatsConnection;
+  readonly redis: Redis;
+  readonly participant: Participant;
+  readonly journal: ZoneJournal;
+  readonly leases: ZoneLeases;
+  readonly channels: ZoneChannels;
+  readonly plugin: ZonePlugin;
+  readonly dc: DcFile;
+  readonly root: string;
+  readonly redisPrefix: string;
+  readonly snapshotEveryMs: number;
+  readonly log: Logger;
+}
+
+interface RunningZone {
+  readonly spec: ZoneSpec;
+  readonly key: string;
+  readonly runtime: ZoneRuntime;
+  readonly stops: (() => void)[];
+  /** Outputs are sent one after the other. */
+  chain: Promise<void>;
+  lastSnapshotAt: number;
+  snapshotting: boolean;
+  inputs: number;
+}
+
+export class Replica {
+  private readonly names: Subjects;
+  private readonly instance: string;
+  private specs: ZoneSpec[] = [];
+  private readonly running = new Map<string, RunningZone>();
+  private readonly starting = new Set<string>();
+  private placement = new Placement([]);
+  private peers: string[] = [];
+  private controlTimer: NodeJS.Timeout | undefined;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private controlling = false;
+  private stopped = false;
+  private readonly cluster: Cluster;
+  /** Zones resumed (started from a snapshot) and started fresh, for metrics and tests. */
+  readonly counts = { resumed: 0, fresh: 0, inputs: 0, ticks: 0 };
+
+  constructor(private readonly deps: ReplicaDeps) {
+    this.names = subjects(deps.root);
+    this.instance = String(deps.participant.channel);
+    this.cluster = this.makeCluster();
+  }
+
+  /** The zones this replica runs now (`parent.zone`). */
+  get zones(): string[] {
+    return [...this.running.keys()].sort();
+  }
+
+  /** The live replicas as this one last saw them (participant channels). */
+  get members(): readonly string[] {
+    return this.peers;
+  }
+
+  async start(): Promise<void> {
+    const { plugin, log } = this.deps;
+    if (legacyHash(plugin.schema.file) !== legacyHash(this.deps.dc)) {
+      throw new Error(
+        `plugin ${plugin.name} is written against other classes than the cluster's DC_FILES (schema hash 0x${legacyHash(plugin.schema.file).toString(16)} vs 0x${legacyHash(this.deps.dc).toString(16)})`,
+      );
+    }
+    this.specs = [...(await plugin.zones(this.cluster))];
+    for (const spec of this.specs) {
+      if (plugin.kinds[spec.kind] === undefined) {
+        throw new Error(`plugin ${plugin.name} names zone kind ${spec.kind} but has no hooks for it`);
+      }
+      await this.deps.channels.channelOf(spec.parent, spec.zone);
+    }
+    this.deps.nc.subscribe(this.names.service("game", "client-arrived"), {
+      queue: this.names.queue("game"),
+      callback: (error, msg) => {
+        if (error) return;
+        let notice: messages.ClientArrived;
+        try {
+          notice = parseMessage(messages.clientArrived, msg.data);
+        } catch (problem) {
+          log.warn({ err: problem }, "unreadable client-arrived notice dropped");
+          return;
+        }
+        const client: ArrivingClient = {
+          channel: notice.client,
+          accountId: notice.accountId,
+          username: notice.username,
+        };
+        plugin.clientArrived?.(client, this.cluster).catch((problem: unknown) => {
+          log.error(
+            { err: problem, client: client.channel },
+            "the plugin failed to receive an arriving client",
+          );
+        });
+      },
+    });
+    await this.control();
+    this.controlTimer = setInterval(() => void this.control(), CONTROL_EVERY_MS);
+    this.tickTimer = setInterval(() => this.tick(), MS_PER_SECOND / (plugin.tickHz ?? DEFAULT_TICK_HZ));
+    log.info({ zones: this.specs.length, plugin: plugin.name }, "zone-AI replica started");
+  }
+
+  /** Stops every zone (storing its snapshot and releasing its lease, so that peers resume it at once). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.controlTimer);
+    clearInterval(this.tickTimer);
+    await Promise.all([...this.running.values()].map((zone) => this.stopZone(zone, true)));
+    await this.deps.redis.del(this.aliveKey(this.instance)).catch(() => undefined);
+  }
+
+  // ---- placement -----------------------------------------------------------------------------------
+
+  private aliveKey(instance: string): string {
+    return `${this.deps.redisPrefix}zone-ai:alive:${instance}`;
+  }
+
+  /** Refreshes liveness, recomputes the placement, starts and stops zones. One at a time. */
+  private async control(): Promise<void> {
+    if (this.controlling || this.stopped) return;
+    this.controlling = true;
+    try {
+      await this.deps.redis.set(this.aliveKey(this.instance), "1", "PX", ALIVE_TTL_MS);
+      const members = (await this.deps.participant.members("zone-ai")).map((member) =>
+        String(member.channel),
+      );
+      const alive =
+        members.length === 0 ? [] : await this.deps.redis.mget(members.map((m) => this.aliveKey(m)));
+      const peers = members.filter((_, index) => alive[index] !== null);
+      if (!peers.includes(this.instance)) peers.push(this.instance);
+      peers.sort();
+      if (peers.join() !== this.peers.join()) {
+        this.deps.log.info({ replicas: peers }, "zone-AI replicas changed");
+        this.peers = peers;
+        this.placement = new Placement(peers);
+      }
+      for (const spec of this.specs) {
+        const key = zoneKey(spec.parent, spec.zone);
+        const mine = this.placement.ownerOf(key) === this.instance;
+        const zone = this.running.get(key);
+        if (mine && zone === undefined && !this.starting.has(key)) void this.startZone(spec, key);
+        else if (!mine && zone !== undefined) await this.stopZone(zone, true);
+      }
+    } catch (error) {
+      this.deps.log.warn({ err: error }, "zone placement round failed; retrying");
+    } finally {
+      this.controlling = false;
+    }
+  }
+
+  // ---- running a zone ------------------------------------------------------------------------------
+
+  private async startZone(spec: ZoneSpec, key: string): Promise<void> {
+    this.starting.add(key);
+    const { leases, journal, log, plugin } = this.deps;
+    try {
+      const lease = await leases.acquire(key);
+      if (!lease.acquired || this.stopped) return; // its last owner's lease has not run out yet: next round
+      const channel = this.deps.channels.cached(spec.parent, spec.zone);
+      const saved = await journal.loadSnapshot({ parentId: spec.parent, zoneId: spec.zone });
+      const snapshot = saved ? (decodeEnvelope(saved.state) as ZoneSnapshot) : undefined;
+      const runtime = new ZoneRuntime({
+        spec,
+        channel,
+        dc: plugin.schema.file, // the same classes as DC_FILES (checked at start), as the plugin's handles know them
+        hooks: plugin.kinds[spec.kind]!,
+        channelOf: (zone) => this.deps.channels.cached(spec.parent, zone),
+        log: {
+          info: (message, details) => log.info({ zone: key, ...details }, message),
+          warn: (message, details) => log.warn({ zone: key, ...details }, message),
+        },
+      });
+      const zone: RunningZone = {
+        spec,
+        key,
+        runtime,
+        stops: [],
+        chain: Promise.resolve(),
+        lastSnapshotAt: Date.now(),
+        snapshotting: false,
+        inputs: 0,
+      };
+      await this.refillIds(runtime);
+      const objects = await this.query(spec.parent, [spec.zone]);
+      this.send(zone, runtime.begin(objects, snapshot, Date.now()));
+      // follow the journal before the neighbours, so no input of the zone is missed
+      zone.stops.push(
+        await journal.follow(channel, runtime.seq, (entry) => {
+          let message: messages.ZoneChannelMessage;
+          try {
+            message = parseMessage(messages.zoneChannelMessage, entry.data);
+          } catch {
+            return; // not for zone logic (or from a newer version): skipped, as the journal keeps it
+          }
+          zone.inputs += 1;
+          this.counts.inputs += 1;
+          runtime.receive({ seq: entry.seq, time: entry.time, message } satisfies ZoneInput);
+        }),
+      );
+      await this.watchNeighbours(zone);
+      if (!leases.holds(key) || this.stopped) {
+        for (const stop of zone.stops) stop();
+        return;
+      }
+      this.running.set(key, zone);
+      if (snapshot) this.counts.resumed += 1;
+      else this.counts.fresh += 1;
+      log.info(
+        { zone: key, channel, resumedFrom: snapshot?.seq ?? null, objects: objects.length },
+        "zone started",
+      );
+    } catch (error) {
+      log.error({ err: error, zone: key }, "zone failed to start; retrying");
+      await leases.release(key).catch(() => undefined);
+    } finally {
+      this.starting.delete(key);
+    }
+  }
+
+  /** Stops running a zone; with `handOver`, stores its snapshot first and releases its lease. */
+  private async stopZone(zone: RunningZone, handOver: boolean): Promise<void> {
+    if (this.running.get(zone.key) !== zone) return;
+    this.running.delete(zone.key);
+    for (const stop of zone.stops) stop();
+    if (handOver && this.deps.leases.holds(zone.key)) {
+      this.send(zone, zone.runtime.tick(Date.now()));
+      await zone.chain;
+      await this.saveSnapshot(zone).catch((error: unknown) =>
+        this.deps.log.warn(
+          { err: error, zone: zone.key },
+          "last snapshot not stored; the next owner replays more",
+        ),
+      );
+      await this.deps.leases.release(zone.key).catch(() => undefined);
+    }
+    this.deps.log.info({ zone: zone.key, handOver }, "zone stopped");
+  }
+
+  /** The zone's lease was lost (expired or taken): it stops at once, without writing anything. */
+  lost(key: string): void {
+    const zone = this.running.get(key);
+    if (zone) void this.stopZone(zone, false);
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    this.counts.ticks += 1;
+    for (const zone of this.running.values()) {
+      if (!this.deps.leases.holds(zone.key)) {
+        void this.stopZone(zone, false);
+        continue;
+      }
+      try {
+        this.send(zone, zone.runtime.tick(now));
+      } catch (error) {
+        this.deps.log.error({ err: error, zone: zone.key }, "zone tick failed");
+      }
+      if (zone.runtime.idsLow) void this.refillIds(zone.runtime);
+      if (now - zone.lastSnapshotAt >= this.deps.snapshotEveryMs && !zone.snapshotting) {
+        zone.lastSnapshotAt = now;
+        zone.snapshotting = true;
+        this.saveSnapshot(zone)
+          .catch((error: unknown) =>
+            this.deps.log.warn({ err: error, zone: zone.key }, "snapshot not stored"),
+          )
+          .finally(() => {
+            zone.snapshotting = false;
+          });
+      }
+    }
+  }
+
+  /** Stores the zone's snapshot once its outputs so far are sent (a snapshot never runs ahead of them). */
+  private async saveSnapshot(zone: RunningZone): Promise<void> {
+    const snapshot = zone.runtime.snapshot();
+    await zone.chain;
+    await this.deps.journal.saveSnapshot(
+      { parentId: zone.spec.parent, zoneId: zone.spec.zone },
+      { seq: snapshot.seq, state: encodeEnvelope(snapshot), token: this.deps.leases.token(zone.key) ?? 0 },
+    );
+  }
+
+  private async refillIds(runtime: ZoneRuntime): Promise<void> {
+    const range = await this.deps.participant.allocateIds("doId", ID_BLOCK);
+    runtime.addIds(range.first, range.count);
+  }
+
+  /** Subscribes to the bordering zones' locations and loads what is there now. */
+  private async watchNeighbours(zone: RunningZone): Promise<void> {
+    const neighbours = (this.deps.plugin.neighbours?.(zone.spec) ?? []).filter((z) => z !== zone.spec.zone);
+    if (neighbours.length === 0) return;
+    for (const neighbour of neighbours) {
+      const subscription = this.deps.nc.subscribe(this.names.location(zone.spec.parent, neighbour), {
+        callback: (error, msg) => {
+          if (error) return;
+          try {
+            zone.runtime.receiveNearby(parseMessage(messages.delivery, msg.data));
+          } catch {
+            // unreadable: the view of the neighbours is advisory
+          }
+        },
+      });
+      zone.stops.push(() => subscription.unsubscribe());
+    }
+    await this.deps.nc.flush();
+    zone.runtime.addNearby(await this.query(zone.spec.parent, neighbours));
+  }
+
+  // ---- talking to the cluster ----------------------------------------------------------------------
+
+  private async query(parent: number, zones: readonly number[]): Promise<ZoneObjectData[]> {
+    const reply = await request<{ objects: messages.ObjectSnapshot[] }>(
+      this.deps.nc,
+      this.names.service("ss", "query-zones"),
+      { sender: this.deps.participant.channel, parentId: parent, zones: [...zones] },
+      REQUEST_TIMEOUT_MS,
+    );
+    return reply.objects.map((object) => snapshotData(object));
+  }
+
+  /** Sends a tick's outputs, in order, after the previous tick's. */
+  private send(zone: RunningZone, outputs: readonly ZoneOutput[]): void {
+    if (outputs.length === 0) return;
+    const sender = zone.runtime.channel;
+    zone.chain = zone.chain.then(async () => {
+      for (const output of outputs) {
+        try {
+          await this.perform(sender, output);
+        } catch (error) {
+          this.deps.log.warn({ err: error, zone: zone.key, op: output.op }, "zone output refused");
+        }
+      }
+    });
+  }
+
+  private async perform(sender: number, output: ZoneOutput): Promise<void> {
+    const { nc } = this.deps;
+    const ss = (op: string, body: object) =>
+      request(nc, this.names.service("ss", op), { sender, ...body }, REQUEST_TIMEOUT_MS);
+    switch (output.op) {
+      case "updates":
+        publish(nc, this.names.service("ss", "updates"), { sender, updates: output.updates });
+        return;
+      case "create":
+        await ss("create", {
+          doId: output.doId,
+          classId: output.classId,
+          parentId: output.parent,
+          zoneId: output.zone,
+          fields: output.fields,
+          ai: output.ai,
+          ...(output.owner === 0 ? {} : { owner: output.owner }),
+        }).catch((error: unknown) => {
+          if ((error as { code?: string }).code !== "exists") throw error; // a replay creating it again
+        });
+        return;
+      case "move":
+        await ss("set-location", { doId: output.doId, parentId: output.parent, zoneId: output.zone });
+        await ss("set-ai", { doId: output.doId, ai: output.ai });
+        return;
+      case "delete":
+        await ss("delete", { doId: output.doId }).catch((error: unknown) => {
+          if ((error as { code?: string }).code !== "unknown_object") throw error; // a replay deleting it again
+        });
+        return;
+      case "event":
+        publish(nc, this.names.participant(output.channel), {
+          kind: "zone-event",
+          sender,
+          name: output.name,
+          target: output.target,
+          data: output.data,
+        });
+        return;
+    }
+  }
+
+  private makeCluster(): Cluster {
+    const { nc, participant, channels, dc } = this.deps;
+    return {
+      dc,
+      create: async (handle, fields, place) => {
+        const doId = place.doId ?? (await participant.nextDoId());
+        const packed = Object.entries(fields)
+          .filter(([, value]) => value !== undefined)
+          .map(([name, value]) => {
+            const field = handle.field(name);
+            return [field.id, packField(field, value as FieldValue)] as [number, Uint8Array];
+          });
+        await request(
+          nc,
+          this.names.service("ss", "create"),
+          {
+            sender: participant.channel,
+            doId,
+            classId: handle.dclass.id,
+            parentId: place.parent,
+            zoneId: place.zone,
+            fields: packed,
+            ai: await channels.channelOf(place.parent, place.zone),
+            ...(place.owner === undefined ? {} : { owner: place.owner }),
+          },
+          REQUEST_TIMEOUT_MS,
+        );
+        return doId;
+      },
+      exists: async (doId) => {
+        try {
+          await request(
+            nc,
+            this.names.service("ss", "get"),
+            { sender: participant.channel, doId, fieldIds: [] },
+            REQUEST_TIMEOUT_MS,
+          );
+          return true;
+        } catch (error) {
+          if ((error as { code?: string }).code === "unknown_object") return false;
+          throw error;
+        }
+      },
+      addSessionObject: (client, doId) => {
+        publish(nc, this.names.participant(client), {
+          kind: "add-session-object",
+          sender: participant.channel,
+          doId,
+        });
+      },
+    };
+  }
+}

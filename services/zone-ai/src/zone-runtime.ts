@@ -1,0 +1,543 @@
+/**
+ * One running zone: the objects it runs (those whose AI is its zone channel), the plugin state of its
+ * kind, its inputs (journal entries of its zone channel) applied once per tick in canonical order, its
+ * timers and its seeded random numbers. What the hooks do is gathered as outputs and handed to the
+ * replica at the end of each tick, in order.
+ *
+ * Pure logic over inputs and time: the replica feeds it journal entries, calls `tick`, and sends the
+ * outputs. `snapshot()` captures all it needs to resume elsewhere: with the same inputs after the
+ * snapshot's sequence, a resumed zone reaches the same state.
+ */
+import {
+  DClass,
+  type DClassHandle,
+  type DcFile,
+  type FieldInfoMap,
+  type FieldValue,
+  type messages,
+  packField,
+  unpackField,
+} from "@overworld/protocol";
+import { canonicalOrder } from "./ordering.ts";
+import type { FieldHandler, Zone, ZoneHooks, ZoneObject, ZoneSpec } from "./plugin.ts";
+
+/** One entry of a zone's journal: what was sent to its channel, when, and its place in the journal. */
+export interface ZoneInput {
+  readonly seq: number;
+  /** When the journal stored it (ms). */
+  readonly time: number;
+  readonly message: messages.ZoneChannelMessage;
+}
+
+/** What a zone asks the cluster to do, in the order it asked. */
+export type ZoneOutput =
+  | {
+      readonly op: "create";
+      readonly doId: number;
+      readonly classId: number;
+      readonly parent: number;
+      readonly zone: number;
+      readonly ai: number;
+      readonly owner: number;
+      readonly fields: [number, Uint8Array][];
+    }
+  | { readonly op: "updates"; readonly updates: [number, number, Uint8Array][] }
+  | {
+      readonly op: "move";
+      readonly doId: number;
+      readonly parent: number;
+      readonly zone: number;
+      readonly ai: number;
+    }
+  | { readonly op: "delete"; readonly doId: number }
+  | {
+      readonly op: "event";
+      readonly channel: number;
+      readonly name: string;
+      readonly target: number;
+      readonly data: unknown;
+    };
+
+/** Ids this zone may give to objects it spawns: taken ahead, kept in its snapshot (replays reuse them). */
+export interface IdBlock {
+  next: number;
+  end: number;
+}
+
+/** Everything a zone needs to resume elsewhere. */
+export interface ZoneSnapshot {
+  /** The journal sequence of the last input applied. */
+  readonly seq: number;
+  readonly state: unknown;
+  readonly rng: number;
+  readonly timers: readonly Timer[];
+  readonly ids: IdBlock;
+}
+
+interface Timer {
+  readonly at: number;
+  readonly name: string;
+  readonly data: unknown;
+  /** Order of setting, for timers due at the same time. */
+  readonly order: number;
+}
+
+export interface ZoneRuntimeOptions {
+  readonly spec: ZoneSpec;
+  readonly channel: number;
+  readonly dc: DcFile;
+  readonly hooks: ZoneHooks<unknown>;
+  /** The zone channel of another zone of the same parent. */
+  readonly channelOf: (zone: number) => number;
+  readonly log: Zone["log"];
+}
+
+/** Spawned objects below this many ids left ask for a new block (see `idsLow`). */
+const IDS_LOW_WATER = 32;
+const UINT32 = 0x1_0000_0000;
+
+export class ZoneRuntime {
+  readonly spec: ZoneSpec;
+  readonly channel: number;
+  private state: unknown;
+  private rng: number;
+  private timers: Timer[] = [];
+  private timerOrder = 0;
+  private ids: IdBlock = { next: 0, end: 0 };
+  private lastSeq = 0;
+  private lastTick: number | undefined;
+  private pending: ZoneInput[] = [];
+  private outputs: ZoneOutput[] = [];
+  private updates: [number, number, Uint8Array][] = [];
+  private now = 0;
+  private readonly objects = new Map<number, LiveObject>();
+  private readonly nearby = new Map<number, LiveObject>();
+  private readonly handlers = new Map<string, FieldHandler<unknown>[]>();
+  private readonly zone: Zone;
+
+  constructor(private readonly options: ZoneRuntimeOptions) {
+    this.spec = options.spec;
+    this.channel = options.channel;
+    this.rng = seedOf(options.spec);
+    for (const handler of options.hooks.fields ?? []) {
+      const key = `${handler.dclass.name}.${handler.fieldName}`;
+      const list = this.handlers.get(key) ?? [];
+      list.push(handler);
+      this.handlers.set(key, list);
+    }
+    this.zone = this.makeZone();
+  }
+
+  /** The journal sequence of the last input applied. */
+  get seq(): number {
+    return this.lastSeq;
+  }
+
+  /** How many objects the zone runs. */
+  get objectCount(): number {
+    return this.objects.size;
+  }
+
+  /** True when fewer than IDS_LOW_WATER spawn ids are left: give it a new block with `addIds`. */
+  get idsLow(): boolean {
+    return this.ids.end - this.ids.next < IDS_LOW_WATER;
+  }
+
+  addIds(first: number, count: number): void {
+    if (this.ids.next >= this.ids.end) this.ids = { next: first, end: first + count };
+    else this.spare.push({ next: first, end: first + count });
+  }
+
+  private readonly spare: IdBlock[] = [];
+
+  /**
+   * Starts the zone: fresh (no snapshot: `init`, then `enter` for the objects already there, then
+   * `start`) or resumed from a snapshot (its state; the objects are the live ones, without hooks: the
+   * state knows them, and the inputs after the snapshot will be replayed).
+   */
+  begin(objects: readonly ZoneObjectData[], snapshot: ZoneSnapshot | undefined, now: number): ZoneOutput[] {
+    this.now = now;
+    for (const data of objects) this.objects.set(data.doId, this.live(data));
+    if (snapshot === undefined) {
+      this.state = this.options.hooks.init(this.zone);
+      for (const object of this.objects.values()) this.options.hooks.enter?.(this.zone, this.state, object);
+      this.options.hooks.start?.(this.zone, this.state);
+    } else {
+      this.state = snapshot.state;
+      this.rng = snapshot.rng;
+      this.timers = [...snapshot.timers];
+      this.timerOrder = this.timers.reduce((max, timer) => Math.max(max, timer.order + 1), 0);
+      this.ids = { ...snapshot.ids };
+      this.lastSeq = snapshot.seq;
+    }
+    this.lastTick = now;
+    return this.takeOutputs();
+  }
+
+  /** A journal entry for the next tick (entries at or before the last applied sequence are ignored). */
+  receive(input: ZoneInput): void {
+    if (input.seq > this.lastSeq) this.pending.push(input);
+  }
+
+  /** What a bordering zone's location shows (its objects, for `nearby`). */
+  receiveNearby(delivery: messages.Delivery): void {
+    switch (delivery.kind) {
+      case "enter": {
+        const object = delivery.object;
+        if (!this.objects.has(object.doId)) this.nearby.set(object.doId, this.live(snapshotData(object)));
+        return;
+      }
+      case "leave": {
+        const object = this.nearby.get(delivery.doId);
+        if (object && object.parent === delivery.parentId && object.zone === delivery.zoneId)
+          this.nearby.delete(delivery.doId);
+        return;
+      }
+      case "delete":
+        this.nearby.delete(delivery.doId);
+        return;
+      case "update":
+        for (const [doId, fieldId, value] of delivery.updates) this.nearby.get(doId)?.store(fieldId, value);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /**
+   * The bordering zones' objects as a query found them. Deliveries that came meanwhile are newer: the
+   * query only adds the objects they did not bring.
+   */
+  addNearby(objects: readonly ZoneObjectData[]): void {
+    for (const data of objects) {
+      if (!this.objects.has(data.doId) && !this.nearby.has(data.doId))
+        this.nearby.set(data.doId, this.live(data));
+    }
+  }
+
+  /** Applies the inputs received since the last tick in canonical order, fires due timers, ticks. */
+  tick(now: number): ZoneOutput[] {
+    const inputs = canonicalOrder(
+      this.pending.map((input) => ({
+        input,
+        time: input.time,
+        source: input.message.sender,
+        sequence: input.seq,
+      })),
+    );
+    this.pending = [];
+    for (const { input } of inputs) {
+      this.now = input.time;
+      this.apply(input);
+      this.lastSeq = Math.max(this.lastSeq, input.seq);
+    }
+    this.now = now;
+    this.fireTimers(now);
+    const dt = this.lastTick === undefined ? 0 : now - this.lastTick;
+    this.lastTick = now;
+    this.options.hooks.tick?.(this.zone, this.state, dt);
+    return this.takeOutputs();
+  }
+
+  snapshot(): ZoneSnapshot {
+    return {
+      seq: this.lastSeq,
+      state: this.state,
+      rng: this.rng,
+      timers: [...this.timers],
+      ids: { ...this.ids },
+    };
+  }
+
+  // ---- inputs --------------------------------------------------------------------------------------
+
+  private apply(input: ZoneInput): void {
+    const message = input.message;
+    const hooks = this.options.hooks;
+    switch (message.kind) {
+      case "enter-ai": {
+        const data = snapshotData(message.object);
+        const known = this.objects.get(data.doId);
+        const object = known ?? this.live(data);
+        if (known) for (const [fieldId, value] of message.object.fields) known.store(fieldId, value);
+        this.objects.set(object.doId, object);
+        this.nearby.delete(object.doId);
+        hooks.enter?.(this.zone, this.state, object);
+        return;
+      }
+      case "update":
+        for (const [doId, fieldId, value] of message.updates)
+          this.applyUpdate(doId, fieldId, value, message.sender);
+        return;
+      case "changing-location": {
+        const object = this.objects.get(message.doId);
+        if (object) object.place(message.parentId, message.zoneId);
+        return;
+      }
+      case "changing-ai":
+        if (message.ai !== this.channel) this.drop(message.doId);
+        return;
+      case "delete":
+        this.drop(message.doId);
+        return;
+      case "zone-event":
+        hooks.event?.(this.zone, this.state, {
+          name: message.name,
+          target: message.target,
+          data: message.data,
+          from: message.sender,
+        });
+        return;
+      default:
+        return;
+    }
+  }
+
+  private applyUpdate(doId: number, fieldId: number, value: Uint8Array, sender: number): void {
+    const object = this.objects.get(doId);
+    if (object === undefined) return;
+    const stored = object.store(fieldId, value);
+    if (stored === undefined) return;
+    for (const handler of this.handlersOf(object.dclass, stored.field)) {
+      handler.handle(this.zone, this.state, object, stored.value, sender);
+    }
+  }
+
+  /** The handlers of a field, declared on the object's class or on a class it inherits from. */
+  private handlersOf(dclass: DClass, fieldName: string): FieldHandler<unknown>[] {
+    const found: FieldHandler<unknown>[] = [];
+    for (const each of lineage(dclass)) {
+      const list = this.handlers.get(`${each.name}.${fieldName}`);
+      if (list) found.push(...list);
+    }
+    return found;
+  }
+
+  private drop(doId: number): void {
+    const object = this.objects.get(doId);
+    if (object === undefined) return;
+    this.objects.delete(doId);
+    this.options.hooks.leave?.(this.zone, this.state, object);
+  }
+
+  private fireTimers(now: number): void {
+    const due = this.timers
+      .filter((timer) => timer.at <= now)
+      .sort((a, b) => a.at - b.at || a.order - b.order);
+    if (due.length === 0) return;
+    this.timers = this.timers.filter((timer) => timer.at > now);
+    for (const timer of due) this.options.hooks.timer?.(this.zone, this.state, timer.name, timer.data);
+  }
+
+  // ---- outputs -------------------------------------------------------------------------------------
+
+  private takeOutputs(): ZoneOutput[] {
+    this.flushUpdates();
+    const outputs = this.outputs;
+    this.outputs = [];
+    return outputs;
+  }
+
+  private flushUpdates(): void {
+    if (this.updates.length === 0) return;
+    this.outputs.push({ op: "updates", updates: this.updates });
+    this.updates = [];
+  }
+
+  private push(output: ZoneOutput): void {
+    this.flushUpdates(); // keep the order the hooks asked for
+    this.outputs.push(output);
+  }
+
+  private takeId(): number {
+    while (this.ids.next >= this.ids.end) {
+      const next = this.spare.shift();
+      if (next === undefined) {
+        throw new Error(`zone ${this.spec.parent}/${this.spec.zone} has no doIds left to spawn with`);
+      }
+      this.ids = next;
+    }
+    const doId = this.ids.next;
+    this.ids.next += 1;
+    return doId;
+  }
+
+  private makeZone(): Zone {
+    const runtime = this;
+    const { spec, channelOf, log } = this.options;
+    const zone: Zone = {
+      parent: spec.parent,
+      zone: spec.zone,
+      kind: spec.kind,
+      channel: this.channel,
+      get now() {
+        return runtime.now;
+      },
+      objects: this.objects,
+      nearby: this.nearby,
+      find: (doId) => this.objects.get(doId) ?? this.nearby.get(doId),
+      random: () => {
+        // mulberry32: small, fast, and its whole state is one number the snapshot keeps
+        this.rng = (this.rng + 0x6d2b79f5) % UINT32;
+        let t = this.rng;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / UINT32;
+      },
+      spawn: (handle, fields, options = {}) => {
+        const doId = this.takeId();
+        const zone = options.zone ?? spec.zone;
+        this.push({
+          op: "create",
+          doId,
+          classId: handle.dclass.id,
+          parent: spec.parent,
+          zone,
+          ai: channelOf(zone),
+          owner: options.owner ?? 0,
+          fields: packFields(handle, fields),
+        });
+        return doId;
+      },
+      set: (object, name, value) => {
+        const field = object.dclass.field(name);
+        if (field === undefined) throw new Error(`class ${object.dclass.name} has no field ${name}`);
+        const bytes = packField(field, value as FieldValue);
+        this.updates.push([object.doId, field.id, bytes]);
+        (this.objects.get(object.doId) ?? this.nearby.get(object.doId))?.store(field.id, bytes);
+      },
+      move: (object, zone) => {
+        if (!this.objects.has(object.doId) || zone === object.zone) return;
+        this.push({ op: "move", doId: object.doId, parent: spec.parent, zone, ai: channelOf(zone) });
+      },
+      delete: (object) => {
+        this.push({ op: "delete", doId: object.doId });
+      },
+      sendEvent: (zone, name, data = null, target = 0) => {
+        this.push({ op: "event", channel: channelOf(zone), name, target, data });
+      },
+      after: (ms, name, data = null) => {
+        this.timers.push({ at: this.now + ms, name, data, order: this.timerOrder++ });
+      },
+      log,
+    };
+    return zone;
+  }
+
+  private live(data: ZoneObjectData): LiveObject {
+    return new LiveObject(data, this.options.dc);
+  }
+}
+
+/** An object's data as the state server shows it. */
+export interface ZoneObjectData {
+  readonly doId: number;
+  readonly classId: number;
+  readonly parent: number;
+  readonly zone: number;
+  readonly owner: number;
+  readonly fields: readonly (readonly [number, Uint8Array])[];
+}
+
+export function snapshotData(object: messages.ObjectSnapshot, owner = 0): ZoneObjectData {
+  return {
+    doId: object.doId,
+    classId: object.classId,
+    parent: object.parentId,
+    zone: object.zoneId,
+    owner,
+    fields: object.fields,
+  };
+}
+
+class LiveObject implements ZoneObject {
+  readonly doId: number;
+  readonly dclass: DClass;
+  parent: number;
+  zone: number;
+  readonly owner: number;
+  private readonly values = new Map<string, FieldValue>();
+
+  constructor(data: ZoneObjectData, dc: DcFile) {
+    const dclass = dc.typeById(data.classId);
+    if (!(dclass instanceof DClass))
+      throw new Error(`object ${data.doId} has class id ${data.classId}, no dclass`);
+    this.doId = data.doId;
+    this.dclass = dclass;
+    this.parent = data.parent;
+    this.zone = data.zone;
+    this.owner = data.owner;
+    for (const [fieldId, value] of data.fields) this.store(fieldId, value);
+  }
+
+  place(parent: number, zone: number): void {
+    this.parent = parent;
+    this.zone = zone;
+  }
+
+  /** Decodes and keeps a field's value (a molecular field's atoms too); undefined when it cannot. */
+  store(fieldId: number, bytes: Uint8Array): { field: string; value: FieldValue } | undefined {
+    const field = this.dclass.fieldById(fieldId);
+    if (field === undefined) return undefined;
+    let value: FieldValue;
+    try {
+      value = unpackField(field, bytes);
+    } catch {
+      return undefined; // the state server validated it: only a schema mismatch gets here
+    }
+    this.values.set(field.name, value);
+    if (field.kind === "molecular") {
+      let at = 0;
+      const parts = value as FieldValue[];
+      for (const atom of field.atoms) {
+        if (atom.kind === "parameter") {
+          this.values.set(atom.name, parts[at] as FieldValue);
+          at += 1;
+        } else {
+          this.values.set(atom.name, parts.slice(at, at + atom.elements.length) as FieldValue);
+          at += atom.elements.length;
+        }
+      }
+    }
+    return { field: field.name, value };
+  }
+
+  get(name: string): never {
+    return this.values.get(name) as never;
+  }
+
+  is<G extends FieldInfoMap>(handle: DClassHandle<G>): this is ZoneObject<G> {
+    // by id: the plugin's schema and the cluster's DC_FILES are two models of the same classes
+    return lineage(this.dclass).some((each) => each.id === handle.dclass.id);
+  }
+}
+
+/** A class and every class it inherits from, nearest first. */
+function lineage(dclass: DClass): DClass[] {
+  const out: DClass[] = [];
+  const visit = (each: DClass) => {
+    if (out.includes(each)) return;
+    out.push(each);
+    for (const parent of each.parents) visit(parent);
+  };
+  visit(dclass);
+  return out;
+}
+
+function packFields<G extends FieldInfoMap>(
+  handle: DClassHandle<G>,
+  fields: { readonly [N in keyof G]?: G[N]["value"] },
+): [number, Uint8Array][] {
+  const packed: [number, Uint8Array][] = [];
+  for (const [name, value] of Object.entries(fields)) {
+    if (value === undefined) continue;
+    const field = handle.field(name);
+    packed.push([field.id, packField(field, value as FieldValue)]);
+  }
+  return packed.sort((a, b) => a[0] - b[0]);
+}
+
+/** A zone's first random seed: from its place, so that a fresh zone is the same wherever it starts. */
+function seedOf(spec: ZoneSpec): number {
+  return (Math.imul(spec.parent, 0x9e3779b1) ^ Math.imul(spec.zone + 1, 0x85ebca6b)) >>> 0;
+}
