@@ -427,6 +427,7 @@ export class Replica {
           name: output.name,
           target: output.target,
           data: output.data,
+          origin: output.origin,
         });
         return;
     }

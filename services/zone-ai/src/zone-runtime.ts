@@ -56,6 +56,7 @@ export type ZoneOutput =
       readonly name: string;
       readonly target: number;
       readonly data: unknown;
+      readonly origin: [number, number];
     };
 
 /** Ids this zone may give to objects it spawns: taken ahead, kept in its snapshot (replays reuse them). */
@@ -72,6 +73,8 @@ export interface ZoneSnapshot {
   readonly rng: number;
   readonly timers: readonly Timer[];
   readonly ids: IdBlock;
+  /** The last zone-event origin seen from each sender (repeats from a resumed sender are dropped). */
+  readonly marks: Record<number, [number, number]>;
 }
 
 interface Timer {
@@ -105,6 +108,9 @@ export class ZoneRuntime {
   private timerOrder = 0;
   private ids: IdBlock = { next: 0, end: 0 };
   private lastSeq = 0;
+  /** Zone events made since the last input, numbering their origins. */
+  private eventIndex = 0;
+  private marks: Record<number, [number, number]> = {};
   private lastTick: number | undefined;
   private pending: ZoneInput[] = [];
   private outputs: ZoneOutput[] = [];
@@ -168,6 +174,7 @@ export class ZoneRuntime {
       this.timers = [...snapshot.timers];
       this.timerOrder = this.timers.reduce((max, timer) => Math.max(max, timer.order + 1), 0);
       this.ids = { ...snapshot.ids };
+      this.marks = { ...snapshot.marks };
       this.lastSeq = snapshot.seq;
     }
     this.lastTick = now;
@@ -228,8 +235,9 @@ export class ZoneRuntime {
     this.pending = [];
     for (const { input } of inputs) {
       this.now = input.time;
-      this.apply(input);
       this.lastSeq = Math.max(this.lastSeq, input.seq);
+      this.eventIndex = 0;
+      this.apply(input);
     }
     this.now = now;
     this.fireTimers(now);
@@ -246,6 +254,7 @@ export class ZoneRuntime {
       rng: this.rng,
       timers: [...this.timers],
       ids: { ...this.ids },
+      marks: { ...this.marks },
     };
   }
 
@@ -280,7 +289,11 @@ export class ZoneRuntime {
       case "delete":
         this.drop(message.doId);
         return;
-      case "zone-event":
+      case "zone-event": {
+        const mark = this.marks[message.sender];
+        const [seq, index] = message.origin;
+        if (mark !== undefined && (seq < mark[0] || (seq === mark[0] && index <= mark[1]))) return; // a replay's repeat
+        this.marks[message.sender] = [seq, index];
         hooks.event?.(this.zone, this.state, {
           name: message.name,
           target: message.target,
@@ -288,6 +301,7 @@ export class ZoneRuntime {
           from: message.sender,
         });
         return;
+      }
       default:
         return;
     }
@@ -414,7 +428,8 @@ export class ZoneRuntime {
         this.push({ op: "delete", doId: object.doId });
       },
       sendEvent: (zone, name, data = null, target = 0) => {
-        this.push({ op: "event", channel: channelOf(zone), name, target, data });
+        const origin: [number, number] = [this.lastSeq, this.eventIndex++];
+        this.push({ op: "event", channel: channelOf(zone), name, target, data, origin });
       },
       after: (ms, name, data = null) => {
         this.timers.push({ at: this.now + ms, name, data, order: this.timerOrder++ });

@@ -448,6 +448,12 @@ export const zoneEvent = z.object({
   target: channelOrNone,
   /** Any msgpack value. */
   data: z.unknown(),
+  /**
+   * Where in its sender's journal it was made: [sequence of the sender's input, index among the events
+   * made at that input]. A zone resumed elsewhere replays its inputs and makes the same events again;
+   * the receiver drops those at or before the last origin it saw from that sender.
+   */
+  origin: z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()]),
 });
 export type ZoneEvent = z.infer<typeof zoneEvent>;
 
