@@ -5,10 +5,9 @@
  * DistributedAvatar owned by the client and declares it a session object), enter one zone, see each
  * other's avatar appear, move, and leave when its player goes.
  */
-import { fileURLToPath } from "node:url";
 import { login, type ObjectMirror, OverworldClient, register, type UpdateEvent } from "@overworld/client";
-import { encodeEnvelope, loadDcFiles, messages, packField } from "@overworld/protocol";
-import { connectPostgres, parseMessage } from "@overworld/service";
+import { loadDcFiles, type messages } from "@overworld/protocol";
+import { connectPostgres } from "@overworld/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadUberdogConfig, startUberdog, type UberdogHandle } from "../../services/uberdog/src/main.ts";
 import {
@@ -18,11 +17,10 @@ import {
   PRIVATE_KEY,
   startCluster,
 } from "../client-agent/support.ts";
+import { type AvatarServer, DEMO_DC, serveAvatars } from "../support/avatars.ts";
 
-const DEMO_DC = fileURLToPath(new URL("../../examples/demo/demo.dc", import.meta.url));
 const dc = loadDcFiles([DEMO_DC]);
 const avatarClass = dc.class("DistributedAvatar")!;
-const field = (name: string) => avatarClass.field(name)!;
 const WORLD = 9100;
 const ZONE = 7;
 const PASSWORD = "correct horse battery";
@@ -32,8 +30,7 @@ let uberdog: UberdogHandle;
 let baseUrl: string;
 const schema = `e2e_${process.pid}_${Date.now().toString(36)}`;
 const clients: OverworldClient[] = [];
-const arrived: messages.ClientArrived[] = [];
-const left: messages.ClientLeft[] = [];
+let avatars: AvatarServer;
 
 function eventually(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -44,41 +41,6 @@ function eventually(condition: () => boolean, what: string, timeoutMs = 5000): P
       else setTimeout(check, 10);
     };
     check();
-  });
-}
-
-/** The game logic of this test: every arriving client gets an avatar in WORLD/ZONE, as its session object. */
-function serveAvatars(): void {
-  const root = cluster.root;
-  cluster.bus.subscribe(`${root}.game.client-arrived`, {
-    queue: `${root}-game`,
-    callback: (error, msg) => {
-      if (!error) void giveAvatar(parseMessage(messages.clientArrived, msg.data));
-    },
-  });
-  const giveAvatar = async (notice: messages.ClientArrived) => {
-    arrived.push(notice);
-    const { doId } = await cluster.ss<{ doId: number }>("create", {
-      classId: avatarClass.id,
-      parentId: WORLD,
-      zoneId: ZONE,
-      owner: notice.client,
-      fields: [
-        [field("setXY").id, packField(field("setXY"), [0, 0])],
-        [field("setH").id, packField(field("setH"), [0])],
-        [field("setName").id, packField(field("setName"), [notice.username])],
-        [field("hp").id, packField(field("hp"), 100)],
-      ],
-    });
-    cluster.bus.publish(
-      `${root}.c.${notice.client}`,
-      encodeEnvelope({ kind: "add-session-object", sender: 1, doId }),
-    );
-  };
-  cluster.bus.subscribe(`${root}.game.client-left`, {
-    callback: (error, msg) => {
-      if (!error) left.push(parseMessage(messages.clientLeft, msg.data));
-    },
   });
 }
 
@@ -118,7 +80,8 @@ beforeAll(async () => {
     }),
   );
   baseUrl = `http://127.0.0.1:${uberdog.port}`;
-  serveAvatars();
+  // the game logic of this test: every arriving client gets an avatar in WORLD/ZONE, as its session object
+  avatars = serveAvatars(cluster, WORLD, () => ({ x: 0, y: 0, zone: ZONE }));
   await cluster.bus.flush();
 });
 
@@ -137,7 +100,10 @@ describe("two players", () => {
     const bob = await player("bob");
     expect(alice.avatar).toMatchObject({ parent: WORLD, zone: ZONE, owned: true });
     expect(alice.avatar.dclass).toBe(avatarClass);
-    expect(arrived.map((notice) => notice.username)).toEqual([`alice${process.pid}`, `bob${process.pid}`]);
+    expect(avatars.arrived.map((notice) => notice.username)).toEqual([
+      `alice${process.pid}`,
+      `bob${process.pid}`,
+    ]);
 
     // alice looks at a zone next door first, then alters her interest to the zone both are in
     const look = await alice.client.addInterest(WORLD, [ZONE + 1]);
@@ -176,8 +142,11 @@ describe("two players", () => {
     await eventually(() => gone.includes(alice.avatar.doId), "alice's avatar to leave bob's view");
     expect(bob.client.objects.has(alice.avatar.doId)).toBe(false);
     expect(bob.client.connected).toBe(true);
-    await eventually(() => left.length > 0, "the client-left notice");
-    expect(left[0]).toMatchObject({ client: arrived[0]!.client, accountId: arrived[0]!.accountId });
+    await eventually(() => avatars.left.length > 0, "the client-left notice");
+    expect(avatars.left[0]).toMatchObject({
+      client: avatars.arrived[0]!.client,
+      accountId: avatars.arrived[0]!.accountId,
+    });
     const zone = await cluster.ss<{ objects: messages.ObjectSnapshot[] }>("query-zones", {
       parentId: WORLD,
       zones: [ZONE],

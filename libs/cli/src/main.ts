@@ -2,6 +2,7 @@
 /**
  * The `overworld` command. Run from the repository root as `pnpm overworld <command> ...`.
  */
+import { runBotsCommand } from "./commands/bots.ts";
 import { runDcCommand } from "./commands/dc.ts";
 import { runStartCommand } from "./commands/start.ts";
 
@@ -9,6 +10,7 @@ const USAGE = `usage: pnpm overworld <command>
 
 commands:
   start [--help]     run the cluster as local processes with the demo world
+  bots --count N     log in N bots that walk the demo world; live progress, then a latency report (--help)
   dc check FILE...   load .dc files in order; print class, struct and field counts and the hash
   dc hash FILE...    print the legacy schema hash of .dc files loaded in order, as 0x%08x
 `;
@@ -20,6 +22,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return runDcCommand(rest);
     case "start":
       return runStartCommand(rest);
+    case "bots":
+      return runBotsCommand(rest);
     case undefined:
     case "help":
     case "--help":

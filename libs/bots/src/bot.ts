@@ -1,0 +1,386 @@
+/**
+ * One bot: registers (an existing account is fine) and logs in, connects, waits for the avatar the game
+ * logic gives it, looks at the avatar's zone and the zones bordering it, then walks: a random walk
+ * step (`setSmXYH`, stamped with its cluster time) at a fixed rate. When its avatar changes zone, by its
+ * own walk or because the game logic moved it, its interest follows. Every walk step of another avatar
+ * it receives is a delivered update and a latency sample.
+ */
+import {
+  ConnectError,
+  type DisconnectEvent,
+  type EjectEvent,
+  type InterestHandle,
+  LoginError,
+  login,
+  type MoveEvent,
+  type ObjectMirror,
+  OverworldClient,
+  register,
+  type UpdateEvent,
+} from "@overworld/client";
+import type { DcFile, FieldValue, reliable } from "@overworld/protocol";
+import { type Grid, neighbourhood, onMap, zoneAt } from "../../../examples/demo/grid.ts";
+import { latencyMs, timeStamp } from "./latency.ts";
+import type { RunStats } from "./stats.ts";
+import { RandomWalk } from "./walk.ts";
+
+/** The walk step the bots send and time: `setSmXYH(x, y, h, t)`, t the sender's cluster time. */
+export const WALK_FIELD = "setSmXYH";
+/** The avatar's position field, where the walk starts. */
+const POSITION_FIELD = "setXY";
+const STAMP_INDEX = 3;
+const MS_PER_SECOND = 1000;
+/** When uberdog says 429 without Retry-After, wait this long before asking again. */
+const DEFAULT_RETRY_AFTER_MS = 1000;
+
+export interface BotConfig {
+  readonly username: string;
+  readonly password: string;
+  readonly uberdog: string;
+  readonly dc: DcFile;
+  readonly version: string;
+  readonly grid: Grid;
+  /** Walk steps per second. */
+  readonly rate: number;
+  /** World units per second. */
+  readonly speed: number;
+  readonly updateHz: number;
+  readonly startTimeoutMs: number;
+}
+
+/** Why a bot did not start walking: `reason` groups failures in the report, `message` says more. */
+export class BotStartError extends Error {
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "BotStartError";
+  }
+}
+
+/** The run stopped the bot before it was walking: not a failure. */
+export class BotStopped extends Error {
+  constructor() {
+    super("the bot was stopped before it started walking");
+    this.name = "BotStopped";
+  }
+}
+
+export class Bot {
+  private client: OverworldClient | undefined;
+  private avatar: ObjectMirror | undefined;
+  private interest: InterestHandle | undefined;
+  /** The zone whose neighbourhood the interest covers, and the one it should cover. */
+  private interestZone = 0;
+  private wantedZone = 0;
+  private altering = false;
+  private walk: RandomWalk | undefined;
+  private walkTimer: ReturnType<typeof setInterval> | undefined;
+  private phaseTimer: ReturnType<typeof setTimeout> | undefined;
+  private stopping = false;
+  private isWalking = false;
+  private isConnected = false;
+  private cancelWait: (() => void) | undefined;
+
+  constructor(
+    private readonly config: BotConfig,
+    private readonly stats: RunStats,
+  ) {}
+
+  /** Transport counters of the bot's connection; undefined if it never connected. */
+  get transport(): reliable.ReliableStats | undefined {
+    return this.client?.stats;
+  }
+
+  /** The bot's cluster clock error bound (ms); undefined before hello. */
+  get clockErrorBoundMs(): number | undefined {
+    return this.client?.clockEstimate?.errorBound;
+  }
+
+  /**
+   * Logs in, connects, waits for the avatar and takes interest; resolves once the bot walks. Rejects
+   * with a BotStartError (a failure, counted by the caller) or BotStopped (stop() came first).
+   */
+  async start(): Promise<void> {
+    const deadline = Date.now() + this.config.startTimeoutMs;
+    const token = await this.logIn(deadline);
+    this.throwIfStopping();
+    const client = await this.connect(token, deadline);
+    this.client = client;
+    this.isConnected = true;
+    this.stats.connected++;
+    this.stats.everConnected++;
+    client.on("eject", (event) => this.ejected(event));
+    client.on("disconnect", (event) => this.disconnected(event));
+    client.on("update", (event) => this.updated(event));
+    client.on("move", (event) => this.moved(event));
+    if (this.stopping) {
+      await client.close();
+      throw new BotStopped();
+    }
+    const avatar = await this.awaitAvatar(client, deadline);
+    this.avatar = avatar;
+    const start = this.startingPoint(avatar);
+    try {
+      this.interestZone = this.wantedZone = start.zone;
+      this.interest = await client.addInterest(avatar.parent, neighbourhood(this.config.grid, start.zone));
+    } catch (error) {
+      this.throwIfStopping();
+      throw new BotStartError(
+        "interest refused",
+        `interest in zone ${start.zone}: ${(error as Error).message}`,
+      );
+    }
+    this.throwIfStopping();
+    this.walk = new RandomWalk(this.config.grid, start, this.config.speed);
+    this.beginWalking();
+  }
+
+  /** Stops walking and says goodbye; safe to call at any point, more than once. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.cancelWait?.();
+    this.stopWalking();
+    await this.client?.close();
+  }
+
+  // ---- starting ----------------------------------------------------------------------------------------
+
+  private async logIn(deadline: number): Promise<Uint8Array> {
+    const { uberdog, username, password } = this.config;
+    await this.askUberdog(deadline, "register", async () => {
+      try {
+        await register(uberdog, username, password);
+      } catch (error) {
+        if (!(error instanceof LoginError && error.code === "username_taken")) throw error;
+      }
+    });
+    let token: Uint8Array | undefined;
+    await this.askUberdog(deadline, "login", async () => {
+      token = (await login(uberdog, username, password)).connectToken;
+    });
+    return token!;
+  }
+
+  /** Runs a request to uberdog, waiting out rate limits (429) until the deadline. */
+  private async askUberdog(deadline: number, what: string, ask: () => Promise<void>): Promise<void> {
+    for (;;) {
+      this.throwIfStopping();
+      try {
+        return await ask();
+      } catch (error) {
+        if (!(error instanceof LoginError)) throw error;
+        const waitMs = (error.retryAfterSeconds ?? 0) * MS_PER_SECOND || DEFAULT_RETRY_AFTER_MS;
+        if (error.status !== 429 || Date.now() + waitMs > deadline) {
+          throw new BotStartError(`${what}: ${error.code} (HTTP ${error.status})`, loginAdvice(what, error));
+        }
+        await this.sleep(waitMs);
+      }
+    }
+  }
+
+  private async connect(token: Uint8Array, deadline: number): Promise<OverworldClient> {
+    try {
+      return await OverworldClient.connect({
+        token,
+        file: this.config.dc,
+        version: this.config.version,
+        updateHz: this.config.updateHz,
+        connectTimeoutMs: Math.max(1, deadline - Date.now()),
+      });
+    } catch (error) {
+      this.throwIfStopping();
+      if (error instanceof ConnectError && error.code !== undefined) {
+        throw new BotStartError(`hello refused (${error.code})`, `${error.code}: ${error.reason}`);
+      }
+      throw new BotStartError("connect failed", (error as Error).message);
+    }
+  }
+
+  /** The avatar the game logic gives this client: the object it owns (already here or still to come). */
+  private awaitAvatar(client: OverworldClient, deadline: number): Promise<ObjectMirror> {
+    const owned = [...client.objects.values()].find((object) => object.owned);
+    if (owned !== undefined) return Promise.resolve(owned);
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        client.off("generate", seen);
+        client.off("own", seen);
+        client.off("disconnect", gone);
+        this.cancelWait = undefined;
+      };
+      const seen = (object: ObjectMirror) => {
+        if (!object.owned) return;
+        done();
+        resolve(object);
+      };
+      const gone = (event: DisconnectEvent) => {
+        done();
+        reject(new BotStartError("disconnected before its avatar came", event.reason));
+      };
+      const timer = setTimeout(
+        () => {
+          done();
+          const seconds = this.config.startTimeoutMs / MS_PER_SECOND;
+          reject(
+            new BotStartError(
+              "no avatar",
+              `no owned avatar within ${seconds} s of logging in: is the game logic (zone AI) running?`,
+            ),
+          );
+        },
+        Math.max(0, deadline - Date.now()),
+      );
+      this.cancelWait = () => {
+        done();
+        reject(new BotStopped());
+      };
+      client.on("generate", seen);
+      client.on("own", seen);
+      client.on("disconnect", gone);
+    });
+  }
+
+  /** Where the walk begins: the avatar's position when it lies in the avatar's zone, else that zone's middle. */
+  private startingPoint(avatar: ObjectMirror): { x: number; y: number; zone: number } {
+    const { grid } = this.config;
+    const position = avatar.fields.get(POSITION_FIELD);
+    const [x, y] = Array.isArray(position) ? position : [];
+    const known = typeof x === "number" && typeof y === "number";
+    if (!onMap(grid, avatar.zone)) {
+      const point = known
+        ? { x, y }
+        : { x: (grid.width * grid.cellSize) / 2, y: (grid.height * grid.cellSize) / 2 };
+      return { ...point, zone: zoneAt(grid, point.x, point.y) };
+    }
+    if (known && zoneAt(grid, x, y) === avatar.zone) return { x, y, zone: avatar.zone };
+    return { ...zoneMiddle(grid, avatar.zone), zone: avatar.zone };
+  }
+
+  // ---- walking -----------------------------------------------------------------------------------------
+
+  private beginWalking(): void {
+    this.isWalking = true;
+    this.stats.walking++;
+    this.stats.everWalked++;
+    const periodMs = MS_PER_SECOND / this.config.rate;
+    // a random phase, so that the bots' steps spread over the period instead of leaving together
+    this.phaseTimer = setTimeout(() => {
+      this.phaseTimer = undefined;
+      this.step();
+      this.walkTimer = setInterval(() => this.step(), periodMs);
+    }, Math.random() * periodMs);
+  }
+
+  private stopWalking(): void {
+    clearTimeout(this.phaseTimer);
+    clearInterval(this.walkTimer);
+    if (!this.isWalking) return;
+    this.isWalking = false;
+    this.stats.walking--;
+  }
+
+  private step(): void {
+    const client = this.client;
+    const avatar = this.avatar;
+    const walk = this.walk;
+    if (client === undefined || avatar === undefined || walk === undefined || !client.connected) return;
+    const pose = walk.step(1 / this.config.rate);
+    const stamp = timeStamp(client.clusterTime());
+    client.sendField(avatar.doId, WALK_FIELD, [pose.x, pose.y, pose.h, stamp]);
+    this.stats.recordSent(avatar.doId, stamp, performance.now());
+    this.follow(zoneAt(this.config.grid, pose.x, pose.y));
+  }
+
+  /** Moves the interest to the neighbourhood of `zone`, one change at a time, the latest wish winning. */
+  private follow(zone: number): void {
+    if (!onMap(this.config.grid, zone)) return;
+    this.wantedZone = zone;
+    if (this.altering) return;
+    void this.alterInterest();
+  }
+
+  private async alterInterest(): Promise<void> {
+    this.altering = true;
+    try {
+      while (this.wantedZone !== this.interestZone && !this.stopping) {
+        const client = this.client;
+        const avatar = this.avatar;
+        const interest = this.interest;
+        if (client === undefined || avatar === undefined || interest === undefined || !client.connected)
+          return;
+        const zone = this.wantedZone;
+        this.interest = await client.alterInterest(
+          interest,
+          avatar.parent,
+          neighbourhood(this.config.grid, zone),
+        );
+        this.interestZone = zone;
+        this.stats.interestChanges++;
+      }
+    } catch {
+      // the client went away meanwhile: its disconnect is counted where it is heard
+    } finally {
+      this.altering = false;
+    }
+  }
+
+  // ---- what the client hears ---------------------------------------------------------------------------
+
+  private updated({ object, field, value }: UpdateEvent): void {
+    if (field !== WALK_FIELD || object.owned) return;
+    const stamp = (value as readonly FieldValue[])[STAMP_INDEX];
+    if (typeof stamp !== "number" || this.client === undefined) return;
+    const clock = latencyMs(this.client.clusterTime(), stamp);
+    this.stats.recordDelivered(object.doId, stamp, clock, performance.now());
+  }
+
+  private moved({ object }: MoveEvent): void {
+    if (object === this.avatar) this.follow(object.zone);
+  }
+
+  private ejected({ code, reason }: EjectEvent): void {
+    this.stats.eject(code, reason);
+  }
+
+  private disconnected({ reason }: DisconnectEvent): void {
+    this.stopWalking();
+    if (this.isConnected) {
+      this.isConnected = false;
+      this.stats.connected--;
+    }
+    if (!this.stopping && reason !== "ejected") this.stats.disconnect(reason);
+  }
+
+  // ---- helpers -----------------------------------------------------------------------------------------
+
+  private throwIfStopping(): void {
+    if (this.stopping) throw new BotStopped();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+}
+
+function zoneMiddle(grid: Grid, zone: number): { x: number; y: number } {
+  const index = zone - 1;
+  return {
+    x: ((index % grid.width) + 0.5) * grid.cellSize,
+    y: (Math.floor(index / grid.width) + 0.5) * grid.cellSize,
+  };
+}
+
+function loginAdvice(what: string, error: LoginError): string {
+  if (error.status === 429) {
+    return (
+      `${error.reason}: uberdog limits ${what === "register" ? "registrations" : "logins"} per address ` +
+      "(REGISTER_IP_BURST / REGISTER_IP_PER_MINUTE, LOGIN_IP_BURST / LOGIN_IP_PER_MINUTE); raise them for load tests"
+    );
+  }
+  if (error.code === "bad_credentials") {
+    return `${error.reason}: the account exists with another password; pass --password or another --prefix`;
+  }
+  return error.message;
+}

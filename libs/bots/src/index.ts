@@ -1,0 +1,15 @@
+/** @overworld/bots: the bot load tester behind `pnpm overworld bots`, callable in-process as `runBots`. */
+
+export { Bot, type BotConfig, BotStartError, BotStopped, WALK_FIELD } from "./bot.ts";
+export { type LatencySummary, latencyHistogram, latencyMs, summarize, timeStamp } from "./latency.ts";
+export {
+  type BotOptions,
+  DEFAULTS,
+  defaultClusterVersion,
+  type Progress,
+  resolveOptions,
+} from "./options.ts";
+export { type BotReport, formatProgress, formatSummary } from "./report.ts";
+export { runBots } from "./run.ts";
+export { RunStats, type Tally } from "./stats.ts";
+export { type Pose, RandomWalk } from "./walk.ts";

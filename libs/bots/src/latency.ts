@@ -1,0 +1,66 @@
+/**
+ * End-to-end latency of a walk step: the sender stamps `setSmXYH` with its cluster time in whole ms
+ * modulo 2^32 (the field is a uint32); the receiver subtracts that from its own cluster time. Both clocks
+ * are the cluster clock as each client estimates it, so a sample is off by at most the two clients'
+ * error bounds (a fraction of a millisecond on loopback). Samples are kept in HDR histograms in
+ * microseconds; the stamp's whole-ms rounding makes a single sample good to ±0.5 ms.
+ */
+import { build, type Histogram } from "hdr-histogram-js";
+
+const U32_LIMIT = 0x1_0000_0000;
+const HALF_U32 = 0x8000_0000;
+export const MICROSECONDS_PER_MS = 1000;
+/** 60 s: longer delays are not latency but a stalled run; the histogram grows if one comes anyway. */
+const HIGHEST_TRACKED_MICROSECONDS = 60_000_000;
+const SIGNIFICANT_DIGITS = 3;
+
+/** The stamp a walk step carries: cluster time in whole ms, modulo 2^32. */
+export function timeStamp(clusterTimeMs: number): number {
+  return Math.round(clusterTimeMs) >>> 0;
+}
+
+/**
+ * How long ago (ms) a step stamped `stamp` left, seen at cluster time `nowMs`. Signed: a small negative
+ * value means the two clients' clock estimates disagree by more than the trip took. Valid while the
+ * true delay is under 2^31 ms (about 24 days).
+ */
+export function latencyMs(nowMs: number, stamp: number): number {
+  const now = nowMs - Math.floor(nowMs / U32_LIMIT) * U32_LIMIT;
+  const ahead = (((now - stamp) % U32_LIMIT) + U32_LIMIT) % U32_LIMIT;
+  return ahead >= HALF_U32 ? ahead - U32_LIMIT : ahead;
+}
+
+/** An HDR histogram of microseconds, 3 significant digits (1 µs resolution below 1 ms, 1 ms at 1 s). */
+export function latencyHistogram(): Histogram {
+  return build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: HIGHEST_TRACKED_MICROSECONDS,
+    numberOfSignificantValueDigits: SIGNIFICANT_DIGITS,
+    autoResize: true,
+  });
+}
+
+/** Percentiles of a microsecond histogram, in ms (µs precision); zeros when it holds no sample. */
+export interface LatencySummary {
+  readonly samples: number;
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly p999: number;
+  readonly max: number;
+  readonly mean: number;
+}
+
+export function summarize(histogram: Histogram): LatencySummary {
+  const samples = histogram.totalCount;
+  const ms = (microseconds: number) => (samples === 0 ? 0 : microseconds / MICROSECONDS_PER_MS);
+  return {
+    samples,
+    p50: ms(histogram.getValueAtPercentile(50)),
+    p90: ms(histogram.getValueAtPercentile(90)),
+    p99: ms(histogram.getValueAtPercentile(99)),
+    p999: ms(histogram.getValueAtPercentile(99.9)),
+    max: ms(histogram.maxValue),
+    mean: Math.round(ms(histogram.mean) * MICROSECONDS_PER_MS) / MICROSECONDS_PER_MS,
+  };
+}

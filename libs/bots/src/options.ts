@@ -1,0 +1,133 @@
+/**
+ * The options of a bot run, their defaults, and their checks. The defaults match what
+ * `pnpm overworld start` runs: uberdog on port 8000, the demo world's classes and map, the cluster
+ * version from CLUSTER_VERSION (else "dev").
+ */
+import { resolve } from "node:path";
+import { DEFAULT_GRID, type Grid } from "../../../examples/demo/grid.ts";
+
+const REPO = resolve(import.meta.dirname, "../../..");
+
+export const DEFAULTS = {
+  rate: 10,
+  durationSeconds: 30,
+  warmupSeconds: 1,
+  ramp: 50,
+  uberdog: "http://127.0.0.1:8000",
+  dcFiles: [resolve(REPO, "examples/demo/demo.dc")] as readonly string[],
+  grid: DEFAULT_GRID,
+  prefix: "bot",
+  password: "bot-password",
+  speed: 10,
+  updateHz: 30,
+  startTimeoutSeconds: 30,
+} as const;
+
+/** The cluster version `pnpm overworld start` gives its services (libs/cli/src/commands/start.ts). */
+export function defaultClusterVersion(): string {
+  return process.env.CLUSTER_VERSION ?? "dev";
+}
+
+/** Live figures, once a second (see `formatProgress`). */
+export interface Progress {
+  readonly elapsedSeconds: number;
+  /** ramp: bots still starting; warm-up: all started, not yet measured; measure; done. */
+  readonly phase: "ramp" | "warm-up" | "measure" | "done";
+  readonly bots: number;
+  readonly connected: number;
+  readonly walking: number;
+  readonly failed: number;
+  readonly sentPerSecond: number;
+  readonly deliveredPerSecond: number;
+  /** Over the last second; 0 when no sample came. */
+  readonly latencyP50Ms: number;
+  readonly latencyP99Ms: number;
+  readonly latencySamples: number;
+  readonly ejections: number;
+  readonly disconnects: number;
+}
+
+export interface BotOptions {
+  /** How many bots. */
+  readonly count: number;
+  /** Walk steps (setSmXYH) each bot sends per second. */
+  readonly rate?: number;
+  /** How long to measure, in seconds, counted once every bot has started (or failed) and warmed up. */
+  readonly durationSeconds?: number;
+  /** Seconds between the last bot starting and the measurement (clocks settle, interests fill). */
+  readonly warmupSeconds?: number;
+  /** Bots started per second. */
+  readonly ramp?: number;
+  /** Uberdog's base URL, where bots register and log in. */
+  readonly uberdog?: string;
+  /** The cluster's .dc files, in order. */
+  readonly dcFiles?: readonly string[];
+  /** The cluster version the bots say hello with. */
+  readonly version?: string;
+  /** The world's map: which zone holds a point and which border it. */
+  readonly grid?: Grid;
+  /** Usernames are `<prefix><n>`, n from 1 to count. */
+  readonly prefix?: string;
+  readonly password?: string;
+  /** Walking speed in world units per second. */
+  readonly speed?: number;
+  /** Transport updates per second of each bot's client (lower costs less CPU, adds up to 1/updateHz s of send delay). */
+  readonly updateHz?: number;
+  /** How long a bot may take from its first request to walking before it counts as failed. */
+  readonly startTimeoutSeconds?: number;
+  /** Ends the run early; the report covers what ran. */
+  readonly signal?: AbortSignal;
+  /** Called once a second with the live figures. */
+  readonly onProgress?: (progress: Progress) => void;
+}
+
+export type ResolvedOptions = Required<Omit<BotOptions, "signal" | "onProgress">> &
+  Pick<BotOptions, "signal" | "onProgress">;
+
+/** Fills in the defaults and checks every number; a RangeError names the option that is wrong. */
+export function resolveOptions(options: BotOptions): ResolvedOptions {
+  const resolved: ResolvedOptions = {
+    count: options.count,
+    rate: options.rate ?? DEFAULTS.rate,
+    durationSeconds: options.durationSeconds ?? DEFAULTS.durationSeconds,
+    warmupSeconds: options.warmupSeconds ?? DEFAULTS.warmupSeconds,
+    ramp: options.ramp ?? DEFAULTS.ramp,
+    uberdog: options.uberdog ?? DEFAULTS.uberdog,
+    dcFiles: options.dcFiles ?? DEFAULTS.dcFiles,
+    version: options.version ?? defaultClusterVersion(),
+    grid: options.grid ?? DEFAULTS.grid,
+    prefix: options.prefix ?? DEFAULTS.prefix,
+    password: options.password ?? DEFAULTS.password,
+    speed: options.speed ?? DEFAULTS.speed,
+    updateHz: options.updateHz ?? DEFAULTS.updateHz,
+    startTimeoutSeconds: options.startTimeoutSeconds ?? DEFAULTS.startTimeoutSeconds,
+    signal: options.signal,
+    onProgress: options.onProgress,
+  };
+  if (!Number.isInteger(resolved.count) || resolved.count < 1) {
+    throw new RangeError(`count must be a whole number of 1 or more, not ${resolved.count}`);
+  }
+  positive("rate", resolved.rate);
+  positive("ramp", resolved.ramp);
+  positive("updateHz", resolved.updateHz);
+  positive("startTimeoutSeconds", resolved.startTimeoutSeconds);
+  notNegative("durationSeconds", resolved.durationSeconds);
+  notNegative("warmupSeconds", resolved.warmupSeconds);
+  notNegative("speed", resolved.speed);
+  if (!/^[A-Za-z0-9_-]+$/.test(resolved.prefix)) {
+    throw new RangeError(
+      `prefix ${JSON.stringify(resolved.prefix)} may hold letters, digits, '_' and '-' only`,
+    );
+  }
+  if (resolved.dcFiles.length === 0) throw new RangeError("dcFiles must name at least one .dc file");
+  return resolved;
+}
+
+function positive(name: string, value: number): void {
+  if (!(Number.isFinite(value) && value > 0)) throw new RangeError(`${name} must be above 0, not ${value}`);
+}
+
+function notNegative(name: string, value: number): void {
+  if (!(Number.isFinite(value) && value >= 0))
+    throw new RangeError(`${name} must be 0 or more, not ${value}`);
+}

@@ -1,0 +1,222 @@
+/**
+ * The bot load tester against a real cluster in-process (message director, state server, client agent,
+ * uberdog) with a minimal game logic that gives each arriving client an avatar at a random point of a
+ * 2x2 map: bots log in, walk, see each other's steps, and the report says so; a wrong version fails every
+ * bot and the report says that; `pnpm overworld bots` runs the same from the command line.
+ */
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { type BotReport, latencyMs, RandomWalk, runBots, timeStamp } from "@overworld/bots";
+import { connectPostgres } from "@overworld/service";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { extent, type Grid, zoneAt } from "../../examples/demo/grid.ts";
+import { loadUberdogConfig, startUberdog, type UberdogHandle } from "../../services/uberdog/src/main.ts";
+import {
+  CLUSTER_VERSION,
+  type Cluster,
+  DATABASE_URL,
+  PRIVATE_KEY,
+  startCluster,
+} from "../client-agent/support.ts";
+import { type AvatarServer, DEMO_DC, randomPlacement, serveAvatars } from "../support/avatars.ts";
+
+const run = promisify(execFile);
+const REPO = new URL("../..", import.meta.url).pathname;
+const WORLD = 9200;
+const GRID: Grid = { width: 2, height: 2, cellSize: 50 };
+const BOTS = 5;
+/** Above this, latency on loopback means something is broken, not slow. */
+const SANE_P99_MS = 1000;
+/** Uberdog's per-address limits, raised: every bot logs in from 127.0.0.1. */
+const GENEROUS = "1000";
+
+let cluster: Cluster;
+let uberdog: UberdogHandle;
+let baseUrl: string;
+let avatars: AvatarServer;
+const schema = `bots_${process.pid}_${Date.now().toString(36)}`;
+
+beforeAll(async () => {
+  cluster = await startCluster("bots", {}, { stateServer: true, dcFiles: [DEMO_DC] });
+  uberdog = await startUberdog(
+    loadUberdogConfig({
+      DATABASE_URL,
+      DB_SCHEMA: schema,
+      CLIENT_AGENT_ADDRESSES: cluster.agent.publicAddress.key,
+      NETCODE_PRIVATE_KEY: Buffer.from(PRIVATE_KEY).toString("hex"),
+      SCRYPT_LOG_N: "10",
+      LOGIN_IP_BURST: GENEROUS,
+      REGISTER_IP_BURST: GENEROUS,
+      LOG_LEVEL: "silent",
+      HTTP_PORT: "0",
+    }),
+  );
+  baseUrl = `http://127.0.0.1:${uberdog.port}`;
+  avatars = serveAvatars(cluster, WORLD, () => randomPlacement(GRID));
+  await cluster.bus.flush();
+});
+
+afterAll(async () => {
+  await uberdog?.stop();
+  await cluster?.stop();
+  const pool = await connectPostgres(DATABASE_URL, "bots test cleanup", 1);
+  await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  await pool.end();
+});
+
+describe("runBots", () => {
+  it("walks 5 bots at 10 Hz on a 2x2 map: all connect, each sees the others' steps, latency is measured", async () => {
+    const progress: number[] = [];
+    const report = await runBots({
+      count: BOTS,
+      rate: 10,
+      durationSeconds: 3,
+      warmupSeconds: 0.5,
+      uberdog: baseUrl,
+      dcFiles: [DEMO_DC],
+      version: CLUSTER_VERSION,
+      grid: GRID,
+      prefix: "walker",
+      onProgress: (line) => progress.push(line.connected),
+    });
+    expect(report.problems).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(report.bots).toEqual({
+      requested: BOTS,
+      connected: BOTS,
+      walked: BOTS,
+      failed: 0,
+      connectedAtEnd: BOTS,
+    });
+    expect(avatars.arrived.filter((notice) => notice.username.startsWith("walker"))).toHaveLength(BOTS);
+    expect(report.measuredSeconds).toBeGreaterThan(2.9);
+    console.log(JSON.stringify(report, null, 1));
+    console.log((await import("@overworld/bots")).formatSummary(report));
+    // ~10 steps a second from each bot
+    expect(report.updates.sentPerSecond).toBeGreaterThan(BOTS * 10 * 0.8);
+    expect(report.updates.sentPerSecond).toBeLessThan(BOTS * 10 * 1.2);
+    // on a 2x2 map every zone borders every other: each step reaches the 4 other bots
+    expect(report.updates.delivered).toBeGreaterThan(0);
+    expect(report.updates.fanOut).toBeGreaterThan(3);
+    expect(report.updates.fanOut).toBeLessThan(4.5);
+    expect(report.latencyMs.samples).toBe(report.updates.delivered);
+    expect(report.latencyMs.p50).toBeGreaterThan(0);
+    expect(report.latencyMs.p99).toBeGreaterThanOrEqual(report.latencyMs.p50);
+    expect(report.latencyMs.p99).toBeLessThan(SANE_P99_MS);
+    expect(report.ejections).toEqual({});
+    expect(report.disconnects).toEqual({});
+    expect(report.transport.packetsSent).toBeGreaterThan(0);
+    expect(progress.length).toBeGreaterThanOrEqual(3);
+    expect(progress.at(-1)).toBe(BOTS);
+  });
+
+  it("fails every bot whose hello names the wrong version, and says why", async () => {
+    const report = await runBots({
+      count: 2,
+      durationSeconds: 0,
+      warmupSeconds: 0,
+      uberdog: baseUrl,
+      dcFiles: [DEMO_DC],
+      version: "not-the-cluster-version",
+      grid: GRID,
+      prefix: "stranger",
+    });
+    expect(report.ok).toBe(false);
+    expect(report.bots).toMatchObject({ requested: 2, connected: 0, walked: 0, failed: 2 });
+    expect(report.failures["hello refused (124)"]?.count).toBe(2);
+    expect(report.problems).toEqual(["2 of 2 bots failed to connect"]);
+  });
+
+  it("ends early when aborted, with a report of what ran", async () => {
+    const abort = new AbortController();
+    const started = Date.now();
+    setTimeout(() => abort.abort(), 1500);
+    const report = await runBots({
+      count: 2,
+      durationSeconds: 60,
+      warmupSeconds: 0,
+      uberdog: baseUrl,
+      dcFiles: [DEMO_DC],
+      version: CLUSTER_VERSION,
+      grid: GRID,
+      prefix: "quitter",
+      signal: abort.signal,
+    });
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(report.aborted).toBe(true);
+    expect(report.bots.walked).toBe(2);
+    expect(report.updates.sent).toBeGreaterThan(0);
+    expect(report.measuredSeconds).toBeLessThan(2);
+  });
+});
+
+describe("pnpm overworld bots", () => {
+  it("prints its usage with --help", async () => {
+    const { stdout } = await run("pnpm", ["--silent", "overworld", "bots", "--help"], { cwd: REPO });
+    expect(stdout).toMatch(/^usage: pnpm overworld bots --count N/);
+    for (const option of ["--rate", "--duration", "--uberdog", "--dc", "--version", "--grid", "--json"]) {
+      expect(stdout).toContain(option);
+    }
+  });
+
+  it("runs bots from the command line and writes the JSON report to stdout", async () => {
+    const { stdout, stderr } = await run(
+      "pnpm",
+      [
+        "--silent",
+        "overworld",
+        "bots",
+        "--count=2",
+        "--duration=1",
+        "--warmup=0",
+        `--uberdog=${baseUrl}`,
+        `--version=${CLUSTER_VERSION}`,
+        "--grid=2x2",
+        "--prefix=cli",
+        "--json=-",
+      ],
+      { cwd: REPO },
+    );
+    const report = JSON.parse(stdout) as BotReport;
+    expect(report.ok).toBe(true);
+    expect(report.bots.walked).toBe(2);
+    expect(report.updates.delivered).toBeGreaterThan(0);
+    expect(stderr).toContain("result        ok");
+  });
+
+  it("refuses a missing --count with its usage and exit status 2", async () => {
+    const failure = await run("pnpm", ["--silent", "overworld", "bots"], { cwd: REPO }).catch(
+      (error) => error,
+    );
+    expect(failure.code).toBe(2);
+    expect(failure.stderr).toContain("error: --count is required");
+  });
+});
+
+describe("walk steps", () => {
+  it("time a step across the 2^32 ms wrap of the stamp", () => {
+    const sentAt = 2 ** 32 * 400 - 3; // 3 ms before the stamp wraps
+    const stamp = timeStamp(sentAt);
+    expect(stamp).toBe(2 ** 32 - 3);
+    expect(latencyMs(sentAt + 10, stamp)).toBe(10);
+    expect(latencyMs(sentAt - 2, stamp)).toBe(-2); // the receiver's clock is behind the sender's
+  });
+
+  it("keep a walker on the map", () => {
+    const grid: Grid = { width: 3, height: 2, cellSize: 10 };
+    const size = extent(grid);
+    const walk = new RandomWalk(grid, { x: 1, y: 1 }, 50);
+    const zones = new Set<number>();
+    for (let step = 0; step < 2000; step++) {
+      const pose = walk.step(0.1);
+      expect(pose.x).toBeGreaterThanOrEqual(0);
+      expect(pose.x).toBeLessThan(size.x);
+      expect(pose.y).toBeGreaterThanOrEqual(0);
+      expect(pose.y).toBeLessThan(size.y);
+      expect(pose.h).toBeGreaterThanOrEqual(0);
+      expect(pose.h).toBeLessThan(360);
+      zones.add(zoneAt(grid, pose.x, pose.y));
+    }
+    expect(zones.size).toBe(6); // it wanders through every zone
+  });
+});
