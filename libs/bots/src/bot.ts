@@ -289,6 +289,7 @@ export class Bot {
     const pose = walk.step(1 / this.config.rate);
     const stamp = timeStamp(client.clusterTime());
     client.sendField(avatar.doId, WALK_FIELD, [pose.x, pose.y, pose.h, stamp]);
+    client.flush();
     this.stats.recordSent(avatar.doId, stamp, performance.now());
     this.follow(zoneAt(this.config.grid, pose.x, pose.y));
   }

@@ -347,7 +347,11 @@ export class OverworldClient extends Emitter<ClientEvents> {
     this.flush();
   }
 
-  private flush(): void {
+  /**
+   * Sends what is queued now instead of at the next transport update (e.g. right after a frame's
+   * sendField calls: one datagram for all of them, without waiting up to 1/updateHz).
+   */
+  flush(): void {
     if (!this.connected) return;
     const now = this.now();
     for (const payload of this.endpoint.update(now)) this.handle(this.netcodeClient.send(payload, now));

@@ -67,6 +67,8 @@ export class ClientSession {
   readonly outgoing: { doId: number; field: Field; value: Uint8Array }[] = [];
   /** The client's participant channel (owner deliveries come to it), once the director gave one. */
   channel: number | undefined;
+  /** A reply whose timing matters (HELLO_RESP, CLOCK) is queued: the agent flushes the session at once. */
+  urgent = false;
   /** Objects deleted when the client goes; their deletion by anyone else ejects the client (153). */
   readonly sessionObjects = new Set<number>();
 
@@ -147,6 +149,7 @@ export class ClientSession {
 
   /** The datagram payloads to send now (acks, queued messages, resends). */
   flush(now: number): Uint8Array[] {
+    this.urgent = false;
     if (this.currentState === "active") {
       const updates = this.interests.takeUpdates();
       for (let at = 0; at < updates.length; at += MAX_UPDATES_PER_MESSAGE) {
@@ -218,6 +221,7 @@ export class ClientSession {
     this.currentState = "active";
     this.lastHeartbeatAt = now;
     this.send({ type: AgentMessageType.HelloResp, clusterTime: this.rules.clock().time });
+    this.urgent = true;
   }
 
   private receiveActive(message: ClientMessage, now: number): void {
@@ -229,6 +233,7 @@ export class ClientSession {
         this.lastHeartbeatAt = now;
         const clock = this.rules.clock();
         this.send({ type: AgentMessageType.Clock, serverTime: clock.time, errorBound: clock.errorBound });
+        this.urgent = true; // the client's clock estimate assumes the reply left when it was stamped
         return;
       }
       case ClientMessageType.Disconnect:
