@@ -33,24 +33,39 @@ interface ServiceSpec {
   readonly env?: Readonly<Record<string, string>>;
 }
 
-/** The services `start` runs, in start order. Later issues add zone AI. */
+/** Uberdog's per-address limits are for the internet; a local cluster with bots logs in hundreds at once. */
+const LOCAL_LOGIN_LIMITS = {
+  LOGIN_IP_BURST: "100000",
+  LOGIN_IP_PER_MINUTE: "100000",
+  REGISTER_IP_BURST: "100000",
+  REGISTER_IP_PER_MINUTE: "100000",
+};
+
+/** The services `start` runs, in start order. */
 const SERVICES: readonly ServiceSpec[] = [
   { name: "message-director", replicas: 1 },
   { name: "state-server", replicas: 1 },
-  { name: "uberdog", replicas: 1, port: UBERDOG_PORT },
+  { name: "uberdog", replicas: 1, port: UBERDOG_PORT, env: LOCAL_LOGIN_LIMITS },
   {
     name: "client-agent",
     replicas: 1,
     env: { UDP_PORT: String(CLIENT_AGENT_UDP_PORT), PUBLIC_ADDRESS: CLIENT_AGENT_ADDRESSES },
   },
+  { name: "zone-ai", replicas: 1 },
 ];
 
-const START_USAGE = `usage: pnpm overworld start [--dc FILE,...] [--state-servers N] [--directors N]
+/** Bots walk for this long unless the cluster is stopped first (a day). */
+const BOTS_FOREVER_SECONDS = 86_400;
 
-Starts the cluster as local processes with the demo world (examples/demo/demo.dc).
-  --dc FILES           .dc files to load, comma-separated (default examples/demo/demo.dc)
+const START_USAGE = `usage: pnpm overworld start [--bots N] [--zone-ais N] [--state-servers N] [--directors N] [--dc FILE,...]
+
+Starts the cluster as local processes with the demo world (examples/demo: its classes, and its zone
+logic run by the zone-AI replicas).
+  --bots N             also start N bots walking the world (pnpm overworld bots), until Ctrl-C
+  --zone-ais N         zone-AI replicas (default 1); the zones are spread over them
   --state-servers N    state-server replicas (default 1)
   --directors N        message-director replicas (default 1; one acts, the others stand by)
+  --dc FILES           .dc files to load, comma-separated (default examples/demo/demo.dc)
 
 Uberdog's login API listens on http://127.0.0.1:8000. Its connect tokens name CLIENT_AGENT_ADDRESSES
 (default 127.0.0.1:40000) and are sealed with NETCODE_PRIVATE_KEY (default: a fresh key each run).
@@ -70,6 +85,8 @@ function parseStartArgs(argv: readonly string[]) {
       dc: { type: "string" },
       "state-servers": { type: "string" },
       directors: { type: "string" },
+      "zone-ais": { type: "string" },
+      bots: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   }).values;
@@ -94,11 +111,14 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
     return 1;
   }
   let replicas: Record<string, number>;
+  let bots: number;
   try {
     replicas = {
       "message-director": positive("--directors", values.directors, 1),
       "state-server": positive("--state-servers", values["state-servers"], 1),
+      "zone-ai": positive("--zone-ais", values["zone-ais"], 1),
     };
+    bots = values.bots === undefined ? 0 : positive("--bots", values.bots, 0);
   } catch (error) {
     process.stderr.write(`error: ${(error as Error).message}\n`);
     return 2;
@@ -134,6 +154,7 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
           cwd: REPO,
           env: { ...env, ...spec.env, HTTP_PORT: String(service.port), INSTANCE_ID: service.label },
           stdio: ["ignore", "pipe", "pipe"],
+          detached: true, // a terminal's Ctrl-C reaches only this process, which stops them in order
         });
         prefixLines(service.child, service.label);
         service.child.on("exit", (code, signal) => {
@@ -160,24 +181,53 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
   if (running.some((service) => service.label.startsWith("client-agent"))) {
     console.log(`players connect over UDP to ${CLIENT_AGENT_ADDRESSES} (the client agent)`);
   }
+  if (bots > 0) {
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        resolve(REPO, "libs/cli/src/main.ts"),
+        "bots",
+        "--count",
+        String(bots),
+        "--duration",
+        String(BOTS_FOREVER_SECONDS),
+        "--uberdog",
+        `http://127.0.0.1:${UBERDOG_PORT}`,
+        "--version",
+        env.CLUSTER_VERSION,
+        "--dc",
+        dcFiles.join(","),
+      ],
+      { cwd: REPO, env, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    prefixLines(child, "bots");
+    running.push({ label: "bots", port: 0, child, restarts: 0 });
+    console.log(`${bots} bots are walking the demo world (their progress is prefixed [bots])`);
+  }
   console.log("press Ctrl-C to stop\n");
 
   await new Promise<void>((done) => {
-    const stop = () => {
+    // the last started stops first, so that each service still finds the director when it says goodbye
+    const stop = async () => {
       if (stopping) return;
       stopping = true;
       console.log("\nstopping the cluster");
-      for (const service of running) service.child?.kill("SIGTERM");
-      const force = setTimeout(() => {
-        for (const service of running) service.child?.kill("SIGKILL");
-      }, STOP_GRACE_MS);
-      Promise.all(running.map((s) => exited(s.child))).then(() => {
+      for (const service of [...running].reverse()) {
+        service.child?.kill("SIGTERM");
+        const force = setTimeout(() => service.child?.kill("SIGKILL"), STOP_GRACE_MS);
+        await exited(service.child);
         clearTimeout(force);
-        done();
-      });
+      }
+      done();
     };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
+    // if this process dies anyway, its children (in their own process groups) go with it
+    process.on("exit", () => {
+      for (const service of running) service.child?.kill("SIGKILL");
+    });
+    process.on("SIGINT", () => void stop());
+    process.on("SIGTERM", () => void stop());
   });
   return 0;
 }
