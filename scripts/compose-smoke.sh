@@ -1,15 +1,31 @@
 #!/usr/bin/env bash
-# Brings the cluster up with docker compose (podman through ../shared/tools/compose-env on this kind
-# of machine), waits until every service reports healthy, prints their /healthz, and takes it down.
-#   bash scripts/compose-smoke.sh [--scale state-server=2]
+# Brings the cluster up with docker compose (podman through the shared compose-env on this kind of
+# machine), waits until every service reports healthy, checks that the demo world's zones are all
+# running (spread over the zone-AI replicas), has bots play in it from the host, and takes it down.
+#   bash scripts/compose-smoke.sh [--scale zone-ai=3] [--scale state-server=2]
+# COMPOSE_ENV_SETUP names the compose-env setup script (default: ../shared/tools/compose-env/setup.sh,
+# else /work/shared/tools/compose-env/setup.sh); it is run when no docker engine answers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SERVICES=(message-director state-server uberdog client-agent)
-TIMEOUT_S=${COMPOSE_SMOKE_TIMEOUT_S:-180}
+SERVICES=(message-director state-server uberdog client-agent zone-ai)
+TIMEOUT_S=${COMPOSE_SMOKE_TIMEOUT_S:-240}
+DEMO_ZONES=64
+# uberdog's default registration limit per address is 5 at once: the smoke stays under it
+BOTS=4
+SETUP=${COMPOSE_ENV_SETUP:-}
+if [ -z "$SETUP" ]; then
+  for candidate in ../shared/tools/compose-env/setup.sh /work/shared/tools/compose-env/setup.sh; do
+    if [ -f "$candidate" ]; then SETUP=$candidate; break; fi
+  done
+fi
 
-if [ -f ../shared/tools/compose-env/setup.sh ] && ! docker info >/dev/null 2>&1; then
+if ! docker info >/dev/null 2>&1; then
+  if [ -z "$SETUP" ]; then
+    echo "FAIL: no docker engine and no compose-env setup at $SETUP (set COMPOSE_ENV_SETUP)" >&2
+    exit 1
+  fi
   echo "== setting up docker compose on podman (first time: 3-4 minutes)"
-  bash ../shared/tools/compose-env/setup.sh
+  bash "$SETUP"
 fi
 [ -d node_modules ] || pnpm install --frozen-lockfile
 
@@ -18,6 +34,8 @@ trap cleanup EXIT
 
 echo "== docker compose up --build $*"
 docker compose up -d --build "$@"
+
+healthz() { docker exec "$1" node -e "fetch('http://127.0.0.1:8080/healthz').then(r=>r.text()).then(t=>console.log(t))"; }
 
 deadline=$((SECONDS + TIMEOUT_S))
 for service in "${SERVICES[@]}"; do
@@ -31,24 +49,29 @@ for service in "${SERVICES[@]}"; do
       fi
       sleep 2
     done
-    echo "ok: $name healthy: $(docker exec "$id" node -e "fetch('http://127.0.0.1:8080/healthz').then(r=>r.text()).then(t=>console.log(t))")"
+    echo "ok: $name healthy: $(healthz "$id" | cut -c1-300)"
   done
 done
 
-echo "== uberdog: register and log in"
-uberdog=$(docker compose ps -q uberdog | head -n 1)
-docker exec "$uberdog" node -e "
-const body = { username: 'smoke_' + Date.now(), password: 'compose smoke test' };
-const send = (path) => fetch('http://127.0.0.1:8080' + path, {
-  method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
-});
-(async () => {
-  const created = await send('/v1/accounts');
-  const login = await send('/v1/login');
-  const answer = await login.json();
-  const bytes = Buffer.from(answer.connectToken ?? '', 'base64').length;
-  console.log('register', created.status, 'login', login.status, 'token bytes', bytes, 'servers', answer.servers);
-  process.exit(created.status === 201 && login.status === 200 && bytes === 2048 ? 0 : 1);
-})().catch((error) => { console.error(error); process.exit(1); });
-" || { echo "FAIL: uberdog did not register and log in" >&2; docker logs --tail 30 "$uberdog" >&2; exit 1; }
-echo "== the cluster came up healthy"
+echo "== the demo world: every zone runs on exactly one zone-AI replica"
+replicas=$(docker compose ps -q zone-ai)
+until
+  total=0
+  for id in $replicas; do
+    count=$(docker exec "$id" node -e "fetch('http://127.0.0.1:8080/healthz').then(r=>r.json()).then(b=>console.log(b.zones.length))")
+    total=$((total + count))
+  done
+  [ "$total" -eq "$DEMO_ZONES" ]
+do
+  if [ $SECONDS -ge $deadline ]; then
+    echo "FAIL: the zone-AI replicas run $total zones, not $DEMO_ZONES" >&2
+    exit 1
+  fi
+  sleep 1
+done
+echo "ok: $DEMO_ZONES zones over $(echo "$replicas" | wc -w) replica(s)"
+
+echo "== bots play from the host: register, log in over REST, connect over UDP, walk"
+pnpm -s overworld bots --count "$BOTS" --duration 5 --warmup 1 --uberdog http://127.0.0.1:8000 --version dev \
+  || { echo "FAIL: the bots could not play" >&2; docker compose logs --tail 20 >&2 || true; exit 1; }
+echo "== the cluster came up healthy and the demo world is playable"
