@@ -106,15 +106,22 @@ describe("client agent interest", () => {
     ).toEqual([first, second].sort());
     expect(cluster.agent.locationSubscriptions).toBe(2);
 
-    // an update batch: the latest value of a field within a tick wins
+    // an update batch: within a tick the latest value of a stored (ram) field wins, events all go in order
+    const setBRA1 = object1.field("setBRA1")!;
     await cluster.ss("updates", {
       updates: [
+        [first, setBRA1.id, u32(8)],
         [first, setB1.id, new Uint8Array([8])],
+        [first, setBRA1.id, u32(9)],
         [first, setB1.id, new Uint8Array([9])],
       ],
     });
     const updates = await a.next(is(AgentMessageType.FieldUpdates), "FIELD_UPDATES");
-    expect(updates.updates).toEqual([{ doId: first, fieldId: setB1.id, value: new Uint8Array([9]) }]);
+    expect(updates.updates).toEqual([
+      { doId: first, fieldId: setB1.id, value: new Uint8Array([8]) },
+      { doId: first, fieldId: setBRA1.id, value: u32(9) },
+      { doId: first, fieldId: setB1.id, value: new Uint8Array([9]) },
+    ]);
     await b.next(is(AgentMessageType.FieldUpdates), "B's FIELD_UPDATES");
 
     // moved out of A's zones: it leaves A

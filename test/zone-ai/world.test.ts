@@ -221,4 +221,19 @@ describe("zone-AI replicas with the demo world", () => {
     await eventually(() => mirror.fields.get("hp") === BOSS_HP - 30, "the boss to take three hits");
     expect(mirror.fields.get("setTarget")).toEqual([avatar.doId]);
   });
+
+  it("runs a chat channel: what an avatar says reaches everyone around, every line in order", async () => {
+    const speaker = await player("speaker");
+    const listener = await player("listener");
+    await speaker.client.addInterest(WORLD, ZONE_IDS);
+    await listener.client.addInterest(WORLD, ZONE_IDS);
+    const heard: string[] = [];
+    listener.client.on("update", ({ object, field, value }) => {
+      if (object.doId === speaker.avatar.doId && field === "chat") heard.push((value as [number, string])[1]);
+    });
+    const lines = ["hello", "anyone here?", "the boss is in the middle", "let's go"];
+    for (const line of lines) speaker.client.sendField(speaker.avatar.doId, "say", [line]);
+    await eventually(() => heard.length === lines.length, "every line");
+    expect(heard).toEqual(lines);
+  });
 });

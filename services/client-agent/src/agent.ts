@@ -97,6 +97,22 @@ function createMetrics(registry: Registry) {
       labelNames: ["outcome"] as const,
       registers,
     }),
+    /** What the agent puts on the wire to players: for load tests (datagrams/s against loopback UDP's ceiling). */
+    datagramsSent: new Counter({
+      name: "ow_client_agent_datagrams_sent_total",
+      help: "Datagrams sent to clients (every netcode packet: payloads, keep-alives, challenges, disconnects)",
+      registers,
+    }),
+    bytesSent: new Counter({
+      name: "ow_client_agent_sent_bytes_total",
+      help: "UDP payload bytes sent to clients: whole netcode packets (header, encrypted payload, MAC), not IP/UDP headers",
+      registers,
+    }),
+    bytesReceived: new Counter({
+      name: "ow_client_agent_received_bytes_total",
+      help: "UDP payload bytes received, before the rate limit (every datagram, accepted or not)",
+      registers,
+    }),
     ejections: new Counter({
       name: "ow_client_agent_ejections_total",
       help: "Clients ejected, by Astron code",
@@ -311,6 +327,7 @@ class Wire {
     const server = this.server;
     if (server === undefined) return;
     const now = Date.now();
+    this.metrics.bytesReceived.inc(bytes.length);
     if (!this.limiter.allow(from.key, now)) {
       this.metrics.datagrams.inc({ outcome: "rate_limited" });
       return;
@@ -410,7 +427,10 @@ class Wire {
     for (const event of events) {
       switch (event.type) {
         case "send":
-          this.udp?.send(event.bytes, event.to);
+          if (this.udp === undefined) break;
+          this.udp.send(event.bytes, event.to);
+          this.metrics.datagramsSent.inc();
+          this.metrics.bytesSent.inc(event.bytes.length);
           break;
         case "connected":
           this.connect(event.clientIndex, event.userData, now);

@@ -11,7 +11,8 @@
  *   arrived meanwhile, in order (they are buffered while any query is under way).
  * - REMOVE_INTEREST: LEAVE_OBJECT for objects no interest covers any more, unsubscribe, DONE_INTEREST.
  * - Deliveries: `enter` -> ENTER_OBJECT, `leave` / `delete` -> LEAVE_OBJECT, `update` -> field updates
- *   gathered until the next tick (latest value wins per doId and field).
+ *   gathered until the next tick (for a stored state field the latest value wins; events keep their
+ *   order).
  * - Owner deliveries (from the client's own participant channel): `enter-owner` -> ENTER_OWNED with the
  *   owner-visible fields (whether or not the client saw it already), `update` -> field updates,
  *   `changing-location` -> OBJECT_LOCATION, `delete` -> LEAVE_OBJECT, `changing-owner` away ->
@@ -108,7 +109,9 @@ export class ClientInterests implements DeliverySink {
   private readonly interests = new Map<number, Interest>();
   /** How many interests cover each zone (`parent.zone`). */
   private readonly coverage = new Map<string, number>();
+  /** Gathered for the next tick, in order: state fields by `doId.field`, events by a unique key. */
   private readonly pending = new Map<string, FieldUpdate>();
+  private eventCount = 0;
   /** Values the client sent, by doId and field, oldest first, whose echo it is not sent back. */
   private readonly echoes = new Map<string, Uint8Array[]>();
   /** Deliveries that arrived while a query was under way, with whether they came to the owner channel. */
@@ -121,6 +124,8 @@ export class ClientInterests implements DeliverySink {
     private readonly port: InterestPort,
     private readonly send: (message: AgentMessage) => void,
     private readonly fail: (error: Error) => void,
+    /** True for fields whose latest value is all that matters (stored state); others are events. */
+    private readonly isState: (fieldId: number) => boolean = () => true,
   ) {}
 
   /** Zones covered by at least one interest. */
@@ -307,7 +312,11 @@ export class ClientInterests implements DeliverySink {
     }
   }
 
-  /** An update for the next tick (the latest value wins), unless it is the echo of the client's own. */
+  /**
+   * An update for the next tick, unless it is the echo of the client's own. A state field's latest value
+   * replaces the one gathered before (and moves after the events gathered meanwhile); events all go, in
+   * order.
+   */
   private gather(doId: number, fieldId: number, value: Uint8Array): void {
     const key = updateKey(doId, fieldId);
     const queue = this.echoes.get(key);
@@ -319,7 +328,10 @@ export class ClientInterests implements DeliverySink {
         return;
       }
     }
-    this.pending.set(key, { doId, fieldId, value });
+    if (this.isState(fieldId)) {
+      this.pending.delete(key);
+      this.pending.set(key, { doId, fieldId, value });
+    } else this.pending.set(`${key}#${this.eventCount++}`, { doId, fieldId, value });
   }
 
   private enter(object: ObjectSnapshot): void {

@@ -85,6 +85,7 @@ export class ClientSession {
       port,
       (message) => this.send(message),
       (error) => this.eject(EjectCode.ForbiddenInterest, `interest failed: ${error.message}`, Date.now()),
+      (fieldId) => isStateField(rules.dc.fieldById(fieldId)),
     );
   }
 
@@ -314,6 +315,12 @@ export class ClientSession {
       this.interests.expectEcho(doId, fieldId, value);
     }
   }
+}
+
+/** A field whose value is kept (ram, required or db): only its latest value in a tick matters. */
+function isStateField(field: Field | undefined): boolean {
+  if (field === undefined) return false;
+  return hasKeyword(field, "ram") || hasKeyword(field, "required") || hasKeyword(field, "db");
 }
 
 function hex(value: number): string {
