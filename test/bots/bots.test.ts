@@ -90,10 +90,6 @@ describe("runBots", () => {
     });
     expect(avatars.arrived.filter((notice) => notice.username.startsWith("walker"))).toHaveLength(BOTS);
     expect(report.measuredSeconds).toBeGreaterThan(2.9);
-    console.log(JSON.stringify(report, null, 1));
-    console.log((await import("@overworld/bots")).formatSummary(report));
-    // ~10 steps a second from each bot
-    expect(report.updates.sentPerSecond).toBeGreaterThan(BOTS * 10 * 0.8);
     expect(report.updates.sentPerSecond).toBeLessThan(BOTS * 10 * 1.2);
     // on a 2x2 map every zone borders every other: each step reaches the 4 other bots
     expect(report.updates.delivered).toBeGreaterThan(0);

@@ -3,10 +3,12 @@
  * processes; players stand around the boss, in its zone and in the zones bordering it, hitting it as fast
  * as they may. The replica running the boss's zone is killed with SIGKILL. Its zones resume on the other
  * replica within 2 seconds, every hit sent is counted (the boss's hp is exactly what the hits say: no
- * accepted input lost, none applied twice), and no object is lost or duplicated.
+ * accepted input lost, none applied twice), the bots play on without an ejection or a disconnect, and no
+ * object is lost or duplicated.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { runBots } from "@overworld/bots";
 import { login, type ObjectMirror, OverworldClient, register } from "@overworld/client";
 import type { messages } from "@overworld/protocol";
 import { connectPostgres } from "@overworld/service";
@@ -39,6 +41,7 @@ const SPOTS: [number, number][] = [
   [45, 105],
 ];
 const RESUME_LIMIT_MS = 2000;
+const BOTS = 10;
 const PASSWORD = "correct horse battery";
 
 let cluster: Cluster;
@@ -146,6 +149,8 @@ beforeAll(async () => {
       CLIENT_AGENT_ADDRESSES: cluster.agent.publicAddress.key,
       NETCODE_PRIVATE_KEY: Buffer.from(PRIVATE_KEY).toString("hex"),
       SCRYPT_LOG_N: "10",
+      REGISTER_IP_BURST: "1000",
+      LOGIN_IP_BURST: "1000",
       LOG_LEVEL: "silent",
       HTTP_PORT: "0",
     }),
@@ -192,6 +197,18 @@ describe("a zone-AI replica killed -9 mid-fight", () => {
     }, "the players at their spots");
     await sleep(300); // the zones' AIs have seen them arrive
 
+    // bots walk the world meanwhile, across the zones of both replicas
+    const bots = runBots({
+      count: BOTS,
+      rate: 10,
+      durationSeconds: 4,
+      warmupSeconds: 0.5,
+      uberdog: baseUrl,
+      dcFiles: [DEMO_DC],
+      version: CLUSTER_VERSION,
+      grid: { width: 3, height: 3, cellSize: 50 },
+      prefix: `failover${process.pid}`,
+    });
     let hits = 0;
     let fighting = true;
     const fight = (async () => {
@@ -220,6 +237,11 @@ describe("a zone-AI replica killed -9 mid-fight", () => {
     await fight;
 
     expect(resumedAfter).toBeLessThan(RESUME_LIMIT_MS);
+    // the players kept playing through it
+    const report = await bots;
+    expect(report.problems).toEqual([]);
+    expect(report.bots.connectedAtEnd).toBe(BOTS);
+    expect(report.updates.delivered).toBeGreaterThan(0);
     expect(hits * HIT).toBeLessThan(BOSS_HP); // the boss is still standing: every hit shows in its hp
     const expected = BOSS_HP - hits * HIT;
     const hp = await eventually(async () => {
@@ -239,11 +261,16 @@ describe("a zone-AI replica killed -9 mid-fight", () => {
     });
     expect(hp).toBe(expected);
 
-    const objects = await worldObjects();
+    // the bots went: their avatars with them; the rest is there once
+    let objects = await worldObjects();
     const count = (name: "DistributedBoss" | "DistributedNpc" | "DistributedAvatar") =>
       objects.filter((object) => object.classId === demo[name].dclass.id).length;
+    await eventually(async () => {
+      objects = await worldObjects();
+      return count("DistributedAvatar") === players.length;
+    }, "only the fighters' avatars left").catch(() => undefined);
+    expect(count("DistributedAvatar")).toBe(players.length);
     expect(count("DistributedBoss")).toBe(1);
     expect(count("DistributedNpc")).toBe(ZONE_IDS.length);
-    expect(count("DistributedAvatar")).toBe(players.length);
   }, 60_000);
 });

@@ -52,6 +52,8 @@ import { type SessionPort, SessionPostRemoves } from "./session-objects.ts";
 
 const SERVICE = "client-agent";
 const MS_PER_SECOND = 1000;
+/** How long a gone client's channel still hears control messages (see `release`). */
+const LATE_CONTROL_GRACE_MS = 10_000;
 /** How long a zone query may take before the interest fails. */
 const QUERY_TIMEOUT_MS = 5000;
 
@@ -489,7 +491,7 @@ class Wire {
   private control(session: ClientSession, message: messages.ClientControl): void {
     switch (message.kind) {
       case "add-session-object":
-        if (session.state === "closed") {
+        if (this.sessions.get(session.clientIndex) !== session) {
           this.sessionPort.deleteObject(message.doId); // too late: the client went meanwhile
           return;
         }
@@ -536,8 +538,11 @@ class Wire {
   private release(clientIndex: number): void {
     const session = this.sessions.get(clientIndex);
     this.sessions.delete(clientIndex);
-    this.channels.get(clientIndex)?.();
+    // the channel stays subscribed a while: an avatar whose add-session-object was on its way when the
+    // client went is deleted when it arrives, instead of being left a ghost
+    const close = this.channels.get(clientIndex);
     this.channels.delete(clientIndex);
+    if (close) setTimeout(close, LATE_CONTROL_GRACE_MS).unref();
     if (session === undefined) return;
     session.close();
     if (this.announced.delete(session) && session.channel !== undefined) {
