@@ -7,18 +7,11 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { type BotReport, latencyMs, RandomWalk, runBots, timeStamp } from "@overworld/bots";
-import { connectPostgres } from "@overworld/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { extent, type Grid, zoneAt } from "../../examples/demo/grid.ts";
-import { loadUberdogConfig, startUberdog, type UberdogHandle } from "../../services/uberdog/src/main.ts";
-import {
-  CLUSTER_VERSION,
-  type Cluster,
-  DATABASE_URL,
-  PRIVATE_KEY,
-  startCluster,
-} from "../client-agent/support.ts";
+import { CLUSTER_VERSION } from "../client-agent/support.ts";
 import { type AvatarServer, DEMO_DC, randomPlacement, serveAvatars } from "../support/avatars.ts";
+import { GENEROUS_LOGIN_LIMITS, type PlayerCluster, startPlayerCluster } from "../support/players.ts";
 
 const run = promisify(execFile);
 const REPO = new URL("../..", import.meta.url).pathname;
@@ -27,41 +20,20 @@ const GRID: Grid = { width: 2, height: 2, cellSize: 50 };
 const BOTS = 5;
 /** Above this, latency on loopback means something is broken, not slow. */
 const SANE_P99_MS = 1000;
-/** Uberdog's per-address limits, raised: every bot logs in from 127.0.0.1. */
-const GENEROUS = "1000";
 
-let cluster: Cluster;
-let uberdog: UberdogHandle;
+let services: PlayerCluster;
 let baseUrl: string;
 let avatars: AvatarServer;
-const schema = `bots_${process.pid}_${Date.now().toString(36)}`;
 
 beforeAll(async () => {
-  cluster = await startCluster("bots", {}, { stateServer: true, dcFiles: [DEMO_DC] });
-  uberdog = await startUberdog(
-    loadUberdogConfig({
-      DATABASE_URL,
-      DB_SCHEMA: schema,
-      CLIENT_AGENT_ADDRESSES: cluster.agent.publicAddress.key,
-      NETCODE_PRIVATE_KEY: Buffer.from(PRIVATE_KEY).toString("hex"),
-      SCRYPT_LOG_N: "10",
-      LOGIN_IP_BURST: GENEROUS,
-      REGISTER_IP_BURST: GENEROUS,
-      LOG_LEVEL: "silent",
-      HTTP_PORT: "0",
-    }),
-  );
-  baseUrl = `http://127.0.0.1:${uberdog.port}`;
-  avatars = serveAvatars(cluster, WORLD, () => randomPlacement(GRID));
-  await cluster.bus.flush();
+  services = await startPlayerCluster("bots", { dcFiles: [DEMO_DC], uberdogEnv: GENEROUS_LOGIN_LIMITS });
+  ({ baseUrl } = services);
+  avatars = serveAvatars(services.cluster, WORLD, () => randomPlacement(GRID));
+  await services.cluster.bus.flush();
 });
 
 afterAll(async () => {
-  await uberdog?.stop();
-  await cluster?.stop();
-  const pool = await connectPostgres(DATABASE_URL, "bots test cleanup", 1);
-  await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  await pool.end();
+  await services?.stop();
 });
 
 describe("runBots", () => {

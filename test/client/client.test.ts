@@ -16,24 +16,16 @@ import {
 } from "@overworld/client";
 import { DcPackError } from "@overworld/protocol";
 import { EjectCode } from "@overworld/protocol/client";
-import { connectPostgres } from "@overworld/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadUberdogConfig, startUberdog, type UberdogHandle } from "../../services/uberdog/src/main.ts";
-import {
-  CLUSTER_VERSION,
-  type Cluster,
-  DATABASE_URL,
-  dc,
-  PRIVATE_KEY,
-  startCluster,
-} from "../client-agent/support.ts";
+import { CLUSTER_VERSION, type Cluster, dc } from "../client-agent/support.ts";
+import { PASSWORD, type PlayerCluster, signUp, startPlayerCluster } from "../support/players.ts";
+import { eventually } from "../support/wait.ts";
 
 const PARENT = 7000;
 const ZONE = 3;
 const OTHER_ZONE = 4;
 /** HELLO_RESP's cluster time must be within this of the local clock (same machine). */
 const SANE_CLOCK_WINDOW_MS = 1000;
-const PASSWORD = "correct horse battery";
 
 const object1 = dc.class("DistributedTestObject1")!;
 const setRequired1 = object1.field("setRequired1")!;
@@ -45,11 +37,9 @@ const u32 = (value: number) => {
   return bytes;
 };
 
+let services: PlayerCluster;
 let cluster: Cluster;
-let uberdog: UberdogHandle;
 let baseUrl: string;
-const schema = `client_${process.pid}_${Date.now().toString(36)}`;
-const clients: OverworldClient[] = [];
 
 async function create(zone: number, required: number): Promise<number> {
   const reply = await cluster.ss<{ doId: number }>("create", {
@@ -61,11 +51,6 @@ async function create(zone: number, required: number): Promise<number> {
   return reply.doId;
 }
 
-async function loggedIn(username: string): Promise<Uint8Array> {
-  await register(baseUrl, username, PASSWORD);
-  return (await login(baseUrl, username, PASSWORD)).connectToken;
-}
-
 async function connect(token: Uint8Array, schemaHash?: number): Promise<OverworldClient> {
   const client = await OverworldClient.connect({
     token,
@@ -74,45 +59,17 @@ async function connect(token: Uint8Array, schemaHash?: number): Promise<Overworl
     heartbeatMs: 100,
     ...(schemaHash === undefined ? {} : { schemaHash }),
   });
-  clients.push(client);
+  services.clients.push(client);
   return client;
 }
 
-function eventually(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      if (condition()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(check, 10);
-    };
-    check();
-  });
-}
-
 beforeAll(async () => {
-  cluster = await startCluster("client", { TICK_HZ: "50" }, { stateServer: true });
-  uberdog = await startUberdog(
-    loadUberdogConfig({
-      DATABASE_URL,
-      DB_SCHEMA: schema,
-      CLIENT_AGENT_ADDRESSES: cluster.agent.publicAddress.key,
-      NETCODE_PRIVATE_KEY: Buffer.from(PRIVATE_KEY).toString("hex"),
-      SCRYPT_LOG_N: "10",
-      LOG_LEVEL: "silent",
-      HTTP_PORT: "0",
-    }),
-  );
-  baseUrl = `http://127.0.0.1:${uberdog.port}`;
+  services = await startPlayerCluster("client", { agentEnv: { TICK_HZ: "50" } });
+  ({ cluster, baseUrl } = services);
 });
 
 afterAll(async () => {
-  for (const client of clients) await client.close();
-  await uberdog?.stop();
-  await cluster?.stop();
-  const pool = await connectPostgres(DATABASE_URL, "client test cleanup", 1);
-  await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  await pool.end();
+  await services?.stop();
 });
 
 describe("@overworld/client", () => {
@@ -135,7 +92,7 @@ describe("@overworld/client", () => {
   it("connects, learns the cluster time, mirrors a zone's objects and follows their updates and departures", async () => {
     const first = await create(ZONE, 11);
     const second = await create(ZONE, 12);
-    const client = await connect(await loggedIn(`bob${process.pid}`));
+    const client = await connect(await signUp(baseUrl, `bob${process.pid}`));
 
     expect(Math.abs(client.clusterTime() - Date.now())).toBeLessThan(SANE_CLOCK_WINDOW_MS);
     expect(client.clockEstimate!.errorBound).toBeLessThan(SANE_CLOCK_WINDOW_MS);
@@ -183,7 +140,7 @@ describe("@overworld/client", () => {
 
   it("is ejected by the agent for a field it may not send, with the code and reason", async () => {
     const doId = await create(ZONE, 21);
-    const client = await connect(await loggedIn(`carol${process.pid}`));
+    const client = await connect(await signUp(baseUrl, `carol${process.pid}`));
     await client.addInterest(PARENT, [ZONE]);
     const ejected: { code: number; reason: string }[] = [];
     const disconnected: string[] = [];
@@ -199,7 +156,7 @@ describe("@overworld/client", () => {
   });
 
   it("is refused with 125 and the reason when its schema hash is wrong", async () => {
-    const token = await loggedIn(`dave${process.pid}`);
+    const token = await signUp(baseUrl, `dave${process.pid}`);
     const refused = await connect(token, 0x1234).catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(ConnectError);
     expect(refused).toMatchObject({ code: EjectCode.BadSchemaHash });

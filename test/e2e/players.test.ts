@@ -5,93 +5,38 @@
  * DistributedAvatar owned by the client and declares it a session object), enter one zone, see each
  * other's avatar appear, move, and leave when its player goes.
  */
-import { login, type ObjectMirror, OverworldClient, register, type UpdateEvent } from "@overworld/client";
+import type { UpdateEvent } from "@overworld/client";
 import { loadDcFiles, type messages } from "@overworld/protocol";
-import { connectPostgres } from "@overworld/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadUberdogConfig, startUberdog, type UberdogHandle } from "../../services/uberdog/src/main.ts";
-import {
-  CLUSTER_VERSION,
-  type Cluster,
-  DATABASE_URL,
-  PRIVATE_KEY,
-  startCluster,
-} from "../client-agent/support.ts";
+import { CLUSTER_VERSION, type Cluster } from "../client-agent/support.ts";
 import { type AvatarServer, DEMO_DC, serveAvatars } from "../support/avatars.ts";
+import { type PlayerCluster, startPlayerCluster } from "../support/players.ts";
+import { eventually } from "../support/wait.ts";
 
 const dc = loadDcFiles([DEMO_DC]);
 const avatarClass = dc.class("DistributedAvatar")!;
 const WORLD = 9100;
 const ZONE = 7;
-const PASSWORD = "correct horse battery";
+const HEARTBEAT_MS = 200;
 
+let services: PlayerCluster;
 let cluster: Cluster;
-let uberdog: UberdogHandle;
-let baseUrl: string;
-const schema = `e2e_${process.pid}_${Date.now().toString(36)}`;
-const clients: OverworldClient[] = [];
 let avatars: AvatarServer;
 
-function eventually(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      if (condition()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(check, 10);
-    };
-    check();
-  });
-}
-
 /** Registers, logs in, connects and waits for the player's own avatar (owned). */
-async function player(name: string): Promise<{ client: OverworldClient; avatar: ObjectMirror }> {
-  const username = `${name}${process.pid}`;
-  await register(baseUrl, username, PASSWORD);
-  const { connectToken } = await login(baseUrl, username, PASSWORD);
-  const client = await OverworldClient.connect({
-    token: connectToken,
-    file: dc,
-    version: CLUSTER_VERSION,
-    heartbeatMs: 200,
-  });
-  clients.push(client);
-  let avatar: ObjectMirror | undefined;
-  const own = (object: ObjectMirror) => {
-    if (object.owned) avatar = object;
-  };
-  client.on("generate", own);
-  await eventually(() => avatar !== undefined, `${name}'s avatar`);
-  client.off("generate", own);
-  return { client, avatar: avatar! };
-}
+const player = (name: string) =>
+  services.join(name, { file: dc, version: CLUSTER_VERSION, heartbeatMs: HEARTBEAT_MS });
 
 beforeAll(async () => {
-  cluster = await startCluster("e2e", { TICK_HZ: "50" }, { stateServer: true, dcFiles: [DEMO_DC] });
-  uberdog = await startUberdog(
-    loadUberdogConfig({
-      DATABASE_URL,
-      DB_SCHEMA: schema,
-      CLIENT_AGENT_ADDRESSES: cluster.agent.publicAddress.key,
-      NETCODE_PRIVATE_KEY: Buffer.from(PRIVATE_KEY).toString("hex"),
-      SCRYPT_LOG_N: "10",
-      LOG_LEVEL: "silent",
-      HTTP_PORT: "0",
-    }),
-  );
-  baseUrl = `http://127.0.0.1:${uberdog.port}`;
+  services = await startPlayerCluster("e2e", { agentEnv: { TICK_HZ: "50" }, dcFiles: [DEMO_DC] });
+  ({ cluster } = services);
   // the game logic of this test: every arriving client gets an avatar in WORLD/ZONE, as its session object
   avatars = serveAvatars(cluster, WORLD, () => ({ x: 0, y: 0, zone: ZONE }));
   await cluster.bus.flush();
 });
 
 afterAll(async () => {
-  for (const client of clients) await client.close();
-  await uberdog?.stop();
-  await cluster?.stop();
-  const pool = await connectPostgres(DATABASE_URL, "e2e test cleanup", 1);
-  await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  await pool.end();
+  await services?.stop();
 });
 
 describe("two players", () => {

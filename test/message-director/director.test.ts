@@ -6,13 +6,11 @@
 import { decodeEnvelope, formatHash, legacyHash, loadDcFiles, messages, subjects } from "@overworld/protocol";
 import {
   ConfigError,
-  connectBus,
   createLogger,
   type DirectorOperation,
   type JoinOptions,
   joinCluster,
   type NatsConnection,
-  type Participant,
   readEvents,
   request,
 } from "@overworld/service";
@@ -22,13 +20,14 @@ import { type MessageDirector, startMessageDirector } from "../../services/messa
 import { DC_FIXTURES } from "../support/fixtures.ts";
 import {
   countOn,
+  type DirectorInProcess,
   decode,
   dropNamespace,
-  NATS_URL,
   type Namespace,
   namespace,
   SCHEMA_HASH,
   sleep,
+  startDirectorInProcess,
   text,
   VERSION,
   waitFor,
@@ -39,39 +38,21 @@ const mdSubject = (operation: DirectorOperation) => subjects(ns.root).service("m
 
 const log = createLogger("message-director", "test", "silent");
 const ns = namespace("dir");
-let director: MessageDirector;
+let md: DirectorInProcess;
 let nc: NatsConnection;
-const connections: NatsConnection[] = [];
 let instance = 0;
 
-/** A participant with a NATS connection of its own: closing it is the participant dying. */
-async function join(
-  space: Namespace = ns,
-  options: Partial<JoinOptions> = {},
-): Promise<{ participant: Participant; die: () => Promise<void> }> {
-  const own = await connectBus(NATS_URL, "md-test-participant");
-  connections.push(own);
-  const participant = await joinCluster(own, {
-    role: "zone-ai",
-    instanceId: `ai-${++instance}`,
-    version: VERSION,
-    schemaHash: SCHEMA_HASH,
-    root: space.root,
-    ...options,
-  });
-  return { participant, die: () => own.close() };
-}
+/** A zone-AI replica of `space` (numbered), over a NATS connection of its own. */
+const join = (space: Namespace = ns, options: Partial<JoinOptions> = {}) =>
+  md.join({ instanceId: `ai-${++instance}`, root: space.root, ...options });
 
 beforeAll(async () => {
-  director = await startMessageDirector(loadDirectorConfig(ns.env), { log });
-  nc = await connectBus(NATS_URL, "md-test");
+  md = await startDirectorInProcess(ns);
+  ({ nc } = md);
 });
 
 afterAll(async () => {
-  for (const connection of connections) await connection.close().catch(() => {});
-  await nc?.close();
-  await director?.stop();
-  await dropNamespace(ns);
+  await md?.stop();
 });
 
 describe("configuration", () => {
@@ -169,8 +150,7 @@ describe("heartbeats and deaths", () => {
   });
 
   it("tells a participant it was declared dead when it heartbeats again, and refuses its requests", async () => {
-    const own = await connectBus(NATS_URL, "md-test-paused");
-    connections.push(own);
+    const own = await md.connect();
     let reason: string | undefined;
     const participant = await joinCluster(own, {
       role: "client-agent",

@@ -3,65 +3,33 @@
  * which zone-AI replicas use to find each other. Someone who leaves or dies is no longer listed.
  */
 import { decodeEnvelope, encodeEnvelope, subjects } from "@overworld/protocol";
-import {
-  connectBus,
-  createLogger,
-  type JoinOptions,
-  joinCluster,
-  type NatsConnection,
-  type Participant,
-} from "@overworld/service";
+import type { JoinOptions, NatsConnection, Participant } from "@overworld/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadDirectorConfig } from "../../services/message-director/src/config.ts";
-import { type MessageDirector, startMessageDirector } from "../../services/message-director/src/director.ts";
 import {
   countOn,
-  dropNamespace,
-  NATS_URL,
+  type DirectorInProcess,
   namespace,
-  SCHEMA_HASH,
+  startDirectorInProcess,
   text,
-  VERSION,
   waitFor,
 } from "./support.ts";
 
-const log = createLogger("message-director", "test", "silent");
 const ns = namespace("members");
-let director: MessageDirector;
+let md: DirectorInProcess;
 let nc: NatsConnection;
-const connections: NatsConnection[] = [];
 
-/** A participant with a NATS connection of its own: closing it is the participant dying. */
-async function join(
-  instanceId: string,
-  options: Partial<JoinOptions> = {},
-): Promise<{ participant: Participant; die: () => Promise<void> }> {
-  const own = await connectBus(NATS_URL, "md-test-member");
-  connections.push(own);
-  const participant = await joinCluster(own, {
-    role: "zone-ai",
-    instanceId,
-    version: VERSION,
-    schemaHash: SCHEMA_HASH,
-    root: ns.root,
-    ...options,
-  });
-  return { participant, die: () => own.close() };
-}
+const join = (instanceId: string, options: Partial<JoinOptions> = {}) => md.join({ instanceId, ...options });
 
 const instancesOf = async (participant: Participant, role: JoinOptions["role"] = "zone-ai") =>
   (await participant.members(role)).map((member) => member.instanceId);
 
 beforeAll(async () => {
-  director = await startMessageDirector(loadDirectorConfig(ns.env), { log });
-  nc = await connectBus(NATS_URL, "md-test");
+  md = await startDirectorInProcess(ns);
+  ({ nc } = md);
 });
 
 afterAll(async () => {
-  for (const connection of connections) await connection.close().catch(() => {});
-  await nc?.close();
-  await director?.stop();
-  await dropNamespace(ns);
+  await md?.stop();
 });
 
 describe("members", () => {

@@ -1,12 +1,23 @@
 /**
  * What the message-director tests share: an isolated cluster namespace per test file (subject root,
- * Redis prefix, Postgres schema, event stream), director child processes, and counting subscribers.
+ * Redis prefix, Postgres schema, event stream), a director in-process with participants joining it,
+ * director child processes, and counting subscribers.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
-import { connectBus, connectPostgres, connectRedis, type NatsConnection } from "@overworld/service";
+import {
+  connectBus,
+  createLogger,
+  type JoinOptions,
+  joinCluster,
+  type NatsConnection,
+  type Participant,
+} from "@overworld/service";
+import { loadDirectorConfig } from "../../services/message-director/src/config.ts";
+import { type MessageDirector, startMessageDirector } from "../../services/message-director/src/director.ts";
+import { deleteStreams, dropRedisKeys, dropSchema } from "../support/cleanup.ts";
 import { DATABASE_URL, NATS_URL, REDIS_URL } from "../support/services.ts";
 
 export const VERSION = "1.2.3";
@@ -57,26 +68,62 @@ export function namespace(name: string, overrides: Record<string, string> = {}):
 
 /** Removes everything a namespace left in Redis, Postgres and JetStream. */
 export async function dropNamespace(ns: Namespace, redisUrl = REDIS_URL): Promise<void> {
-  const redis = await connectRedis(redisUrl, "md-test-cleanup");
-  try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${ns.prefix}*`, "COUNT", 500);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== "0");
-  } finally {
-    redis.disconnect();
-  }
-  const pool = await connectPostgres(DATABASE_URL, "md-test-cleanup", 1);
-  await pool.query(`DROP SCHEMA IF EXISTS "${ns.schema}" CASCADE`).finally(() => pool.end());
-  const nc = await connectBus(NATS_URL, "md-test-cleanup");
-  try {
-    // The JetStream API by hand: the tests do not depend on the JetStream client package.
-    await nc.request(`$JS.API.STREAM.DELETE.${ns.stream}`, undefined, { timeout: 2000 }).catch(() => {});
-  } finally {
-    await nc.close();
-  }
+  await dropRedisKeys(ns.prefix, redisUrl);
+  await dropSchema(ns.schema);
+  await deleteStreams([ns.stream]);
+}
+
+/** A participant over a NATS connection of its own: `die` closes the connection, which is its dying. */
+export interface Member {
+  readonly participant: Participant;
+  die(): Promise<void>;
+}
+
+/** A message director in-process for one test file, with the test's own NATS connection. */
+export interface DirectorInProcess {
+  readonly director: MessageDirector;
+  /** The test's NATS connection. */
+  readonly nc: NatsConnection;
+  /** Joins over a connection of its own: a zone-AI replica in the director's namespace, unless told. */
+  join(options: Partial<JoinOptions> & Pick<JoinOptions, "instanceId">): Promise<Member>;
+  /** A NATS connection for a participant the test joins by hand; closed by `stop`. */
+  connect(): Promise<NatsConnection>;
+  /** Closes every connection, stops the director and drops the namespace. */
+  stop(): Promise<void>;
+}
+
+export async function startDirectorInProcess(ns: Namespace): Promise<DirectorInProcess> {
+  const log = createLogger("message-director", "test", "silent");
+  const director = await startMessageDirector(loadDirectorConfig(ns.env), { log });
+  const nc = await connectBus(NATS_URL, "md-test");
+  const connections: NatsConnection[] = [];
+  const connect = async () => {
+    const own = await connectBus(NATS_URL, "md-test-participant");
+    connections.push(own);
+    return own;
+  };
+  return {
+    director,
+    nc,
+    connect,
+    async join(options) {
+      const own = await connect();
+      const participant = await joinCluster(own, {
+        role: "zone-ai",
+        version: VERSION,
+        schemaHash: SCHEMA_HASH,
+        root: ns.root,
+        ...options,
+      });
+      return { participant, die: () => own.close() };
+    },
+    async stop() {
+      for (const connection of connections) await connection.close().catch(() => {});
+      await nc.close();
+      await director.stop();
+      await dropNamespace(ns);
+    },
+  };
 }
 
 /** A director started as a child process (`node --import tsx main.ts`). */

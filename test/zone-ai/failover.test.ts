@@ -9,25 +9,16 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { runBots } from "@overworld/bots";
-import { login, type ObjectMirror, OverworldClient, register } from "@overworld/client";
 import type { messages } from "@overworld/protocol";
-import { connectPostgres } from "@overworld/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BOSS_HP } from "../../examples/demo/plugin.ts";
 import { demo } from "../../examples/demo/schema.ts";
-import { loadUberdogConfig, startUberdog, type UberdogHandle } from "../../services/uberdog/src/main.ts";
-import { journalStream, snapshotBucket } from "../../services/zone-ai/src/journal.ts";
-import {
-  CLUSTER_VERSION,
-  type Cluster,
-  DATABASE_URL,
-  PRIVATE_KEY,
-  startCluster,
-} from "../client-agent/support.ts";
-import { NATS_URL, REDIS_URL } from "../support/services.ts";
-import { dropNamespace } from "./support.ts";
+import { CLUSTER_VERSION, type Cluster } from "../client-agent/support.ts";
+import { DEMO_DC } from "../support/avatars.ts";
+import { GENEROUS_LOGIN_LIMITS, type PlayerCluster, startPlayerCluster } from "../support/players.ts";
+import { sleep, waitFor } from "../support/wait.ts";
+import { dropNamespaceAndJournal, NATS_URL, REDIS_URL } from "./support.ts";
 
-const DEMO_DC = fileURLToPath(new URL("../../examples/demo/demo.dc", import.meta.url));
 const MAIN = fileURLToPath(new URL("../../services/zone-ai/src/main.ts", import.meta.url));
 const WORLD = 1000;
 const ZONE_IDS = [1, 2, 3, 4, 5, 6, 7, 8, 9];
@@ -42,35 +33,22 @@ const SPOTS: [number, number][] = [
 ];
 const RESUME_LIMIT_MS = 2000;
 const BOTS = 10;
-const PASSWORD = "correct horse battery";
+/** A replica is killed in the middle: waits here allow more than the default, for the handover. */
+const WAIT_MS = 10_000;
 
+let services: PlayerCluster;
 let cluster: Cluster;
-let uberdog: UberdogHandle;
 let baseUrl: string;
-const schema = `zaif_${process.pid}_${Date.now().toString(36)}`;
 const children: ChildProcess[] = [];
-const clients: OverworldClient[] = [];
 
 interface Replica {
   readonly process: ChildProcess;
   readonly port: number;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function eventually<T>(
-  probe: () => Promise<T | undefined> | T | undefined,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
+/** {@link waitFor} with this file's longer wait. */
+const eventually = <T>(probe: () => Promise<T | undefined> | T | undefined, what: string) =>
+  waitFor(probe, what, WAIT_MS);
 
 /** Starts a replica process; resolves with its ops port once it logged that it started. */
 function startReplica(index: number): Promise<Replica> {
@@ -115,22 +93,8 @@ async function zonesOf(replica: Replica): Promise<string[]> {
   return body.details?.zones ?? body.zones ?? [];
 }
 
-async function player(name: string): Promise<{ client: OverworldClient; avatar: ObjectMirror }> {
-  const username = `${name}${process.pid}`;
-  await register(baseUrl, username, PASSWORD);
-  const { connectToken } = await login(baseUrl, username, PASSWORD);
-  const client = await OverworldClient.connect({
-    token: connectToken,
-    file: demo.file,
-    version: CLUSTER_VERSION,
-  });
-  clients.push(client);
-  const avatar = await eventually(
-    () => [...client.objects.values()].find((object) => object.owned),
-    `${name}'s avatar`,
-  );
-  return { client, avatar };
-}
+const player = (name: string) =>
+  services.join(name, { file: demo.file, version: CLUSTER_VERSION, timeoutMs: WAIT_MS });
 
 async function worldObjects(): Promise<messages.ObjectSnapshot[]> {
   const reply = await cluster.ss<{ objects: messages.ObjectSnapshot[] }>("query-zones", {
@@ -141,35 +105,18 @@ async function worldObjects(): Promise<messages.ObjectSnapshot[]> {
 }
 
 beforeAll(async () => {
-  cluster = await startCluster("zaif", { TICK_HZ: "50" }, { stateServer: true, dcFiles: [DEMO_DC] });
-  uberdog = await startUberdog(
-    loadUberdogConfig({
-      DATABASE_URL,
-      DB_SCHEMA: schema,
-      CLIENT_AGENT_ADDRESSES: cluster.agent.publicAddress.key,
-      NETCODE_PRIVATE_KEY: Buffer.from(PRIVATE_KEY).toString("hex"),
-      SCRYPT_LOG_N: "10",
-      REGISTER_IP_BURST: "1000",
-      LOGIN_IP_BURST: "1000",
-      LOG_LEVEL: "silent",
-      HTTP_PORT: "0",
-    }),
-  );
-  baseUrl = `http://127.0.0.1:${uberdog.port}`;
+  services = await startPlayerCluster("zaif", {
+    agentEnv: { TICK_HZ: "50" },
+    dcFiles: [DEMO_DC],
+    uberdogEnv: GENEROUS_LOGIN_LIMITS,
+  });
+  ({ cluster, baseUrl } = services);
 });
 
 afterAll(async () => {
-  for (const client of clients) await client.close().catch(() => undefined);
   for (const child of children) child.kill("SIGKILL");
-  await uberdog?.stop();
-  await cluster?.stop();
-  await dropNamespace({ root: cluster.root, prefix: cluster.prefix }, [
-    journalStream(cluster.root),
-    `KV_${snapshotBucket(cluster.root)}`,
-  ]);
-  const pool = await connectPostgres(DATABASE_URL, "zone-ai failover cleanup", 1);
-  await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  await pool.end();
+  await services?.stop();
+  if (cluster) await dropNamespaceAndJournal(cluster);
 });
 
 describe("a zone-AI replica killed -9 mid-fight", () => {

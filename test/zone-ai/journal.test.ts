@@ -8,13 +8,11 @@ import { connectBus, type NatsConnection } from "@overworld/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type JournalEntry,
-  journalStream,
   openJournal,
-  snapshotBucket,
   type ZoneJournal,
   type ZoneRef,
 } from "../../services/zone-ai/src/journal.ts";
-import { dropNamespace, NATS_URL, namespace } from "./support.ts";
+import { dropNamespaceAndJournal, NATS_URL, namespace } from "./support.ts";
 
 const ns = namespace("journal");
 const connections: NatsConnection[] = [];
@@ -41,7 +39,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const nc of connections) await nc.close().catch(() => {});
-  await dropNamespace(ns, [journalStream(ns.root), `KV_${snapshotBucket(ns.root)}`]);
+  await dropNamespaceAndJournal(ns);
 });
 
 /** A zone channel per test zone (the journal's subjects are zone channels'). */

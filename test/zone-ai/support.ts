@@ -2,7 +2,8 @@
  * What the zone-AI tests share: an isolated namespace per test file (subject root, Redis prefix), its
  * clean-up, and small waiting helpers.
  */
-import { connectBus, connectRedis } from "@overworld/service";
+import { journalStream, snapshotBucket } from "../../services/zone-ai/src/journal.ts";
+import { deleteStreams, dropRedisKeys } from "../support/cleanup.ts";
 import { NATS_URL, REDIS_URL } from "../support/services.ts";
 
 export interface Namespace {
@@ -19,26 +20,13 @@ export function namespace(name: string): Namespace {
 
 /** Deletes the namespace's Redis keys and the JetStream streams whose names are given. */
 export async function dropNamespace(ns: Namespace, streams: readonly string[] = []): Promise<void> {
-  const redis = await connectRedis(REDIS_URL, "zone-ai-test-cleanup");
-  try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${ns.prefix}*`, "COUNT", 500);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== "0");
-  } finally {
-    redis.disconnect();
-  }
-  if (streams.length === 0) return;
-  const nc = await connectBus(NATS_URL, "zone-ai-test-cleanup");
-  try {
-    for (const stream of streams) {
-      await nc.request(`$JS.API.STREAM.DELETE.${stream}`, undefined, { timeout: 2000 }).catch(() => {});
-    }
-  } finally {
-    await nc.close();
-  }
+  await dropRedisKeys(ns.prefix);
+  await deleteStreams(streams);
+}
+
+/** Drops the namespace with the zone journal's streams under its root: the journal and its snapshots. */
+export function dropNamespaceAndJournal(ns: Namespace): Promise<void> {
+  return dropNamespace(ns, [journalStream(ns.root), `KV_${snapshotBucket(ns.root)}`]);
 }
 
 /** Waits until `check` holds, polling; throws naming `what` after `timeoutMs`. */

@@ -4,54 +4,31 @@
  * owner each; a player's avatar, given by the plugin, walks across a zone border and its location and AI
  * follow without it being lost or duplicated; a boss fight across a border.
  */
-import { fileURLToPath } from "node:url";
-import { login, type ObjectMirror, OverworldClient, register } from "@overworld/client";
 import { isZoneChannel, type messages } from "@overworld/protocol";
-import { connectPostgres } from "@overworld/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { zoneAt } from "../../examples/demo/grid.ts";
 import { arenaZone, BOSS_HP, demoWorld } from "../../examples/demo/plugin.ts";
 import { demo } from "../../examples/demo/schema.ts";
-import { loadUberdogConfig, startUberdog, type UberdogHandle } from "../../services/uberdog/src/main.ts";
-import { journalStream, snapshotBucket } from "../../services/zone-ai/src/journal.ts";
 import { loadZoneAiConfig, startZoneAi, type ZoneAiHandle } from "../../services/zone-ai/src/main.ts";
 import { Placement } from "../../services/zone-ai/src/placement.ts";
-import {
-  CLUSTER_VERSION,
-  type Cluster,
-  DATABASE_URL,
-  PRIVATE_KEY,
-  startCluster,
-} from "../client-agent/support.ts";
-import { NATS_URL, REDIS_URL } from "../support/services.ts";
-import { dropNamespace } from "./support.ts";
+import { CLUSTER_VERSION, type Cluster } from "../client-agent/support.ts";
+import { DEMO_DC } from "../support/avatars.ts";
+import { type PlayerCluster, startPlayerCluster } from "../support/players.ts";
+import { eventually } from "../support/wait.ts";
+import { dropNamespaceAndJournal, NATS_URL, REDIS_URL } from "./support.ts";
 
-const DEMO_DC = fileURLToPath(new URL("../../examples/demo/demo.dc", import.meta.url));
 const grid = { width: 3, height: 3, cellSize: 50 };
 const WORLD = 1000;
 const ZONE_IDS = [1, 2, 3, 4, 5, 6, 7, 8, 9];
 const ZONES = ZONE_IDS.map((zone) => `${WORLD}.${zone}`);
 const plugin = demoWorld({ grid, worldId: WORLD, npcsPerZone: 1 });
-const PASSWORD = "correct horse battery";
+/** Zones move between replicas in the background: waits here allow more than the default. */
+const WAIT_MS = 8000;
+const HEARTBEAT_MS = 200;
 
+let services: PlayerCluster;
 let cluster: Cluster;
-let uberdog: UberdogHandle;
-let baseUrl: string;
-const schema = `zai_${process.pid}_${Date.now().toString(36)}`;
 const replicas: ZoneAiHandle[] = [];
-const clients: OverworldClient[] = [];
-
-function eventually(condition: () => boolean, what: string, timeoutMs = 8000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      if (condition()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(check, 20);
-    };
-    check();
-  });
-}
 
 async function replica(): Promise<ZoneAiHandle> {
   const handle = await startZoneAi(
@@ -84,21 +61,13 @@ function placedOnce(handles: readonly ZoneAiHandle[]): boolean {
   );
 }
 
-async function player(name: string): Promise<{ client: OverworldClient; avatar: ObjectMirror }> {
-  const username = `${name}${process.pid}`;
-  await register(baseUrl, username, PASSWORD);
-  const { connectToken } = await login(baseUrl, username, PASSWORD);
-  const client = await OverworldClient.connect({
-    token: connectToken,
+const player = (name: string) =>
+  services.join(name, {
     file: demo.file,
     version: CLUSTER_VERSION,
-    heartbeatMs: 200,
+    heartbeatMs: HEARTBEAT_MS,
+    timeoutMs: WAIT_MS,
   });
-  clients.push(client);
-  await eventually(() => [...client.objects.values()].some((object) => object.owned), `${name}'s avatar`);
-  const avatar = [...client.objects.values()].find((object) => object.owned)!;
-  return { client, avatar };
-}
 
 async function objectsOfWorld(): Promise<messages.ObjectSnapshot[]> {
   const reply = await cluster.ss<{ objects: messages.ObjectSnapshot[] }>("query-zones", {
@@ -113,41 +82,22 @@ async function aiOf(doId: number): Promise<{ ai: number; zoneId: number }> {
 }
 
 beforeAll(async () => {
-  cluster = await startCluster("zai", { TICK_HZ: "50" }, { stateServer: true, dcFiles: [DEMO_DC] });
-  uberdog = await startUberdog(
-    loadUberdogConfig({
-      DATABASE_URL,
-      DB_SCHEMA: schema,
-      CLIENT_AGENT_ADDRESSES: cluster.agent.publicAddress.key,
-      NETCODE_PRIVATE_KEY: Buffer.from(PRIVATE_KEY).toString("hex"),
-      SCRYPT_LOG_N: "10",
-      LOG_LEVEL: "silent",
-      HTTP_PORT: "0",
-    }),
-  );
-  baseUrl = `http://127.0.0.1:${uberdog.port}`;
+  services = await startPlayerCluster("zai", { agentEnv: { TICK_HZ: "50" }, dcFiles: [DEMO_DC] });
+  ({ cluster } = services);
 });
 
 afterAll(async () => {
-  for (const client of clients) await client.close();
   for (const handle of replicas) await handle.stop();
-  await uberdog?.stop();
-  await cluster?.stop();
-  await dropNamespace({ root: cluster.root, prefix: cluster.prefix }, [
-    journalStream(cluster.root),
-    `KV_${snapshotBucket(cluster.root)}`,
-  ]);
-  const pool = await connectPostgres(DATABASE_URL, "zone-ai test cleanup", 1);
-  await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  await pool.end();
+  await services?.stop();
+  if (cluster) await dropNamespaceAndJournal(cluster);
 });
 
 describe("zone-AI replicas with the demo world", () => {
   it("spread the zones over 1, 2 and 3 replicas, each zone running exactly once", async () => {
     const a = await replica();
-    await eventually(() => placedOnce([a]), "every zone on the first replica");
+    await eventually(() => placedOnce([a]), "every zone on the first replica", WAIT_MS);
     // the world, its NPCs and its boss exist once each
-    await eventually(() => a.replica.counts.fresh === ZONES.length, "zones started");
+    await eventually(() => a.replica.counts.fresh === ZONES.length, "zones started", WAIT_MS);
     await new Promise((resolve) => setTimeout(resolve, 300));
     const objects = await objectsOfWorld();
     const npcs = objects.filter((object) => object.classId === demo.DistributedNpc.dclass.id);
@@ -157,9 +107,9 @@ describe("zone-AI replicas with the demo world", () => {
     expect(bosses[0]!.zoneId).toBe(arenaZone(grid));
 
     const b = await replica();
-    await eventually(() => placedOnce([a, b]), "zones spread over two");
+    await eventually(() => placedOnce([a, b]), "zones spread over two", WAIT_MS);
     const c = await replica();
-    await eventually(() => placedOnce([a, b, c]), "zones spread over three");
+    await eventually(() => placedOnce([a, b, c]), "zones spread over three", WAIT_MS);
     // a replica leaving hands its zones over; no zone is ever run twice meanwhile
     let overlaps = 0;
     const sampler = setInterval(() => {
@@ -168,7 +118,7 @@ describe("zone-AI replicas with the demo world", () => {
     }, 5);
     await c.stop();
     replicas.splice(replicas.indexOf(c), 1);
-    await eventually(() => placedOnce([a, b]), "zones back on two");
+    await eventually(() => placedOnce([a, b]), "zones back on two", WAIT_MS);
     clearInterval(sampler);
     expect(overlaps).toBe(0);
     // objects survived the moves: still one boss, one NPC per zone
@@ -188,8 +138,8 @@ describe("zone-AI replicas with the demo world", () => {
     const [x, y] = [avatar.zone === 1 ? 75 : 25, avatar.zone === 1 ? 75 : 25];
     const target = zoneAt(grid, x, y);
     client.sendField(avatar.doId, "setSmXYH", [x, y, 0, 0]);
-    await eventually(() => avatar.zone === target, "the avatar's OBJECT_LOCATION to the next zone");
-    await eventually(() => avatar.zone === target, "the move");
+    await eventually(() => avatar.zone === target, "the avatar's OBJECT_LOCATION to the next zone", WAIT_MS);
+    await eventually(() => avatar.zone === target, "the move", WAIT_MS);
     let after = await aiOf(avatar.doId);
     const deadline = Date.now() + 3000;
     while (after.ai === start.ai && Date.now() < deadline) {
@@ -212,13 +162,13 @@ describe("zone-AI replicas with the demo world", () => {
     await client.addInterest(WORLD, ZONE_IDS);
     // stand in zone 1, across the border from the arena (zone 4), within reach of the boss
     client.sendField(avatar.doId, "setSmXYH", [45, 45, 0, 0]);
-    await eventually(() => avatar.zone === 1, "the hero in zone 1");
+    await eventually(() => avatar.zone === 1, "the hero in zone 1", WAIT_MS);
     expect(arena).not.toBe(1);
     await new Promise((resolve) => setTimeout(resolve, 300)); // the AI saw the step
     const mirror = client.objects.get(boss.doId)!;
     expect(mirror).toBeDefined();
     for (let i = 0; i < 3; i++) client.sendField(avatar.doId, "attack", [boss.doId]);
-    await eventually(() => mirror.fields.get("hp") === BOSS_HP - 30, "the boss to take three hits");
+    await eventually(() => mirror.fields.get("hp") === BOSS_HP - 30, "the boss to take three hits", WAIT_MS);
     expect(mirror.fields.get("setTarget")).toEqual([avatar.doId]);
   });
 
@@ -233,7 +183,7 @@ describe("zone-AI replicas with the demo world", () => {
     });
     const lines = ["hello", "anyone here?", "the boss is in the middle", "let's go"];
     for (const line of lines) speaker.client.sendField(speaker.avatar.doId, "say", [line]);
-    await eventually(() => heard.length === lines.length, "every line");
+    await eventually(() => heard.length === lines.length, "every line", WAIT_MS);
     expect(heard).toEqual(lines);
   });
 });

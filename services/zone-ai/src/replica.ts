@@ -51,6 +51,8 @@ const ALIVE_TTL_MS = 800;
 const REQUEST_TIMEOUT_MS = 5000;
 const DEFAULT_TICK_HZ = 10;
 const MS_PER_SECOND = 1000;
+/** A refused lease is asked for again this long after it should have expired. */
+const LEASE_RETRY_SLACK_MS = 5;
 /** Spawn ids taken at a time for a zone. */
 const ID_BLOCK = 128;
 
@@ -212,7 +214,12 @@ export class Replica {
     const { leases, journal, log, plugin } = this.deps;
     try {
       const lease = await leases.acquire(key);
-      if (!lease.acquired || this.stopped) return; // its last owner's lease has not run out yet: next round
+      if (this.stopped) return;
+      if (!lease.acquired) {
+        // its last owner's lease has not run out yet: try again the moment it does (not a round later)
+        setTimeout(() => this.retryStart(spec, key), lease.expiresInMs + LEASE_RETRY_SLACK_MS).unref();
+        return;
+      }
       const channel = this.deps.channels.cached(spec.parent, spec.zone);
       const saved = await journal.loadSnapshot({ parentId: spec.parent, zoneId: spec.zone });
       const snapshot = saved ? (decodeEnvelope(saved.state) as ZoneSnapshot) : undefined;
@@ -272,6 +279,12 @@ export class Replica {
     } finally {
       this.starting.delete(key);
     }
+  }
+
+  /** Starts a zone whose lease was held by another, if it is still this replica's to run. */
+  private retryStart(spec: ZoneSpec, key: string): void {
+    if (this.stopped || this.running.has(key) || this.starting.has(key)) return;
+    if (this.placement.ownerOf(key) === this.instance) void this.startZone(spec, key);
   }
 
   /** Stops running a zone; with `handOver`, stores its snapshot first and releases its lease. */

@@ -1,0 +1,130 @@
+/**
+ * A cluster players can log in to, in-process, for tests: message director, state server and client
+ * agent (test/client-agent/support.ts) plus uberdog on a Postgres schema of its own; and players who
+ * register, log in, connect and get their avatar. `stop` leaves nothing behind.
+ */
+import { login, type ObjectMirror, OverworldClient, register } from "@overworld/client";
+import type { DcFile } from "@overworld/protocol";
+import { loadUberdogConfig, startUberdog, type UberdogHandle } from "../../services/uberdog/src/main.ts";
+import { type Cluster, DATABASE_URL, PRIVATE_KEY, startCluster } from "../client-agent/support.ts";
+import { dropSchema } from "./cleanup.ts";
+import { waitFor } from "./wait.ts";
+
+export const PASSWORD = "correct horse battery";
+/** Uberdog's per-address limits, raised: every test player logs in from 127.0.0.1. */
+export const GENEROUS_LOGIN_LIMITS = { LOGIN_IP_BURST: "1000", REGISTER_IP_BURST: "1000" } as const;
+/** Cheap scrypt: a test registers players by the dozen (the default cost is tested with uberdog). */
+const TEST_SCRYPT_LOG_N = "10";
+
+export interface PlayerClusterOptions {
+  /** The cluster's `.dc` files; Astron's test file by default. */
+  readonly dcFiles?: readonly string[];
+  /** Client-agent environment (TICK_HZ, ...). */
+  readonly agentEnv?: Record<string, string>;
+  /** Uberdog environment on top of the test's (rate limits, ...). */
+  readonly uberdogEnv?: Record<string, string>;
+}
+
+export interface PlayerOptions {
+  readonly file: DcFile;
+  readonly version: string;
+  readonly heartbeatMs?: number;
+  /** How long the avatar may take to come. */
+  readonly timeoutMs?: number;
+}
+
+export interface Player {
+  readonly client: OverworldClient;
+  /** The player's avatar: the first object it owns. */
+  readonly avatar: ObjectMirror;
+}
+
+export interface PlayerCluster {
+  readonly cluster: Cluster;
+  readonly uberdog: UberdogHandle;
+  /** Uberdog's REST API. */
+  readonly baseUrl: string;
+  /** Clients `stop` closes first; `join` adds its own, a test adds those it connects otherwise. */
+  readonly clients: OverworldClient[];
+  /** {@link joinAsPlayer}, with the client closed by `stop`. */
+  join(name: string, options: PlayerOptions): Promise<Player>;
+  /** Closes the clients, stops uberdog and the cluster, drops uberdog's schema. */
+  stop(): Promise<void>;
+}
+
+export async function startPlayerCluster(
+  name: string,
+  options: PlayerClusterOptions = {},
+): Promise<PlayerCluster> {
+  const schema = `${name}_${process.pid}_${Date.now().toString(36)}`;
+  const cluster = await startCluster(name, options.agentEnv, {
+    stateServer: true,
+    ...(options.dcFiles ? { dcFiles: options.dcFiles } : {}),
+  });
+  let uberdog: UberdogHandle;
+  try {
+    uberdog = await startUberdog(
+      loadUberdogConfig({
+        DATABASE_URL,
+        DB_SCHEMA: schema,
+        CLIENT_AGENT_ADDRESSES: cluster.agent.publicAddress.key,
+        NETCODE_PRIVATE_KEY: Buffer.from(PRIVATE_KEY).toString("hex"),
+        SCRYPT_LOG_N: TEST_SCRYPT_LOG_N,
+        LOG_LEVEL: "silent",
+        HTTP_PORT: "0",
+        ...options.uberdogEnv,
+      }),
+    );
+  } catch (error) {
+    await cluster.stop();
+    await dropSchema(schema);
+    throw error;
+  }
+  const baseUrl = `http://127.0.0.1:${uberdog.port}`;
+  const clients: OverworldClient[] = [];
+  return {
+    cluster,
+    uberdog,
+    baseUrl,
+    clients,
+    async join(player, playerOptions) {
+      const joined = await joinAsPlayer(baseUrl, player, playerOptions);
+      clients.push(joined.client);
+      return joined;
+    },
+    async stop() {
+      for (const client of clients) await client.close().catch(() => undefined);
+      await uberdog.stop();
+      await cluster.stop();
+      await dropSchema(schema);
+    },
+  };
+}
+
+/** Registers `username` with {@link PASSWORD} and logs in: the connect token. */
+export async function signUp(baseUrl: string, username: string): Promise<Uint8Array> {
+  await register(baseUrl, username, PASSWORD);
+  return (await login(baseUrl, username, PASSWORD)).connectToken;
+}
+
+/**
+ * Signs up as `<name><pid>` (unique across parallel runs), connects, and waits for the avatar the game
+ * logic gives the player.
+ */
+export async function joinAsPlayer(baseUrl: string, name: string, options: PlayerOptions): Promise<Player> {
+  const client = await OverworldClient.connect({
+    token: await signUp(baseUrl, `${name}${process.pid}`),
+    file: options.file,
+    version: options.version,
+    heartbeatMs: options.heartbeatMs,
+  });
+  const avatar = await waitFor(
+    () => [...client.objects.values()].find((object) => object.owned),
+    `${name}'s avatar`,
+    options.timeoutMs,
+  ).catch(async (error: unknown) => {
+    await client.close().catch(() => undefined);
+    throw error;
+  });
+  return { client, avatar };
+}
