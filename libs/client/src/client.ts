@@ -9,6 +9,7 @@ import {
   DClass,
   type DcFile,
   type FieldValue,
+  hasKeyword,
   legacyHash,
   loadDcFiles,
   netcode,
@@ -139,7 +140,18 @@ const DEFAULT_HEARTBEAT_MS = 1000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const MS_PER_SECOND = 1000;
 const U16_LIMIT = 0x1_0000;
+/** Sent values awaiting their echo, per field of an object, at most (older ones are forgotten). */
+const MAX_PENDING_ECHOES = 16;
 const U32_LIMIT = 0x1_0000_0000;
+
+/** A field of an object as one number (doIds are 32-bit, field ids 16-bit). */
+const echoKey = (doId: number, fieldId: number) => doId * U16_LIMIT + fieldId;
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 export class OverworldClient extends Emitter<ClientEvents> {
   /** The objects in view, by doId. */
@@ -157,6 +169,8 @@ export class OverworldClient extends Emitter<ClientEvents> {
   private readonly clockRequests: number[] = [];
   private readonly pendingContexts = new Map<number, Pending>();
   private readonly interests = new Map<number, InterestHandle>();
+  /** Values this client sent, by object and field, oldest first, until their echo comes back. */
+  private readonly echoes = new Map<number, Uint8Array[]>();
   private nextInterestId = 1;
   private nextContext = 1;
   private helloDone = false;
@@ -274,6 +288,15 @@ export class OverworldClient extends Emitter<ClientEvents> {
     if (field === undefined) throw new Error(`class ${object.dclass.name} has no field ${fieldName}`);
     const bytes = packField(field, value);
     this.send({ type: ClientMessageType.SetField, doId, fieldId: field.id, value: bytes });
+    // the mirror holds what this client set; the cluster's echo of it (everyone around is sent the
+    // zone's updates, this client too) is dropped when it comes
+    this.store(object, field.id, bytes);
+    if (hasKeyword(field, "broadcast") || hasKeyword(field, "ownrecv") || hasKeyword(field, "clrecv")) {
+      const key = echoKey(doId, field.id);
+      const queue = this.echoes.get(key);
+      if (queue === undefined) this.echoes.set(key, [bytes]);
+      else if (queue.push(bytes) > MAX_PENDING_ECHOES) queue.shift();
+    }
   }
 
   /** Says goodbye (DISCONNECT, then netcode's disconnect packets) and closes the socket. */
@@ -492,6 +515,7 @@ export class OverworldClient extends Emitter<ClientEvents> {
   private leaveObject(doId: number): void {
     const object = this.objects.get(doId);
     if (object === undefined) return;
+    for (const field of object.dclass.fields) this.echoes.delete(echoKey(doId, field.id));
     this.emit("disable", object);
     this.objects.delete(doId);
     this.emit("delete", object);
@@ -500,8 +524,24 @@ export class OverworldClient extends Emitter<ClientEvents> {
   private updateField(doId: number, fieldId: number, bytes: Uint8Array): void {
     const object = this.objects.get(doId);
     if (object === undefined) return;
+    if (this.isEcho(doId, fieldId, bytes)) return;
     const stored = this.store(object, fieldId, bytes);
     if (stored !== null) this.emit("update", { object, field: stored.name, value: stored.value });
+  }
+
+  /**
+   * True for the cluster's echo of a value this client sent (in the order sent): it is consumed. A value
+   * set by anyone else, even in between, is not an echo.
+   */
+  private isEcho(doId: number, fieldId: number, bytes: Uint8Array): boolean {
+    const key = echoKey(doId, fieldId);
+    const queue = this.echoes.get(key);
+    if (queue === undefined) return false;
+    const at = queue.findIndex((sent) => sameBytes(sent, bytes));
+    if (at < 0) return false;
+    queue.splice(0, at + 1);
+    if (queue.length === 0) this.echoes.delete(key);
+    return true;
   }
 
   /** Decodes and stores one field value in a mirror; null (and an `error` event) when it cannot. */

@@ -47,7 +47,7 @@ import { Counter, Gauge, Registry } from "prom-client";
 import { type ClientAgentConfig, instanceIdOf } from "./config.ts";
 import { type InterestPort, LocationSubscriptions } from "./interest.ts";
 import { AddressRateLimiter } from "./rate-limit.ts";
-import { ClientSession, type SessionRules } from "./session.ts";
+import { ClientSession, fieldRulesOf, type SessionRules } from "./session.ts";
 import { type SessionPort, SessionPostRemoves } from "./session-objects.ts";
 
 const SERVICE = "client-agent";
@@ -155,27 +155,36 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       schemaHash,
       dc,
       sizer: dcFieldSizer(dc),
+      fields: fieldRulesOf(dc),
       heartbeatTimeoutMs: config.HEARTBEAT_TIMEOUT_MS,
       maxInterestZones: config.INTEREST_MAX_ZONES,
       // the agent's wall clock stands for the cluster's (hosts run NTP); its error bound is not measured yet
       clock: () => ({ time: Date.now(), errorBound: 0 }),
     };
     const names = subjects(config.SUBJECT_ROOT);
-    const locations = new LocationSubscriptions((subject, deliver) => {
-      const subscription = nc.subscribe(subject, {
-        callback: (error, msg) => {
-          if (error) return;
-          try {
-            deliver(parseMessage(messages.delivery, msg.data));
-          } catch (problem) {
-            log.warn({ subject, err: problem }, "unreadable delivery dropped");
-          }
-        },
-      });
-      return () => subscription.unsubscribe();
-    }, names.location);
+    const locations = new LocationSubscriptions(
+      (subject, deliver) => {
+        const subscription = nc.subscribe(subject, {
+          callback: (error, msg) => {
+            if (error) return;
+            try {
+              deliver(parseMessage(messages.delivery, msg.data));
+            } catch (problem) {
+              log.warn({ subject, err: problem }, "unreadable delivery dropped");
+            }
+          },
+        });
+        return () => subscription.unsubscribe();
+      },
+      names.location,
+      rules.fields.isState,
+    );
     closers.push(async () => locations.closeAll());
     const port: InterestPort = {
+      zoneUpdates: (parent, zone) => locations.zoneUpdates(parent, zone),
+      get tick() {
+        return locations.tick;
+      },
       subscribe: (parent, zone, sink) => locations.add(parent, zone, sink),
       unsubscribe: (parent, zone, sink) => locations.remove(parent, zone, sink),
       query: async (parent, zones) => {
@@ -223,7 +232,7 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       left: (notice) => publish(nc, names.service("game", "client-left"), notice),
       sender: () => participant.channel,
     };
-    const wire = new Wire(config, rules, log, metrics, port, forward, sessionPort);
+    const wire = new Wire(config, rules, log, metrics, port, forward, sessionPort, () => locations.sealAll());
     const udp = await netcode.openUdpEndpoint({
       host: config.UDP_HOST,
       port: config.UDP_PORT,
@@ -303,6 +312,8 @@ class Wire {
     private readonly port: InterestPort,
     private readonly forward: (updates: [number, number, Uint8Array][]) => void,
     private readonly sessionPort: SessionPort & GamePort,
+    /** Ends the zones' tick: their updates are encoded once, for the sessions to send. */
+    private readonly sealZones: () => void,
   ) {
     this.limiter = new AddressRateLimiter(config.RATE_LIMIT_BURST, config.RATE_LIMIT_PER_SECOND);
   }
@@ -343,6 +354,7 @@ class Wire {
     const now = Date.now();
     try {
       this.handle(server.update(now), now);
+      this.sealZones();
       for (const session of [...this.sessions.values()]) this.tickSession(server, session, now);
       this.forwardUpdates();
       this.metrics.clients.set(server.connectedClients);

@@ -2,7 +2,11 @@
  * Interest: which zones a client sees, and what it is told about the objects in them.
  *
  * `LocationSubscriptions` is the agent's side: one NATS subscription per location subject, shared by
- * every client of the agent that covers that zone (reference-counted by sink).
+ * every client of the agent that covers that zone (reference-counted by sink), and one `ZoneFeed` per
+ * zone: the zone's field updates of a tick are gathered there once (for a stored state field the latest
+ * value wins; events keep their order) and encoded once into FIELD_UPDATES messages, whose bytes every
+ * client covering the zone is sent (encode once, send many: per client there is only the transport's
+ * framing and encryption).
  *
  * `ClientInterests` is one client's side, pure logic over deliveries and a zone query:
  * - ADD_INTEREST (or re-adding an id with other zones): zones no longer covered are dropped at once
@@ -10,19 +14,25 @@
  *   ENTER_OBJECT for each object it does not already see, then DONE_INTEREST, then the deliveries that
  *   arrived meanwhile, in order (they are buffered while any query is under way).
  * - REMOVE_INTEREST: LEAVE_OBJECT for objects no interest covers any more, unsubscribe, DONE_INTEREST.
- * - Deliveries: `enter` -> ENTER_OBJECT, `leave` / `delete` -> LEAVE_OBJECT, `update` -> field updates
- *   gathered until the next tick (for a stored state field the latest value wins; events keep their
- *   order).
+ * - Deliveries: `enter` -> ENTER_OBJECT, `leave` / `delete` -> LEAVE_OBJECT, at once; field updates come
+ *   with the zones' feeds at each tick (held back, in order, while a query is under way).
  * - Owner deliveries (from the client's own participant channel): `enter-owner` -> ENTER_OWNED with the
- *   owner-visible fields (whether or not the client saw it already), `update` -> field updates,
+ *   owner-visible fields (whether or not the client saw it already), `update` -> field updates gathered
+ *   for the client (except broadcast fields of an object in a covered zone: its feed carries them),
  *   `changing-location` -> OBJECT_LOCATION, `delete` -> LEAVE_OBJECT, `changing-owner` away ->
  *   LEAVE_OBJECT unless an interest covers it.
  * - An object in view that moves to another zone in view -> OBJECT_LOCATION.
- * - A client is not sent back the values it set itself (see `expectEcho`).
  *   An owned object stays whether or not an interest covers it.
+ * - A client is sent back the values it set itself, like everyone covering the zone (the bytes are
+ *   shared); the client library drops those echoes.
  */
 import type { messages } from "@overworld/protocol";
-import { type AgentMessage, AgentMessageType, type FieldUpdate } from "@overworld/protocol/client";
+import {
+  type AgentMessage,
+  AgentMessageType,
+  encodeAgentMessage,
+  type FieldUpdate,
+} from "@overworld/protocol/client";
 
 type Delivery = messages.Delivery;
 type ObjectSnapshot = messages.ObjectSnapshot;
@@ -38,6 +48,18 @@ export interface InterestPort {
   unsubscribe(parent: number, zone: number, sink: DeliverySink): void;
   /** The objects in those zones of the parent, as clients see them. */
   query(parent: number, zones: readonly number[]): Promise<readonly ObjectSnapshot[]>;
+  /** The zone's FIELD_UPDATES of the last tick, encoded (empty when nothing changed). */
+  zoneUpdates(parent: number, zone: number): readonly Uint8Array[];
+  /** Counts the ticks: a zone's updates are taken once per tick. */
+  readonly tick: number;
+}
+
+/** What a client's interests must know of fields. */
+export interface FieldRules {
+  /** True for fields whose latest value is all that matters (stored state); others are events. */
+  isState(fieldId: number): boolean;
+  /** True for fields the location channel carries (broadcast): the zone's feed brings them. */
+  isBroadcast(fieldId: number): boolean;
 }
 
 /** An object the client can see, where it is, and whether it owns it (for ownsend fields). */
@@ -53,20 +75,106 @@ interface Interest {
   readonly zones: ReadonlySet<number>;
 }
 
-/** Sent values awaiting their echo, per field of an object, at most (older ones are forgotten). */
-const MAX_PENDING_ECHOES = 16;
+/** Field updates sent in one FIELD_UPDATES message at most (more go in several). */
+export const MAX_UPDATES_PER_MESSAGE = 1024;
+const FIELD_IDS = 0x1_0000;
 
 const zoneKey = (parent: number, zone: number) => `${parent}.${zone}`;
-const updateKey = (doId: number, fieldId: number) => `${doId}.${fieldId}`;
+/** A state field of an object: one number (doIds are 32-bit, field ids 16-bit: under 2^48). */
+const updateKey = (doId: number, fieldId: number) => doId * FIELD_IDS + fieldId;
+
+/**
+ * Field updates gathered until the next tick: for a state field the latest value wins (and moves after
+ * the events gathered meanwhile), events all go, in order.
+ */
+class UpdateGathering {
+  private readonly pending = new Map<number | string, FieldUpdate>();
+  private events = 0;
+
+  constructor(private readonly isState: (fieldId: number) => boolean) {}
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  add(doId: number, fieldId: number, value: Uint8Array): void {
+    if (this.isState(fieldId)) {
+      const key = updateKey(doId, fieldId);
+      this.pending.delete(key);
+      this.pending.set(key, { doId, fieldId, value });
+    } else this.pending.set(`e${this.events++}`, { doId, fieldId, value });
+  }
+
+  /** Forgets what was gathered for an object (it left the client's view). */
+  drop(doId: number): void {
+    for (const [key, update] of this.pending) if (update.doId === doId) this.pending.delete(key);
+  }
+
+  /** What was gathered, oldest first, as FIELD_UPDATES messages; empties the gathering. */
+  take(): AgentMessage[] {
+    if (this.pending.size === 0) return [];
+    const updates = [...this.pending.values()];
+    this.pending.clear();
+    const out: AgentMessage[] = [];
+    for (let at = 0; at < updates.length; at += MAX_UPDATES_PER_MESSAGE) {
+      out.push({
+        type: AgentMessageType.FieldUpdates,
+        updates: updates.slice(at, at + MAX_UPDATES_PER_MESSAGE),
+      });
+    }
+    return out;
+  }
+}
+
+/** One zone's field updates of a tick, gathered and encoded once for every client covering the zone. */
+export class ZoneFeed {
+  private readonly gathering: UpdateGathering;
+  /** The last sealed tick's messages. */
+  sealed: readonly Uint8Array[] = [];
+
+  constructor(isState: (fieldId: number) => boolean) {
+    this.gathering = new UpdateGathering(isState);
+  }
+
+  add(updates: readonly (readonly [number, number, Uint8Array])[]): void {
+    for (const [doId, fieldId, value] of updates) this.gathering.add(doId, fieldId, value);
+  }
+
+  /** Ends the tick: what was gathered is encoded, once. */
+  seal(): void {
+    this.sealed = this.gathering.take().map(encodeAgentMessage);
+  }
+}
 
 /** The agent's shared location subscriptions: one per subject, however many clients cover it. */
 export class LocationSubscriptions {
-  private readonly subjects = new Map<string, { sinks: Set<DeliverySink>; close: () => void }>();
+  private readonly subjects = new Map<
+    string,
+    { sinks: Set<DeliverySink>; close: () => void; feed: ZoneFeed }
+  >();
+  private ticks = 0;
 
   constructor(
     private readonly open: (subject: string, deliver: (delivery: Delivery) => void) => () => void,
     private readonly subjectOf: (parent: number, zone: number) => string,
+    private readonly isState: (fieldId: number) => boolean,
   ) {}
+
+  /** Ticks sealed so far. */
+  get tick(): number {
+    return this.ticks;
+  }
+
+  /** Ends a tick: every zone's updates are encoded, once, for the clients to take. */
+  sealAll(): void {
+    this.ticks += 1;
+    for (const entry of this.subjects.values()) entry.feed.seal();
+  }
+
+  /** The zone's FIELD_UPDATES of the last sealed tick. */
+  zoneUpdates(parent: number, zone: number): readonly Uint8Array[] {
+    return this.subjects.get(this.subjectOf(parent, zone))?.feed.sealed ?? [];
+  }
 
   /** How many NATS subscriptions are open. */
   get size(): number {
@@ -78,10 +186,12 @@ export class LocationSubscriptions {
     let entry = this.subjects.get(subject);
     if (entry === undefined) {
       const sinks = new Set<DeliverySink>();
+      const feed = new ZoneFeed(this.isState);
       const close = this.open(subject, (delivery) => {
-        for (const each of [...sinks]) each.receiveDelivery(delivery);
+        if (delivery.kind === "update") feed.add(delivery.updates);
+        else for (const each of [...sinks]) each.receiveDelivery(delivery);
       });
-      entry = { sinks, close };
+      entry = { sinks, close, feed };
       this.subjects.set(subject, entry);
     }
     entry.sinks.add(sink);
@@ -109,11 +219,12 @@ export class ClientInterests implements DeliverySink {
   private readonly interests = new Map<number, Interest>();
   /** How many interests cover each zone (`parent.zone`). */
   private readonly coverage = new Map<string, number>();
-  /** Gathered for the next tick, in order: state fields by `doId.field`, events by a unique key. */
-  private readonly pending = new Map<string, FieldUpdate>();
-  private eventCount = 0;
-  /** Values the client sent, by doId and field, oldest first, whose echo it is not sent back. */
-  private readonly echoes = new Map<string, Uint8Array[]>();
+  /** Owner-channel updates gathered for this client alone. */
+  private readonly pending: UpdateGathering;
+  /** Zone updates of ticks that ended while a query was under way, held back until it is answered. */
+  private heldBack: Uint8Array[] = [];
+  /** The last tick whose zone updates were taken. */
+  private lastTick = 0;
   /** Deliveries that arrived while a query was under way, with whether they came to the owner channel. */
   private buffered: { delivery: Delivery; owner: boolean }[] = [];
   private queriesUnderWay = 0;
@@ -124,9 +235,10 @@ export class ClientInterests implements DeliverySink {
     private readonly port: InterestPort,
     private readonly send: (message: AgentMessage) => void,
     private readonly fail: (error: Error) => void,
-    /** True for fields whose latest value is all that matters (stored state); others are events. */
-    private readonly isState: (fieldId: number) => boolean = () => true,
-  ) {}
+    private readonly fields: FieldRules,
+  ) {
+    this.pending = new UpdateGathering(fields.isState);
+  }
 
   /** Zones covered by at least one interest. */
   get coveredZones(): number {
@@ -172,21 +284,30 @@ export class ClientInterests implements DeliverySink {
   }
 
   /**
-   * The client sent this value: when the cluster delivers it back (in the order sent), the client is not
-   * told what it already knows. A value set by anyone else, even in between, still reaches it.
+   * The messages of updates for the client now: those gathered for it alone, then the zones' of the
+   * last tick (each zone's encoded once for all its clients). While a query is under way, the zones'
+   * are held back, and go after its answer.
    */
-  expectEcho(doId: number, fieldId: number, value: Uint8Array): void {
-    const key = updateKey(doId, fieldId);
-    const queue = this.echoes.get(key);
-    if (queue === undefined) this.echoes.set(key, [value]);
-    else if (queue.push(value) > MAX_PENDING_ECHOES) queue.shift();
-  }
-
-  /** The field updates gathered since the last call, oldest first; empties the gathering. */
-  takeUpdates(): FieldUpdate[] {
-    const updates = [...this.pending.values()];
-    this.pending.clear();
-    return updates;
+  takeUpdates(): Uint8Array[] {
+    const out = this.pending.take().map(encodeAgentMessage);
+    const tick = this.port.tick;
+    if (tick === this.lastTick) return out;
+    this.lastTick = tick;
+    const zones: Uint8Array[] = [];
+    for (const key of this.coverage.keys()) {
+      const [parent, zone] = key.split(".").map(Number) as [number, number];
+      zones.push(...this.port.zoneUpdates(parent, zone));
+    }
+    if (this.queriesUnderWay > 0) {
+      this.heldBack.push(...zones);
+      return out;
+    }
+    if (this.heldBack.length > 0) {
+      out.push(...this.heldBack);
+      this.heldBack = [];
+    }
+    out.push(...zones);
+    return out;
   }
 
   /** Unsubscribes everything; nothing more is sent. */
@@ -199,8 +320,8 @@ export class ClientInterests implements DeliverySink {
     this.coverage.clear();
     this.interests.clear();
     this.buffered = [];
-    this.pending.clear();
-    this.echoes.clear();
+    this.heldBack = [];
+    this.pending.take();
   }
 
   receiveDelivery(delivery: Delivery): void {
@@ -240,8 +361,11 @@ export class ClientInterests implements DeliverySink {
         return;
       case "update":
         for (const [doId, fieldId, value] of delivery.updates) {
-          if (this.visible.get(doId)?.owned !== true) continue;
-          this.gather(doId, fieldId, value);
+          const object = this.visible.get(doId);
+          if (object?.owned !== true) continue;
+          if (this.fields.isBroadcast(fieldId) && this.coverage.has(zoneKey(object.parent, object.zone)))
+            continue;
+          this.pending.add(doId, fieldId, value);
         }
         return;
       case "changing-location": {
@@ -270,7 +394,7 @@ export class ClientInterests implements DeliverySink {
     const seen = this.visible.get(object.doId);
     if (seen !== undefined) {
       // field updates gathered for it are older than the snapshot the owner now gets
-      for (const [key, update] of this.pending) if (update.doId === object.doId) this.pending.delete(key);
+      this.pending.drop(object.doId);
       seen.owned = true;
       seen.parent = object.parentId;
       seen.zone = object.zoneId;
@@ -301,37 +425,9 @@ export class ClientInterests implements DeliverySink {
       case "delete":
         if (this.visible.has(delivery.doId)) this.leave(delivery.doId);
         return;
-      case "update":
-        for (const [doId, fieldId, value] of delivery.updates) {
-          if (!this.visible.has(doId)) continue;
-          this.gather(doId, fieldId, value);
-        }
-        return;
       default:
         return;
     }
-  }
-
-  /**
-   * An update for the next tick, unless it is the echo of the client's own. A state field's latest value
-   * replaces the one gathered before (and moves after the events gathered meanwhile); events all go, in
-   * order.
-   */
-  private gather(doId: number, fieldId: number, value: Uint8Array): void {
-    const key = updateKey(doId, fieldId);
-    const queue = this.echoes.get(key);
-    if (queue !== undefined) {
-      const at = queue.findIndex((sent) => sameBytes(sent, value));
-      if (at >= 0) {
-        queue.splice(0, at + 1);
-        if (queue.length === 0) this.echoes.delete(key);
-        return;
-      }
-    }
-    if (this.isState(fieldId)) {
-      this.pending.delete(key);
-      this.pending.set(key, { doId, fieldId, value });
-    } else this.pending.set(`${key}#${this.eventCount++}`, { doId, fieldId, value });
   }
 
   private enter(object: ObjectSnapshot): void {
@@ -377,8 +473,7 @@ export class ClientInterests implements DeliverySink {
 
   private leave(doId: number): void {
     this.visible.delete(doId);
-    for (const key of this.echoes.keys()) if (key.startsWith(`${doId}.`)) this.echoes.delete(key);
-    for (const [key, update] of this.pending) if (update.doId === doId) this.pending.delete(key);
+    this.pending.drop(doId);
     this.send({ type: AgentMessageType.LeaveObject, doId });
   }
 
@@ -403,10 +498,4 @@ export class ClientInterests implements DeliverySink {
       if (count === 1) this.port.unsubscribe(parent, zone, this);
     } else this.coverage.set(key, count - 1);
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -27,7 +27,7 @@ import {
   encodeAgentMessage,
   type FieldValueSizer,
 } from "@overworld/protocol/client";
-import { ClientInterests, type InterestPort, type VisibleObject } from "./interest.ts";
+import { ClientInterests, type FieldRules, type InterestPort, type VisibleObject } from "./interest.ts";
 
 /** Client messages larger than this are refused with 106: nothing a client says needs more. */
 export const MAX_CLIENT_MESSAGE_BYTES = 4096;
@@ -41,6 +41,7 @@ export interface SessionRules {
   readonly schemaHash: number;
   readonly dc: DcFile;
   readonly sizer: FieldValueSizer;
+  readonly fields: FieldRules;
   readonly heartbeatTimeoutMs: number;
   /** An interest in more zones than this is forbidden (115). */
   readonly maxInterestZones: number;
@@ -52,9 +53,6 @@ export interface Ejection {
   readonly code: number;
   readonly reason: string;
 }
-
-/** Field updates sent in one FIELD_UPDATES message at most (more go in several). */
-const MAX_UPDATES_PER_MESSAGE = 1024;
 
 export class ClientSession {
   readonly endpoint = new reliable.ReliableEndpoint();
@@ -85,7 +83,7 @@ export class ClientSession {
       port,
       (message) => this.send(message),
       (error) => this.eject(EjectCode.ForbiddenInterest, `interest failed: ${error.message}`, Date.now()),
-      (fieldId) => isStateField(rules.dc.fieldById(fieldId)),
+      rules.fields,
     );
   }
 
@@ -152,13 +150,7 @@ export class ClientSession {
   flush(now: number): Uint8Array[] {
     this.urgent = false;
     if (this.currentState === "active") {
-      const updates = this.interests.takeUpdates();
-      for (let at = 0; at < updates.length; at += MAX_UPDATES_PER_MESSAGE) {
-        this.send({
-          type: AgentMessageType.FieldUpdates,
-          updates: updates.slice(at, at + MAX_UPDATES_PER_MESSAGE),
-        });
-      }
+      for (const bytes of this.interests.takeUpdates()) this.endpoint.sendReliable(bytes);
     }
     return this.endpoint.update(now);
   }
@@ -311,16 +303,26 @@ export class ClientSession {
       return;
     }
     this.outgoing.push({ doId, field, value });
-    if (hasKeyword(field, "broadcast") || hasKeyword(field, "ownrecv") || hasKeyword(field, "clrecv")) {
-      this.interests.expectEcho(doId, fieldId, value);
-    }
   }
 }
 
-/** A field whose value is kept (ram, required or db): only its latest value in a tick matters. */
-function isStateField(field: Field | undefined): boolean {
-  if (field === undefined) return false;
-  return hasKeyword(field, "ram") || hasKeyword(field, "required") || hasKeyword(field, "db");
+/**
+ * The field rules of a model, looked up by field id in tables made once: state fields (ram, required or
+ * db: only the latest value in a tick matters) and broadcast ones.
+ */
+export function fieldRulesOf(dc: DcFile): FieldRules {
+  const count = dc.fields.length;
+  const state = new Uint8Array(count);
+  const broadcast = new Uint8Array(count);
+  for (const field of dc.fields) {
+    if (hasKeyword(field, "ram") || hasKeyword(field, "required") || hasKeyword(field, "db"))
+      state[field.id] = 1;
+    if (hasKeyword(field, "broadcast")) broadcast[field.id] = 1;
+  }
+  return {
+    isState: (fieldId) => state[fieldId] === 1,
+    isBroadcast: (fieldId) => broadcast[fieldId] === 1,
+  };
 }
 
 function hex(value: number): string {

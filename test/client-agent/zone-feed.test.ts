@@ -1,0 +1,67 @@
+/**
+ * Encode once, send many: a zone's field updates of a tick are gathered once for every client of the
+ * agent that covers the zone and encoded once; each client is sent those same bytes. Within the tick the
+ * latest value of a state field wins and events keep their order; the next tick starts empty.
+ */
+import type { messages } from "@overworld/protocol";
+import { AgentMessageType, dcFieldSizer, decodeAgentMessage } from "@overworld/protocol/client";
+import { describe, expect, it } from "vitest";
+import { LocationSubscriptions } from "../../services/client-agent/src/interest.ts";
+import { fieldRulesOf } from "../../services/client-agent/src/session.ts";
+import { dc } from "./support.ts";
+
+const object1 = dc.class("DistributedTestObject1")!;
+const setB1 = object1.field("setB1")!; // broadcast: an event
+const setBRA1 = object1.field("setBRA1")!; // broadcast ram: state
+const rules = fieldRulesOf(dc);
+const u32 = (value: number) => Uint8Array.from([value, 0, 0, 0]);
+
+describe("a zone's feed", () => {
+  it("is gathered and encoded once per tick for every client covering the zone", () => {
+    const deliver = new Map<string, (delivery: messages.Delivery) => void>();
+    const locations = new LocationSubscriptions(
+      (subject, callback) => {
+        deliver.set(subject, callback);
+        return () => deliver.delete(subject);
+      },
+      (parent, zone) => `l.${parent}.${zone}`,
+      rules.isState,
+    );
+    const sink = { receiveDelivery: () => {} };
+    const other = { receiveDelivery: () => {} };
+    locations.add(7, 1, sink);
+    locations.add(7, 1, other);
+    expect(deliver.size).toBe(1);
+
+    deliver.get("l.7.1")!({
+      kind: "update",
+      sender: 9,
+      updates: [
+        [100, setBRA1.id, u32(1)],
+        [100, setB1.id, Uint8Array.from([1])],
+        [100, setBRA1.id, u32(2)],
+        [100, setB1.id, Uint8Array.from([2])],
+      ],
+    });
+    locations.sealAll();
+    const sealed = locations.zoneUpdates(7, 1);
+    expect(sealed).toHaveLength(1);
+    expect(locations.zoneUpdates(7, 1)[0]).toBe(sealed[0]); // the same bytes for every client
+    const decoded = decodeAgentMessage(sealed[0]!, dcFieldSizer(dc));
+    expect(decoded).toEqual({
+      ok: true,
+      message: {
+        type: AgentMessageType.FieldUpdates,
+        updates: [
+          { doId: 100, fieldId: setB1.id, value: Uint8Array.from([1]) },
+          { doId: 100, fieldId: setBRA1.id, value: u32(2) },
+          { doId: 100, fieldId: setB1.id, value: Uint8Array.from([2]) },
+        ],
+      },
+    });
+
+    locations.sealAll();
+    expect(locations.zoneUpdates(7, 1)).toEqual([]); // a quiet tick sends nothing
+    expect(locations.zoneUpdates(7, 2)).toEqual([]); // nor does a zone nobody covers
+  });
+});
