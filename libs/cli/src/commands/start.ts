@@ -1,21 +1,28 @@
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import {
+  CLI_ENTRY,
+  ClusterProcesses,
+  LOCAL_LOGIN_LIMITS,
+  type ProcessSpec,
+  SERVICE_ORDER,
+  type ServiceName,
+  serviceEntry,
+} from "../cluster-processes.ts";
 
 /**
  * `pnpm overworld start`: the whole cluster as local processes against the local NATS, Redis and
  * Postgres (started first if they are down), with the demo world's classes. Each service's log lines
  * are prefixed with its name; a service that dies is restarted with a growing delay; Ctrl-C stops
- * everything (SIGTERM, then SIGKILL after a grace period).
+ * everything (SIGTERM, then SIGKILL after a grace period). The processes are run by ClusterProcesses
+ * (../cluster-processes.ts), which the benchmarks use too.
  */
 
 const REPO = resolve(import.meta.dirname, "../../../..");
 const FIRST_HTTP_PORT = 7100;
-const HEALTH_TIMEOUT_MS = 30_000;
-const STOP_GRACE_MS = 5_000;
-const MAX_RESTART_DELAY_MS = 10_000;
 
 /** Uberdog's HTTP API (login, accounts, /healthz, /metrics) listens here, so clients know where to log in. */
 const UBERDOG_PORT = 8000;
@@ -25,7 +32,6 @@ const CLIENT_AGENT_ADDRESSES = `127.0.0.1:${CLIENT_AGENT_UDP_PORT}`;
 const NETCODE_KEY_BYTES = 32;
 
 interface ServiceSpec {
-  readonly name: string;
   readonly replicas: number;
   /** A fixed HTTP port (one replica only); otherwise the next free one from FIRST_HTTP_PORT. */
   readonly port?: number;
@@ -33,26 +39,17 @@ interface ServiceSpec {
   readonly env?: Readonly<Record<string, string>>;
 }
 
-/** Uberdog's per-address limits are for the internet; a local cluster with bots logs in hundreds at once. */
-const LOCAL_LOGIN_LIMITS = {
-  LOGIN_IP_BURST: "100000",
-  LOGIN_IP_PER_MINUTE: "100000",
-  REGISTER_IP_BURST: "100000",
-  REGISTER_IP_PER_MINUTE: "100000",
-};
-
-/** The services `start` runs, in start order. */
-const SERVICES: readonly ServiceSpec[] = [
-  { name: "message-director", replicas: 1 },
-  { name: "state-server", replicas: 1 },
-  { name: "uberdog", replicas: 1, port: UBERDOG_PORT, env: LOCAL_LOGIN_LIMITS },
-  {
-    name: "client-agent",
+/** How `start` runs each service (they start in SERVICE_ORDER). */
+const SERVICES: Readonly<Record<ServiceName, ServiceSpec>> = {
+  "message-director": { replicas: 1 },
+  "state-server": { replicas: 1 },
+  uberdog: { replicas: 1, port: UBERDOG_PORT, env: LOCAL_LOGIN_LIMITS },
+  "client-agent": {
     replicas: 1,
     env: { UDP_PORT: String(CLIENT_AGENT_UDP_PORT), PUBLIC_ADDRESS: CLIENT_AGENT_ADDRESSES },
   },
-  { name: "zone-ai", replicas: 1 },
-];
+  "zone-ai": { replicas: 1 },
+};
 
 /** Bots walk for this long unless the cluster is stopped first (a day). */
 const BOTS_FOREVER_SECONDS = 86_400;
@@ -70,13 +67,6 @@ logic run by the zone-AI replicas).
 Uberdog's login API listens on http://127.0.0.1:8000. Its connect tokens name CLIENT_AGENT_ADDRESSES
 (default 127.0.0.1:40000) and are sealed with NETCODE_PRIVATE_KEY (default: a fresh key each run).
 `;
-
-interface Running {
-  readonly label: string;
-  readonly port: number;
-  child?: ChildProcess;
-  restarts: number;
-}
 
 function parseStartArgs(argv: readonly string[]) {
   return parseArgs({
@@ -136,58 +126,54 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
     NETCODE_PRIVATE_KEY: process.env.NETCODE_PRIVATE_KEY ?? randomBytes(NETCODE_KEY_BYTES).toString("hex"),
     CLIENT_AGENT_ADDRESSES: process.env.CLIENT_AGENT_ADDRESSES ?? CLIENT_AGENT_ADDRESSES,
   };
-  const running: Running[] = [];
+  const cluster = new ClusterProcesses({
+    onLine: (label, line) => process.stdout.write(`[${label}] ${line}\n`),
+    onUnaskedExit: "restart",
+  });
+  const ports = new Map<string, number>();
   let port = FIRST_HTTP_PORT;
-  let stopping = false;
-  for (const spec of SERVICES) {
-    const entry = resolve(REPO, "services", spec.name, "src/main.ts");
+  for (const name of SERVICE_ORDER) {
+    const spec = SERVICES[name];
+    const entry = serviceEntry(name);
     if (!existsSync(entry)) {
-      console.log(`skipping ${spec.name}: ${entry} does not exist yet`);
+      console.log(`skipping ${name}: ${entry} does not exist yet`);
       continue;
     }
-    for (let i = 0; i < (replicas[spec.name] ?? spec.replicas); i++) {
+    const group: ProcessSpec[] = [];
+    for (let i = 0; i < (replicas[name] ?? spec.replicas); i++) {
       const fixed = spec.port !== undefined && i === 0 ? spec.port : undefined;
-      const service: Running = { label: `${spec.name}-${i + 1}`, port: fixed ?? port++, restarts: 0 };
-      running.push(service);
-      const launch = () => {
-        service.child = spawn(process.execPath, ["--import", "tsx", entry], {
-          cwd: REPO,
-          env: { ...env, ...spec.env, HTTP_PORT: String(service.port), INSTANCE_ID: service.label },
-          stdio: ["ignore", "pipe", "pipe"],
-          detached: true, // a terminal's Ctrl-C reaches only this process, which stops them in order
-        });
-        prefixLines(service.child, service.label);
-        service.child.on("exit", (code, signal) => {
-          if (stopping) return;
-          const delay = Math.min(MAX_RESTART_DELAY_MS, 500 * 2 ** service.restarts++);
-          console.log(`[${service.label}] exited (${signal ?? `code ${code}`}); restarting in ${delay} ms`);
-          setTimeout(launch, delay);
-        });
-      };
-      launch();
+      const label = `${name}-${i + 1}`;
+      const httpPort = fixed ?? port++;
+      ports.set(label, httpPort);
+      group.push({
+        label,
+        entry,
+        env: { ...env, ...spec.env, HTTP_PORT: String(httpPort), INSTANCE_ID: label },
+        healthPort: httpPort,
+      });
     }
-    await Promise.all(running.filter((s) => s.label.startsWith(spec.name)).map((s) => waitHealthy(s)));
+    for (const late of await cluster.launchGroup(group)) {
+      console.log(`[${late.spec.label}] not healthy after 30 s; see its log lines above`);
+    }
   }
 
   console.log("\ncluster is up:");
-  for (const service of running)
-    console.log(`  ${service.label.padEnd(24)} http://127.0.0.1:${service.port}/healthz`);
-  const uberdog = running.find((service) => service.label.startsWith("uberdog"));
+  for (const [label, httpPort] of ports)
+    console.log(`  ${label.padEnd(24)} http://127.0.0.1:${httpPort}/healthz`);
+  const uberdog = [...ports].find(([label]) => label.startsWith("uberdog"));
   if (uberdog) {
     console.log(
-      `\nlog in at http://127.0.0.1:${uberdog.port}/v1/login (API: /openapi.json); tokens name ${env.CLIENT_AGENT_ADDRESSES}`,
+      `\nlog in at http://127.0.0.1:${uberdog[1]}/v1/login (API: /openapi.json); tokens name ${env.CLIENT_AGENT_ADDRESSES}`,
     );
   }
-  if (running.some((service) => service.label.startsWith("client-agent"))) {
+  if ([...ports.keys()].some((label) => label.startsWith("client-agent"))) {
     console.log(`players connect over UDP to ${CLIENT_AGENT_ADDRESSES} (the client agent)`);
   }
   if (bots > 0) {
-    const child = spawn(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        resolve(REPO, "libs/cli/src/main.ts"),
+    cluster.launch({
+      label: "bots",
+      entry: CLI_ENTRY,
+      args: [
         "bots",
         "--count",
         String(bots),
@@ -200,32 +186,24 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
         "--dc",
         dcFiles.join(","),
       ],
-      { cwd: REPO, env, stdio: ["ignore", "pipe", "pipe"] },
-    );
-    prefixLines(child, "bots");
-    running.push({ label: "bots", port: 0, child, restarts: 0 });
+      env,
+      detached: false,
+      onUnaskedExit: () => {}, // a bot run that ends (or fails) is not started again
+    });
     console.log(`${bots} bots are walking the demo world (their progress is prefixed [bots])`);
   }
   console.log("press Ctrl-C to stop\n");
 
   await new Promise<void>((done) => {
     // the last started stops first, so that each service still finds the director when it says goodbye
+    let stopping = false;
     const stop = async () => {
       if (stopping) return;
       stopping = true;
       console.log("\nstopping the cluster");
-      for (const service of [...running].reverse()) {
-        service.child?.kill("SIGTERM");
-        const force = setTimeout(() => service.child?.kill("SIGKILL"), STOP_GRACE_MS);
-        await exited(service.child);
-        clearTimeout(force);
-      }
+      await cluster.stop();
       done();
     };
-    // if this process dies anyway, its children (in their own process groups) go with it
-    process.on("exit", () => {
-      for (const service of running) service.child?.kill("SIGKILL");
-    });
     process.on("SIGINT", () => void stop());
     process.on("SIGTERM", () => void stop());
   });
@@ -242,34 +220,4 @@ function positive(option: string, text: string | undefined, fallback: number): n
 
 function clusterVersion(): string {
   return process.env.CLUSTER_VERSION ?? "dev";
-}
-
-function prefixLines(child: ChildProcess, label: string): void {
-  for (const stream of [child.stdout, child.stderr]) {
-    let pending = "";
-    stream?.on("data", (chunk: Buffer) => {
-      const lines = (pending + chunk.toString("utf8")).split("\n");
-      pending = lines.pop() ?? "";
-      for (const line of lines) if (line) process.stdout.write(`[${label}] ${line}\n`);
-    });
-  }
-}
-
-async function waitHealthy(service: Running): Promise<void> {
-  const deadline = Date.now() + HEALTH_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    try {
-      const response = await fetch(`http://127.0.0.1:${service.port}/healthz`);
-      if (response.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((wake) => setTimeout(wake, 200));
-  }
-  console.log(`[${service.label}] not healthy after ${HEALTH_TIMEOUT_MS / 1000} s; see its log lines above`);
-}
-
-function exited(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((done) => child.once("exit", () => done()));
 }

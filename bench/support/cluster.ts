@@ -1,0 +1,314 @@
+/**
+ * A cluster for a benchmark: every service as a process of its own (ClusterProcesses, as
+ * `pnpm overworld start` runs them) with the demo world, against the local NATS, Redis and Postgres,
+ * under names of its own so it can run beside a started cluster or the tests: its own subject root,
+ * Redis key prefix, Postgres schemas, event stream, ports (HTTP and UDP, free ones picked at start) and
+ * netcode key. `stop()` stops the processes (last started first) and removes everything the run
+ * created: the Redis keys under its prefix, its JetStream streams (the event log, the zone journal and
+ * its snapshot bucket) and its Postgres schemas.
+ */
+import { randomBytes } from "node:crypto";
+import { createSocket } from "node:dgram";
+import { createWriteStream, type WriteStream } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { connectBus, connectPostgres, connectRedis } from "@overworld/service";
+import {
+  ClusterProcesses,
+  LOCAL_LOGIN_LIMITS,
+  type ManagedProcess,
+  type ProcessSpec,
+  SERVICE_ORDER,
+  type ServiceName,
+  serviceEntry,
+} from "../../libs/cli/src/cluster-processes.ts";
+import { journalStream, snapshotBucket } from "../../services/zone-ai/src/journal.ts";
+
+export const DEMO_DC = fileURLToPath(new URL("../../examples/demo/demo.dc", import.meta.url));
+export const CLUSTER_VERSION = "bench";
+
+const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+const NETCODE_KEY_BYTES = 32;
+/** Lines kept per process, shown when it dies. */
+const TAIL_LINES = 40;
+/**
+ * Login costs nothing to what a benchmark measures (CPU is counted once every bot walks), but at
+ * uberdog's default scrypt cost (2^15) hundreds of bots logging in at once would take minutes of CPU on
+ * this machine: the benchmark hashes at 2^10, as the tests do.
+ */
+const BENCH_SCRYPT_LOG_N = "10";
+/** Each bot logs in again at every run of a benchmark: no per-username limit either. */
+const BENCH_USER_LIMITS = { LOGIN_USER_BURST: "100000", LOGIN_USER_PER_MINUTE: "100000" };
+const CLEANUP_TIMEOUT_MS = 5000;
+
+export interface BenchClusterOptions {
+  /** Variables of the zone-AI replica: the demo world's map and NPCs (DEMO_GRID, DEMO_NPCS_PER_ZONE). */
+  readonly zoneAiEnv: Readonly<Record<string, string>>;
+  /** Client slots of the client agent (the most bots a run will log in). */
+  readonly maxClients: number;
+  /** Options for node in every service and bots process (the benchmarks' `--cpu-prof DIR`). */
+  readonly nodeArgs?: readonly string[];
+}
+
+/** What a run of the benchmark names, so that it shares nothing with anything else. */
+export interface Namespace {
+  readonly tag: string;
+  readonly root: string;
+  readonly prefix: string;
+  readonly schemas: Readonly<Record<"director" | "stateServer" | "uberdog", string>>;
+  readonly streams: readonly string[];
+  readonly eventStream: string;
+}
+
+/** Names for a run of the benchmark `name` (its subject root, prefix, schemas and log file hold it). */
+export function namespace(name: string): Namespace {
+  const tag = `${name}${process.pid}${Date.now().toString(36)}`.replace(/[^a-z0-9]/gi, "").toLowerCase();
+  const root = `owb${tag}`;
+  const eventStream = `OWB_${tag.toUpperCase()}_EVENTS`;
+  return {
+    tag,
+    root,
+    prefix: `owb:${tag}:`,
+    schemas: { director: `owb_${tag}_md`, stateServer: `owb_${tag}_ss`, uberdog: `owb_${tag}_ud` },
+    eventStream,
+    streams: [eventStream, journalStream(root), `KV_${snapshotBucket(root)}`],
+  };
+}
+
+export class BenchCluster {
+  /** Set when a service exited on its own: the run is void. */
+  failure: Error | undefined;
+  private readonly tails = new Map<string, string[]>();
+  private readonly listeners = new Map<string, (line: string) => void>();
+  private readonly log: WriteStream;
+  private stopped: Promise<void> | undefined;
+  readonly processes: ClusterProcesses;
+  readonly services = new Map<ServiceName, ManagedProcess>();
+  readonly httpPorts = new Map<ServiceName, number>();
+  /** The demo world's .dc file, and the cluster version the bots say hello with. */
+  readonly dcFiles = [DEMO_DC];
+  readonly version = CLUSTER_VERSION;
+  udpPort = 0;
+  /** Every line the services write goes here. */
+  readonly logPath: string;
+
+  constructor(
+    readonly ns: Namespace,
+    private readonly options: BenchClusterOptions,
+  ) {
+    this.logPath = join(tmpdir(), `overworld-bench-${ns.tag}.log`);
+    this.log = createWriteStream(this.logPath);
+    this.processes = new ClusterProcesses({
+      onLine: (label, line) => this.line(label, line),
+      onUnaskedExit: (label, code, signal) => {
+        const tail = (this.tails.get(label) ?? []).join("\n");
+        this.failure ??= new Error(
+          `${label} exited on its own (${signal ?? `code ${code}`}); its last lines:\n${tail}`,
+        );
+      },
+    });
+  }
+
+  get uberdogUrl(): string {
+    return `http://127.0.0.1:${this.httpPorts.get("uberdog")}`;
+  }
+
+  /** Options for node in the bots processes too. */
+  get nodeArgs(): readonly string[] | undefined {
+    return this.options.nodeArgs;
+  }
+
+  /** The pid of each service's process. */
+  pid(service: ServiceName): number {
+    return this.services.get(service)?.pid ?? 0;
+  }
+
+  /** Calls `listener` with each line the process of that label writes (instead of the log file). */
+  listen(label: string, listener: (line: string) => void): () => void {
+    this.listeners.set(label, listener);
+    return () => this.listeners.delete(label);
+  }
+
+  /** Starts the services in order, each once the ones before it are healthy. */
+  async start(): Promise<void> {
+    const { ns } = this;
+    this.udpPort = await freeUdpPort();
+    const agentAddress = `127.0.0.1:${this.udpPort}`;
+    const shared: NodeJS.ProcessEnv = {
+      ...process.env,
+      NATS_URL,
+      REDIS_URL,
+      DATABASE_URL,
+      DC_FILES: this.dcFiles.join(","),
+      CLUSTER_VERSION,
+      SUBJECT_ROOT: ns.root,
+      LOG_LEVEL: "warn",
+      HTTP_HOST: "127.0.0.1",
+      NETCODE_PRIVATE_KEY: randomBytes(NETCODE_KEY_BYTES).toString("hex"),
+      CLIENT_AGENT_ADDRESSES: agentAddress,
+    };
+    const own: Record<ServiceName, Record<string, string>> = {
+      "message-director": {
+        REDIS_PREFIX: `${ns.prefix}md:`,
+        DB_SCHEMA: ns.schemas.director,
+        EVENT_STREAM: ns.eventStream,
+      },
+      "state-server": { REDIS_PREFIX: ns.prefix, DB_SCHEMA: ns.schemas.stateServer },
+      uberdog: {
+        ...LOCAL_LOGIN_LIMITS,
+        ...BENCH_USER_LIMITS,
+        DB_SCHEMA: ns.schemas.uberdog,
+        SCRYPT_LOG_N: BENCH_SCRYPT_LOG_N,
+      },
+      "client-agent": {
+        UDP_PORT: String(this.udpPort),
+        PUBLIC_ADDRESS: agentAddress,
+        MAX_CLIENTS: String(this.options.maxClients),
+      },
+      "zone-ai": { REDIS_PREFIX: ns.prefix, ...this.options.zoneAiEnv },
+    };
+    for (const service of SERVICE_ORDER) {
+      if (this.failure) throw this.failure;
+      const port = await freeTcpPort();
+      const label = `${service}-1`;
+      const spec: ProcessSpec = {
+        label,
+        entry: serviceEntry(service),
+        env: { ...shared, ...own[service], HTTP_PORT: String(port), INSTANCE_ID: `${ns.tag}-${label}` },
+        nodeArgs: this.options.nodeArgs,
+        healthPort: port,
+      };
+      this.httpPorts.set(service, port);
+      const [late] = await this.processes.launchGroup([spec]);
+      this.services.set(service, this.processes.processes.at(-1)!);
+      if (this.failure) throw this.failure;
+      if (late) {
+        const tail = (this.tails.get(label) ?? []).join("\n");
+        throw new Error(`${label} was not healthy in time; its last lines:\n${tail}`);
+      }
+    }
+  }
+
+  /** The client agent's /metrics, as sums per metric name (over all label sets). */
+  async agentMetrics(): Promise<Map<string, number>> {
+    const response = await fetch(`http://127.0.0.1:${this.httpPorts.get("client-agent")}/metrics`);
+    if (!response.ok) throw new Error(`client agent /metrics answered ${response.status}`);
+    return sumByName(await response.text());
+  }
+
+  /** Stops the processes and removes what the run created; runs once, whatever happened. */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      await step("stop the processes", () => this.processes.stop());
+      await step(`delete the Redis keys ${this.ns.prefix}*`, () => dropRedisKeys(this.ns.prefix));
+      await step(`delete the JetStream streams ${this.ns.streams.join(", ")}`, () =>
+        dropStreams(this.ns.streams),
+      );
+      await step(`drop the Postgres schemas ${Object.values(this.ns.schemas).join(", ")}`, () =>
+        dropSchemas(Object.values(this.ns.schemas)),
+      );
+      await new Promise<void>((done) => this.log.end(done));
+    })();
+    return this.stopped;
+  }
+
+  private line(label: string, line: string): void {
+    const listener = this.listeners.get(label);
+    if (listener) {
+      listener(line);
+      return;
+    }
+    this.log.write(`[${label}] ${line}\n`);
+    let tail = this.tails.get(label);
+    if (!tail) this.tails.set(label, (tail = []));
+    tail.push(line);
+    if (tail.length > TAIL_LINES) tail.shift();
+  }
+}
+
+/** Parses Prometheus text into sums per metric name (every label set of a name added up). */
+export function sumByName(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (!match) continue;
+    const value = Number(match[2]);
+    if (Number.isFinite(value)) out.set(match[1]!, (out.get(match[1]!) ?? 0) + value);
+  }
+  return out;
+}
+
+/** One step of the clean-up: a failure is reported and the next step runs anyway. */
+async function step(what: string, work: () => Promise<unknown>): Promise<void> {
+  try {
+    await work();
+  } catch (error) {
+    process.stderr.write(`  clean-up: could not ${what}: ${(error as Error).message}\n`);
+  }
+}
+
+async function dropRedisKeys(prefix: string): Promise<void> {
+  const redis = await connectRedis(REDIS_URL, "bench-cleanup");
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+      if (keys.length > 0) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== "0");
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Deletes the streams (JetStream's API is plain requests); one that was never made is no error. */
+async function dropStreams(streams: readonly string[]): Promise<void> {
+  const nc = await connectBus(NATS_URL, "bench-cleanup");
+  try {
+    for (const stream of streams) {
+      await nc
+        .request(`$JS.API.STREAM.DELETE.${stream}`, new Uint8Array(), { timeout: CLEANUP_TIMEOUT_MS })
+        .catch(() => undefined);
+    }
+  } finally {
+    await nc.close();
+  }
+}
+
+async function dropSchemas(schemas: readonly string[]): Promise<void> {
+  const pool = await connectPostgres(DATABASE_URL, "bench-cleanup", 1);
+  try {
+    for (const schema of schemas) await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await pool.end();
+  }
+}
+
+/** A TCP port free on loopback now (the OS picks it; it stays free unless someone takes it meanwhile). */
+function freeTcpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function freeUdpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket("udp4");
+    socket.once("error", reject);
+    socket.bind(0, "127.0.0.1", () => {
+      const { port } = socket.address();
+      socket.close(() => resolve(port));
+    });
+  });
+}
