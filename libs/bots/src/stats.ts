@@ -4,7 +4,7 @@
  * are enough).
  */
 import type { Histogram } from "hdr-histogram-js";
-import { latencyHistogram, MICROSECONDS_PER_MS } from "./latency.ts";
+import { LatencyBins, MICROSECONDS_PER_MS } from "./latency.ts";
 
 /** How many different reasons to keep per ejection code or failure: enough to tell, bounded in size. */
 const MAX_EXAMPLES = 3;
@@ -41,11 +41,11 @@ export class RunStats {
   /** Connections that ended without the run closing them and without an ejection, by reason. */
   readonly disconnects = new Map<string, Tally>();
   /** Samples since the last progress line (reset by `takeRecent`). */
-  private readonly recent: Histogram = latencyHistogram();
+  private readonly recent = new LatencyBins();
   /** Samples of the measured window only. */
-  readonly measured: Histogram = latencyHistogram();
+  private readonly measuredBins = new LatencyBins();
   /** Same-process samples of the measured window (see `sent`). */
-  readonly measuredLocal: Histogram = latencyHistogram();
+  private readonly measuredLocalBins = new LatencyBins();
   private measuring = false;
   /** When each recent step of each avatar was sent, on this process's clock: avatar → stamp → ms. */
   private readonly sentSteps = new Map<number, Map<number, number>>();
@@ -70,11 +70,11 @@ export class RunStats {
     this.delivered++;
     if (clockMs < 0) this.negativeLatencies++;
     const microseconds = toMicroseconds(clockMs);
-    this.recent.recordValue(microseconds);
+    this.recent.add(microseconds);
     if (!this.measuring) return;
-    this.measured.recordValue(microseconds);
+    this.measuredBins.add(microseconds);
     const sentAt = this.sentSteps.get(doId)?.get(stamp);
-    if (sentAt !== undefined) this.measuredLocal.recordValue(toMicroseconds(localMs - sentAt));
+    if (sentAt !== undefined) this.measuredLocalBins.add(toMicroseconds(localMs - sentAt));
   }
 
   /** Starts or ends the window whose samples make the report's latency figures. */
@@ -82,9 +82,19 @@ export class RunStats {
     this.measuring = on;
   }
 
+  /** The measured window's samples, as an HDR histogram of microseconds. */
+  get measured(): Histogram {
+    return this.measuredBins.toHistogram();
+  }
+
+  /** The measured window's same-process samples, as an HDR histogram of microseconds. */
+  get measuredLocal(): Histogram {
+    return this.measuredLocalBins.toHistogram();
+  }
+
   /** The samples since the last call, handed to `read` before they are cleared. */
   takeRecent<T>(read: (histogram: Histogram) => T): T {
-    const result = read(this.recent);
+    const result = read(this.recent.toHistogram());
     this.recent.reset();
     return result;
   }

@@ -247,6 +247,7 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
     const tick = setInterval(() => wire.tick(), MS_PER_SECOND / config.TICK_HZ);
     closers.push(async () => {
       clearInterval(tick);
+      postRemoves.stop();
       wire.disconnectAll();
     });
 

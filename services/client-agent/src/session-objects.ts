@@ -23,6 +23,7 @@ export interface SessionPort {
 export class SessionPostRemoves {
   private readonly doIds = new Set<number>();
   private chain: Promise<void> = Promise.resolve();
+  private stopped = false;
 
   constructor(
     private readonly messagesFor: (doIds: readonly number[]) => PostRemoveMessage[],
@@ -35,16 +36,24 @@ export class SessionPostRemoves {
     return this.doIds.size;
   }
 
+  /**
+   * The agent is stopping: it deletes its clients' session objects itself and says goodbye, which drops
+   * its post-removes at the director; nothing more is sent.
+   */
+  stop(): void {
+    this.stopped = true;
+  }
+
   /** Registers the post-remove of a session object; resolves once the director holds it. */
   add(doId: number): Promise<void> {
-    if (this.doIds.has(doId)) return this.chain;
+    if (this.stopped || this.doIds.has(doId)) return this.chain;
     this.doIds.add(doId);
     return this.enqueue(() => this.director.addPostRemoves(this.messagesFor([doId])));
   }
 
   /** Drops the post-remove of a session object that went cleanly; never rejects (failures are logged). */
   remove(doId: number): Promise<void> {
-    if (!this.doIds.delete(doId)) return this.chain;
+    if (!this.doIds.delete(doId) || this.stopped) return this.chain;
     this.enqueue(async () => {
       await this.director.clearPostRemoves();
       if (this.doIds.size > 0) await this.director.addPostRemoves(this.messagesFor([...this.doIds]));
