@@ -28,8 +28,6 @@ export interface ZoneObject<F extends FieldInfoMap = FieldInfoMap> {
   readonly dclass: DClass;
   readonly parent: number;
   readonly zone: number;
-  /** The channel of its owner (a client), 0 for none. */
-  readonly owner: number;
   /** A field's latest value (undefined if never set). */
   get<N extends keyof F & string>(name: N): F[N]["value"] | undefined;
   /** True when the object is of that class or inherits from it; narrows its field types. */

@@ -14,10 +14,8 @@ import {
   type DcFile,
   decodeEnvelope,
   encodeEnvelope,
-  type FieldValue,
   legacyHash,
   messages,
-  packField,
   type Subjects,
   subjects,
 } from "@overworld/protocol";
@@ -36,6 +34,7 @@ import type { ArrivingClient, Cluster, ZonePlugin, ZoneSpec } from "./plugin.ts"
 import type { ZoneChannels } from "./zone-channels.ts";
 import type { ZoneLeases } from "./zone-leases.ts";
 import {
+  packFields,
   snapshotData,
   type ZoneInput,
   type ZoneObjectData,
@@ -452,12 +451,7 @@ export class Replica {
       dc,
       create: async (handle, fields, place) => {
         const doId = place.doId ?? (await participant.nextDoId());
-        const packed = Object.entries(fields)
-          .filter(([, value]) => value !== undefined)
-          .map(([name, value]) => {
-            const field = handle.field(name);
-            return [field.id, packField(field, value as FieldValue)] as [number, Uint8Array];
-          });
+        const packed = packFields(handle, fields);
         await request(
           nc,
           this.names.service("ss", "create"),

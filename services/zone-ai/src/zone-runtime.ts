@@ -450,17 +450,15 @@ export interface ZoneObjectData {
   readonly classId: number;
   readonly parent: number;
   readonly zone: number;
-  readonly owner: number;
   readonly fields: readonly (readonly [number, Uint8Array])[];
 }
 
-export function snapshotData(object: messages.ObjectSnapshot, owner = 0): ZoneObjectData {
+export function snapshotData(object: messages.ObjectSnapshot): ZoneObjectData {
   return {
     doId: object.doId,
     classId: object.classId,
     parent: object.parentId,
     zone: object.zoneId,
-    owner,
     fields: object.fields,
   };
 }
@@ -470,7 +468,6 @@ class LiveObject implements ZoneObject {
   readonly dclass: DClass;
   parent: number;
   zone: number;
-  readonly owner: number;
   private readonly values = new Map<string, FieldValue>();
 
   constructor(data: ZoneObjectData, dc: DcFile) {
@@ -481,7 +478,6 @@ class LiveObject implements ZoneObject {
     this.dclass = dclass;
     this.parent = data.parent;
     this.zone = data.zone;
-    this.owner = data.owner;
     for (const [fieldId, value] of data.fields) this.store(fieldId, value);
   }
 
@@ -539,7 +535,8 @@ function lineage(dclass: DClass): DClass[] {
   return out;
 }
 
-function packFields<G extends FieldInfoMap>(
+/** Typed field values packed by their class, in field-id order. */
+export function packFields<G extends FieldInfoMap>(
   handle: DClassHandle<G>,
   fields: { readonly [N in keyof G]?: G[N]["value"] },
 ): [number, Uint8Array][] {
