@@ -33,6 +33,7 @@ import {
 } from "./support/bot-run.ts";
 import { BenchCluster, namespace } from "./support/cluster.ts";
 import {
+  answerHelp,
   CPU_GROUPS,
   coresLine,
   countsArg,
@@ -55,6 +56,10 @@ import {
 } from "./support/figures.ts";
 import { runBenchmark } from "./support/lifecycle.ts";
 
+answerHelp(`usage: pnpm bench:players [--counts 50,200,500] [--runs 3] [--duration S] [--json FILE]
+                          [--quiet-cores 0.3] [--quiet-wait 300] [--cpu-prof DIR]
+N bots in one zone, everyone seeing everyone, 10 steps/s each; figures per N (see bench/RESULTS.md).
+`);
 const NAME = "players benchmark";
 const COUNTS = countsArg([50, 200, 500]);
 const RUNS = integerArg("--runs", 3);

@@ -24,6 +24,7 @@ import { SERVICE_ORDER } from "../libs/cli/src/cluster-processes.ts";
 import { runBotProcess, waitForIdleAgent, waitForQuietMachine } from "./support/bot-run.ts";
 import { BenchCluster, namespace } from "./support/cluster.ts";
 import {
+  answerHelp,
   argValue,
   CPU_GROUPS,
   coresLine,
@@ -46,6 +47,10 @@ import {
 } from "./support/figures.ts";
 import { runBenchmark } from "./support/lifecycle.ts";
 
+answerHelp(`usage: pnpm bench:world [--counts 50,100,150,...] [--grid 8x8@50] [--p99 100] [--duration S] [--json FILE]
+                        [--quiet-cores 0.3] [--quiet-wait 300] [--cpu-prof DIR]
+Bots walking the demo world at 10 steps/s: the largest N whose p99 stays under --p99 ms.
+`);
 const NAME = "world benchmark";
 const COUNTS = countsArg([50, 100, 150, 200, 300, 400, 500, 600, 800, 1000]).sort((a, b) => a - b);
 const RUNS = integerArg("--runs", 1);

@@ -213,6 +213,13 @@ export function coresLine(figures: RunFigures): string {
   return CPU_GROUPS.map((group) => `${group} ${fixed(figures.cores[group] ?? 0, 2)}`).join(" · ");
 }
 
+/** Prints the usage and exits when --help or -h is given (unknown options are otherwise ignored). */
+export function answerHelp(usage: string): void {
+  if (!process.argv.includes("--help") && !process.argv.includes("-h")) return;
+  process.stdout.write(usage);
+  process.exit(0);
+}
+
 /** Option parsing shared by the player benchmarks. */
 export function argValue(flag: string): string | undefined {
   const at = process.argv.indexOf(flag);

@@ -181,7 +181,6 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
     );
     closers.push(async () => locations.closeAll());
     const port: InterestPort = {
-      zoneUpdates: (parent, zone) => locations.zoneUpdates(parent, zone),
       get tick() {
         return locations.tick;
       },

@@ -44,12 +44,11 @@ export interface DeliverySink {
 
 /** What a client's interests need from the agent. */
 export interface InterestPort {
-  subscribe(parent: number, zone: number, sink: DeliverySink): void;
+  /** Subscribes the sink to the zone's deliveries; the zone's feed brings its field updates. */
+  subscribe(parent: number, zone: number, sink: DeliverySink): ZoneFeed;
   unsubscribe(parent: number, zone: number, sink: DeliverySink): void;
   /** The objects in those zones of the parent, as clients see them. */
   query(parent: number, zones: readonly number[]): Promise<readonly ObjectSnapshot[]>;
-  /** The zone's FIELD_UPDATES of the last tick, encoded (empty when nothing changed). */
-  zoneUpdates(parent: number, zone: number): readonly Uint8Array[];
   /** Counts the ticks: a zone's updates are taken once per tick. */
   readonly tick: number;
 }
@@ -68,6 +67,14 @@ export interface VisibleObject {
   parent: number;
   zone: number;
   owned: boolean;
+}
+
+/** A zone some interest of the client covers: how many do, and the zone's feed. */
+interface Coverage {
+  readonly parent: number;
+  readonly zone: number;
+  count: number;
+  readonly feed: ZoneFeed;
 }
 
 interface Interest {
@@ -181,7 +188,7 @@ export class LocationSubscriptions {
     return this.subjects.size;
   }
 
-  add(parent: number, zone: number, sink: DeliverySink): void {
+  add(parent: number, zone: number, sink: DeliverySink): ZoneFeed {
     const subject = this.subjectOf(parent, zone);
     let entry = this.subjects.get(subject);
     if (entry === undefined) {
@@ -195,6 +202,7 @@ export class LocationSubscriptions {
       this.subjects.set(subject, entry);
     }
     entry.sinks.add(sink);
+    return entry.feed;
   }
 
   remove(parent: number, zone: number, sink: DeliverySink): void {
@@ -218,7 +226,7 @@ export class ClientInterests implements DeliverySink {
   readonly visible = new Map<number, VisibleObject>();
   private readonly interests = new Map<number, Interest>();
   /** How many interests cover each zone (`parent.zone`). */
-  private readonly coverage = new Map<string, number>();
+  private readonly coverage = new Map<string, Coverage>();
   /** Owner-channel updates gathered for this client alone. */
   private readonly pending: UpdateGathering;
   /** Zone updates of ticks that ended while a query was under way, held back until it is answered. */
@@ -294,10 +302,7 @@ export class ClientInterests implements DeliverySink {
     if (tick === this.lastTick) return out;
     this.lastTick = tick;
     const zones: Uint8Array[] = [];
-    for (const key of this.coverage.keys()) {
-      const [parent, zone] = key.split(".").map(Number) as [number, number];
-      zones.push(...this.port.zoneUpdates(parent, zone));
-    }
+    for (const covered of this.coverage.values()) zones.push(...covered.feed.sealed);
     if (this.queriesUnderWay > 0) {
       this.heldBack.push(...zones);
       return out;
@@ -313,10 +318,7 @@ export class ClientInterests implements DeliverySink {
   /** Unsubscribes everything; nothing more is sent. */
   close(): void {
     this.closed = true;
-    for (const [key] of this.coverage) {
-      const [parent, zone] = key.split(".").map(Number) as [number, number];
-      this.port.unsubscribe(parent, zone, this);
-    }
+    for (const covered of this.coverage.values()) this.port.unsubscribe(covered.parent, covered.zone, this);
     this.coverage.clear();
     this.interests.clear();
     this.buffered = [];
@@ -485,17 +487,18 @@ export class ClientInterests implements DeliverySink {
 
   private cover(parent: number, zone: number): void {
     const key = zoneKey(parent, zone);
-    const count = this.coverage.get(key) ?? 0;
-    this.coverage.set(key, count + 1);
-    if (count === 0) this.port.subscribe(parent, zone, this);
+    const covered = this.coverage.get(key);
+    if (covered) covered.count += 1;
+    else this.coverage.set(key, { parent, zone, count: 1, feed: this.port.subscribe(parent, zone, this) });
   }
 
   private uncover(parent: number, zone: number): void {
     const key = zoneKey(parent, zone);
-    const count = this.coverage.get(key) ?? 0;
-    if (count <= 1) {
-      this.coverage.delete(key);
-      if (count === 1) this.port.unsubscribe(parent, zone, this);
-    } else this.coverage.set(key, count - 1);
+    const covered = this.coverage.get(key);
+    if (covered === undefined) return;
+    covered.count -= 1;
+    if (covered.count > 0) return;
+    this.coverage.delete(key);
+    this.port.unsubscribe(parent, zone, this);
   }
 }
