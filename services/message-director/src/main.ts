@@ -5,53 +5,42 @@
  *
  *   CLUSTER_VERSION=1.0.0 DC_FILES=game.dc node --import tsx services/message-director/src/main.ts
  */
-import { ConfigError, createLogger, startOpsServer } from "@overworld/service";
-import { loadDirectorConfig } from "./config.ts";
+import {
+  createLogger,
+  isEntryPoint,
+  type RunningService,
+  runService,
+  startOpsServer,
+} from "@overworld/service";
+import { type DirectorConfig, loadDirectorConfig } from "./config.ts";
 import { startMessageDirector } from "./director.ts";
 
-const EXIT_CONFIG = 2;
-const EXIT_FAILURE = 1;
+const SERVICE = "message-director";
 
-async function main(): Promise<void> {
-  let config: ReturnType<typeof loadDirectorConfig>;
-  try {
-    config = loadDirectorConfig(process.env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`message-director: ${error.message}\n`);
-    process.exit(EXIT_CONFIG);
-  }
-  const log = createLogger("message-director", config.instanceId, config.logLevel);
+/** Starts a director with its operations endpoint; what `runService` runs. */
+export async function runMessageDirector(config: DirectorConfig): Promise<RunningService> {
+  const log = createLogger(SERVICE, config.instanceId, config.logLevel);
   const director = await startMessageDirector(config, { log });
   const ops = await startOpsServer({
-    service: "message-director",
+    service: SERVICE,
     port: config.httpPort,
     host: config.httpHost,
     checks: director.checks,
     metrics: director.metrics,
     details: () => director.details(),
+  }).catch(async (error: unknown) => {
+    await director.stop();
+    throw error;
   });
   log.info({ port: ops.port, leader: director.isLeader() }, "message director ready");
-
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, "stopping");
-    try {
+  return {
+    log,
+    stop: async () => {
       await director.stop();
       await ops.close();
-      process.exit(0);
-    } catch (error) {
-      log.error({ err: error }, "unclean stop");
-      process.exit(EXIT_FAILURE);
-    }
+    },
   };
-  process.on("SIGTERM", () => void stop("SIGTERM"));
-  process.on("SIGINT", () => void stop("SIGINT"));
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`message-director: ${(error as Error).stack ?? String(error)}\n`);
-  process.exit(EXIT_FAILURE);
-});
+if (isEntryPoint(import.meta.url))
+  runService(SERVICE, () => loadDirectorConfig(process.env), runMessageDirector);
