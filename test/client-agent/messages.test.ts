@@ -96,6 +96,32 @@ describe("client message catalogue", () => {
     expect(Array.from(bytes)).toEqual([1, 2, 0, 0x76, 0x31, 4, 3, 2, 1]);
   });
 
+  it("lays out FIELD_UPDATES compactly: a doId as the difference from the previous one, field ids as varints", () => {
+    const bytes = encodeAgentMessage({
+      type: AgentMessageType.FieldUpdates,
+      updates: [
+        { doId: 100_000_001, fieldId: setColor.id, value: colorBytes },
+        { doId: 100_000_001, fieldId: setName.id, value: nameBytes },
+        { doId: 100_000_000, fieldId: setColor.id, value: colorBytes },
+      ],
+    });
+    const doId = [0x82, 0x84, 0xaf, 0x5f]; // zigzag(100000001) = 200000002 in LEB128
+    expect(Array.from(bytes)).toEqual([
+      AgentMessageType.FieldUpdates,
+      3,
+      ...doId,
+      setColor.id,
+      ...colorBytes,
+      0, // the same object
+      setName.id,
+      ...nameBytes,
+      1, // one less: zigzag(-1)
+      setColor.id,
+      ...colorBytes,
+    ]);
+    expect(setColor.id).toBeLessThan(128); // (one byte of field id in this layout)
+  });
+
   it("names each failure with its ejection code", () => {
     const hello = encodeClientMessage(clientSamples[0]!);
     const truncated = decodeClientMessage(hello.subarray(0, hello.length - 1), sizer);

@@ -7,6 +7,7 @@
  * are 0x41..0x49, so a client echoing the agent's messages sends bad types. Fields follow little-endian:
  *
  *   u8 / u16 / u32          unsigned integers
+ *   var                     unsigned LEB128 integer (7 bits a byte, low bits first), at most 5 bytes
  *   f64                     IEEE double (times, in Unix milliseconds)
  *   str                     u16 byte length, then UTF-8 (at most MAX_STRING_BYTES)
  *   zones                   u16 count, then u32 each (at most MAX_ZONES_PER_INTEREST)
@@ -31,7 +32,9 @@
  *                    sent for an object already in view that the client comes to own
  *   LEAVE_OBJECT     doId: u32
  *   DONE_INTEREST    interestId: u16, context: u32
- *   FIELD_UPDATES    count: u16, then (doId: u32, fieldId: u16, value) each; one per tick
+ *   FIELD_UPDATES    count: var, then (doId: zigzag var of the difference from the previous update's doId
+ *                    (the first's from 0), fieldId: var, value) each: updates of one object, or of
+ *                    objects with close ids, cost 1 byte of doId; a zone's updates of a tick
  *   OBJECT_LOCATION  doId: u32, parent: u32, zone: u32 (an object in view moved to another zone in view,
  *                    or an owned object moved anywhere)
  *
@@ -85,6 +88,21 @@ export const MAX_STRING_BYTES = 1024;
 export const MAX_ZONES_PER_INTEREST = 1024;
 const U16_MAX = 0xffff;
 const U32_MAX = 0xffff_ffff;
+/** Field updates in one FIELD_UPDATES message at most. */
+export const MAX_UPDATES_PER_FIELD_UPDATES = 0xffff;
+const VAR_PAYLOAD = 0x7f;
+const VAR_MORE = 0x80;
+const VAR_SCALE = 0x80;
+const VAR_MAX_BYTES = 5;
+
+/** Signed to unsigned, small magnitudes small: 0, -1, 1, -2 ... -> 0, 1, 2, 3 ... */
+function zigzag(value: number): number {
+  return value >= 0 ? value * 2 : -value * 2 - 1;
+}
+
+function unzigzag(value: number): number {
+  return value % 2 === 0 ? value / 2 : -(value + 1) / 2;
+}
 
 export type ClientMessage =
   | { readonly type: typeof ClientMessageType.Hello; readonly version: string; readonly schemaHash: number }
@@ -255,6 +273,22 @@ class Reader {
     return value;
   }
 
+  /** An unsigned LEB128 integer of at most VAR_MAX_BYTES bytes (up to 2^35 - 1). */
+  varuint(what: string): number {
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < VAR_MAX_BYTES; i++) {
+      const byte = this.u8(what);
+      value += (byte & VAR_PAYLOAD) * scale;
+      if ((byte & VAR_MORE) === 0) return value;
+      scale *= VAR_SCALE;
+    }
+    throw new DecodeFailure(
+      "bad_member",
+      `${what} is a variable-length integer longer than ${VAR_MAX_BYTES} bytes`,
+    );
+  }
+
   f64(what: string): number {
     this.need(8, what);
     const value = this.view.getFloat64(this.position, true);
@@ -407,11 +441,18 @@ export function decodeAgentMessage(bytes: Uint8Array, sizer: FieldValueSizer): D
       case AgentMessageType.DoneInterest:
         return { type, interestId: reader.u16("interest id"), context: reader.u32("context") };
       case AgentMessageType.FieldUpdates: {
-        const count = reader.u16("update count");
+        const count = reader.varuint("update count");
+        if (count > MAX_UPDATES_PER_FIELD_UPDATES) {
+          throw new DecodeFailure("bad_member", `${count} updates, over ${MAX_UPDATES_PER_FIELD_UPDATES}`);
+        }
         const updates: FieldUpdate[] = [];
+        let doId = 0;
         for (let i = 0; i < count; i++) {
-          const doId = reader.u32("doId");
-          const fieldId = reader.u16("field id");
+          doId += unzigzag(reader.varuint("doId difference"));
+          if (doId < 0 || doId > U32_MAX)
+            throw new DecodeFailure("bad_member", `doId ${doId} is not a uint32`);
+          const fieldId = reader.varuint("field id");
+          if (fieldId > U16_MAX) throw new DecodeFailure("unknown_field", `no field has id ${fieldId}`);
           updates.push({ doId, fieldId, value: reader.value(fieldId, sizer) });
         }
         return { type, updates };
@@ -443,6 +484,13 @@ class Writer {
   u32(value: number, what: string): this {
     checkUint(value, U32_MAX, what);
     this.out.writeUint32(value);
+    return this;
+  }
+
+  varuint(value: number, what: string): this {
+    if (!Number.isSafeInteger(value) || value < 0)
+      throw new RangeError(`${what} must be a non-negative integer, got ${value}`);
+    this.out.writeVarUint(value);
     return this;
   }
 
@@ -546,9 +594,17 @@ export function encodeAgentMessage(message: AgentMessage): Uint8Array {
     case AgentMessageType.DoneInterest:
       return writer.u16(message.interestId, "interest id").u32(message.context, "context").finish();
     case AgentMessageType.FieldUpdates: {
-      writer.u16(message.updates.length, "update count");
+      if (message.updates.length > MAX_UPDATES_PER_FIELD_UPDATES) {
+        throw new RangeError(`${message.updates.length} updates, over ${MAX_UPDATES_PER_FIELD_UPDATES}`);
+      }
+      writer.varuint(message.updates.length, "update count");
+      let previous = 0;
       for (const update of message.updates) {
-        writer.u32(update.doId, "doId").u16(update.fieldId, "field id").raw(update.value, "value");
+        checkUint(update.doId, U32_MAX, "doId");
+        checkUint(update.fieldId, U16_MAX, "field id");
+        writer.varuint(zigzag(update.doId - previous), "doId difference");
+        writer.varuint(update.fieldId, "field id").raw(update.value, "value");
+        previous = update.doId;
       }
       return writer.finish();
     }
