@@ -28,8 +28,8 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -51,6 +51,7 @@ import {
   request,
 } from "@overworld/service";
 import { build, type Histogram } from "hdr-histogram-js";
+import { type CpuGroups, type CpuSample, coresBetween, pidsNamed, sampleCpu } from "./support/cpu.ts";
 
 const QUICK = process.argv.includes("--quick");
 const JSON_OUT = argValue("--json");
@@ -166,85 +167,10 @@ function microsecondHistogram(): Histogram {
 
 // ---- CPU accounting (Linux /proc; every figure is % of one core) -----------------------------------
 
-const CLOCK_TICKS_PER_SECOND = 100;
-
-function processTicks(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return Number(fields[11]) + Number(fields[12]); // utime + stime
-  } catch {
-    return 0;
-  }
-}
-
-/** The pids of processes whose command name is `name` (e.g. nats-server, postgres); none without /proc. */
-function pidsNamed(name: string): number[] {
-  const out: number[] = [];
-  const entries = existsSync("/proc") ? readdirSync("/proc") : [];
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/comm`, "latin1").trim() === name) out.push(Number(entry));
-    } catch {
-      // the process ended meanwhile
-    }
-  }
-  return out;
-}
-
-/** Clock ticks of all cores since boot, busy and in all (zeros without /proc: CPU figures read 0). */
-function machineTicks(): { busy: number; total: number } {
-  if (!existsSync("/proc/stat")) return { busy: 0, total: 0 };
-  const line = readFileSync("/proc/stat", "latin1").split("\n")[0]!;
-  const values = line.trim().split(/\s+/).slice(1).map(Number);
-  const total = values.slice(0, 8).reduce((a, b) => a + b, 0);
-  const idle = values[3]! + values[4]!;
-  return { busy: total - idle, total };
-}
-
-interface CpuSample {
-  readonly at: number;
-  /** Clock ticks used so far by each process of each group, by pid. */
-  readonly groups: Record<string, Map<number, number>>;
-  readonly machine: { busy: number; total: number };
-}
-
-/** Which processes to account for, by group: the replicas, this driver, NATS, Redis, Postgres. */
-type CpuGroups = Record<string, () => number[]>;
-
-const CORES = availableParallelism();
-
-function sampleCpu(groups: CpuGroups): CpuSample {
-  const out: Record<string, Map<number, number>> = {};
-  for (const [name, pids] of Object.entries(groups)) {
-    out[name] = new Map(pids().map((pid) => [pid, processTicks(pid)]));
-  }
-  return { at: performance.now(), groups: out, machine: machineTicks() };
-}
-
-/**
- * % of one core used by each group between two samples (a process that started meanwhile counts in
- * full, one that ended is left out), `others`: what the rest of the machine used (other work on this
- * shared machine), and `machine`: how busy all its cores were, in % of all of them.
- */
+/** % of one core used by each group between two samples, `others` likewise, `machine` in % of all cores. */
 function cpuBetween(a: CpuSample, b: CpuSample): Record<string, number> {
-  const seconds = (b.at - a.at) / 1000;
-  const share = (ticks: number) => (ticks / CLOCK_TICKS_PER_SECOND / seconds) * 100;
-  const out: Record<string, number> = {};
-  let ours = 0;
-  for (const [name, after] of Object.entries(b.groups)) {
-    const before = a.groups[name]!;
-    let ticks = 0;
-    for (const [pid, used] of after) ticks += used - (before.get(pid) ?? 0);
-    out[name] = share(ticks);
-    ours += ticks;
-  }
-  const busy = b.machine.busy - a.machine.busy;
-  const total = b.machine.total - a.machine.total;
-  out.others = Math.max(0, ((busy - ours) / Math.max(1, total)) * CORES * 100);
-  out.machine = total > 0 ? (busy / total) * 100 : 0;
-  return out;
+  const cores = coresBetween(a, b);
+  return Object.fromEntries(Object.entries(cores).map(([name, value]) => [name, value * 100]));
 }
 
 // ---- Redis counters -------------------------------------------------------------------------------
