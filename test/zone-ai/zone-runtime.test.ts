@@ -20,8 +20,9 @@ const BOSS = 5000;
 const channelOf = (zone: number) => ZONE_CHANNEL_BASE + zone;
 const boss = demo.DistributedBoss;
 
-function arena(): ZoneRuntime {
-  const runtime = new ZoneRuntime({
+/** The boss's zone's runtime, not begun. */
+function arenaRuntime(): ZoneRuntime {
+  return new ZoneRuntime({
     spec: { parent: 1000, zone: ARENA, kind: "arena" },
     channel: channelOf(ARENA),
     dc: demo.file,
@@ -29,6 +30,11 @@ function arena(): ZoneRuntime {
     channelOf,
     log: { info: () => {}, warn: () => {} },
   });
+}
+
+/** The boss's zone, begun fresh with its boss. */
+function arena(): ZoneRuntime {
+  const runtime = arenaRuntime();
   runtime.addIds(9000, 100);
   const fields: [number, Uint8Array][] = [
     [boss.field("setXY").id, packField(boss.field("setXY"), [75, 75])],
@@ -91,14 +97,7 @@ describe("a zone's runtime", () => {
     first.tick(150);
     const snapshot = structuredClone(first.snapshot());
 
-    const resumed = new ZoneRuntime({
-      spec: { parent: 1000, zone: ARENA, kind: "arena" },
-      channel: channelOf(ARENA),
-      dc: demo.file,
-      hooks: plugin.kinds.arena as ZoneHooks<unknown>,
-      channelOf,
-      log: { info: () => {}, warn: () => {} },
-    });
+    const resumed = arenaRuntime();
     const bossFields: [number, Uint8Array][] = [
       [boss.field("hp").id, packField(boss.field("hp"), BOSS_HP - 30)],
     ];
@@ -127,5 +126,14 @@ describe("a zone's runtime", () => {
     runtime.receive(hit(5, 160, 1, 11, 9));
     runtime.tick(200);
     expect(runtime.snapshot().state).toMatchObject({ damage: { 11: 30 } });
+  });
+
+  it("asks for spawn ids until it holds enough, counting the blocks given ahead", () => {
+    const runtime = arenaRuntime();
+    expect(runtime.idsLow).toBe(true);
+    runtime.addIds(1000, 20);
+    expect(runtime.idsLow).toBe(true);
+    runtime.addIds(2000, 20); // kept for when the first block runs out
+    expect(runtime.idsLow).toBe(false);
   });
 });

@@ -79,7 +79,8 @@ interface RunningZone {
   chain: Promise<void>;
   lastSnapshotAt: number;
   snapshotting: boolean;
-  inputs: number;
+  /** A block of spawn ids is being asked for. */
+  refilling: boolean;
 }
 
 export class Replica {
@@ -96,7 +97,7 @@ export class Replica {
   private stopped = false;
   private readonly cluster: Cluster;
   /** Zones resumed (started from a snapshot) and started fresh, for metrics and tests. */
-  readonly counts = { resumed: 0, fresh: 0, inputs: 0, ticks: 0 };
+  readonly counts = { resumed: 0, fresh: 0, inputs: 0 };
 
   constructor(private readonly deps: ReplicaDeps) {
     this.names = subjects(deps.root);
@@ -241,9 +242,10 @@ export class Replica {
         chain: Promise.resolve(),
         lastSnapshotAt: Date.now(),
         snapshotting: false,
-        inputs: 0,
+        refilling: false,
       };
-      await this.refillIds(runtime);
+      // a fresh zone spawns in `start`: it needs ids first (a resumed one has its block in the snapshot)
+      if (snapshot === undefined) await this.refillIds(runtime);
       const objects = await this.query(spec.parent, [spec.zone]);
       this.send(zone, runtime.begin(objects, snapshot, Date.now()));
       // follow the journal before the neighbours, so no input of the zone is missed
@@ -255,7 +257,6 @@ export class Replica {
           } catch {
             return; // not for zone logic (or from a newer version): skipped, as the journal keeps it
           }
-          zone.inputs += 1;
           this.counts.inputs += 1;
           runtime.receive({ seq: entry.seq, time: entry.time, message } satisfies ZoneInput);
         }),
@@ -313,7 +314,6 @@ export class Replica {
 
   private tick(): void {
     const now = Date.now();
-    this.counts.ticks += 1;
     for (const zone of this.running.values()) {
       if (!this.deps.leases.holds(zone.key)) {
         void this.stopZone(zone, false);
@@ -324,7 +324,16 @@ export class Replica {
       } catch (error) {
         this.deps.log.error({ err: error, zone: zone.key }, "zone tick failed");
       }
-      if (zone.runtime.idsLow) void this.refillIds(zone.runtime);
+      if (zone.runtime.idsLow && !zone.refilling) {
+        zone.refilling = true;
+        this.refillIds(zone.runtime)
+          .catch((error: unknown) =>
+            this.deps.log.warn({ err: error, zone: zone.key }, "no new spawn ids yet"),
+          )
+          .finally(() => {
+            zone.refilling = false;
+          });
+      }
       if (now - zone.lastSnapshotAt >= this.deps.snapshotEveryMs && !zone.snapshotting) {
         zone.lastSnapshotAt = now;
         zone.snapshotting = true;

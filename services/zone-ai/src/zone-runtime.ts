@@ -107,6 +107,8 @@ export class ZoneRuntime {
   private timers: Timer[] = [];
   private timerOrder = 0;
   private ids: IdBlock = { next: 0, end: 0 };
+  /** Blocks given ahead of need, used in turn once `ids` runs out. */
+  private readonly spare: IdBlock[] = [];
   private lastSeq = 0;
   /** Zone events made since the last input, numbering their origins. */
   private eventIndex = 0;
@@ -144,17 +146,17 @@ export class ZoneRuntime {
     return this.objects.size;
   }
 
-  /** True when fewer than IDS_LOW_WATER spawn ids are left: give it a new block with `addIds`. */
+  /** True when fewer than IDS_LOW_WATER spawn ids are left (blocks given ahead included): see `addIds`. */
   get idsLow(): boolean {
-    return this.ids.end - this.ids.next < IDS_LOW_WATER;
+    let left = this.ids.end - this.ids.next;
+    for (const block of this.spare) left += block.end - block.next;
+    return left < IDS_LOW_WATER;
   }
 
   addIds(first: number, count: number): void {
     if (this.ids.next >= this.ids.end) this.ids = { next: first, end: first + count };
     else this.spare.push({ next: first, end: first + count });
   }
-
-  private readonly spare: IdBlock[] = [];
 
   /**
    * Starts the zone: fresh (no snapshot: `init`, then `enter` for the objects already there, then
