@@ -7,22 +7,15 @@
  */
 import {
   type AgentMessage,
-  type AgentMessageOf,
   AgentMessageType,
   ClientMessageType,
   EjectCode,
 } from "@overworld/protocol/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLUSTER_VERSION, type Cluster, dc, SCHEMA_HASH, startCluster, TestClient } from "./support.ts";
+import { CLUSTER_VERSION, type Cluster, dc, is, SCHEMA_HASH, startCluster, TestClient } from "./support.ts";
 
 const PARENT = 5000;
 const HEARTBEAT_EVERY_MS = 200;
-
-type Of<T extends AgentMessage["type"]> = AgentMessageOf<T>;
-const is =
-  <T extends AgentMessage["type"]>(type: T) =>
-  (m: AgentMessage): m is Of<T> =>
-    m.type === type;
 
 const object1 = dc.class("DistributedTestObject1")!;
 const setRequired1 = object1.field("setRequired1")!;

@@ -5,25 +5,22 @@
  * 118; a session object is deleted when its client goes, and its deletion by anyone else ejects the
  * client with 153.
  */
-import {
-  type AgentMessage,
-  type AgentMessageOf,
-  AgentMessageType,
-  ClientMessageType,
-  EjectCode,
-} from "@overworld/protocol/client";
+import { AgentMessageType, ClientMessageType, EjectCode } from "@overworld/protocol/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLUSTER_VERSION, type Cluster, dc, SCHEMA_HASH, startCluster, TestClient } from "./support.ts";
+import {
+  CLUSTER_VERSION,
+  type Cluster,
+  dc,
+  is,
+  type Of,
+  SCHEMA_HASH,
+  startCluster,
+  TestClient,
+} from "./support.ts";
 
 const PARENT = 6000;
 const ZONE = 1;
 const HEARTBEAT_EVERY_MS = 200;
-
-type Of<T extends AgentMessage["type"]> = AgentMessageOf<T>;
-const is =
-  <T extends AgentMessage["type"]>(type: T) =>
-  (m: AgentMessage): m is Of<T> =>
-    m.type === type;
 
 const avatarClass = dc.class("DistributedClientTestObject")!;
 const setName = avatarClass.field("setName")!;

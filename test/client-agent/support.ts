@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { legacyHash, loadDcFiles, netcode, reliable } from "@overworld/protocol";
 import {
   type AgentMessage,
+  type AgentMessageOf,
   type ClientMessage,
   dcFieldSizer,
   decodeAgentMessage,
@@ -14,8 +15,6 @@ import {
 } from "@overworld/protocol/client";
 import {
   connectBus,
-  connectPostgres,
-  connectRedis,
   DEFAULT_NETCODE_PROTOCOL_ID,
   encodeLoginUserData,
   type NatsConnection,
@@ -36,6 +35,7 @@ import {
   type StateServerHandle,
   startStateServer,
 } from "../../services/state-server/src/main.ts";
+import { deleteStreams, dropRedisKeys, dropSchema } from "../support/cleanup.ts";
 import { DC_FIXTURES } from "../support/fixtures.ts";
 import { DATABASE_URL, NATS_URL, REDIS_URL } from "../support/services.ts";
 
@@ -118,22 +118,9 @@ export async function startCluster(
       await stateServer?.stop();
       await director.stop();
       await bus.drain();
-      const redis = await connectRedis(REDIS_URL, "client-agent test cleanup");
-      let cursor = "0";
-      do {
-        const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-        if (keys.length > 0) await redis.del(...keys);
-        cursor = next;
-      } while (cursor !== "0");
-      await redis.quit();
-      const pool = await connectPostgres(DATABASE_URL, "client-agent test cleanup", 1);
-      await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await pool.end();
-      const nc = await connectBus(NATS_URL, "client-agent test cleanup");
-      await nc
-        .request(`$JS.API.STREAM.DELETE.${stream}`, undefined, { timeout: 2000 })
-        .catch(() => undefined);
-      await nc.drain();
+      await dropRedisKeys(prefix);
+      await dropSchema(schema);
+      await deleteStreams([stream]);
     },
   };
 }
@@ -257,3 +244,12 @@ export class TestClient {
 }
 
 export { DATABASE_URL, NATS_URL, REDIS_URL };
+
+/** The agent message of one type. */
+export type Of<T extends AgentMessage["type"]> = AgentMessageOf<T>;
+
+/** A predicate picking agent messages of one type, typed as that message. */
+export const is =
+  <T extends AgentMessage["type"]>(type: T) =>
+  (m: AgentMessage): m is Of<T> =>
+    m.type === type;

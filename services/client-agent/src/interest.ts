@@ -178,11 +178,6 @@ export class LocationSubscriptions {
     for (const entry of this.subjects.values()) entry.feed.seal();
   }
 
-  /** The zone's FIELD_UPDATES of the last sealed tick. */
-  zoneUpdates(parent: number, zone: number): readonly Uint8Array[] {
-    return this.subjects.get(this.subjectOf(parent, zone))?.feed.sealed ?? [];
-  }
-
   /** How many NATS subscriptions are open. */
   get size(): number {
     return this.subjects.size;
