@@ -13,6 +13,22 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
+/**
+ * What a service has opened, to close when it stops or when starting fails half-way: last opened, first
+ * closed; one that fails to close does not keep the others open.
+ */
+export class Closers {
+  private readonly list: (() => Promise<unknown>)[] = [];
+
+  push(close: () => Promise<unknown>): void {
+    this.list.push(close);
+  }
+
+  async closeAll(): Promise<void> {
+    while (this.list.length > 0) await this.list.pop()!().catch(() => undefined);
+  }
+}
+
 /** Whether the module with this URL is the script node was started with (not imported by a test). */
 export function isEntryPoint(moduleUrl: string): boolean {
   const script = process.argv[1];

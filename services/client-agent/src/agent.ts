@@ -29,6 +29,7 @@ import {
 } from "@overworld/protocol";
 import { dcFieldSizer } from "@overworld/protocol/client";
 import {
+  Closers,
   ConfigError,
   connectBus,
   createLogger,
@@ -130,10 +131,8 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
   const log = createLogger(SERVICE, instanceId, config.LOG_LEVEL);
   const dc = loadModel(config.DC_FILES);
   const schemaHash = legacyHash(dc);
-  const closers: (() => Promise<unknown>)[] = [];
-  const closeAll = async () => {
-    while (closers.length > 0) await closers.pop()!().catch(() => undefined);
-  };
+  /** What to close if starting fails half-way, or when it stops. */
+  const closers = new Closers();
   try {
     const nc: NatsConnection = await connectBus(config.NATS_URL, `${SERVICE}:${instanceId}`);
     closers.push(() => nc.drain());
@@ -282,12 +281,12 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       clientChannel: (accountId) => wire.clientChannel(accountId),
       addSessionObject: (clientChannel, doId) => wire.addSessionObject(clientChannel, doId),
       stop: () => {
-        stopping ??= closeAll().then(() => log.info("client agent stopped"));
+        stopping ??= closers.closeAll().then(() => log.info("client agent stopped"));
         return stopping;
       },
     };
   } catch (error) {
-    await closeAll();
+    await closers.closeAll();
     throw error;
   }
 }

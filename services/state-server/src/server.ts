@@ -8,6 +8,7 @@ import {
   subjects as subjectsUnder,
 } from "@overworld/protocol";
 import {
+  Closers,
   ConfigError,
   connectBus,
   connectPostgres,
@@ -71,11 +72,8 @@ export async function startStateServer(config: StateServerConfig): Promise<State
   const instanceId = instanceIdOf(config);
   const log = createLogger(SERVICE, instanceId, config.LOG_LEVEL);
   const model = new ClassModel(loadModel(config.DC_FILES));
-  /** What to close if starting fails half-way, last opened first. */
-  const closers: (() => Promise<unknown>)[] = [];
-  const closeAll = async () => {
-    while (closers.length > 0) await closers.pop()!().catch(() => undefined);
-  };
+  /** What to close if starting fails half-way, or when it stops. */
+  const closers = new Closers();
   try {
     const nc = await connectBus(config.NATS_URL, `${SERVICE}:${instanceId}`);
     closers.push(() => nc.drain());
@@ -184,7 +182,7 @@ export async function startStateServer(config: StateServerConfig): Promise<State
         await writer.close();
         // closes the ops server, appends the last events, closes Postgres and Redis, says goodbye to
         // the message director, then drains NATS (so the last replies go out)
-        await closeAll();
+        await closers.closeAll();
         log.info("state server stopped");
       })();
       return stopping;
@@ -201,7 +199,7 @@ export async function startStateServer(config: StateServerConfig): Promise<State
       stop,
     };
   } catch (error) {
-    await closeAll();
+    await closers.closeAll();
     throw error;
   }
 }

@@ -1,4 +1,4 @@
-import { connectPostgres, createLogger, type Logger, type Pool } from "@overworld/service";
+import { Closers, connectPostgres, createLogger, type Logger, type Pool } from "@overworld/service";
 import type { FastifyInstance } from "fastify";
 import { PostgresAccounts } from "./accounts.ts";
 import { buildApp, SERVICE, type UberdogDeps } from "./app.ts";
@@ -59,11 +59,8 @@ export function createDeps(config: UberdogConfig, pool: Pool, log?: Logger): Ube
 export async function startUberdog(config: UberdogConfig): Promise<UberdogHandle> {
   const instanceId = instanceIdOf(config);
   const log = createLogger(SERVICE, instanceId, config.LOG_LEVEL);
-  /** What to close if starting fails half-way, last opened first. */
-  const closers: (() => Promise<unknown>)[] = [];
-  const closeAll = async () => {
-    while (closers.length > 0) await closers.pop()!().catch(() => undefined);
-  };
+  /** What to close if starting fails half-way, or when it stops. */
+  const closers = new Closers();
   try {
     const pool = await connectPostgres(config.DATABASE_URL, `${SERVICE}:${instanceId}`, POSTGRES_POOL_SIZE);
     closers.push(() => pool.end());
@@ -90,14 +87,14 @@ export async function startUberdog(config: UberdogConfig): Promise<UberdogHandle
       stopping ??= (async () => {
         log.info("uberdog stopping");
         // app.close() lets requests under way finish and answers new ones with 503
-        await closeAll();
+        await closers.closeAll();
         log.info("uberdog stopped");
       })();
       return stopping;
     };
     return { instanceId, app, port, log, stop };
   } catch (error) {
-    await closeAll();
+    await closers.closeAll();
     throw error;
   }
 }

@@ -6,6 +6,7 @@
 import { pathToFileURL } from "node:url";
 import { legacyHash, loadDcFiles } from "@overworld/protocol";
 import {
+  Closers,
   ConfigError,
   connectBus,
   connectRedis,
@@ -58,10 +59,8 @@ export async function loadPlugin(path: string): Promise<ZonePlugin> {
 export async function startZoneAi(config: ZoneAiConfig, plugin?: ZonePlugin): Promise<ZoneAiHandle> {
   const instanceId = instanceIdOf(config);
   const log = createLogger(SERVICE, instanceId, config.LOG_LEVEL);
-  const closers: (() => Promise<unknown>)[] = [];
-  const closeAll = async () => {
-    while (closers.length > 0) await closers.pop()!().catch(() => undefined);
-  };
+  /** What to close if starting fails half-way, or when it stops. */
+  const closers = new Closers();
   try {
     const game = plugin ?? (await loadPlugin(config.PLUGIN));
     const dc = loadDcFiles(config.DC_FILES);
@@ -145,12 +144,12 @@ export async function startZoneAi(config: ZoneAiConfig, plugin?: ZonePlugin): Pr
       channel: participant.channel,
       replica: running,
       stop: () => {
-        stopping ??= closeAll().then(() => log.info("zone AI stopped"));
+        stopping ??= closers.closeAll().then(() => log.info("zone AI stopped"));
         return stopping;
       },
     };
   } catch (error) {
-    await closeAll();
+    await closers.closeAll();
     throw error;
   }
 }
