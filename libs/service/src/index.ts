@@ -3,6 +3,7 @@ export * from "./config.ts";
 export * from "./http.ts";
 export * from "./log.ts";
 export * from "./login-user-data.ts";
+export * from "./lua.ts";
 export * from "./migrations.ts";
 export * from "./netcode-config.ts";
 export * from "./participant.ts";

@@ -9,8 +9,7 @@
  * director was down), so the participants' deadlines are pushed back once, by a full deadline: those
  * still alive heartbeat again, those that died meanwhile are declared dead when it runs out.
  */
-import type { Redis } from "@overworld/service";
-import { LuaScript } from "./lua.ts";
+import { LuaScript, type Redis } from "@overworld/service";
 import type { RegistryKeys } from "./registry.ts";
 
 const ACQUIRE = new LuaScript(

@@ -15,8 +15,7 @@
  * - `firing-info`    hash   channel -> JSON of the dead participant (for the event log)
  */
 import { decodeEnvelope, encodeEnvelope, type messages } from "@overworld/protocol";
-import type { Redis } from "@overworld/service";
-import { LuaScript } from "./lua.ts";
+import { LuaScript, type Redis } from "@overworld/service";
 
 export interface ParticipantInfo {
   role: string;

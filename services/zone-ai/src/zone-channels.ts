@@ -6,8 +6,7 @@
  * zone's channel allocates it.
  */
 import { MAX_ID, ZONE_CHANNEL_BASE } from "@overworld/protocol";
-import type { Redis } from "@overworld/service";
-import { LuaScript } from "./lua.ts";
+import { LuaScript, type Redis } from "@overworld/service";
 import { zoneKey } from "./placement.ts";
 
 const CHANNEL_OF = new LuaScript(

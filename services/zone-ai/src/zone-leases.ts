@@ -33,8 +33,7 @@
  * larger) and `onLost(zone, "refused")` fires: the runner drops the zone. A renewal that fails (Redis
  * down) after the deadline gives `onLost(zone, "expired")`.
  */
-import type { Logger, Redis } from "@overworld/service";
-import { LuaScript } from "./lua.ts";
+import { type Logger, LuaScript, type Redis } from "@overworld/service";
 
 /** How long a lease lives in Redis without renewal: a killed replica's zones are free after this. */
 export const DEFAULT_LEASE_TTL_MS = 1500;

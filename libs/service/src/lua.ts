@@ -1,10 +1,11 @@
 /**
- * Redis Lua scripts: each runs atomically, which is what makes a registration, a heartbeat or the claim
- * of a dead participant's post-removes safe when several director replicas act at once. Scripts are run
- * by their SHA1 and sent in full only when Redis does not know them yet (after a restart or a flush).
+ * Redis Lua scripts: each runs atomically, which is what makes a check-and-set safe when several
+ * replicas act at once (a director's registrations and post-remove claims, a zone's lease). Scripts are
+ * run by their SHA1 and sent in full only when Redis does not know them yet (after a restart or a flush).
+ * Every script may call `now_ms()`, Redis's own clock.
  */
 import { createHash } from "node:crypto";
-import type { Redis } from "@overworld/service";
+import type { Redis } from "./stores.ts";
 
 /** Redis's own clock, in milliseconds: every replica and every restart judges deadlines by it. */
 const NOW_MS = `
