@@ -6,6 +6,7 @@
  */
 
 import {
+  bytesEqual,
   DClass,
   type DcFile,
   type FieldValue,
@@ -146,12 +147,6 @@ const U32_LIMIT = 0x1_0000_0000;
 
 /** A field of an object as one number (doIds are 32-bit, field ids 16-bit). */
 const echoKey = (doId: number, fieldId: number) => doId * U16_LIMIT + fieldId;
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 export class OverworldClient extends Emitter<ClientEvents> {
   /** The objects in view, by doId. */
@@ -537,7 +532,7 @@ export class OverworldClient extends Emitter<ClientEvents> {
     const key = echoKey(doId, fieldId);
     const queue = this.echoes.get(key);
     if (queue === undefined) return false;
-    const at = queue.findIndex((sent) => sameBytes(sent, bytes));
+    const at = queue.findIndex((sent) => bytesEqual(sent, bytes));
     if (at < 0) return false;
     queue.splice(0, at + 1);
     if (queue.length === 0) this.echoes.delete(key);

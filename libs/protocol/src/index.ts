@@ -1,3 +1,4 @@
+export * from "./bytes.ts";
 export * from "./cluster/channels.ts";
 export * as messages from "./cluster/messages.ts";
 export * from "./dc/dclass.ts";

@@ -3,11 +3,13 @@
  * arrays, plain objects, Maps). Used to skip a `set` that would not change anything, so that a
  * field set to its current value costs nothing on the wire.
  */
+import { bytesEqual } from "../bytes.ts";
+
 export function sameValue(a: unknown, b: unknown): boolean {
   if (Object.is(a, b)) return true;
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
   if (Array.isArray(a)) return Array.isArray(b) && sameArray(a, b);
-  if (a instanceof Uint8Array) return b instanceof Uint8Array && sameBytes(a, b);
+  if (a instanceof Uint8Array) return b instanceof Uint8Array && bytesEqual(a, b);
   if (a instanceof Map) return b instanceof Map && sameMap(a, b);
   if (Array.isArray(b) || b instanceof Uint8Array || b instanceof Map) return false;
   if (!isPlainObject(a) || !isPlainObject(b)) return false;
@@ -24,12 +26,6 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 function sameArray(a: readonly unknown[], b: readonly unknown[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (!sameValue(a[i], b[i])) return false;
-  return true;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
 

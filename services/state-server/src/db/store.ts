@@ -1,3 +1,4 @@
+import { bytesEqual } from "@overworld/protocol";
 import { quoteIdentifier } from "@overworld/service";
 import type { Pool, PoolClient } from "pg";
 import type { FieldBytes } from "../model.ts";
@@ -15,10 +16,6 @@ export type CompareOutcome =
 
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return asBuffer(a).equals(asBuffer(b));
 }
 
 /**
@@ -94,7 +91,7 @@ export class DbStore {
       const values = new Map(current.rows.map((row) => [row.field_id, row.value as Uint8Array]));
       const holds = expectations.every(({ fieldId, expected }) => {
         const value = values.get(fieldId);
-        return expected === null ? value === undefined : value !== undefined && sameBytes(value, expected);
+        return expected === null ? value === undefined : value !== undefined && bytesEqual(value, expected);
       });
       if (!holds) return { status: "mismatch", current: values };
       await this.upsert(client, doId, writes);
