@@ -374,8 +374,13 @@ class Wire {
     if (session === undefined || session.state === "closed") {
       throw new Error(`no connected client has channel ${clientChannel}`);
     }
+    await this.declareSessionObject(session, doId);
+  }
+
+  /** The object goes with the client; resolves once the director holds its post-remove. */
+  private declareSessionObject(session: ClientSession, doId: number): Promise<void> {
     session.sessionObjects.add(doId);
-    await this.sessionPort.postRemoves.add(doId);
+    return this.sessionPort.postRemoves.add(doId);
   }
 
   disconnectAll(): void {
@@ -506,8 +511,7 @@ class Wire {
           this.sessionPort.deleteObject(message.doId); // too late: the client went meanwhile
           return;
         }
-        session.sessionObjects.add(message.doId);
-        void this.sessionPort.postRemoves.add(message.doId).catch(() => undefined); // logged by the chain
+        this.declareSessionObject(session, message.doId).catch(() => undefined); // logged by the chain
         return;
       case "remove-session-object":
         if (session.sessionObjects.delete(message.doId)) this.sessionPort.postRemoves.remove(message.doId);
