@@ -14,7 +14,6 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { connectBus, connectPostgres, connectRedis } from "@overworld/service";
 import {
   ClusterProcesses,
   LOCAL_LOGIN_LIMITS,
@@ -25,13 +24,13 @@ import {
   serviceEntry,
 } from "../../libs/cli/src/cluster-processes.ts";
 import { journalStream, snapshotBucket } from "../../services/zone-ai/src/journal.ts";
+// the local services and their clean-up, as the test suite reaches them
+import { deleteStreams, dropRedisKeys, dropSchema } from "../../test/support/cleanup.ts";
+import { DATABASE_URL, NATS_URL, REDIS_URL } from "../../test/support/services.ts";
 
 export const DEMO_DC = fileURLToPath(new URL("../../examples/demo/demo.dc", import.meta.url));
 export const CLUSTER_VERSION = "bench";
 
-const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
-const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
-const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const NETCODE_KEY_BYTES = 32;
 /** Lines kept per process, shown when it dies. */
 const TAIL_LINES = 40;
@@ -43,7 +42,6 @@ const TAIL_LINES = 40;
 const BENCH_SCRYPT_LOG_N = "10";
 /** Each bot logs in again at every run of a benchmark: no per-username limit either. */
 const BENCH_USER_LIMITS = { LOGIN_USER_BURST: "100000", LOGIN_USER_PER_MINUTE: "100000" };
-const CLEANUP_TIMEOUT_MS = 5000;
 
 export interface BenchClusterOptions {
   /** Variables of the zone-AI replica: the demo world's map and NPCs (DEMO_GRID, DEMO_NPCS_PER_ZONE). */
@@ -206,10 +204,10 @@ export class BenchCluster {
       await step("stop the processes", () => this.processes.stop());
       await step(`delete the Redis keys ${this.ns.prefix}*`, () => dropRedisKeys(this.ns.prefix));
       await step(`delete the JetStream streams ${this.ns.streams.join(", ")}`, () =>
-        dropStreams(this.ns.streams),
+        deleteStreams(this.ns.streams),
       );
       await step(`drop the Postgres schemas ${Object.values(this.ns.schemas).join(", ")}`, () =>
-        dropSchemas(Object.values(this.ns.schemas)),
+        Promise.all(Object.values(this.ns.schemas).map((schema) => dropSchema(schema))),
       );
       await new Promise<void>((done) => this.log.end(done));
     })();
@@ -249,43 +247,6 @@ async function step(what: string, work: () => Promise<unknown>): Promise<void> {
     await work();
   } catch (error) {
     process.stderr.write(`  clean-up: could not ${what}: ${(error as Error).message}\n`);
-  }
-}
-
-async function dropRedisKeys(prefix: string): Promise<void> {
-  const redis = await connectRedis(REDIS_URL, "bench-cleanup");
-  try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== "0");
-  } finally {
-    redis.disconnect();
-  }
-}
-
-/** Deletes the streams (JetStream's API is plain requests); one that was never made is no error. */
-async function dropStreams(streams: readonly string[]): Promise<void> {
-  const nc = await connectBus(NATS_URL, "bench-cleanup");
-  try {
-    for (const stream of streams) {
-      await nc
-        .request(`$JS.API.STREAM.DELETE.${stream}`, new Uint8Array(), { timeout: CLEANUP_TIMEOUT_MS })
-        .catch(() => undefined);
-    }
-  } finally {
-    await nc.close();
-  }
-}
-
-async function dropSchemas(schemas: readonly string[]): Promise<void> {
-  const pool = await connectPostgres(DATABASE_URL, "bench-cleanup", 1);
-  try {
-    for (const schema of schemas) await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  } finally {
-    await pool.end();
   }
 }
 
