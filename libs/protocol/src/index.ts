@@ -1,5 +1,7 @@
 export * from "./bytes.ts";
+export * from "./cluster/catalogue.ts";
 export * from "./cluster/channels.ts";
+export * from "./cluster/roles.ts";
 export * as messages from "./cluster/messages.ts";
 export * from "./dc/dclass.ts";
 export * from "./dc/define.ts";

@@ -1,27 +1,108 @@
-import { connect, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
-import { decodeEnvelope, encodeEnvelope, messages } from "@overworld/protocol";
+import {
+  type Authenticator,
+  type ConnectionOptions,
+  connect,
+  credsAuthenticator,
+  jwtAuthenticator,
+  type Msg,
+  type NatsConnection,
+  type Subscription,
+} from "@nats-io/transport-node";
+import { decodeEnvelope, encodeEnvelope, type Identity, messages, senderOf } from "@overworld/protocol";
 import type { z } from "zod";
 import type { Logger } from "./log.ts";
-import { untilReachable } from "./retry.ts";
+import { Permanent, untilReachable } from "./retry.ts";
 
 export type { NatsConnection, Subscription } from "@nats-io/transport-node";
 
-/** Connects to NATS, naming the connection after the service so `nats server report` shows who is who. */
-export function connectBus(url: string, name: string): Promise<NatsConnection> {
-  return untilReachable(`NATS at ${url}`, () => tryBus(url, name));
+/** How a connection proves who it is to NATS. */
+export interface BusAuth {
+  /** The content of a `.creds` file (a user JWT and its seed). */
+  credentials?: string;
+  /** A user JWT (read at every (re)connection, so it can be replaced) and the seed of its key. */
+  jwt?: () => string;
+  seed?: Uint8Array;
+  /** Where replies to this connection's requests come (the only inbox its credentials let it hear). */
+  inboxPrefix?: string;
+  /** No credentials at all (only a NATS without authentication accepts the connection). */
+  anonymous?: boolean;
 }
 
-async function tryBus(url: string, name: string): Promise<NatsConnection> {
+/**
+ * Connects to NATS (one URL or several, comma-separated), naming the connection after the service so
+ * `nats server report` shows who is who; waits for NATS within CONNECT_TIMEOUT_MS. Without `auth`, a
+ * connection for tools on a NATS without authentication.
+ */
+export function connectBus(url: string, name: string, auth: BusAuth = { anonymous: true }): Promise<NatsConnection> {
+  return untilReachable(`NATS at ${url}`, () => tryBus(url, name, auth));
+}
+
+function authenticatorOf(auth: BusAuth): Authenticator | undefined {
+  if (auth.credentials !== undefined) return credsAuthenticator(new TextEncoder().encode(auth.credentials));
+  if (auth.jwt !== undefined) return jwtAuthenticator(auth.jwt, auth.seed);
+  return undefined;
+}
+
+async function tryBus(url: string, name: string, auth: BusAuth): Promise<NatsConnection> {
+  const authenticator = authenticatorOf(auth);
+  const options: ConnectionOptions = {
+    servers: url.split(",").map((server) => server.trim()),
+    name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    ...(authenticator ? { authenticator } : {}),
+    ...(auth.inboxPrefix ? { inboxPrefix: auth.inboxPrefix } : {}),
+  };
   try {
-    return await connect({ servers: url, name, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    return await connect(options);
   } catch (error) {
-    throw new Error(
-      `cannot reach NATS at ${url} (${(error as Error).message}); is nats-server running? (NATS_URL)`,
-    );
+    const message = (error as Error).message;
+    if (/authoriz|authentic/i.test(message)) {
+      // not worth waiting for: the credentials will not become right
+      throw new NotAuthorized(
+        `NATS at ${url} refused ${name}: ${message}; give it its role's credentials (NATS_CREDS)`,
+      );
+    }
+    throw new Error(`cannot reach NATS at ${url} (${message}); is nats-server running? (NATS_URL)`);
   }
 }
 
-export type Handler<S extends z.ZodType> = (body: z.infer<S>, msg: Msg) => unknown;
+/** NATS refused the connection's credentials. */
+export class NotAuthorized extends Permanent {
+  override readonly name = "NotAuthorized";
+}
+
+/**
+ * A request's handler: the body, validated; the sender, as the request's subject names it (credentials
+ * let each instance publish only under its own role and channel); the NATS message.
+ */
+export type Handler<S extends z.ZodType> = (body: z.infer<S>, from: Identity, msg: Msg) => unknown;
+
+/**
+ * Serves requests on a subject whose last two tokens name the sender (`served(service, op)`): the
+ * handler gets the sender as the subject names it. See `serveRaw` for what happens to each request.
+ */
+export function serve<S extends z.ZodType>(
+  nc: NatsConnection,
+  subject: string,
+  schema: S,
+  handler: Handler<S>,
+  options: { queue?: string; log: Logger },
+): Subscription {
+  return serveRaw(
+    nc,
+    subject,
+    schema,
+    (body, msg) => {
+      const from = senderOf(msg.subject);
+      if (from === undefined) {
+        throw new messages.RequestError("malformed", `${msg.subject} names no sender (<role>.<channel>)`);
+      }
+      return handler(body, from, msg);
+    },
+    options,
+  );
+}
 
 /**
  * Serves requests on a subject: decodes the msgpackr envelope, validates it against the schema, runs
@@ -29,11 +110,11 @@ export type Handler<S extends z.ZodType> = (body: z.infer<S>, msg: Msg) => unkno
  * with a `malformed` error naming what is wrong; a `RequestError` with its code; anything else with
  * `internal` (and a log line). The service goes on serving everyone else either way.
  */
-export function serve<S extends z.ZodType>(
+export function serveRaw<S extends z.ZodType>(
   nc: NatsConnection,
   subject: string,
   schema: S,
-  handler: Handler<S>,
+  handler: (body: z.infer<S>, msg: Msg) => unknown,
   options: { queue?: string; log: Logger },
 ): Subscription {
   const reply = (msg: Msg, body: unknown) => {
@@ -50,7 +131,7 @@ export function serve<S extends z.ZodType>(
       try {
         body = parseMessage(schema, msg.data);
       } catch (problem) {
-        options.log.warn({ subject, reason: (problem as Error).message }, "malformed message refused");
+        options.log.warn({ subject: msg.subject, reason: (problem as Error).message }, "malformed message refused");
         reply(msg, messages.fail("malformed", (problem as Error).message));
         return;
       }
@@ -63,7 +144,7 @@ export function serve<S extends z.ZodType>(
               reply(msg, messages.fail(failure.code, failure.message));
               return;
             }
-            options.log.error({ err: failure, subject }, "handler failed");
+            options.log.error({ err: failure, subject: msg.subject }, "handler failed");
             reply(
               msg,
               messages.fail("internal", `the ${subject} handler failed: ${(failure as Error).message}`),

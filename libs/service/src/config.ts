@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { SUBJECT_ROOT } from "@overworld/protocol";
 import { z } from "zod";
 
@@ -6,9 +7,37 @@ export class ConfigError extends Error {
   override readonly name = "ConfigError";
 }
 
+/**
+ * A file holding a secret, read at start: the variable names the path (so the secret itself never
+ * appears in the environment or an error message).
+ */
+export const secretFile = (what: string) =>
+  z
+    .string()
+    .optional()
+    .transform((path, context) => {
+      if (path === undefined) return undefined;
+      try {
+        return readFileSync(path, "utf8");
+      } catch (error) {
+        context.addIssue({
+          code: "custom",
+          message: `cannot read ${what} from ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+          input: path,
+        });
+        return z.NEVER;
+      }
+    });
+
 /** The variables every service reads: where NATS, Redis and Postgres are, and its HTTP port. */
 export const commonConfig = {
+  /** One NATS URL or several, comma-separated (the nodes of a NATS cluster). */
   NATS_URL: z.string().default("nats://127.0.0.1:4222"),
+  /**
+   * The path of the service's role's join credentials (`<role>.creds`, made by `pnpm overworld nats
+   * init`). Unset: no credentials, which only a NATS without authentication accepts.
+   */
+  NATS_CREDS: secretFile("the NATS join credentials"),
   REDIS_URL: z.string().url().default("redis://127.0.0.1:6379"),
   DATABASE_URL: z.string().url().default("postgres://postgres@127.0.0.1:5432/postgres"),
   HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(0),

@@ -2,35 +2,40 @@
  * The participant side of the message director's protocol, and the cluster event log.
  *
  * A participant (a state server, a client agent, a zone-AI replica, a tool) joins the cluster with its
- * role, instance id, version and schema hash, and gets its own channel. From then on it heartbeats; if it
- * goes silent for longer than the director's deadline it is declared dead, and the messages it registered
- * as *post-removes* are published for it (e.g. "delete the objects of this AI"). Saying goodbye drops them.
- * It also takes doIds and channels from the director in ranges, cached here and refilled when they run low.
+ * role, instance id, version and schema hash, and gets its own channel. Its identity is an Ed25519 key
+ * pair (a NATS user nkey) made at start: the join is signed with it, the director refuses a join for a
+ * live instance under another key, and, on a cluster with NATS credentials, the director answers with the
+ * instance's own credentials (a user JWT for that key) that let it publish only as its role and channel.
+ * The join itself goes over a short connection made with the role's join credentials (`NATS_CREDS`).
  *
- * The director's subjects are `subjects(root).service("md", operation)`, i.e. `<root>.md.<operation>`
- * (root `ow` unless a test isolates itself with another one); replies are `{ ok: true, ... }` or an
- * error naming what is wrong (see bus.ts).
+ * From then on it heartbeats; if it goes silent for longer than the director's deadline it is declared
+ * dead, and the messages it registered as *post-removes* are published for it (e.g. "delete the objects
+ * of this client agent"). Saying goodbye drops them. A participant declared dead while it still runs (a
+ * long pause, a partition) joins again by itself, under a new channel, and says so in its log; its
+ * services re-register what they need (`onRejoin`). It also takes doIds and channels from the director
+ * in ranges, cached here and refilled when they run low.
+ *
+ * Every request names its sender in its subject: `subjects(root).service(service, op, identity)`.
  */
 
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
-import { EVENT_STREAM, encodeEnvelope, messages, type Subjects, subjects } from "@overworld/protocol";
-import type { NatsConnection } from "./bus.ts";
-import { parseMessage, request } from "./bus.ts";
+import { createUser, type KeyPair } from "@nats-io/nkeys";
+import {
+  EVENT_STREAM,
+  encodeEnvelope,
+  type Identity,
+  inboxOf,
+  joinInboxOf,
+  messages,
+  type Role,
+  type ServiceName,
+  type Subjects,
+  subjects,
+} from "@overworld/protocol";
+import { connectBus, type NatsConnection, parseMessage, request } from "./bus.ts";
+import { ConfigError } from "./config.ts";
 import type { Logger } from "./log.ts";
-
-// ---- the director's operations -------------------------------------------------------------------
-
-/** The director serves each of these on `subjects(root).service("md", operation)`, queue group `queue("md")`. */
-export const DIRECTOR_OPERATIONS = [
-  "join",
-  "heartbeat",
-  "goodbye",
-  "addPostRemoves",
-  "clearPostRemoves",
-  "allocateIds",
-  "members",
-] as const;
-export type DirectorOperation = (typeof DIRECTOR_OPERATIONS)[number];
+import { untilReachable } from "./retry.ts";
 
 // ---- id ranges -------------------------------------------------------------------------------------
 
@@ -87,10 +92,16 @@ export class IdPool {
 
 // ---- joining -----------------------------------------------------------------------------------------
 
-export type Role = (typeof messages.ROLES)[number];
 export type IdKind = (typeof messages.ID_KINDS)[number];
 
 export interface JoinOptions {
+  /** Where NATS is (one URL or several, comma-separated). */
+  natsUrl: string;
+  /**
+   * The role's join credentials (the content of its `.creds` file, `NATS_CREDS`). Without them the
+   * participant connects without credentials, which only a NATS without authentication accepts.
+   */
+  credentials?: string;
   role: Role;
   instanceId: string;
   version: string;
@@ -103,8 +114,8 @@ export interface JoinOptions {
   doIdBlock?: number;
   /** How many channels `nextChannel()` takes from the director at a time (default 64). */
   channelBlock?: number;
-  /** Called once if the director says this participant was declared dead (it should stop or rejoin). */
-  onDead?: (reason: string) => void;
+  /** Called after the participant joined again under a new channel (it had been declared dead). */
+  onRejoin?: (participant: Participant) => void;
   log?: Logger;
 }
 
@@ -115,12 +126,23 @@ export interface PostRemoveMessage {
 }
 
 export interface Participant {
-  /** The participant's own channel, allocated by the director and never reused. */
+  /** The participant's NATS connection, with its own credentials. */
+  readonly nc: NatsConnection;
+  readonly subjects: Subjects;
+  /** The participant's own channel, allocated by the director and never reused (a new one after a rejoin). */
   readonly channel: number;
+  /** Its role and channel: what its subjects say. */
+  readonly identity: Identity;
   readonly heartbeatMs: number;
   readonly deadAfterMs: number;
-  /** False after `leave()` or once the director has declared this participant dead. */
+  /** True while the director counts it among the living (false while it joins again, and after `leave()`). */
   readonly alive: boolean;
+  /** The subject of a message from this participant to a service's operation. */
+  subject(service: ServiceName, operation: string): string;
+  /** Sends a request to a service's operation and returns its `ok` answer (see `request`). */
+  request<T>(service: ServiceName, operation: string, body: unknown, timeoutMs?: number): Promise<T>;
+  /** Publishes a message to a service's operation, expecting no answer. */
+  publish(service: ServiceName, operation: string, body: unknown): void;
   /** Registers a message to publish if this participant dies without saying goodbye. */
   addPostRemove(subject: string, payload: Uint8Array): Promise<void>;
   /** Registers several, in order (they are published in the order they were registered). */
@@ -131,81 +153,212 @@ export interface Participant {
   allocateIds(kind: IdKind, count: number): Promise<IdRange>;
   /** One doId from the cached range (refilled from the director as needed). */
   nextDoId(): Promise<number>;
-  /** One channel (e.g. for a client session) from the cached range. */
+  /** One channel (e.g. for a client session) from the cached range; the director records it as ours. */
   nextChannel(): Promise<number>;
   /**
    * The live participants of a role (this one included when it has that role), by channel: those
    * heartbeating within their deadline. E.g. the zone-AI replicas, to spread the zones over them.
    */
   members(role: Role): Promise<messages.Member[]>;
-  /** Appends an event to the cluster event log, naming this participant as its source. */
+  /** Which participant each channel was given to (0 for none): see `messages.owners`. */
+  owners(channels: readonly number[]): Promise<number[]>;
+  /** Appends an event to the cluster event log, under this participant's identity. */
   appendEvent(kind: string, data: unknown): Promise<number>;
-  /** Says goodbye: the director forgets this participant and drops its post-removes. */
+  /** Says goodbye (the director forgets it and drops its post-removes) and closes its connection. */
   leave(): Promise<void>;
 }
 
 const DEFAULT_TIMEOUT_MS = 2000;
 const DEFAULT_DOID_BLOCK = 256;
 const DEFAULT_CHANNEL_BLOCK = 64;
+/** How long to wait before trying again to join after being declared dead, at first and at most. */
+const REJOIN_FIRST_DELAY_MS = 100;
+const REJOIN_MAX_DELAY_MS = 2000;
 
 /**
- * Joins the cluster. Throws a `RequestError` with code `mismatch` (naming both values) when the
- * director refuses this participant's version or schema hash, `unavailable` when no director answers.
+ * The director refused this participant: its version or schema hash is not the cluster's, or its
+ * join credentials are not those of its role. A configuration error: the process must be given the
+ * cluster's version, .dc files and credentials.
  */
-export async function joinCluster(nc: NatsConnection, options: JoinOptions): Promise<Participant> {
-  const cluster = subjects(options.root);
-  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const joinRequest: messages.JoinRequest = {
-    role: options.role,
-    instanceId: options.instanceId,
-    version: options.version,
-    schemaHash: options.schemaHash,
-  };
-  const reply = await request(nc, cluster.service("md", "join"), joinRequest, timeoutMs);
-  const joined = messages.joinReply.safeParse(reply);
-  if (!joined.success) {
-    throw new messages.RequestError(
-      "internal",
-      `the director's join reply is not one: ${joined.error.message}`,
-    );
-  }
-  return new JoinedParticipant(nc, options, cluster, timeoutMs, joined.data);
+export class JoinRefused extends ConfigError {}
+
+/**
+ * Joins the cluster, waiting for NATS and a director to answer (within CONNECT_TIMEOUT_MS), and while an
+ * earlier registration of the same instance under another key is still live. Throws `JoinRefused` naming
+ * both values on a version or schema mismatch.
+ */
+export async function joinCluster(options: JoinOptions): Promise<Participant> {
+  const member = new Member(options);
+  await member.start();
+  return member;
 }
 
-class JoinedParticipant implements Participant {
+interface Registration {
   readonly channel: number;
   readonly heartbeatMs: number;
   readonly deadAfterMs: number;
-  private state: "alive" | "leaving" | "left" | "dead" = "alive";
-  private readonly timer: NodeJS.Timeout;
-  private heartbeatInFlight = false;
-  private readonly doIds: IdPool;
-  private readonly channels: IdPool;
+  readonly doIds: IdPool;
+  readonly channels: IdPool;
+}
 
-  constructor(
-    private readonly nc: NatsConnection,
-    private readonly options: JoinOptions,
-    private readonly subjects: Subjects,
-    private readonly timeoutMs: number,
-    joined: messages.JoinReply,
-  ) {
-    this.channel = joined.channel;
-    this.heartbeatMs = joined.heartbeatMs;
-    this.deadAfterMs = joined.deadAfterMs;
-    this.timer = setInterval(() => this.heartbeat(), this.heartbeatMs);
-    this.timer.unref();
-    this.doIds = new IdPool(
-      (count) => this.allocateIds("doId", count),
-      options.doIdBlock ?? DEFAULT_DOID_BLOCK,
-    );
-    this.channels = new IdPool(
-      (count) => this.allocateIds("channel", count),
-      options.channelBlock ?? DEFAULT_CHANNEL_BLOCK,
-    );
+class Member implements Participant {
+  readonly subjects: Subjects;
+  private readonly key: KeyPair = createUser();
+  private connection: NatsConnection | undefined;
+  /** The instance's own credentials, once the director gave them. */
+  private jwt: string | undefined;
+  private registration: Registration | undefined;
+  private state: "joining" | "alive" | "rejoining" | "leaving" | "left" = "joining";
+  private rejoining: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private heartbeatInFlight = false;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly options: JoinOptions) {
+    this.subjects = subjects(options.root);
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  }
+
+  get nc(): NatsConnection {
+    if (this.connection === undefined) throw new Error("the participant has not joined yet");
+    return this.connection;
+  }
+
+  get channel(): number {
+    return this.registration?.channel ?? 0;
+  }
+
+  get identity(): Identity {
+    return { role: this.options.role, channel: this.channel };
+  }
+
+  get heartbeatMs(): number {
+    return this.registration?.heartbeatMs ?? 0;
+  }
+
+  get deadAfterMs(): number {
+    return this.registration?.deadAfterMs ?? 0;
   }
 
   get alive(): boolean {
     return this.state === "alive";
+  }
+
+  async start(): Promise<void> {
+    const { options } = this;
+    const what = `the message director (${this.subjects.join(options.role)})`;
+    const outcome = await untilReachable(what, async () => {
+      try {
+        return { joined: await this.joinOnce(true) };
+      } catch (error) {
+        if (error instanceof JoinRefused) return { refused: error };
+        throw error;
+      }
+    });
+    if ("refused" in outcome) throw outcome.refused;
+    const { joined } = outcome;
+    if (options.credentials !== undefined && joined.jwt === undefined) {
+      throw new JoinRefused(
+        "the message director gave no NATS credentials: set NATS_ACCOUNT and NATS_SIGNING_KEY on it, as the cluster's NATS requires credentials",
+      );
+    }
+    this.jwt = joined.jwt;
+    this.connection ??= await connectBus(options.natsUrl, `${options.role}:${options.instanceId}`, {
+      jwt: () => this.jwt ?? "",
+      seed: this.key.getSeed(),
+      inboxPrefix: inboxOf(this.key.getPublicKey()),
+      anonymous: options.credentials === undefined,
+    });
+    this.registered(joined);
+  }
+
+  /**
+   * One join request. The first goes over a connection made with the role's join credentials; later
+   * ones (after being declared dead) over the participant's own connection. Retries (by throwing an
+   * `unavailable`) while no director answers or an earlier registration under another key is live.
+   */
+  private async joinOnce(first: boolean): Promise<messages.JoinReply> {
+    const { role, instanceId, version, schemaHash, natsUrl, credentials } = this.options;
+    const unsigned = {
+      instanceId,
+      version,
+      schemaHash,
+      key: this.key.getPublicKey(),
+      at: Date.now(),
+    };
+    const signature = this.key.sign(messages.joinProof(role, unsigned));
+    let via = this.connection;
+    let temporary: NatsConnection | undefined;
+    if (first && credentials !== undefined) {
+      temporary = await connectBus(natsUrl, `${role}:${instanceId} (joining)`, {
+        credentials,
+        inboxPrefix: joinInboxOf(role),
+      });
+      via = temporary;
+    } else if (via === undefined) {
+      via = this.connection = await connectBus(natsUrl, `${role}:${instanceId}`, {
+        inboxPrefix: inboxOf(this.key.getPublicKey()),
+        anonymous: true,
+      });
+    }
+    try {
+      const reply = await request(via, this.subjects.join(role), { ...unsigned, signature }, this.timeoutMs);
+      const joined = messages.joinReply.safeParse(reply);
+      if (!joined.success) {
+        throw new JoinRefused(`the director's join reply is not one: ${joined.error.message}`);
+      }
+      return joined.data;
+    } catch (error) {
+      if (!(error instanceof messages.RequestError)) throw error;
+      if (error.code === "unavailable") throw error;
+      if (error.code === "exists") {
+        // an earlier registration of this instance (a process that died) has not been declared dead yet
+        throw new messages.RequestError("unavailable", error.message);
+      }
+      throw new JoinRefused(
+        `the message director refused ${role} ${instanceId} (version ${version}): ${error.message}`,
+      );
+    } finally {
+      await temporary?.close();
+    }
+  }
+
+  private registered(joined: messages.JoinReply): void {
+    const registration: Registration = {
+      channel: joined.channel,
+      heartbeatMs: joined.heartbeatMs,
+      deadAfterMs: joined.deadAfterMs,
+      doIds: new IdPool(
+        (count) => this.allocateIds("doId", count),
+        this.options.doIdBlock ?? DEFAULT_DOID_BLOCK,
+      ),
+      channels: new IdPool(
+        (count) => this.allocateIds("channel", count),
+        this.options.channelBlock ?? DEFAULT_CHANNEL_BLOCK,
+      ),
+    };
+    this.registration = registration;
+    this.state = "alive";
+    clearInterval(this.timer);
+    this.timer = setInterval(() => this.heartbeat(), registration.heartbeatMs);
+    this.timer.unref();
+    this.options.log?.info(
+      { channel: registration.channel, role: this.options.role, key: this.key.getPublicKey() },
+      "joined the cluster",
+    );
+  }
+
+  subject(service: ServiceName, operation: string): string {
+    return this.subjects.service(service, operation, this.identity);
+  }
+
+  async request<T>(service: ServiceName, operation: string, body: unknown, timeoutMs?: number): Promise<T> {
+    await this.current();
+    return request<T>(this.nc, this.subject(service, operation), body, timeoutMs ?? this.timeoutMs);
+  }
+
+  publish(service: ServiceName, operation: string, body: unknown): void {
+    this.nc.publish(this.subject(service, operation), encodeEnvelope(body));
   }
 
   async addPostRemove(subject: string, payload: Uint8Array): Promise<void> {
@@ -213,87 +366,91 @@ class JoinedParticipant implements Participant {
   }
 
   async addPostRemoves(list: readonly PostRemoveMessage[]): Promise<void> {
-    await this.call("addPostRemoves", { sender: this.channel, messages: list });
+    await this.director("addPostRemoves", { messages: list });
   }
 
   async clearPostRemoves(): Promise<void> {
-    await this.call("clearPostRemoves", { sender: this.channel });
+    await this.director("clearPostRemoves", {});
   }
 
   async allocateIds(kind: IdKind, count: number): Promise<IdRange> {
-    const reply = await this.call<messages.AllocateIdsReply>("allocateIds", {
-      sender: this.channel,
-      kind,
-      count,
-    });
+    const reply = await this.director<messages.AllocateIdsReply>("allocateIds", { kind, count });
     return { first: reply.first, count: reply.count };
   }
 
   async members(role: Role): Promise<messages.Member[]> {
-    const reply = await this.call("members", { sender: this.channel, role });
-    const parsed = messages.membersReply.safeParse(reply);
-    if (!parsed.success) {
-      throw new messages.RequestError(
-        "internal",
-        `the director's members reply is not one: ${parsed.error.message}`,
-      );
-    }
-    return parsed.data.members;
+    const reply = await this.director("members", { role });
+    return checked(messages.membersReply, reply, "members").members;
   }
 
-  nextDoId(): Promise<number> {
-    return this.doIds.next();
+  async owners(channels: readonly number[]): Promise<number[]> {
+    const reply = await this.director("owners", { channels });
+    return checked(messages.ownersReply, reply, "owners").owners;
   }
 
-  nextChannel(): Promise<number> {
-    return this.channels.next();
+  async nextDoId(): Promise<number> {
+    return (await this.current()).doIds.next();
   }
 
-  appendEvent(kind: string, data: unknown): Promise<number> {
-    const source = `${this.options.role}/${this.options.instanceId}#${this.channel}`;
-    return appendEvent(this.nc, kind, data, { root: this.subjects.root, source });
+  async nextChannel(): Promise<number> {
+    return (await this.current()).channels.next();
   }
 
-  /** Heartbeats go on until the director has acknowledged the goodbye; if it cannot be reached, this throws. */
+  async appendEvent(kind: string, data: unknown): Promise<number> {
+    await this.current();
+    return appendEvent(this.nc, kind, data, { root: this.subjects.root, from: this.identity });
+  }
+
+  /** Heartbeats go on until the director has acknowledged the goodbye; then the connection closes. */
   async leave(): Promise<void> {
-    if (this.state !== "alive") return;
-    this.state = "leaving";
+    if (this.state === "leaving" || this.state === "left") return;
+    this.state = "leaving"; // a rejoin under way gives up
+    await this.rejoining?.catch(() => undefined);
     try {
-      await request(
-        this.nc,
-        this.subjects.service("md", "goodbye"),
-        { sender: this.channel },
-        this.timeoutMs,
-      );
+      await request(this.nc, this.subject("md", "goodbye"), {}, this.timeoutMs);
+      this.options.log?.info({ channel: this.channel }, "left the cluster");
     } catch (error) {
-      const forgotten = error instanceof messages.RequestError && error.code === "not_found";
-      this.state = forgotten ? "dead" : "alive";
-      if (forgotten) clearInterval(this.timer);
+      this.options.log?.warn({ err: error, channel: this.channel }, "goodbye not acknowledged");
+    } finally {
+      clearInterval(this.timer);
+      this.state = "left";
+      await this.connection?.drain().catch(() => undefined);
+    }
+  }
+
+  private async director<T = unknown>(operation: messages.DirectorOp, body: unknown): Promise<T> {
+    await this.current();
+    if (this.state !== "alive") {
+      throw new messages.RequestError("not_found", `participant ${this.channel} has left; join again`);
+    }
+    try {
+      return await request<T>(this.nc, this.subject("md", operation), body, this.timeoutMs);
+    } catch (error) {
+      if (error instanceof messages.RequestError && error.code === "not_found") {
+        this.declaredDead(error.message);
+        await this.current();
+        return request<T>(this.nc, this.subject("md", operation), body, this.timeoutMs);
+      }
       throw error;
     }
-    clearInterval(this.timer);
-    this.state = "left";
   }
 
-  private async call<T = unknown>(operation: DirectorOperation, body: unknown): Promise<T> {
-    if (this.state !== "alive") {
-      throw new messages.RequestError(
-        "not_found",
-        `participant ${this.channel} has ${this.state === "dead" ? "been declared dead" : "left"}; join again`,
-      );
+  /** The current registration, once a rejoin under way is done. */
+  private async current(): Promise<Registration> {
+    if (this.rejoining) await this.rejoining;
+    const registration = this.registration;
+    if (registration === undefined) {
+      throw new messages.RequestError("unavailable", "the participant has not joined the cluster");
     }
-    return request<T>(this.nc, this.subjects.service("md", operation), body, this.timeoutMs);
+    return registration;
   }
 
   /** One heartbeat at a time; a director that does not answer is tolerated, a refusal means death. */
   private heartbeat(): void {
-    if (this.nc.isClosed()) {
-      clearInterval(this.timer);
-      return;
-    }
-    if (this.heartbeatInFlight || (this.state !== "alive" && this.state !== "leaving")) return;
+    if (this.connection?.isClosed() !== false) return;
+    if (this.heartbeatInFlight || this.state !== "alive") return;
     this.heartbeatInFlight = true;
-    request(this.nc, this.subjects.service("md", "heartbeat"), { sender: this.channel }, this.heartbeatMs)
+    request(this.nc, this.subject("md", "heartbeat"), {}, this.heartbeatMs)
       .catch((error: unknown) => {
         if (error instanceof messages.RequestError && error.code === "not_found") {
           this.declaredDead(error.message);
@@ -306,19 +463,58 @@ class JoinedParticipant implements Participant {
       });
   }
 
+  /** Declared dead while running: join again (a new channel, new credentials), until it works or we leave. */
   private declaredDead(reason: string): void {
     if (this.state !== "alive") return;
-    this.state = "dead";
+    this.state = "rejoining";
     clearInterval(this.timer);
-    this.options.log?.error({ channel: this.channel, reason }, "declared dead by the message director");
-    this.options.onDead?.(reason);
+    this.options.log?.error(
+      { channel: this.channel, reason },
+      "declared dead by the message director; joining again",
+    );
+    this.rejoining = this.rejoin().finally(() => {
+      this.rejoining = undefined;
+    });
   }
+
+  private async rejoin(): Promise<void> {
+    let delay = REJOIN_FIRST_DELAY_MS;
+    const before = this.channel;
+    while (this.state === "rejoining") {
+      try {
+        const joined = await this.joinOnce(false);
+        if (joined.jwt !== undefined) {
+          this.jwt = joined.jwt;
+          await this.nc.reconnect(); // the server now holds us to the new channel's permissions
+        }
+        this.registered(joined);
+        this.options.log?.warn(
+          { channel: this.channel, previous: before },
+          "joined the cluster again after being declared dead",
+        );
+        this.options.onRejoin?.(this);
+        return;
+      } catch (error) {
+        this.options.log?.error({ err: error }, "joining the cluster again failed; retrying");
+        await new Promise((wake) => setTimeout(wake, delay));
+        delay = Math.min(REJOIN_MAX_DELAY_MS, delay * 2);
+      }
+    }
+  }
+}
+
+function checked<T>(schema: { safeParse(value: unknown): { success: true; data: T } | { success: false; error: Error } }, reply: unknown, what: string): T {
+  const parsed = schema.safeParse(reply);
+  if (!parsed.success) {
+    throw new messages.RequestError("internal", `the director's ${what} reply is not one: ${parsed.error.message}`);
+  }
+  return parsed.data;
 }
 
 // ---- the cluster event log ------------------------------------------------------------------------
 
 export interface EventLogOptions {
-  /** Subject root (default `ow`): events go to `<root>.events.<kind>`. */
+  /** Subject root (default `ow`): events go to `<root>.events.<role>.<channel>.<kind>`. */
   root?: string;
   /** JetStream stream name (default `OW_EVENTS`). */
   stream?: string;
@@ -327,6 +523,8 @@ export interface EventLogOptions {
 export interface LoggedEvent extends messages.ClusterEvent {
   /** The event's sequence number in the stream: events read back come in this order. */
   seq: number;
+  /** Who appended it, as its subject says: `<role>#<channel>`. */
+  source: string;
 }
 
 /** Event kinds are dot-separated lowercase words, each a subject token. */
@@ -355,7 +553,7 @@ export async function ensureEventStream(
   try {
     await jsm.streams.add({
       name: stream,
-      subjects: [subjects(options.root).event(">")],
+      subjects: [`${subjects(options.root).root}.events.>`],
       storage: StorageType.File,
       retention: RetentionPolicy.Limits,
       max_age: (options.maxAgeDays ?? 30) * DAY_MS * NANOS_PER_MS,
@@ -387,14 +585,14 @@ export async function appendEvent(
   nc: NatsConnection,
   kind: string,
   data: unknown,
-  options: { root?: string; source: string; msgId?: string },
+  options: { root?: string; from: Identity; msgId?: string },
 ): Promise<number> {
   if (!EVENT_KIND.test(kind)) {
     throw new RangeError(`event kind ${JSON.stringify(kind)} must be dot-separated lowercase words`);
   }
-  const event: messages.ClusterEvent = { kind, at: Date.now(), source: options.source, data };
+  const event: messages.ClusterEvent = { kind, at: Date.now(), data };
   const ack = await jetstream(nc).publish(
-    subjects(options.root).event(kind),
+    subjects(options.root).event(options.from, kind),
     encodeEnvelope(event),
     options.msgId ? { msgID: options.msgId } : {},
   );
@@ -412,7 +610,7 @@ export async function readEvents(
   const stream = options.stream ?? EVENT_STREAM;
   const limit = options.limit ?? 1000;
   const consumer = await jetstream(nc).consumers.get(stream, {
-    filter_subjects: subjects(options.root).event(options.kind ?? ">"),
+    filter_subjects: subjects(options.root).events(options.kind ?? ">"),
     opt_start_seq: options.fromSeq ?? 1,
   });
   const events: LoggedEvent[] = [];
@@ -426,7 +624,8 @@ export async function readEvents(
     let caughtUp = false;
     for await (const message of batch) {
       const event = parseMessage(messages.clusterEvent, message.data);
-      events.push({ ...event, seq: message.seq });
+      const [, , role, channel] = message.subject.split(".");
+      events.push({ ...event, seq: message.seq, source: `${role}#${channel}` });
       received += 1;
       remaining -= 1;
       caughtUp = message.seq >= lastSeq || message.info.pending === 0;

@@ -4,6 +4,9 @@ export function connectTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
   return Number.isFinite(value) && value >= 0 ? value : 30_000;
 }
 
+/** A failure that waiting will not mend (refused credentials, say): `untilReachable` gives up at once. */
+export class Permanent extends Error {}
+
 const FIRST_DELAY_MS = 250;
 const MAX_DELAY_MS = 2_000;
 
@@ -23,7 +26,7 @@ export async function untilReachable<T>(
     try {
       return await attempt();
     } catch (error) {
-      if (Date.now() + delay > deadline) throw error;
+      if (error instanceof Permanent || Date.now() + delay > deadline) throw error;
       process.stderr.write(`waiting for ${what} (attempt ${tries}): ${(error as Error).message}\n`);
       await new Promise((wake) => setTimeout(wake, delay));
       delay = Math.min(MAX_DELAY_MS, delay * 2);

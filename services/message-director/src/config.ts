@@ -12,7 +12,7 @@ import {
   type messages,
   SUBJECT_ROOT,
 } from "@overworld/protocol";
-import { ConfigError, commonConfig, loadConfig } from "@overworld/service";
+import { ConfigError, commonConfig, isAccountSeed, loadConfig, secretFile } from "@overworld/service";
 import { z } from "zod";
 
 const milliseconds = (fallback: number, min: number) =>
@@ -58,6 +58,14 @@ export const directorConfigShape = {
   CHANNEL_BLOCK: z.coerce.number().int().min(1).max(100_000).default(16),
   /** The most post-removes one participant may have registered at once. */
   POST_REMOVE_LIMIT: z.coerce.number().int().min(1).max(1_000_000).default(4096),
+  /** The cluster's NATS account (public key, `A...`), whose signing key mints the participants' credentials. */
+  NATS_ACCOUNT: z
+    .string()
+    .regex(/^A[A-Z2-7]{55}$/, "expected a NATS account public key (A and 55 base32 characters)")
+    .optional(),
+  /** The account signing key's seed (`SA...`), or NATS_SIGNING_KEY_FILE: the path of a file holding it. */
+  NATS_SIGNING_KEY: z.string().optional(),
+  NATS_SIGNING_KEY_FILE: secretFile("the NATS account signing key"),
 };
 
 export interface IdRangeConfig {
@@ -86,6 +94,11 @@ export interface DirectorConfig {
   idRanges: Record<(typeof messages.ID_KINDS)[number], IdRangeConfig>;
   channelBlock: number;
   postRemoveLimit: number;
+  /**
+   * The account and signing key seed that mint the participants' NATS credentials; absent on a cluster
+   * whose NATS runs without authentication (every participant may then say anything).
+   */
+  signing: { account: string; key: string } | undefined;
 }
 
 /** Reads, validates and resolves the configuration; throws a ConfigError naming each bad variable. */
@@ -100,6 +113,7 @@ export function loadDirectorConfig(env: NodeJS.ProcessEnv = process.env): Direct
   }
   checkRange("DOID", raw.FIRST_DOID, raw.LAST_DOID, problems);
   checkRange("CHANNEL", raw.FIRST_CHANNEL, raw.LAST_CHANNEL, problems);
+  const signing = resolveSigning(raw.NATS_ACCOUNT, raw.NATS_SIGNING_KEY, raw.NATS_SIGNING_KEY_FILE, problems);
   if (problems.length > 0) {
     throw new ConfigError(`bad configuration in the environment:\n  ${problems.join("\n  ")}`);
   }
@@ -127,7 +141,38 @@ export function loadDirectorConfig(env: NodeJS.ProcessEnv = process.env): Direct
     },
     channelBlock: raw.CHANNEL_BLOCK,
     postRemoveLimit: raw.POST_REMOVE_LIMIT,
+    signing,
   };
+}
+
+/** NATS_ACCOUNT with one of NATS_SIGNING_KEY and NATS_SIGNING_KEY_FILE, or none of them; never the seed in a message. */
+function resolveSigning(
+  account: string | undefined,
+  inline: string | undefined,
+  fromFile: string | undefined,
+  problems: string[],
+): DirectorConfig["signing"] {
+  if (inline !== undefined && fromFile !== undefined) {
+    problems.push("NATS_SIGNING_KEY: set it or NATS_SIGNING_KEY_FILE, not both");
+    return undefined;
+  }
+  const key = (inline ?? fromFile)?.trim();
+  if (account === undefined && key === undefined) return undefined;
+  if (account === undefined) {
+    problems.push("NATS_ACCOUNT: required with a signing key: the account it signs for (account.pub)");
+    return undefined;
+  }
+  if (key === undefined) {
+    problems.push(
+      "NATS_SIGNING_KEY_FILE: required with NATS_ACCOUNT: the account signing key that mints credentials (signing-key.nk)",
+    );
+    return undefined;
+  }
+  if (!isAccountSeed(key)) {
+    problems.push(`NATS_SIGNING_KEY${inline === undefined ? "_FILE" : ""}: not an account key seed (SA...)`);
+    return undefined;
+  }
+  return { account, key };
 }
 
 /** The hash of DC_FILES, or SCHEMA_HASH; when both are set they must agree. */

@@ -4,7 +4,7 @@
  * so two replicas can never both fire it; its messages stay in a firing list until they have reached
  * NATS, so a director that dies mid-way leaves them for the next leader instead of losing them.
  */
-import type { messages } from "@overworld/protocol";
+import type { Identity, messages } from "@overworld/protocol";
 import { appendEvent, type Logger, type NatsConnection } from "@overworld/service";
 import type { DirectorMetrics } from "./metrics.ts";
 import type { Claim, Registry } from "./registry.ts";
@@ -18,7 +18,8 @@ export interface ReaperOptions {
   metrics: DirectorMetrics;
   log: Logger;
   root: string;
-  source: string;
+  /** The director replica, as its events say. */
+  self: Identity;
   /** A firing unfinished for this long is taken over (its director is presumed dead). */
   staleFiringMs: number;
 }
@@ -93,7 +94,7 @@ export class Reaper {
     try {
       await appendEvent(this.options.nc, "participant.died", data, {
         root: this.options.root,
-        source: this.options.source,
+        from: this.options.self,
         msgId: `participant.died.${channel}`,
       });
     } catch (error) {

@@ -4,7 +4,10 @@
  *
  * `startMessageDirector(config)` is what main.ts runs, and what tests run in-process.
  */
+import { createUser } from "@nats-io/nkeys";
+import { type Identity, inboxOf, permissionsFor, streamsOf } from "@overworld/protocol";
 import {
+  type BusAuth,
   connectBus,
   connectPostgres,
   connectRedis,
@@ -13,6 +16,7 @@ import {
   type HealthCheck,
   IdPool,
   type Logger,
+  mint,
   type NatsConnection,
   type Pool,
   type Redis,
@@ -50,15 +54,24 @@ export async function startMessageDirector(
   const log = options.log ?? createLogger("message-director", config.instanceId, config.logLevel);
   const closers: (() => Promise<unknown>)[] = [];
   try {
-    const nc = await connectBus(config.natsUrl, `message-director ${config.instanceId}`);
+    const pool = await connectPostgres(config.databaseUrl, `message-director ${config.instanceId}`, 4);
+    pool.on("error", (error) => log.warn({ err: error }, "Postgres connection problem"));
+    closers.push(() => pool.end());
+    const ids = new IdAllocator(pool, config.dbSchema, config.idRanges);
+    await ids.migrate();
+    // the replica's own channel: what its subjects (events, post-removes) say it is
+    const self: Identity = { role: "message-director", channel: (await ids.allocate("channel", 1)).first };
+    const nc = await connectBus(config.natsUrl, `message-director ${config.instanceId}`, await ownAuth(config, self));
     closers.push(() => nc.drain());
     const redis = await connectRedis(config.redisUrl, `message-director ${config.instanceId}`);
     redis.on("error", (error) => log.warn({ err: error }, "Redis connection problem"));
     closers.push(() => redis.quit());
-    const pool = await connectPostgres(config.databaseUrl, `message-director ${config.instanceId}`, 4);
-    pool.on("error", (error) => log.warn({ err: error }, "Postgres connection problem"));
-    closers.push(() => pool.end());
-    const director = await wire(config, log, nc, redis, pool, closers);
+    if (config.signing === undefined) {
+      log.warn(
+        "no NATS signing key (NATS_ACCOUNT, NATS_SIGNING_KEY_FILE): participants get no credentials of their own, and anyone who reaches NATS can act as any service",
+      );
+    }
+    const director = await wire(config, log, nc, redis, ids, self, closers);
     log.info(
       {
         root: config.root,
@@ -75,16 +88,35 @@ export async function startMessageDirector(
   }
 }
 
+/** The director mints its own credentials with the signing key it holds (none without one). */
+async function ownAuth(config: DirectorConfig, self: Identity): Promise<BusAuth> {
+  if (config.signing === undefined) return { anonymous: true };
+  const key = createUser();
+  const permissions = permissionsFor("message-director", {
+    root: config.root,
+    streams: streamsOf(config.root, config.eventStream),
+    key: key.getPublicKey(),
+    channel: self.channel,
+  });
+  const jwt = await mint(
+    config.signing.key,
+    config.signing.account,
+    key,
+    `message-director/${config.instanceId}#${self.channel}`,
+    permissions,
+  );
+  return { jwt: () => jwt, seed: key.getSeed(), inboxPrefix: inboxOf(key.getPublicKey()) };
+}
+
 async function wire(
   config: DirectorConfig,
   log: Logger,
   nc: NatsConnection,
   redis: Redis,
-  pool: Pool,
+  ids: IdAllocator,
+  self: Identity,
   closers: (() => Promise<unknown>)[],
 ): Promise<MessageDirector> {
-  const ids = new IdAllocator(pool, config.dbSchema, config.idRanges);
-  await ids.migrate();
   await ensureEventStream(nc, { stream: config.eventStream, root: config.root });
   const registry = new Registry(redis, config.redisPrefix);
   const lease = new LeaderLease(redis, registry.keys, config.instanceId, config.leaseMs);
@@ -95,7 +127,7 @@ async function wire(
     metrics,
     log,
     root: config.root,
-    source: `message-director/${config.instanceId}`,
+    self,
     staleFiringMs: config.leaseMs,
   });
   const channels = new IdPool((count) => ids.allocate("channel", count), config.channelBlock);
@@ -107,6 +139,7 @@ async function wire(
     ids,
     channels,
     metrics,
+    self,
     log,
     track: (work) => inFlight.run(work),
   });
@@ -117,7 +150,7 @@ async function wire(
   const checks: Record<string, HealthCheck> = {
     nats: () => withTimeout(nc.flush().then(() => !nc.isClosed())),
     redis: async () => (await withTimeout(redis.ping())) === "PONG",
-    postgres: async () => (await withTimeout(pool.query("SELECT 1"))).rowCount === 1,
+    postgres: async () => (await withTimeout(ids.ping())) === true,
     leader: async () => leadership.isLeader() || (await withTimeout(lease.holder())) !== null,
   };
   let stopped: Promise<void> | undefined;

@@ -2,6 +2,10 @@
  * Id allocation in ranges, from counters in Postgres: each allocation moves a counter forward in one
  * `UPDATE ... RETURNING`, so no id is ever handed out twice, by any replica, across restarts of the
  * director and of Redis (which keeps nothing on disk). Ids taken but never used are simply skipped.
+ *
+ * A block of channels given to a participant is recorded with it (`md_channel_blocks`), in the same
+ * transaction: a client agent's client channels are its own for good, and a state server asks `owners`
+ * whose a channel is before it accepts an update sent for it.
  */
 import { messages } from "@overworld/protocol";
 import { type IdRange, type Pool, quoteIdentifier } from "@overworld/service";
@@ -16,6 +20,11 @@ const MIGRATIONS: readonly ((schema: string) => string)[] = [
     next_id bigint NOT NULL,
     last_id bigint NOT NULL,
     CHECK (next_id > 0 AND last_id > 0)
+  )`,
+  (schema) => `CREATE TABLE ${schema}.md_channel_blocks (
+    first_id bigint PRIMARY KEY,
+    count integer NOT NULL CHECK (count > 0),
+    owner bigint NOT NULL
   )`,
 ];
 
@@ -69,13 +78,21 @@ export class IdAllocator {
     }
   }
 
-  /** Takes `count` consecutive ids of a kind; an `unavailable` RequestError when the range is used up. */
-  async allocate(kind: IdKind, count: number): Promise<IdRange> {
-    const result = await this.pool.query<{ first: string }>(
-      `UPDATE ${this.schema}.md_id_counters SET next_id = next_id + $2
+  /**
+   * Takes `count` consecutive ids of a kind; an `unavailable` RequestError when the range is used up.
+   * Channels taken for a participant (`owner`) are recorded as its own.
+   */
+  async allocate(kind: IdKind, count: number, owner?: number): Promise<IdRange> {
+    const take = `UPDATE ${this.schema}.md_id_counters SET next_id = next_id + $2
        WHERE kind = $1 AND next_id + $2 - 1 <= last_id
-       RETURNING next_id - $2 AS first`,
-      [kind, count],
+       RETURNING next_id - $2 AS first`;
+    const result = await this.pool.query<{ first: string }>(
+      owner === undefined
+        ? take
+        : `WITH taken AS (${take})
+           INSERT INTO ${this.schema}.md_channel_blocks (first_id, count, owner)
+           SELECT first, $2, $3 FROM taken RETURNING first_id AS first`,
+      owner === undefined ? [kind, count] : [kind, count, owner],
     );
     const row = result.rows[0];
     if (!row) {
@@ -86,5 +103,24 @@ export class IdAllocator {
       );
     }
     return { first: Number(row.first), count };
+  }
+
+  /** Whether Postgres answers (for /healthz). */
+  async ping(): Promise<boolean> {
+    return (await this.pool.query("SELECT 1")).rowCount === 1;
+  }
+
+  /** The participant each channel's block was given to, 0 for a channel in no participant's block. */
+  async owners(channels: readonly number[]): Promise<number[]> {
+    const result = await this.pool.query<{ channel: string; owner: string | null }>(
+      `SELECT c.channel, b.owner FROM unnest($1::bigint[]) AS c(channel)
+       LEFT JOIN LATERAL (
+         SELECT owner, first_id, count FROM ${this.schema}.md_channel_blocks
+         WHERE first_id <= c.channel ORDER BY first_id DESC LIMIT 1
+       ) b ON c.channel < b.first_id + b.count`,
+      [channels],
+    );
+    const byChannel = new Map(result.rows.map((row) => [Number(row.channel), Number(row.owner ?? 0)]));
+    return channels.map((channel) => byChannel.get(channel) ?? 0);
   }
 }

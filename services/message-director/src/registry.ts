@@ -9,6 +9,7 @@
  * - `deadlines`      zset   channel -> when it is dead unless it heartbeats (ms, Redis clock);
  *                           -1 marks a registration superseded by a rejoin of the same instance
  * - `instances`      hash   role/instanceId -> channel of its current registration
+ * - `proof:<hash>`   string a join proof already used (kept while a proof is good), so none is replayed
  * - `pr:<channel>`   list   the participant's post-removes (msgpack envelopes), in order
  * - `firing:<channel>` list the post-removes of a dead participant being published
  * - `firing-index`   zset   channel -> when its post-removes were claimed (to resume a crashed firing)
@@ -20,6 +21,8 @@ import { LuaScript, type Redis } from "@overworld/service";
 export interface ParticipantInfo {
   role: string;
   instanceId: string;
+  /** The public key the instance joined with: its identity. */
+  key: string;
   version: string;
   schemaHash: number;
   joinedAt: number;
@@ -31,6 +34,7 @@ export interface RegistryKeys {
   deadlines: string;
   instances: string;
   postRemoves(channel: number): string;
+  proof(hash: string): string;
   firing(channel: number): string;
   firingIndex: string;
   firingInfo: string;
@@ -45,6 +49,7 @@ export function registryKeys(prefix: string): RegistryKeys {
     deadlines: `${prefix}deadlines`,
     instances: `${prefix}instances`,
     postRemoves: (channel) => `${prefix}pr:${channel}`,
+    proof: (hash) => `${prefix}proof:${hash}`,
     firing: (channel) => `${prefix}firing:${channel}`,
     firingIndex: `${prefix}firing-index`,
     firingInfo: `${prefix}firing-info`,
@@ -57,18 +62,28 @@ export function registryKeys(prefix: string): RegistryKeys {
 /** A registration superseded by a rejoin: due at once, and heartbeats no longer revive it. */
 const SUPERSEDED = -1;
 
+/**
+ * Registers a join unless its proof was used before ({-2}) or the instance is live under another key
+ * ({-1, channel}); a live registration under the same key, or one past its deadline, is superseded.
+ */
 const JOIN = new LuaScript(
   "join",
   `
 local now = now_ms()
+if not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[6]) then return {-2} end
 local previous = redis.call('HGET', KEYS[3], ARGV[4])
-if previous and previous ~= ARGV[1] and redis.call('ZSCORE', KEYS[2], previous) then
-  redis.call('ZADD', KEYS[2], ${SUPERSEDED}, previous)
+if previous and previous ~= ARGV[1] then
+  local score = redis.call('ZSCORE', KEYS[2], previous)
+  if score and tonumber(score) > now then
+    local ok, info = pcall(cjson.decode, redis.call('HGET', KEYS[1], previous) or '{}')
+    if not ok or info.key ~= ARGV[5] then return {-1, previous} end
+  end
+  if score then redis.call('ZADD', KEYS[2], ${SUPERSEDED}, previous) end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[4], ARGV[1])
-return previous or false
+return {1, previous or false}
 `,
 );
 
@@ -193,6 +208,13 @@ return redis.call('DEL', KEYS[2])
 `,
 );
 
+export type JoinOutcome =
+  | { status: "joined"; superseded: number | undefined }
+  /** The instance is live under another key. */
+  | { status: "taken"; by: number }
+  /** The join's proof was used before. */
+  | { status: "replayed" };
+
 export type Claim =
   | { status: "not-leader" }
   | { status: "not-due" }
@@ -208,15 +230,25 @@ export class Registry {
     this.keys = registryKeys(prefix);
   }
 
-  /** Registers a participant with its first deadline; returns the channel of a registration it supersedes. */
-  async join(channel: number, info: ParticipantInfo, deadAfterMs: number): Promise<number | undefined> {
+  /**
+   * Registers a participant with its first deadline. `proof` names the join's proof, refused if used
+   * before (within `proofTtlMs`). Returns the channel of a registration it supersedes, or the refusal.
+   */
+  async join(
+    channel: number,
+    info: ParticipantInfo,
+    deadAfterMs: number,
+    proof: { id: string; ttlMs: number },
+  ): Promise<JoinOutcome> {
     const k = this.keys;
-    const previous = await JOIN.run(
+    const [status, previous] = (await JOIN.run(
       this.redis,
-      [k.participants, k.deadlines, k.instances],
-      [channel, JSON.stringify(info), deadAfterMs, `${info.role}/${info.instanceId}`],
-    );
-    return typeof previous === "string" ? Number(previous) : undefined;
+      [k.participants, k.deadlines, k.instances, k.proof(proof.id)],
+      [channel, JSON.stringify(info), deadAfterMs, `${info.role}/${info.instanceId}`, info.key, proof.ttlMs],
+    )) as [number, string | null | false];
+    if (status === -2) return { status: "replayed" };
+    if (status === -1) return { status: "taken", by: Number(previous) };
+    return { status: "joined", superseded: typeof previous === "string" ? Number(previous) : undefined };
   }
 
   /** Pushes the deadline back; false when the channel is not a live participant. */
@@ -237,6 +269,12 @@ export class Registry {
 
   async isParticipant(channel: number): Promise<boolean> {
     return (await this.redis.hexists(this.keys.participants, String(channel))) === 1;
+  }
+
+  /** What a live participant joined as, or undefined. */
+  async info(channel: number): Promise<ParticipantInfo | undefined> {
+    const info = await this.redis.hget(this.keys.participants, String(channel));
+    return info === null ? undefined : (JSON.parse(info) as ParticipantInfo);
   }
 
   /** The live participants of one role (see LIVE), by channel. */

@@ -9,7 +9,7 @@
  */
 import type { Logger } from "@overworld/service";
 
-/** Where events go: `ClusterMember.appendEvent` in the service, anything in tests. */
+/** Where events go: `Participant.appendEvent` in the service, anything in tests. */
 export type Append = (kind: string, data: unknown) => Promise<unknown>;
 
 /** The kinds of event the state server appends. */

@@ -1,6 +1,6 @@
 /**
  * Where new doIds come from. The state server takes them from the message director's allocator
- * (see `ClusterMember` in cluster.ts), which hands out ranges that never repeat across replicas and
+ * (`Participant.nextDoId`), which hands out ranges that never repeat across replicas and
  * restarts; tests may stand something else behind this interface.
  */
 export interface IdSource {

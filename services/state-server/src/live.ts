@@ -24,7 +24,7 @@ import type {
   NewObject,
   ObjectStore,
 } from "./objects.ts";
-import { Outbox } from "./outbox.ts";
+import { Outbox, type UpdateEntry } from "./outbox.ts";
 
 /** A db field value to write to Postgres (null: delete the stored value). */
 export interface DbRow {
@@ -49,9 +49,14 @@ export interface LiveDeps {
 
 type Refusal = z.infer<typeof messages.updateBatchReply>["refused"][number];
 
+/** A request with the channel it acts for (its sender's own, or one the sender holds: see senders.ts). */
+export type Sent<S extends z.ZodType> = z.infer<S> & { readonly sender: number };
+
 /** One validated update, ready to store and route. */
 interface Entry {
   readonly index: number;
+  /** The channel it was sent for: never echoed to it, and named to the AI and owner. */
+  readonly from: number;
   readonly doId: number;
   readonly field: Field;
   readonly bytes: Uint8Array;
@@ -64,6 +69,13 @@ interface Round {
 }
 
 type Update = readonly [doId: number, fieldId: number, value: Uint8Array];
+
+/** An update of a request, by its index among the request's updates, and the channel it was sent for. */
+interface Pending {
+  readonly index: number;
+  readonly update: Update;
+  readonly from: number;
+}
 
 /** Objects whose class this replica remembers; past this many it starts afresh. */
 const CLASS_CACHE_LIMIT = 200_000;
@@ -93,7 +105,7 @@ export class LiveObjects {
 
   // ---- create and delete -----------------------------------------------------------------------
 
-  async create(request: z.infer<typeof messages.createObject>): Promise<{ doId: number }> {
+  async create(request: Sent<typeof messages.createObject>): Promise<{ doId: number }> {
     const { model } = this.deps;
     const dclass = model.dclass(request.classId);
     const fields = this.liveFields(dclass, request.fields);
@@ -195,23 +207,23 @@ export class LiveObjects {
     this.publish(outbox);
   }
 
-  async delete(request: z.infer<typeof messages.deleteObject>): Promise<{ deleted: number[] }> {
+  async delete(request: Sent<typeof messages.deleteObject>): Promise<{ deleted: number[] }> {
     const deleted = await this.destroy({ mode: "object", doId: request.doId }, request.sender);
     if (deleted === undefined) throw unknownObject(request.doId);
     return { deleted };
   }
 
-  async deleteZone(request: z.infer<typeof messages.deleteZone>): Promise<{ deleted: number[] }> {
+  async deleteZone(request: Sent<typeof messages.deleteZone>): Promise<{ deleted: number[] }> {
     const target = { mode: "zone", parentId: request.parentId, zoneId: request.zoneId } as const;
     return { deleted: (await this.destroy(target, request.sender)) ?? [] };
   }
 
-  async deleteChildren(request: z.infer<typeof messages.deleteChildren>): Promise<{ deleted: number[] }> {
+  async deleteChildren(request: Sent<typeof messages.deleteChildren>): Promise<{ deleted: number[] }> {
     const target = { mode: "children", parentId: request.parentId } as const;
     return { deleted: (await this.destroy(target, request.sender)) ?? [] };
   }
 
-  async deleteAiObjects(request: z.infer<typeof messages.deleteAiObjects>): Promise<{ deleted: number[] }> {
+  async deleteAiObjects(request: Sent<typeof messages.deleteAiObjects>): Promise<{ deleted: number[] }> {
     return { deleted: (await this.destroy({ mode: "ai", ai: request.ai }, request.sender)) ?? [] };
   }
 
@@ -272,14 +284,35 @@ export class LiveObjects {
   }
 
   /** Sets several fields of one object atomically: one bad value refuses the whole request. */
-  async set(request: z.infer<typeof messages.setFields>): Promise<void> {
-    const updates = request.fields.map(([fieldId, bytes]) => [request.doId, fieldId, bytes] as const);
-    await this.applyUpdates(request.sender, updates, true);
+  async set(request: Sent<typeof messages.setFields>): Promise<void> {
+    const pending = request.fields.map(([fieldId, bytes], index) => ({
+      index,
+      update: [request.doId, fieldId, bytes] as const,
+      from: request.sender,
+    }));
+    await this.applyUpdates(request.sender, pending, true);
   }
 
-  /** The hot path: a tick's updates of many objects, one Redis pipeline, one message per channel. */
-  async updates(request: messages.UpdateBatch): Promise<{ applied: number; refused: Refusal[] }> {
-    return this.applyUpdates(request.sender, request.updates, false);
+  /**
+   * The hot path: a tick's updates of many objects, one Redis pipeline, one message per channel. Each
+   * group's updates are sent for its channel (0: the sender's own); the caller checked the sender holds it.
+   */
+  async updates(
+    request: messages.UpdateBatch,
+    sender: number,
+  ): Promise<{ applied: number; refused: Refusal[] }> {
+    const pending: Pending[] = [];
+    for (const [channel, updates] of request.groups) {
+      for (const update of updates) pending.push({ index: pending.length, update, from: channel || sender });
+    }
+    return this.applyUpdates(sender, pending, false);
+  }
+
+  /** The owner of a live object (0 for none); `unknown_object` if there is no such object. */
+  async ownerOf(doId: number): Promise<number> {
+    const object = await this.deps.objects.read(doId);
+    if (!object) throw unknownObject(doId);
+    return object.owner;
   }
 
   /**
@@ -289,31 +322,31 @@ export class LiveObjects {
    */
   private async applyUpdates(
     sender: number,
-    updates: readonly Update[],
+    updates: readonly Pending[],
     atomic: boolean,
   ): Promise<{ applied: number; refused: Refusal[] }> {
     const refused: Refusal[] = [];
     const outbox = new Outbox(sender);
     const rows: DbRow[] = [];
-    let pending = updates.map((update, index) => ({ index, update }));
+    let pending = updates;
     let applied = 0;
     for (let attempt = 1; attempt <= APPLY_ATTEMPTS && pending.length > 0; attempt++) {
       const round = await this.sequenced(() => this.issue(pending, atomic, refused));
       const outcomes = await round.outcomes;
-      const retry: typeof pending = [];
+      const retry: Pending[] = [];
       round.entries.forEach((entries, i) => {
         const outcome = outcomes[i]!;
         const doId = entries[0]!.doId;
         if (outcome.status === "ok") {
           applied += entries.length;
-          this.route(entries, outcome, outbox, sender);
+          this.route(entries, outcome, outbox);
           if (outcome.stored) rows.push(...this.dbRows(entries));
           return;
         }
         this.classes.delete(doId);
         for (const entry of entries) {
           if (outcome.status === "class" && attempt < APPLY_ATTEMPTS) {
-            retry.push({ index: entry.index, update: updates[entry.index]! });
+            retry.push(updates[entry.index]!);
           } else {
             refused.push({
               index: entry.index,
@@ -342,20 +375,20 @@ export class LiveObjects {
 
   /** Resolves classes, validates, and issues one Redis pipeline for the valid updates. */
   private async issue(
-    pending: readonly { index: number; update: Update }[],
+    pending: readonly Pending[],
     atomic: boolean,
     refused: Refusal[],
   ): Promise<Round> {
     await this.learnClasses(pending.map(({ update }) => update[0]));
     const byObject = new Map<number, Entry[]>();
-    for (const { index, update } of pending) {
+    for (const item of pending) {
       try {
-        const entry = this.validate(index, update);
+        const entry = this.validate(item);
         const list = byObject.get(entry.doId);
         if (list) list.push(entry);
         else byObject.set(entry.doId, [entry]);
       } catch (error) {
-        const problem = refusal(index, error);
+        const problem = refusal(item.index, error);
         if (atomic) throw new messages.RequestError(problem.code, problem.message);
         refused.push(problem);
       }
@@ -369,13 +402,13 @@ export class LiveObjects {
     return { entries, outcomes: this.deps.objects.apply(groups) };
   }
 
-  private validate(index: number, [doId, fieldId, bytes]: Update): Entry {
+  private validate({ index, update: [doId, fieldId, bytes], from }: Pending): Entry {
     const classId = this.classes.get(doId);
     if (classId === undefined) throw unknownObject(doId);
     const { model } = this.deps;
     const dclass = model.dclass(classId);
     const field = model.field(dclass, fieldId);
-    return { index, doId, field, bytes, parts: model.parts(dclass, field, bytes) };
+    return { index, from, doId, field, bytes, parts: model.parts(dclass, field, bytes) };
   }
 
   private atom(fieldId: number): Field {
@@ -397,23 +430,22 @@ export class LiveObjects {
     this.classes.set(doId, classId);
   }
 
-  /** broadcast → the location, airecv → the AI, ownrecv → the owner (never back to the sender). */
-  private route(
-    entries: readonly Entry[],
-    where: Extract<ApplyOutcome, { status: "ok" }>,
-    outbox: Outbox,
-    sender: number,
-  ): void {
+  /**
+   * broadcast → the location, airecv → the AI, ownrecv → the owner, never back to the channel it was
+   * sent for; the AI and the owner are told which channel that was.
+   */
+  private route(entries: readonly Entry[], where: Extract<ApplyOutcome, { status: "ok" }>, outbox: Outbox): void {
     const { subjects } = this.deps;
     const location = where.parentId !== 0 ? subjects.location(where.parentId, where.zoneId) : undefined;
-    const ai = where.ai !== 0 && where.ai !== sender ? subjects.participant(where.ai) : undefined;
-    const owner = where.owner !== 0 && where.owner !== sender ? subjects.participant(where.owner) : undefined;
+    const ai = where.ai !== 0 ? subjects.participant(where.ai) : undefined;
+    const owner = where.owner !== 0 ? subjects.participant(where.owner) : undefined;
     for (const entry of entries) {
-      const update: [number, number, Uint8Array] = [entry.doId, entry.field.id, entry.bytes];
-      if (location && isBroadcast(entry.field)) outbox.update(location, update);
-      if (ai && isAiRecv(entry.field)) outbox.update(ai, update);
-      const sentToAi = ai !== undefined && isAiRecv(entry.field);
-      if (owner && isOwnRecv(entry.field) && !(sentToAi && owner === ai)) outbox.update(owner, update);
+      if (location && isBroadcast(entry.field)) outbox.update(location, [entry.doId, entry.field.id, entry.bytes]);
+      const told: UpdateEntry = [entry.doId, entry.field.id, entry.bytes, entry.from];
+      const toAi = ai !== undefined && where.ai !== entry.from && isAiRecv(entry.field);
+      if (toAi) outbox.update(ai, told);
+      const toOwner = owner !== undefined && where.owner !== entry.from && isOwnRecv(entry.field);
+      if (toOwner && !(toAi && owner === ai)) outbox.update(owner, told);
     }
   }
 
@@ -429,7 +461,7 @@ export class LiveObjects {
 
   // ---- location, AI, owner -----------------------------------------------------------------------
 
-  async setLocation(request: z.infer<typeof messages.setLocation>): Promise<void> {
+  async setLocation(request: Sent<typeof messages.setLocation>): Promise<void> {
     const { objects, subjects } = this.deps;
     const { doId, parentId, zoneId, sender } = request;
     const moved = await objects.move(doId, parentId, zoneId);
@@ -480,7 +512,7 @@ export class LiveObjects {
     this.publish(outbox);
   }
 
-  async setAi(request: z.infer<typeof messages.setAi>): Promise<void> {
+  async setAi(request: Sent<typeof messages.setAi>): Promise<void> {
     const changes = await this.deps.objects.setAi(request.doId, request.ai);
     if (changes === undefined) throw unknownObject(request.doId);
     const outbox = new Outbox(request.sender);
@@ -523,7 +555,7 @@ export class LiveObjects {
     }
   }
 
-  async setOwner(request: z.infer<typeof messages.setOwner>): Promise<void> {
+  async setOwner(request: Sent<typeof messages.setOwner>): Promise<void> {
     const { objects, subjects } = this.deps;
     const { doId, owner, sender } = request;
     const result = await objects.setOwner(doId, owner);

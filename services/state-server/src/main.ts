@@ -2,7 +2,6 @@ import { isEntryPoint, runService } from "@overworld/service";
 import { loadStateServerConfig } from "./config.ts";
 import { startStateServer } from "./server.ts";
 
-export { ClusterMember, JoinRefused } from "./cluster.ts";
 export { loadStateServerConfig, type StateServerConfig, stateServerConfigShape } from "./config.ts";
 export { EVENT_KINDS } from "./events.ts";
 export type { IdSource } from "./ids.ts";

@@ -1,8 +1,10 @@
 import { encodeEnvelope, type messages } from "@overworld/protocol";
 import type { NatsConnection } from "@overworld/service";
 
-/** One applied update as deliveries carry it: [doId, fieldId, value]. */
-export type UpdateEntry = [doId: number, fieldId: number, value: Uint8Array];
+/** One applied update as deliveries carry it: [doId, fieldId, value], and to an AI or owner the channel it came from. */
+export type UpdateEntry =
+  | [doId: number, fieldId: number, value: Uint8Array]
+  | [doId: number, fieldId: number, value: Uint8Array, from: number];
 
 /**
  * Collects what one operation publishes: notices in the order they were added, and field updates

@@ -1,29 +1,29 @@
 import {
   type DcFile,
+  type Identity,
   legacyHash,
   loadDcFiles,
   messages,
   type ServiceName,
   type Subjects,
-  subjects as subjectsUnder,
 } from "@overworld/protocol";
 import {
   Closers,
   ConfigError,
-  connectBus,
   connectPostgres,
   connectRedis,
   createLogger,
+  joinCluster,
   type Logger,
   type NatsConnection,
   type OpsServer,
+  type Participant,
   type Subscription,
   serve,
   startOpsServer,
 } from "@overworld/service";
 import { Registry } from "prom-client";
 import type { z } from "zod";
-import { type ClusterMember, joinAsStateServer } from "./cluster.ts";
 import { instanceIdOf, type StateServerConfig } from "./config.ts";
 import { migrate } from "./db/migrations.ts";
 import { DbStore } from "./db/store.ts";
@@ -34,6 +34,7 @@ import { LiveObjects } from "./live.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { ClassModel } from "./model.ts";
 import { ObjectStore } from "./objects.ts";
+import { Senders } from "./senders.ts";
 
 export interface StateServerHandle {
   readonly instanceId: string;
@@ -41,7 +42,7 @@ export interface StateServerHandle {
   readonly port: number;
   readonly subjects: Subjects;
   /** This state server as a participant of the cluster (its channel, its doIds, the event log). */
-  readonly member: ClusterMember;
+  readonly member: Participant;
   /** Resolves once every event recorded so far is in the cluster event log. */
   flushEvents(): Promise<void>;
   readonly metrics: Registry;
@@ -75,10 +76,11 @@ export async function startStateServer(config: StateServerConfig): Promise<State
   /** What to close if starting fails half-way, or when it stops. */
   const closers = new Closers();
   try {
-    const nc = await connectBus(config.NATS_URL, `${SERVICE}:${instanceId}`);
-    closers.push(() => nc.drain());
     // before touching Redis or Postgres: a state server the director refuses goes no further
-    const member = await joinAsStateServer(nc, {
+    const member = await joinCluster({
+      natsUrl: config.NATS_URL,
+      ...(config.NATS_CREDS === undefined ? {} : { credentials: config.NATS_CREDS }),
+      role: "state-server",
       root: config.SUBJECT_ROOT,
       instanceId,
       version: config.CLUSTER_VERSION,
@@ -87,6 +89,7 @@ export async function startStateServer(config: StateServerConfig): Promise<State
       log,
     });
     closers.push(() => member.leave());
+    const { nc, subjects } = member;
     const redis = await connectRedis(config.REDIS_URL, `${SERVICE}:${instanceId}`);
     closers.push(() => redis.quit());
     const pool = await connectPostgres(config.DATABASE_URL, `${SERVICE}:${instanceId}`, POSTGRES_POOL_SIZE);
@@ -96,7 +99,6 @@ export async function startStateServer(config: StateServerConfig): Promise<State
 
     const registry = new Registry();
     const metrics = createMetrics(registry);
-    const subjects = subjectsUnder(config.SUBJECT_ROOT);
     const objects = new ObjectStore(redis, config.REDIS_PREFIX);
     const events = new EventRecorder((kind, data) => member.appendEvent(kind, data), log, {
       observe: (appended, lost) => {
@@ -120,7 +122,7 @@ export async function startStateServer(config: StateServerConfig): Promise<State
       objects,
       model,
       subjects,
-      ids: member,
+      ids: { next: () => member.nextDoId() },
       events,
       metrics,
       log,
@@ -132,20 +134,18 @@ export async function startStateServer(config: StateServerConfig): Promise<State
       db: new DbStore(pool, config.DB_SCHEMA),
       writer,
       model,
-      ids: member,
+      ids: { next: () => member.nextDoId() },
       events,
       live,
       objects,
     });
 
     const inflight = new Set<Promise<unknown>>();
+    const senders = new Senders((channels) => member.owners(channels));
+    const context = { log, metrics, inflight };
     const subscriptions = [
-      ...serveAll(nc, subjects, "ss", messages.STATE_SERVER_OPS, stateServerHandlers(live), {
-        log,
-        metrics,
-        inflight,
-      }),
-      ...serveAll(nc, subjects, "db", messages.DB_OPS, dbHandlers(stored), { log, metrics, inflight }),
+      ...serveAll(nc, subjects, "ss", messages.STATE_SERVER_OPS, stateServerHandlers(live, senders), context),
+      ...serveAll(nc, subjects, "db", messages.DB_OPS, dbHandlers(stored, senders), context),
     ];
     await nc.flush();
 
@@ -211,7 +211,9 @@ interface ServeContext {
 }
 
 type Schemas = Record<string, z.ZodType>;
-type Handlers<S extends Schemas> = { [Op in keyof S]: (body: z.infer<S[Op]>) => Promise<unknown> };
+type Handlers<S extends Schemas> = {
+  [Op in keyof S]: (body: z.infer<S[Op]>, from: Identity) => Promise<unknown>;
+};
 
 /** Serves every operation of a service in its queue group, counting requests and errors. */
 function serveAll<S extends Schemas>(
@@ -225,9 +227,9 @@ function serveAll<S extends Schemas>(
   const { log, metrics, inflight } = context;
   return Object.keys(schemas).map((op) => {
     const run = handlers[op as keyof S];
-    const handler = (body: unknown) => {
+    const handler = (body: unknown, from: Identity) => {
       metrics.requests.inc({ op: `${service}.${op}` });
-      const work = run(body as never).catch((error: unknown) => {
+      const work = run(body as never, from).catch((error: unknown) => {
         const code = error instanceof messages.RequestError ? error.code : "internal";
         metrics.errors.inc({ code });
         if (code !== "internal")
@@ -241,41 +243,64 @@ function serveAll<S extends Schemas>(
       );
       return work;
     };
-    return serve(nc, subjects.service(service, op), schemas[op]!, handler, {
+    return serve(nc, subjects.served(service, op), schemas[op]!, handler, {
       queue: subjects.queue(service),
       log,
     });
   });
 }
 
-function stateServerHandlers(live: LiveObjects): Handlers<typeof messages.STATE_SERVER_OPS> {
+/** The request with the channel it acts for (`sender`): its sender's own, or one the sender holds. */
+async function actingFor<B extends { as?: number | undefined }>(
+  senders: Senders,
+  from: Identity,
+  body: B,
+): Promise<B & { sender: number }> {
+  return { ...body, sender: await senders.actingFor(from, body.as) };
+}
+
+function stateServerHandlers(live: LiveObjects, senders: Senders): Handlers<typeof messages.STATE_SERVER_OPS> {
+  const as = <B extends { as?: number | undefined }>(from: Identity, body: B) =>
+    actingFor(senders, from, body);
   return {
-    create: (body) => live.create(body),
-    delete: (body) => live.delete(body),
+    create: async (body, from) => live.create(await as(from, body)),
+    delete: async (body, from) => {
+      const request = await as(from, body);
+      if (from.role === "client-agent") await senders.checkDelete(from, await live.ownerOf(body.doId));
+      return live.delete(request);
+    },
     get: (body) => live.get(body),
-    set: (body) => live.set(body),
-    "set-location": (body) => live.setLocation(body),
-    "set-ai": (body) => live.setAi(body),
-    "set-owner": (body) => live.setOwner(body),
-    "delete-ai-objects": (body) => live.deleteAiObjects(body),
+    set: async (body, from) => live.set(await as(from, body)),
+    "set-location": async (body, from) => live.setLocation(await as(from, body)),
+    "set-ai": async (body, from) => live.setAi(await as(from, body)),
+    "set-owner": async (body, from) => live.setOwner(await as(from, body)),
+    "delete-ai-objects": async (body, from) => live.deleteAiObjects(await as(from, body)),
     "query-zones": (body) => live.queryZones(body),
     "count-zones": (body) => live.countZones(body),
     "active-zones": (body) => live.activeZones(body),
-    "delete-zone": (body) => live.deleteZone(body),
-    "delete-children": (body) => live.deleteChildren(body),
-    updates: (body) => live.updates(body),
+    "delete-zone": async (body, from) => live.deleteZone(await as(from, body)),
+    "delete-children": async (body, from) => live.deleteChildren(await as(from, body)),
+    updates: async (body, from) => {
+      await senders.check(
+        from,
+        body.groups.map(([channel]) => channel),
+      );
+      return live.updates(body, from.channel);
+    },
   };
 }
 
-function dbHandlers(stored: StoredObjects): Handlers<typeof messages.DB_OPS> {
+function dbHandlers(stored: StoredObjects, senders: Senders): Handlers<typeof messages.DB_OPS> {
+  const as = <B extends { as?: number | undefined }>(from: Identity, body: B) =>
+    actingFor(senders, from, body);
   return {
     create: (body) => stored.create(body),
     get: (body) => stored.get(body),
-    set: (body) => stored.set(body),
-    "set-if-equals": (body) => stored.setIfEquals(body),
-    "set-if-empty": (body) => stored.setIfEmpty(body),
-    "delete-fields": (body) => stored.deleteFields(body),
-    delete: (body) => stored.delete(body),
-    activate: (body) => stored.activate(body),
+    set: async (body, from) => stored.set(await as(from, body)),
+    "set-if-equals": async (body, from) => stored.setIfEquals(await as(from, body)),
+    "set-if-empty": async (body, from) => stored.setIfEmpty(await as(from, body)),
+    "delete-fields": async (body, from) => stored.deleteFields(await as(from, body)),
+    delete: async (body, from) => stored.delete(await as(from, body)),
+    activate: async (body, from) => stored.activate(await as(from, body)),
   };
 }

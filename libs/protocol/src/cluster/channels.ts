@@ -1,13 +1,17 @@
 /**
  * Channels and their NATS subjects. A channel is an address messages are published to, as in Astron:
- * every object has one (its doId), every location (parent, zone) has one, and every participant
- * (an AI replica, a client session, a service instance) gets a numbered channel of its own.
+ * every location (parent, zone) has one, and every participant (an AI replica, a client session, a
+ * service instance, a zone) gets a numbered channel of its own.
  *
- * Subjects are short because every message carries one: `<root>.o.<doId>`, `<root>.l.<parent>.<zone>`,
- * `<root>.c.<channel>`. Services listen on `<root>.<service>.<operation>` with a queue group per
- * service, so any number of replicas share the work. The root is `ow` unless a cluster (or a test)
- * picks its own: `subjects(root)` gives every subject under it; the free functions below use `ow`.
+ * Subjects are short because every message carries one: `<root>.l.<parent>.<zone>`, `<root>.c.<channel>`,
+ * `<root>.zc.<channel>`. A request to a service says who sends it *in its subject*:
+ * `<root>.<service>.<operation>.<role>.<channel>`; the service's replicas share
+ * `<root>.<service>.<operation>.*.*` as a queue group. NATS does not tell a subscriber who published, but
+ * it does enforce who may publish on which subject: each instance's credentials allow it only subjects
+ * that end in its own role and channel (see catalogue.ts), so the identity a receiver reads from the
+ * subject cannot be forged. The root is `ow` unless a cluster (or a test) picks its own.
  */
+import { ROLES, type Role } from "./roles.ts";
 
 /** The default prefix of every Overworld subject; one NATS server can host several clusters with different prefixes. */
 export const SUBJECT_ROOT = "ow";
@@ -41,26 +45,38 @@ export function isId(value: unknown): value is number {
   return typeof value === "number" && Number.isInteger(value) && value > 0 && value <= MAX_ID;
 }
 
+/** Who sent a message: the sender's role and participant channel, as its subject says. */
+export interface Identity {
+  readonly role: Role;
+  readonly channel: number;
+}
+
 /** Every subject of one cluster, under its root. Get one with `subjects(root)`. */
 export interface Subjects {
   /** The first token of every subject of this cluster. */
   readonly root: string;
-  /** Messages to an object (its AI and owner listen for what concerns it). */
-  object(doId: number): string;
   /** Everything visible that happens in one zone of one parent: entries, exits, broadcast updates. */
   location(parentId: number, zoneId: number): string;
-  /** All zones of one parent (for subscribers that want a whole parent). */
-  parent(parentId: number): string;
   /** A participant's own channel: an AI replica, a client session, a service instance, a zone. */
   participant(channel: number): string;
   /** Every zone channel's subject (the zone journal's stream covers it). */
   readonly zoneChannels: string;
-  /** The subject a service's replicas share (as a queue group) for one operation. */
-  service(service: ServiceName, operation: string): string;
+  /** One account's channel: what concerns every session of an account (e.g. "logged in elsewhere"). */
+  account(accountId: number): string;
+  /** A request to a service's operation, from `from` (the only subject its credentials let it send on). */
+  service(service: ServiceName, operation: string, from: Identity): string;
+  /** What the service's replicas subscribe to for one operation: every sender's subject of it. */
+  served(service: ServiceName, operation: string): string;
+  /** Every instance of one role's subject of one operation. */
+  sentBy(service: ServiceName, operation: string, role: Role): string;
   /** The queue group replicas of a service join, so each request is handled by exactly one of them. */
   queue(service: ServiceName): string;
-  /** The event-log subject of one kind of event; `event(">")` covers them all. */
-  event(kind: string): string;
+  /** A join request of a role: the only director operation a participant sends before it has a channel. */
+  join(role: Role | "*"): string;
+  /** The event-log subject of one kind of event appended by `from`. */
+  event(from: Identity, kind: string): string;
+  /** The event-log subjects of one kind (`>` for all, or ending in `>`), whoever appended them. */
+  events(kind: string): string;
 }
 
 /** The subjects of the cluster whose subjects start with `root` (default `ow`). */
@@ -72,47 +88,34 @@ export function subjects(root: string = SUBJECT_ROOT): Subjects {
   }
   return Object.freeze({
     root,
-    object: (doId: number) => `${root}.o.${doId}`,
     location: (parentId: number, zoneId: number) => `${root}.l.${parentId}.${zoneId}`,
-    parent: (parentId: number) => `${root}.l.${parentId}.*`,
     participant: (channel: number) =>
       isZoneChannel(channel) ? `${root}.zc.${channel}` : `${root}.c.${channel}`,
     zoneChannels: `${root}.zc.>`,
-    service: (service: ServiceName, operation: string) => `${root}.${service}.${operation}`,
+    account: (accountId: number) => `${root}.a.${accountId}`,
+    service: (service: ServiceName, operation: string, from: Identity) =>
+      `${root}.${service}.${operation}.${from.role}.${from.channel}`,
+    served: (service: ServiceName, operation: string) => `${root}.${service}.${operation}.*.*`,
+    sentBy: (service: ServiceName, operation: string, role: Role) =>
+      `${root}.${service}.${operation}.${role}.*`,
     queue: (service: ServiceName) => `${root}-${service}`,
-    event: (kind: string) => `${root}.events.${kind}`,
+    join: (role: Role | "*") => `${root}.md.join.${role}`,
+    event: (from: Identity, kind: string) => `${root}.events.${from.role}.${from.channel}.${kind}`,
+    events: (kind: string) => `${root}.events.*.*.${kind}`,
   });
 }
 
-/** The subjects under the default root `ow`. */
-export const DEFAULT_SUBJECTS: Subjects = subjects(SUBJECT_ROOT);
+const ROLE_SET: ReadonlySet<string> = new Set(ROLES);
 
-// The subjects under the default root, as free functions for callers that do not pick a root.
-
-export function objectSubject(doId: number): string {
-  return DEFAULT_SUBJECTS.object(doId);
-}
-
-export function locationSubject(parentId: number, zoneId: number): string {
-  return DEFAULT_SUBJECTS.location(parentId, zoneId);
-}
-
-export function parentWildcard(parentId: number): string {
-  return DEFAULT_SUBJECTS.parent(parentId);
-}
-
-export function participantSubject(channel: number): string {
-  return DEFAULT_SUBJECTS.participant(channel);
-}
-
-export function serviceSubject(service: ServiceName, operation: string): string {
-  return DEFAULT_SUBJECTS.service(service, operation);
-}
-
-export function serviceQueue(service: ServiceName): string {
-  return DEFAULT_SUBJECTS.queue(service);
-}
-
-export function eventSubject(kind: string): string {
-  return DEFAULT_SUBJECTS.event(kind);
+/**
+ * The sender a subject names in its last two tokens (`...<role>.<channel>`), or undefined when they are
+ * not a role and a channel. Only meaningful on subjects whose publishers are bound to their identity by
+ * their credentials: the service requests and the event log.
+ */
+export function senderOf(subject: string): Identity | undefined {
+  const tokens = subject.split(".");
+  const role = tokens[tokens.length - 2];
+  const channel = Number(tokens[tokens.length - 1]);
+  if (role === undefined || !ROLE_SET.has(role) || !isId(channel)) return undefined;
+  return { role: role as Role, channel };
 }

@@ -4,12 +4,16 @@
  * field values inside them travel as bytes packed by the dclass, never as msgpack values, so that they
  * are validated once, by the packer, and cost what the dclass says.
  *
- * Every message names its sender's channel (`sender`), as Astron's do.
+ * A request never names its sender in its body: the sender's role and channel are the last two tokens of
+ * its subject (`<root>.<service>.<operation>.<role>.<channel>`), which NATS lets only that sender publish
+ * on (see catalogue.ts). Deliveries the state server publishes name the channel that caused them
+ * (`sender`), as Astron's do; only the state server may publish them.
  *
  * Requests are answered with a `Reply`: `{ ok: true, ... }` or `{ ok: false, error: { code, message } }`,
  * where the message names the thing that is wrong (the class, the field, the object).
  */
 import { z } from "zod";
+import { ROLES } from "./roles.ts";
 
 const id = z.number().int().positive().max(0xffff_ffff);
 const zone = z.number().int().nonnegative().max(0xffff_ffff);
@@ -17,7 +21,16 @@ const zone = z.number().int().nonnegative().max(0xffff_ffff);
 const bytes = z.custom<Uint8Array>((value) => value instanceof Uint8Array, "expected bytes (a Uint8Array)");
 /** A field update: the global field id and the value packed by the dclass. */
 const fieldValue = z.tuple([z.number().int().nonnegative().max(0xffff), bytes]);
+/** In a delivery: the channel whose request caused it. */
 const sender = id;
+const fieldId = z.number().int().nonnegative().max(0xffff);
+const channelOrNone = id.or(z.literal(0));
+/**
+ * In a request: the channel the sender acts for, when not its own. A client agent acts for the client
+ * channels the director gave it, a zone-AI replica for the zones it runs; the state server refuses any
+ * other (`forbidden`).
+ */
+const actingFor = { as: id.optional() };
 
 // ---- replies ------------------------------------------------------------------------------------
 
@@ -59,23 +72,32 @@ export class RequestError extends Error {
 
 // ---- message director ---------------------------------------------------------------------------
 
-export const ROLES = [
-  "message-director",
-  "state-server",
-  "client-agent",
-  "zone-ai",
-  "uberdog",
-  "signaling",
-  "tool",
-] as const;
+export { ROLES } from "./roles.ts";
 
+/**
+ * A join (`<root>.md.join.<role>`, the role from the subject): the instance's identity is an Ed25519
+ * key pair (a NATS user nkey) it made at start. `signature` signs `joinProof(...)` with it, so only the
+ * holder of the key can join under it; `at` (ms since the epoch) bounds how long a proof is good for.
+ */
 export const joinRequest = z.object({
-  role: z.enum(ROLES),
   instanceId: z.string().min(1).max(128),
   version: z.string().min(1).max(64),
   schemaHash: z.number().int().nonnegative().max(0xffff_ffff),
+  /** The instance's public user nkey (`U...`). */
+  key: z.string().regex(/^U[A-Z2-7]{55}$/, "must be a NATS user public key (U and 55 base32 characters)"),
+  at: z.number().int().nonnegative(),
+  signature: bytes.refine((value) => value.length === 64, { message: "must be an Ed25519 signature (64 bytes)" }),
 });
 export type JoinRequest = z.infer<typeof joinRequest>;
+
+/** The bytes a join's signature covers: every member of the request, and the role from its subject. */
+export function joinProof(role: string, request: Omit<JoinRequest, "signature">): Uint8Array {
+  const { instanceId, version, schemaHash, key, at } = request;
+  return new TextEncoder().encode(
+    ["overworld-join", role, instanceId, version, schemaHash, key, at].join("\n"),
+  );
+}
+
 export const joinReply = z.object({
   ok: z.literal(true),
   /** The participant's own channel, for its heartbeats, goodbye and post-removes. */
@@ -83,11 +105,16 @@ export const joinReply = z.object({
   heartbeatMs: z.number().int().positive(),
   /** A participant silent for this long is declared dead. */
   deadAfterMs: z.number().int().positive(),
+  /**
+   * The participant's NATS credentials (a user JWT for its key, signed with the account signing key):
+   * they let it publish only as its role and channel. Absent when the cluster runs without credentials.
+   */
+  jwt: z.string().optional(),
 });
 export type JoinReply = z.infer<typeof joinReply>;
 
-export const heartbeat = z.object({ sender });
-export const goodbye = z.object({ sender });
+export const heartbeat = z.object({});
+export const goodbye = z.object({});
 
 /** A subject a message can be published to: dot-separated tokens, no wildcards, no whitespace. */
 const publishSubject = z
@@ -106,12 +133,12 @@ export const postRemove = z.object({
   }),
 });
 export type PostRemove = z.infer<typeof postRemove>;
-export const addPostRemoves = z.object({ sender, messages: z.array(postRemove).min(1).max(1024) });
-export const clearPostRemoves = z.object({ sender });
+/** Each must be a message its participant may publish itself; the director refuses any other. */
+export const addPostRemoves = z.object({ messages: z.array(postRemove).min(1).max(1024) });
+export const clearPostRemoves = z.object({});
 
 export const ID_KINDS = ["doId", "channel"] as const;
 export const allocateIds = z.object({
-  sender,
   kind: z.enum(ID_KINDS),
   count: z.number().int().positive().max(1_000_000),
 });
@@ -123,7 +150,7 @@ export const allocateIdsReply = z.object({
 export type AllocateIdsReply = z.infer<typeof allocateIdsReply>;
 
 /** Lists the live participants of one role (e.g. the zone-AI replicas, to spread zones over them). */
-export const members = z.object({ sender, role: z.enum(ROLES) });
+export const members = z.object({ role: z.enum(ROLES) });
 export const member = z.object({
   channel: id,
   role: z.enum(ROLES),
@@ -136,25 +163,44 @@ export const membersReply = z.object({ ok: z.literal(true), members: z.array(mem
 export type MembersReply = z.infer<typeof membersReply>;
 
 /**
- * One entry of the cluster event log (JetStream, subjects `<root>.events.<kind>`): what happened
- * (`participant.joined`, `participant.left`, `participant.died`, `object.created`, `object.deleted`,
- * `client.ejected`, ...), when (ms since the epoch), who reported it, and the details.
+ * Which participant each channel was given to (0: none, or a participant's own channel): the director
+ * records every block of channels it hands out, so that a service can check that a client agent acts
+ * only for its own clients.
+ */
+export const owners = z.object({ channels: z.array(id).min(1).max(4096) });
+export const ownersReply = z.object({ ok: z.literal(true), owners: z.array(channelOrNone) });
+export type OwnersReply = z.infer<typeof ownersReply>;
+
+/** The director's operations (besides `join`): `service("md", op, from)`, each with its request schema. */
+export const DIRECTOR_OPS = {
+  heartbeat,
+  goodbye,
+  addPostRemoves,
+  clearPostRemoves,
+  allocateIds,
+  members,
+  owners,
+} as const;
+export type DirectorOp = keyof typeof DIRECTOR_OPS;
+
+/**
+ * One entry of the cluster event log (JetStream, subjects `<root>.events.<role>.<channel>.<kind>`): what
+ * happened (`participant.joined`, `participant.left`, `participant.died`, `object.created`,
+ * `object.deleted`, `client.ejected`, ...), when (ms since the epoch), and the details. Who reported it
+ * is in the subject, where only the reporter can put it.
  */
 export const clusterEvent = z.object({
   kind: z.string().regex(/^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*$/),
   at: z.number().int().nonnegative(),
-  source: z.string(),
   data: z.unknown(),
 });
 export type ClusterEvent = z.infer<typeof clusterEvent>;
 
 // ---- state server -------------------------------------------------------------------------------
 
-const fieldId = z.number().int().nonnegative().max(0xffff);
-const channelOrNone = id.or(z.literal(0));
 
 export const createObject = z.object({
-  sender,
+  ...actingFor,
   /** Absent: the state server allocates one. */
   doId: id.optional(),
   classId: z.number().int().nonnegative(),
@@ -168,9 +214,9 @@ export const createObject = z.object({
 export type CreateObject = z.infer<typeof createObject>;
 export const createObjectReply = z.object({ ok: z.literal(true), doId: id });
 
-export const deleteObject = z.object({ sender, doId: id });
+export const deleteObject = z.object({ ...actingFor, doId: id });
 export const getFields = z.object({
-  sender,
+  ...actingFor,
   doId: id,
   /** Absent: every stored field. Unset fields are left out of the reply; a field of another class is an error. */
   fieldIds: z.array(fieldId).optional(),
@@ -188,37 +234,44 @@ export const objectState = z.object({
 export type ObjectState = z.infer<typeof objectState>;
 export const getFieldsReply = objectState.extend({ ok: z.literal(true) });
 /** Sets one or several fields atomically: all are applied or, if one is bad, none. */
-export const setFields = z.object({ sender, doId: id, fields: z.array(fieldValue).min(1) });
+export const setFields = z.object({ ...actingFor, doId: id, fields: z.array(fieldValue).min(1) });
 export type SetFields = z.infer<typeof setFields>;
-export const setLocation = z.object({ sender, doId: id, parentId: zone, zoneId: zone });
+export const setLocation = z.object({ ...actingFor, doId: id, parentId: zone, zoneId: zone });
 /** ai 0 clears an explicit AI (the object then inherits its parent's again). */
-export const setAi = z.object({ sender, doId: id, ai: channelOrNone });
-export const setOwner = z.object({ sender, doId: id, owner: channelOrNone });
-export const deleteAiObjects = z.object({ sender, ai: id });
-export const queryZones = z.object({ sender, parentId: id, zones: z.array(zone).min(1).max(4096) });
+export const setAi = z.object({ ...actingFor, doId: id, ai: channelOrNone });
+export const setOwner = z.object({ ...actingFor, doId: id, owner: channelOrNone });
+export const deleteAiObjects = z.object({ ...actingFor, ai: id });
+export const queryZones = z.object({ parentId: id, zones: z.array(zone).min(1).max(4096) });
 export const queryZonesReply = z.object({
   ok: z.literal(true),
   objects: z.array(z.lazy(() => objectSnapshot)),
 });
 export const countZones = queryZones;
 export const countZonesReply = z.object({ ok: z.literal(true), count: z.number().int().nonnegative() });
-export const activeZones = z.object({ sender, parentId: id });
+export const activeZones = z.object({ parentId: id });
 export const activeZonesReply = z.object({ ok: z.literal(true), zones: z.array(zone) });
-export const deleteZone = z.object({ sender, parentId: id, zoneId: zone });
-export const deleteChildren = z.object({ sender, parentId: id });
+export const deleteZone = z.object({ ...actingFor, parentId: id, zoneId: zone });
+export const deleteChildren = z.object({ ...actingFor, parentId: id });
 /** What the delete operations answer: every object deleted, the asked-for ones and their descendants. */
 export const deletedReply = z.object({ ok: z.literal(true), deleted: z.array(id) });
 
-/** One update of a tick batch: the hot path. */
-export const updateBatch = z.object({
-  sender,
-  /** [doId, fieldId, value] triples, applied in order. */
-  updates: z.array(z.tuple([id, fieldId, bytes])).max(65_536),
-});
+/** One field update: [doId, fieldId, value packed by the dclass]. */
+const update = z.tuple([id, fieldId, bytes]);
+/**
+ * A tick's updates: the hot path. They come in groups, each sent for one channel (0: the sender's own),
+ * e.g. one group per client whose updates a client agent forwards, so that the state server never echoes
+ * an update back to whoever sent it and game logic knows who did. At most 65,536 updates in all.
+ */
+export const updateBatch = z
+  .object({ groups: z.array(z.tuple([channelOrNone, z.array(update).min(1)])).min(1) })
+  .refine((batch) => batch.groups.reduce((sum, [, updates]) => sum + updates.length, 0) <= 65_536, {
+    message: "at most 65536 updates in one batch",
+  });
 export type UpdateBatch = z.infer<typeof updateBatch>;
 /**
  * Sent only when the batch was a request: how many updates were applied, and each refused one by its
- * index in `updates` with the reason. Applied db fields of stored objects are committed before this.
+ * index (counted over the groups in order) with the reason. Applied db fields of stored objects are
+ * committed before this.
  */
 export const updateBatchReply = z.object({
   ok: z.literal(true),
@@ -228,7 +281,7 @@ export const updateBatchReply = z.object({
   ),
 });
 
-/** The state server's operations: `serviceSubject("ss", op)`, each with its request schema. */
+/** The state server's operations: `service("ss", op, from)`, each with its request schema. */
 export const STATE_SERVER_OPS = {
   create: createObject,
   delete: deleteObject,
@@ -251,13 +304,12 @@ export type StateServerOp = keyof typeof STATE_SERVER_OPS;
 
 /** Creates a stored object with some of its db fields (db fields with a declared default get it). */
 export const dbCreateObject = z.object({
-  sender,
   classId: z.number().int().nonnegative(),
   fields: z.array(fieldValue),
 });
 export const dbCreateObjectReply = z.object({ ok: z.literal(true), doId: id });
 /** Absent fieldIds: every stored field. Fields with no stored value are left out. */
-export const dbGetFields = z.object({ sender, doId: id, fieldIds: z.array(fieldId).optional() });
+export const dbGetFields = z.object({ doId: id, fieldIds: z.array(fieldId).optional() });
 export const dbGetFieldsReply = z.object({
   ok: z.literal(true),
   doId: id,
@@ -265,14 +317,14 @@ export const dbGetFieldsReply = z.object({
   fields: z.array(fieldValue),
 });
 /** Answered once the values are committed to Postgres. */
-export const dbSetFields = z.object({ sender, doId: id, fields: z.array(fieldValue).min(1) });
+export const dbSetFields = z.object({ ...actingFor, doId: id, fields: z.array(fieldValue).min(1) });
 /** [fieldId, expected, replacement]: all are replaced if every field holds its expected value, else none. */
 export const dbSetFieldsIfEquals = z.object({
-  sender,
+  ...actingFor,
   doId: id,
   fields: z.array(z.tuple([fieldId, bytes, bytes])).min(1),
 });
-export const dbSetFieldIfEmpty = z.object({ sender, doId: id, fieldId, value: bytes });
+export const dbSetFieldIfEmpty = z.object({ ...actingFor, doId: id, fieldId, value: bytes });
 /** A compare-and-set's answer; when not applied, `current` holds the values stored now (unset ones left out). */
 export const dbCompareReply = z.object({
   ok: z.literal(true),
@@ -280,15 +332,15 @@ export const dbCompareReply = z.object({
   current: z.array(fieldValue),
 });
 /** Deleted fields with a declared default are reset to it, as Astron does. */
-export const dbDeleteFields = z.object({ sender, doId: id, fieldIds: z.array(fieldId).min(1) });
-export const dbDeleteObject = z.object({ sender, doId: id });
+export const dbDeleteFields = z.object({ ...actingFor, doId: id, fieldIds: z.array(fieldId).min(1) });
+export const dbDeleteObject = z.object({ ...actingFor, doId: id });
 /**
  * Loads a stored object into a location as a live object: its db fields from Postgres, required fields
  * that have no stored value get their default, `fields` override both. Its db fields are then written
  * back on every update.
  */
 export const dbActivate = z.object({
-  sender,
+  ...actingFor,
   doId: id,
   parentId: zone,
   zoneId: zone,
@@ -297,7 +349,7 @@ export const dbActivate = z.object({
   owner: id.optional(),
 });
 
-/** The db operations: `serviceSubject("db", op)`, each with its request schema. */
+/** The db operations: `service("db", op, from)`, each with its request schema. */
 export const DB_OPS = {
   create: dbCreateObject,
   get: dbGetFields,
@@ -352,8 +404,13 @@ export const delivery = z.discriminatedUnion("kind", [
   z.object({
     kind: z.literal("update"),
     sender,
-    /** [doId, fieldId, value] in the order they were applied. */
-    updates: z.array(z.tuple([id, z.number().int().nonnegative(), bytes])),
+    /**
+     * [doId, fieldId, value] in the order they were applied; to an AI or owner channel
+     * [doId, fieldId, value, from]: `from`, the channel the update came from (e.g. the client's).
+     */
+    updates: z.array(
+      z.union([z.tuple([id, fieldId, bytes]), z.tuple([id, fieldId, bytes, channelOrNone])]),
+    ),
   }),
   /** To the AI and owner channels. */
   z.object({
@@ -413,11 +470,10 @@ export const clientChannelMessage = z.discriminatedUnion("kind", [
 export type ClientChannelMessage = z.infer<typeof clientChannelMessage>;
 
 /**
- * A client said hello and has its channel: published by its agent to `<root>.game.client-arrived` (queue
- * group `<root>-game`), so that exactly one game-logic participant gives it an avatar.
+ * A client said hello and has its channel: published by its agent as `game.client-arrived` (queue group
+ * `<root>-game`), so that exactly one game-logic participant gives it an avatar.
  */
 export const clientArrived = z.object({
-  sender,
   /** The client's participant channel: owner of its avatar, target of control messages. */
   client: id,
   accountId: id,
@@ -425,9 +481,8 @@ export const clientArrived = z.object({
 });
 export type ClientArrived = z.infer<typeof clientArrived>;
 
-/** A client that arrived is gone (`<root>.game.client-left`): disconnected, ejected or timed out. */
+/** A client that arrived is gone (`game.client-left`): disconnected, ejected or timed out. */
 export const clientLeft = z.object({
-  sender,
   client: id,
   accountId: id,
   reason: z.string(),

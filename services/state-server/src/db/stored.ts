@@ -2,7 +2,7 @@ import { type DClass, type Field, messages } from "@overworld/protocol";
 import type { z } from "zod";
 import { EVENT_KINDS, type EventSink } from "../events.ts";
 import type { IdSource } from "../ids.ts";
-import type { DbRow, LiveObjects } from "../live.ts";
+import type { DbRow, LiveObjects, Sent } from "../live.ts";
 import {
   type ClassModel,
   type FieldBytes,
@@ -88,7 +88,7 @@ export class StoredObjects {
   }
 
   /** Answered once the values are committed. */
-  async set(request: z.infer<typeof messages.dbSetFields>): Promise<void> {
+  async set(request: Sent<typeof messages.dbSetFields>): Promise<void> {
     const dclass = this.deps.model.dclass(await this.classOf(request.doId));
     const values = this.dbValues(dclass, request.fields);
     await this.write(
@@ -99,7 +99,7 @@ export class StoredObjects {
   }
 
   async setIfEquals(
-    request: z.infer<typeof messages.dbSetFieldsIfEquals>,
+    request: Sent<typeof messages.dbSetFieldsIfEquals>,
   ): Promise<{ applied: boolean; current: FieldBytes[] }> {
     const dclass = this.deps.model.dclass(await this.classOf(request.doId));
     const expectations: Expectation[] = [];
@@ -115,7 +115,7 @@ export class StoredObjects {
   }
 
   async setIfEmpty(
-    request: z.infer<typeof messages.dbSetFieldIfEmpty>,
+    request: Sent<typeof messages.dbSetFieldIfEmpty>,
   ): Promise<{ applied: boolean; current: FieldBytes[] }> {
     const dclass = this.deps.model.dclass(await this.classOf(request.doId));
     const field = this.dbField(dclass, request.fieldId);
@@ -140,7 +140,7 @@ export class StoredObjects {
   }
 
   /** Deletes stored values; a field with a declared default is reset to it instead (as Astron does). */
-  async deleteFields(request: z.infer<typeof messages.dbDeleteFields>): Promise<void> {
+  async deleteFields(request: Sent<typeof messages.dbDeleteFields>): Promise<void> {
     const { model } = this.deps;
     const dclass = model.dclass(await this.classOf(request.doId));
     const rows: DbRow[] = [];
@@ -158,7 +158,7 @@ export class StoredObjects {
     await this.refreshLive(request.doId, resets);
   }
 
-  async delete(request: z.infer<typeof messages.dbDeleteObject>): Promise<void> {
+  async delete(request: Sent<typeof messages.dbDeleteObject>): Promise<void> {
     const deleted = await this.deps.db.deleteObject(request.doId);
     this.classes.delete(request.doId);
     if (!deleted) throw unknownObject(request.doId);
@@ -171,7 +171,7 @@ export class StoredObjects {
    * fields from the db when stored; `fields` override both. Its db fields are then written back on
    * every update.
    */
-  async activate(request: z.infer<typeof messages.dbActivate>): Promise<{ doId: number }> {
+  async activate(request: Sent<typeof messages.dbActivate>): Promise<{ doId: number }> {
     const { model, db, live, objects } = this.deps;
     const classId = await this.classOf(request.doId, true);
     const dclass = model.dclass(classId);
