@@ -5,6 +5,7 @@ export * from "./log.ts";
 export * from "./login-user-data.ts";
 export * from "./lua.ts";
 export * from "./migrations.ts";
+export * from "./nats-server.ts";
 export * from "./nats-trust.ts";
 export * from "./netcode-config.ts";
 export * from "./participant.ts";

@@ -18,30 +18,18 @@
  * `add-session-object` control message to the channel); `client-left` follows when it goes.
  */
 
-import {
-  type DcFile,
-  encodeEnvelope,
-  legacyHash,
-  loadDcFiles,
-  messages,
-  netcode,
-  subjects,
-} from "@overworld/protocol";
-import { dcFieldSizer } from "@overworld/protocol/client";
+import { type DcFile, encodeEnvelope, legacyHash, loadDcFiles, messages, netcode } from "@overworld/protocol";
+import { dcFieldSizer, EjectCode } from "@overworld/protocol/client";
 import {
   Closers,
   ConfigError,
-  connectBus,
   createLogger,
   decodeLoginUserData,
   joinCluster,
   type Logger,
-  type NatsConnection,
   type OpsServer,
   type Participant,
   parseMessage,
-  publish,
-  request,
   startOpsServer,
 } from "@overworld/service";
 import { Counter, Gauge, Registry } from "prom-client";
@@ -134,18 +122,22 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
   /** What to close if starting fails half-way, or when it stops. */
   const closers = new Closers();
   try {
-    const nc: NatsConnection = await connectBus(config.NATS_URL, `${SERVICE}:${instanceId}`);
-    closers.push(() => nc.drain());
-    const participant: Participant = await joinCluster(nc, {
+    let wire: Wire | undefined;
+    const participant: Participant = await joinCluster({
+      natsUrl: config.NATS_URL,
+      ...(config.NATS_CREDS === undefined ? {} : { credentials: config.NATS_CREDS }),
       role: "client-agent",
       instanceId,
       version: config.CLUSTER_VERSION,
       schemaHash,
       root: config.SUBJECT_ROOT,
       log,
-      onDead: (reason) => log.error({ reason }, "the message director declared this client agent dead"),
+      // declared dead: our post-removes deleted the clients' session objects, and their channels were
+      // the old registration's; they connect again to this agent's new registration
+      onRejoin: () => wire?.ejectAll(EjectCode.SessionObjectDeleted, "the client agent was declared dead and joined the cluster again; connect again"),
     });
     closers.push(() => participant.leave());
+    const { nc, subjects: names } = participant;
 
     const registry = new Registry();
     const metrics = createMetrics(registry);
@@ -160,7 +152,6 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       // the agent's wall clock stands for the cluster's (hosts run NTP); its error bound is not measured yet
       clock: () => ({ time: Date.now(), errorBound: 0 }),
     };
-    const names = subjects(config.SUBJECT_ROOT);
     const locations = new LocationSubscriptions(
       (subject, deliver) => {
         const subscription = nc.subscribe(subject, {
@@ -186,22 +177,22 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       subscribe: (parent, zone, sink) => locations.add(parent, zone, sink),
       unsubscribe: (parent, zone, sink) => locations.remove(parent, zone, sink),
       query: async (parent, zones) => {
-        const reply = await request<{ objects: messages.ObjectSnapshot[] }>(
-          nc,
-          names.service("ss", "query-zones"),
-          { sender: participant.channel, parentId: parent, zones: [...zones] },
+        const reply = await participant.request<{ objects: messages.ObjectSnapshot[] }>(
+          "ss",
+          "query-zones",
+          { parentId: parent, zones: [...zones] },
           QUERY_TIMEOUT_MS,
         );
         return reply.objects;
       },
     };
-    const forward = (updates: [number, number, Uint8Array][]) =>
-      publish(nc, names.service("ss", "updates"), { sender: participant.channel, updates });
+    const forward = (groups: messages.UpdateBatch["groups"]) =>
+      participant.publish("ss", "updates", { groups } satisfies messages.UpdateBatch);
     const postRemoves = new SessionPostRemoves(
       (doIds) =>
         doIds.map((doId) => ({
-          subject: names.service("ss", "delete"),
-          payload: encodeEnvelope({ sender: participant.channel, doId }),
+          subject: participant.subject("ss", "delete"),
+          payload: encodeEnvelope({ doId }),
         })),
       participant,
       log,
@@ -223,14 +214,12 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
         await nc.flush(); // subscribed at the server before anyone learns the channel
         return { channel, close: () => subscription.unsubscribe() };
       },
-      deleteObject: (doId) =>
-        publish(nc, names.service("ss", "delete"), { sender: participant.channel, doId }),
+      deleteObject: (doId) => participant.publish("ss", "delete", { doId }),
       postRemoves,
-      arrived: (notice) => publish(nc, names.service("game", "client-arrived"), notice),
-      left: (notice) => publish(nc, names.service("game", "client-left"), notice),
-      sender: () => participant.channel,
+      arrived: (notice) => participant.publish("game", "client-arrived", notice),
+      left: (notice) => participant.publish("game", "client-left", notice),
     };
-    const wire = new Wire(config, rules, log, metrics, port, forward, sessionPort, () => locations.sealAll());
+    wire = new Wire(config, rules, log, metrics, port, forward, sessionPort, () => locations.sealAll());
     const udp = await netcode.openUdpEndpoint({
       host: config.UDP_HOST,
       port: config.UDP_PORT,
@@ -241,12 +230,13 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       config.PUBLIC_ADDRESS.port === 0
         ? netcode.addressFromHostPort(netcode.formatHost(config.PUBLIC_ADDRESS), udp.address.port)
         : config.PUBLIC_ADDRESS;
-    wire.attach(udp, publicAddress);
-    const tick = setInterval(() => wire.tick(), MS_PER_SECOND / config.TICK_HZ);
+    const running = wire;
+    running.attach(udp, publicAddress);
+    const tick = setInterval(() => running.tick(), MS_PER_SECOND / config.TICK_HZ);
     closers.push(async () => {
       clearInterval(tick);
       postRemoves.stop();
-      wire.disconnectAll();
+      running.disconnectAll();
     });
 
     const ops: OpsServer = await startOpsServer({
@@ -255,7 +245,7 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       host: config.HTTP_HOST,
       metrics: registry,
       checks: { nats: () => !nc.isClosed(), cluster: () => participant.alive },
-      details: () => ({ clients: wire.connectedClients, udp: udp.address.key }),
+      details: () => ({ clients: running.connectedClients, udp: udp.address.key }),
     });
     closers.push(() => ops.close());
     log.info(
@@ -270,16 +260,16 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       httpPort: ops.port,
       schemaHash,
       get connectedClients() {
-        return wire.connectedClients;
+        return running.connectedClients;
       },
       get rateLimited() {
-        return wire.rateLimited;
+        return running.rateLimited;
       },
       get locationSubscriptions() {
         return locations.size;
       },
-      clientChannel: (accountId) => wire.clientChannel(accountId),
-      addSessionObject: (clientChannel, doId) => wire.addSessionObject(clientChannel, doId),
+      clientChannel: (accountId) => running.clientChannel(accountId),
+      addSessionObject: (clientChannel, doId) => running.addSessionObject(clientChannel, doId),
       stop: () => {
         stopping ??= closers.closeAll().then(() => log.info("client agent stopped"));
         return stopping;
@@ -309,7 +299,7 @@ class Wire {
     private readonly log: Logger,
     private readonly metrics: ReturnType<typeof createMetrics>,
     private readonly port: InterestPort,
-    private readonly forward: (updates: [number, number, Uint8Array][]) => void,
+    private readonly forward: (groups: messages.UpdateBatch["groups"]) => void,
     private readonly sessionPort: SessionPort & GamePort,
     /** Ends the zones' tick: their updates are encoded once, for the sessions to send. */
     private readonly sealZones: () => void,
@@ -389,6 +379,13 @@ class Wire {
     this.handle(server.disconnectAll(Date.now()), Date.now());
   }
 
+  /** Ejects every client (e.g. the agent lost its registration, and with it its clients' channels). */
+  ejectAll(code: number, reason: string): void {
+    const now = Date.now();
+    for (const session of this.sessions.values()) session.eject(code, reason, now);
+    this.sessionPort.postRemoves.reset();
+  }
+
   /**
    * Client updates go on as soon as the datagrams that arrived together are handled: one batch per turn
    * of the event loop (under load, many datagrams per turn), not one per tick, which would add up to a
@@ -410,13 +407,18 @@ class Wire {
       this.handle(server.send(session.clientIndex, payload, now), now);
   }
 
-  /** The accepted SET_FIELDs of every client, to the state server as one batch. */
+  /**
+   * The accepted SET_FIELDs of every client, to the state server as one batch: a group per client,
+   * sent for its channel. A client's updates wait for its channel (a few ms after it connects).
+   */
   private forwardUpdates(): void {
-    const updates: [number, number, Uint8Array][] = [];
+    const groups: messages.UpdateBatch["groups"] = [];
     for (const session of this.sessions.values()) {
-      for (const { doId, field, value } of session.outgoing.splice(0)) updates.push([doId, field.id, value]);
+      if (session.channel === undefined || session.outgoing.length === 0) continue;
+      const updates = session.outgoing.splice(0).map(({ doId, field, value }) => [doId, field.id, value] as [number, number, Uint8Array]);
+      groups.push([session.channel, updates]);
     }
-    if (updates.length > 0) this.forward(updates);
+    if (groups.length > 0) this.forward(groups);
   }
 
   private tickSession(server: netcode.NetcodeServer, session: ClientSession, now: number): void {
@@ -496,7 +498,6 @@ class Wire {
     if (session.state !== "active" || session.channel === undefined || this.announced.has(session)) return;
     this.announced.add(session);
     this.sessionPort.arrived({
-      sender: this.sessionPort.sender(),
       client: session.channel,
       accountId: session.accountId,
       username: session.username,
@@ -562,7 +563,6 @@ class Wire {
     session.close();
     if (this.announced.delete(session) && session.channel !== undefined) {
       this.sessionPort.left({
-        sender: this.sessionPort.sender(),
         client: session.channel,
         accountId: session.accountId,
         reason: session.ejection ? `ejected (${session.ejection.code}): ${session.ejection.reason}` : "gone",
@@ -580,8 +580,6 @@ class Wire {
 interface GamePort {
   arrived(notice: messages.ClientArrived): void;
   left(notice: messages.ClientLeft): void;
-  /** The agent's own participant channel (the sender of its notices). */
-  sender(): number;
 }
 
 const CONTROL_KINDS: ReadonlySet<string> = new Set(

@@ -143,7 +143,7 @@ export class ZoneFeed {
     this.gathering = new UpdateGathering(isState);
   }
 
-  add(updates: readonly (readonly [number, number, Uint8Array])[]): void {
+  add(updates: readonly (readonly [number, number, Uint8Array, number?])[]): void {
     for (const [doId, fieldId, value] of updates) this.gathering.add(doId, fieldId, value);
   }
 

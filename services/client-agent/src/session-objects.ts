@@ -44,6 +44,11 @@ export class SessionPostRemoves {
     this.stopped = true;
   }
 
+  /** Forgets every session object: the director fired (or dropped) their post-removes already. */
+  reset(): void {
+    this.doIds.clear();
+  }
+
   /** Registers the post-remove of a session object; resolves once the director holds it. */
   add(doId: number): Promise<void> {
     if (this.stopped || this.doIds.has(doId)) return this.chain;

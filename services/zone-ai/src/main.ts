@@ -4,16 +4,17 @@
  * `startZoneAi(config)` is what main runs and what tests run in-process.
  */
 import { pathToFileURL } from "node:url";
-import { legacyHash, loadDcFiles } from "@overworld/protocol";
+import { type DcFile, legacyHash, loadDcFiles } from "@overworld/protocol";
 import {
   Closers,
   ConfigError,
-  connectBus,
   connectRedis,
   createLogger,
   isEntryPoint,
   joinCluster,
   type Logger,
+  type Participant,
+  type Redis,
   runService,
   startOpsServer,
 } from "@overworld/service";
@@ -33,7 +34,9 @@ const SERVICE = "zone-ai";
 export interface ZoneAiHandle {
   readonly log: Logger;
   readonly httpPort: number;
+  /** The replica's participant channel (a new one if it had to join the cluster again). */
   readonly channel: number;
+  /** The running replica (a new one if it had to join the cluster again). */
   readonly replica: Replica;
   stop(): Promise<void>;
 }
@@ -64,51 +67,34 @@ export async function startZoneAi(config: ZoneAiConfig, plugin?: ZonePlugin): Pr
   try {
     const game = plugin ?? (await loadPlugin(config.PLUGIN));
     const dc = loadDcFiles(config.DC_FILES);
-    const nc = await connectBus(config.NATS_URL, `${SERVICE}:${instanceId}`);
-    closers.push(() => nc.drain());
     const redis = await connectRedis(config.REDIS_URL, SERVICE);
     closers.push(() => redis.quit());
-    const participant = await joinCluster(nc, {
+    let running: Replicated | undefined;
+    const participant = await joinCluster({
+      natsUrl: config.NATS_URL,
+      ...(config.NATS_CREDS === undefined ? {} : { credentials: config.NATS_CREDS }),
       role: "zone-ai",
       instanceId,
       version: config.CLUSTER_VERSION,
       schemaHash: legacyHash(dc),
       root: config.SUBJECT_ROOT,
       log,
-      onDead: (reason) => log.error({ reason }, "the message director declared this replica dead"),
-    });
-    closers.push(() => participant.leave());
-    const journal = await openJournal(nc, { root: config.SUBJECT_ROOT, maxAgeMs: config.JOURNAL_MAX_AGE_MS });
-    let replica: Replica | undefined;
-    const leases = new ZoneLeases(redis, {
-      prefix: `${config.REDIS_PREFIX}zone-ai:lease:`,
-      owner: String(participant.channel),
-      ttlMs: config.LEASE_TTL_MS,
-      log,
-      onLost: (zone, reason) => {
-        log.warn({ zone, reason }, "zone lease lost; the zone stops here");
-        replica?.lost(zone);
+      // declared dead: peers took our zones (our leases ran out meanwhile); start again as a new replica
+      onRejoin: () => {
+        const old = running;
+        running = undefined;
+        void (old?.stop() ?? Promise.resolve())
+          .then(async () => {
+            running = await replicate(config, participant, redis, game, dc, log);
+            log.info({ channel: participant.channel }, "zone-AI replica started again under its new channel");
+          })
+          .catch((error: unknown) => log.error({ err: error }, "the zone-AI replica could not start again"));
       },
     });
-    leases.start();
-    closers.push(() => leases.close());
-    replica = new Replica({
-      nc,
-      redis,
-      participant,
-      journal,
-      leases,
-      channels: new ZoneChannels(redis, `${config.REDIS_PREFIX}zone-ai:`),
-      plugin: game,
-      dc,
-      root: config.SUBJECT_ROOT,
-      redisPrefix: config.REDIS_PREFIX,
-      snapshotEveryMs: config.SNAPSHOT_EVERY_MS,
-      log,
-    });
-    await replica.start();
-    const running = replica;
-    closers.push(() => running.stop());
+    closers.push(() => participant.leave());
+    running = await replicate(config, participant, redis, game, dc, log);
+    closers.push(() => running?.stop() ?? Promise.resolve());
+    const current = () => running?.replica;
 
     const registry = new Registry();
     new Gauge({
@@ -116,7 +102,7 @@ export async function startZoneAi(config: ZoneAiConfig, plugin?: ZonePlugin): Pr
       help: "Zones this replica runs",
       registers: [registry],
       collect() {
-        this.set(running.zones.length);
+        this.set(current()?.zones.length ?? 0);
       },
     });
     new Gauge({
@@ -124,7 +110,7 @@ export async function startZoneAi(config: ZoneAiConfig, plugin?: ZonePlugin): Pr
       help: "Journal inputs this replica has read",
       registers: [registry],
       collect() {
-        this.set(running.counts.inputs);
+        this.set(current()?.counts.inputs ?? 0);
       },
     });
     const ops = await startOpsServer({
@@ -132,8 +118,11 @@ export async function startZoneAi(config: ZoneAiConfig, plugin?: ZonePlugin): Pr
       port: config.HTTP_PORT,
       host: config.HTTP_HOST,
       metrics: registry,
-      checks: { nats: () => !nc.isClosed(), cluster: () => participant.alive },
-      details: () => ({ zones: running.zones, replicas: running.members }),
+      checks: {
+        nats: () => !participant.nc.isClosed(),
+        cluster: () => participant.alive && current() !== undefined,
+      },
+      details: () => ({ zones: current()?.zones ?? [], replicas: current()?.members ?? [] }),
     });
     closers.push(() => ops.close());
     log.info({ httpPort: ops.port, channel: participant.channel, plugin: game.name }, "zone AI started");
@@ -141,8 +130,14 @@ export async function startZoneAi(config: ZoneAiConfig, plugin?: ZonePlugin): Pr
     return {
       log,
       httpPort: ops.port,
-      channel: participant.channel,
-      replica: running,
+      get channel() {
+        return participant.channel;
+      },
+      get replica() {
+        const replica = current();
+        if (replica === undefined) throw new Error("the zone-AI replica is restarting");
+        return replica;
+      },
       stop: () => {
         stopping ??= closers.closeAll().then(() => log.info("zone AI stopped"));
         return stopping;
@@ -152,6 +147,64 @@ export async function startZoneAi(config: ZoneAiConfig, plugin?: ZonePlugin): Pr
     await closers.closeAll();
     throw error;
   }
+}
+
+/** A running replica and its zone leases, held under the participant's current channel. */
+interface Replicated {
+  readonly replica: Replica;
+  stop(): Promise<void>;
+}
+
+async function replicate(
+  config: ZoneAiConfig,
+  participant: Participant,
+  redis: Redis,
+  plugin: ZonePlugin,
+  dc: DcFile,
+  log: Logger,
+): Promise<Replicated> {
+  const journal = await openJournal(participant.nc, {
+    root: config.SUBJECT_ROOT,
+    maxAgeMs: config.JOURNAL_MAX_AGE_MS,
+  });
+  let replica: Replica | undefined;
+  const leases = new ZoneLeases(redis, {
+    prefix: `${config.REDIS_PREFIX}zone-ai:lease:`,
+    owner: String(participant.channel),
+    ttlMs: config.LEASE_TTL_MS,
+    log,
+    onLost: (zone, reason) => {
+      log.warn({ zone, reason }, "zone lease lost; the zone stops here");
+      replica?.lost(zone);
+    },
+  });
+  leases.start();
+  replica = new Replica({
+    redis,
+    participant,
+    journal,
+    leases,
+    channels: new ZoneChannels(redis, `${config.REDIS_PREFIX}zone-ai:`),
+    plugin,
+    dc,
+    redisPrefix: config.REDIS_PREFIX,
+    snapshotEveryMs: config.SNAPSHOT_EVERY_MS,
+    log,
+  });
+  try {
+    await replica.start();
+  } catch (error) {
+    await leases.close();
+    throw error;
+  }
+  const started = replica;
+  return {
+    replica: started,
+    stop: async () => {
+      await started.stop();
+      await leases.close();
+    },
+  };
 }
 
 if (isEntryPoint(import.meta.url))

@@ -17,17 +17,8 @@ import {
   legacyHash,
   messages,
   type Subjects,
-  subjects,
 } from "@overworld/protocol";
-import {
-  type Logger,
-  type NatsConnection,
-  type Participant,
-  parseMessage,
-  publish,
-  type Redis,
-  request,
-} from "@overworld/service";
+import { type Logger, type Participant, parseMessage, publish, type Redis } from "@overworld/service";
 import type { ZoneJournal } from "./journal.ts";
 import { Placement, zoneKey } from "./placement.ts";
 import type { ArrivingClient, Cluster, ZonePlugin, ZoneSpec } from "./plugin.ts";
@@ -56,7 +47,6 @@ const LEASE_RETRY_SLACK_MS = 5;
 const ID_BLOCK = 128;
 
 export interface ReplicaDeps {
-  readonly nc: NatsConnection;
   readonly redis: Redis;
   readonly participant: Participant;
   readonly journal: ZoneJournal;
@@ -64,7 +54,6 @@ export interface ReplicaDeps {
   readonly channels: ZoneChannels;
   readonly plugin: ZonePlugin;
   readonly dc: DcFile;
-  readonly root: string;
   readonly redisPrefix: string;
   readonly snapshotEveryMs: number;
   readonly log: Logger;
@@ -94,13 +83,15 @@ export class Replica {
   private controlTimer: NodeJS.Timeout | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
   private controlling = false;
+  /** What to undo when the replica stops. */
+  private readonly stops: (() => void)[] = [];
   private stopped = false;
   private readonly cluster: Cluster;
   /** Zones resumed (started from a snapshot) and started fresh, for metrics and tests. */
   readonly counts = { resumed: 0, fresh: 0, inputs: 0 };
 
   constructor(private readonly deps: ReplicaDeps) {
-    this.names = subjects(deps.root);
+    this.names = deps.participant.subjects;
     this.instance = String(deps.participant.channel);
     this.cluster = this.makeCluster();
   }
@@ -129,7 +120,7 @@ export class Replica {
       }
       await this.deps.channels.channelOf(spec.parent, spec.zone);
     }
-    this.deps.nc.subscribe(this.names.service("game", "client-arrived"), {
+    const subscription = this.deps.participant.nc.subscribe(this.names.served("game", "client-arrived"), {
       queue: this.names.queue("game"),
       callback: (error, msg) => {
         if (error) return;
@@ -153,6 +144,7 @@ export class Replica {
         });
       },
     });
+    this.stops.push(() => subscription.unsubscribe());
     await this.control();
     this.controlTimer = setInterval(() => void this.control(), CONTROL_EVERY_MS);
     this.tickTimer = setInterval(() => this.tick(), MS_PER_SECOND / (plugin.tickHz ?? DEFAULT_TICK_HZ));
@@ -164,6 +156,7 @@ export class Replica {
     this.stopped = true;
     clearInterval(this.controlTimer);
     clearInterval(this.tickTimer);
+    for (const stop of this.stops.splice(0)) stop();
     await Promise.all([...this.running.values()].map((zone) => this.stopZone(zone, true)));
     await this.deps.redis.del(this.aliveKey(this.instance)).catch(() => undefined);
   }
@@ -368,7 +361,7 @@ export class Replica {
     const neighbours = (this.deps.plugin.neighbours?.(zone.spec) ?? []).filter((z) => z !== zone.spec.zone);
     if (neighbours.length === 0) return;
     for (const neighbour of neighbours) {
-      const subscription = this.deps.nc.subscribe(this.names.location(zone.spec.parent, neighbour), {
+      const subscription = this.deps.participant.nc.subscribe(this.names.location(zone.spec.parent, neighbour), {
         callback: (error, msg) => {
           if (error) return;
           try {
@@ -380,17 +373,17 @@ export class Replica {
       });
       zone.stops.push(() => subscription.unsubscribe());
     }
-    await this.deps.nc.flush();
+    await this.deps.participant.nc.flush();
     zone.runtime.addNearby(await this.query(zone.spec.parent, neighbours));
   }
 
   // ---- talking to the cluster ----------------------------------------------------------------------
 
   private async query(parent: number, zones: readonly number[]): Promise<ZoneObjectData[]> {
-    const reply = await request<{ objects: messages.ObjectSnapshot[] }>(
-      this.deps.nc,
-      this.names.service("ss", "query-zones"),
-      { sender: this.deps.participant.channel, parentId: parent, zones: [...zones] },
+    const reply = await this.deps.participant.request<{ objects: messages.ObjectSnapshot[] }>(
+      "ss",
+      "query-zones",
+      { parentId: parent, zones: [...zones] },
       REQUEST_TIMEOUT_MS,
     );
     return reply.objects.map((object) => snapshotData(object));
@@ -411,13 +404,14 @@ export class Replica {
     });
   }
 
-  private async perform(sender: number, output: ZoneOutput): Promise<void> {
-    const { nc } = this.deps;
+  /** Does one output of the zone whose channel is `zone`, acting for the zone. */
+  private async perform(zone: number, output: ZoneOutput): Promise<void> {
+    const { participant } = this.deps;
     const ss = (op: string, body: object) =>
-      request(nc, this.names.service("ss", op), { sender, ...body }, REQUEST_TIMEOUT_MS);
+      participant.request("ss", op, { as: zone, ...body }, REQUEST_TIMEOUT_MS);
     switch (output.op) {
       case "updates":
-        publish(nc, this.names.service("ss", "updates"), { sender, updates: output.updates });
+        participant.publish("ss", "updates", { groups: [[zone, output.updates]] } satisfies messages.UpdateBatch);
         return;
       case "create":
         await ss("create", {
@@ -442,9 +436,9 @@ export class Replica {
         });
         return;
       case "event":
-        publish(nc, this.names.participant(output.channel), {
+        publish(participant.nc, this.names.participant(output.channel), {
           kind: "zone-event",
-          sender,
+          sender: zone,
           name: output.name,
           target: output.target,
           data: output.data,
@@ -455,17 +449,16 @@ export class Replica {
   }
 
   private makeCluster(): Cluster {
-    const { nc, participant, channels, dc } = this.deps;
+    const { participant, channels, dc } = this.deps;
     return {
       dc,
       create: async (handle, fields, place) => {
         const doId = place.doId ?? (await participant.nextDoId());
         const packed = packFields(handle, fields);
-        await request(
-          nc,
-          this.names.service("ss", "create"),
+        await participant.request(
+          "ss",
+          "create",
           {
-            sender: participant.channel,
             doId,
             classId: handle.dclass.id,
             parentId: place.parent,
@@ -480,12 +473,7 @@ export class Replica {
       },
       exists: async (doId) => {
         try {
-          await request(
-            nc,
-            this.names.service("ss", "get"),
-            { sender: participant.channel, doId, fieldIds: [] },
-            REQUEST_TIMEOUT_MS,
-          );
+          await participant.request("ss", "get", { doId, fieldIds: [] }, REQUEST_TIMEOUT_MS);
           return true;
         } catch (error) {
           if ((error as { code?: string }).code === "unknown_object") return false;
@@ -493,7 +481,7 @@ export class Replica {
         }
       },
       addSessionObject: (client, doId) => {
-        publish(nc, this.names.participant(client), {
+        publish(participant.nc, this.names.participant(client), {
           kind: "add-session-object",
           sender: participant.channel,
           doId,

@@ -277,8 +277,9 @@ export class ZoneRuntime {
         return;
       }
       case "update":
-        for (const [doId, fieldId, value] of message.updates)
-          this.applyUpdate(doId, fieldId, value, message.sender);
+        // the channel each update came from (a client's, a zone's): the state server names it
+        for (const [doId, fieldId, value, from] of message.updates)
+          this.applyUpdate(doId, fieldId, value, from ?? message.sender);
         return;
       case "changing-location": {
         const object = this.objects.get(message.doId);
