@@ -3,6 +3,7 @@
  * interleaving, each batch is claimed once, and only by the lease holder. A heartbeat and a goodbye
  * racing the claim leave the participant either alive or claimed, never both.
  */
+import { randomUUID } from "node:crypto";
 import { connectRedis, type Redis } from "@overworld/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LeaderLease } from "../../services/message-director/src/lease.ts";
@@ -18,11 +19,15 @@ let b: Registry;
 const info = (instanceId: string): ParticipantInfo => ({
   role: "zone-ai",
   instanceId,
+  key: `U${"A".repeat(55)}`,
   version: VERSION,
   schemaHash: SCHEMA_HASH,
   joinedAt: Date.now(),
   director: "test",
 });
+
+/** A join proof never used before. */
+const proof = () => ({ id: randomUUID(), ttlMs: 60_000 });
 
 beforeAll(async () => {
   redisA = await connectRedis(REDIS_URL, "md-test-a");
@@ -44,7 +49,7 @@ describe("claiming a dead participant", () => {
     const value = lease.acquired ? lease.value : "";
     const channels = Array.from({ length: 50 }, (_, i) => 7000 + i);
     for (const channel of channels) {
-      await a.join(channel, info(`race-${channel}`), 0);
+      await a.join(channel, info(`race-${channel}`), 0, proof());
       await a.addPostRemoves(channel, [{ subject: "ow.x", payload: text(`pr-${channel}`) }], 10);
     }
     await sleep(5);
@@ -68,7 +73,7 @@ describe("claiming a dead participant", () => {
   it("does not claim a participant that heartbeats in time", async () => {
     const lease = await new LeaderLease(redisA, a.keys, "md-a", 5000).acquire(0);
     const value = lease.acquired ? lease.value : "";
-    await a.join(8000, info("alive"), 1000);
+    await a.join(8000, info("alive"), 1000, proof());
     expect(await a.due(10)).not.toContain(8000);
     expect((await a.claimDead(8000, value)).status).toBe("not-due");
     expect(await b.heartbeat(8000, 1000)).toBe(true);

@@ -3,13 +3,20 @@
  * deaths, post-removes (the cases of Astron's own message-director suite, and ours), malformed control
  * messages, id allocation through the participant client, and the event log.
  */
-import { decodeEnvelope, formatHash, legacyHash, loadDcFiles, messages, subjects } from "@overworld/protocol";
+import { createUser } from "@nats-io/nkeys";
+import {
+  decodeEnvelope,
+  formatHash,
+  type Identity,
+  legacyHash,
+  loadDcFiles,
+  messages,
+  subjects,
+} from "@overworld/protocol";
 import {
   ConfigError,
   createLogger,
-  type DirectorOperation,
   type JoinOptions,
-  joinCluster,
   type NatsConnection,
   readEvents,
   request,
@@ -23,6 +30,7 @@ import {
   type DirectorInProcess,
   decode,
   dropNamespace,
+  joinParticipant,
   type Namespace,
   namespace,
   SCHEMA_HASH,
@@ -33,8 +41,14 @@ import {
   waitFor,
 } from "./support.ts";
 
-/** The subject the director serves an operation on, under this file's root. */
-const mdSubject = (operation: DirectorOperation) => subjects(ns.root).service("md", operation);
+/** The subject of a director operation sent by `from`, under this file's root. */
+const mdSubject = (operation: messages.DirectorOp, from: Identity) =>
+  subjects(ns.root).service("md", operation, from);
+const zoneAi = (channel: number): Identity => ({ role: "zone-ai", channel });
+
+/** A participant channel's subject nobody listens to but the test: zone AI may publish there. */
+let spare = 90_000_000;
+const channelSubject = (space: Namespace = ns) => subjects(space.root).participant(++spare);
 
 const log = createLogger("message-director", "test", "silent");
 const ns = namespace("dir");
@@ -103,6 +117,7 @@ describe("joining", () => {
 
   it("refuses another version, naming both", async () => {
     await expect(join(ns, { version: "1.2.4" })).rejects.toMatchObject({
+      name: "ConfigError",
       code: "mismatch",
       message: expect.stringMatching(/version 1\.2\.4 does not match the cluster's 1\.2\.3/),
     });
@@ -110,6 +125,7 @@ describe("joining", () => {
 
   it("refuses another schema hash, naming both in hex", async () => {
     await expect(join(ns, { schemaHash: 0x1234abcd })).rejects.toMatchObject({
+      name: "ConfigError",
       code: "mismatch",
       message: expect.stringMatching(
         new RegExp(`schema hash 0x1234abcd does not match the cluster's ${formatHash(SCHEMA_HASH)}: rebuild`),
@@ -121,7 +137,7 @@ describe("joining", () => {
 describe("heartbeats and deaths", () => {
   it("keeps a heartbeating participant alive well past its deadline", async () => {
     const { participant } = await join();
-    const subject = `${ns.root}.test.alive.${participant.channel}`;
+    const subject = channelSubject();
     const fired = countOn(nc, subject);
     await participant.addPostRemove(subject, text("should not fire"));
     await sleep(4 * participant.deadAfterMs);
@@ -133,7 +149,7 @@ describe("heartbeats and deaths", () => {
 
   it("declares a silent participant dead within 3 s and fires its post-removes exactly once, in order", async () => {
     const { participant, die } = await join();
-    const subject = `${ns.root}.test.death.${participant.channel}`;
+    const subject = channelSubject();
     const fired = countOn(nc, subject);
     await participant.addPostRemove(subject, text("first"));
     await participant.addPostRemoves([
@@ -149,50 +165,98 @@ describe("heartbeats and deaths", () => {
     fired.stop();
   });
 
-  it("tells a participant it was declared dead when it heartbeats again, and refuses its requests", async () => {
-    const own = await md.connect();
-    let reason: string | undefined;
-    const participant = await joinCluster(own, {
+  it("a participant declared dead while it runs joins again by itself, under a new channel, and says so", async () => {
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger("client-agent", "paused", "info", {
+      write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>),
+    });
+    let rejoined = 0;
+    const participant = await joinParticipant(ns, {
       role: "client-agent",
       instanceId: "paused",
-      version: VERSION,
-      schemaHash: SCHEMA_HASH,
-      root: ns.root,
-      onDead: (why) => {
-        reason = why;
+      log,
+      onRejoin: () => {
+        rejoined += 1;
       },
     });
+    const before = participant.channel;
     // Pretend to be a process frozen past its deadline: the director forgets it...
-    await request(own, mdSubject("goodbye"), { sender: participant.channel });
-    // ...and its next heartbeat is refused.
-    await waitFor("onDead", () => reason !== undefined, 2000);
-    expect(reason).toMatch(new RegExp(`channel ${participant.channel} is not a live participant`));
-    expect(participant.alive).toBe(false);
-    await expect(participant.addPostRemove(`${ns.root}.x`, text("x"))).rejects.toMatchObject({
-      code: "not_found",
-    });
+    await request(nc, mdSubject("goodbye", { role: "client-agent", channel: before }), {});
+    // ...its next heartbeat is refused, and it joins again.
+    await waitFor("the rejoin", () => rejoined === 1, 3000);
+    expect(participant.alive).toBe(true);
+    expect(participant.channel).not.toBe(before);
+    expect(lines.map((line) => line.msg)).toEqual(
+      expect.arrayContaining([
+        "declared dead by the message director; joining again",
+        "joined the cluster again after being declared dead",
+      ]),
+    );
+    // its requests work again, as its new self
+    await participant.addPostRemove(subjects(ns.root).account(++spare), text("x"));
+    await participant.leave();
   });
 
-  it("declares the old registration of an instance dead when the instance joins again", async () => {
+  it("refuses a join for a live instance under another key: a restarted process waits for the old one's death", async () => {
     const first = await join(ns, { instanceId: "restarting-ai" });
-    const subject = `${ns.root}.test.superseded`;
+    const subject = channelSubject();
     const fired = countOn(nc, subject);
     await first.participant.addPostRemove(subject, text("old registration"));
-    const second = await join(ns, { instanceId: "restarting-ai" });
+    let second: Awaited<ReturnType<typeof join>> | undefined;
+    const joining = join(ns, { instanceId: "restarting-ai" }).then((member) => {
+      second = member;
+    });
+    await sleep(1500); // three deadlines: the first heartbeats on, the second is kept waiting
+    expect(second).toBeUndefined();
+    expect(first.participant.alive).toBe(true);
+    expect(fired.count).toBe(0);
+    await first.die();
+    await joining;
+    expect(second!.participant.alive).toBe(true);
     await waitFor("the old registration's post-removes", () => fired.count === 1, 3000);
-    await waitFor("the old handle to learn it is dead", () => !first.participant.alive, 2000);
-    expect(second.participant.alive).toBe(true);
-    await second.participant.leave();
-    await sleep(300);
-    expect(fired.count).toBe(1);
+    await second!.participant.leave();
     fired.stop();
+  });
+
+  it("refuses a join whose signature is not its key's, and one replayed", async () => {
+    const key = createUser();
+    const unsigned = {
+      instanceId: "forged",
+      version: VERSION,
+      schemaHash: SCHEMA_HASH,
+      key: key.getPublicKey(),
+      at: Date.now(),
+    };
+    const joinSubject = subjects(ns.root).join("client-agent");
+    const stranger = createUser().sign(messages.joinProof("client-agent", unsigned));
+    await expect(request(nc, joinSubject, { ...unsigned, signature: stranger })).rejects.toMatchObject({
+      code: "forbidden",
+      message: expect.stringMatching(/signature does not match its key/),
+    });
+    // signed for another role: the role is the subject's
+    const otherRole = key.sign(messages.joinProof("zone-ai", unsigned));
+    await expect(request(nc, joinSubject, { ...unsigned, signature: otherRole })).rejects.toMatchObject({
+      code: "forbidden",
+    });
+    const signature = key.sign(messages.joinProof("client-agent", unsigned));
+    const reply = await request<messages.JoinReply>(nc, joinSubject, { ...unsigned, signature });
+    expect(reply.jwt).toMatch(/^ey/); // its own credentials
+    await expect(request(nc, joinSubject, { ...unsigned, signature })).rejects.toMatchObject({
+      code: "forbidden",
+      message: expect.stringMatching(/a replay/),
+    });
+    const stale = { ...unsigned, at: Date.now() - 5 * 60_000 };
+    await expect(
+      request(nc, joinSubject, { ...stale, signature: key.sign(messages.joinProof("client-agent", stale)) }),
+    ).rejects.toMatchObject({ code: "forbidden", message: expect.stringMatching(/check the hosts' clocks/) });
+    await request(nc, mdSubject("goodbye", { role: "client-agent", channel: reply.channel }), {});
   });
 });
 
 describe("post-removes (Astron's message-director cases)", () => {
   it("fires once on death and never again; a clear cancels; several fire together", async () => {
-    const subject = `${ns.root}.test.astron`;
-    const other = `${ns.root}.test.astron-other`;
+    const subject = channelSubject();
+    const other = channelSubject();
     const fired = countOn(nc, subject);
     const firedOther = countOn(nc, other);
 
@@ -234,7 +298,7 @@ describe("post-removes (Astron's message-director cases)", () => {
 
   it("drops them on a clean goodbye", async () => {
     const { participant } = await join();
-    const subject = `${ns.root}.test.goodbye`;
+    const subject = channelSubject();
     const fired = countOn(nc, subject);
     await participant.addPostRemove(subject, text("never"));
     await participant.leave();
@@ -245,15 +309,24 @@ describe("post-removes (Astron's message-director cases)", () => {
     fired.stop();
   });
 
-  it("refuses a subject that cannot be published to, and more than the limit", async () => {
+  it("refuses a subject that cannot be published to, one its participant may not publish, and more than the limit", async () => {
     const { participant } = await join();
     await expect(participant.addPostRemove(`${ns.root}.objects.*`, text("x"))).rejects.toMatchObject({
       code: "malformed",
       message: expect.stringMatching(/^messages\.0\.subject: must be a NATS subject/),
     });
-    const many = Array.from({ length: 1024 }, () => ({ subject: `${ns.root}.x`, payload: text("x") }));
+    // a zone-AI replica may not speak as a client agent, so the director will not do it for it
+    const another = subjects(ns.root).service("ss", "delete", { role: "client-agent", channel: 7 });
+    await expect(participant.addPostRemove(another, text("x"))).rejects.toMatchObject({
+      code: "forbidden",
+      message: expect.stringMatching(
+        new RegExp(`zone-ai ${participant.channel} may not publish on ${another.replace(/\./g, "\\.")}`),
+      ),
+    });
+    const subject = channelSubject();
+    const many = Array.from({ length: 1024 }, () => ({ subject, payload: text("x") }));
     for (let i = 0; i < 4; i++) await participant.addPostRemoves(many);
-    await expect(participant.addPostRemove(`${ns.root}.x`, text("x"))).rejects.toMatchObject({
+    await expect(participant.addPostRemove(subject, text("x"))).rejects.toMatchObject({
       code: "bad_value",
       message: expect.stringMatching(/more than 4096 post-removes \(POST_REMOVE_LIMIT\)/),
     });
@@ -263,29 +336,27 @@ describe("post-removes (Astron's message-director cases)", () => {
 
 describe("malformed control messages", () => {
   it("are answered with an error naming the problem, and the director keeps serving", async () => {
-    const garbage = await nc.request(mdSubject("join"), new Uint8Array([0xc1, 0x00]), {
-      timeout: 2000,
-    });
+    const joinSubject = subjects(ns.root).join("zone-ai");
+    const garbage = await nc.request(joinSubject, new Uint8Array([0xc1, 0x00]), { timeout: 2000 });
     expect(messages.errorReply.parse(decodeEnvelope(garbage.data)).error.code).toBe("malformed");
     await expect(
-      request(nc, mdSubject("join"), {
-        role: "wizard",
+      request(nc, subjects(ns.root).join("message-director"), {
         instanceId: "x",
         version: "1",
         schemaHash: 1,
       }),
-    ).rejects.toMatchObject({ code: "malformed", message: expect.stringMatching(/^role: /) });
-    await expect(request(nc, mdSubject("heartbeat"), { sender: "seven" })).rejects.toMatchObject({
+    ).rejects.toMatchObject({ code: "malformed", message: expect.stringMatching(/^key: /) });
+    await expect(request(nc, `${ns.root}.md.heartbeat.zone-ai.seven`, {})).rejects.toMatchObject({
       code: "malformed",
-      message: expect.stringMatching(/^sender: /),
+      message: expect.stringMatching(/names no sender/),
     });
     await expect(
-      request(nc, mdSubject("addPostRemoves"), { sender: 5, messages: [{ subject: "a" }] }),
+      request(nc, mdSubject("addPostRemoves", zoneAi(5)), { messages: [{ subject: "a" }] }),
     ).rejects.toMatchObject({ code: "malformed", message: expect.stringMatching(/^messages\.0\.payload: /) });
     await expect(
-      request(nc, mdSubject("allocateIds"), { sender: 5, kind: "doId", count: -3 }),
+      request(nc, mdSubject("allocateIds", zoneAi(5)), { kind: "doId", count: -3 }),
     ).rejects.toMatchObject({ code: "malformed", message: expect.stringMatching(/^count: /) });
-    await expect(request(nc, mdSubject("heartbeat"), { sender: 4_000_000_000 })).rejects.toMatchObject({
+    await expect(request(nc, mdSubject("heartbeat", zoneAi(4_000_000_000)), {})).rejects.toMatchObject({
       code: "not_found",
       message: expect.stringMatching(/channel 4000000000 is not a live participant/),
     });
@@ -321,7 +392,7 @@ describe("id allocation through the participant client", () => {
 
   it("refuses ids to a channel that is not a live participant", async () => {
     await expect(
-      request(nc, mdSubject("allocateIds"), { sender: 77, kind: "doId", count: 1 }),
+      request(nc, mdSubject("allocateIds", zoneAi(77)), { kind: "doId", count: 1 }),
     ).rejects.toMatchObject({ code: "not_found" });
   });
 });
@@ -356,7 +427,7 @@ describe("the cluster event log", () => {
     );
     const sequences = read.map((event) => event.seq);
     expect(sequences).toEqual([...sequences].sort((x, y) => x - y));
-    expect(ours[2]!.source).toBe(`zone-ai/log-a#${a.participant.channel}`);
+    expect(ours[2]!.source).toBe(`zone-ai#${a.participant.channel}`);
     expect(ours[4]!.data).toMatchObject({ channel: b.participant.channel, role: "zone-ai" });
 
     const onlyDeaths = await readEvents(nc, {
@@ -390,7 +461,7 @@ describe("with the default timings", () => {
     second = await startMessageDirector(loadDirectorConfig(defaults.env), { log });
     const { participant, die } = await join(defaults);
     expect(participant.heartbeatMs).toBe(500);
-    const subject = `${defaults.root}.test.default-death`;
+    const subject = channelSubject(defaults);
     const fired = countOn(nc, subject);
     await participant.addPostRemove(subject, text("gone"));
     await sleep(600); // at least one heartbeat went through

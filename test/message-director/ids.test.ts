@@ -23,6 +23,7 @@ import {
   DATABASE_URL,
   dropNamespace,
   freePort,
+  joinParticipant,
   NATS_URL,
   namespace,
   SCHEMA_HASH,
@@ -74,18 +75,15 @@ async function startDirector(): Promise<MessageDirector> {
   return director;
 }
 
-async function join(instanceId: string, onDead?: () => void): Promise<Participant> {
-  const own = await connectBus(NATS_URL, "md-test-participant");
-  connections.push(own);
-  return joinCluster(own, {
+async function join(instanceId: string, onRejoin?: () => void): Promise<Participant> {
+  const participant = await joinParticipant(ns, {
     role: "uberdog",
     instanceId,
-    version: VERSION,
-    schemaHash: SCHEMA_HASH,
-    root: ns.root,
     doIdBlock: 10,
-    ...(onDead ? { onDead } : {}),
+    ...(onRejoin ? { onRejoin } : {}),
   });
+  connections.push(participant.nc);
+  return participant;
 }
 
 /** Takes doIds and channels every way the client offers, checking none was seen before. */

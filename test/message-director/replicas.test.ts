@@ -3,12 +3,14 @@
  * participant's post-removes, and when the leader is killed with -9 the other takes over within 3 s
  * (with the default lease) without declaring the living dead.
  */
-import { connectBus, joinCluster, type NatsConnection, type Participant } from "@overworld/service";
+import type { NatsConnection, Participant } from "@overworld/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectOperator } from "../support/nats.ts";
 import {
   countOn,
   type DirectorProcess,
   dropNamespace,
+  joinParticipant,
   NATS_URL,
   namespace,
   SCHEMA_HASH,
@@ -26,23 +28,16 @@ const connections: NatsConnection[] = [];
 const directors: DirectorProcess[] = [];
 
 async function join(instanceId: string): Promise<{ participant: Participant; die: () => Promise<void> }> {
-  const own = await connectBus(NATS_URL, "md-test-participant");
-  connections.push(own);
-  const participant = await joinCluster(own, {
-    role: "state-server",
-    instanceId,
-    version: VERSION,
-    schemaHash: SCHEMA_HASH,
-    root: ns.root,
-  });
-  return { participant, die: () => own.close() };
+  const participant = await joinParticipant(ns, { role: "state-server", instanceId });
+  connections.push(participant.nc);
+  return { participant, die: () => participant.nc.close() };
 }
 
 const deathsOf = async (director: DirectorProcess) =>
   Number(/^ow_md_deaths_total\{[^}]*\} (\d+)$/m.exec(await director.metrics())?.[1] ?? "NaN");
 
 beforeAll(async () => {
-  nc = await connectBus(NATS_URL, "md-test");
+  nc = await connectOperator("md-test");
 });
 
 afterAll(async () => {
@@ -67,8 +62,8 @@ describe("two director replicas", () => {
     // Exactly one of them fires.
     const first = await join("ss-1");
     const keeper = await join("ss-2");
-    const firstSubject = `${ns.root}.test.first`;
-    const keeperSubject = `${ns.root}.test.keeper`;
+    const firstSubject = `${ns.root}.c.91000002`;
+    const keeperSubject = `${ns.root}.c.91000003`;
     const firstFired = countOn(nc, firstSubject);
     const keeperFired = countOn(nc, keeperSubject);
     // Many requests, so both replicas (one queue group) serve some of them.

@@ -3,16 +3,18 @@
  * while no director runs, and a restart; a firing cut short by a crash; /healthz, /metrics and a
  * graceful SIGTERM.
  */
-import { connectBus, connectRedis, createLogger, joinCluster, type NatsConnection } from "@overworld/service";
+import { connectRedis, createLogger, type NatsConnection } from "@overworld/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadDirectorConfig } from "../../services/message-director/src/config.ts";
 import { type MessageDirector, startMessageDirector } from "../../services/message-director/src/director.ts";
 import { Registry } from "../../services/message-director/src/registry.ts";
+import { connectOperator } from "../support/nats.ts";
 import {
   countOn,
   type DirectorProcess,
   decode,
   dropNamespace,
+  joinParticipant,
   NATS_URL,
   namespace,
   REDIS_URL,
@@ -29,14 +31,8 @@ let nc: NatsConnection;
 const connections: NatsConnection[] = [];
 const directors: DirectorProcess[] = [];
 
-async function participantConnection(): Promise<NatsConnection> {
-  const own = await connectBus(NATS_URL, "md-test-participant");
-  connections.push(own);
-  return own;
-}
-
 beforeAll(async () => {
-  nc = await connectBus(NATS_URL, "md-test");
+  nc = await connectOperator("md-test");
 });
 
 afterAll(async () => {
@@ -50,23 +46,13 @@ describe("a director killed with -9 and restarted", () => {
   it("fires the post-removes of a participant that died while it was down, once, and spares the living", async () => {
     const first = await startDirectorProcess(ns.env, "md-restart-1");
     directors.push(first);
-    const doomedConnection = await participantConnection();
-    const doomed = await joinCluster(doomedConnection, {
-      role: "client-agent",
-      instanceId: "ca-doomed",
-      version: VERSION,
-      schemaHash: SCHEMA_HASH,
-      root: ns.root,
-    });
-    const survivor = await joinCluster(await participantConnection(), {
-      role: "zone-ai",
-      instanceId: "ai-survivor",
-      version: VERSION,
-      schemaHash: SCHEMA_HASH,
-      root: ns.root,
-    });
-    const doomedSubject = `${ns.root}.test.doomed`;
-    const survivorSubject = `${ns.root}.test.survivor`;
+    const doomed = await joinParticipant(ns, { role: "client-agent", instanceId: "ca-doomed" });
+    const doomedConnection = doomed.nc;
+    const survivor = await joinParticipant(ns, { role: "zone-ai", instanceId: "ai-survivor" });
+    connections.push(doomed.nc, survivor.nc);
+    // what each may publish: an account channel (client agent), a participant channel (zone AI)
+    const doomedSubject = `${ns.root}.a.91000004`;
+    const survivorSubject = `${ns.root}.c.91000005`;
     const doomedFired = countOn(nc, doomedSubject);
     const survivorFired = countOn(nc, survivorSubject);
     await doomed.addPostRemoves([
@@ -137,18 +123,20 @@ describe("a firing cut short by a crash", () => {
     const registry = new Registry(redis, space.prefix);
     const crashedLease = "md-crashed#1";
     await redis.set(registry.keys.lease, crashedLease, "PX", 400);
-    const subject = `${space.root}.test.resumed`;
+    const subject = `${space.root}.c.91000006`;
     await registry.join(
       4242,
       {
         role: "zone-ai",
         instanceId: "ai-x",
+        key: `U${"A".repeat(55)}`,
         version: VERSION,
         schemaHash: SCHEMA_HASH,
         joinedAt: 0,
         director: "md-crashed",
       },
       0,
+      { id: "resumed-proof", ttlMs: 60_000 },
     );
     await registry.addPostRemoves(4242, [{ subject, payload: text("resume me") }], 10);
     await sleep(5);

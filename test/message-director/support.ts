@@ -8,7 +8,6 @@ import { once } from "node:events";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import {
-  connectBus,
   createLogger,
   type JoinOptions,
   joinCluster,
@@ -18,6 +17,7 @@ import {
 import { loadDirectorConfig } from "../../services/message-director/src/config.ts";
 import { type MessageDirector, startMessageDirector } from "../../services/message-director/src/director.ts";
 import { deleteStreams, dropRedisKeys, dropSchema } from "../support/cleanup.ts";
+import { connectOperator, joinCredentials, natsEnv } from "../support/nats.ts";
 import { DATABASE_URL, NATS_URL, REDIS_URL } from "../support/services.ts";
 
 export const VERSION = "1.2.3";
@@ -47,7 +47,7 @@ export function namespace(name: string, overrides: Record<string, string> = {}):
   return {
     ...ns,
     env: {
-      NATS_URL,
+      ...natsEnv("message-director"),
       REDIS_URL,
       DATABASE_URL,
       CLUSTER_VERSION: VERSION,
@@ -73,7 +73,7 @@ export async function dropNamespace(ns: Namespace, redisUrl = REDIS_URL): Promis
   await deleteStreams([ns.stream]);
 }
 
-/** A participant over a NATS connection of its own: `die` closes the connection, which is its dying. */
+/** A participant (with a NATS connection of its own): `die` closes the connection, which is its dying. */
 export interface Member {
   readonly participant: Participant;
   die(): Promise<void>;
@@ -82,12 +82,10 @@ export interface Member {
 /** A message director in-process for one test file, with the test's own NATS connection. */
 export interface DirectorInProcess {
   readonly director: MessageDirector;
-  /** The test's NATS connection. */
+  /** The test's NATS connection: it may publish and subscribe anywhere. */
   readonly nc: NatsConnection;
-  /** Joins over a connection of its own: a zone-AI replica in the director's namespace, unless told. */
+  /** Joins with its role's credentials: a zone-AI replica in the director's namespace, unless told. */
   join(options: Partial<JoinOptions> & Pick<JoinOptions, "instanceId">): Promise<Member>;
-  /** A NATS connection for a participant the test joins by hand; closed by `stop`. */
-  connect(): Promise<NatsConnection>;
   /** Closes every connection, stops the director and drops the namespace. */
   stop(): Promise<void>;
 }
@@ -95,27 +93,15 @@ export interface DirectorInProcess {
 export async function startDirectorInProcess(ns: Namespace): Promise<DirectorInProcess> {
   const log = createLogger("message-director", "test", "silent");
   const director = await startMessageDirector(loadDirectorConfig(ns.env), { log });
-  const nc = await connectBus(NATS_URL, "md-test");
+  const nc = await connectOperator("md-test");
   const connections: NatsConnection[] = [];
-  const connect = async () => {
-    const own = await connectBus(NATS_URL, "md-test-participant");
-    connections.push(own);
-    return own;
-  };
   return {
     director,
     nc,
-    connect,
     async join(options) {
-      const own = await connect();
-      const participant = await joinCluster(own, {
-        role: "zone-ai",
-        version: VERSION,
-        schemaHash: SCHEMA_HASH,
-        root: ns.root,
-        ...options,
-      });
-      return { participant, die: () => own.close() };
+      const participant = await joinParticipant(ns, options);
+      connections.push(participant.nc);
+      return { participant, die: () => participant.nc.close() };
     },
     async stop() {
       for (const connection of connections) await connection.close().catch(() => {});
@@ -124,6 +110,23 @@ export async function startDirectorInProcess(ns: Namespace): Promise<DirectorInP
       await dropNamespace(ns);
     },
   };
+}
+
+/** Joins the director of a namespace as a participant with its role's credentials (zone AI unless told). */
+export function joinParticipant(
+  ns: Namespace,
+  options: Partial<JoinOptions> & Pick<JoinOptions, "instanceId">,
+): Promise<Participant> {
+  const role = options.role ?? "zone-ai";
+  return joinCluster({
+    natsUrl: NATS_URL,
+    credentials: joinCredentials(role),
+    role,
+    version: VERSION,
+    schemaHash: SCHEMA_HASH,
+    root: ns.root,
+    ...options,
+  });
 }
 
 /** A director started as a child process (`node --import tsx main.ts`). */

@@ -3,8 +3,9 @@
  * schema, its JetStream streams. Each test file isolates itself in a namespace of its own; these leave the
  * shared services as they found them.
  */
-import { connectBus, connectPostgres, connectRedis } from "@overworld/service";
-import { DATABASE_URL, NATS_URL, REDIS_URL } from "./services.ts";
+import { connectPostgres, connectRedis } from "@overworld/service";
+import { connectOperator } from "./nats.ts";
+import { DATABASE_URL, REDIS_URL } from "./services.ts";
 
 /** Keys a SCAN step asks Redis for. */
 const SCAN_COUNT = 500;
@@ -35,7 +36,7 @@ export async function dropSchema(schema: string): Promise<void> {
 /** Deletes JetStream streams by name; one that does not exist is no error. */
 export async function deleteStreams(streams: readonly string[]): Promise<void> {
   if (streams.length === 0) return;
-  const nc = await connectBus(NATS_URL, "test-cleanup");
+  const nc = await connectOperator("test-cleanup");
   try {
     // The JetStream API by hand: the tests do not depend on the JetStream client package.
     for (const stream of streams) {

@@ -51,7 +51,11 @@ export async function connectWith(permissions: NatsPermissions, name: string): P
 }
 
 /** A connection with the credentials the director would give `identity` in the cluster under `root`. */
-export function connectAs(identity: Identity, root: string, eventStream = EVENT_STREAM): Promise<NatsConnection> {
+export function connectAs(
+  identity: Identity,
+  root: string,
+  eventStream = EVENT_STREAM,
+): Promise<NatsConnection> {
   const permissions = permissionsFor(identity.role, {
     root,
     streams: streamsOf(root, eventStream),

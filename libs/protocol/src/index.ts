@@ -1,8 +1,8 @@
 export * from "./bytes.ts";
 export * from "./cluster/catalogue.ts";
 export * from "./cluster/channels.ts";
-export * from "./cluster/roles.ts";
 export * as messages from "./cluster/messages.ts";
+export * from "./cluster/roles.ts";
 export * from "./dc/dclass.ts";
 export * from "./dc/define.ts";
 export * from "./dc/field.ts";

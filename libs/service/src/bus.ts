@@ -33,7 +33,11 @@ export interface BusAuth {
  * `nats server report` shows who is who; waits for NATS within CONNECT_TIMEOUT_MS. Without `auth`, a
  * connection for tools on a NATS without authentication.
  */
-export function connectBus(url: string, name: string, auth: BusAuth = { anonymous: true }): Promise<NatsConnection> {
+export function connectBus(
+  url: string,
+  name: string,
+  auth: BusAuth = { anonymous: true },
+): Promise<NatsConnection> {
   return untilReachable(`NATS at ${url}`, () => tryBus(url, name, auth));
 }
 
@@ -64,6 +68,29 @@ async function tryBus(url: string, name: string, auth: BusAuth): Promise<NatsCon
       );
     }
     throw new Error(`cannot reach NATS at ${url} (${message}); is nats-server running? (NATS_URL)`);
+  }
+}
+
+/**
+ * Makes a connection connect again (e.g. with new credentials: its authenticator is asked afresh) and
+ * resolves once it has: subscriptions are made again on the new connection, messages published
+ * meanwhile go out on it.
+ */
+export async function reconnectBus(nc: NatsConnection, timeoutMs = 10_000): Promise<void> {
+  const statuses = nc.status();
+  const reconnected = (async () => {
+    for await (const status of statuses) if (status.type === "reconnect") return;
+  })();
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`NATS did not take the connection back within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    await nc.reconnect();
+    await Promise.race([reconnected, timedOut]);
+  } finally {
+    clearTimeout(timer);
+    statuses.stop();
   }
 }
 
@@ -131,7 +158,10 @@ export function serveRaw<S extends z.ZodType>(
       try {
         body = parseMessage(schema, msg.data);
       } catch (problem) {
-        options.log.warn({ subject: msg.subject, reason: (problem as Error).message }, "malformed message refused");
+        options.log.warn(
+          { subject: msg.subject, reason: (problem as Error).message },
+          "malformed message refused",
+        );
         reply(msg, messages.fail("malformed", (problem as Error).message));
         return;
       }

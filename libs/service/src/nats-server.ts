@@ -7,7 +7,13 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { createNatsTrust, type NatsServerOptions, readNatsTrust, trustFiles, writeNatsTrust } from "./nats-trust.ts";
+import {
+  createNatsTrust,
+  type NatsServerOptions,
+  readNatsTrust,
+  trustFiles,
+  writeNatsTrust,
+} from "./nats-trust.ts";
 
 export interface RunningNats {
   /** The URL clients connect to. */
@@ -30,7 +36,10 @@ export function natsServerBinary(env: NodeJS.ProcessEnv = process.env): string {
  * Makes a trust in `dir` unless one is there (keeping the existing one, so credentials handed out stay
  * good), writes its server configuration for `options`, and returns the trust.
  */
-export async function ensureNatsTrust(dir: string, options: Omit<NatsServerOptions, "storeDir"> & { storeDir?: string }) {
+export async function ensureNatsTrust(
+  dir: string,
+  options: Omit<NatsServerOptions, "storeDir"> & { storeDir?: string },
+) {
   const trust = readNatsTrust(dir) ?? (await createNatsTrust());
   writeNatsTrust(dir, trust, { ...options, storeDir: options.storeDir ?? join(dir, "jetstream") });
   return trust;

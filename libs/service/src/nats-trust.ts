@@ -78,7 +78,13 @@ export async function createNatsTrust(): Promise<NatsTrust> {
   for (const role of ROLES) {
     if (role === "message-director") continue; // the director mints its own from the signing key
     const user = createUser();
-    const jwt = await mint(signingKey, account.getPublicKey(), user, `${role} (join)`, joinPermissionsFor(role));
+    const jwt = await mint(
+      signingKey,
+      account.getPublicKey(),
+      user,
+      `${role} (join)`,
+      joinPermissionsFor(role),
+    );
     joinCredentials[role] = decode(fmtCreds(jwt, user));
   }
   return {
@@ -101,13 +107,7 @@ export async function mint(
   permissions: NatsPermissions,
 ): Promise<string> {
   const signer = fromSeed(new TextEncoder().encode(signingKey));
-  return encodeUser(
-    name,
-    user,
-    signer,
-    { ...permissions, ...UNLIMITED, issuer_account: account },
-    { signer },
-  );
+  return encodeUser(name, user, account, { ...permissions, ...UNLIMITED }, { signer });
 }
 
 export interface NatsServerOptions {
@@ -125,6 +125,8 @@ export function natsServerConfig(trust: NatsTrust, options: NatsServerOptions): 
     "# Overworld's NATS: operator mode; every user is a JWT signed by the cluster account's signing key.",
     `host: ${JSON.stringify(options.host)}`,
     `port: ${options.port}`,
+    // a connection's CONNECT carries its JWT, whose permissions list every subject of its role
+    "max_control_line: 32768",
     ...(options.monitorPort === undefined ? [] : [`http_port: ${options.monitorPort}`]),
     `jetstream: { store_dir: ${JSON.stringify(options.storeDir)} }`,
     `operator: ${JSON.stringify(trust.operatorJwt)}`,

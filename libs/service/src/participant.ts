@@ -32,7 +32,7 @@ import {
   type Subjects,
   subjects,
 } from "@overworld/protocol";
-import { connectBus, type NatsConnection, parseMessage, request } from "./bus.ts";
+import { connectBus, type NatsConnection, parseMessage, reconnectBus, request } from "./bus.ts";
 import { ConfigError } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { untilReachable } from "./retry.ts";
@@ -180,7 +180,15 @@ const REJOIN_MAX_DELAY_MS = 2000;
  * join credentials are not those of its role. A configuration error: the process must be given the
  * cluster's version, .dc files and credentials.
  */
-export class JoinRefused extends ConfigError {}
+export class JoinRefused extends ConfigError {
+  constructor(
+    /** Why, as the director said (`mismatch`: version or schema hash; `forbidden`: the join's proof). */
+    readonly code: messages.ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 /**
  * Joins the cluster, waiting for NATS and a director to answer (within CONNECT_TIMEOUT_MS), and while an
@@ -259,6 +267,7 @@ class Member implements Participant {
     const { joined } = outcome;
     if (options.credentials !== undefined && joined.jwt === undefined) {
       throw new JoinRefused(
+        "unavailable",
         "the message director gave no NATS credentials: set NATS_ACCOUNT and NATS_SIGNING_KEY on it, as the cluster's NATS requires credentials",
       );
     }
@@ -305,7 +314,7 @@ class Member implements Participant {
       const reply = await request(via, this.subjects.join(role), { ...unsigned, signature }, this.timeoutMs);
       const joined = messages.joinReply.safeParse(reply);
       if (!joined.success) {
-        throw new JoinRefused(`the director's join reply is not one: ${joined.error.message}`);
+        throw new JoinRefused("internal", `the director's join reply is not one: ${joined.error.message}`);
       }
       return joined.data;
     } catch (error) {
@@ -315,9 +324,7 @@ class Member implements Participant {
         // an earlier registration of this instance (a process that died) has not been declared dead yet
         throw new messages.RequestError("unavailable", error.message);
       }
-      throw new JoinRefused(
-        `the message director refused ${role} ${instanceId} (version ${version}): ${error.message}`,
-      );
+      throw new JoinRefused(error.code, `the message director refused it: ${error.message}`);
     } finally {
       await temporary?.close();
     }
@@ -485,7 +492,7 @@ class Member implements Participant {
         const joined = await this.joinOnce(false);
         if (joined.jwt !== undefined) {
           this.jwt = joined.jwt;
-          await this.nc.reconnect(); // the server now holds us to the new channel's permissions
+          await reconnectBus(this.nc); // the server holds us to the new channel's permissions from now on
         }
         this.registered(joined);
         this.options.log?.warn(
@@ -503,10 +510,17 @@ class Member implements Participant {
   }
 }
 
-function checked<T>(schema: { safeParse(value: unknown): { success: true; data: T } | { success: false; error: Error } }, reply: unknown, what: string): T {
+function checked<T>(
+  schema: { safeParse(value: unknown): { success: true; data: T } | { success: false; error: Error } },
+  reply: unknown,
+  what: string,
+): T {
   const parsed = schema.safeParse(reply);
   if (!parsed.success) {
-    throw new messages.RequestError("internal", `the director's ${what} reply is not one: ${parsed.error.message}`);
+    throw new messages.RequestError(
+      "internal",
+      `the director's ${what} reply is not one: ${parsed.error.message}`,
+    );
   }
   return parsed.data;
 }

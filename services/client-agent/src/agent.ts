@@ -134,7 +134,11 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       log,
       // declared dead: our post-removes deleted the clients' session objects, and their channels were
       // the old registration's; they connect again to this agent's new registration
-      onRejoin: () => wire?.ejectAll(EjectCode.SessionObjectDeleted, "the client agent was declared dead and joined the cluster again; connect again"),
+      onRejoin: () =>
+        wire?.ejectAll(
+          EjectCode.SessionObjectDeleted,
+          "the client agent was declared dead and joined the cluster again; connect again",
+        ),
     });
     closers.push(() => participant.leave());
     const { nc, subjects: names } = participant;
@@ -415,7 +419,9 @@ class Wire {
     const groups: messages.UpdateBatch["groups"] = [];
     for (const session of this.sessions.values()) {
       if (session.channel === undefined || session.outgoing.length === 0) continue;
-      const updates = session.outgoing.splice(0).map(({ doId, field, value }) => [doId, field.id, value] as [number, number, Uint8Array]);
+      const updates = session.outgoing
+        .splice(0)
+        .map(({ doId, field, value }) => [doId, field.id, value] as [number, number, Uint8Array]);
       groups.push([session.channel, updates]);
     }
     if (groups.length > 0) this.forward(groups);

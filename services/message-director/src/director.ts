@@ -61,7 +61,11 @@ export async function startMessageDirector(
     await ids.migrate();
     // the replica's own channel: what its subjects (events, post-removes) say it is
     const self: Identity = { role: "message-director", channel: (await ids.allocate("channel", 1)).first };
-    const nc = await connectBus(config.natsUrl, `message-director ${config.instanceId}`, await ownAuth(config, self));
+    const nc = await connectBus(
+      config.natsUrl,
+      `message-director ${config.instanceId}`,
+      await ownAuth(config, self),
+    );
     closers.push(() => nc.drain());
     const redis = await connectRedis(config.redisUrl, `message-director ${config.instanceId}`);
     redis.on("error", (error) => log.warn({ err: error }, "Redis connection problem"));

@@ -13,11 +13,11 @@ import { createHash } from "node:crypto";
 import {
   formatHash,
   type Identity,
-  messages,
   mayPublish,
+  messages,
   permissionsFor,
-  type Role,
   ROLES,
+  type Role,
   streamsOf,
   subjects,
 } from "@overworld/protocol";
@@ -32,11 +32,11 @@ import {
   serveRaw,
   verifySignature,
 } from "@overworld/service";
+import type { z } from "zod";
 import type { DirectorConfig } from "./config.ts";
 import type { IdAllocator, IdKind } from "./ids.ts";
 import type { DirectorMetrics } from "./metrics.ts";
 import type { ParticipantInfo, Registry } from "./registry.ts";
-import type { z } from "zod";
 
 /** How far a join's `at` may be from the director's clock: a proof is good for this long. */
 export const JOIN_PROOF_WINDOW_MS = 60_000;

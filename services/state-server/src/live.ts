@@ -374,11 +374,7 @@ export class LiveObjects {
   }
 
   /** Resolves classes, validates, and issues one Redis pipeline for the valid updates. */
-  private async issue(
-    pending: readonly Pending[],
-    atomic: boolean,
-    refused: Refusal[],
-  ): Promise<Round> {
+  private async issue(pending: readonly Pending[], atomic: boolean, refused: Refusal[]): Promise<Round> {
     await this.learnClasses(pending.map(({ update }) => update[0]));
     const byObject = new Map<number, Entry[]>();
     for (const item of pending) {
@@ -434,13 +430,18 @@ export class LiveObjects {
    * broadcast → the location, airecv → the AI, ownrecv → the owner, never back to the channel it was
    * sent for; the AI and the owner are told which channel that was.
    */
-  private route(entries: readonly Entry[], where: Extract<ApplyOutcome, { status: "ok" }>, outbox: Outbox): void {
+  private route(
+    entries: readonly Entry[],
+    where: Extract<ApplyOutcome, { status: "ok" }>,
+    outbox: Outbox,
+  ): void {
     const { subjects } = this.deps;
     const location = where.parentId !== 0 ? subjects.location(where.parentId, where.zoneId) : undefined;
     const ai = where.ai !== 0 ? subjects.participant(where.ai) : undefined;
     const owner = where.owner !== 0 ? subjects.participant(where.owner) : undefined;
     for (const entry of entries) {
-      if (location && isBroadcast(entry.field)) outbox.update(location, [entry.doId, entry.field.id, entry.bytes]);
+      if (location && isBroadcast(entry.field))
+        outbox.update(location, [entry.doId, entry.field.id, entry.bytes]);
       const told: UpdateEntry = [entry.doId, entry.field.id, entry.bytes, entry.from];
       const toAi = ai !== undefined && where.ai !== entry.from && isAiRecv(entry.field);
       if (toAi) outbox.update(ai, told);

@@ -259,7 +259,10 @@ async function actingFor<B extends { as?: number | undefined }>(
   return { ...body, sender: await senders.actingFor(from, body.as) };
 }
 
-function stateServerHandlers(live: LiveObjects, senders: Senders): Handlers<typeof messages.STATE_SERVER_OPS> {
+function stateServerHandlers(
+  live: LiveObjects,
+  senders: Senders,
+): Handlers<typeof messages.STATE_SERVER_OPS> {
   const as = <B extends { as?: number | undefined }>(from: Identity, body: B) =>
     actingFor(senders, from, body);
   return {

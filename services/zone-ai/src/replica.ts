@@ -361,16 +361,19 @@ export class Replica {
     const neighbours = (this.deps.plugin.neighbours?.(zone.spec) ?? []).filter((z) => z !== zone.spec.zone);
     if (neighbours.length === 0) return;
     for (const neighbour of neighbours) {
-      const subscription = this.deps.participant.nc.subscribe(this.names.location(zone.spec.parent, neighbour), {
-        callback: (error, msg) => {
-          if (error) return;
-          try {
-            zone.runtime.receiveNearby(parseMessage(messages.delivery, msg.data));
-          } catch {
-            // unreadable: the view of the neighbours is advisory
-          }
+      const subscription = this.deps.participant.nc.subscribe(
+        this.names.location(zone.spec.parent, neighbour),
+        {
+          callback: (error, msg) => {
+            if (error) return;
+            try {
+              zone.runtime.receiveNearby(parseMessage(messages.delivery, msg.data));
+            } catch {
+              // unreadable: the view of the neighbours is advisory
+            }
+          },
         },
-      });
+      );
       zone.stops.push(() => subscription.unsubscribe());
     }
     await this.deps.participant.nc.flush();
@@ -411,7 +414,9 @@ export class Replica {
       participant.request("ss", op, { as: zone, ...body }, REQUEST_TIMEOUT_MS);
     switch (output.op) {
       case "updates":
-        participant.publish("ss", "updates", { groups: [[zone, output.updates]] } satisfies messages.UpdateBatch);
+        participant.publish("ss", "updates", {
+          groups: [[zone, output.updates]],
+        } satisfies messages.UpdateBatch);
         return;
       case "create":
         await ss("create", {

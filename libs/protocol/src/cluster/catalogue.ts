@@ -243,19 +243,16 @@ export function joinPermissionsFor(role: Role): NatsPermissions {
   };
 }
 
-/** Every subject any joining role may publish on, with `*` for the sender's channel. */
+/**
+ * What the director may publish for the dead: every service's requests and every subject without a
+ * sender. Each post-remove was checked against its own participant's permissions when registered.
+ */
 function everyonesPublications(root: string): string[] {
-  const names = subjects(root);
-  const out = new Set<string>();
-  for (const [service, rule] of Object.entries(SERVICES) as [ServiceName, ServiceRule<string>][]) {
-    for (const [operation, senders] of Object.entries(rule.operations)) {
-      for (const role of senders) out.add(names.sentBy(service, operation, role));
-    }
-  }
+  const out: string[] = (Object.keys(SERVICES) as ServiceName[]).map((service) => `${root}.${service}.>`);
   for (const rule of Object.values(BROADCASTS) as BroadcastRule[]) {
-    if (rule.publish.length > 0) out.add(rule.pattern(root));
+    if (rule.publish.length > 0) out.push(rule.pattern(root));
   }
-  return [...out];
+  return out;
 }
 
 /** JetStream API subjects that manage, read and acknowledge one stream (and, for a KV bucket, its keys). */

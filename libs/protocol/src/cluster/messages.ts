@@ -86,7 +86,9 @@ export const joinRequest = z.object({
   /** The instance's public user nkey (`U...`). */
   key: z.string().regex(/^U[A-Z2-7]{55}$/, "must be a NATS user public key (U and 55 base32 characters)"),
   at: z.number().int().nonnegative(),
-  signature: bytes.refine((value) => value.length === 64, { message: "must be an Ed25519 signature (64 bytes)" }),
+  signature: bytes.refine((value) => value.length === 64, {
+    message: "must be an Ed25519 signature (64 bytes)",
+  }),
 });
 export type JoinRequest = z.infer<typeof joinRequest>;
 
@@ -197,7 +199,6 @@ export const clusterEvent = z.object({
 export type ClusterEvent = z.infer<typeof clusterEvent>;
 
 // ---- state server -------------------------------------------------------------------------------
-
 
 export const createObject = z.object({
   ...actingFor,
@@ -408,9 +409,7 @@ export const delivery = z.discriminatedUnion("kind", [
      * [doId, fieldId, value] in the order they were applied; to an AI or owner channel
      * [doId, fieldId, value, from]: `from`, the channel the update came from (e.g. the client's).
      */
-    updates: z.array(
-      z.union([z.tuple([id, fieldId, bytes]), z.tuple([id, fieldId, bytes, channelOrNone])]),
-    ),
+    updates: z.array(z.union([z.tuple([id, fieldId, bytes]), z.tuple([id, fieldId, bytes, channelOrNone])])),
   }),
   /** To the AI and owner channels. */
   z.object({
