@@ -9,6 +9,8 @@ import { joinCluster, type LoggedEvent, readEvents, request } from "@overworld/s
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EVENT_KINDS, type StateServerHandle } from "../../services/state-server/src/main.ts";
 import { DC_FIXTURES } from "../support/fixtures.ts";
+import { joinCredentials } from "../support/nats.ts";
+import { NATS_URL } from "../support/services.ts";
 import {
   CLUSTER_VERSION,
   Client,
@@ -89,7 +91,9 @@ describe("joining the cluster", () => {
     );
     expect(Number(counter.rows[0]!.next_id)).toBeGreaterThan(Math.max(...doIds));
     // another participant's range is disjoint from what the state server handed out
-    const other = await joinCluster(client.nc, {
+    const other = await joinCluster({
+      natsUrl: NATS_URL,
+      credentials: joinCredentials("tool"),
       role: "tool",
       instanceId: "id-checker",
       version: CLUSTER_VERSION,
@@ -114,7 +118,11 @@ describe("joining the cluster", () => {
   it("joins again when the director forgets it while it runs, and goes on handing out doIds", async () => {
     const before = server.member.channel;
     // a goodbye on its behalf: its next heartbeat is told it is not a participant any more
-    await request(client.nc, ns.subjects.service("md", "goodbye"), { sender: before });
+    await request(
+      client.nc,
+      ns.subjects.service("md", "goodbye", { role: "state-server", channel: before }),
+      {},
+    );
     await waitUntil(() => server.member.alive && server.member.channel !== before, 3000);
     expect(server.member.channel).not.toBe(before);
     const joined = (await events(1, "participant.joined")).map((event) => event.data);
@@ -190,7 +198,7 @@ describe("the cluster event log", () => {
       owner: 0,
       stored: false,
     });
-    expect(logged[0]!.source).toBe(`state-server/member#${server.member.channel}`);
+    expect(logged[0]!.source).toBe(`state-server#${server.member.channel}`);
   });
 
   it("takes a burst of concurrent creations, each once", async () => {

@@ -374,9 +374,14 @@ describe("activation", () => {
     });
     expect(await inPostgres(doId)).toContainEqual([fieldId(DTO5, "setRDB3"), [1]]);
     await client.ss("updates", {
-      updates: [
-        [doId, ...value(DTO5, "setFoo", [999])],
-        [doId, ...value(DTO5, "setDb3", ["via a batch"])],
+      groups: [
+        [
+          0,
+          [
+            [doId, ...value(DTO5, "setFoo", [999])],
+            [doId, ...value(DTO5, "setDb3", ["via a batch"])],
+          ],
+        ],
       ],
     });
     const stored = await inPostgres(doId);

@@ -13,6 +13,7 @@ import {
   namespace,
   readable,
   SENDER,
+  TOOL,
   startInProcess,
   value,
 } from "./support.ts";
@@ -152,7 +153,7 @@ describe("keyword routing", () => {
     expect((await ai.nextOf("update")).updates[0]![1]).toBe(fieldId(DTO1, "setBA1"));
 
     // the AI's own update goes to the location but not back to it
-    await client.ss("set", { sender: AI, doId, fields: [value(DTO1, "setBA1", [0x1234])] });
+    await client.ss("set", { as: AI, doId, fields: [value(DTO1, "setBA1", [0x1234])] });
     expect((await location.nextOf("update")).sender).toBe(AI);
     expect(await ai.drain()).toEqual([]);
 
@@ -178,7 +179,7 @@ describe("keyword routing", () => {
     expect(readable([[update.updates[0]![1], update.updates[0]![2]]])).toEqual([
       [fieldId(DTO1, "setBRO1"), [0xf005ba11]],
     ]);
-    await client.ss("set", { sender: OWNER, doId, fields: [value(DTO1, "setBRO1", [0xc0ffee])] });
+    await client.ss("set", { as: OWNER, doId, fields: [value(DTO1, "setBRO1", [0xc0ffee])] });
     expect(await owner.drain()).toEqual([]);
 
     await client.ss("delete", { doId });
@@ -459,9 +460,7 @@ describe("update batches (the hot path)", () => {
     ];
     const reply = await client.ss<{ applied: number; refused: { index: number; code: string }[] }>(
       "updates",
-      {
-        updates,
-      },
+      { groups: [[0, updates]] },
     );
     expect(reply.applied).toBe(5);
     expect(reply.refused.map(({ index, code }) => [index, code])).toEqual([
@@ -497,8 +496,8 @@ describe("update batches (the hot path)", () => {
     await location.nextOf("enter");
     const { encodeEnvelope } = await import("@overworld/protocol");
     client.nc.publish(
-      ns.subjects.service("ss", "updates"),
-      encodeEnvelope({ sender: SENDER, updates: [[doId, ...value(DTO1, "setBR1", ["published"])]] }),
+      ns.subjects.service("ss", "updates", TOOL),
+      encodeEnvelope({ groups: [[0, [[doId, ...value(DTO1, "setBR1", ["published"])]]]] }),
     );
     expect((await location.nextOf("update")).updates[0]![0]).toBe(doId);
     expect(readable((await client.get(doId, [fieldId(DTO1, "setBR1")])).fields)).toEqual([

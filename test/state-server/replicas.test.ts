@@ -72,7 +72,7 @@ describe("two replicas changing the same objects at once", () => {
       for (let i = 1; i <= ROUNDS; i++) {
         const n = SMALL.has(name) ? i % 256 : i * 1000 + w;
         if (i % 2 === 0) await client.ss("set", { doId, fields: [value(DTO4, name, [n])] });
-        else await client.ss("updates", { updates: [[doId, ...value(DTO4, name, [n])]] });
+        else await client.ss("updates", { groups: [[0, [[doId, ...value(DTO4, name, [n])]]]] });
         lastWritten.set(name, n);
       }
     });
@@ -207,7 +207,7 @@ describe("kill -9 in the middle of a stream of db updates", () => {
           if (live) {
             const reply = await client.ss<{ applied: number }>(
               "updates",
-              { updates: [[doId, ...value(DTO5, "setFoo", [i])]] },
+              { groups: [[0, [[doId, ...value(DTO5, "setFoo", [i])]]]] },
               1000,
             );
             if (reply.applied !== 1) throw new Error("not applied");

@@ -11,6 +11,7 @@ import {
   type DcFile,
   decodeEnvelope,
   type FieldValue,
+  type Identity,
   loadDcFiles,
   messages,
   packField,
@@ -39,6 +40,7 @@ import {
   startStateServer,
 } from "../../services/state-server/src/main.ts";
 import { DC_FIXTURES } from "../support/fixtures.ts";
+import { connectOperator, natsEnv } from "../support/nats.ts";
 import { DATABASE_URL, NATS_URL, REDIS_URL } from "../support/services.ts";
 
 const MAIN = fileURLToPath(new URL("../../services/state-server/src/main.ts", import.meta.url));
@@ -47,8 +49,10 @@ const REPO = fileURLToPath(new URL("../../", import.meta.url));
 /** The version the state servers and their director run in these tests. */
 export const CLUSTER_VERSION = "test-1";
 
-/** The sender channel the tests' requests carry. */
+/** The channel the tests' requests come from: a tool's, as their subjects say. */
 export const SENDER = 5;
+/** Who the tests' requests come from: a tool (an operator's rights: it may act for any channel). */
+export const TOOL: Identity = { role: "tool", channel: SENDER };
 
 export const dc: DcFile = loadDcFiles([DC_FIXTURES.astronTest]);
 
@@ -100,7 +104,6 @@ export function namespace(name: string, overrides: Record<string, string> = {}):
   const schema = `ss_${tag}`;
   const stream = `OWT_${tag.toUpperCase()}`;
   const shared = {
-    NATS_URL,
     REDIS_URL,
     DATABASE_URL,
     DC_FILES: DC_FIXTURES.astronTest,
@@ -116,9 +119,10 @@ export function namespace(name: string, overrides: Record<string, string> = {}):
     prefix,
     schema,
     stream,
-    env: { ...shared, REDIS_PREFIX: prefix, ...overrides },
+    env: { ...shared, ...natsEnv("state-server"), REDIS_PREFIX: prefix, ...overrides },
     directorEnv: {
       ...shared,
+      ...natsEnv("message-director"),
       REDIS_PREFIX: `${prefix}md:`,
       EVENT_STREAM: stream,
       FIRST_DOID: "1000000",
@@ -211,18 +215,18 @@ export class Client {
   ) {}
 
   static async connect(ns: Namespace): Promise<Client> {
-    const nc = await connectBus(NATS_URL, `test-${ns.tag}`);
+    const nc = await connectOperator(`test-${ns.tag}`);
     const redis = await connectRedis(REDIS_URL, `test-${ns.tag}`);
     const pool = await connectPostgres(DATABASE_URL, `test-${ns.tag}`, 4);
     return new Client(nc, redis, pool, ns);
   }
 
   ss<T = Record<string, unknown>>(op: messages.StateServerOp, body: object, timeoutMs = 5000): Promise<T> {
-    return request<T>(this.nc, this.ns.subjects.service("ss", op), { sender: SENDER, ...body }, timeoutMs);
+    return request<T>(this.nc, this.ns.subjects.service("ss", op, TOOL), body, timeoutMs);
   }
 
   db<T = Record<string, unknown>>(op: messages.DbOp, body: object, timeoutMs = 5000): Promise<T> {
-    return request<T>(this.nc, this.ns.subjects.service("db", op), { sender: SENDER, ...body }, timeoutMs);
+    return request<T>(this.nc, this.ns.subjects.service("db", op, TOOL), body, timeoutMs);
   }
 
   async create(
