@@ -127,7 +127,7 @@ describe("client agent interest", () => {
     const eject = await b.next(is(AgentMessageType.Eject), "EJECT of B");
     expect(eject.code).toBe(EjectCode.ForbiddenField);
     await b.until(() => !b.connected, "B disconnected");
-    await cluster.ss("updates", { updates: [[second, setB1.id, new Uint8Array([4])]] });
+    await cluster.ss("updates", { groups: [[0, [[second, setB1.id, new Uint8Array([4])]]]] });
     await a.until(
       () =>
         a.received

@@ -113,7 +113,7 @@ describe("@overworld/client", () => {
     expect(mirror.dclass).toBe(object1);
     expect(mirror.fields.get("setRequired1")).toEqual([11]);
 
-    await cluster.ss("updates", { updates: [[first, setB1.id, new Uint8Array([42])]] });
+    await cluster.ss("updates", { groups: [[0, [[first, setB1.id, new Uint8Array([42])]]]] });
     await eventually(() => updates.length > 0, "an update event");
     expect(updates[0]).toMatchObject({ field: "setB1", value: [42] });
     expect(updates[0]!.object.doId).toBe(first);

@@ -10,13 +10,7 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { encodeEnvelope, legacyHash, messages } from "@overworld/protocol";
-import {
-  connectBus,
-  joinCluster,
-  type LoggedEvent,
-  type NatsConnection,
-  readEvents,
-} from "@overworld/service";
+import { joinCluster, type LoggedEvent, type NatsConnection, readEvents } from "@overworld/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EVENT_KINDS } from "../../services/state-server/src/main.ts";
 import {
@@ -26,6 +20,7 @@ import {
   startDirectorProcess,
   waitFor,
 } from "../message-director/support.ts";
+import { joinCredentials } from "../support/nats.ts";
 import {
   CLUSTER_VERSION,
   Client,
@@ -108,7 +103,7 @@ function ramStream(doId: number): Stream {
   return new Stream(doId, async (n) => {
     const reply = await client.ss<{ applied: number }>(
       "updates",
-      { updates: [[doId, ...value(DTO1, RAM_FIELD, [n])]] },
+      { groups: [[0, [[doId, ...value(DTO1, RAM_FIELD, [n])]]]] },
       REQUEST_TIMEOUT_MS,
     );
     if (reply.applied !== 1) throw new Error(`update ${n} of ${doId} not applied`);
@@ -119,7 +114,7 @@ function liveDbStream(doId: number): Stream {
   return new Stream(doId, async (n) => {
     const reply = await client.ss<{ applied: number }>(
       "updates",
-      { updates: [[doId, ...value(DTO5, LIVE_DB_FIELD, [n])]] },
+      { groups: [[0, [[doId, ...value(DTO5, LIVE_DB_FIELD, [n])]]]] },
       REQUEST_TIMEOUT_MS,
     );
     if (reply.applied !== 1) throw new Error(`update ${n} of ${doId} not applied`);
@@ -177,22 +172,24 @@ describe("kill -9 of a state-server replica and the message director in a stream
     }
 
     // the zone AI: joins, owns some objects, registers the post-remove that deletes them
-    aiConnection = await connectBus(NATS_URL, "crash-test-ai");
-    const ai = await joinCluster(aiConnection, {
+    const ai = await joinCluster({
+      natsUrl: NATS_URL,
+      credentials: joinCredentials("zone-ai"),
       role: "zone-ai",
       instanceId: "ai-crash",
       version: CLUSTER_VERSION,
       schemaHash: legacyHash(dc),
       root: ns.subjects.root,
     });
+    aiConnection = ai.nc;
     const aiObjects = await Promise.all(
       Array.from({ length: 5 }, (_, i) =>
         client.create(DTO1, WORLD, AI_ZONE, [value(DTO1, "setRequired1", [100 + i])], { ai: ai.channel }),
       ),
     );
-    const deleteAiObjects = ns.subjects.service("ss", "delete-ai-objects");
+    const deleteAiObjects = ai.subject("ss", "delete-ai-objects");
     // the envelope the state server's delete-ai-objects expects, checked against its schema
-    const request = messages.deleteAiObjects.parse({ sender: ai.channel, ai: ai.channel });
+    const request = messages.deleteAiObjects.parse({ ai: ai.channel });
     await ai.addPostRemove(deleteAiObjects, encodeEnvelope(request));
     const firings = countOn(client.nc, deleteAiObjects);
     const zone = await client.location(WORLD, AI_ZONE);

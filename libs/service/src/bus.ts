@@ -77,20 +77,26 @@ async function tryBus(url: string, name: string, auth: BusAuth): Promise<NatsCon
  * meanwhile go out on it.
  */
 export async function reconnectBus(nc: NatsConnection, timeoutMs = 10_000): Promise<void> {
-  const statuses = nc.status();
+  const statuses = nc.status()[Symbol.asyncIterator]();
   const reconnected = (async () => {
-    for await (const status of statuses) if (status.type === "reconnect") return;
+    for (;;) {
+      const next = await statuses.next();
+      if (next.done || next.value.type === "reconnect") return;
+    }
   })();
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`NATS did not take the connection back within ${timeoutMs} ms`)), timeoutMs);
+    timer = setTimeout(
+      () => reject(new Error(`NATS did not take the connection back within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
   });
   try {
     await nc.reconnect();
     await Promise.race([reconnected, timedOut]);
   } finally {
     clearTimeout(timer);
-    statuses.stop();
+    await statuses.return?.();
   }
 }
 
