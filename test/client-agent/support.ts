@@ -61,6 +61,8 @@ export interface Cluster {
   readonly bus: NatsConnection;
   /** A state-server operation, as the test (sender TEST_SENDER); needs the state server. */
   ss<T = Record<string, unknown>>(op: string, body: object): Promise<T>;
+  /** Another client agent in the same cluster (its own UDP port); `stop` stops it too. */
+  startAgent(agentEnv?: Record<string, string>): Promise<ClientAgentHandle>;
   stop(): Promise<void>;
 }
 
@@ -95,15 +97,19 @@ export async function startCluster(
     ? await startStateServer(loadStateServerConfig({ ...shared, DB_SCHEMA: schema, REDIS_PREFIX: prefix }))
     : undefined;
   const bus: NatsConnection = await connectBus(NATS_URL, `client-agent test ${tag}`);
-  const agent = await startClientAgent(
-    loadClientAgentConfig({
-      ...shared,
-      UDP_PORT: "0",
-      PUBLIC_ADDRESS: "127.0.0.1:0",
-      NETCODE_PRIVATE_KEY: Buffer.from(PRIVATE_KEY).toString("hex"),
-      ...agentEnv,
-    }),
-  );
+  const startAgent = (env: Record<string, string>) =>
+    startClientAgent(
+      loadClientAgentConfig({
+        ...shared,
+        REDIS_PREFIX: prefix,
+        UDP_PORT: "0",
+        PUBLIC_ADDRESS: "127.0.0.1:0",
+        NETCODE_PRIVATE_KEY: Buffer.from(PRIVATE_KEY).toString("hex"),
+        ...env,
+      }),
+    );
+  const agent = await startAgent(agentEnv);
+  const others: ClientAgentHandle[] = [];
   return {
     root,
     prefix,
@@ -113,7 +119,13 @@ export async function startCluster(
     bus,
     ss: <T>(op: string, body: object) =>
       request<T>(bus, `${root}.ss.${op}`, { sender: TEST_SENDER, ...body }, 5000),
+    async startAgent(env = agentEnv) {
+      const other = await startAgent(env);
+      others.push(other);
+      return other;
+    },
     async stop() {
+      for (const other of others) await other.stop();
       await agent.stop();
       await stateServer?.stop();
       await director.stop();
@@ -147,6 +159,15 @@ export function connectToken(
 
 const PUMP_MS = 10;
 
+export interface TestClientOptions {
+  /** The netcode timeout written in the token (default 10 s). */
+  readonly timeoutSeconds?: number;
+  /** The account in the token (default: a fresh one). */
+  readonly accountId?: number;
+  /** The local address the client's socket binds (default 127.0.0.1; all of 127.0.0.0/8 is loopback). */
+  readonly host?: string;
+}
+
 /** A game client over the real transport: netcode + reliable + the client message catalogue. */
 export class TestClient {
   readonly netcode = new netcode.NetcodeClient();
@@ -159,13 +180,15 @@ export class TestClient {
   /** The account in the client's connect token. */
   accountId = 0;
 
-  static async connect(agent: ClientAgentHandle, timeoutSeconds = 10): Promise<TestClient> {
+  static async connect(agent: ClientAgentHandle, options: TestClientOptions = {}): Promise<TestClient> {
     const client = new TestClient();
     client.udp = await netcode.openUdpEndpoint({
+      host: options.host ?? "127.0.0.1",
       onDatagram: (bytes, from) => client.handle(client.netcode.receive(bytes, from, Date.now())),
     });
-    client.accountId = nextAccountId++;
-    client.handle(client.netcode.connect(connectToken(agent, timeoutSeconds, client.accountId), Date.now()));
+    client.accountId = options.accountId ?? nextAccountId++;
+    const token = connectToken(agent, options.timeoutSeconds ?? 10, client.accountId);
+    client.handle(client.netcode.connect(token, Date.now()));
     client.timer = setInterval(() => client.pump(), PUMP_MS);
     await client.until(() => client.netcode.state === netcode.ClientState.Connected, "netcode connected");
     return client;

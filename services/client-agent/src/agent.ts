@@ -6,6 +6,12 @@
  * Every datagram first passes the per-address token bucket (before any cryptography); then the netcode
  * server authenticates it; payloads of connected clients go to their session.
  *
+ * Sessions are counted over the cluster in Redis (session-limits.ts): a session is admitted once it has
+ * its channel, and its hello is answered only then. An address at MAX_SESSIONS_PER_ADDRESS is refused
+ * (1). An account over MAX_SESSIONS_PER_ACCOUNT has its oldest sessions ended: the agent that admitted
+ * the newest publishes `end-sessions` to the account's subject `<root>.a.<accountId>`, to which every agent
+ * holding a session of the account listens, and the agent holding each named session ejects it (100).
+ *
  * Each session gets a participant channel of its own from the director (`nextChannel()`); the agent
  * subscribes to `<root>.c.<channel>` for it, so that the objects it owns reach it. Session objects (see
  * `addSessionObject`) are deleted through the state server when the client goes, and each is registered
@@ -27,11 +33,13 @@ import {
   netcode,
   subjects,
 } from "@overworld/protocol";
-import { dcFieldSizer } from "@overworld/protocol/client";
+import { dcFieldSizer, EjectCode } from "@overworld/protocol/client";
 import {
+  addressKey,
   Closers,
   ConfigError,
   connectBus,
+  connectRedis,
   createLogger,
   decodeLoginUserData,
   joinCluster,
@@ -49,6 +57,7 @@ import { type ClientAgentConfig, instanceIdOf } from "./config.ts";
 import { type InterestPort, LocationSubscriptions } from "./interest.ts";
 import { AddressRateLimiter } from "./rate-limit.ts";
 import { ClientSession, fieldRulesOf, type SessionRules } from "./session.ts";
+import { type Admission, type SessionIdentity, SessionLimits } from "./session-limits.ts";
 import { type SessionPort, SessionPostRemoves } from "./session-objects.ts";
 
 const SERVICE = "client-agent";
@@ -146,6 +155,17 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       onDead: (reason) => log.error({ reason }, "the message director declared this client agent dead"),
     });
     closers.push(() => participant.leave());
+    const redis = await connectRedis(config.REDIS_URL, `${SERVICE}:${instanceId}`);
+    closers.push(() => redis.quit());
+    const limits = new SessionLimits(
+      redis,
+      `${config.REDIS_PREFIX}ca:`,
+      participant.channel,
+      { perAccount: config.MAX_SESSIONS_PER_ACCOUNT, perAddress: config.MAX_SESSIONS_PER_ADDRESS },
+      log,
+    );
+    await limits.start();
+    closers.push(() => limits.stop());
 
     const registry = new Registry();
     const metrics = createMetrics(registry);
@@ -230,7 +250,41 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       left: (notice) => publish(nc, names.service("game", "client-left"), notice),
       sender: () => participant.channel,
     };
-    const wire = new Wire(config, rules, log, metrics, port, forward, sessionPort, () => locations.sealAll());
+    const watched = new Map<number, { sessions: number; unsubscribe(): void }>();
+    const accountPort: AccountPort = {
+      watch: (accountId) => {
+        let watch = watched.get(accountId);
+        if (watch === undefined) {
+          const subject = names.account(accountId);
+          const subscription = nc.subscribe(subject, {
+            callback: (error, msg) => {
+              if (error) return;
+              try {
+                wire.endSessions(parseMessage(messages.endSessions, msg.data));
+              } catch (problem) {
+                log.warn({ subject, err: problem }, "unreadable message to an account dropped");
+              }
+            },
+          });
+          watch = { sessions: 0, unsubscribe: () => subscription.unsubscribe() };
+          watched.set(accountId, watch);
+        }
+        watch.sessions += 1;
+        const held = watch;
+        return () => {
+          held.sessions -= 1;
+          if (held.sessions > 0 || watched.get(accountId) !== held) return;
+          watched.delete(accountId);
+          held.unsubscribe();
+        };
+      },
+      admit: (session) => limits.admit(session),
+      release: (client) => limits.release(client),
+      endSessions: (message) => publish(nc, names.account(message.accountId), message),
+    };
+    const wire: Wire = new Wire(config, rules, log, metrics, port, forward, sessionPort, accountPort, () =>
+      locations.sealAll(),
+    );
     const udp = await netcode.openUdpEndpoint({
       host: config.UDP_HOST,
       port: config.UDP_PORT,
@@ -254,7 +308,11 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       port: config.HTTP_PORT,
       host: config.HTTP_HOST,
       metrics: registry,
-      checks: { nats: () => !nc.isClosed(), cluster: () => participant.alive },
+      checks: {
+        nats: () => !nc.isClosed(),
+        redis: () => redis.status === "ready",
+        cluster: () => participant.alive,
+      },
       details: () => ({ clients: wire.connectedClients, udp: udp.address.key }),
     });
     closers.push(() => ops.close());
@@ -302,6 +360,11 @@ class Wire {
   private forwardScheduled = false;
   /** Sessions whose `client-arrived` went out (so `client-left` follows them). */
   private readonly announced = new Set<ClientSession>();
+  /** Where each session connects from (its addressKey), and how many sessions each such address holds. */
+  private readonly addresses = new Map<number, string>();
+  private readonly sessionsAt = new Map<string, number>();
+  /** Ends each session's watch of its account's subject (by client index). */
+  private readonly unwatch = new Map<number, () => void>();
 
   constructor(
     private readonly config: ClientAgentConfig,
@@ -311,10 +374,14 @@ class Wire {
     private readonly port: InterestPort,
     private readonly forward: (updates: [number, number, Uint8Array][]) => void,
     private readonly sessionPort: SessionPort & GamePort,
+    private readonly accounts: AccountPort,
     /** Ends the zones' tick: their updates are encoded once, for the sessions to send. */
     private readonly sealZones: () => void,
   ) {
-    this.limiter = new AddressRateLimiter(config.RATE_LIMIT_BURST, config.RATE_LIMIT_PER_SECOND);
+    this.limiter = new AddressRateLimiter(
+      { burst: config.RATE_LIMIT_BURST, perSecond: config.RATE_LIMIT_PER_SECOND },
+      { burst: config.RATE_LIMIT_SESSION_BURST, perSecond: config.RATE_LIMIT_SESSION_PER_SECOND },
+    );
   }
 
   get connectedClients(): number {
@@ -340,7 +407,8 @@ class Wire {
     if (server === undefined) return;
     const now = Date.now();
     this.metrics.bytesReceived.inc(bytes.length);
-    if (!this.limiter.allow(from.key, now)) {
+    const address = addressKey(from);
+    if (!this.limiter.allow(address, now, this.sessionsAt.get(address) ?? 0)) {
       this.metrics.datagrams.inc({ outcome: "rate_limited" });
       return;
     }
@@ -367,6 +435,22 @@ class Wire {
       if (session.accountId === accountId && session.state !== "closed") return session.channel;
     }
     return undefined;
+  }
+
+  /** An agent admitted a newer session of the account: the sessions named here end (100). */
+  endSessions(message: messages.EndSessions): void {
+    const now = Date.now();
+    for (const session of this.sessions.values()) {
+      const channel = session.channel;
+      if (session.accountId !== message.accountId || channel === undefined || channel === message.by)
+        continue;
+      if (!message.clients.includes(channel)) continue;
+      session.eject(
+        EjectCode.LoggedInElsewhere,
+        "this account logged in elsewhere: a newer session replaces this one",
+        now,
+      );
+    }
   }
 
   async addSessionObject(clientChannel: number, doId: number): Promise<void> {
@@ -451,7 +535,7 @@ class Wire {
           this.metrics.bytesSent.inc(event.bytes.length);
           break;
         case "connected":
-          this.connect(event.clientIndex, event.userData, now);
+          this.connect(event.clientIndex, event.userData, addressKey(event.address), now);
           break;
         case "disconnected":
           this.release(event.clientIndex);
@@ -475,7 +559,7 @@ class Wire {
     }
   }
 
-  private connect(clientIndex: number, userData: Uint8Array, now: number): void {
+  private connect(clientIndex: number, userData: Uint8Array, address: string, now: number): void {
     let user: { accountId: number; username: string };
     try {
       user = decodeLoginUserData(userData);
@@ -487,7 +571,11 @@ class Wire {
     }
     const session = new ClientSession(clientIndex, user.accountId, user.username, this.rules, now, this.port);
     this.sessions.set(clientIndex, session);
-    this.openChannel(session);
+    this.addresses.set(clientIndex, address);
+    this.sessionsAt.set(address, (this.sessionsAt.get(address) ?? 0) + 1);
+    // listening to the account before it is admitted: a newer session may end it the moment it counts
+    this.unwatch.set(clientIndex, this.accounts.watch(user.accountId));
+    this.openChannel(session, address);
     this.log.debug({ client: clientIndex, account: user.accountId }, "client connected");
   }
 
@@ -522,8 +610,8 @@ class Wire {
     }
   }
 
-  /** Gives the session its participant channel and subscribes to it. */
-  private openChannel(session: ClientSession): void {
+  /** Gives the session its participant channel and subscribes to it, then has the session admitted. */
+  private openChannel(session: ClientSession, address: string): void {
     this.sessionPort
       .openChannel((message) => {
         if (isControl(message)) {
@@ -541,12 +629,58 @@ class Wire {
           }
           session.channel = channel;
           this.channels.set(session.clientIndex, close);
+          this.admit(session, { client: channel, accountId: session.accountId, address });
         },
         (error: unknown) => {
-          // the client plays on, without ownership: it owns nothing until it has a channel
           this.log.error({ client: session.clientIndex, err: error }, "no participant channel for a client");
+          session.eject(
+            EjectCode.SessionRefused,
+            "the cluster gave the session no channel; try again",
+            Date.now(),
+          );
         },
       );
+  }
+
+  /** Counts the session in the cluster's limits: its hello is answered, or it is refused (1). */
+  private admit(session: ClientSession, identity: SessionIdentity): void {
+    this.accounts.admit(identity).then(
+      (admission: Admission) => {
+        if (admission.admitted && admission.ended.length > 0) {
+          // sent even if this session went meanwhile: the ended ones no longer count, so they must go
+          this.accounts.endSessions({
+            kind: "end-sessions",
+            sender: this.sessionPort.sender(),
+            accountId: identity.accountId,
+            clients: [...admission.ended],
+            by: identity.client,
+          });
+        }
+        if (this.sessions.get(session.clientIndex) !== session) return; // gone meanwhile, and released
+        const now = Date.now();
+        if (admission.admitted) session.admit(now);
+        else {
+          const limit = `MAX_SESSIONS_PER_ADDRESS ${admission.held}`;
+          session.eject(
+            EjectCode.SessionRefused,
+            `too many sessions from this address: it holds ${admission.held}, the most allowed (${limit})`,
+            now,
+          );
+        }
+        this.flushSession(session, now);
+      },
+      (error: unknown) => {
+        this.log.error({ client: session.clientIndex, err: error }, "session limits could not be checked");
+        if (this.sessions.get(session.clientIndex) !== session) return;
+        const now = Date.now();
+        session.eject(
+          EjectCode.SessionRefused,
+          "the cluster could not check its session limits; try again",
+          now,
+        );
+        this.flushSession(session, now);
+      },
+    );
   }
 
   /** The client is gone: its subscriptions close, its session objects are deleted. */
@@ -558,7 +692,17 @@ class Wire {
     const close = this.channels.get(clientIndex);
     this.channels.delete(clientIndex);
     if (close) setTimeout(close, LATE_CONTROL_GRACE_MS).unref();
+    this.unwatch.get(clientIndex)?.();
+    this.unwatch.delete(clientIndex);
+    const address = this.addresses.get(clientIndex);
+    this.addresses.delete(clientIndex);
+    if (address !== undefined) {
+      const left = (this.sessionsAt.get(address) ?? 1) - 1;
+      if (left > 0) this.sessionsAt.set(address, left);
+      else this.sessionsAt.delete(address);
+    }
     if (session === undefined) return;
+    if (session.channel !== undefined) this.accounts.release(session.channel);
     session.close();
     if (this.announced.delete(session) && session.channel !== undefined) {
       this.sessionPort.left({
@@ -574,6 +718,19 @@ class Wire {
     }
     session.sessionObjects.clear();
   }
+}
+
+/** The cluster-wide session limits, and the account subjects through which agents end sessions. */
+interface AccountPort {
+  /**
+   * Listens to the account's subject (once per account, however many of its sessions are here); call
+   * what it returns when that session goes.
+   */
+  watch(accountId: number): () => void;
+  admit(session: SessionIdentity): Promise<Admission>;
+  release(client: number): void;
+  /** Publishes to the account's subject. */
+  endSessions(message: messages.EndSessions): void;
 }
 
 /** What the agent tells game logic about clients. */

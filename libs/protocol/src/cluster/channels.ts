@@ -4,7 +4,7 @@
  * (an AI replica, a client session, a service instance) gets a numbered channel of its own.
  *
  * Subjects are short because every message carries one: `<root>.o.<doId>`, `<root>.l.<parent>.<zone>`,
- * `<root>.c.<channel>`. Services listen on `<root>.<service>.<operation>` with a queue group per
+ * `<root>.c.<channel>`, `<root>.a.<accountId>`. Services listen on `<root>.<service>.<operation>` with a queue group per
  * service, so any number of replicas share the work. The root is `ow` unless a cluster (or a test)
  * picks its own: `subjects(root)` gives every subject under it; the free functions below use `ow`.
  */
@@ -53,6 +53,11 @@ export interface Subjects {
   parent(parentId: number): string;
   /** A participant's own channel: an AI replica, a client session, a service instance, a zone. */
   participant(channel: number): string;
+  /**
+   * An account's sessions: every client agent holding a session of the account listens here, so that a
+   * newer session elsewhere can end the older ones (`messages.endSessions`).
+   */
+  account(accountId: number): string;
   /** Every zone channel's subject (the zone journal's stream covers it). */
   readonly zoneChannels: string;
   /** The subject a service's replicas share (as a queue group) for one operation. */
@@ -77,6 +82,7 @@ export function subjects(root: string = SUBJECT_ROOT): Subjects {
     parent: (parentId: number) => `${root}.l.${parentId}.*`,
     participant: (channel: number) =>
       isZoneChannel(channel) ? `${root}.zc.${channel}` : `${root}.c.${channel}`,
+    account: (accountId: number) => `${root}.a.${accountId}`,
     zoneChannels: `${root}.zc.>`,
     service: (service: ServiceName, operation: string) => `${root}.${service}.${operation}`,
     queue: (service: ServiceName) => `${root}-${service}`,
