@@ -8,7 +8,9 @@ import { legacyHash, loadDcFiles, netcode, reliable } from "@overworld/protocol"
 import {
   type AgentMessage,
   type AgentMessageOf,
+  AgentMessageType,
   type ClientMessage,
+  ClientMessageType,
   dcFieldSizer,
   decodeAgentMessage,
   encodeClientMessage,
@@ -176,6 +178,7 @@ export class TestClient {
   readonly undecodable: string[] = [];
   private udp: netcode.UdpEndpoint | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private heartbeats: NodeJS.Timeout | undefined;
   private waiters: (() => void)[] = [];
   /** The account in the client's connect token. */
   accountId = 0;
@@ -194,8 +197,36 @@ export class TestClient {
     return client;
   }
 
+  /** Connects and says hello; resolves once the agent answered it. */
+  static async helloed(agent: ClientAgentHandle, options: TestClientOptions = {}): Promise<TestClient> {
+    const client = await TestClient.connect(agent, options);
+    client.hello();
+    await client.next(is(AgentMessageType.HelloResp), "HELLO_RESP");
+    return client;
+  }
+
   get connected(): boolean {
     return this.netcode.state === netcode.ClientState.Connected;
+  }
+
+  hello(version = CLUSTER_VERSION, schemaHash = SCHEMA_HASH): void {
+    this.send({ type: ClientMessageType.Hello, version, schemaHash });
+  }
+
+  /** Sends a heartbeat every `ms` while connected, until closed. */
+  heartbeatEvery(ms: number): void {
+    clearInterval(this.heartbeats);
+    this.heartbeats = setInterval(() => {
+      if (this.connected) this.send({ type: ClientMessageType.Heartbeat });
+    }, ms);
+  }
+
+  /** Waits for the EJECT and for the agent to close the connection, closes, and returns the ejection. */
+  async ejection(): Promise<Of<typeof AgentMessageType.Eject>> {
+    const eject = await this.next(is(AgentMessageType.Eject), "EJECT");
+    await this.until(() => !this.connected, "the agent to disconnect the ejected client");
+    await this.close();
+    return eject;
   }
 
   /** The socket's address (to send raw datagrams from elsewhere). */
@@ -234,10 +265,14 @@ export class TestClient {
     }
   }
 
+  /** Says goodbye if connected and closes the socket; closing again does nothing. */
   async close(): Promise<void> {
     clearInterval(this.timer);
+    clearInterval(this.heartbeats);
     if (this.connected) this.handle(this.netcode.disconnect(Date.now()));
-    await this.udp?.close();
+    const udp = this.udp;
+    this.udp = undefined;
+    await udp?.close();
   }
 
   private pump(): void {

@@ -21,6 +21,7 @@ describe("subjects(root)", () => {
     expect(at.location(7, 3)).toBe("test_1-a.l.7.3");
     expect(at.parent(7)).toBe("test_1-a.l.7.*");
     expect(at.participant(1_000_001)).toBe("test_1-a.c.1000001");
+    expect(at.account(77)).toBe("test_1-a.a.77");
     expect(at.service("ss", "set-location")).toBe("test_1-a.ss.set-location");
     expect(at.service("md", "join")).toBe("test_1-a.md.join");
     expect(at.queue("db")).toBe("test_1-a-db");

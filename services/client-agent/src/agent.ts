@@ -77,6 +77,8 @@ export interface ClientAgentHandle {
   readonly schemaHash: number;
   /** Connected clients (netcode slots in use). */
   readonly connectedClients: number;
+  /** Datagrams received, before the rate limit. */
+  readonly datagramsReceived: number;
   /** Datagrams dropped by the rate limit. */
   readonly rateLimited: number;
   /** Open location subscriptions (one per subject, shared by the clients). */
@@ -330,6 +332,9 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       get connectedClients() {
         return wire.connectedClients;
       },
+      get datagramsReceived() {
+        return wire.datagramsReceived;
+      },
       get rateLimited() {
         return wire.rateLimited;
       },
@@ -358,6 +363,7 @@ class Wire {
   /** The open participant-channel subscription of each session (by client index). */
   private readonly channels = new Map<number, () => void>();
   private forwardScheduled = false;
+  datagramsReceived = 0;
   /** Sessions whose `client-arrived` went out (so `client-left` follows them). */
   private readonly announced = new Set<ClientSession>();
   /** Where each session connects from (its addressKey), and how many sessions each such address holds. */
@@ -406,6 +412,7 @@ class Wire {
     const server = this.server;
     if (server === undefined) return;
     const now = Date.now();
+    this.datagramsReceived += 1;
     this.metrics.bytesReceived.inc(bytes.length);
     const address = addressKey(from);
     if (!this.limiter.allow(address, now, this.sessionsAt.get(address) ?? 0)) {
