@@ -665,12 +665,12 @@ class Wire {
         }
         if (this.sessions.get(session.clientIndex) !== session) return; // gone meanwhile, and released
         const now = Date.now();
-        if (admission.admitted) session.admit(now);
-        else {
-          const limit = `MAX_SESSIONS_PER_ADDRESS ${admission.held}`;
+        if (admission.admitted) {
+          session.admit(now);
+        } else {
           session.eject(
             EjectCode.SessionRefused,
-            `too many sessions from this address: it holds ${admission.held}, the most allowed (${limit})`,
+            `too many sessions from this address: it holds ${admission.held}, the most allowed (MAX_SESSIONS_PER_ADDRESS)`,
             now,
           );
         }
