@@ -5,7 +5,7 @@
  * Keys (under the agent's prefix, e.g. `ow:ca:`):
  * - `agent:<agentChannel>`   this agent is alive: a lease renewed every LEASE_MS / 3;
  * - `account:<accountId>`    sorted set of the account's live sessions, `<agentChannel>:<clientChannel>`
- *                            by connect time (Redis's clock);
+ *                            by connect time (Redis's clock in µs, made strictly increasing per account);
  * - `address:<addressKey>`   the same, per client address (see `addressKey`: IPv6 by /64).
  *
  * One Lua script admits a session, atomically against every agent: it first forgets the sessions of agents
@@ -42,9 +42,13 @@ prune(KEYS[2])
 local held = redis.call('ZCARD', KEYS[2])
 if held >= perAddress then return {0, held} end
 prune(KEYS[1])
-local now = now_ms()
-redis.call('ZADD', KEYS[1], now, member)
-redis.call('ZADD', KEYS[2], now, member)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2]
+if newest and tonumber(newest) >= now then now = tonumber(newest) + 1 end
+local score = string.format('%d', now) -- as a number, Lua would send only 14 digits
+redis.call('ZADD', KEYS[1], score, member)
+redis.call('ZADD', KEYS[2], score, member)
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('PEXPIRE', KEYS[2], ttl)
 local over = redis.call('ZCARD', KEYS[1]) - perAccount
