@@ -19,7 +19,7 @@
 import { type Logger, LuaScript, type Redis } from "@overworld/service";
 
 /** A crashed agent's sessions count no longer than this. */
-export const LEASE_MS = 15_000;
+const LEASE_MS = 15_000;
 const RENEWALS_PER_LEASE = 3;
 /** The account and address sets live this long after their last admission unless refreshed. */
 const KEYS_TTL_MS = 24 * 3_600_000;
