@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 SERVICES=(message-director state-server uberdog client-agent zone-ai)
 TIMEOUT_S=${COMPOSE_SMOKE_TIMEOUT_S:-240}
 DEMO_ZONES=64
-# uberdog's default registration limit per address is 5 at once: the smoke stays under it
+# through the published ports every bot may reach the containers from the one address of docker's proxy:
+# the smoke stays under uberdog's default of 10 registrations a minute per address
 BOTS=4
 SETUP=${COMPOSE_ENV_SETUP:-}
 if [ -z "$SETUP" ]; then

@@ -16,7 +16,6 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   ClusterProcesses,
-  LOCAL_LOGIN_LIMITS,
   type ManagedProcess,
   type ProcessSpec,
   SERVICE_ORDER,
@@ -40,8 +39,6 @@ const TAIL_LINES = 40;
  * this machine: the benchmark hashes at 2^10, as the tests do.
  */
 const BENCH_SCRYPT_LOG_N = "10";
-/** Each bot logs in again at every run of a benchmark: no per-username limit either. */
-const BENCH_USER_LIMITS = { LOGIN_USER_BURST: "100000", LOGIN_USER_PER_MINUTE: "100000" };
 
 export interface BenchClusterOptions {
   /** Variables of the zone-AI replica: the demo world's map and NPCs (DEMO_GRID, DEMO_NPCS_PER_ZONE). */
@@ -156,13 +153,15 @@ export class BenchCluster {
         EVENT_STREAM: ns.eventStream,
       },
       "state-server": { REDIS_PREFIX: ns.prefix, DB_SCHEMA: ns.schemas.stateServer },
+      // uberdog's and the client agent's limits are the defaults: each bot logs in and plays from an
+      // address of its own (127.0.1.1, ...; see libs/bots), and a successful login resets its back-off
       uberdog: {
-        ...LOCAL_LOGIN_LIMITS,
-        ...BENCH_USER_LIMITS,
+        REDIS_PREFIX: ns.prefix,
         DB_SCHEMA: ns.schemas.uberdog,
         SCRYPT_LOG_N: BENCH_SCRYPT_LOG_N,
       },
       "client-agent": {
+        REDIS_PREFIX: ns.prefix,
         UDP_PORT: String(this.udpPort),
         PUBLIC_ADDRESS: agentAddress,
         MAX_CLIENTS: String(this.options.maxClients),

@@ -6,12 +6,21 @@
  */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { type BotReport, latencyMs, RandomWalk, runBots, timeStamp } from "@overworld/bots";
+import {
+  type BotReport,
+  FIRST_LOOPBACK_SOURCE,
+  latencyMs,
+  RandomWalk,
+  resolveOptions,
+  runBots,
+  sourceAddress,
+  timeStamp,
+} from "@overworld/bots";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { extent, type Grid, zoneAt } from "../../examples/demo/grid.ts";
 import { CLUSTER_VERSION } from "../client-agent/support.ts";
 import { type AvatarServer, DEMO_DC, randomPlacement, serveAvatars } from "../support/avatars.ts";
-import { GENEROUS_LOGIN_LIMITS, type PlayerCluster, startPlayerCluster } from "../support/players.ts";
+import { type PlayerCluster, startPlayerCluster } from "../support/players.ts";
 
 const run = promisify(execFile);
 const REPO = new URL("../..", import.meta.url).pathname;
@@ -26,7 +35,13 @@ let baseUrl: string;
 let avatars: AvatarServer;
 
 beforeAll(async () => {
-  services = await startPlayerCluster("bots", { dcFiles: [DEMO_DC], uberdogEnv: GENEROUS_LOGIN_LIMITS });
+  // one session per address: the bots play only if each connects from an address of its own (127.0.1.1,
+  // 127.0.1.2, ... by default against uberdog on 127.0.0.1); each test takes addresses of its own, so
+  // that a bot of the last test whose session is still ending blocks none of the next
+  services = await startPlayerCluster("bots", {
+    dcFiles: [DEMO_DC],
+    agentEnv: { MAX_SESSIONS_PER_ADDRESS: "1" },
+  });
   ({ baseUrl } = services);
   avatars = serveAvatars(services.cluster, WORLD, () => randomPlacement(GRID));
   await services.cluster.bus.flush();
@@ -88,6 +103,7 @@ describe("runBots", () => {
       version: "not-the-cluster-version",
       grid: GRID,
       prefix: "stranger",
+      sourceAddress: "127.0.2.1",
     });
     expect(report.ok).toBe(false);
     expect(report.bots).toMatchObject({ requested: 2, connected: 0, walked: 0, failed: 2 });
@@ -108,6 +124,7 @@ describe("runBots", () => {
       version: CLUSTER_VERSION,
       grid: GRID,
       prefix: "quitter",
+      sourceAddress: "127.0.3.1",
       signal: abort.signal,
     });
     expect(Date.now() - started).toBeLessThan(5000);
@@ -122,7 +139,15 @@ describe("pnpm overworld bots", () => {
   it("prints its usage with --help", async () => {
     const { stdout } = await run("pnpm", ["--silent", "overworld", "bots", "--help"], { cwd: REPO });
     expect(stdout).toMatch(/^usage: pnpm overworld bots --count N/);
-    for (const option of ["--rate", "--duration", "--uberdog", "--dc", "--version", "--grid", "--json"]) {
+    for (const option of [
+      "--rate",
+      "--duration",
+      "--uberdog",
+      "--dc",
+      "--version",
+      "--grid",
+      "--source-address",
+    ]) {
       expect(stdout).toContain(option);
     }
   });
@@ -141,6 +166,7 @@ describe("pnpm overworld bots", () => {
         `--version=${CLUSTER_VERSION}`,
         "--grid=2x2",
         "--prefix=cli",
+        "--source-address=127.0.4.1",
         "--json=-",
       ],
       { cwd: REPO },
@@ -186,5 +212,24 @@ describe("walk steps", () => {
       zones.add(zoneAt(grid, pose.x, pose.y));
     }
     expect(zones.size).toBe(6); // it wanders through every zone
+  });
+});
+
+describe("source addresses", () => {
+  it("count up from the first, skipping .0 and .255, on loopback by default", () => {
+    const nth = (n: number) => sourceAddress(FIRST_LOOPBACK_SOURCE, n);
+    expect([0, 1, 253, 254, 255].map(nth)).toEqual([
+      "127.0.1.1",
+      "127.0.1.2",
+      "127.0.1.254",
+      "127.0.2.1",
+      "127.0.2.2",
+    ]);
+    expect(sourceAddress("127.0.255.254", 1)).toBe("127.1.0.1");
+    expect(() => sourceAddress("127.0.1.0", 0)).toThrow(/must not end in .0 or .255/);
+    expect(() => sourceAddress("255.255.255.254", 1)).toThrow(/past 255.255.255.254/);
+    expect(resolveOptions({ count: 1, uberdog: "http://127.0.0.1:8000" }).sourceAddress).toBe("127.0.1.1");
+    expect(resolveOptions({ count: 1, uberdog: "http://10.0.0.5:8000" }).sourceAddress).toBeNull();
+    expect(() => resolveOptions({ count: 1, sourceAddress: "::1" })).toThrow(/sourceAddress must be an IPv4/);
   });
 });

@@ -5,7 +5,6 @@
  */
 import { netcode } from "@overworld/protocol";
 import {
-  type AgentMessage,
   AgentMessageType,
   ClientMessageType,
   EjectCode,
@@ -18,6 +17,7 @@ import {
   type Cluster,
   connectToken,
   dc,
+  is,
   SCHEMA_HASH,
   startCluster,
   TestClient,
@@ -28,34 +28,10 @@ const HEARTBEAT_EVERY_MS = 200;
 
 let cluster: Cluster;
 let good: TestClient;
-let heartbeat: NodeJS.Timeout;
 
-const isEject = (m: AgentMessage): m is Extract<AgentMessage, { type: typeof AgentMessageType.Eject }> =>
-  m.type === AgentMessageType.Eject;
-const isHelloResp = (
-  m: AgentMessage,
-): m is Extract<AgentMessage, { type: typeof AgentMessageType.HelloResp }> =>
-  m.type === AgentMessageType.HelloResp;
-const isClock = (m: AgentMessage) => m.type === AgentMessageType.Clock;
+const isClock = is(AgentMessageType.Clock);
 
-function hello(client: TestClient, version = CLUSTER_VERSION, schemaHash = SCHEMA_HASH): void {
-  client.send({ type: ClientMessageType.Hello, version, schemaHash });
-}
-
-async function helloed(): Promise<TestClient> {
-  const client = await TestClient.connect(cluster.agent);
-  hello(client);
-  await client.next(isHelloResp, "HELLO_RESP");
-  return client;
-}
-
-/** Waits for the EJECT and for the agent to close the connection; returns the ejection. */
-async function ejected(client: TestClient) {
-  const eject = await client.next(isEject, "EJECT");
-  await client.until(() => !client.connected, "the agent to disconnect the ejected client");
-  await client.close();
-  return eject;
-}
+const helloed = () => TestClient.helloed(cluster.agent);
 
 async function expectGoodClientUnaffected(): Promise<void> {
   expect(good.connected).toBe(true);
@@ -69,11 +45,10 @@ beforeAll(async () => {
     TICK_HZ: "50",
   });
   good = await helloed();
-  heartbeat = setInterval(() => good.send({ type: ClientMessageType.Heartbeat }), HEARTBEAT_EVERY_MS);
+  good.heartbeatEvery(HEARTBEAT_EVERY_MS);
 });
 
 afterAll(async () => {
-  clearInterval(heartbeat);
   await good?.close();
   await cluster?.stop();
 });
@@ -82,8 +57,8 @@ describe("client agent", () => {
   it("answers hello with the cluster time", async () => {
     const before = Date.now();
     const client = await TestClient.connect(cluster.agent);
-    hello(client);
-    const answer = await client.next(isHelloResp, "HELLO_RESP");
+    client.hello();
+    const answer = await client.next(is(AgentMessageType.HelloResp), "HELLO_RESP");
     expect(answer.clusterTime).toBeGreaterThanOrEqual(before - 5);
     expect(answer.clusterTime).toBeLessThanOrEqual(Date.now() + 5);
     client.send({ type: ClientMessageType.Heartbeat });
@@ -134,19 +109,19 @@ describe("client agent", () => {
       code: EjectCode.NotYetAllowed,
       name: "a second hello",
       helloFirst: true,
-      misbehave: (c) => hello(c),
+      misbehave: (c) => c.hello(),
     },
     {
       code: EjectCode.BadVersion,
       name: "wrong version",
       helloFirst: false,
-      misbehave: (c) => hello(c, "other-9"),
+      misbehave: (c) => c.hello("other-9"),
     },
     {
       code: EjectCode.BadSchemaHash,
       name: "wrong schema hash",
       helloFirst: false,
-      misbehave: (c) => hello(c, CLUSTER_VERSION, (SCHEMA_HASH + 1) >>> 0),
+      misbehave: (c) => c.hello(CLUSTER_VERSION, (SCHEMA_HASH + 1) >>> 0),
     },
     {
       code: EjectCode.MissingObject,
@@ -188,7 +163,7 @@ describe("client agent", () => {
     it(`ejects with ${code} for ${name}, and the others keep playing`, async () => {
       const client = helloFirst ? await helloed() : await TestClient.connect(cluster.agent);
       misbehave(client);
-      const eject = await ejected(client);
+      const eject = await client.ejection();
       expect(eject.code).toBe(code);
       expect(eject.reason.length).toBeGreaterThan(0);
       await expectGoodClientUnaffected();
@@ -198,7 +173,7 @@ describe("client agent", () => {
   it("ejects with 345 a client that stops sending heartbeats", async () => {
     const client = await helloed();
     const started = Date.now();
-    const eject = await ejected(client);
+    const eject = await client.ejection();
     expect(eject.code).toBe(EjectCode.NoHeartbeat);
     expect(Date.now() - started).toBeGreaterThanOrEqual(HEARTBEAT_TIMEOUT_MS - 100);
     await expectGoodClientUnaffected();

@@ -39,7 +39,13 @@ let agentProcess: ChildProcess | undefined;
 async function startAgentProcess(): Promise<SessionObject> {
   const child = spawn(process.execPath, ["--import", "tsx", FIXTURE], {
     cwd: REPO,
-    env: { ...process.env, SUBJECT_ROOT: cluster.root, LOG_LEVEL: "silent", HTTP_PORT: "0" },
+    env: {
+      ...process.env,
+      SUBJECT_ROOT: cluster.root,
+      REDIS_PREFIX: cluster.prefix,
+      LOG_LEVEL: "silent",
+      HTTP_PORT: "0",
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   agentProcess = child;

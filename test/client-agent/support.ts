@@ -8,7 +8,9 @@ import { legacyHash, loadDcFiles, netcode, reliable } from "@overworld/protocol"
 import {
   type AgentMessage,
   type AgentMessageOf,
+  AgentMessageType,
   type ClientMessage,
+  ClientMessageType,
   dcFieldSizer,
   decodeAgentMessage,
   encodeClientMessage,
@@ -61,6 +63,8 @@ export interface Cluster {
   readonly bus: NatsConnection;
   /** A state-server operation, as the test (sender TEST_SENDER); needs the state server. */
   ss<T = Record<string, unknown>>(op: string, body: object): Promise<T>;
+  /** Another client agent in the same cluster (its own UDP port); `stop` stops it too. */
+  startAgent(agentEnv?: Record<string, string>): Promise<ClientAgentHandle>;
   stop(): Promise<void>;
 }
 
@@ -95,15 +99,19 @@ export async function startCluster(
     ? await startStateServer(loadStateServerConfig({ ...shared, DB_SCHEMA: schema, REDIS_PREFIX: prefix }))
     : undefined;
   const bus: NatsConnection = await connectBus(NATS_URL, `client-agent test ${tag}`);
-  const agent = await startClientAgent(
-    loadClientAgentConfig({
-      ...shared,
-      UDP_PORT: "0",
-      PUBLIC_ADDRESS: "127.0.0.1:0",
-      NETCODE_PRIVATE_KEY: Buffer.from(PRIVATE_KEY).toString("hex"),
-      ...agentEnv,
-    }),
-  );
+  const startAgent = (env: Record<string, string>) =>
+    startClientAgent(
+      loadClientAgentConfig({
+        ...shared,
+        REDIS_PREFIX: prefix,
+        UDP_PORT: "0",
+        PUBLIC_ADDRESS: "127.0.0.1:0",
+        NETCODE_PRIVATE_KEY: Buffer.from(PRIVATE_KEY).toString("hex"),
+        ...env,
+      }),
+    );
+  const agent = await startAgent(agentEnv);
+  const others: ClientAgentHandle[] = [];
   return {
     root,
     prefix,
@@ -113,7 +121,13 @@ export async function startCluster(
     bus,
     ss: <T>(op: string, body: object) =>
       request<T>(bus, `${root}.ss.${op}`, { sender: TEST_SENDER, ...body }, 5000),
+    async startAgent(env = agentEnv) {
+      const other = await startAgent(env);
+      others.push(other);
+      return other;
+    },
     async stop() {
+      for (const other of others) await other.stop();
       await agent.stop();
       await stateServer?.stop();
       await director.stop();
@@ -147,6 +161,15 @@ export function connectToken(
 
 const PUMP_MS = 10;
 
+export interface TestClientOptions {
+  /** The netcode timeout written in the token (default 10 s). */
+  readonly timeoutSeconds?: number;
+  /** The account in the token (default: a fresh one). */
+  readonly accountId?: number;
+  /** The local address the client's socket binds (default 127.0.0.1; all of 127.0.0.0/8 is loopback). */
+  readonly host?: string;
+}
+
 /** A game client over the real transport: netcode + reliable + the client message catalogue. */
 export class TestClient {
   readonly netcode = new netcode.NetcodeClient();
@@ -155,24 +178,55 @@ export class TestClient {
   readonly undecodable: string[] = [];
   private udp: netcode.UdpEndpoint | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private heartbeats: NodeJS.Timeout | undefined;
   private waiters: (() => void)[] = [];
   /** The account in the client's connect token. */
   accountId = 0;
 
-  static async connect(agent: ClientAgentHandle, timeoutSeconds = 10): Promise<TestClient> {
+  static async connect(agent: ClientAgentHandle, options: TestClientOptions = {}): Promise<TestClient> {
     const client = new TestClient();
     client.udp = await netcode.openUdpEndpoint({
+      host: options.host ?? "127.0.0.1",
       onDatagram: (bytes, from) => client.handle(client.netcode.receive(bytes, from, Date.now())),
     });
-    client.accountId = nextAccountId++;
-    client.handle(client.netcode.connect(connectToken(agent, timeoutSeconds, client.accountId), Date.now()));
+    client.accountId = options.accountId ?? nextAccountId++;
+    const token = connectToken(agent, options.timeoutSeconds ?? 10, client.accountId);
+    client.handle(client.netcode.connect(token, Date.now()));
     client.timer = setInterval(() => client.pump(), PUMP_MS);
     await client.until(() => client.netcode.state === netcode.ClientState.Connected, "netcode connected");
     return client;
   }
 
+  /** Connects and says hello; resolves once the agent answered it. */
+  static async helloed(agent: ClientAgentHandle, options: TestClientOptions = {}): Promise<TestClient> {
+    const client = await TestClient.connect(agent, options);
+    client.hello();
+    await client.next(is(AgentMessageType.HelloResp), "HELLO_RESP");
+    return client;
+  }
+
   get connected(): boolean {
     return this.netcode.state === netcode.ClientState.Connected;
+  }
+
+  hello(version = CLUSTER_VERSION, schemaHash = SCHEMA_HASH): void {
+    this.send({ type: ClientMessageType.Hello, version, schemaHash });
+  }
+
+  /** Sends a heartbeat every `ms` while connected, until closed. */
+  heartbeatEvery(ms: number): void {
+    clearInterval(this.heartbeats);
+    this.heartbeats = setInterval(() => {
+      if (this.connected) this.send({ type: ClientMessageType.Heartbeat });
+    }, ms);
+  }
+
+  /** Waits for the EJECT and for the agent to close the connection, closes, and returns the ejection. */
+  async ejection(): Promise<Of<typeof AgentMessageType.Eject>> {
+    const eject = await this.next(is(AgentMessageType.Eject), "EJECT");
+    await this.until(() => !this.connected, "the agent to disconnect the ejected client");
+    await this.close();
+    return eject;
   }
 
   /** The socket's address (to send raw datagrams from elsewhere). */
@@ -211,10 +265,14 @@ export class TestClient {
     }
   }
 
+  /** Says goodbye if connected and closes the socket; closing again does nothing. */
   async close(): Promise<void> {
     clearInterval(this.timer);
+    clearInterval(this.heartbeats);
     if (this.connected) this.handle(this.netcode.disconnect(Date.now()));
-    await this.udp?.close();
+    const udp = this.udp;
+    this.udp = undefined;
+    await udp?.close();
   }
 
   private pump(): void {

@@ -89,6 +89,20 @@ describe("@overworld/client", () => {
     expect(taken).toMatchObject({ status: 409, code: "username_taken" });
   });
 
+  it("logs in from the local address it is given, which uberdog limits as that client's", async () => {
+    const name = `erin${process.pid}`;
+    await register(baseUrl, name, PASSWORD);
+    const guess = (localAddress: string) =>
+      login(baseUrl, name, "a wrong guess", { localAddress }).catch((error: unknown) => error);
+    // three failures are free for one (address, username) pair; the next one from that address waits
+    for (let i = 0; i < 3; i++) expect(await guess("127.0.6.1")).toMatchObject({ status: 401 });
+    const refused = await guess("127.0.6.1");
+    expect(refused).toMatchObject({ status: 429, code: "rate_limited", retryAfterSeconds: 1 });
+    expect(await guess("127.0.6.2")).toMatchObject({ status: 401 });
+    const owner = await login(baseUrl, name, PASSWORD, { localAddress: "127.0.6.3" });
+    expect(owner.connectToken.length).toBe(2048);
+  });
+
   it("connects, learns the cluster time, mirrors a zone's objects and follows their updates and departures", async () => {
     const first = await create(ZONE, 11);
     const second = await create(ZONE, 12);

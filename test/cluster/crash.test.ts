@@ -20,7 +20,6 @@ import {
   startDirectorProcess,
   waitFor,
 } from "../message-director/support.ts";
-import { joinCredentials } from "../support/nats.ts";
 import {
   CLUSTER_VERSION,
   Client,
@@ -34,6 +33,7 @@ import {
   unpack,
   value,
 } from "../state-server/support.ts";
+import { joinCredentials } from "../support/nats.ts";
 
 const DTO1 = "DistributedTestObject1";
 const DTO5 = "DistributedTestObject5";

@@ -13,8 +13,8 @@ import {
   namespace,
   readable,
   SENDER,
-  TOOL,
   startInProcess,
+  TOOL,
   value,
 } from "./support.ts";
 

@@ -1,8 +1,11 @@
 /**
  * A cluster players can log in to, in-process, for tests: message director, state server and client
- * agent (test/client-agent/support.ts) plus uberdog on a Postgres schema of its own; and players who
- * register, log in, connect and get their avatar. `stop` leaves nothing behind.
+ * agent (test/client-agent/support.ts) plus uberdog on a Postgres schema of its own (and the cluster's
+ * Redis prefix); and players who register, log in, connect and get their avatar, each from a loopback
+ * address of its own (127.0.1.1, 127.0.1.2, ...), as players come from addresses of their own: the
+ * cluster's default limits per address hold. `stop` leaves nothing behind.
  */
+import { FIRST_LOOPBACK_SOURCE, sourceAddress } from "@overworld/bots";
 import { login, type ObjectMirror, OverworldClient, register } from "@overworld/client";
 import type { DcFile } from "@overworld/protocol";
 import { loadUberdogConfig, startUberdog, type UberdogHandle } from "../../services/uberdog/src/main.ts";
@@ -11,8 +14,6 @@ import { dropSchema } from "./cleanup.ts";
 import { waitFor } from "./wait.ts";
 
 export const PASSWORD = "correct horse battery";
-/** Uberdog's per-address limits, raised: every test player logs in from 127.0.0.1. */
-export const GENEROUS_LOGIN_LIMITS = { LOGIN_IP_BURST: "1000", REGISTER_IP_BURST: "1000" } as const;
 /** Cheap scrypt: a test registers players by the dozen (the default cost is tested with uberdog). */
 const TEST_SCRYPT_LOG_N = "10";
 
@@ -21,8 +22,6 @@ export interface PlayerClusterOptions {
   readonly dcFiles?: readonly string[];
   /** Client-agent environment (TICK_HZ, ...). */
   readonly agentEnv?: Record<string, string>;
-  /** Uberdog environment on top of the test's (rate limits, ...). */
-  readonly uberdogEnv?: Record<string, string>;
 }
 
 export interface PlayerOptions {
@@ -31,6 +30,8 @@ export interface PlayerOptions {
   readonly heartbeatMs?: number;
   /** How long the avatar may take to come. */
   readonly timeoutMs?: number;
+  /** The local address the player logs in and plays from (default: unbound, 127.0.0.1 for UDP). */
+  readonly localAddress?: string;
 }
 
 export interface Player {
@@ -46,7 +47,7 @@ export interface PlayerCluster {
   readonly baseUrl: string;
   /** Clients `stop` closes first; `join` adds its own, a test adds those it connects otherwise. */
   readonly clients: OverworldClient[];
-  /** {@link joinAsPlayer}, with the client closed by `stop`. */
+  /** {@link joinAsPlayer} from the next loopback address of this cluster, with the client closed by `stop`. */
   join(name: string, options: PlayerOptions): Promise<Player>;
   /** Closes the clients, stops uberdog and the cluster, drops uberdog's schema. */
   stop(): Promise<void>;
@@ -72,7 +73,7 @@ export async function startPlayerCluster(
         SCRYPT_LOG_N: TEST_SCRYPT_LOG_N,
         LOG_LEVEL: "silent",
         HTTP_PORT: "0",
-        ...options.uberdogEnv,
+        REDIS_PREFIX: cluster.prefix,
       }),
     );
   } catch (error) {
@@ -82,13 +83,15 @@ export async function startPlayerCluster(
   }
   const baseUrl = `http://127.0.0.1:${uberdog.port}`;
   const clients: OverworldClient[] = [];
+  let players = 0;
   return {
     cluster,
     uberdog,
     baseUrl,
     clients,
     async join(player, playerOptions) {
-      const joined = await joinAsPlayer(baseUrl, player, playerOptions);
+      const localAddress = sourceAddress(FIRST_LOOPBACK_SOURCE, players++);
+      const joined = await joinAsPlayer(baseUrl, player, { localAddress, ...playerOptions });
       clients.push(joined.client);
       return joined;
     },
@@ -101,10 +104,11 @@ export async function startPlayerCluster(
   };
 }
 
-/** Registers `username` with {@link PASSWORD} and logs in: the connect token. */
-export async function signUp(baseUrl: string, username: string): Promise<Uint8Array> {
-  await register(baseUrl, username, PASSWORD);
-  return (await login(baseUrl, username, PASSWORD)).connectToken;
+/** Registers `username` with {@link PASSWORD} and logs in (from `localAddress` if given): the connect token. */
+export async function signUp(baseUrl: string, username: string, localAddress?: string): Promise<Uint8Array> {
+  const from = localAddress === undefined ? {} : { localAddress };
+  await register(baseUrl, username, PASSWORD, from);
+  return (await login(baseUrl, username, PASSWORD, from)).connectToken;
 }
 
 /**
@@ -113,10 +117,11 @@ export async function signUp(baseUrl: string, username: string): Promise<Uint8Ar
  */
 export async function joinAsPlayer(baseUrl: string, name: string, options: PlayerOptions): Promise<Player> {
   const client = await OverworldClient.connect({
-    token: await signUp(baseUrl, `${name}${process.pid}`),
+    token: await signUp(baseUrl, `${name}${process.pid}`, options.localAddress),
     file: options.file,
     version: options.version,
     heartbeatMs: options.heartbeatMs,
+    ...(options.localAddress === undefined ? {} : { host: options.localAddress }),
   });
   const avatar = await waitFor(
     () => [...client.objects.values()].find((object) => object.owned),

@@ -41,6 +41,13 @@ describe("uberdog configuration", () => {
       TOKEN_TIMEOUT_SECONDS: 10,
       TRUST_PROXY: false,
       scrypt: DEFAULT_SCRYPT,
+      REDIS_PREFIX: "ow:",
+      LOGIN_IP_PER_MINUTE: 60,
+      REGISTER_IP_PER_MINUTE: 10,
+      LOGIN_BACKOFF_FREE_FAILURES: 3,
+      LOGIN_BACKOFF_FIRST_MS: 1000,
+      LOGIN_BACKOFF_MAX_MS: 900_000,
+      LOGIN_BACKOFF_FORGET_SECONDS: 3600,
     });
     expect(config.NETCODE_PRIVATE_KEY).toEqual(new Uint8Array(Buffer.from(PRIVATE_KEY_HEX, "hex")));
     expect(config.CLIENT_AGENT_ADDRESSES).toEqual([netcode.parseAddress("127.0.0.1:40000")]);
@@ -91,7 +98,10 @@ describe("uberdog configuration", () => {
     );
     expect(problems({ ...required, TOKEN_EXPIRE_SECONDS: "0" })).toMatch(/TOKEN_EXPIRE_SECONDS/);
     expect(problems({ ...required, DB_SCHEMA: "Bad-Name" })).toMatch(/DB_SCHEMA: expected a lower-case SQL/);
-    expect(problems({ ...required, LOGIN_USER_BURST: "0" })).toMatch(/LOGIN_USER_BURST/);
+    expect(problems({ ...required, LOGIN_IP_PER_MINUTE: "0" })).toMatch(/LOGIN_IP_PER_MINUTE/);
+    expect(problems({ ...required, LOGIN_BACKOFF_FIRST_MS: "5000", LOGIN_BACKOFF_MAX_MS: "1000" })).toMatch(
+      /LOGIN_BACKOFF_MAX_MS: must be at least LOGIN_BACKOFF_FIRST_MS \(5000\) \(got 1000\)/,
+    );
     expect(problems({ ...required, TRUST_PROXY: "yes" })).toMatch(/TRUST_PROXY: expected true or false/);
     expect(problems({ ...required, SCRYPT_LOG_N: "30" })).toMatch(
       /SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P: log2 N must be 10 to 20/,

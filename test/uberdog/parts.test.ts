@@ -1,4 +1,4 @@
-/** Uberdog's parts on their own: password hashing, rate limiting, token issuing, the login user data. */
+/** Uberdog's parts on their own: password hashing, token issuing, the login user data. */
 import { netcode } from "@overworld/protocol";
 import {
   DEFAULT_NETCODE_PROTOCOL_ID,
@@ -8,10 +8,8 @@ import {
 } from "@overworld/service";
 import { describe, expect, it } from "vitest";
 import {
-  addressKey,
   DEFAULT_SCRYPT,
   PasswordHasher,
-  RateLimiter,
   TokenIssuer,
   UnreadableHash,
 } from "../../services/uberdog/src/main.ts";
@@ -54,70 +52,6 @@ describe("password hashing", () => {
     for (const stored of bad) await expect(hasher.verify("password", stored)).rejects.toThrow(UnreadableHash);
     expect(() => new PasswordHasher({ logN: 9, r: 8, p: 1 })).toThrow(/log2 N must be 10 to 20/);
     expect(() => new PasswordHasher({ logN: 20, r: 16, p: 1 })).toThrow(/over the 1 GiB/);
-  });
-});
-
-describe("rate limiter", () => {
-  function clock() {
-    let now = 0;
-    return { now: () => now, advance: (ms: number) => void (now += ms) };
-  }
-
-  it("allows a burst, then says how long until the next attempt, and refills at its rate", () => {
-    const time = clock();
-    const limiter = new RateLimiter({ burst: 3, perMinute: 30 }, time.now);
-    for (let i = 0; i < 3; i++) expect(limiter.take("a")).toEqual({ allowed: true });
-    expect(limiter.take("a")).toEqual({ allowed: false, retryAfterMs: 2000 });
-    expect(limiter.take("b")).toEqual({ allowed: true }); // keys are independent
-    time.advance(1500);
-    expect(limiter.take("a")).toEqual({ allowed: false, retryAfterMs: 500 });
-    time.advance(500);
-    expect(limiter.take("a")).toEqual({ allowed: true });
-    time.advance(3_600_000);
-    for (let i = 0; i < 3; i++) expect(limiter.take("a").allowed).toBe(true); // never more than the burst
-    expect(limiter.take("a").allowed).toBe(false);
-  });
-
-  it("gives back refunded attempts, up to the burst", () => {
-    const limiter = new RateLimiter({ burst: 1, perMinute: 1 }, clock().now);
-    expect(limiter.take("a").allowed).toBe(true);
-    limiter.refund("a");
-    limiter.refund("a");
-    expect(limiter.take("a").allowed).toBe(true);
-    expect(limiter.take("a").allowed).toBe(false);
-  });
-
-  it("keeps memory bounded: forgets full buckets first, then the least recently used", () => {
-    const time = clock();
-    const limiter = new RateLimiter({ burst: 2, perMinute: 60 }, time.now, 100);
-    for (let i = 0; i < 100; i++) limiter.take(`spent-${i}`);
-    limiter.take("spent-0"); // now the most recently used, and empty
-    time.advance(500); // half a token back: none of them is full
-    for (let i = 0; i < 50; i++) limiter.take(`new-${i}`);
-    expect(limiter.size).toBeLessThanOrEqual(100);
-    expect(limiter.take("spent-0")).toEqual({ allowed: false, retryAfterMs: 500 }); // still remembered
-
-    const second = new RateLimiter({ burst: 1, perMinute: 60 }, time.now, 10);
-    for (let i = 0; i < 5; i++) second.take(`idle-${i}`);
-    time.advance(1000); // the idle keys are full again: nothing to remember
-    for (let i = 0; i < 5; i++) second.take(`busy-${i}`);
-    second.take("newcomer");
-    expect(second.size).toBe(6);
-    for (let i = 0; i < 5; i++) expect(second.take(`busy-${i}`).allowed).toBe(false);
-  });
-
-  it("limits IPv4 addresses one by one and IPv6 addresses by their /64", () => {
-    expect(addressKey("10.1.2.3")).toBe("10.1.2.3");
-    expect(addressKey("::ffff:10.1.2.3")).toBe("10.1.2.3");
-    expect(addressKey("2001:db8:1:2::1")).toBe("20010db800010002/64");
-    expect(addressKey("2001:db8:1:2:ffff:ffff:ffff:ffff")).toBe("20010db800010002/64");
-    expect(addressKey("2001:db8:1:3::1")).toBe("20010db800010003/64");
-    expect(addressKey("not an address")).toBe("not an address");
-  });
-
-  it("refuses a rule that would never allow anything", () => {
-    expect(() => new RateLimiter({ burst: 0, perMinute: 1 })).toThrow(/burst >= 1/);
-    expect(() => new RateLimiter({ burst: 1, perMinute: 0 })).toThrow(/perMinute > 0/);
   });
 });
 

@@ -1,10 +1,10 @@
 /**
- * What the uberdog tests share: a configuration with its own Postgres schema per test file (named after
- * the file and the process, dropped at the end), cheap scrypt parameters (the default cost is tested on
- * its own), and an app built on the real database, driven with `app.inject`.
+ * What the uberdog tests share: a configuration with its own Postgres schema and Redis prefix per test
+ * file (named after the file and the process, dropped at the end), cheap scrypt parameters (the default
+ * cost is tested on its own), and an app built on the real database and Redis, driven with `app.inject`.
  */
 import { randomBytes } from "node:crypto";
-import { connectPostgres, type Pool } from "@overworld/service";
+import { connectPostgres, connectRedis, type Pool, type Redis } from "@overworld/service";
 import {
   buildApp,
   createDeps,
@@ -13,7 +13,8 @@ import {
   type UberdogConfig,
   type UberdogDeps,
 } from "../../services/uberdog/src/main.ts";
-import { DATABASE_URL } from "../support/services.ts";
+import { dropRedisKeys } from "../support/cleanup.ts";
+import { DATABASE_URL, REDIS_URL } from "../support/services.ts";
 
 /** The fastify app uberdog builds. */
 export type App = Awaited<ReturnType<typeof buildApp>>;
@@ -35,9 +36,10 @@ export function testEnv(schema: string, extra: Record<string, string> = {}): Rec
     NETCODE_PROTOCOL_ID: PROTOCOL_ID,
     SCRYPT_LOG_N: "10",
     LOG_LEVEL: "silent",
-    LOGIN_IP_BURST: "1000",
-    LOGIN_USER_BURST: "1000",
-    REGISTER_IP_BURST: "1000",
+    REDIS_PREFIX: `owt:${schema}:`,
+    LOGIN_IP_PER_MINUTE: "1000",
+    REGISTER_IP_PER_MINUTE: "1000",
+    LOGIN_BACKOFF_FREE_FAILURES: "1000",
     ...extra,
   };
 }
@@ -47,9 +49,11 @@ export function schemaFor(name: string): string {
   return `test_uberdog_${name}_${process.pid}`;
 }
 
+/** A test file's Postgres schema and its Redis keys (under `owt:<schema>:`, as testEnv names them). */
 export interface TestDatabase {
   readonly pool: Pool;
   readonly schema: string;
+  readonly redis: Redis;
   drop(): Promise<void>;
 }
 
@@ -57,12 +61,17 @@ export async function openDatabase(schema: string): Promise<TestDatabase> {
   const pool = await connectPostgres(DATABASE_URL, `test:${schema}`, 4);
   await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
   await migrate(pool, schema);
+  const redis = await connectRedis(REDIS_URL, `test:${schema}`);
+  await dropRedisKeys(`owt:${schema}:`);
   return {
     pool,
     schema,
+    redis,
     drop: async () => {
       await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
       await pool.end();
+      redis.disconnect();
+      await dropRedisKeys(`owt:${schema}:`);
     },
   };
 }
@@ -74,7 +83,7 @@ export async function appOn(
   change: (deps: UberdogDeps, config: UberdogConfig) => UberdogDeps = (deps) => deps,
 ): Promise<{ app: App; config: UberdogConfig }> {
   const config = loadUberdogConfig(testEnv(database.schema, extraEnv));
-  const app = await buildApp(change(createDeps(config, database.pool), config));
+  const app = await buildApp(change(createDeps(config, database.pool, database.redis), config));
   return { app, config };
 }
 

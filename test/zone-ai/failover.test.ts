@@ -15,7 +15,7 @@ import { BOSS_HP } from "../../examples/demo/plugin.ts";
 import { demo } from "../../examples/demo/schema.ts";
 import { CLUSTER_VERSION, type Cluster } from "../client-agent/support.ts";
 import { DEMO_DC } from "../support/avatars.ts";
-import { GENEROUS_LOGIN_LIMITS, type PlayerCluster, startPlayerCluster } from "../support/players.ts";
+import { type PlayerCluster, startPlayerCluster } from "../support/players.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 import { dropNamespaceAndJournal, NATS_URL, REDIS_URL } from "./support.ts";
 
@@ -108,7 +108,6 @@ beforeAll(async () => {
   services = await startPlayerCluster("zaif", {
     agentEnv: { TICK_HZ: "50" },
     dcFiles: [DEMO_DC],
-    uberdogEnv: GENEROUS_LOGIN_LIMITS,
   });
   ({ cluster, baseUrl } = services);
 });

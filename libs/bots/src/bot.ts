@@ -46,6 +46,8 @@ export interface BotConfig {
   readonly speed: number;
   readonly updateHz: number;
   readonly startTimeoutMs: number;
+  /** The local address the bot logs in and plays from; unbound when absent. */
+  readonly localAddress?: string;
 }
 
 /** Why a bot did not start walking: `reason` groups failures in the report, `message` says more. */
@@ -148,17 +150,18 @@ export class Bot {
   // ---- starting ----------------------------------------------------------------------------------------
 
   private async logIn(deadline: number): Promise<Uint8Array> {
-    const { uberdog, username, password } = this.config;
+    const { uberdog, username, password, localAddress } = this.config;
+    const from = localAddress === undefined ? {} : { localAddress };
     await this.askUberdog(deadline, "register", async () => {
       try {
-        await register(uberdog, username, password);
+        await register(uberdog, username, password, from);
       } catch (error) {
         if (!(error instanceof LoginError && error.code === "username_taken")) throw error;
       }
     });
     let token: Uint8Array | undefined;
     await this.askUberdog(deadline, "login", async () => {
-      token = (await login(uberdog, username, password)).connectToken;
+      token = (await login(uberdog, username, password, from)).connectToken;
     });
     return token!;
   }
@@ -188,6 +191,7 @@ export class Bot {
         version: this.config.version,
         updateHz: this.config.updateHz,
         connectTimeoutMs: Math.max(1, deadline - Date.now()),
+        ...(this.config.localAddress === undefined ? {} : { host: this.config.localAddress }),
       });
     } catch (error) {
       this.throwIfStopping();
@@ -377,7 +381,7 @@ function loginAdvice(what: string, error: LoginError): string {
   if (error.status === 429) {
     return (
       `${error.reason}: uberdog limits ${what === "register" ? "registrations" : "logins"} per address ` +
-      "(REGISTER_IP_BURST / REGISTER_IP_PER_MINUTE, LOGIN_IP_BURST / LOGIN_IP_PER_MINUTE); raise them for load tests"
+      "(REGISTER_IP_PER_MINUTE, LOGIN_IP_PER_MINUTE); give each bot an address of its own (--source-address)"
     );
   }
   if (error.code === "bad_credentials") {

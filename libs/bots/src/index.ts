@@ -11,5 +11,6 @@ export {
 } from "./options.ts";
 export { type BotReport, formatProgress, formatSummary } from "./report.ts";
 export { runBots } from "./run.ts";
+export { FIRST_LOOPBACK_SOURCE, isIpv4LoopbackUrl, sourceAddress } from "./source-addresses.ts";
 export { RunStats, type Tally } from "./stats.ts";
 export { type Pose, RandomWalk } from "./walk.ts";

@@ -3,8 +3,10 @@
  * `pnpm overworld start` runs: uberdog on port 8000, the demo world's classes and map, the cluster
  * version from CLUSTER_VERSION (else "dev").
  */
+import { isIPv4 } from "node:net";
 import { resolve } from "node:path";
 import { DEFAULT_GRID, type Grid } from "../../../examples/demo/grid.ts";
+import { FIRST_LOOPBACK_SOURCE, isIpv4LoopbackUrl } from "./source-addresses.ts";
 
 const REPO = resolve(import.meta.dirname, "../../..");
 
@@ -75,6 +77,14 @@ export interface BotOptions {
   readonly updateHz?: number;
   /** How long a bot may take from its first request to walking before it counts as failed. */
   readonly startTimeoutSeconds?: number;
+  /**
+   * The local address the first bot sends from, for its login and its UDP socket; each next bot takes the
+   * next address (127.0.1.1, 127.0.1.2, ...; see source-addresses.ts), so that every bot is a client
+   * address of its own, as players are, and plays within uberdog's and the client agent's limits per
+   * address. Null: the bots do not bind (one address for all). Default: 127.0.1.1 when uberdog is on
+   * 127.x.x.x, else null.
+   */
+  readonly sourceAddress?: string | null;
   /** Ends the run early; the report covers what ran. */
   readonly signal?: AbortSignal;
   /** Called once a second with the live figures. */
@@ -101,6 +111,8 @@ export function resolveOptions(options: BotOptions): ResolvedOptions {
     speed: options.speed ?? DEFAULTS.speed,
     updateHz: options.updateHz ?? DEFAULTS.updateHz,
     startTimeoutSeconds: options.startTimeoutSeconds ?? DEFAULTS.startTimeoutSeconds,
+    sourceAddress:
+      options.sourceAddress !== undefined ? options.sourceAddress : defaultSource(options.uberdog),
     signal: options.signal,
     onProgress: options.onProgress,
   };
@@ -120,7 +132,17 @@ export function resolveOptions(options: BotOptions): ResolvedOptions {
     );
   }
   if (resolved.dcFiles.length === 0) throw new RangeError("dcFiles must name at least one .dc file");
+  if (resolved.sourceAddress !== null && !isIPv4(resolved.sourceAddress)) {
+    throw new RangeError(
+      `sourceAddress must be an IPv4 address (e.g. ${FIRST_LOOPBACK_SOURCE}) or null, not ${JSON.stringify(resolved.sourceAddress)}`,
+    );
+  }
   return resolved;
+}
+
+/** Bots against a cluster on loopback each take a loopback address of their own. */
+function defaultSource(uberdog: string | undefined): string | null {
+  return isIpv4LoopbackUrl(uberdog ?? DEFAULTS.uberdog) ? FIRST_LOOPBACK_SOURCE : null;
 }
 
 function positive(name: string, value: number): void {

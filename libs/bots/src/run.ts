@@ -17,6 +17,7 @@ import {
   perSecond,
   type TransportSum,
 } from "./report.ts";
+import { sourceAddress } from "./source-addresses.ts";
 import { RunStats } from "./stats.ts";
 
 const MS_PER_SECOND = 1000;
@@ -102,6 +103,9 @@ async function rampUp(options: ResolvedOptions, dc: DcFile, stats: RunStats, t0:
         speed: options.speed,
         updateHz: options.updateHz,
         startTimeoutMs: options.startTimeoutSeconds * MS_PER_SECOND,
+        ...(options.sourceAddress === null
+          ? {}
+          : { localAddress: sourceAddress(options.sourceAddress, index) }),
       },
       stats,
     );

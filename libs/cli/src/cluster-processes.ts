@@ -26,14 +26,6 @@ export const SERVICE_ORDER = [
 
 export type ServiceName = (typeof SERVICE_ORDER)[number];
 
-/** Uberdog's per-address limits are for the internet; a local cluster with bots logs in hundreds at once. */
-export const LOCAL_LOGIN_LIMITS: Readonly<Record<string, string>> = {
-  LOGIN_IP_BURST: "100000",
-  LOGIN_IP_PER_MINUTE: "100000",
-  REGISTER_IP_BURST: "100000",
-  REGISTER_IP_PER_MINUTE: "100000",
-};
-
 /** The main module of a service. */
 export function serviceEntry(name: ServiceName): string {
   return resolve(REPO, "services", name, "src/main.ts");

@@ -14,4 +14,11 @@ export {
 } from "./client.ts";
 export { type ClockEstimate, ClusterClock } from "./clock.ts";
 export { Emitter, type Listener } from "./emitter.ts";
-export { LoginError, type LoginResult, login, type RegisterResult, register } from "./login.ts";
+export {
+  LoginError,
+  type LoginResult,
+  login,
+  type RegisterResult,
+  type RequestOptions,
+  register,
+} from "./login.ts";

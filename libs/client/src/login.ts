@@ -1,7 +1,17 @@
 /**
  * Accounts over uberdog's REST API (services/uberdog/README.md): register, and log in for a connect token.
  * Failures are LoginErrors carrying the server's stable code and its reason for people.
+ *
+ * Requests go out over node:http(s), which can bind the local address they come from (`localAddress`):
+ * uberdog limits logins per client address, and a load tester gives each bot an address of its own.
  */
+import { request as httpRequest, type IncomingMessage } from "node:http";
+import { request as httpsRequest } from "node:https";
+
+export interface RequestOptions {
+  /** The local address to send from (e.g. 127.0.1.7; all of 127.0.0.0/8 is loopback on Linux). */
+  readonly localAddress?: string;
+}
 
 export interface LoginResult {
   readonly accountId: number;
@@ -40,8 +50,13 @@ const REGISTER_PATH = "/v1/accounts";
 const CONNECT_TOKEN_BYTES = 2048;
 
 /** Logs in; resolves with the account and a connect token, or rejects with a LoginError. */
-export async function login(baseUrl: string, username: string, password: string): Promise<LoginResult> {
-  const body = await postJson(baseUrl, LOGIN_PATH, { username, password });
+export async function login(
+  baseUrl: string,
+  username: string,
+  password: string,
+  options: RequestOptions = {},
+): Promise<LoginResult> {
+  const body = await postJson(baseUrl, LOGIN_PATH, { username, password }, options);
   const accountId = body.accountId;
   const token = body.connectToken;
   if (typeof accountId !== "number" || typeof token !== "string") {
@@ -66,29 +81,40 @@ export async function login(baseUrl: string, username: string, password: string)
 }
 
 /** Registers an account; resolves with its id, or rejects with a LoginError (409 username_taken, ...). */
-export async function register(baseUrl: string, username: string, password: string): Promise<RegisterResult> {
-  const body = await postJson(baseUrl, REGISTER_PATH, { username, password });
+export async function register(
+  baseUrl: string,
+  username: string,
+  password: string,
+  options: RequestOptions = {},
+): Promise<RegisterResult> {
+  const body = await postJson(baseUrl, REGISTER_PATH, { username, password }, options);
   if (typeof body.accountId !== "number") {
     throw new LoginError(201, "bad_response", "the registration answer lacks accountId");
   }
   return { accountId: body.accountId };
 }
 
-async function postJson(baseUrl: string, path: string, payload: object): Promise<Record<string, unknown>> {
+async function postJson(
+  baseUrl: string,
+  path: string,
+  payload: object,
+  options: RequestOptions,
+): Promise<Record<string, unknown>> {
   const url = new URL(path, baseUrl);
-  let response: Response;
+  let response: Answer;
   try {
-    response = await fetch(url, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(payload),
-    });
+    response = await post(url, JSON.stringify(payload), options.localAddress);
   } catch (error) {
-    throw new LoginError(0, "unreachable", `could not reach ${url.origin}: ${(error as Error).message}`);
+    const from = options.localAddress === undefined ? "" : ` from ${options.localAddress}`;
+    throw new LoginError(
+      0,
+      "unreachable",
+      `could not reach ${url.origin}${from}: ${(error as Error).message}`,
+    );
   }
-  const body = await readJson(response);
-  if (response.ok) return body;
-  const retryAfter = Number(response.headers.get("retry-after"));
+  const body = parseJson(response.text);
+  if (response.status >= 200 && response.status < 300) return body;
+  const retryAfter = Number(response.retryAfter);
   throw new LoginError(
     response.status,
     typeof body.error === "string" ? body.error : "http_error",
@@ -98,9 +124,47 @@ async function postJson(baseUrl: string, path: string, payload: object): Promise
   );
 }
 
-async function readJson(response: Response): Promise<Record<string, unknown>> {
+interface Answer {
+  readonly status: number;
+  readonly statusText: string;
+  readonly retryAfter: string | undefined;
+  readonly text: string;
+}
+
+/** One POST of a JSON body; resolves with the answer whatever its status, rejects when there is none. */
+function post(url: URL, json: string, localAddress: string | undefined): Promise<Answer> {
+  const send = url.protocol === "https:" ? httpsRequest : httpRequest;
+  return new Promise<Answer>((resolve, reject) => {
+    const request = send(
+      url,
+      {
+        method: "POST",
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(json) },
+        ...(localAddress === undefined ? {} : { localAddress }),
+      },
+      (response: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
+        response.on("error", reject);
+        response.on("end", () => {
+          const retryAfter = response.headers["retry-after"];
+          resolve({
+            status: response.statusCode ?? 0,
+            statusText: response.statusMessage ?? "",
+            retryAfter: typeof retryAfter === "string" ? retryAfter : undefined,
+            text: Buffer.concat(chunks).toString("utf8"),
+          });
+        });
+      },
+    );
+    request.on("error", reject);
+    request.end(json);
+  });
+}
+
+function parseJson(text: string): Record<string, unknown> {
   try {
-    const body: unknown = await response.json();
+    const body: unknown = JSON.parse(text);
     return typeof body === "object" && body !== null ? (body as Record<string, unknown>) : {};
   } catch {
     return {};

@@ -1,3 +1,4 @@
+export * from "./address-key.ts";
 export * from "./bus.ts";
 export * from "./config.ts";
 export * from "./http.ts";

@@ -6,6 +6,12 @@
  * Every datagram first passes the per-address token bucket (before any cryptography); then the netcode
  * server authenticates it; payloads of connected clients go to their session.
  *
+ * Sessions are counted over the cluster in Redis (session-limits.ts): a session is admitted once it has
+ * its channel, and its hello is answered only then. An address at MAX_SESSIONS_PER_ADDRESS is refused
+ * (1). An account over MAX_SESSIONS_PER_ACCOUNT has its oldest sessions ended: the agent that admitted
+ * the newest publishes `end-sessions` to the account's subject `<root>.a.<accountId>`, to which every agent
+ * holding a session of the account listens, and the agent holding each named session ejects it (100).
+ *
  * Each session gets a participant channel of its own from the director (`nextChannel()`); the agent
  * subscribes to `<root>.c.<channel>` for it, so that the objects it owns reach it. Session objects (see
  * `addSessionObject`) are deleted through the state server when the client goes, and each is registered
@@ -21,8 +27,10 @@
 import { type DcFile, encodeEnvelope, legacyHash, loadDcFiles, messages, netcode } from "@overworld/protocol";
 import { dcFieldSizer, EjectCode } from "@overworld/protocol/client";
 import {
+  addressKey,
   Closers,
   ConfigError,
+  connectRedis,
   createLogger,
   decodeLoginUserData,
   joinCluster,
@@ -30,6 +38,7 @@ import {
   type OpsServer,
   type Participant,
   parseMessage,
+  publish,
   startOpsServer,
 } from "@overworld/service";
 import { Counter, Gauge, Registry } from "prom-client";
@@ -37,6 +46,7 @@ import { type ClientAgentConfig, instanceIdOf } from "./config.ts";
 import { type InterestPort, LocationSubscriptions } from "./interest.ts";
 import { AddressRateLimiter } from "./rate-limit.ts";
 import { ClientSession, fieldRulesOf, type SessionRules } from "./session.ts";
+import { type Admission, type SessionIdentity, SessionLimits } from "./session-limits.ts";
 import { type SessionPort, SessionPostRemoves } from "./session-objects.ts";
 
 const SERVICE = "client-agent";
@@ -56,6 +66,8 @@ export interface ClientAgentHandle {
   readonly schemaHash: number;
   /** Connected clients (netcode slots in use). */
   readonly connectedClients: number;
+  /** Datagrams received, before the rate limit. */
+  readonly datagramsReceived: number;
   /** Datagrams dropped by the rate limit. */
   readonly rateLimited: number;
   /** Open location subscriptions (one per subject, shared by the clients). */
@@ -142,6 +154,17 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
     });
     closers.push(() => participant.leave());
     const { nc, subjects: names } = participant;
+    const redis = await connectRedis(config.REDIS_URL, `${SERVICE}:${instanceId}`);
+    closers.push(() => redis.quit());
+    const limits = new SessionLimits(
+      redis,
+      `${config.REDIS_PREFIX}ca:`,
+      participant.channel,
+      { perAccount: config.MAX_SESSIONS_PER_ACCOUNT, perAddress: config.MAX_SESSIONS_PER_ADDRESS },
+      log,
+    );
+    await limits.start();
+    closers.push(() => limits.stop());
 
     const registry = new Registry();
     const metrics = createMetrics(registry);
@@ -223,18 +246,52 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       arrived: (notice) => participant.publish("game", "client-arrived", notice),
       left: (notice) => participant.publish("game", "client-left", notice),
     };
-    wire = new Wire(config, rules, log, metrics, port, forward, sessionPort, () => locations.sealAll());
+    const watched = new Map<number, { sessions: number; unsubscribe(): void }>();
+    const accountPort: AccountPort = {
+      watch: (accountId) => {
+        let watch = watched.get(accountId);
+        if (watch === undefined) {
+          const subject = names.account(accountId);
+          const subscription = nc.subscribe(subject, {
+            callback: (error, msg) => {
+              if (error) return;
+              try {
+                wire?.endSessions(parseMessage(messages.endSessions, msg.data));
+              } catch (problem) {
+                log.warn({ subject, err: problem }, "unreadable message to an account dropped");
+              }
+            },
+          });
+          watch = { sessions: 0, unsubscribe: () => subscription.unsubscribe() };
+          watched.set(accountId, watch);
+        }
+        watch.sessions += 1;
+        const held = watch;
+        return () => {
+          held.sessions -= 1;
+          if (held.sessions > 0 || watched.get(accountId) !== held) return;
+          watched.delete(accountId);
+          held.unsubscribe();
+        };
+      },
+      admit: (session) => limits.admit(session),
+      release: (client) => limits.release(client),
+      endSessions: (message) => publish(nc, names.account(message.accountId), message),
+    };
+    const running = new Wire(config, rules, log, metrics, port, forward, sessionPort, accountPort, () =>
+      locations.sealAll(),
+    );
+    wire = running;
     const udp = await netcode.openUdpEndpoint({
       host: config.UDP_HOST,
       port: config.UDP_PORT,
-      onDatagram: (bytes, from) => wire.receive(bytes, from),
+      onDatagram: (bytes, from) => running.receive(bytes, from),
     });
     closers.push(() => udp.close());
     const publicAddress =
       config.PUBLIC_ADDRESS.port === 0
         ? netcode.addressFromHostPort(netcode.formatHost(config.PUBLIC_ADDRESS), udp.address.port)
         : config.PUBLIC_ADDRESS;
-    const running = wire;
     running.attach(udp, publicAddress);
     const tick = setInterval(() => running.tick(), MS_PER_SECOND / config.TICK_HZ);
     closers.push(async () => {
@@ -248,7 +305,11 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       port: config.HTTP_PORT,
       host: config.HTTP_HOST,
       metrics: registry,
-      checks: { nats: () => !nc.isClosed(), cluster: () => participant.alive },
+      checks: {
+        nats: () => !nc.isClosed(),
+        redis: () => redis.status === "ready",
+        cluster: () => participant.alive,
+      },
       details: () => ({ clients: running.connectedClients, udp: udp.address.key }),
     });
     closers.push(() => ops.close());
@@ -265,6 +326,9 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       schemaHash,
       get connectedClients() {
         return running.connectedClients;
+      },
+      get datagramsReceived() {
+        return running.datagramsReceived;
       },
       get rateLimited() {
         return running.rateLimited;
@@ -294,8 +358,14 @@ class Wire {
   /** The open participant-channel subscription of each session (by client index). */
   private readonly channels = new Map<number, () => void>();
   private forwardScheduled = false;
+  datagramsReceived = 0;
   /** Sessions whose `client-arrived` went out (so `client-left` follows them). */
   private readonly announced = new Set<ClientSession>();
+  /** Where each session connects from (its addressKey), and how many sessions each such address holds. */
+  private readonly addresses = new Map<number, string>();
+  private readonly sessionsAt = new Map<string, number>();
+  /** Ends each session's watch of its account's subject (by client index). */
+  private readonly unwatch = new Map<number, () => void>();
 
   constructor(
     private readonly config: ClientAgentConfig,
@@ -305,10 +375,14 @@ class Wire {
     private readonly port: InterestPort,
     private readonly forward: (groups: messages.UpdateBatch["groups"]) => void,
     private readonly sessionPort: SessionPort & GamePort,
+    private readonly accounts: AccountPort,
     /** Ends the zones' tick: their updates are encoded once, for the sessions to send. */
     private readonly sealZones: () => void,
   ) {
-    this.limiter = new AddressRateLimiter(config.RATE_LIMIT_BURST, config.RATE_LIMIT_PER_SECOND);
+    this.limiter = new AddressRateLimiter(
+      { burst: config.RATE_LIMIT_BURST, perSecond: config.RATE_LIMIT_PER_SECOND },
+      { burst: config.RATE_LIMIT_SESSION_BURST, perSecond: config.RATE_LIMIT_SESSION_PER_SECOND },
+    );
   }
 
   get connectedClients(): number {
@@ -333,8 +407,10 @@ class Wire {
     const server = this.server;
     if (server === undefined) return;
     const now = Date.now();
+    this.datagramsReceived += 1;
     this.metrics.bytesReceived.inc(bytes.length);
-    if (!this.limiter.allow(from.key, now)) {
+    const address = addressKey(from);
+    if (!this.limiter.allow(address, now, this.sessionsAt.get(address) ?? 0)) {
       this.metrics.datagrams.inc({ outcome: "rate_limited" });
       return;
     }
@@ -361,6 +437,22 @@ class Wire {
       if (session.accountId === accountId && session.state !== "closed") return session.channel;
     }
     return undefined;
+  }
+
+  /** An agent admitted a newer session of the account: the sessions named here end (100). */
+  endSessions(message: messages.EndSessions): void {
+    const now = Date.now();
+    for (const session of this.sessions.values()) {
+      const channel = session.channel;
+      if (session.accountId !== message.accountId || channel === undefined || channel === message.by)
+        continue;
+      if (!message.clients.includes(channel)) continue;
+      session.eject(
+        EjectCode.LoggedInElsewhere,
+        "this account logged in elsewhere: a newer session replaces this one",
+        now,
+      );
+    }
   }
 
   async addSessionObject(clientChannel: number, doId: number): Promise<void> {
@@ -459,7 +551,7 @@ class Wire {
           this.metrics.bytesSent.inc(event.bytes.length);
           break;
         case "connected":
-          this.connect(event.clientIndex, event.userData, now);
+          this.connect(event.clientIndex, event.userData, addressKey(event.address), now);
           break;
         case "disconnected":
           this.release(event.clientIndex);
@@ -483,7 +575,7 @@ class Wire {
     }
   }
 
-  private connect(clientIndex: number, userData: Uint8Array, now: number): void {
+  private connect(clientIndex: number, userData: Uint8Array, address: string, now: number): void {
     let user: { accountId: number; username: string };
     try {
       user = decodeLoginUserData(userData);
@@ -495,7 +587,11 @@ class Wire {
     }
     const session = new ClientSession(clientIndex, user.accountId, user.username, this.rules, now, this.port);
     this.sessions.set(clientIndex, session);
-    this.openChannel(session);
+    this.addresses.set(clientIndex, address);
+    this.sessionsAt.set(address, (this.sessionsAt.get(address) ?? 0) + 1);
+    // listening to the account before it is admitted: a newer session may end it the moment it counts
+    this.unwatch.set(clientIndex, this.accounts.watch(user.accountId));
+    this.openChannel(session, address);
     this.log.debug({ client: clientIndex, account: user.accountId }, "client connected");
   }
 
@@ -529,8 +625,8 @@ class Wire {
     }
   }
 
-  /** Gives the session its participant channel and subscribes to it. */
-  private openChannel(session: ClientSession): void {
+  /** Gives the session its participant channel and subscribes to it, then has the session admitted. */
+  private openChannel(session: ClientSession, address: string): void {
     this.sessionPort
       .openChannel((message) => {
         if (isControl(message)) {
@@ -548,12 +644,57 @@ class Wire {
           }
           session.channel = channel;
           this.channels.set(session.clientIndex, close);
+          this.admit(session, { client: channel, accountId: session.accountId, address });
         },
         (error: unknown) => {
-          // the client plays on, without ownership: it owns nothing until it has a channel
           this.log.error({ client: session.clientIndex, err: error }, "no participant channel for a client");
+          session.eject(
+            EjectCode.SessionRefused,
+            "the cluster gave the session no channel; try again",
+            Date.now(),
+          );
         },
       );
+  }
+
+  /** Counts the session in the cluster's limits: its hello is answered, or it is refused (1). */
+  private admit(session: ClientSession, identity: SessionIdentity): void {
+    this.accounts.admit(identity).then(
+      (admission: Admission) => {
+        if (admission.admitted && admission.ended.length > 0) {
+          // sent even if this session went meanwhile: the ended ones no longer count, so they must go
+          this.accounts.endSessions({
+            kind: "end-sessions",
+            accountId: identity.accountId,
+            clients: [...admission.ended],
+            by: identity.client,
+          });
+        }
+        if (this.sessions.get(session.clientIndex) !== session) return; // gone meanwhile, and released
+        const now = Date.now();
+        if (admission.admitted) {
+          session.admit(now);
+        } else {
+          session.eject(
+            EjectCode.SessionRefused,
+            `too many sessions from this address: it holds ${admission.held}, the most allowed (MAX_SESSIONS_PER_ADDRESS)`,
+            now,
+          );
+        }
+        this.flushSession(session, now);
+      },
+      (error: unknown) => {
+        this.log.error({ client: session.clientIndex, err: error }, "session limits could not be checked");
+        if (this.sessions.get(session.clientIndex) !== session) return;
+        const now = Date.now();
+        session.eject(
+          EjectCode.SessionRefused,
+          "the cluster could not check its session limits; try again",
+          now,
+        );
+        this.flushSession(session, now);
+      },
+    );
   }
 
   /** The client is gone: its subscriptions close, its session objects are deleted. */
@@ -565,7 +706,17 @@ class Wire {
     const close = this.channels.get(clientIndex);
     this.channels.delete(clientIndex);
     if (close) setTimeout(close, LATE_CONTROL_GRACE_MS).unref();
+    this.unwatch.get(clientIndex)?.();
+    this.unwatch.delete(clientIndex);
+    const address = this.addresses.get(clientIndex);
+    this.addresses.delete(clientIndex);
+    if (address !== undefined) {
+      const left = (this.sessionsAt.get(address) ?? 1) - 1;
+      if (left > 0) this.sessionsAt.set(address, left);
+      else this.sessionsAt.delete(address);
+    }
     if (session === undefined) return;
+    if (session.channel !== undefined) this.accounts.release(session.channel);
     session.close();
     if (this.announced.delete(session) && session.channel !== undefined) {
       this.sessionPort.left({
@@ -580,6 +731,19 @@ class Wire {
     }
     session.sessionObjects.clear();
   }
+}
+
+/** The cluster-wide session limits, and the account subjects through which agents end sessions. */
+interface AccountPort {
+  /**
+   * Listens to the account's subject (once per account, however many of its sessions are here); call
+   * what it returns when that session goes.
+   */
+  watch(accountId: number): () => void;
+  admit(session: SessionIdentity): Promise<Admission>;
+  release(client: number): void;
+  /** Publishes to the account's subject. */
+  endSessions(message: messages.EndSessions): void;
 }
 
 /** What the agent tells game logic about clients. */

@@ -1,6 +1,7 @@
 /**
  * The client agent's configuration, from environment variables, validated at start; every problem names
- * its variable. Beyond the common variables (NATS_URL, HTTP_PORT, HTTP_HOST, LOG_LEVEL, INSTANCE_ID):
+ * its variable. Beyond the common variables (NATS_URL, REDIS_URL, HTTP_PORT, HTTP_HOST, LOG_LEVEL,
+ * INSTANCE_ID):
  *
  * - UDP_PORT / UDP_HOST: where the players' UDP socket listens (default 40000 on 127.0.0.1; 0.0.0.0 in
  *   containers).
@@ -16,8 +17,21 @@
  *   (default 10000).
  * - INTEREST_MAX_ZONES: an interest naming more zones than this is forbidden, ejected with 115 (default
  *   256); so is one naming parent 0.
- * - RATE_LIMIT_BURST / RATE_LIMIT_PER_SECOND: the token bucket of datagrams per source address, applied
- *   before any cryptography (defaults 64 and 200).
+ * - REDIS_PREFIX: prepended to the agent's Redis keys, which are under `<prefix>ca:` (default `ow:`).
+ * - MAX_SESSIONS_PER_ACCOUNT: live sessions one account may hold in the whole cluster (default 1); a newer
+ *   one ends the oldest with 100 (logged in elsewhere), whichever agent holds it.
+ * - MAX_SESSIONS_PER_ADDRESS: live sessions one client address (IPv6: one /64) may hold in the whole
+ *   cluster (default 256); more are refused with 1 and a reason. Sized for carrier-grade NAT: a carrier
+ *   shares one public IPv4 address among tens to hundreds of subscribers, a campus or an internet cafe
+ *   among as many, and a player whose session is refused cannot play at all, so the default leaves room
+ *   for far more players of one game behind one address than such a NAT usually holds, while one address
+ *   (one attacker with many accounts) still cannot hold more than a bounded share of the cluster.
+ * - RATE_LIMIT_BURST / RATE_LIMIT_PER_SECOND: the token bucket of datagrams per source address (every port
+ *   of it, IPv6 per /64), applied before any cryptography (defaults 64 and 200: enough to connect).
+ * - RATE_LIMIT_SESSION_BURST / RATE_LIMIT_SESSION_PER_SECOND: what each session the address holds at this
+ *   agent adds to its bucket (defaults 120 and 120: a client sending every frame at 60 Hz, acks included,
+ *   with room to spare), so that everyone behind one NAT plays: 200 players behind one address get
+ *   200 + 200 x 120 datagrams a second, 200 ports without sessions get 200.
  */
 import { hostname } from "node:os";
 import { netcode } from "@overworld/protocol";
@@ -35,6 +49,7 @@ const DEFAULT_UDP_PORT = 40_000;
 const MAX_TICK_HZ = 1000;
 
 const positive = (fallback: number, max: number) => z.coerce.number().int().min(1).max(max).default(fallback);
+const share = (fallback: number) => z.coerce.number().int().min(0).max(1_000_000).default(fallback);
 
 export const clientAgentConfigShape = {
   ...commonConfig,
@@ -60,8 +75,13 @@ export const clientAgentConfigShape = {
   TICK_HZ: positive(20, MAX_TICK_HZ),
   HEARTBEAT_TIMEOUT_MS: positive(10_000, 3_600_000),
   INTEREST_MAX_ZONES: positive(256, 1024),
+  REDIS_PREFIX: z.string().max(64).default("ow:"),
+  MAX_SESSIONS_PER_ACCOUNT: positive(1, 1024),
+  MAX_SESSIONS_PER_ADDRESS: positive(256, 1_000_000),
   RATE_LIMIT_BURST: positive(64, 1_000_000),
   RATE_LIMIT_PER_SECOND: positive(200, 1_000_000),
+  RATE_LIMIT_SESSION_BURST: share(120),
+  RATE_LIMIT_SESSION_PER_SECOND: share(120),
 };
 
 type Loaded = z.infer<z.ZodObject<typeof clientAgentConfigShape>>;

@@ -6,6 +6,10 @@
  *
  * States: awaiting_hello -> active -> ejecting (an EJECT is queued; the agent disconnects the client once
  * it is acknowledged or after EJECT_LINGER_MS). A client that said DISCONNECT is simply closed.
+ *
+ * A good hello is answered only once the agent has admitted the session (`admit`: the cluster's session
+ * limits let it in); until then what the client says after its hello waits, in order, and a session
+ * refused is ejected before it ever was active.
  */
 
 import {
@@ -33,6 +37,8 @@ import { ClientInterests, type FieldRules, type InterestPort, type VisibleObject
 export const MAX_CLIENT_MESSAGE_BYTES = 4096;
 /** How long an ejected client is kept so that its EJECT can arrive, at most. */
 export const EJECT_LINGER_MS = 1000;
+/** Messages a client may send after its hello while its session awaits admission (a few ms, normally). */
+const MAX_MESSAGES_BEFORE_ADMISSION = 64;
 
 export type SessionState = "awaiting_hello" | "active" | "ejecting" | "closed";
 
@@ -69,6 +75,10 @@ export class ClientSession {
   urgent = false;
   /** Objects deleted when the client goes; their deletion by anyone else ejects the client (153). */
   readonly sessionObjects = new Set<number>();
+  /** The cluster's session limits let this session in (see `admit`). */
+  private admitted = false;
+  /** Set once a good hello waits for admission: the messages that came after it, in order. */
+  private afterHello: Uint8Array[] | null = null;
 
   constructor(
     readonly clientIndex: number,
@@ -130,9 +140,31 @@ export class ClientSession {
     }
   }
 
+  /**
+   * The cluster's session limits let the session in: a hello that waited is answered now, and what the
+   * client said after it is taken in order.
+   */
+  admit(now: number): void {
+    if (this.currentState !== "awaiting_hello" || this.admitted) return;
+    this.admitted = true;
+    const waiting = this.afterHello;
+    if (waiting === null) return;
+    this.afterHello = null;
+    this.activate(now);
+    for (const bytes of waiting) {
+      if (this.state !== "active") return; // one of them ejected it
+      this.receiveMessage(bytes, now);
+    }
+  }
+
   /** Heartbeat check; call every tick. */
   check(now: number): void {
     if (this.currentState !== "awaiting_hello" && this.currentState !== "active") return;
+    if (this.afterHello !== null && now - this.lastHeartbeatAt >= this.rules.heartbeatTimeoutMs) {
+      const ms = this.rules.heartbeatTimeoutMs;
+      this.eject(EjectCode.SessionRefused, `the session limits were not checked within ${ms} ms`, now);
+      return;
+    }
     if (now - this.lastHeartbeatAt >= this.rules.heartbeatTimeoutMs) {
       const what = this.currentState === "awaiting_hello" ? "no hello" : "no heartbeat";
       this.eject(EjectCode.NoHeartbeat, `${what} for ${this.rules.heartbeatTimeoutMs} ms`, now);
@@ -176,6 +208,15 @@ export class ClientSession {
       );
       return;
     }
+    if (this.afterHello !== null) {
+      if (this.afterHello.length >= MAX_MESSAGES_BEFORE_ADMISSION) {
+        const what = `${MAX_MESSAGES_BEFORE_ADMISSION} messages`;
+        this.eject(EjectCode.NotYetAllowed, `more than ${what} before the hello was answered`, now);
+        return;
+      }
+      this.afterHello.push(bytes.slice()); // taken once the session is admitted
+      return;
+    }
     const decoded = decodeClientMessage(bytes, this.rules.sizer);
     if (!decoded.ok) {
       const firstType = bytes[0];
@@ -211,6 +252,15 @@ export class ClientSession {
       );
       return;
     }
+    this.lastHeartbeatAt = now;
+    if (!this.admitted) {
+      this.afterHello = []; // answered once admitted
+      return;
+    }
+    this.activate(now);
+  }
+
+  private activate(now: number): void {
     this.currentState = "active";
     this.lastHeartbeatAt = now;
     this.send({ type: AgentMessageType.HelloResp, clusterTime: this.rules.clock().time });

@@ -9,13 +9,16 @@
  * Every error is a 4xx or 5xx with `{ error, reason, field? }`: `error` a stable code, `reason` words for
  * people, `field` the body field at fault. A wrong password and an unknown username get the very same
  * 401, after the same scrypt work, so answers do not tell which usernames exist. Logins are limited per
- * client address and per username, registrations per client address (429 with Retry-After).
+ * client address and, with exponential back-off on failures, per (client address, username) pair;
+ * registrations per client address (429 with Retry-After). The limits are kept in Redis, shared by every
+ * replica (rate-limit.ts).
  */
 
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import rateLimit, { type RateLimitOptions } from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import type { HealthCheck, Logger } from "@overworld/service";
+import { addressKey, type HealthCheck, type Logger, type Redis } from "@overworld/service";
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
@@ -29,7 +32,7 @@ import { collectDefaultMetrics, Registry } from "prom-client";
 import type { AccountStore } from "./accounts.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import type { PasswordHasher } from "./passwords.ts";
-import { addressKey, type RateLimiter } from "./rate-limit.ts";
+import type { LoginBackoff } from "./rate-limit.ts";
 import {
   AccountCreated,
   type ErrorAnswer,
@@ -45,12 +48,16 @@ export const SERVICE = "uberdog";
 export const API_VERSION = "0.1.0";
 
 export interface RateLimits {
-  /** Login attempts per client address. */
-  readonly loginPerAddress: RateLimiter;
-  /** Login attempts per username (whatever its case); a successful login gives its attempt back. */
-  readonly loginPerUsername: RateLimiter;
-  /** Registrations per client address. */
-  readonly registerPerAddress: RateLimiter;
+  /** Where the per-address counts are kept: the Redis every replica shares. */
+  readonly redis: Redis;
+  /** Prefix of the per-address counts' keys, e.g. `ow:uberdog:ip:`. */
+  readonly addressPrefix: string;
+  /** Login attempts per client address and minute. */
+  readonly loginsPerAddressPerMinute: number;
+  /** Registrations per client address and minute. */
+  readonly registrationsPerAddressPerMinute: number;
+  /** Exponential back-off on failed logins per (client address, username) pair. */
+  readonly backoff: LoginBackoff;
 }
 
 export interface UberdogDeps {
@@ -72,6 +79,12 @@ export interface UberdogDeps {
 const BODY_LIMIT_BYTES = 4096;
 const BAD_CREDENTIALS = "wrong username or password";
 const MS_PER_SECOND = 1000;
+const MS_PER_MINUTE = 60_000;
+
+/** A request over a per-address limit: answered 429 `rate_limited` (Retry-After is already set). */
+class TooManyRequests extends Error {
+  readonly statusCode = 429;
+}
 
 /** Builds the app (routes, validation, OpenAPI, health and metrics); it is not listening yet. */
 export async function buildApp(deps: UberdogDeps): Promise<FastifyInstance> {
@@ -104,6 +117,13 @@ export async function buildApp(deps: UberdogDeps): Promise<FastifyInstance> {
         { name: "operations", description: "Health and metrics" },
       ],
     },
+  });
+  await app.register(rateLimit, {
+    global: false, // only the routes that ask (their config.rateLimit)
+    redis: deps.limits.redis,
+    nameSpace: deps.limits.addressPrefix,
+    keyGenerator: (request) => addressKey(request.ip),
+    skipOnError: false, // Redis down: the request fails (500) rather than go unlimited
   });
   app.setErrorHandler((error: FastifyError, request, reply) => answerError(error, request, reply, metrics));
   app.setNotFoundHandler((request, reply) =>
@@ -138,11 +158,10 @@ function addAccountRoutes(app: App, deps: UberdogDeps, metrics: Metrics): void {
         body: RegisterBody,
         response: { 201: AccountCreated, 400: ErrorSchema, 409: ErrorSchema, 429: ErrorSchema },
       },
-      onRequest: async (request, reply) => {
-        const taken = limits.registerPerAddress.take(addressKey(request.ip));
-        if (taken.allowed) return;
-        metrics.registrations.inc({ result: "rate_limited" });
-        return tooMany(reply, taken.retryAfterMs, "too many registrations from this address");
+      config: {
+        rateLimit: perAddress(limits.registrationsPerAddressPerMinute, "too many registrations", () =>
+          metrics.registrations.inc({ result: "rate_limited" }),
+        ),
       },
     },
     async (request, reply) => {
@@ -170,20 +189,22 @@ function addAccountRoutes(app: App, deps: UberdogDeps, metrics: Metrics): void {
         body: LoginBody,
         response: { 200: LoginAnswer, 400: ErrorSchema, 401: ErrorSchema, 429: ErrorSchema },
       },
-      onRequest: async (request, reply) => {
-        const taken = limits.loginPerAddress.take(addressKey(request.ip));
-        if (taken.allowed) return;
-        metrics.logins.inc({ result: "rate_limited" });
-        return tooMany(reply, taken.retryAfterMs, "too many login attempts from this address");
+      config: {
+        rateLimit: perAddress(limits.loginsPerAddressPerMinute, "too many login attempts", () =>
+          metrics.logins.inc({ result: "rate_limited" }),
+        ),
       },
     },
     async (request, reply) => {
       const { username, password } = request.body;
-      const usernameKey = username.toLowerCase();
-      const taken = limits.loginPerUsername.take(usernameKey);
+      const taken = await limits.backoff.attempt(request.ip, username);
       if (!taken.allowed) {
         metrics.logins.inc({ result: "rate_limited" });
-        return tooMany(reply, taken.retryAfterMs, "too many login attempts for this username");
+        return tooMany(
+          reply,
+          taken.retryAfterMs,
+          "too many failed logins for this username from this address",
+        );
       }
       const account = await accounts.find(username);
       const matches = account
@@ -194,7 +215,7 @@ function addAccountRoutes(app: App, deps: UberdogDeps, metrics: Metrics): void {
         request.log.info({ username }, "login refused");
         return reply.code(401).send(problem("bad_credentials", BAD_CREDENTIALS));
       }
-      limits.loginPerUsername.refund(usernameKey);
+      await limits.backoff.succeeded(request.ip, username);
       const rehashed = passwords.needsRehash(account.passwordHash)
         ? await timed(passwords.hash(password))
         : undefined;
@@ -249,16 +270,35 @@ function problem(error: ErrorAnswer["error"], reason: string, field?: string): E
   return field === undefined ? { error, reason } : { error, reason, field };
 }
 
+function retryAfterSeconds(retryAfterMs: number): number {
+  return Math.max(1, Math.ceil(retryAfterMs / MS_PER_SECOND));
+}
+
 function tooMany(reply: FastifyReply, retryAfterMs: number, what: string): FastifyReply {
-  const seconds = Math.max(1, Math.ceil(retryAfterMs / MS_PER_SECOND));
+  const seconds = retryAfterSeconds(retryAfterMs);
   return reply
     .code(429)
     .header("retry-after", String(seconds))
     .send(problem("rate_limited", `${what}; try again in ${seconds} s`));
 }
 
+/** A route's limit per client address and minute (@fastify/rate-limit sets Retry-After when it refuses). */
+function perAddress(max: number, what: string, count: () => void): RateLimitOptions {
+  return {
+    max,
+    timeWindow: MS_PER_MINUTE,
+    errorResponseBuilder: (_request, context) => {
+      count();
+      return new TooManyRequests(
+        `${what} from this address; try again in ${retryAfterSeconds(context.ttl)} s`,
+      );
+    },
+  };
+}
+
 /** Validation errors name the field; other client errors keep their status; the rest are 500s. */
 function answerError(error: FastifyError, request: FastifyRequest, reply: FastifyReply, metrics: Metrics) {
+  if (error instanceof TooManyRequests) return reply.code(429).send(problem("rate_limited", error.message));
   if (error.validation && error.validation.length > 0) {
     countInvalid(request, metrics);
     const { field, reason } = describeInvalid(error.validation[0]!, request);

@@ -1,6 +1,7 @@
 /**
  * Uberdog's configuration, from environment variables, validated at start; every problem names its
- * variable. Beyond the common variables (DATABASE_URL, HTTP_PORT, HTTP_HOST, LOG_LEVEL, INSTANCE_ID):
+ * variable. Beyond the common variables (DATABASE_URL, REDIS_URL, HTTP_PORT, HTTP_HOST, LOG_LEVEL,
+ * INSTANCE_ID):
  *
  * - CLIENT_AGENT_ADDRESSES (required): the client agents' public UDP addresses, comma-separated IP:port
  *   (`127.0.0.1:40000,[::1]:40001`), 1 to 32 of them, written into every connect token. netcode.io tokens
@@ -14,11 +15,17 @@
  * - DB_SCHEMA: the Postgres schema of the accounts (default `uberdog`).
  * - SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P: the password hashing cost (see passwords.ts); raising them applies
  *   to new passwords and, at their next login, to old ones.
- * - LOGIN_IP_BURST / LOGIN_IP_PER_MINUTE, LOGIN_USER_BURST / LOGIN_USER_PER_MINUTE, REGISTER_IP_BURST /
- *   REGISTER_IP_PER_MINUTE: token buckets limiting logins per client address and per username, and
- *   registrations per client address (per uberdog process).
+ * - REDIS_PREFIX: prepended to uberdog's Redis keys, which are under `<prefix>uberdog:` (default `ow:`).
+ *   The login limits live there, shared by every replica (see rate-limit.ts).
+ * - LOGIN_IP_PER_MINUTE / REGISTER_IP_PER_MINUTE: logins and registrations a client address (IPv6: its
+ *   /64) may make a minute (defaults 60 and 10).
+ * - LOGIN_BACKOFF_FREE_FAILURES, LOGIN_BACKOFF_FIRST_MS, LOGIN_BACKOFF_MAX_MS,
+ *   LOGIN_BACKOFF_FORGET_SECONDS: failed logins per (client address, username) pair: so many fail without
+ *   waiting (default 3), then each waits the first delay (default 1000 ms), doubled at every further
+ *   failure up to the maximum (default 900000: 15 minutes); a success, or so many seconds without an
+ *   attempt after the last wait (default 3600), forgets the pair.
  * - TRUST_PROXY: `true` when uberdog sits behind a reverse proxy, so the client address (and its rate
- *   limit) comes from X-Forwarded-For.
+ *   limit) comes from X-Forwarded-For. Otherwise the address is the connection's own.
  */
 import { hostname } from "node:os";
 import { netcode } from "@overworld/protocol";
@@ -35,6 +42,8 @@ import { type ScryptParameters, scryptParameterProblem } from "./passwords.ts";
 const DEFAULT_HTTP_PORT = 8000;
 const MAX_TOKEN_EXPIRE_SECONDS = 86_400;
 const MAX_TOKEN_TIMEOUT_SECONDS = 3_600;
+/** The longest login back-off one may configure: a day. */
+const MAX_BACKOFF_MS = 86_400_000;
 
 const count = (fallback: number, max: number) => z.coerce.number().int().min(1).max(max).default(fallback);
 const flag = z
@@ -71,12 +80,13 @@ export const uberdogConfigShape = {
   SCRYPT_LOG_N: z.coerce.number().int().default(15),
   SCRYPT_R: z.coerce.number().int().default(8),
   SCRYPT_P: z.coerce.number().int().default(1),
-  LOGIN_IP_BURST: count(20, 1_000_000),
+  REDIS_PREFIX: z.string().max(64).default("ow:"),
   LOGIN_IP_PER_MINUTE: count(60, 1_000_000),
-  LOGIN_USER_BURST: count(5, 1_000_000),
-  LOGIN_USER_PER_MINUTE: count(10, 1_000_000),
-  REGISTER_IP_BURST: count(5, 1_000_000),
   REGISTER_IP_PER_MINUTE: count(10, 1_000_000),
+  LOGIN_BACKOFF_FREE_FAILURES: count(3, 1_000),
+  LOGIN_BACKOFF_FIRST_MS: count(1000, MAX_BACKOFF_MS),
+  LOGIN_BACKOFF_MAX_MS: count(900_000, MAX_BACKOFF_MS),
+  LOGIN_BACKOFF_FORGET_SECONDS: count(3600, 7 * 86_400),
   TRUST_PROXY: flag,
 };
 
@@ -106,6 +116,11 @@ export function loadUberdogConfig(env: NodeJS.ProcessEnv = process.env): Uberdog
   const scrypt = loaded && { logN: loaded.SCRYPT_LOG_N, r: loaded.SCRYPT_R, p: loaded.SCRYPT_P };
   const scryptProblem = scrypt && scryptParameterProblem(scrypt);
   if (scryptProblem) problems.push(`  SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P: ${scryptProblem}`);
+  if (loaded && loaded.LOGIN_BACKOFF_MAX_MS < loaded.LOGIN_BACKOFF_FIRST_MS) {
+    problems.push(
+      `  LOGIN_BACKOFF_MAX_MS: must be at least LOGIN_BACKOFF_FIRST_MS (${loaded.LOGIN_BACKOFF_FIRST_MS}) (got ${loaded.LOGIN_BACKOFF_MAX_MS})`,
+    );
+  }
   if (problems.length > 0 || !loaded || !scrypt || typeof key === "string") {
     throw new ConfigError(`bad configuration in the environment:\n${problems.join("\n")}`);
   }

@@ -7,7 +7,7 @@ export { buildApp, type RateLimits, type UberdogDeps } from "./app.ts";
 export { loadUberdogConfig, parseAddressList, type UberdogConfig, uberdogConfigShape } from "./config.ts";
 export { migrate } from "./migrations.ts";
 export { DEFAULT_SCRYPT, PasswordHasher, type ScryptParameters, UnreadableHash } from "./passwords.ts";
-export { addressKey, RateLimiter } from "./rate-limit.ts";
+export { type BackoffRule, LoginBackoff } from "./rate-limit.ts";
 export { createDeps, startUberdog, type UberdogHandle } from "./server.ts";
 export { type IssuedToken, TokenIssuer } from "./tokens.ts";
 

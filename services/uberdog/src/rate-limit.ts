@@ -1,119 +1,95 @@
 /**
- * Token buckets per key (a client address, a username): each key may spend `burst` attempts at once, and
- * gets back `perMinute` of them a minute. Kept in memory, per uberdog process: with N replicas behind a
- * load balancer a client gets up to N times the rate, which still bounds guessing.
+ * Login limits, kept in Redis so that every uberdog replica shares them:
+ *
+ * - per client address (IPv6 per /64, see `addressKey`): logins and registrations a minute, counted by
+ *   @fastify/rate-limit with its Redis store (app.ts);
+ * - per (client address, username) pair: exponential back-off on failures (`LoginBackoff`, here). The pair
+ *   may fail `freeFailures` times without waiting; then each attempt waits `firstDelayMs`, doubling with
+ *   every further failure, up to `maxDelayMs`. A success forgets the pair, and so does `forgetMs` without
+ *   an attempt after the last wait.
+ *
+ * Why pairs rather than usernames: a limit per username lets anyone who knows a username lock its owner
+ * out with a few wrong passwords. Per pair, an attacker's failures slow the attacker's address only; the
+ * owner, from another address, logs in as ever. An attacker spread over many addresses gets each address's
+ * schedule, bounded by the per-address limit of each.
+ *
+ * An attempt counts when it is let in, before the password is checked, in one Lua script: attempts that
+ * race each other cannot all slip through an open window, and the back-off is set before any scrypt work.
+ * Attempts refused with 429 do not count: hammering does not lengthen the wait.
  */
-import { netcode } from "@overworld/protocol";
+import { addressKey, LuaScript, type Redis } from "@overworld/service";
 
-export interface BucketRule {
-  /** Attempts a key may make at once. */
-  readonly burst: number;
-  /** Attempts given back per minute. */
-  readonly perMinute: number;
+export interface BackoffRule {
+  /** Failures a pair may make without waiting. */
+  readonly freeFailures: number;
+  /** The first wait, once the free failures are spent; it doubles with every further failure. */
+  readonly firstDelayMs: number;
+  /** The longest wait. */
+  readonly maxDelayMs: number;
+  /** A pair that makes no attempt for this long after its wait ends is forgotten. */
+  readonly forgetMs: number;
 }
 
 export type TakeResult =
   | { readonly allowed: true }
   | { readonly allowed: false; readonly retryAfterMs: number };
 
-interface Bucket {
-  tokens: number;
-  /** When `tokens` was last brought up to date (ms). */
-  at: number;
-}
-
-const MS_PER_MINUTE = 60_000;
-const DEFAULT_MAX_KEYS = 100_000;
-/** When over its key budget, the limiter forgets keys until it is back under this share of it. */
-const PRUNE_TO = 0.9;
-
-export class RateLimiter {
-  private readonly buckets = new Map<string, Bucket>();
-  private readonly perMs: number;
-
-  constructor(
-    readonly rule: BucketRule,
-    private readonly now: () => number = Date.now,
-    private readonly maxKeys = DEFAULT_MAX_KEYS,
-  ) {
-    if (!(rule.burst >= 1) || !(rule.perMinute > 0)) {
-      throw new RangeError(`a rate limit needs burst >= 1 and perMinute > 0, got ${JSON.stringify(rule)}`);
-    }
-    this.perMs = rule.perMinute / MS_PER_MINUTE;
-  }
-
-  /** How many keys are tracked. */
-  get size(): number {
-    return this.buckets.size;
-  }
-
-  /** Spends one attempt of `key`, or says how long until it has one. */
-  take(key: string): TakeResult {
-    const bucket = this.current(key);
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
-      return { allowed: true };
-    }
-    return { allowed: false, retryAfterMs: Math.ceil((1 - bucket.tokens) / this.perMs) };
-  }
-
-  /** Gives back an attempt taken by `take` (e.g. a login that succeeded). */
-  refund(key: string): void {
-    const bucket = this.buckets.get(key);
-    if (bucket) bucket.tokens = Math.min(this.rule.burst, bucket.tokens + 1);
-  }
-
-  /** The key's bucket refilled up to now, moved to the back of the map (the most recently used). */
-  private current(key: string): Bucket {
-    const now = this.now();
-    const bucket = this.buckets.get(key);
-    if (bucket) {
-      this.buckets.delete(key);
-      bucket.tokens = this.refilled(bucket, now);
-      bucket.at = now;
-      this.buckets.set(key, bucket);
-      return bucket;
-    }
-    if (this.buckets.size >= this.maxKeys) this.prune(now);
-    const fresh = { tokens: this.rule.burst, at: now };
-    this.buckets.set(key, fresh);
-    return fresh;
-  }
-
-  private refilled(bucket: Bucket, now: number): number {
-    return Math.min(this.rule.burst, bucket.tokens + Math.max(0, now - bucket.at) * this.perMs);
-  }
-
-  /** Forgets full buckets (they hold nothing a fresh one would not), then the least recently used ones. */
-  private prune(now: number): void {
-    for (const [key, bucket] of this.buckets) {
-      if (this.refilled(bucket, now) >= this.rule.burst) this.buckets.delete(key);
-    }
-    const target = Math.floor(this.maxKeys * PRUNE_TO);
-    for (const key of this.buckets.keys()) {
-      if (this.buckets.size <= target) break;
-      this.buckets.delete(key);
-    }
-  }
-}
-
-/** Bytes of an IPv6 address that name its /64 network: one subscriber usually holds a whole /64. */
-const IPV6_NETWORK_BYTES = 8;
-const IPV4_MAPPED_PREFIX = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
-
 /**
- * The key a client address is limited under: an IPv4 address itself (IPv4-mapped IPv6 included), an
- * IPv6 address's /64 network (a client can pick any address in its /64, so each must not get its own
- * bucket). Anything unparsable is its own key.
+ * KEYS[1]: the pair's hash {failures, until}. ARGV: freeFailures, firstDelayMs, maxDelayMs, forgetMs.
+ * Returns 0 when the attempt is let in (and counted), else the milliseconds until it may be.
  */
-export function addressKey(ip: string): string {
-  if (!ip.includes(":")) return ip;
-  let host: Uint8Array;
-  try {
-    host = netcode.parseAddress(`[${ip}]:1`).host;
-  } catch {
-    return ip;
+const ATTEMPT = new LuaScript(
+  "uberdog-login-attempt",
+  `
+local now = now_ms()
+local pair = redis.call('HMGET', KEYS[1], 'failures', 'until')
+local failures = tonumber(pair[1]) or 0
+local waitUntil = tonumber(pair[2]) or 0
+if now < waitUntil then return waitUntil - now end
+failures = failures + 1
+local free, first, max = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local delay = 0
+if failures >= free then delay = math.floor(math.min(max, first * 2 ^ (failures - free))) end
+redis.call('HSET', KEYS[1], 'failures', failures, 'until', now + delay)
+redis.call('PEXPIRE', KEYS[1], delay + tonumber(ARGV[4]))
+return 0
+`,
+);
+
+export class LoginBackoff {
+  constructor(
+    private readonly redis: Redis,
+    /** Prefix of the pairs' keys, e.g. `ow:uberdog:pair:`. */
+    private readonly prefix: string,
+    readonly rule: BackoffRule,
+  ) {
+    if (!(rule.freeFailures >= 1) || !(rule.firstDelayMs >= 1) || !(rule.maxDelayMs >= rule.firstDelayMs)) {
+      throw new RangeError(
+        `a login back-off needs freeFailures >= 1, firstDelayMs >= 1 and maxDelayMs >= firstDelayMs, got ${JSON.stringify(rule)}`,
+      );
+    }
   }
-  if (IPV4_MAPPED_PREFIX.every((byte, i) => host[i] === byte)) return host.subarray(12).join(".");
-  return `${Buffer.from(host.subarray(0, IPV6_NETWORK_BYTES)).toString("hex")}/64`;
+
+  /** Lets an attempt of `username` from `ip` in (and counts it as a failure until it succeeds), or says how long to wait. */
+  async attempt(ip: string, username: string): Promise<TakeResult> {
+    const { freeFailures, firstDelayMs, maxDelayMs, forgetMs } = this.rule;
+    const waitMs = Number(
+      await ATTEMPT.run(
+        this.redis,
+        [this.key(ip, username)],
+        [freeFailures, firstDelayMs, maxDelayMs, forgetMs],
+      ),
+    );
+    return waitMs > 0 ? { allowed: false, retryAfterMs: waitMs } : { allowed: true };
+  }
+
+  /** The attempt succeeded: the pair starts afresh. */
+  async succeeded(ip: string, username: string): Promise<void> {
+    await this.redis.del(this.key(ip, username));
+  }
+
+  /** Usernames are unique whatever their case, so their case does not make another pair. */
+  private key(ip: string, username: string): string {
+    return `${this.prefix}${addressKey(ip)}:${username.toLowerCase()}`;
+  }
 }

@@ -1,11 +1,19 @@
-import { Closers, connectPostgres, createLogger, type Logger, type Pool } from "@overworld/service";
+import {
+  Closers,
+  connectPostgres,
+  connectRedis,
+  createLogger,
+  type Logger,
+  type Pool,
+  type Redis,
+} from "@overworld/service";
 import type { FastifyInstance } from "fastify";
 import { PostgresAccounts } from "./accounts.ts";
 import { buildApp, SERVICE, type UberdogDeps } from "./app.ts";
 import { instanceIdOf, type UberdogConfig } from "./config.ts";
 import { migrate } from "./migrations.ts";
 import { PasswordHasher } from "./passwords.ts";
-import { RateLimiter } from "./rate-limit.ts";
+import { LoginBackoff } from "./rate-limit.ts";
 import { TokenIssuer } from "./tokens.ts";
 
 export interface UberdogHandle {
@@ -20,8 +28,11 @@ export interface UberdogHandle {
 
 const POSTGRES_POOL_SIZE = 8;
 
-/** Everything the app needs, made from the configuration and an open (migrated) Postgres pool. */
-export function createDeps(config: UberdogConfig, pool: Pool, log?: Logger): UberdogDeps {
+const MS_PER_SECOND = 1000;
+
+/** Everything the app needs, made from the configuration, an open (migrated) Postgres pool and Redis. */
+export function createDeps(config: UberdogConfig, pool: Pool, redis: Redis, log?: Logger): UberdogDeps {
+  const keys = `${config.REDIS_PREFIX}uberdog:`;
   return {
     accounts: new PostgresAccounts(pool, config.DB_SCHEMA),
     passwords: new PasswordHasher(config.scrypt),
@@ -33,26 +44,26 @@ export function createDeps(config: UberdogConfig, pool: Pool, log?: Logger): Ube
       timeoutSeconds: config.TOKEN_TIMEOUT_SECONDS,
     }),
     limits: {
-      loginPerAddress: new RateLimiter({
-        burst: config.LOGIN_IP_BURST,
-        perMinute: config.LOGIN_IP_PER_MINUTE,
-      }),
-      loginPerUsername: new RateLimiter({
-        burst: config.LOGIN_USER_BURST,
-        perMinute: config.LOGIN_USER_PER_MINUTE,
-      }),
-      registerPerAddress: new RateLimiter({
-        burst: config.REGISTER_IP_BURST,
-        perMinute: config.REGISTER_IP_PER_MINUTE,
+      redis,
+      addressPrefix: `${keys}ip:`,
+      loginsPerAddressPerMinute: config.LOGIN_IP_PER_MINUTE,
+      registrationsPerAddressPerMinute: config.REGISTER_IP_PER_MINUTE,
+      backoff: new LoginBackoff(redis, `${keys}pair:`, {
+        freeFailures: config.LOGIN_BACKOFF_FREE_FAILURES,
+        firstDelayMs: config.LOGIN_BACKOFF_FIRST_MS,
+        maxDelayMs: config.LOGIN_BACKOFF_MAX_MS,
+        forgetMs: config.LOGIN_BACKOFF_FORGET_SECONDS * MS_PER_SECOND,
       }),
     },
+    checks: { redis: async () => (await redis.ping()) === "PONG" },
     trustProxy: config.TRUST_PROXY,
     ...(log ? { log } : {}),
   };
 }
 
 /**
- * Starts uberdog: connects to Postgres, migrates the accounts schema, and serves the API on HTTP_PORT.
+ * Starts uberdog: connects to Postgres and Redis, migrates the accounts schema, and serves the API on
+ * HTTP_PORT.
  * (It does not join the cluster yet: nothing it does needs the message director. When it does, join
  * here after Postgres, as the state server does, with role "uberdog", and leave in `stop`.)
  */
@@ -66,8 +77,10 @@ export async function startUberdog(config: UberdogConfig): Promise<UberdogHandle
     closers.push(() => pool.end());
     const applied = await migrate(pool, config.DB_SCHEMA);
     if (applied.length > 0) log.info({ schema: config.DB_SCHEMA, applied }, "db migrations applied");
+    const redis = await connectRedis(config.REDIS_URL, `${SERVICE}:${instanceId}`);
+    closers.push(() => redis.quit());
 
-    const app = await buildApp(createDeps(config, pool, log));
+    const app = await buildApp(createDeps(config, pool, redis, log));
     closers.push(() => app.close());
     await app.listen({ port: config.HTTP_PORT, host: config.HTTP_HOST });
     const address = app.server.address();

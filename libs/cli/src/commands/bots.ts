@@ -6,6 +6,7 @@ import {
   type BotReport,
   DEFAULTS,
   defaultClusterVersion,
+  FIRST_LOOPBACK_SOURCE,
   formatProgress,
   formatSummary,
   resolveOptions,
@@ -44,12 +45,16 @@ histograms in microseconds, over the measured window only (after the ramp and wa
   --prefix P         usernames are P1..PN; accounts are registered if new (default ${DEFAULTS.prefix})
   --password W       the bots' password (default ${DEFAULTS.password})
   --update-hz N      transport updates per second per bot; sends wait up to 1/N s (default ${DEFAULTS.updateHz})
+  --source-address IP  the local address of the first bot; each next bot the next one (${FIRST_LOOPBACK_SOURCE},
+                     127.0.1.2, ...), for its login and its UDP socket alike; 'none' to bind none
+                     (default ${FIRST_LOOPBACK_SOURCE} when --uberdog is on 127.x.x.x, else none)
   --json FILE        also write the report as JSON to FILE; '-' writes it to stdout (the summary goes to stderr)
   -h, --help         show this help
 
 Exit status: 0 when every bot walked and none was ejected or disconnected, 1 otherwise, 130 on Ctrl-C.
-Uberdog limits registrations and logins per address (REGISTER_IP_BURST, LOGIN_IP_BURST, ...): raise
-them for runs of more than a few bots.
+Each bot is a client address of its own, as players are, so runs of hundreds of bots stay within the
+cluster's limits per address (logins, registrations, sessions, datagrams). On Linux all of 127.0.0.0/8 is
+loopback; on macOS add aliases first (sudo ifconfig lo0 alias 127.0.1.1 up, ...).
 `;
 
 function parseBotsArgs(argv: readonly string[]) {
@@ -69,6 +74,7 @@ function parseBotsArgs(argv: readonly string[]) {
       prefix: { type: "string" },
       password: { type: "string" },
       "update-hz": { type: "string" },
+      "source-address": { type: "string" },
       json: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -159,7 +165,14 @@ function botOptions(values: ReturnType<typeof parseBotsArgs>): BotOptions {
     prefix: values.prefix,
     password: values.password,
     updateHz: optionalNumber("--update-hz", values["update-hz"]),
+    ...sourceAddress(values["source-address"]),
   };
+}
+
+/** `--source-address`: absent keeps the default, `none` binds none. */
+function sourceAddress(text: string | undefined): Pick<BotOptions, "sourceAddress"> {
+  if (text === undefined) return {};
+  return { sourceAddress: text === "none" ? null : text };
 }
 
 function number(option: string, text: string): number {

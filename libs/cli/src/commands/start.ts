@@ -6,7 +6,6 @@ import { parseArgs } from "node:util";
 import {
   CLI_ENTRY,
   ClusterProcesses,
-  LOCAL_LOGIN_LIMITS,
   type ProcessSpec,
   SERVICE_ORDER,
   type ServiceName,
@@ -43,7 +42,8 @@ interface ServiceSpec {
 const SERVICES: Readonly<Record<ServiceName, ServiceSpec>> = {
   "message-director": { replicas: 1 },
   "state-server": { replicas: 1 },
-  uberdog: { replicas: 1, port: UBERDOG_PORT, env: LOCAL_LOGIN_LIMITS },
+  // the limits per address are the production ones: the bots each log in and play from an address of their own
+  uberdog: { replicas: 1, port: UBERDOG_PORT },
   "client-agent": {
     replicas: 1,
     env: { UDP_PORT: String(CLIENT_AGENT_UDP_PORT), PUBLIC_ADDRESS: CLIENT_AGENT_ADDRESSES },

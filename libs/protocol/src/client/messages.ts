@@ -68,6 +68,15 @@ export type AgentMessageType = (typeof AgentMessageType)[keyof typeof AgentMessa
 
 /** Astron's ejection codes, as the client agent uses them. */
 export const EjectCode = {
+  /**
+   * CLIENT_DISCONNECT_GENERIC: Astron refuses a client with it when the agent is at capacity ("Client
+   * capacity reached"); here the cluster refuses a session it has no room for: the address already holds
+   * its MAX_SESSIONS_PER_ADDRESS sessions, or the session limits could not be checked (Redis down). The
+   * reason says which.
+   */
+  SessionRefused: 1,
+  /** OTP's CLIENT_DISCONNECT_RELOGIN: the account logged in elsewhere, and this older session ends. */
+  LoggedInElsewhere: 100,
   OversizedDatagram: 106,
   NoHello: 107,
   InvalidMessageType: 108,

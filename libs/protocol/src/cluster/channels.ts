@@ -61,7 +61,10 @@ export interface Subjects {
   participant(channel: number): string;
   /** Every zone channel's subject (the zone journal's stream covers it). */
   readonly zoneChannels: string;
-  /** One account's channel: what concerns every session of an account (e.g. "logged in elsewhere"). */
+  /**
+   * An account's sessions: every client agent holding a session of the account listens here, so that a
+   * newer session elsewhere can end the older ones (`messages.endSessions`).
+   */
   account(accountId: number): string;
   /** A request to a service's operation, from `from` (the only subject its credentials let it send on). */
   service(service: ServiceName, operation: string, from: Identity): string;

@@ -469,6 +469,27 @@ export const clientChannelMessage = z.discriminatedUnion("kind", [
 export type ClientChannelMessage = z.infer<typeof clientChannelMessage>;
 
 /**
+ * An account has more live sessions than its limit: the client agent that admitted the newest session
+ * publishes this to the account's subject (`<root>.a.<accountId>`), and every agent holding a session of
+ * the account ejects those named in `clients` with 100 (logged in elsewhere). `clients` never names the
+ * session that replaces them (`by`), and an agent never ejects `by` even if it were named.
+ */
+export const endSessions = z
+  .object({
+    kind: z.literal("end-sessions"),
+    accountId: id,
+    /** The client channels of the sessions that end. */
+    clients: z.array(id).min(1).max(1024),
+    /** The client channel of the newer session that replaces them. */
+    by: id,
+  })
+  .refine((message) => !message.clients.includes(message.by), {
+    message: "clients must not name the session that replaces them (by)",
+    path: ["clients"],
+  });
+export type EndSessions = z.infer<typeof endSessions>;
+
+/**
  * A client said hello and has its channel: published by its agent as `game.client-arrived` (queue group
  * `<root>-game`), so that exactly one game-logic participant gives it an avatar.
  */
