@@ -86,7 +86,7 @@ describe("sessions per account", () => {
 
 describe("the end-sessions message", () => {
   it("cannot name the session that replaces the others", () => {
-    const message = { kind: "end-sessions", sender: 5, accountId: 9, clients: [11, 12], by: 13 } as const;
+    const message = { kind: "end-sessions", accountId: 9, clients: [11, 12], by: 13 } as const;
     expect(messages.endSessions.safeParse(message).success).toBe(true);
     const naming = messages.endSessions.safeParse({ ...message, clients: [11, 13] });
     expect(naming.success).toBe(false);

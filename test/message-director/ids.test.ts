@@ -7,11 +7,9 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { connect } from "node:net";
 import {
-  connectBus,
   connectPostgres,
   connectRedis,
   createLogger,
-  joinCluster,
   type NatsConnection,
   type Participant,
 } from "@overworld/service";
@@ -19,17 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadDirectorConfig } from "../../services/message-director/src/config.ts";
 import { type MessageDirector, startMessageDirector } from "../../services/message-director/src/director.ts";
 import { IdAllocator } from "../../services/message-director/src/ids.ts";
-import {
-  DATABASE_URL,
-  dropNamespace,
-  freePort,
-  joinParticipant,
-  NATS_URL,
-  namespace,
-  SCHEMA_HASH,
-  VERSION,
-  waitFor,
-} from "./support.ts";
+import { DATABASE_URL, dropNamespace, freePort, joinParticipant, namespace, waitFor } from "./support.ts";
 
 const log = createLogger("message-director", "test", "silent");
 let redisPort: number;

@@ -11,13 +11,10 @@ import {
   type DirectorProcess,
   dropNamespace,
   joinParticipant,
-  NATS_URL,
   namespace,
-  SCHEMA_HASH,
   sleep,
   startDirectorProcess,
   text,
-  VERSION,
   waitFor,
 } from "./support.ts";
 

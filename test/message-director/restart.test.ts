@@ -15,7 +15,6 @@ import {
   decode,
   dropNamespace,
   joinParticipant,
-  NATS_URL,
   namespace,
   REDIS_URL,
   SCHEMA_HASH,

@@ -20,7 +20,6 @@ import {
   unpackField,
 } from "@overworld/protocol";
 import {
-  connectBus,
   connectPostgres,
   connectRedis,
   type NatsConnection,

@@ -18,7 +18,6 @@ import {
   type Logger,
   mint,
   type NatsConnection,
-  type Pool,
   type Redis,
 } from "@overworld/service";
 import type { Registry as MetricsRegistry } from "prom-client";
