@@ -6,11 +6,12 @@
  * (heartbeating) until it is killed.
  */
 
+import { subjects } from "@overworld/protocol";
 import { AgentMessageType, ClientMessageType } from "@overworld/protocol/client";
-import { connectBus, request } from "@overworld/service";
+import { request } from "@overworld/service";
 import { loadClientAgentConfig, startClientAgent } from "../../services/client-agent/src/main.ts";
 import { DC_FIXTURES } from "../support/fixtures.ts";
-import { NATS_URL } from "../support/services.ts";
+import { connectOperator, natsEnv } from "../support/nats.ts";
 import { CLUSTER_VERSION, dc, PRIVATE_KEY, SCHEMA_HASH, TestClient } from "./support.ts";
 
 const SESSION_LINE_PREFIX = "SESSION ";
@@ -25,6 +26,7 @@ if (root === undefined) throw new Error("crash-agent fixture: SUBJECT_ROOT must 
 const agent = await startClientAgent(
   loadClientAgentConfig({
     ...process.env,
+    ...natsEnv("client-agent"),
     DC_FILES: DC_FIXTURES.astronTest,
     CLUSTER_VERSION,
     UDP_PORT: "0",
@@ -43,12 +45,11 @@ const channel = agent.clientChannel(client.accountId)!;
 
 const avatarClass = dc.class("DistributedClientTestObject");
 if (avatarClass === undefined) throw new Error("crash-agent fixture: no DistributedClientTestObject");
-const bus = await connectBus(NATS_URL, "crash-agent fixture");
+const bus = await connectOperator("crash-agent fixture");
 const { doId } = await request<{ doId: number }>(
   bus,
-  `${root}.ss.create`,
+  subjects(root).service("ss", "create", { role: "tool", channel: FIXTURE_SENDER }),
   {
-    sender: FIXTURE_SENDER,
     classId: avatarClass.id,
     parentId: SESSION_PARENT,
     zoneId: SESSION_ZONE,

@@ -9,10 +9,10 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { decodeEnvelope, subjects } from "@overworld/protocol";
-import { connectBus, type NatsConnection } from "@overworld/service";
+import type { NatsConnection } from "@overworld/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { countOn, sleep, waitFor } from "../message-director/support.ts";
-import { NATS_URL } from "../support/services.ts";
+import { connectOperator } from "../support/nats.ts";
 import { type Cluster, startCluster } from "./support.ts";
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
@@ -90,7 +90,7 @@ function deletesOf(doId: number, received: readonly { data: Uint8Array }[]): num
 
 beforeAll(async () => {
   cluster = await startCluster("crash", {}, { stateServer: true });
-  bus = await connectBus(NATS_URL, "client-agent crash test");
+  bus = await connectOperator("client-agent crash test");
 });
 
 afterAll(async () => {

@@ -102,11 +102,16 @@ describe("client agent interest", () => {
     // an update batch: within a tick the latest value of a stored (ram) field wins, events all go in order
     const setBRA1 = object1.field("setBRA1")!;
     await cluster.ss("updates", {
-      updates: [
-        [first, setBRA1.id, u32(8)],
-        [first, setB1.id, new Uint8Array([8])],
-        [first, setBRA1.id, u32(9)],
-        [first, setB1.id, new Uint8Array([9])],
+      groups: [
+        [
+          0,
+          [
+            [first, setBRA1.id, u32(8)],
+            [first, setB1.id, new Uint8Array([8])],
+            [first, setBRA1.id, u32(9)],
+            [first, setB1.id, new Uint8Array([9])],
+          ],
+        ],
       ],
     });
     const updates = await a.next(is(AgentMessageType.FieldUpdates), "FIELD_UPDATES");

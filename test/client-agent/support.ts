@@ -4,7 +4,7 @@
  * and a test client built from the real transport (NetcodeClient + ReliableEndpoint over a UDP socket).
  */
 import { randomBytes } from "node:crypto";
-import { legacyHash, loadDcFiles, netcode, reliable } from "@overworld/protocol";
+import { legacyHash, loadDcFiles, netcode, reliable, subjects } from "@overworld/protocol";
 import {
   type AgentMessage,
   type AgentMessageOf,
@@ -16,7 +16,6 @@ import {
   encodeClientMessage,
 } from "@overworld/protocol/client";
 import {
-  connectBus,
   DEFAULT_NETCODE_PROTOCOL_ID,
   encodeLoginUserData,
   type NatsConnection,
@@ -39,6 +38,7 @@ import {
 } from "../../services/state-server/src/main.ts";
 import { deleteStreams, dropRedisKeys, dropSchema } from "../support/cleanup.ts";
 import { DC_FIXTURES } from "../support/fixtures.ts";
+import { connectOperator, natsEnv } from "../support/nats.ts";
 import { DATABASE_URL, NATS_URL, REDIS_URL } from "../support/services.ts";
 
 export const CLUSTER_VERSION = "test-ca-1";
@@ -83,7 +83,6 @@ export async function startCluster(
   const schema = `ca_${tag}`;
   const stream = `OWT_${tag.toUpperCase()}`;
   const shared = {
-    NATS_URL,
     REDIS_URL,
     DATABASE_URL,
     DC_FILES: (options.dcFiles ?? [DC_FIXTURES.astronTest]).join(","),
@@ -93,16 +92,30 @@ export async function startCluster(
     HTTP_PORT: "0",
   };
   const director = await startMessageDirector(
-    loadDirectorConfig({ ...shared, DB_SCHEMA: schema, REDIS_PREFIX: `${prefix}md:`, EVENT_STREAM: stream }),
+    loadDirectorConfig({
+      ...shared,
+      ...natsEnv("message-director"),
+      DB_SCHEMA: schema,
+      REDIS_PREFIX: `${prefix}md:`,
+      EVENT_STREAM: stream,
+    }),
   );
   const stateServer = options.stateServer
-    ? await startStateServer(loadStateServerConfig({ ...shared, DB_SCHEMA: schema, REDIS_PREFIX: prefix }))
+    ? await startStateServer(
+        loadStateServerConfig({
+          ...shared,
+          ...natsEnv("state-server"),
+          DB_SCHEMA: schema,
+          REDIS_PREFIX: prefix,
+        }),
+      )
     : undefined;
-  const bus: NatsConnection = await connectBus(NATS_URL, `client-agent test ${tag}`);
+  const bus: NatsConnection = await connectOperator(`client-agent test ${tag}`);
   const startAgent = (env: Record<string, string>) =>
     startClientAgent(
       loadClientAgentConfig({
         ...shared,
+        ...natsEnv("client-agent"),
         REDIS_PREFIX: prefix,
         UDP_PORT: "0",
         PUBLIC_ADDRESS: "127.0.0.1:0",
@@ -120,7 +133,7 @@ export async function startCluster(
     stateServer,
     bus,
     ss: <T>(op: string, body: object) =>
-      request<T>(bus, `${root}.ss.${op}`, { sender: TEST_SENDER, ...body }, 5000),
+      request<T>(bus, subjects(root).service("ss", op, { role: "tool", channel: TEST_SENDER }), body, 5000),
     async startAgent(env = agentEnv) {
       const other = await startAgent(env);
       others.push(other);

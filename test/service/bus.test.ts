@@ -1,21 +1,24 @@
 import { encodeEnvelope, messages } from "@overworld/protocol";
-import { connectBus, createLogger, type NatsConnection, request, serve } from "@overworld/service";
+import { createLogger, type NatsConnection, request, serve } from "@overworld/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { NATS_URL } from "../support/services.ts";
+import { connectOperator } from "../support/nats.ts";
 
-const subject = `ow.test.bus.${process.pid}.${Date.now()}`;
+const served = `ow.test.bus${process.pid}${Date.now()}`;
+/** What a tool with channel 5 sends: the sender is the subject's last two tokens. */
+const subject = `${served}.tool.5`;
 const log = createLogger("test", "bus", "silent");
 let nc: NatsConnection;
 
 beforeAll(async () => {
-  nc = await connectBus(NATS_URL, "bus-test");
+  nc = await connectOperator("bus-test");
   const add = z.object({ a: z.number(), b: z.number() });
   serve(
     nc,
-    subject,
+    `${served}.*.*`,
     add,
-    ({ a, b }) => {
+    ({ a, b }, from) => {
+      if (a === 0) return { from };
       if (a < 0) throw new messages.RequestError("bad_value", `a must not be negative, got ${a}`);
       if (a === 13) throw new Error("unlucky");
       return { sum: a + b };
@@ -30,8 +33,19 @@ afterAll(async () => {
 });
 
 describe("request and serve over the real NATS", () => {
-  it("answers a valid request", async () => {
+  it("answers a valid request, telling the handler who sent it as the subject says", async () => {
     expect(await request(nc, subject, { a: 2, b: 3 })).toEqual({ ok: true, sum: 5 });
+    expect(await request(nc, `${served}.zone-ai.42`, { a: 0, b: 3 })).toEqual({
+      ok: true,
+      from: { role: "zone-ai", channel: 42 },
+    });
+  });
+
+  it("refuses a request whose subject names no sender", async () => {
+    await expect(request(nc, `${served}.wizard.42`, { a: 2, b: 3 })).rejects.toMatchObject({
+      code: "malformed",
+      message: expect.stringMatching(/names no sender/),
+    });
   });
 
   it("refuses a malformed request naming the member, and keeps serving", async () => {

@@ -1,4 +1,6 @@
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { SUBJECT_ROOT } from "@overworld/protocol";
 import { z } from "zod";
 
@@ -28,6 +30,14 @@ export const secretFile = (what: string) =>
         return z.NEVER;
       }
     });
+
+/**
+ * A service instance's id when INSTANCE_ID is not set: the host, the process and a random tag, so that
+ * two instances in one process (tests) or a restarted container (same host name, pid 1) never share one.
+ */
+export function defaultInstanceId(service: string): string {
+  return `${service}-${hostname()}-${process.pid}-${randomBytes(2).toString("hex")}`;
+}
 
 /** The variables every service reads: where NATS, Redis and Postgres are, and its HTTP port. */
 export const commonConfig = {

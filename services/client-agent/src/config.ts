@@ -33,12 +33,12 @@
  *   with room to spare), so that everyone behind one NAT plays: 200 players behind one address get
  *   200 + 200 x 120 datagrams a second, 200 ports without sessions get 200.
  */
-import { hostname } from "node:os";
 import { netcode } from "@overworld/protocol";
 import {
   ConfigError,
   clusterConfig,
   commonConfig,
+  defaultInstanceId,
   loadConfig,
   netcodeConfig,
   readNetcodePrivateKey,
@@ -111,5 +111,5 @@ export function loadClientAgentConfig(env: NodeJS.ProcessEnv = process.env): Cli
 }
 
 export function instanceIdOf(config: ClientAgentConfig): string {
-  return config.INSTANCE_ID ?? `client-agent-${hostname()}-${process.pid}`;
+  return config.INSTANCE_ID ?? defaultInstanceId("client-agent");
 }

@@ -3,7 +3,6 @@
  * names its variable. The cluster's schema hash comes from its `.dc` files (`DC_FILES`, loaded in order
  * and hashed as Astron and Panda3D do) or is given directly (`SCHEMA_HASH`).
  */
-import { hostname } from "node:os";
 import {
   formatHash,
   legacyHash,
@@ -12,7 +11,14 @@ import {
   type messages,
   SUBJECT_ROOT,
 } from "@overworld/protocol";
-import { ConfigError, commonConfig, isAccountSeed, loadConfig, secretFile } from "@overworld/service";
+import {
+  ConfigError,
+  commonConfig,
+  defaultInstanceId,
+  isAccountSeed,
+  loadConfig,
+  secretFile,
+} from "@overworld/service";
 import { z } from "zod";
 
 const milliseconds = (fallback: number, min: number) =>
@@ -118,7 +124,7 @@ export function loadDirectorConfig(env: NodeJS.ProcessEnv = process.env): Direct
     throw new ConfigError(`bad configuration in the environment:\n  ${problems.join("\n  ")}`);
   }
   return {
-    instanceId: raw.INSTANCE_ID ?? `md-${hostname()}-${process.pid}`,
+    instanceId: raw.INSTANCE_ID ?? defaultInstanceId("md"),
     natsUrl: raw.NATS_URL,
     redisUrl: raw.REDIS_URL,
     databaseUrl: raw.DATABASE_URL,

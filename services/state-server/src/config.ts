@@ -1,5 +1,4 @@
-import { hostname } from "node:os";
-import { clusterConfig, commonConfig, loadConfig } from "@overworld/service";
+import { clusterConfig, commonConfig, defaultInstanceId, loadConfig } from "@overworld/service";
 import { z } from "zod";
 
 const MAX_BATCH_WINDOW_MS = 50;
@@ -37,5 +36,5 @@ export function loadStateServerConfig(env: NodeJS.ProcessEnv = process.env): Sta
 }
 
 export function instanceIdOf(config: StateServerConfig): string {
-  return config.INSTANCE_ID ?? `state-server-${hostname()}-${process.pid}`;
+  return config.INSTANCE_ID ?? defaultInstanceId("state-server");
 }

@@ -27,11 +27,11 @@
  * - TRUST_PROXY: `true` when uberdog sits behind a reverse proxy, so the client address (and its rate
  *   limit) comes from X-Forwarded-For. Otherwise the address is the connection's own.
  */
-import { hostname } from "node:os";
 import { netcode } from "@overworld/protocol";
 import {
   ConfigError,
   commonConfig,
+  defaultInstanceId,
   loadConfig,
   netcodeConfig,
   readNetcodePrivateKey,
@@ -129,7 +129,7 @@ export function loadUberdogConfig(env: NodeJS.ProcessEnv = process.env): Uberdog
 }
 
 export function instanceIdOf(config: UberdogConfig): string {
-  return config.INSTANCE_ID ?? `uberdog-${hostname()}-${process.pid}`;
+  return config.INSTANCE_ID ?? defaultInstanceId("uberdog");
 }
 
 /** Parses `IP:port,IP:port`; throws naming the entry that is not an address. */

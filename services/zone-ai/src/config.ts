@@ -12,9 +12,8 @@
  *   at most this much of its journal.
  * - JOURNAL_MAX_AGE_MS: how long the zone journal keeps inputs (default one hour).
  */
-import { hostname } from "node:os";
 import { fileURLToPath } from "node:url";
-import { clusterConfig, commonConfig, loadConfig } from "@overworld/service";
+import { clusterConfig, commonConfig, defaultInstanceId, loadConfig } from "@overworld/service";
 import { z } from "zod";
 
 const DEFAULT_PLUGIN = fileURLToPath(new URL("../../../examples/demo/plugin.ts", import.meta.url));
@@ -42,5 +41,5 @@ export function loadZoneAiConfig(env: NodeJS.ProcessEnv = process.env): ZoneAiCo
 }
 
 export function instanceIdOf(config: ZoneAiConfig): string {
-  return config.INSTANCE_ID ?? `zone-ai-${hostname()}-${process.pid}`;
+  return config.INSTANCE_ID ?? defaultInstanceId("zone-ai");
 }
