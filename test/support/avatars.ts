@@ -1,11 +1,11 @@
 /**
- * A minimal game logic for tests with players: every client that arrives (`<root>.game.client-arrived`)
+ * A minimal game logic for tests with players: every client that arrives (`game.client-arrived`)
  * gets a DistributedAvatar owned by it under the world object, declared its session object (so it goes
  * when the client goes). Where the avatar stands is the caller's choice; by default a random point of the
  * demo grid, in the zone holding that point.
  */
 import { fileURLToPath } from "node:url";
-import { encodeEnvelope, loadDcFiles, messages, packField } from "@overworld/protocol";
+import { encodeEnvelope, loadDcFiles, messages, packField, subjects } from "@overworld/protocol";
 import { parseMessage } from "@overworld/service";
 import { extent, type Grid, zoneAt } from "../../examples/demo/grid.ts";
 import type { Cluster } from "../client-agent/support.ts";
@@ -51,7 +51,7 @@ export function serveAvatars(
   place: (notice: messages.ClientArrived) => Placement,
 ): AvatarServer {
   const server: AvatarServer = { arrived: [], left: [], avatars: new Map() };
-  const root = cluster.root;
+  const names = subjects(cluster.root);
   const giveAvatar = async (notice: messages.ClientArrived) => {
     server.arrived.push(notice);
     const { x, y, zone } = place(notice);
@@ -69,17 +69,17 @@ export function serveAvatars(
     });
     server.avatars.set(notice.client, doId);
     cluster.bus.publish(
-      `${root}.c.${notice.client}`,
+      names.participant(notice.client),
       encodeEnvelope({ kind: "add-session-object", sender: SPAWNER_SENDER, doId }),
     );
   };
-  cluster.bus.subscribe(`${root}.game.client-arrived`, {
-    queue: `${root}-game`,
+  cluster.bus.subscribe(names.served("game", "client-arrived"), {
+    queue: names.queue("game"),
     callback: (error, msg) => {
       if (!error) void giveAvatar(parseMessage(messages.clientArrived, msg.data));
     },
   });
-  cluster.bus.subscribe(`${root}.game.client-left`, {
+  cluster.bus.subscribe(names.served("game", "client-left"), {
     callback: (error, msg) => {
       if (!error) server.left.push(parseMessage(messages.clientLeft, msg.data));
     },

@@ -15,9 +15,10 @@ import { BOSS_HP } from "../../examples/demo/plugin.ts";
 import { demo } from "../../examples/demo/schema.ts";
 import { CLUSTER_VERSION, type Cluster } from "../client-agent/support.ts";
 import { DEMO_DC } from "../support/avatars.ts";
+import { natsEnv } from "../support/nats.ts";
 import { type PlayerCluster, startPlayerCluster } from "../support/players.ts";
 import { sleep, waitFor } from "../support/wait.ts";
-import { dropNamespaceAndJournal, NATS_URL, REDIS_URL } from "./support.ts";
+import { dropNamespaceAndJournal, REDIS_URL } from "./support.ts";
 
 const MAIN = fileURLToPath(new URL("../../services/zone-ai/src/main.ts", import.meta.url));
 const WORLD = 1000;
@@ -55,7 +56,7 @@ function startReplica(index: number): Promise<Replica> {
   const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
     env: {
       ...process.env,
-      NATS_URL,
+      ...natsEnv("zone-ai"),
       REDIS_URL,
       DC_FILES: DEMO_DC,
       CLUSTER_VERSION,

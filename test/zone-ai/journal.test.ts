@@ -4,7 +4,7 @@
  * sees another zone's inputs, and snapshots are fenced.
  */
 import { ZONE_CHANNEL_BASE } from "@overworld/protocol";
-import { connectBus, type NatsConnection } from "@overworld/service";
+import type { NatsConnection } from "@overworld/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type JournalEntry,
@@ -12,7 +12,8 @@ import {
   type ZoneJournal,
   type ZoneRef,
 } from "../../services/zone-ai/src/journal.ts";
-import { dropNamespaceAndJournal, NATS_URL, namespace } from "./support.ts";
+import { connectAs } from "../support/nats.ts";
+import { dropNamespaceAndJournal, namespace } from "./support.ts";
 
 const ns = namespace("journal");
 const connections: NatsConnection[] = [];
@@ -20,7 +21,7 @@ let journal: ZoneJournal;
 
 /** A journal on a NATS connection of its own. */
 async function open(): Promise<{ journal: ZoneJournal; nc: NatsConnection }> {
-  const nc = await connectBus(NATS_URL, "zone-ai-test-journal");
+  const nc = await connectAs({ role: "zone-ai", channel: 1_000_000 }, ns.root);
   connections.push(nc);
   return { journal: await openJournal(nc, { root: ns.root }), nc };
 }

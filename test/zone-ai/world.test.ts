@@ -13,9 +13,10 @@ import { loadZoneAiConfig, startZoneAi, type ZoneAiHandle } from "../../services
 import { Placement } from "../../services/zone-ai/src/placement.ts";
 import { CLUSTER_VERSION, type Cluster } from "../client-agent/support.ts";
 import { DEMO_DC } from "../support/avatars.ts";
+import { natsEnv } from "../support/nats.ts";
 import { type PlayerCluster, startPlayerCluster } from "../support/players.ts";
 import { eventually } from "../support/wait.ts";
-import { dropNamespaceAndJournal, NATS_URL, REDIS_URL } from "./support.ts";
+import { dropNamespaceAndJournal, REDIS_URL } from "./support.ts";
 
 const grid = { width: 3, height: 3, cellSize: 50 };
 const WORLD = 1000;
@@ -33,7 +34,7 @@ const replicas: ZoneAiHandle[] = [];
 async function replica(): Promise<ZoneAiHandle> {
   const handle = await startZoneAi(
     loadZoneAiConfig({
-      NATS_URL,
+      ...natsEnv("zone-ai"),
       REDIS_URL,
       DC_FILES: DEMO_DC,
       CLUSTER_VERSION,
