@@ -120,7 +120,9 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
       const next = zoneAt(grid, clampToMap(x, size.x), clampToMap(y, size.y));
       if (next !== mover.zone) zone.move(mover, next);
     }),
-    onField(DistributedAvatar, "say", (zone, _state, avatar, [text]) => {
+    onField(DistributedAvatar, "say", (zone, _state, avatar, [text], sender) => {
+      // say is clsend: anyone who sees the avatar may send it, but only its owner speaks through it
+      if (sender !== avatar.owner) return;
       zone.set(avatar, "chat", [avatar.doId, text]);
     }),
     onField(DistributedAvatar, "attack", (zone, _state, avatar, [target]) => {

@@ -41,7 +41,11 @@ function arena(): ZoneRuntime {
     [boss.field("setH").id, packField(boss.field("setH"), [0])],
     [boss.field("hp").id, packField(boss.field("hp"), BOSS_HP)],
   ];
-  runtime.begin([{ doId: BOSS, classId: boss.dclass.id, parent: 1000, zone: ARENA, fields }], undefined, 0);
+  runtime.begin(
+    [{ doId: BOSS, classId: boss.dclass.id, parent: 1000, zone: ARENA, owner: 0, fields }],
+    undefined,
+    0,
+  );
   return runtime;
 }
 
@@ -102,7 +106,7 @@ describe("a zone's runtime", () => {
       [boss.field("hp").id, packField(boss.field("hp"), BOSS_HP - 30)],
     ];
     resumed.begin(
-      [{ doId: BOSS, classId: boss.dclass.id, parent: 1000, zone: ARENA, fields: bossFields }],
+      [{ doId: BOSS, classId: boss.dclass.id, parent: 1000, zone: ARENA, owner: 0, fields: bossFields }],
       snapshot,
       160,
     );

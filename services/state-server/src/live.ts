@@ -616,6 +616,7 @@ export class LiveObjects {
       parentId: object.parentId,
       zoneId: object.zoneId,
       fields: this.deps.model.snapshotFields(object.classId, object.fields, audience),
+      ...(object.owner === 0 ? {} : { owner: object.owner }),
     };
   }
 

@@ -28,6 +28,11 @@ export interface ZoneObject<F extends FieldInfoMap = FieldInfoMap> {
   readonly dclass: DClass;
   readonly parent: number;
   readonly zone: number;
+  /**
+   * The owner's channel (a client's), 0 for none, as the object was when the zone took it on: compare
+   * it with an update's `sender` to tell the owner from anyone else (a clsend field may come from anyone).
+   */
+  readonly owner: number;
   /** A field's latest value (undefined if never set). */
   get<N extends keyof F & string>(name: N): F[N]["value"] | undefined;
   /** True when the object is of that class or inherits from it; narrows its field types. */
@@ -155,7 +160,12 @@ export interface ZonePlugin {
   clientArrived?(client: ArrivingClient, cluster: Cluster): Promise<void>;
 }
 
-/** A typed airecv handler: `onField(demo.DistributedAvatar, "say", (zone, state, avatar, [text]) => ...)`. */
+/**
+ * A typed airecv handler: `onField(demo.DistributedAvatar, "say", (zone, state, avatar, [text], sender) => ...)`.
+ * `sender` is the channel the update came from, as the state server names it: the sending client's
+ * channel for a client's update (its agent cannot send for another agent's clients), the zone's for
+ * game logic's own.
+ */
 export function onField<S, G extends FieldInfoMap, N extends keyof G & string>(
   handle: DClassHandle<G>,
   name: N,

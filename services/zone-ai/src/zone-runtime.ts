@@ -453,6 +453,8 @@ export interface ZoneObjectData {
   readonly classId: number;
   readonly parent: number;
   readonly zone: number;
+  /** The owner's channel, 0 for none. */
+  readonly owner: number;
   readonly fields: readonly (readonly [number, Uint8Array])[];
 }
 
@@ -462,6 +464,7 @@ export function snapshotData(object: messages.ObjectSnapshot): ZoneObjectData {
     classId: object.classId,
     parent: object.parentId,
     zone: object.zoneId,
+    owner: object.owner ?? 0,
     fields: object.fields,
   };
 }
@@ -471,6 +474,7 @@ class LiveObject implements ZoneObject {
   readonly dclass: DClass;
   parent: number;
   zone: number;
+  readonly owner: number;
   private readonly values = new Map<string, FieldValue>();
 
   constructor(data: ZoneObjectData, dc: DcFile) {
@@ -481,6 +485,7 @@ class LiveObject implements ZoneObject {
     this.dclass = dclass;
     this.parent = data.parent;
     this.zone = data.zone;
+    this.owner = data.owner;
     for (const [fieldId, value] of data.fields) this.store(fieldId, value);
   }
 

@@ -376,6 +376,8 @@ export const objectSnapshot = z.object({
   parentId: zone,
   zoneId: zone,
   fields: z.array(fieldValue),
+  /** Its owner's channel (a client's), when it has one: game logic compares it with an update's sender. */
+  owner: id.optional(),
 });
 export type ObjectSnapshot = z.infer<typeof objectSnapshot>;
 
