@@ -10,6 +10,7 @@ import {
   type FieldBytes,
   isAiRecv,
   isBroadcast,
+  isClientSendable,
   isDb,
   isOwnRecv,
   isStored,
@@ -75,6 +76,8 @@ interface Pending {
   readonly index: number;
   readonly update: Update;
   readonly from: number;
+  /** Sent by a client (through its agent): only fields a client may send are taken. */
+  readonly fromClient?: boolean;
 }
 
 /** Objects whose class this replica remembers; past this many it starts afresh. */
@@ -296,14 +299,19 @@ export class LiveObjects {
   /**
    * The hot path: a tick's updates of many objects, one Redis pipeline, one message per channel. Each
    * group's updates are sent for its channel (0: the sender's own); the caller checked the sender holds it.
+   * `fromClients`: they are clients' updates (a client agent's), so only fields a client may send
+   * (clsend, ownsend) are taken; others are refused with `forbidden`.
    */
   async updates(
     request: messages.UpdateBatch,
     sender: number,
+    fromClients = false,
   ): Promise<{ applied: number; refused: Refusal[] }> {
     const pending: Pending[] = [];
     for (const [channel, updates] of request.groups) {
-      for (const update of updates) pending.push({ index: pending.length, update, from: channel || sender });
+      for (const update of updates) {
+        pending.push({ index: pending.length, update, from: channel || sender, fromClient: fromClients });
+      }
     }
     return this.applyUpdates(sender, pending, false);
   }
@@ -398,12 +406,18 @@ export class LiveObjects {
     return { entries, outcomes: this.deps.objects.apply(groups) };
   }
 
-  private validate({ index, update: [doId, fieldId, bytes], from }: Pending): Entry {
+  private validate({ index, update: [doId, fieldId, bytes], from, fromClient }: Pending): Entry {
     const classId = this.classes.get(doId);
     if (classId === undefined) throw unknownObject(doId);
     const { model } = this.deps;
     const dclass = model.dclass(classId);
     const field = model.field(dclass, fieldId);
+    if (fromClient && !isClientSendable(field)) {
+      throw new messages.RequestError(
+        "forbidden",
+        `${dclass.name}.${field.name} is neither clsend nor ownsend: no client may send it (from channel ${from})`,
+      );
+    }
     return { index, from, doId, field, bytes, parts: model.parts(dclass, field, bytes) };
   }
 

@@ -168,6 +168,11 @@ export function isOwnRecv(field: Field): boolean {
   return (field.flags & KW.ownrecv) !== 0;
 }
 
+/** A field a client may send: clsend (anyone who sees the object) or ownsend (its owner). */
+export function isClientSendable(field: Field): boolean {
+  return (field.flags & (KW.clsend | KW.ownsend)) !== 0;
+}
+
 function visibleTo(field: Field, audience: Audience): boolean {
   if (audience === "ai") return true;
   const mask = audience === "location" ? SEEN_BY_LOCATION : SEEN_BY_OWNER;

@@ -54,6 +54,16 @@ export class Senders {
     }
   }
 
+  /** Refuses (`forbidden`) a client agent's updates that are not sent for one of its clients. */
+  checkClients(from: Identity, channels: readonly number[]): void {
+    if (channels.some((channel) => channel === 0 || channel === from.channel)) {
+      throw new messages.RequestError(
+        "forbidden",
+        `client-agent ${from.channel} sends only its clients' updates: every group must name the client's channel`,
+      );
+    }
+  }
+
   /** Refuses (`forbidden`) a client agent's deletion of an object none of its clients owns. */
   async checkDelete(from: Identity, owner: number): Promise<void> {
     if (from.role !== "client-agent") return;

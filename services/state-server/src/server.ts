@@ -284,11 +284,12 @@ function stateServerHandlers(
     "delete-zone": async (body, from) => live.deleteZone(await as(from, body)),
     "delete-children": async (body, from) => live.deleteChildren(await as(from, body)),
     updates: async (body, from) => {
-      await senders.check(
-        from,
-        body.groups.map(([channel]) => channel),
-      );
-      return live.updates(body, from.channel);
+      const channels = body.groups.map(([channel]) => channel);
+      const fromClients = from.role === "client-agent";
+      // a client agent sends only its clients' updates, each group for the client that sent it
+      if (fromClients) senders.checkClients(from, channels);
+      await senders.check(from, channels);
+      return live.updates(body, from.channel, fromClients);
     },
   };
 }
