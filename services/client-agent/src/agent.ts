@@ -64,6 +64,8 @@ export interface ClientAgentHandle {
   readonly publicAddress: netcode.NetcodeAddress;
   readonly httpPort: number;
   readonly schemaHash: number;
+  /** The agent's participant channel (a new one if it had to join the cluster again). */
+  readonly channel: number;
   /** Connected clients (netcode slots in use). */
   readonly connectedClients: number;
   /** Datagrams received, before the rate limit. */
@@ -324,6 +326,9 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       publicAddress,
       httpPort: ops.port,
       schemaHash,
+      get channel() {
+        return participant.channel;
+      },
       get connectedClients() {
         return running.connectedClients;
       },
