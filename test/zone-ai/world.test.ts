@@ -4,7 +4,8 @@
  * owner each; a player's avatar, given by the plugin, walks across a zone border and its location and AI
  * follow without it being lost or duplicated; a boss fight across a border.
  */
-import { isZoneChannel, type messages } from "@overworld/protocol";
+import { isZoneChannel, type messages, subjects } from "@overworld/protocol";
+import { request } from "@overworld/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { zoneAt } from "../../examples/demo/grid.ts";
 import { arenaZone, BOSS_HP, demoWorld } from "../../examples/demo/plugin.ts";
@@ -13,7 +14,7 @@ import { loadZoneAiConfig, startZoneAi, type ZoneAiHandle } from "../../services
 import { Placement } from "../../services/zone-ai/src/placement.ts";
 import { CLUSTER_VERSION, type Cluster } from "../client-agent/support.ts";
 import { DEMO_DC } from "../support/avatars.ts";
-import { natsEnv } from "../support/nats.ts";
+import { connectOperator, natsEnv } from "../support/nats.ts";
 import { type PlayerCluster, startPlayerCluster } from "../support/players.ts";
 import { eventually } from "../support/wait.ts";
 import { dropNamespaceAndJournal, REDIS_URL } from "./support.ts";
@@ -54,12 +55,22 @@ async function replica(): Promise<ZoneAiHandle> {
 
 /** Every zone runs on exactly one of the replicas: the one rendezvous hashing gives it. */
 function placedOnce(handles: readonly ZoneAiHandle[]): boolean {
+  if (handles.some((handle) => !running(handle))) return false;
   const all = handles.flatMap((handle) => handle.replica.zones);
   if (all.length !== ZONES.length || new Set(all).size !== ZONES.length) return false;
   const placement = new Placement(handles.map((handle) => String(handle.channel)));
   return handles.every((handle) =>
     handle.replica.zones.every((zone) => placement.ownerOf(zone) === String(handle.channel)),
   );
+}
+
+/** Whether the replica runs (it does not while it starts again after a rejoin). */
+function running(handle: ZoneAiHandle): boolean {
+  try {
+    return handle.replica !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 const player = (name: string) =>
@@ -128,6 +139,23 @@ describe("zone-AI replicas with the demo world", () => {
     expect(after.filter((object) => object.classId === demo.DistributedNpc.dclass.id)).toHaveLength(
       ZONES.length,
     );
+  });
+
+  it("a replica declared dead by mistake starts again under a new channel, each zone still run once", async () => {
+    const [a, b] = replicas;
+    await eventually(() => placedOnce([a!, b!]), "zones on two", WAIT_MS);
+    const before = a!.channel;
+    const operator = await connectOperator("world: the mistaken death");
+    try {
+      const names = subjects(cluster.root);
+      await request(operator, names.service("md", "goodbye", { role: "zone-ai", channel: before }), {});
+    } finally {
+      await operator.close();
+    }
+    await eventually(() => a!.channel !== before, "the replica to join again", WAIT_MS);
+    await eventually(() => placedOnce([a!, b!]), "every zone once over the two again", WAIT_MS);
+    const after = await objectsOfWorld();
+    expect(after.filter((object) => object.classId === demo.DistributedBoss.dclass.id)).toHaveLength(1);
   });
 
   it("moves a walking avatar across a border: its location and AI follow, once", async () => {
