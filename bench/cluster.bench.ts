@@ -28,7 +28,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -37,20 +37,28 @@ import {
   decodeEnvelope,
   encodeEnvelope,
   type Field,
+  type messages,
   packField,
   parseDcText,
+  subjects,
   unpackField,
 } from "@overworld/protocol";
 import {
-  connectBus,
+  connectMinted,
   connectPostgres,
   connectRedis,
+  EVERYWHERE,
+  ensureNatsTrust,
   type NatsConnection,
   type Pool,
   type Redis,
+  type RunningNats,
   request,
+  serviceNatsEnv,
+  startNatsServer,
 } from "@overworld/service";
 import { build, type Histogram } from "hdr-histogram-js";
+import { freeTcpPort } from "./support/cluster.ts";
 import { type CpuGroups, type CpuSample, coresBetween, pidsNamed, sampleCpu } from "./support/cpu.ts";
 
 const QUICK = process.argv.includes("--quick");
@@ -99,7 +107,14 @@ const REQUEST_TIMEOUT_MS = 15_000;
 const READY_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 12_000;
 
-const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+/**
+ * The run's own NATS, with credentials as a cluster runs it (its trust in a temporary directory, which
+ * the child that measures the NATS ceiling is told of); the driver's connections may say anything.
+ */
+const NATS_DIR = argValue("--nats-dir") ?? mkdtempSync(join(tmpdir(), "overworld-cluster-bench-nats-"));
+let natsUrl = argValue("--nats-url") ?? "";
+let nats: RunningNats | undefined;
+const connectAnywhere = (name: string) => connectMinted(NATS_DIR, natsUrl, name, EVERYWHERE);
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const CLUSTER_VERSION = "bench";
@@ -140,13 +155,14 @@ const ROOT = `owb${TAG}`;
 const PREFIX = `owb:${TAG}:`;
 const SS_SCHEMA = `ssb_${TAG}`;
 const MD_SCHEMA = `mdb_${TAG}`;
-const EVENT_STREAM = `OWB_${TAG.toUpperCase()}`;
 const DC_PATH = join(tmpdir(), `overworld-${TAG}.dc`);
 
-/** The documented subject formats: `<root>.<service>.<op>` and `<root>.l.<parent>.<zone>`. */
+/** The senders are tools (an operator's rights), each request's sender in its subject. */
+const names = subjects(ROOT);
 const subject = {
-  service: (service: "ss" | "db", op: string) => `${ROOT}.${service}.${op}`,
-  location: (zone: number) => `${ROOT}.l.${PARENT}.${zone}`,
+  service: (service: "ss" | "db", op: string) =>
+    names.service(service, op, { role: "tool", channel: SENDER_CHANNEL }),
+  location: (zone: number) => names.location(PARENT, zone),
 };
 
 // ---- statistics -----------------------------------------------------------------------------------
@@ -283,7 +299,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
 
 function stateServerEnv(instance: string): Record<string, string> {
   return {
-    NATS_URL,
+    ...serviceNatsEnv(NATS_DIR, natsUrl, "state-server"),
     REDIS_URL,
     DATABASE_URL,
     DC_FILES: DC_PATH,
@@ -297,14 +313,13 @@ function stateServerEnv(instance: string): Record<string, string> {
 
 function directorEnv(): Record<string, string> {
   return {
-    NATS_URL,
+    ...serviceNatsEnv(NATS_DIR, natsUrl, "message-director"),
     REDIS_URL,
     DATABASE_URL,
     DC_FILES: DC_PATH,
     SUBJECT_ROOT: ROOT,
     REDIS_PREFIX: `${PREFIX}md:`,
     DB_SCHEMA: MD_SCHEMA,
-    EVENT_STREAM,
     INSTANCE_ID: "bench-md",
     CLUSTER_VERSION,
   };
@@ -325,7 +340,7 @@ function startReplica(n: number): Promise<Service> {
 async function natsPublisherRole(): Promise<void> {
   const target = argValue("--subject")!;
   const control = argValue("--control")!;
-  const nc = await connectBus(NATS_URL, "bench-nats-publisher");
+  const nc = await connectAnywhere("bench-nats-publisher");
   const payload = new Uint8Array(NATS_PAYLOAD_BYTES);
   const sub = nc.subscribe(control);
   await nc.flush(); // the server knows the subscription before the parent hears "ready"
@@ -360,7 +375,13 @@ async function measureNatsCeiling(nc: NatsConnection): Promise<number> {
   await nc.flush();
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", SELF, "--role", "nats-publisher", "--subject", target, "--control", control],
+    [
+      "--import",
+      "tsx",
+      SELF,
+      ...["--role", "nats-publisher", "--subject", target, "--control", control],
+      ...["--nats-dir", NATS_DIR, "--nats-url", natsUrl],
+    ],
     {
       cwd: REPO,
       env: process.env,
@@ -433,7 +454,7 @@ class Sender {
   ) {}
 
   /** The next batch: every object moves; x carries the batch number, y the sender (exact in a float32). */
-  nextBatch(): { sender: number; updates: [number, number, Uint8Array][] } {
+  nextBatch(): { body: messages.UpdateBatch; size: number } {
     const seq = ++this.seq;
     const updates: [number, number, Uint8Array][] = this.doIds.map((doId) => [
       doId,
@@ -441,7 +462,7 @@ class Sender {
       packField(setXY, [seq, this.index]),
     ]);
     this.sentAt[seq & SEQ_MASK] = performance.now();
-    return { sender: SENDER_CHANNEL, updates };
+    return { body: { groups: [[0, updates]] }, size: updates.length };
   }
 }
 
@@ -496,7 +517,6 @@ function createMovers(nc: NatsConnection): Promise<number[]> {
   const origin = packField(setXY, [0, 0]);
   return inChunks(OBJECTS, CREATE_CONCURRENCY, async (i) => {
     const body = {
-      sender: SENDER_CHANNEL,
       classId: Mover.id,
       parentId: PARENT,
       zoneId: i % ZONES,
@@ -515,7 +535,7 @@ function createMovers(nc: NatsConnection): Promise<number[]> {
 function createAccounts(nc: NatsConnection): Promise<number[]> {
   const zero = packField(setScore, [0]);
   return inChunks(DB_OBJECTS, CREATE_CONCURRENCY, async () => {
-    const body = { sender: SENDER_CHANNEL, classId: Account.id, fields: [[setScore.id, zero]] };
+    const body = { classId: Account.id, fields: [[setScore.id, zero]] };
     const reply = await request<{ doId: number }>(
       nc,
       subject.service("db", "create"),
@@ -595,12 +615,12 @@ function saturatedLoad(senders: readonly Sender[], observer: Observer): Load {
   const step = async (loop: number) => {
     const sender = senders[loop % senders.length]!;
     const batch = sender.nextBatch();
-    sent += batch.updates.length;
+    sent += batch.size;
     requests++;
     const reply = await request<Reply>(
       sender.nc,
       subject.service("ss", "updates"),
-      batch,
+      batch.body,
       REQUEST_TIMEOUT_MS,
     );
     replies++;
@@ -640,8 +660,8 @@ function pacedLoad(senders: readonly Sender[], observer: Observer, tickMs: numbe
     if (wait > 0) await sleep(wait);
     if (!loops.active) return;
     const batch = sender.nextBatch();
-    sender.nc.publish(subject.service("ss", "updates"), encodeEnvelope(batch));
-    sent += batch.updates.length;
+    sender.nc.publish(subject.service("ss", "updates"), encodeEnvelope(batch.body));
+    sent += batch.size;
     published++;
   };
   return {
@@ -682,7 +702,6 @@ function dbLoad(connections: readonly NatsConnection[], accounts: readonly numbe
     const n = ++written[writer]!;
     const mine = owned[writer]!;
     const body = {
-      sender: SENDER_CHANNEL,
       doId: mine[n % mine.length]!,
       fields: [[setScore.id, packField(setScore, [n])]],
     };
@@ -1036,21 +1055,18 @@ function cleanUp(): Promise<void> {
         await pool.end();
       });
     }
-    if (nc) {
-      // the director's event-log stream (JetStream's API is plain requests; absent if it never started)
-      await step(`delete the JetStream stream ${EVENT_STREAM}`, async () => {
-        await nc.request(`$JS.API.STREAM.DELETE.${EVENT_STREAM}`, new Uint8Array(), { timeout: 2000 });
-        await nc.close();
-      });
-    }
+    if (nc) await step("close the driver's NATS connection", () => nc.close());
+    // the NATS and its directory (the trust, and JetStream with the director's event log) go together
+    await step("stop the run's NATS", async () => {
+      await nats?.stop();
+      rmSync(NATS_DIR, { recursive: true, force: true });
+    });
   })();
   return cleaning;
 }
 
 async function connectMore(count: number, name: string): Promise<NatsConnection[]> {
-  const out = await Promise.all(
-    Array.from({ length: count }, (_, i) => connectBus(NATS_URL, `${name}-${i}`)),
-  );
+  const out = await Promise.all(Array.from({ length: count }, (_, i) => connectAnywhere(`${name}-${i}`)));
   opened.extra.push(...out);
   return out;
 }
@@ -1085,7 +1101,11 @@ async function main(): Promise<void> {
     `cluster benchmark: ${ROUNDS} rounds of ${ROUND_MS} ms after ${WARMUP_MS} ms of warm-up per case, medians\n`,
   );
   writeFileSync(DC_PATH, DC_TEXT);
-  const nc = await connectBus(NATS_URL, `${TAG}-driver`);
+  const natsPort = await freeTcpPort();
+  await ensureNatsTrust(NATS_DIR, { host: "127.0.0.1", port: natsPort });
+  nats = await startNatsServer(NATS_DIR, { host: "127.0.0.1", port: natsPort });
+  natsUrl = nats.url;
+  const nc = await connectAnywhere(`${TAG}-driver`);
   opened.nc = nc;
   const redis = await connectRedis(REDIS_URL, `${TAG}-driver`);
   opened.redis = redis;
@@ -1115,7 +1135,7 @@ async function main(): Promise<void> {
   await observerConnection!.flush();
   const dbConnections = await connectMore(DB_CONNECTIONS, `${TAG}-db`);
 
-  const natsPids = pidsNamed("nats-server");
+  const natsPids = [nats.process.pid ?? 0];
   const redisPids = pidsNamed("redis-server");
   const cpuGroups: CpuGroups = {
     replicas: () => replicas.map((replica) => replica.child.pid ?? 0),

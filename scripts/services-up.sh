@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Starts the local PostgreSQL, Redis and NATS (with JetStream) if they are not answering.
+# Starts the local PostgreSQL and Redis if they are not answering. (NATS is each cluster's own, with
+# credentials: `pnpm overworld start` and the test suite run theirs; see `pnpm overworld nats init`.)
 # Used by CI and by `pnpm overworld start`; harmless when they already run.
 set -uo pipefail
 
@@ -22,11 +23,5 @@ if ! port_open 6379; then
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no || true
   wait_port Redis 6379
 fi
-if ! port_open 4222; then
-  echo "starting NATS"
-  start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
-    -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server || true
-  wait_port NATS 4222
-fi
-echo "services: PostgreSQL :5432, Redis :6379, NATS :4222"
+echo "services: PostgreSQL :5432, Redis :6379"
 exit 0

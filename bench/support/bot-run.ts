@@ -95,7 +95,7 @@ export async function runBotProcess(cluster: BenchCluster, options: BotRunOption
     else output.push(line);
   });
   const exited = once(bots.child, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
-  const natsPids = pidsNamed("nats-server");
+  const natsPids = cluster.nats ? [cluster.nats.process.pid ?? 0] : pidsNamed("nats-server");
   const redisPids = pidsNamed("redis-server");
   const groups: CpuGroups = {
     ...Object.fromEntries(

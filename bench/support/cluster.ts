@@ -1,15 +1,15 @@
 /**
  * A cluster for a benchmark: every service as a process of its own (ClusterProcesses, as
- * `pnpm overworld start` runs them) with the demo world, against the local NATS, Redis and Postgres,
- * under names of its own so it can run beside a started cluster or the tests: its own subject root,
- * Redis key prefix, Postgres schemas, event stream, ports (HTTP and UDP, free ones picked at start) and
- * netcode key. `stop()` stops the processes (last started first) and removes everything the run
- * created: the Redis keys under its prefix, its JetStream streams (the event log, the zone journal and
- * its snapshot bucket) and its Postgres schemas.
+ * `pnpm overworld start` runs them) with the demo world, against a NATS of its own with credentials (as
+ * `pnpm overworld start` runs it) and the local Redis and Postgres, under names of its own so it can run
+ * beside a started cluster or the tests: its own subject root, Redis key prefix, Postgres schemas, ports
+ * (HTTP and UDP, free ones picked at start) and netcode key. `stop()` stops the processes (last started
+ * first) and the NATS, and removes everything the run created: the NATS's directory (its trust and
+ * JetStream), the Redis keys under its prefix and its Postgres schemas.
  */
 import { randomBytes } from "node:crypto";
 import { createSocket } from "node:dgram";
-import { createWriteStream, type WriteStream } from "node:fs";
+import { createWriteStream, mkdtempSync, rmSync, type WriteStream } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,10 +22,15 @@ import {
   type ServiceName,
   serviceEntry,
 } from "../../libs/cli/src/cluster-processes.ts";
-import { journalStream, snapshotBucket } from "../../services/zone-ai/src/journal.ts";
+import {
+  ensureNatsTrust,
+  type RunningNats,
+  serviceNatsEnv,
+  startNatsServer,
+} from "../../libs/service/src/index.ts";
 // the local services and their clean-up, as the test suite reaches them
-import { deleteStreams, dropRedisKeys, dropSchema } from "../../test/support/cleanup.ts";
-import { DATABASE_URL, NATS_URL, REDIS_URL } from "../../test/support/services.ts";
+import { dropRedisKeys, dropSchema } from "../../test/support/cleanup.ts";
+import { DATABASE_URL, REDIS_URL } from "../../test/support/services.ts";
 
 export const DEMO_DC = fileURLToPath(new URL("../../examples/demo/demo.dc", import.meta.url));
 export const CLUSTER_VERSION = "bench";
@@ -55,22 +60,16 @@ export interface Namespace {
   readonly root: string;
   readonly prefix: string;
   readonly schemas: Readonly<Record<"director" | "stateServer" | "uberdog", string>>;
-  readonly streams: readonly string[];
-  readonly eventStream: string;
 }
 
 /** Names for a run of the benchmark `name` (its subject root, prefix, schemas and log file hold it). */
 export function namespace(name: string): Namespace {
   const tag = `${name}${process.pid}${Date.now().toString(36)}`.replace(/[^a-z0-9]/gi, "").toLowerCase();
-  const root = `owb${tag}`;
-  const eventStream = `OWB_${tag.toUpperCase()}_EVENTS`;
   return {
     tag,
-    root,
+    root: `owb${tag}`,
     prefix: `owb:${tag}:`,
     schemas: { director: `owb_${tag}_md`, stateServer: `owb_${tag}_ss`, uberdog: `owb_${tag}_ud` },
-    eventStream,
-    streams: [eventStream, journalStream(root), `KV_${snapshotBucket(root)}`],
   };
 }
 
@@ -88,6 +87,9 @@ export class BenchCluster {
   readonly dcFiles = [DEMO_DC];
   readonly version = CLUSTER_VERSION;
   udpPort = 0;
+  /** The run's NATS, with its trust and JetStream in `natsDir`. */
+  nats: RunningNats | undefined;
+  private readonly natsDir = mkdtempSync(join(tmpdir(), "overworld-bench-nats-"));
   /** Every line the services write goes here. */
   readonly logPath: string;
 
@@ -133,9 +135,11 @@ export class BenchCluster {
     const { ns } = this;
     this.udpPort = await freeUdpPort();
     const agentAddress = `127.0.0.1:${this.udpPort}`;
+    const natsPort = await freeTcpPort();
+    await ensureNatsTrust(this.natsDir, { host: "127.0.0.1", port: natsPort });
+    this.nats = await startNatsServer(this.natsDir, { host: "127.0.0.1", port: natsPort });
     const shared: NodeJS.ProcessEnv = {
       ...process.env,
-      NATS_URL,
       REDIS_URL,
       DATABASE_URL,
       DC_FILES: this.dcFiles.join(","),
@@ -147,11 +151,7 @@ export class BenchCluster {
       CLIENT_AGENT_ADDRESSES: agentAddress,
     };
     const own: Record<ServiceName, Record<string, string>> = {
-      "message-director": {
-        REDIS_PREFIX: `${ns.prefix}md:`,
-        DB_SCHEMA: ns.schemas.director,
-        EVENT_STREAM: ns.eventStream,
-      },
+      "message-director": { REDIS_PREFIX: `${ns.prefix}md:`, DB_SCHEMA: ns.schemas.director },
       "state-server": { REDIS_PREFIX: ns.prefix, DB_SCHEMA: ns.schemas.stateServer },
       // uberdog's and the client agent's limits are the defaults: each bot logs in and plays from an
       // address of its own (127.0.1.1, ...; see libs/bots), and a successful login resets its back-off
@@ -175,7 +175,13 @@ export class BenchCluster {
       const spec: ProcessSpec = {
         label,
         entry: serviceEntry(service),
-        env: { ...shared, ...own[service], HTTP_PORT: String(port), INSTANCE_ID: `${ns.tag}-${label}` },
+        env: {
+          ...shared,
+          ...serviceNatsEnv(this.natsDir, this.nats.url, service),
+          ...own[service],
+          HTTP_PORT: String(port),
+          INSTANCE_ID: `${ns.tag}-${label}`,
+        },
         nodeArgs: this.options.nodeArgs,
         healthPort: port,
       };
@@ -201,10 +207,11 @@ export class BenchCluster {
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       await step("stop the processes", () => this.processes.stop());
+      await step("stop the NATS and remove its directory", async () => {
+        await this.nats?.stop();
+        rmSync(this.natsDir, { recursive: true, force: true });
+      });
       await step(`delete the Redis keys ${this.ns.prefix}*`, () => dropRedisKeys(this.ns.prefix));
-      await step(`delete the JetStream streams ${this.ns.streams.join(", ")}`, () =>
-        deleteStreams(this.ns.streams),
-      );
       await step(`drop the Postgres schemas ${Object.values(this.ns.schemas).join(", ")}`, () =>
         Promise.all(Object.values(this.ns.schemas).map((schema) => dropSchema(schema))),
       );
@@ -250,7 +257,7 @@ async function step(what: string, work: () => Promise<unknown>): Promise<void> {
 }
 
 /** A TCP port free on loopback now (the OS picks it; it stays free unless someone takes it meanwhile). */
-function freeTcpPort(): Promise<number> {
+export function freeTcpPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);

@@ -5,32 +5,26 @@
  * and an operator's connection that may publish and subscribe anywhere (the harness's view of the bus).
  */
 import { readFileSync } from "node:fs";
-import { createUser } from "@nats-io/nkeys";
 import {
   EVENT_STREAM,
   type Identity,
-  inboxOf,
   type NatsPermissions,
   permissionsFor,
   type Role,
   streamsOf,
 } from "@overworld/protocol";
-import { connectBus, mint, type NatsConnection, readNatsTrust, trustFiles } from "@overworld/service";
+import {
+  connectMinted,
+  EVERYWHERE,
+  type NatsConnection,
+  serviceNatsEnv,
+  trustFiles,
+} from "@overworld/service";
 import { NATS_TRUST, NATS_URL } from "./services.ts";
-
-function trust() {
-  const found = readNatsTrust(NATS_TRUST);
-  if (!found) throw new Error(`no NATS trust in ${JSON.stringify(NATS_TRUST)}: run the tests through vitest`);
-  return found;
-}
 
 /** The environment of a service of `role` on the suite's NATS. */
 export function natsEnv(role: Role): Record<string, string> {
-  const files = trustFiles(NATS_TRUST);
-  if (role === "message-director") {
-    return { NATS_URL, NATS_ACCOUNT: trust().account, NATS_SIGNING_KEY_FILE: files.signingKey };
-  }
-  return { NATS_URL, NATS_CREDS: files.credentials(role) };
+  return serviceNatsEnv(NATS_TRUST, NATS_URL, role);
 }
 
 /** The join credentials of a role (the content of its `.creds` file). */
@@ -39,15 +33,8 @@ export function joinCredentials(role: Role): string {
 }
 
 /** A connection with exactly these permissions (its inbox allowed besides). */
-export async function connectWith(permissions: NatsPermissions, name: string): Promise<NatsConnection> {
-  const { account, signingKey } = trust();
-  const key = createUser();
-  const inbox = inboxOf(key.getPublicKey());
-  const jwt = await mint(signingKey, account, key, name, {
-    ...permissions,
-    sub: { allow: [...permissions.sub.allow, `${inbox}.>`] },
-  });
-  return connectBus(NATS_URL, name, { jwt: () => jwt, seed: key.getSeed(), inboxPrefix: inbox });
+export function connectWith(permissions: NatsPermissions, name: string): Promise<NatsConnection> {
+  return connectMinted(NATS_TRUST, NATS_URL, name, permissions);
 }
 
 /** A connection with the credentials the director would give `identity` in the cluster under `root`. */
@@ -67,5 +54,5 @@ export function connectAs(
 
 /** A connection that may publish and subscribe on every subject: the harness's view of the bus. */
 export function connectOperator(name = "test operator"): Promise<NatsConnection> {
-  return connectWith({ pub: { allow: [">"] }, sub: { allow: [">"] }, resp: { max: 1, ttl: 0 } }, name);
+  return connectWith(EVERYWHERE, name);
 }

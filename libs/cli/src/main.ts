@@ -4,6 +4,7 @@
  */
 import { runBotsCommand } from "./commands/bots.ts";
 import { runDcCommand } from "./commands/dc.ts";
+import { runNatsCommand } from "./commands/nats.ts";
 import { runStartCommand } from "./commands/start.ts";
 
 const USAGE = `usage: pnpm overworld <command>
@@ -13,6 +14,7 @@ commands:
   bots --count N     log in N bots that walk the demo world; live progress, then a latency report (--help)
   dc check FILE...   load .dc files in order; print class, struct and field counts and the hash
   dc hash FILE...    print the legacy schema hash of .dc files loaded in order, as 0x%08x
+  nats init DIR      make the cluster's NATS trust (credentials per role) and nats-server configuration
 `;
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -24,6 +26,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return runStartCommand(rest);
     case "bots":
       return runBotsCommand(rest);
+    case "nats":
+      return runNatsCommand(rest);
     case undefined:
     case "help":
     case "--help":

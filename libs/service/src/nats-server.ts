@@ -7,8 +7,12 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
+import { createUser } from "@nats-io/nkeys";
+import { inboxOf, type NatsPermissions, type Role } from "@overworld/protocol";
+import { connectBus, type NatsConnection } from "./bus.ts";
 import {
   createNatsTrust,
+  mint,
   type NatsServerOptions,
   readNatsTrust,
   trustFiles,
@@ -25,6 +29,46 @@ export interface RunningNats {
 
 const READY_TIMEOUT_MS = 10_000;
 const STOP_GRACE_MS = 5_000;
+
+/**
+ * The NATS variables of a service of `role`, for a trust directory: its role's join credentials, or, for
+ * the message director, the account and its signing key.
+ */
+export function serviceNatsEnv(dir: string, url: string, role: Role): Record<string, string> {
+  const files = trustFiles(dir);
+  if (role === "message-director") {
+    return { NATS_URL: url, NATS_ACCOUNT_FILE: files.account, NATS_SIGNING_KEY_FILE: files.signingKey };
+  }
+  return { NATS_URL: url, NATS_CREDS: files.credentials(role) };
+}
+
+/**
+ * A connection minted on the spot with the trust in `dir` (its signing key), with exactly these
+ * permissions and a private inbox: for tools, tests and benchmarks that hold the cluster's trust.
+ */
+export async function connectMinted(
+  dir: string,
+  url: string,
+  name: string,
+  permissions: NatsPermissions,
+): Promise<NatsConnection> {
+  const trust = readNatsTrust(dir);
+  if (trust === undefined) throw new Error(`no NATS trust in ${dir}: make one with pnpm overworld nats init`);
+  const key = createUser();
+  const inbox = inboxOf(key.getPublicKey());
+  const jwt = await mint(trust.signingKey, trust.account, key, name, {
+    ...permissions,
+    sub: { allow: [...permissions.sub.allow, `${inbox}.>`] },
+  });
+  return connectBus(url, name, { jwt: () => jwt, seed: key.getSeed(), inboxPrefix: inbox });
+}
+
+/** Permissions to publish and subscribe anywhere (and answer requests): the harness's view of the bus. */
+export const EVERYWHERE: NatsPermissions = {
+  pub: { allow: [">"] },
+  sub: { allow: [">"] },
+  resp: { max: 1, ttl: 0 },
+};
 
 /** The nats-server binary to run. */
 export function natsServerBinary(env: NodeJS.ProcessEnv = process.env): string {

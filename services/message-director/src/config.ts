@@ -65,10 +65,9 @@ export const directorConfigShape = {
   /** The most post-removes one participant may have registered at once. */
   POST_REMOVE_LIMIT: z.coerce.number().int().min(1).max(1_000_000).default(4096),
   /** The cluster's NATS account (public key, `A...`), whose signing key mints the participants' credentials. */
-  NATS_ACCOUNT: z
-    .string()
-    .regex(/^A[A-Z2-7]{55}$/, "expected a NATS account public key (A and 55 base32 characters)")
-    .optional(),
+  NATS_ACCOUNT: z.string().optional(),
+  /** Or the path of a file holding it (`account.pub`). */
+  NATS_ACCOUNT_FILE: secretFile("the NATS account's public key"),
   /** The account signing key's seed (`SA...`), or NATS_SIGNING_KEY_FILE: the path of a file holding it. */
   NATS_SIGNING_KEY: z.string().optional(),
   NATS_SIGNING_KEY_FILE: secretFile("the NATS account signing key"),
@@ -119,7 +118,12 @@ export function loadDirectorConfig(env: NodeJS.ProcessEnv = process.env): Direct
   }
   checkRange("DOID", raw.FIRST_DOID, raw.LAST_DOID, problems);
   checkRange("CHANNEL", raw.FIRST_CHANNEL, raw.LAST_CHANNEL, problems);
-  const signing = resolveSigning(raw.NATS_ACCOUNT, raw.NATS_SIGNING_KEY, raw.NATS_SIGNING_KEY_FILE, problems);
+  const signing = resolveSigning(
+    (raw.NATS_ACCOUNT ?? raw.NATS_ACCOUNT_FILE)?.trim(),
+    raw.NATS_SIGNING_KEY,
+    raw.NATS_SIGNING_KEY_FILE,
+    problems,
+  );
   if (problems.length > 0) {
     throw new ConfigError(`bad configuration in the environment:\n  ${problems.join("\n  ")}`);
   }
@@ -165,7 +169,13 @@ function resolveSigning(
   const key = (inline ?? fromFile)?.trim();
   if (account === undefined && key === undefined) return undefined;
   if (account === undefined) {
-    problems.push("NATS_ACCOUNT: required with a signing key: the account it signs for (account.pub)");
+    problems.push(
+      "NATS_ACCOUNT: required with a signing key (or NATS_ACCOUNT_FILE): the account it signs for (account.pub)",
+    );
+    return undefined;
+  }
+  if (!/^A[A-Z2-7]{55}$/.test(account)) {
+    problems.push("NATS_ACCOUNT: expected a NATS account public key (A and 55 base32 characters)");
     return undefined;
   }
   if (key === undefined) {

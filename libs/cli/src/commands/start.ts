@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { ensureNatsTrust, serviceNatsEnv, startNatsServer } from "@overworld/service";
 import {
   CLI_ENTRY,
   ClusterProcesses,
@@ -13,8 +14,9 @@ import {
 } from "../cluster-processes.ts";
 
 /**
- * `pnpm overworld start`: the whole cluster as local processes against the local NATS, Redis and
- * Postgres (started first if they are down), with the demo world's classes. Each service's log lines
+ * `pnpm overworld start`: the whole cluster as local processes against a NATS of its own with
+ * credentials (its trust in .overworld/nats, made once and kept) and the local Redis and Postgres
+ * (started first if they are down), with the demo world's classes. Each service's log lines
  * are prefixed with its name; a service that dies is restarted with a growing delay; Ctrl-C stops
  * everything (SIGTERM, then SIGKILL after a grace period). The processes are run by ClusterProcesses
  * (../cluster-processes.ts), which the benchmarks use too.
@@ -22,6 +24,9 @@ import {
 
 const REPO = resolve(import.meta.dirname, "../../../..");
 const FIRST_HTTP_PORT = 7100;
+/** The cluster's own NATS (the machine's, if any, on 4222, is not used: it has no credentials). */
+const NATS_PORT = Number(process.env.OVERWORLD_NATS_PORT ?? 4223);
+const NATS_TRUST_DIR = resolve(REPO, ".overworld/nats");
 
 /** Uberdog's HTTP API (login, accounts, /healthz, /metrics) listens here, so clients know where to log in. */
 const UBERDOG_PORT = 8000;
@@ -66,6 +71,8 @@ logic run by the zone-AI replicas).
 
 Uberdog's login API listens on http://127.0.0.1:8000. Its connect tokens name CLIENT_AGENT_ADDRESSES
 (default 127.0.0.1:40000) and are sealed with NETCODE_PRIVATE_KEY (default: a fresh key each run).
+The cluster's NATS runs on 127.0.0.1:4223 (OVERWORLD_NATS_PORT) with credentials: each service gets
+its role's, made in .overworld/nats (pnpm overworld nats init).
 `;
 
 function parseStartArgs(argv: readonly string[]) {
@@ -114,8 +121,23 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
     return 2;
   }
 
-  console.log("starting the local NATS, Redis and PostgreSQL if they are down");
+  console.log("starting the local Redis and PostgreSQL if they are down");
   spawnSync("bash", [resolve(REPO, "scripts/services-up.sh")], { stdio: "inherit" });
+  await ensureNatsTrust(NATS_TRUST_DIR, { host: "127.0.0.1", port: NATS_PORT });
+  let nats: Awaited<ReturnType<typeof startNatsServer>>;
+  try {
+    nats = await startNatsServer(NATS_TRUST_DIR, {
+      host: "127.0.0.1",
+      port: NATS_PORT,
+      onLine: (line) => {
+        if (/\[(ERR|WRN|FTL)\]/.test(line)) process.stdout.write(`[nats] ${line}\n`);
+      },
+    });
+  } catch (error) {
+    process.stderr.write(`error: ${(error as Error).message}\n`);
+    return 1;
+  }
+  console.log(`NATS with credentials on ${nats.url} (trust in ${NATS_TRUST_DIR})`);
 
   const env = {
     ...process.env,
@@ -148,7 +170,13 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
       group.push({
         label,
         entry,
-        env: { ...env, ...spec.env, HTTP_PORT: String(httpPort), INSTANCE_ID: label },
+        env: {
+          ...env,
+          ...serviceNatsEnv(NATS_TRUST_DIR, nats.url, name),
+          ...spec.env,
+          HTTP_PORT: String(httpPort),
+          INSTANCE_ID: label,
+        },
         healthPort: httpPort,
       });
     }
@@ -202,6 +230,7 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
       stopping = true;
       console.log("\nstopping the cluster");
       await cluster.stop();
+      await nats.stop();
       done();
     };
     process.on("SIGINT", () => void stop());
