@@ -73,6 +73,9 @@ done
 echo "ok: $DEMO_ZONES zones over $(echo "$replicas" | wc -w) replica(s)"
 
 echo "== bots play from the host: register, log in over REST, connect over UDP, walk"
+# from the host's own address: a published container port does not take connections from the loopback
+# aliases (127.0.1.x) the bots use by default (the packets are NATed to the container, the answers lost)
 pnpm -s overworld bots --count "$BOTS" --duration 5 --warmup 1 --uberdog http://127.0.0.1:8000 --version dev \
+  --source-address none \
   || { echo "FAIL: the bots could not play" >&2; docker compose logs --tail 20 >&2 || true; exit 1; }
 echo "== the cluster came up healthy and the demo world is playable"

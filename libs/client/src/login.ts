@@ -11,7 +11,11 @@ import { request as httpsRequest } from "node:https";
 export interface RequestOptions {
   /** The local address to send from (e.g. 127.0.1.7; all of 127.0.0.0/8 is loopback on Linux). */
   readonly localAddress?: string;
+  /** How long the request may take before it fails as `unreachable` (default 15 s). */
+  readonly timeoutMs?: number;
 }
+
+const DEFAULT_TIMEOUT_MS = 15_000;
 
 export interface LoginResult {
   readonly accountId: number;
@@ -103,7 +107,12 @@ async function postJson(
   const url = new URL(path, baseUrl);
   let response: Answer;
   try {
-    response = await post(url, JSON.stringify(payload), options.localAddress);
+    response = await post(
+      url,
+      JSON.stringify(payload),
+      options.localAddress,
+      options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    );
   } catch (error) {
     const from = options.localAddress === undefined ? "" : ` from ${options.localAddress}`;
     throw new LoginError(
@@ -132,7 +141,7 @@ interface Answer {
 }
 
 /** One POST of a JSON body; resolves with the answer whatever its status, rejects when there is none. */
-function post(url: URL, json: string, localAddress: string | undefined): Promise<Answer> {
+function post(url: URL, json: string, localAddress: string | undefined, timeoutMs: number): Promise<Answer> {
   const send = url.protocol === "https:" ? httpsRequest : httpRequest;
   return new Promise<Answer>((resolve, reject) => {
     const request = send(
@@ -158,6 +167,7 @@ function post(url: URL, json: string, localAddress: string | undefined): Promise
       },
     );
     request.on("error", reject);
+    request.setTimeout(timeoutMs, () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     request.end(json);
   });
 }

@@ -24,20 +24,14 @@ export interface BusAuth {
   seed?: Uint8Array;
   /** Where replies to this connection's requests come (the only inbox its credentials let it hear). */
   inboxPrefix?: string;
-  /** No credentials at all (only a NATS without authentication accepts the connection). */
-  anonymous?: boolean;
 }
 
 /**
  * Connects to NATS (one URL or several, comma-separated), naming the connection after the service so
- * `nats server report` shows who is who; waits for NATS within CONNECT_TIMEOUT_MS. Without `auth`, a
- * connection for tools on a NATS without authentication.
+ * `nats server report` shows who is who; waits for NATS within CONNECT_TIMEOUT_MS. Without credentials
+ * in `auth`, only a NATS without authentication lets it in.
  */
-export function connectBus(
-  url: string,
-  name: string,
-  auth: BusAuth = { anonymous: true },
-): Promise<NatsConnection> {
+export function connectBus(url: string, name: string, auth: BusAuth = {}): Promise<NatsConnection> {
   return untilReachable(`NATS at ${url}`, () => tryBus(url, name, auth));
 }
 

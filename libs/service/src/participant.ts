@@ -4,9 +4,9 @@
  * A participant (a state server, a client agent, a zone-AI replica, a tool) joins the cluster with its
  * role, instance id, version and schema hash, and gets its own channel. Its identity is an Ed25519 key
  * pair (a NATS user nkey) made at start: the join is signed with it, the director refuses a join for a
- * live instance under another key, and, on a cluster with NATS credentials, the director answers with the
- * instance's own credentials (a user JWT for that key) that let it publish only as its role and channel.
- * The join itself goes over a short connection made with the role's join credentials (`NATS_CREDS`).
+ * live instance under another key, and answers with the instance's own credentials (a user JWT for that
+ * key) that let it publish only as its role and channel. The join itself goes over a short connection
+ * made with the role's join credentials (`NATS_CREDS`).
  *
  * From then on it heartbeats; if it goes silent for longer than the director's deadline it is declared
  * dead, and the messages it registered as *post-removes* are published for it (e.g. "delete the objects
@@ -97,11 +97,8 @@ export type IdKind = (typeof messages.ID_KINDS)[number];
 export interface JoinOptions {
   /** Where NATS is (one URL or several, comma-separated). */
   natsUrl: string;
-  /**
-   * The role's join credentials (the content of its `.creds` file, `NATS_CREDS`). Without them the
-   * participant connects without credentials, which only a NATS without authentication accepts.
-   */
-  credentials?: string;
+  /** The role's join credentials (the content of its `.creds` file, `NATS_CREDS`); required. */
+  credentials: string | undefined;
   role: Role;
   instanceId: string;
   version: string;
@@ -265,18 +262,11 @@ class Member implements Participant {
     });
     if ("refused" in outcome) throw outcome.refused;
     const { joined } = outcome;
-    if (options.credentials !== undefined && joined.jwt === undefined) {
-      throw new JoinRefused(
-        "unavailable",
-        "the message director gave no NATS credentials: set NATS_ACCOUNT and NATS_SIGNING_KEY on it, as the cluster's NATS requires credentials",
-      );
-    }
     this.jwt = joined.jwt;
-    this.connection ??= await connectBus(options.natsUrl, `${options.role}:${options.instanceId}`, {
+    this.connection = await connectBus(options.natsUrl, `${options.role}:${options.instanceId}`, {
       jwt: () => this.jwt ?? "",
       seed: this.key.getSeed(),
       inboxPrefix: inboxOf(this.key.getPublicKey()),
-      anonymous: options.credentials === undefined,
     });
     this.registered(joined);
   }
@@ -287,7 +277,7 @@ class Member implements Participant {
    * `unavailable`) while no director answers or an earlier registration under another key is live.
    */
   private async joinOnce(first: boolean): Promise<messages.JoinReply> {
-    const { role, instanceId, version, schemaHash, natsUrl, credentials } = this.options;
+    const { role, instanceId, version, schemaHash } = this.options;
     const unsigned = {
       instanceId,
       version,
@@ -296,20 +286,9 @@ class Member implements Participant {
       at: Date.now(),
     };
     const signature = this.key.sign(messages.joinProof(role, unsigned));
-    let via = this.connection;
-    let temporary: NatsConnection | undefined;
-    if (first && credentials !== undefined) {
-      temporary = await connectBus(natsUrl, `${role}:${instanceId} (joining)`, {
-        credentials,
-        inboxPrefix: joinInboxOf(role),
-      });
-      via = temporary;
-    } else if (via === undefined) {
-      via = this.connection = await connectBus(natsUrl, `${role}:${instanceId}`, {
-        inboxPrefix: inboxOf(this.key.getPublicKey()),
-        anonymous: true,
-      });
-    }
+    // the first over a connection with the role's join credentials; a rejoin over our own
+    const temporary = first ? await this.joinConnection() : undefined;
+    const via = temporary ?? this.nc;
     try {
       const reply = await request(via, this.subjects.join(role), { ...unsigned, signature }, this.timeoutMs);
       const joined = messages.joinReply.safeParse(reply);
@@ -328,6 +307,21 @@ class Member implements Participant {
     } finally {
       await temporary?.close();
     }
+  }
+
+  /** A connection with the role's join credentials: enough to ask to join, nothing else. */
+  private joinConnection(): Promise<NatsConnection> {
+    const { role, instanceId, natsUrl, credentials } = this.options;
+    if (credentials === undefined) {
+      throw new JoinRefused(
+        "malformed",
+        `NATS_CREDS: required: the path of the ${role} role's join credentials (${role}.creds of pnpm overworld nats init)`,
+      );
+    }
+    return connectBus(natsUrl, `${role}:${instanceId} (joining)`, {
+      credentials,
+      inboxPrefix: joinInboxOf(role),
+    });
   }
 
   private registered(joined: messages.JoinReply): void {
@@ -490,10 +484,8 @@ class Member implements Participant {
     while (this.state === "rejoining") {
       try {
         const joined = await this.joinOnce(false);
-        if (joined.jwt !== undefined) {
-          this.jwt = joined.jwt;
-          await reconnectBus(this.nc); // the server holds us to the new channel's permissions from now on
-        }
+        this.jwt = joined.jwt;
+        await reconnectBus(this.nc); // the server holds us to the new channel's permissions from now on
         this.registered(joined);
         this.options.log?.warn(
           { channel: this.channel, previous: before },

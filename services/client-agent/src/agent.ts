@@ -139,7 +139,7 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
     let wire: Wire | undefined;
     const participant: Participant = await joinCluster({
       natsUrl: config.NATS_URL,
-      ...(config.NATS_CREDS === undefined ? {} : { credentials: config.NATS_CREDS }),
+      credentials: config.NATS_CREDS,
       role: "client-agent",
       instanceId,
       version: config.CLUSTER_VERSION,

@@ -100,8 +100,8 @@ export interface DirectorConfig {
   channelBlock: number;
   postRemoveLimit: number;
   /**
-   * The account and signing key seed that mint the participants' NATS credentials; absent on a cluster
-   * whose NATS runs without authentication (every participant may then say anything).
+   * The account and signing key seed that mint the participants' NATS credentials (and the director's
+   * own); a director without them refuses to start.
    */
   signing: { account: string; key: string } | undefined;
 }

@@ -8,6 +8,7 @@ import { createUser } from "@nats-io/nkeys";
 import { type Identity, inboxOf, permissionsFor, streamsOf } from "@overworld/protocol";
 import {
   type BusAuth,
+  ConfigError,
   connectBus,
   connectPostgres,
   connectRedis,
@@ -50,6 +51,12 @@ export async function startMessageDirector(
   config: DirectorConfig,
   options: { log?: Logger } = {},
 ): Promise<MessageDirector> {
+  if (config.signing === undefined) {
+    throw new ConfigError(
+      "NATS_ACCOUNT_FILE, NATS_SIGNING_KEY_FILE: required: the account and the signing key that mint every participant's NATS credentials (account.pub and signing-key.nk of pnpm overworld nats init)",
+    );
+  }
+  const signing = config.signing;
   const log = options.log ?? createLogger("message-director", config.instanceId, config.logLevel);
   const closers: (() => Promise<unknown>)[] = [];
   try {
@@ -63,17 +70,12 @@ export async function startMessageDirector(
     const nc = await connectBus(
       config.natsUrl,
       `message-director ${config.instanceId}`,
-      await ownAuth(config, self),
+      await ownAuth(config, signing, self),
     );
     closers.push(() => nc.drain());
     const redis = await connectRedis(config.redisUrl, `message-director ${config.instanceId}`);
     redis.on("error", (error) => log.warn({ err: error }, "Redis connection problem"));
     closers.push(() => redis.quit());
-    if (config.signing === undefined) {
-      log.warn(
-        "no NATS signing key (NATS_ACCOUNT, NATS_SIGNING_KEY_FILE): participants get no credentials of their own, and anyone who reaches NATS can act as any service",
-      );
-    }
     const director = await wire(config, log, nc, redis, ids, self, closers);
     log.info(
       {
@@ -91,9 +93,10 @@ export async function startMessageDirector(
   }
 }
 
-/** The director mints its own credentials with the signing key it holds (none without one). */
-async function ownAuth(config: DirectorConfig, self: Identity): Promise<BusAuth> {
-  if (config.signing === undefined) return { anonymous: true };
+type Signing = NonNullable<DirectorConfig["signing"]>;
+
+/** The director mints its own credentials with the signing key it holds. */
+async function ownAuth(config: DirectorConfig, signing: Signing, self: Identity): Promise<BusAuth> {
   const key = createUser();
   const permissions = permissionsFor("message-director", {
     root: config.root,
@@ -102,8 +105,8 @@ async function ownAuth(config: DirectorConfig, self: Identity): Promise<BusAuth>
     channel: self.channel,
   });
   const jwt = await mint(
-    config.signing.key,
-    config.signing.account,
+    signing.key,
+    signing.account,
     key,
     `message-director/${config.instanceId}#${self.channel}`,
     permissions,

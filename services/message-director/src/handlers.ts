@@ -161,23 +161,18 @@ async function join(
   log.info({ channel, role, instance: body.instanceId, key: body.key, superseded }, "participant joined");
   await logEvent(context, "participant.joined", { channel, role, instanceId: body.instanceId });
   const jwt = await credentialsFor(context, role, channel, body);
-  return {
-    channel,
-    heartbeatMs: config.heartbeatMs,
-    deadAfterMs: config.deadAfterMs,
-    ...(jwt === undefined ? {} : { jwt }),
-  };
+  return { channel, heartbeatMs: config.heartbeatMs, deadAfterMs: config.deadAfterMs, jwt };
 }
 
-/** The participant's own NATS credentials, when the director holds the account's signing key. */
+/** The participant's own NATS credentials, minted with the account's signing key the director holds. */
 function credentialsFor(
   context: HandlerContext,
   role: Role,
   channel: number,
   body: messages.JoinRequest,
-): Promise<string> | undefined {
+): Promise<string> {
   const { config } = context;
-  if (config.signing === undefined) return undefined;
+  if (config.signing === undefined) throw new Error("the director holds no signing key");
   const permissions = permissionsFor(role, {
     root: config.root,
     streams: streamsOf(config.root, config.eventStream),

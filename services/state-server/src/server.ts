@@ -79,7 +79,7 @@ export async function startStateServer(config: StateServerConfig): Promise<State
     // before touching Redis or Postgres: a state server the director refuses goes no further
     const member = await joinCluster({
       natsUrl: config.NATS_URL,
-      ...(config.NATS_CREDS === undefined ? {} : { credentials: config.NATS_CREDS }),
+      credentials: config.NATS_CREDS,
       role: "state-server",
       root: config.SUBJECT_ROOT,
       instanceId,

@@ -72,7 +72,7 @@ export async function startZoneAi(config: ZoneAiConfig, plugin?: ZonePlugin): Pr
     let running: Replicated | undefined;
     const participant = await joinCluster({
       natsUrl: config.NATS_URL,
-      ...(config.NATS_CREDS === undefined ? {} : { credentials: config.NATS_CREDS }),
+      credentials: config.NATS_CREDS,
       role: "zone-ai",
       instanceId,
       version: config.CLUSTER_VERSION,

@@ -109,9 +109,9 @@ export const joinReply = z.object({
   deadAfterMs: z.number().int().positive(),
   /**
    * The participant's NATS credentials (a user JWT for its key, signed with the account signing key):
-   * they let it publish only as its role and channel. Absent when the cluster runs without credentials.
+   * they let it publish only as its role and channel.
    */
-  jwt: z.string().optional(),
+  jwt: z.string(),
 });
 export type JoinReply = z.infer<typeof joinReply>;
 
