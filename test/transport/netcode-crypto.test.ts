@@ -1,7 +1,6 @@
-/** HChaCha20 and the two AEADs netcode uses, against published test vectors. */
+/** The two AEADs netcode uses (libsodium's), against published test vectors. */
 import { describe, expect, it } from "vitest";
 import {
-  hchacha20,
   openChaCha20Poly1305,
   openXChaCha20Poly1305,
   sealChaCha20Poly1305,
@@ -18,18 +17,6 @@ const SUNSCREEN = new TextEncoder().encode(
   "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.",
 );
 const AAD = hex("50515253c0c1c2c3c4c5c6c7");
-
-describe("HChaCha20", () => {
-  it("derives the subkey of draft-irtf-cfrg-xchacha §2.2.1", () => {
-    const subkey = hchacha20(counting(0x00, 32), hex("000000090000004a0000000031415927"));
-    expect(toHex(subkey)).toBe("82413b4227b27bfed30e42508a877d73a0f9e4d58a74a853c12ec41326d3ecdc");
-  });
-
-  it("refuses keys and nonces of the wrong size", () => {
-    expect(() => hchacha20(new Uint8Array(31), new Uint8Array(16))).toThrow(/key must be 32 bytes/);
-    expect(() => hchacha20(new Uint8Array(32), new Uint8Array(12))).toThrow(/nonce must be 16 bytes/);
-  });
-});
 
 describe("XChaCha20-Poly1305", () => {
   const key = counting(0x80, 32);
