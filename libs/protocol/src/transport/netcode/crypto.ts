@@ -131,10 +131,18 @@ export function openXChaCha20Poly1305(
 /** The standard's 12-byte nonce from a 64-bit sequence number: four zero bytes, then the sequence little-endian. */
 export function sequenceNonce(sequence: bigint): Uint8Array {
   const nonce = new Uint8Array(IETF_NONCE_BYTES);
+  if (sequence <= MAX_SAFE_SEQUENCE && sequence >= 0n) {
+    const value = Number(sequence);
+    writeUint32LE(nonce, 4, value % 0x1_0000_0000);
+    writeUint32LE(nonce, 8, Math.floor(value / 0x1_0000_0000));
+    return nonce;
+  }
   writeUint32LE(nonce, 4, Number(sequence & 0xffffffffn));
   writeUint32LE(nonce, 8, Number((sequence >> 32n) & 0xffffffffn));
   return nonce;
 }
+
+const MAX_SAFE_SEQUENCE = BigInt(Number.MAX_SAFE_INTEGER);
 
 function writeUint32LE(bytes: Uint8Array, at: number, value: number): void {
   bytes[at] = value & 0xff;

@@ -168,10 +168,18 @@ export function readConnectionRequest(
 
 /** Bytes needed for a sequence number with its high zero bytes left out (at least one). */
 export function sequenceByteCount(sequence: bigint): number {
+  if (sequence <= MAX_SAFE_SEQUENCE) {
+    // the common case, in plain numbers (BigInt arithmetic costs a packet more than its AEAD)
+    let count = 1;
+    for (let rest = Math.floor(Number(sequence) / 256); rest > 0; rest = Math.floor(rest / 256)) count++;
+    return count;
+  }
   let count = 1;
   for (let rest = sequence >> 8n; rest > 0n; rest >>= 8n) count++;
   return count;
 }
+
+const MAX_SAFE_SEQUENCE = BigInt(Number.MAX_SAFE_INTEGER);
 
 export function prefixByte(type: PacketType, sequenceBytes: number): number {
   return type | (sequenceBytes << 4);
@@ -218,14 +226,27 @@ export function writeEncryptedPacket(
   const prefix = prefixByte(packet.type, sequenceBytes);
   const bytes = new Uint8Array(1 + sequenceBytes + data.length + MAC_BYTES);
   bytes[0] = prefix;
-  let rest = sequence;
-  for (let i = 0; i < sequenceBytes; i++) {
-    bytes[1 + i] = Number(rest & 0xffn);
-    rest >>= 8n;
-  }
+  writeSequenceBytes(bytes, sequence, sequenceBytes);
   const additionalData = cachedAdditionalData(protocolId, prefix);
   sealChaCha20Poly1305Into(bytes, 1 + sequenceBytes, key, sequenceNonce(sequence), data, additionalData);
   return bytes;
+}
+
+/** The sequence's low `count` bytes, little-endian, after the prefix byte. */
+function writeSequenceBytes(bytes: Uint8Array, sequence: bigint, count: number): void {
+  if (sequence <= MAX_SAFE_SEQUENCE) {
+    let rest = Number(sequence);
+    for (let i = 0; i < count; i++) {
+      bytes[1 + i] = rest % 256;
+      rest = Math.floor(rest / 256);
+    }
+    return;
+  }
+  let rest = sequence;
+  for (let i = 0; i < count; i++) {
+    bytes[1 + i] = Number(rest & 0xffn);
+    rest >>= 8n;
+  }
 }
 
 /** The plaintext per-type data of a packet. */

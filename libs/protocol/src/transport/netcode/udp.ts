@@ -24,8 +24,9 @@ export interface UdpEndpoint {
 
 export async function openUdpEndpoint(options: UdpEndpointOptions): Promise<UdpEndpoint> {
   const socket = createSocket(options.type ?? "udp4");
+  const senders = new SenderAddresses();
   socket.on("message", (message: Buffer, remote: RemoteInfo) => {
-    const from = remoteAddress(remote);
+    const from = senders.of(remote);
     if (from !== null)
       options.onDatagram(new Uint8Array(message.buffer, message.byteOffset, message.byteLength), from);
   });
@@ -42,7 +43,7 @@ export async function openUdpEndpoint(options: UdpEndpointOptions): Promise<UdpE
     address: addressFromHostPort(local.address, local.port),
     send: (bytes, to) => {
       sending += 1;
-      socket.send(bytes, to.port, formatHost(to), sent);
+      socket.send(bytes, to.port, hostText(to), sent);
     },
     close: async () => {
       if (sending > 0) {
@@ -69,8 +70,33 @@ function bind(socket: Socket, host: string, port: number): Promise<void> {
   });
 }
 
-/** The sender as a NetcodeAddress; null for a scoped IPv6 address (with a zone), which tokens cannot name. */
-function remoteAddress(remote: RemoteInfo): NetcodeAddress | null {
-  if (remote.address.includes("%")) return null;
-  return addressFromHostPort(remote.address, remote.port);
+/** Senders' addresses kept, so a datagram from a known peer parses no text. */
+const SENDER_CACHE_LIMIT = 65_536;
+
+/** The sender of each datagram as a NetcodeAddress, the same object for the same peer (a bounded cache). */
+class SenderAddresses {
+  private readonly byText = new Map<string, NetcodeAddress | null>();
+
+  /** Null for a scoped IPv6 address (with a zone), which tokens cannot name. */
+  of(remote: RemoteInfo): NetcodeAddress | null {
+    const text = `${remote.address}|${remote.port}`;
+    let address = this.byText.get(text);
+    if (address !== undefined) return address;
+    address = remote.address.includes("%") ? null : addressFromHostPort(remote.address, remote.port);
+    if (this.byText.size >= SENDER_CACHE_LIMIT) this.byText.clear(); // a flood of new peers: start afresh
+    this.byText.set(text, address);
+    return address;
+  }
+}
+
+/** The host text node:dgram sends to, made once per address object. */
+const hostTexts = new WeakMap<NetcodeAddress, string>();
+
+function hostText(address: NetcodeAddress): string {
+  let text = hostTexts.get(address);
+  if (text === undefined) {
+    text = formatHost(address);
+    hostTexts.set(address, text);
+  }
+  return text;
 }

@@ -28,11 +28,12 @@ export class DatagramBuilder {
   readonly parts: ReliablePart[] = [];
   messageCount = 0;
 
+  /** `space`: the bytes to build in (a scratch buffer of the endpoint's, reused once the datagram is finished). */
   constructor(
     readonly header: PacketHeader,
-    maxPayloadSize: number,
+    space: Uint8Array,
   ) {
-    this.writer = new ByteWriter(new Uint8Array(maxPayloadSize));
+    this.writer = new ByteWriter(space);
     writePacketHeader(this.writer, header);
   }
 

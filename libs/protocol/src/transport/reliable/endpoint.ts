@@ -14,6 +14,7 @@
  * is dropped with a reason (see DROP_REASONS); `receivePacket` never throws on any input bytes.
  */
 
+import { ByteSlab } from "../../bytes.ts";
 import { ByteReader } from "./bytes.ts";
 import {
   LOSS_SAMPLE_WINDOW,
@@ -32,7 +33,7 @@ import { type AckField, type PacketHeader, readPacketHeader } from "./packet-hea
 import { ACK_BITS, ReceivedPackets } from "./received-packets.ts";
 import { ReliableReceiver } from "./reliable-receiver.ts";
 import { type ReliablePart, ReliableSender } from "./reliable-sender.ts";
-import { addToSequence } from "./sequence.ts";
+import { addToSequence, isSequenceNewer, sequenceDistance } from "./sequence.ts";
 import { SequenceBuffer } from "./sequence-buffer.ts";
 import { type UnreliableKey, UnreliableQueue } from "./unreliable-queue.ts";
 
@@ -107,6 +108,12 @@ export class ReliableEndpoint {
   private readonly dropped = emptyDropCounts();
   private nextSequence = 0;
   private packetsInFlight = 0;
+  /** The newest ack taken from the far end, with every bit known for its anchor. */
+  private knownAck: AckField | undefined;
+  /** Where datagrams are built during an update (one per datagram, reused), and where they are copied out. */
+  private readonly scratch: Uint8Array[] = [];
+  private readonly slab = new ByteSlab();
+  private openedThisUpdate = 0;
   private latestTime = 0;
   private readonly counters = {
     packetsSent: 0,
@@ -244,11 +251,35 @@ export class ReliableEndpoint {
     return { accepted: false, reason };
   }
 
+  /**
+   * Acknowledges what an ack newly covers. Consecutive packets from the far end mostly repeat or slide
+   * the same ack, so only the bits not already known from the newest ack taken are looked at: O(1) per
+   * packet in the steady state, instead of 33 lookups.
+   */
   private processAck(ack: AckField | null, now: number): void {
     if (ack === null) return;
+    let fresh = ack.bits;
+    const known = this.knownAck;
+    if (known !== undefined) {
+      const shift = sequenceDistance(known.latest, ack.latest);
+      if (shift === 0) {
+        fresh &= ~known.bits;
+      } else if (shift <= ACK_BITS) {
+        // the previous anchor is bit shift-1 now, and its bits moved up by shift
+        const previous = (shift < ACK_BITS ? known.bits << shift : 0) | (1 << (shift - 1));
+        fresh &= ~previous;
+      }
+      // an anchor older than the newest seen (a reordered packet), or far ahead: every bit looked at
+    }
+    if (known === undefined || isSequenceNewer(ack.latest, known.latest)) {
+      this.knownAck = { latest: ack.latest, bits: ack.bits };
+    } else if (ack.latest === known.latest) {
+      this.knownAck = { latest: known.latest, bits: (known.bits | ack.bits) >>> 0 };
+    }
     this.acknowledgePacket(ack.latest, now);
-    for (let bit = 0; bit < ACK_BITS; bit++) {
-      if ((ack.bits >>> bit) & 1) this.acknowledgePacket(addToSequence(ack.latest, -1 - bit), now);
+    for (fresh >>>= 0; fresh !== 0; fresh &= fresh - 1) {
+      const bit = 31 - Math.clz32(fresh & -fresh);
+      this.acknowledgePacket(addToSequence(ack.latest, -1 - bit), now);
     }
   }
 
@@ -274,6 +305,7 @@ export class ReliableEndpoint {
   /** Builds the datagrams to send now: due reliable parts, queued unreliable messages, owed acks. */
   update(now: number): Uint8Array[] {
     this.latestTime = now;
+    this.openedThisUpdate = 0;
     this.decideLosses(now);
     const anchors = this.received.takeAckAnchors();
     let anchorIndex = 0;
@@ -305,11 +337,20 @@ export class ReliableEndpoint {
     this.nextSequence = addToSequence(sequence, 1);
     const latest = anchor ?? this.received.newest;
     const ack = latest === undefined ? null : this.received.ackFor(latest);
-    return new DatagramBuilder({ sequence, ack }, this.config.maxPayloadSize);
+    return new DatagramBuilder({ sequence, ack }, this.scratchFor(this.openedThisUpdate++));
+  }
+
+  private scratchFor(index: number): Uint8Array {
+    let space = this.scratch[index];
+    if (space === undefined) {
+      space = new Uint8Array(this.config.maxPayloadSize);
+      this.scratch[index] = space;
+    }
+    return space;
   }
 
   private finishDatagram(datagram: DatagramBuilder, now: number): Uint8Array {
-    const bytes = datagram.bytes;
+    const bytes = this.slab.copy(datagram.bytes);
     const ackEliciting = datagram.messageCount > 0;
     const packet: SentPacket = {
       sentAt: now,

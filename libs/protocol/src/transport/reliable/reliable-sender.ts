@@ -8,6 +8,7 @@
  * message up to it stay within `maxBufferedBytes`, which is what the receiver may have to hold back.
  */
 
+import { ByteSlab } from "../../bytes.ts";
 import { MESSAGE_WINDOW, type ReliableLimits } from "./config.ts";
 import { Fifo } from "./fifo.ts";
 import { addToSequence } from "./sequence.ts";
@@ -20,9 +21,9 @@ export class OutgoingMessage {
   /** Released (emptied) once the whole message is acknowledged. */
   bytes: Uint8Array;
   readonly size: number;
-  /** When each part (the whole message, or each fragment) was last sent. */
-  readonly lastSentAt: Float64Array;
-  readonly partAcked: Uint8Array;
+  /** When each part (the whole message, or each fragment) was last sent (plain arrays: most have one part). */
+  readonly lastSentAt: number[];
+  readonly partAcked: number[];
   unackedParts: number;
   sentOnce = false;
 
@@ -35,8 +36,8 @@ export class OutgoingMessage {
     this.bytes = bytes;
     this.size = bytes.length;
     const parts = Math.max(1, fragmentCount);
-    this.lastSentAt = new Float64Array(parts).fill(NEVER);
-    this.partAcked = new Uint8Array(parts);
+    this.lastSentAt = new Array<number>(parts).fill(NEVER);
+    this.partAcked = new Array<number>(parts).fill(0);
     this.unackedParts = parts;
   }
 
@@ -53,6 +54,8 @@ export interface ReliablePart {
 
 export class ReliableSender {
   private nextId = 0;
+  /** Queued copies live until acknowledged (a round trip or so): they share slabs. */
+  private readonly slab = new ByteSlab();
   private readonly queue = new Fifo<OutgoingMessage>();
   /** Bytes of messages not yet fully acknowledged. */
   queuedBytes = 0;
@@ -70,7 +73,7 @@ export class ReliableSender {
     this.nextId = addToSequence(id, 1);
     const fragmentCount =
       bytes.length > this.limits.fragmentSize ? this.fragmentsFor(bytes.length) : WHOLE_MESSAGE;
-    this.queue.push(new OutgoingMessage(id, bytes.slice(), fragmentCount));
+    this.queue.push(new OutgoingMessage(id, this.slab.copy(bytes), fragmentCount));
     this.queuedBytes += bytes.length;
     return id;
   }

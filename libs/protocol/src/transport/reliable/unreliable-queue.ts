@@ -4,6 +4,8 @@
  * only the newest value of, say, one object's position is ever sent.
  */
 
+import { ByteSlab } from "../../bytes.ts";
+
 export type UnreliableKey = string | number;
 
 export interface QueuedUnreliable {
@@ -16,6 +18,8 @@ export class UnreliableQueue {
   private readonly byKey = new Map<UnreliableKey, QueuedUnreliable>();
   replaced = 0;
   dropped = 0;
+  /** Queued copies live until the next datagrams leave: they share slabs. */
+  private readonly slab = new ByteSlab();
 
   constructor(private readonly capacity: number) {}
 
@@ -27,11 +31,11 @@ export class UnreliableQueue {
   push(bytes: Uint8Array, key: UnreliableKey | undefined): void {
     const existing = key === undefined ? undefined : this.byKey.get(key);
     if (existing !== undefined) {
-      existing.bytes = bytes.slice();
+      existing.bytes = this.slab.copy(bytes);
       this.replaced += 1;
       return;
     }
-    const entry = { bytes: bytes.slice(), key };
+    const entry = { bytes: this.slab.copy(bytes), key };
     this.entries.push(entry);
     if (key !== undefined) this.byKey.set(key, entry);
     this.dropOldestBeyondCapacity();
