@@ -16,7 +16,7 @@ import {
   netcode,
   packField,
   reliable,
-  unpackField,
+  unpackFieldAt,
 } from "@overworld/protocol";
 import {
   type AgentMessage,
@@ -28,6 +28,7 @@ import {
   encodeClientMessage,
   type FieldValueSizer,
   type PackedField,
+  readFieldUpdates,
 } from "@overworld/protocol/client";
 import { type ClockEstimate, ClusterClock } from "./clock.ts";
 import { Emitter } from "./emitter.ts";
@@ -410,6 +411,13 @@ export class OverworldClient extends Emitter<ClientEvents> {
     const result = this.endpoint.receivePacket(payload, this.now());
     if (!result.accepted) return;
     for (const message of result.messages) {
+      if (message.bytes[0] === AgentMessageType.FieldUpdates) {
+        // the hot path: every update of everything in view, read in place
+        const read = readFieldUpdates(message.bytes, this.sizer, this.visitUpdate);
+        if (!read.ok)
+          this.emit("error", new Error(`undecodable agent message (${read.code}): ${read.detail}`));
+        continue;
+      }
       const decoded = decodeAgentMessage(message.bytes, this.sizer);
       if (decoded.ok) this.receive(decoded.message);
       else this.emit("error", new Error(`undecodable agent message (${decoded.code}): ${decoded.detail}`));
@@ -451,7 +459,9 @@ export class OverworldClient extends Emitter<ClientEvents> {
         return;
       }
       case AgentMessageType.FieldUpdates:
-        for (const update of message.updates) this.updateField(update.doId, update.fieldId, update.value);
+        for (const update of message.updates) {
+          this.updateField(update.doId, update.fieldId, update.value, 0, update.value.length);
+        }
         return;
     }
   }
@@ -516,11 +526,20 @@ export class OverworldClient extends Emitter<ClientEvents> {
     this.emit("delete", object);
   }
 
-  private updateField(doId: number, fieldId: number, bytes: Uint8Array): void {
+  private readonly visitUpdate = (
+    doId: number,
+    fieldId: number,
+    bytes: Uint8Array,
+    start: number,
+    end: number,
+  ): void => this.updateField(doId, fieldId, bytes, start, end);
+
+  /** One update, its value `bytes[start, end)`. */
+  private updateField(doId: number, fieldId: number, bytes: Uint8Array, start: number, end: number): void {
     const object = this.objects.get(doId);
     if (object === undefined) return;
-    if (this.isEcho(doId, fieldId, bytes)) return;
-    const stored = this.store(object, fieldId, bytes);
+    if (this.echoes.size > 0 && this.isEcho(doId, fieldId, bytes.subarray(start, end))) return;
+    const stored = this.store(object, fieldId, bytes, start, end);
     if (stored !== null) this.emit("update", { object, field: stored.name, value: stored.value });
   }
 
@@ -544,6 +563,8 @@ export class OverworldClient extends Emitter<ClientEvents> {
     object: ObjectMirror,
     fieldId: number,
     bytes: Uint8Array,
+    start = 0,
+    end = bytes.length,
   ): { name: string; value: FieldValue } | null {
     const field = object.dclass.fieldById(fieldId);
     if (field === undefined) {
@@ -551,7 +572,7 @@ export class OverworldClient extends Emitter<ClientEvents> {
       return null;
     }
     try {
-      const value = unpackField(field, bytes);
+      const value = unpackFieldAt(field, bytes, start, end);
       object.fields.set(field.name, value);
       return { name: field.name, value };
     } catch (error) {

@@ -7,6 +7,8 @@
  */
 import { netcode } from "@overworld/protocol";
 
+const keysOf = new WeakMap<netcode.NetcodeAddress, string>();
+
 /** Bytes of an IPv6 address that name its /64 network. */
 const IPV6_NETWORK_BYTES = 8;
 const IPV4_MAPPED_PREFIX = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff] as const;
@@ -17,7 +19,15 @@ const IPV4_MAPPED_PREFIX = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff] as const;
  * not parse is its own key.
  */
 export function addressKey(address: netcode.NetcodeAddress | string): string {
-  if (typeof address !== "string") return hostKey(address.host);
+  if (typeof address !== "string") {
+    // the socket hands out one address object per peer: its key is worked out once
+    let key = keysOf.get(address);
+    if (key === undefined) {
+      key = hostKey(address.host);
+      keysOf.set(address, key);
+    }
+    return key;
+  }
   if (!address.includes(":")) return address;
   try {
     return hostKey(netcode.parseAddress(`[${address}]:1`).host);

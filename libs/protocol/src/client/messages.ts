@@ -450,26 +450,98 @@ export function decodeAgentMessage(bytes: Uint8Array, sizer: FieldValueSizer): D
       case AgentMessageType.DoneInterest:
         return { type, interestId: reader.u16("interest id"), context: reader.u32("context") };
       case AgentMessageType.FieldUpdates: {
-        const count = reader.varuint("update count");
-        if (count > MAX_UPDATES_PER_FIELD_UPDATES) {
-          throw new DecodeFailure("bad_member", `${count} updates, over ${MAX_UPDATES_PER_FIELD_UPDATES}`);
-        }
         const updates: FieldUpdate[] = [];
-        let doId = 0;
-        for (let i = 0; i < count; i++) {
-          doId += unzigzag(reader.varuint("doId difference"));
-          if (doId < 0 || doId > U32_MAX)
-            throw new DecodeFailure("bad_member", `doId ${doId} is not a uint32`);
-          const fieldId = reader.varuint("field id");
-          if (fieldId > U16_MAX) throw new DecodeFailure("unknown_field", `no field has id ${fieldId}`);
-          updates.push({ doId, fieldId, value: reader.value(fieldId, sizer) });
-        }
+        const read = readFieldUpdates(reader.bytes, sizer, (doId, fieldId, bytes, start, end) => {
+          updates.push({ doId, fieldId, value: bytes.subarray(start, end) });
+        });
+        if (!read.ok) throw new DecodeFailure(read.code, read.detail);
+        reader.position = reader.bytes.length;
         return { type, updates };
       }
       default:
         throw new DecodeFailure("bad_type", `${type} is not an agent message type`);
     }
   });
+}
+
+/** Called for each update of a FIELD_UPDATES message: the value is `bytes[start, end)`, checked by the dclass. */
+export type FieldUpdateVisitor = (
+  doId: number,
+  fieldId: number,
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+) => void;
+
+const ALL_READ: DecodeResult<number> = { ok: true, message: 0 };
+
+/**
+ * Reads a whole FIELD_UPDATES message (type byte included) in place, calling `visit` for each update in
+ * order, with no allocation of its own: the hot path of a client, which hears every update of everything
+ * it sees. The same checks as `decodeAgentMessage`; `ok: false` names the first problem (updates visited
+ * before it were well formed).
+ */
+export function readFieldUpdates(
+  bytes: Uint8Array,
+  sizer: FieldValueSizer,
+  visit: FieldUpdateVisitor,
+): DecodeResult<number> {
+  const length = bytes.length;
+  if (length === 0 || bytes[0] !== AgentMessageType.FieldUpdates) {
+    return { ok: false, code: "bad_type", detail: "not a FIELD_UPDATES message" };
+  }
+  let at = 1;
+  /** A varuint at `at`, or -1 when it is truncated or too long (`at` then says where). */
+  const varuint = (): number => {
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < VAR_MAX_BYTES; i++) {
+      if (at >= length) return -1;
+      const byte = bytes[at++]!;
+      value += (byte & VAR_PAYLOAD) * scale;
+      if ((byte & VAR_MORE) === 0) return value;
+      scale *= VAR_SCALE;
+    }
+    return -2;
+  };
+  const fail = (code: DecodeFailureCode, detail: string): DecodeResult<number> => ({
+    ok: false,
+    code,
+    detail,
+  });
+  const count = varuint();
+  if (count < 0) return fail(count === -1 ? "truncated" : "bad_member", "the update count is malformed");
+  if (count > MAX_UPDATES_PER_FIELD_UPDATES) {
+    return fail("bad_member", `${count} updates, over ${MAX_UPDATES_PER_FIELD_UPDATES}`);
+  }
+  let doId = 0;
+  for (let i = 0; i < count; i++) {
+    const difference = varuint();
+    if (difference < 0)
+      return fail(difference === -1 ? "truncated" : "bad_member", `update ${i}: the doId is malformed`);
+    doId += unzigzag(difference);
+    if (doId < 0 || doId > U32_MAX) return fail("bad_member", `doId ${doId} is not a uint32`);
+    const fieldId = varuint();
+    if (fieldId < 0)
+      return fail(fieldId === -1 ? "truncated" : "bad_member", `update ${i}: the field id is malformed`);
+    if (fieldId > U16_MAX) return fail("unknown_field", `no field has id ${fieldId}`);
+    let end: number | FieldSizeFailure;
+    try {
+      end = sizer(fieldId, bytes, at);
+    } catch {
+      end = "bad_value";
+    }
+    if (end === "unknown_field") return fail("unknown_field", `no field has id ${fieldId}`);
+    if (end === "out_of_range")
+      return fail("out_of_range", `the value of field ${fieldId} is outside its declared limits`);
+    if (end === "bad_value" || !Number.isInteger(end) || end < at || end > length) {
+      return fail("bad_value", `the value of field ${fieldId} at offset ${at} is malformed`);
+    }
+    visit(doId, fieldId, bytes, at, end);
+    at = end;
+  }
+  if (at < length) return fail("trailing_bytes", `${length - at} byte(s) left after the message`);
+  return ALL_READ;
 }
 
 // ---- writing -------------------------------------------------------------------------------------------

@@ -37,9 +37,16 @@ function packWith(codec: Codec, value: unknown, label: string): Uint8Array {
 const sharedReader = new DatagramReader(new Uint8Array(0));
 
 /** `wholePath` names the whole value in a trailing-bytes error (the codec's own errors carry their path). */
-function unpackWith(codec: Codec, bytes: Uint8Array, label: string, wholePath = label): DcValue {
+function unpackWith(
+  codec: Codec,
+  bytes: Uint8Array,
+  label: string,
+  wholePath = label,
+  start = 0,
+  end = bytes.length,
+): DcValue {
   const reader = sharedReader;
-  reader.reset(bytes);
+  reader.reset(bytes, start, end);
   let value: DcValue;
   try {
     value = codec.read(reader);
@@ -64,6 +71,11 @@ export function packField(field: Field, value: FieldValue): Uint8Array {
 /** Unpacks one field's value; the bytes must hold exactly that value (no trailing bytes). */
 export function unpackField(field: Field, bytes: Uint8Array): FieldValue {
   return unpackWith(fieldCodec(field), bytes, "", `${field.owner.name}.${field.name}`);
+}
+
+/** Unpacks one field's value from `bytes[start, end)`, which must hold exactly that value (no copy, no view). */
+export function unpackFieldAt(field: Field, bytes: Uint8Array, start: number, end: number): FieldValue {
+  return unpackWith(fieldCodec(field), bytes, "", `${field.owner.name}.${field.name}`, start, end);
 }
 
 /** Packs a value of a type; `label` names it in error paths. */

@@ -5,6 +5,7 @@ export {
   readField,
   readValue,
   unpackField,
+  unpackFieldAt,
   unpackValue,
   writeField,
   writeValue,
