@@ -67,6 +67,8 @@ class ClientsStats {
   delivered = 0;
   joined = 0;
   connected = 0;
+  /** Other players followed, summed over the clients: N x (N - 1) when each follows every other once. */
+  follows = 0;
   checked = 0;
   mismatched = 0;
   unmatched = 0;
@@ -166,6 +168,7 @@ class BenchClient {
       const player = value as BenchPlayer;
       const sessionId = String(key);
       if (sessionId === room.sessionId) return; // its own moves come back too: not a delivery
+      this.stats.follows++;
       callbacks.listen(
         player,
         "sentAt",
@@ -329,6 +332,9 @@ async function main(): Promise<void> {
   const lost = total(stats.disconnects);
   const problems = [
     ...(failed > 0 ? [`${failed} of ${COUNT} clients failed to join`] : []),
+    ...(stats.follows > stats.joined * (stats.joined - 1)
+      ? [`the clients follow ${stats.follows} players, more than every other player once`]
+      : []),
     ...(lost > 0 ? [`${lost} clients lost their connection`] : []),
     ...(stats.mismatched > 0 ? [`${stats.mismatched} of ${stats.checked} checked values differed`] : []),
     ...(stats.checked === 0 && delivered > 0 ? ["no delivery could be checked bit for bit"] : []),
@@ -347,7 +353,7 @@ async function main(): Promise<void> {
     startedAt: startedAt.toISOString(),
     warmupSeconds,
     measuredSeconds,
-    clients: { requested: COUNT, joined: stats.joined, failed, connectedAtEnd },
+    clients: { requested: COUNT, joined: stats.joined, failed, connectedAtEnd, follows: stats.follows },
     failures: Object.fromEntries(stats.failures),
     disconnects: Object.fromEntries(stats.disconnects),
     updates: {

@@ -97,6 +97,8 @@ export interface ClientsReport {
     readonly failed: number;
     /** Clients still in the room when the window ended. */
     readonly connectedAtEnd: number;
+    /** Other players followed (their moves listened to), summed over the clients: N x (N - 1) at most. */
+    readonly follows: number;
   };
   /** Clients that did not join, by what stopped them. */
   readonly failures: Readonly<Record<string, Tally>>;
