@@ -1,28 +1,23 @@
 /**
- * One bot run against a BenchCluster: `pnpm overworld bots` in a process of its own (so that the bots'
- * CPU is theirs, not the benchmark's), its progress relayed, its JSON report read back, and meanwhile
- * the CPU of every process and the client agent's wire counters sampled twice a second. The figures are
- * taken over the bots' measured window only (after the ramp and the warm-up): between the first sample
- * inside it and the last one, so rates are over nearly the same seconds as the report's.
+ * One bot run against a BenchCluster: `pnpm overworld bots` in a process of its own (support/load-run.ts:
+ * its progress relayed, its JSON report read back), and meanwhile the CPU of every process and the client
+ * agent's wire counters sampled twice a second, taken over the bots' measured window only.
  */
-import { once } from "node:events";
-import { readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BotReport } from "@overworld/bots";
 import { CLI_ENTRY, SERVICE_ORDER, type ServiceName } from "../../libs/cli/src/cluster-processes.ts";
 import type { BenchCluster } from "./cluster.ts";
-import { type CpuGroups, type CpuSample, coresBetween, pidsNamed, sampleCpu } from "./cpu.ts";
+import { type CpuGroups, coresBetween, pidsNamed, sampleCpu } from "./cpu.ts";
+import { runLoadProcess, waitUntilNoClients, windowFigures } from "./load-run.ts";
 
-const SAMPLE_MS = 500;
-/** How long the bots' clients may take to be gone from the client agent after a run. */
-const DRAIN_TIMEOUT_MS = 30_000;
-/** After the last client left: their avatars' deletions and post-removes settle. */
-const SETTLE_MS = 2000;
-/** The bots process ends by itself; past this much beyond its planned time it is stopped. */
-const OVERRUN_MS = 120_000;
 const MS_PER_SECOND = 1000;
+/** The client agent's counters the run reads (sums over their label sets, from /metrics). */
+const AGENT_COUNTERS = {
+  datagramsSent: "ow_client_agent_datagrams_sent_total",
+  bytesSent: "ow_client_agent_sent_bytes_total",
+  datagramsReceived: "ow_client_agent_datagrams_total",
+  bytesReceived: "ow_client_agent_received_bytes_total",
+} as const;
 
 export interface BotRunOptions {
   readonly count: number;
@@ -39,12 +34,7 @@ export interface BotRunOptions {
 }
 
 /** The client agent's counters, per second over the window. */
-export interface AgentRates {
-  readonly datagramsSent: number;
-  readonly bytesSent: number;
-  readonly datagramsReceived: number;
-  readonly bytesReceived: number;
-}
+export type AgentRates = { readonly [K in keyof typeof AGENT_COUNTERS]: number };
 
 export interface BotRunResult {
   readonly report: BotReport;
@@ -58,24 +48,25 @@ export interface BotRunResult {
   readonly agent: AgentRates;
 }
 
-interface Sample {
-  readonly cpu: CpuSample;
-  /** When the agent's counters were read (the middle of the request). */
-  readonly agentAt: number;
-  readonly agent: ReadonlyMap<string, number>;
+/** The CPU groups of an Overworld run besides its load process: each service, NATS, Redis and Postgres. */
+export function clusterCpuGroups(cluster: BenchCluster): CpuGroups {
+  const natsPids = cluster.nats ? [cluster.nats.process.pid ?? 0] : pidsNamed("nats-server");
+  const redisPids = pidsNamed("redis-server");
+  return {
+    ...Object.fromEntries(
+      SERVICE_ORDER.map((service: ServiceName) => [service, () => [cluster.pid(service)]]),
+    ),
+    nats: () => natsPids,
+    redis: () => redisPids,
+    postgres: () => pidsNamed("postgres"),
+  };
 }
 
 /** The bots process, its report, and the window's CPU and wire figures. */
 export async function runBotProcess(cluster: BenchCluster, options: BotRunOptions): Promise<BotRunResult> {
-  if (cluster.failure) throw cluster.failure;
-  const reportPath = join(
-    tmpdir(),
-    `overworld-bench-${cluster.ns.tag}-${options.label.replace(/\W+/g, "_")}.json`,
-  );
-  rmSync(reportPath, { force: true });
-  const label = `bots ${options.label}`;
-  const bots = cluster.processes.launch({
-    label,
+  const { report, samples } = await runLoadProcess<BotReport>(cluster, {
+    kind: "bots",
+    label: options.label,
     entry: CLI_ENTRY,
     args: [
       "bots",
@@ -83,90 +74,25 @@ export async function runBotProcess(cluster: BenchCluster, options: BotRunOption
       ...["--duration", String(options.durationSeconds), "--warmup", String(options.warmupSeconds)],
       ...["--ramp", String(options.ramp), "--grid", options.grid],
       ...["--uberdog", cluster.uberdogUrl, "--version", cluster.version, "--dc", cluster.dcFiles.join(",")],
-      ...["--json", reportPath],
     ],
     env: { ...process.env, LOG_LEVEL: "warn" },
     nodeArgs: cluster.nodeArgs,
-    onUnaskedExit: () => {}, // it ends by itself: awaited below
+    plannedMs:
+      (options.count / options.ramp + options.warmupSeconds + options.durationSeconds) * MS_PER_SECOND,
+    groups: (bots) => ({ ...clusterCpuGroups(cluster), bots: () => [bots.pid] }),
+    counters: () => cluster.agentMetrics(),
   });
-  const output: string[] = [];
-  const unlisten = cluster.listen(label, (line) => {
-    if (line.startsWith("[")) process.stderr.write(`  [${options.label}] ${line}\n`);
-    else output.push(line);
-  });
-  const exited = once(bots.child, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
-  const natsPids = cluster.nats ? [cluster.nats.process.pid ?? 0] : pidsNamed("nats-server");
-  const redisPids = pidsNamed("redis-server");
-  const groups: CpuGroups = {
-    ...Object.fromEntries(
-      SERVICE_ORDER.map((service: ServiceName) => [service, () => [cluster.pid(service)]]),
-    ),
-    bots: () => [bots.pid],
-    nats: () => natsPids,
-    redis: () => redisPids,
-    postgres: () => pidsNamed("postgres"),
-  };
-  const samples: Sample[] = [];
-  let running = true;
-  const sampling = (async () => {
-    while (running) {
-      const cpu = sampleCpu(groups);
-      const asked = Date.now();
-      const agent = await cluster.agentMetrics().catch(() => undefined);
-      if (agent) samples.push({ cpu, agentAt: (asked + Date.now()) / 2, agent });
-      await sleep(Math.max(0, SAMPLE_MS - (Date.now() - cpu.at)));
-    }
-  })();
-  const plannedMs =
-    (options.count / options.ramp + options.warmupSeconds + options.durationSeconds) * MS_PER_SECOND;
-  const overrun = setTimeout(() => bots.child.kill("SIGTERM"), plannedMs + OVERRUN_MS);
-  let code: number | null;
-  let signal: NodeJS.Signals | null;
-  try {
-    [code, signal] = await exited;
-  } finally {
-    clearTimeout(overrun);
-    running = false;
-    await sampling;
-    unlisten();
-  }
-  let report: BotReport;
-  try {
-    report = JSON.parse(readFileSync(reportPath, "utf8")) as BotReport;
-  } catch {
-    throw new Error(
-      `the bots process (${signal ?? `exit ${code}`}) wrote no report to ${reportPath}:\n${output.join("\n")}`,
-    );
-  } finally {
-    rmSync(reportPath, { force: true });
-  }
-  if (cluster.failure) throw cluster.failure;
-  return { report, ...windowFigures(report, samples) };
-}
-
-/** The CPU and wire rates between the first and the last sample inside the report's measured window. */
-function windowFigures(report: BotReport, samples: readonly Sample[]): Omit<BotRunResult, "report"> {
-  const start = Date.parse(report.startedAt) + report.warmupSeconds * MS_PER_SECOND;
-  const end = start + report.measuredSeconds * MS_PER_SECOND;
-  const inside = samples.filter((sample) => sample.cpu.at >= start && sample.cpu.at <= end);
-  const first = inside[0];
-  const last = inside.at(-1);
-  if (first === undefined || last === undefined || first === last) {
-    throw new Error(
-      `too few samples inside the measured window (${inside.length}): measure for at least ${(2 * SAMPLE_MS) / MS_PER_SECOND} s`,
-    );
-  }
-  const seconds = (last.agentAt - first.agentAt) / MS_PER_SECOND;
-  const rate = (name: string) =>
-    ((last.agent.get(name) ?? 0) - (first.agent.get(name) ?? 0)) / Math.max(seconds, 1e-9);
+  const window = windowFigures(report, samples, Object.values(AGENT_COUNTERS));
+  const rate = (name: string) => window.rates[name] ?? 0;
   return {
-    sampledSeconds: (last.cpu.at - first.cpu.at) / MS_PER_SECOND,
-    cores: coresBetween(first.cpu, last.cpu),
+    report,
+    sampledSeconds: window.sampledSeconds,
+    cores: window.cores,
     agent: {
-      datagramsSent: rate("ow_client_agent_datagrams_sent_total"),
-      bytesSent: rate("ow_client_agent_sent_bytes_total"),
-      datagramsReceived: rate("ow_client_agent_datagrams_total"),
-      bytesReceived: rate("ow_client_agent_received_bytes_total"),
+      datagramsSent: rate(AGENT_COUNTERS.datagramsSent),
+      bytesSent: rate(AGENT_COUNTERS.bytesSent),
+      datagramsReceived: rate(AGENT_COUNTERS.datagramsReceived),
+      bytesReceived: rate(AGENT_COUNTERS.bytesReceived),
     },
   };
 }
@@ -211,17 +137,9 @@ export async function waitForQuietMachine(
 
 /** Waits until the client agent has no client left from the last run, then lets the deletions settle. */
 export async function waitForIdleAgent(cluster: BenchCluster): Promise<void> {
-  const deadline = Date.now() + DRAIN_TIMEOUT_MS;
-  for (;;) {
-    if (cluster.failure) throw cluster.failure;
-    const clients = (await cluster.agentMetrics()).get("ow_client_agent_clients") ?? 0;
-    if (clients === 0) break;
-    if (Date.now() > deadline) {
-      throw new Error(
-        `the client agent still has ${clients} clients ${DRAIN_TIMEOUT_MS / 1000} s after the run`,
-      );
-    }
-    await sleep(SAMPLE_MS);
-  }
-  await sleep(SETTLE_MS);
+  await waitUntilNoClients(
+    "the client agent",
+    async () => (await cluster.agentMetrics()).get("ow_client_agent_clients") ?? 0,
+    () => cluster.failure,
+  );
 }

@@ -17,6 +17,9 @@ const PER_THOUSAND = 1000;
 
 export interface RunFigures {
   readonly count: number;
+  /** Walk steps the bots sent in the measured window, and N x rate x the window's seconds. */
+  readonly stepsSent: number;
+  readonly stepsPlanned: number;
   readonly sentPerSecond: number;
   readonly deliveredPerSecond: number;
   readonly fanOut: number;
@@ -53,6 +56,8 @@ export interface RunFigures {
   readonly serverUsPer1000: number;
   /** The services with NATS and Redis (which Colyseus does not need). */
   readonly serverAndBrokersUsPer1000: number;
+  /** Every process of the Overworld side: the services, the bots process, NATS, Redis and Postgres. */
+  readonly machineUsPer1000: number;
   readonly ok: boolean;
   readonly failedToConnect: number;
   readonly ejections: number;
@@ -63,6 +68,8 @@ export interface RunFigures {
 }
 
 export const CPU_GROUPS: readonly string[] = [...SERVICE_ORDER, ...OTHER_GROUPS];
+/** The processes of the Overworld side: all CPU groups but the rest of the machine. */
+const OVERWORLD_SIDE_GROUPS: readonly string[] = CPU_GROUPS.filter((group) => group !== "others");
 
 export function figuresOf(run: BotRunResult): RunFigures {
   const { report, agent, cores } = run;
@@ -73,10 +80,13 @@ export function figuresOf(run: BotRunResult): RunFigures {
     usPer1000[group] = per((cores[group] ?? 0) * MICROSECONDS_PER_SECOND) * PER_THOUSAND;
   }
   const serverUsPer1000 = SERVICE_ORDER.reduce((sum, service) => sum + usPer1000[service]!, 0);
+  const machineUsPer1000 = OVERWORLD_SIDE_GROUPS.reduce((sum, group) => sum + usPer1000[group]!, 0);
   const tally = (record: Readonly<Record<string, { count: number }>>) =>
     Object.values(record).reduce((sum, entry) => sum + entry.count, 0);
   return {
     count: report.options.count,
+    stepsSent: report.updates.sent,
+    stepsPlanned: report.options.count * report.options.rate * report.measuredSeconds,
     sentPerSecond: report.updates.sentPerSecond,
     deliveredPerSecond: delivered,
     fanOut: report.updates.fanOut,
@@ -97,6 +107,7 @@ export function figuresOf(run: BotRunResult): RunFigures {
     usPer1000,
     serverUsPer1000,
     serverAndBrokersUsPer1000: serverUsPer1000 + usPer1000.nats! + usPer1000.redis!,
+    machineUsPer1000,
     ok: report.ok,
     failedToConnect: report.bots.failed,
     ejections: tally(report.ejections),
@@ -120,6 +131,8 @@ export function medianOf(runs: readonly RunFigures[]): RunFigures {
     Object.fromEntries(Object.keys(pick(runs[0]!)).map((key) => [key, of((run) => pick(run)[key] ?? 0)]));
   return {
     count: runs[0]!.count,
+    stepsSent: of((r) => r.stepsSent),
+    stepsPlanned: of((r) => r.stepsPlanned),
     sentPerSecond: of((r) => r.sentPerSecond),
     deliveredPerSecond: of((r) => r.deliveredPerSecond),
     fanOut: of((r) => r.fanOut),
@@ -139,6 +152,7 @@ export function medianOf(runs: readonly RunFigures[]): RunFigures {
     usPer1000: record((r) => r.usPer1000),
     serverUsPer1000: of((r) => r.serverUsPer1000),
     serverAndBrokersUsPer1000: of((r) => r.serverAndBrokersUsPer1000),
+    machineUsPer1000: of((r) => r.machineUsPer1000),
     ok: runs.every((r) => r.ok),
     failedToConnect: Math.max(...runs.map((r) => r.failedToConnect)),
     ejections: Math.max(...runs.map((r) => r.ejections)),
@@ -176,9 +190,9 @@ export function micros(value: number): string {
 }
 
 /** A figure's median with the runs' values in brackets (when there are several). */
-export function withRuns(
-  runs: readonly RunFigures[],
-  pick: (run: RunFigures) => number,
+export function withRuns<Run>(
+  runs: readonly Run[],
+  pick: (run: Run) => number,
   show: (value: number) => string,
 ): string {
   const middle = show(median(runs.map(pick)));
