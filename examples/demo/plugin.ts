@@ -125,7 +125,8 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
       if (sender !== avatar.owner) return;
       zone.set(avatar, "chat", [avatar.doId, text]);
     }),
-    onField(DistributedAvatar, "attack", (zone, _state, avatar, [target]) => {
+    onField(DistributedAvatar, "attack", (zone, _state, avatar, [target], sender) => {
+      if (sender !== avatar.owner) return; // only a player attacks, through its own avatar
       const boss = zone.find(target);
       if (boss === undefined || !boss.is(DistributedBoss)) return;
       const [ax, ay] = avatar.get("setSmXYH") ?? avatar.get("setXY") ?? [0, 0];

@@ -214,5 +214,12 @@ describe("zone-AI replicas with the demo world", () => {
     for (const line of lines) speaker.client.sendField(speaker.avatar.doId, "say", [line]);
     await eventually(() => heard.length === lines.length, "every line", WAIT_MS);
     expect(heard).toEqual(lines);
+
+    // `say` is clsend: the listener may send it on the speaker's avatar, but game logic knows who sent
+    // it and will not put words in the speaker's mouth
+    listener.client.sendField(speaker.avatar.doId, "say", ["I am a fool"]);
+    speaker.client.sendField(speaker.avatar.doId, "say", ["over and out"]);
+    await eventually(() => heard.length === lines.length + 1, "the speaker's own last line", WAIT_MS);
+    expect(heard.slice(lines.length)).toEqual(["over and out"]);
   });
 });
