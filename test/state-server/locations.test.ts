@@ -192,6 +192,27 @@ describe("AI and owner", () => {
     two.stop();
   });
 
+  it("moves an object and hands it to another AI in one step", async () => {
+    const root = fresh();
+    const [from, to] = [fresh(), fresh()];
+    const oldAi = await client.channel(from);
+    const newAi = await client.channel(to);
+    const doId = await client.create(DTO1, root, 1, required(11), { ai: from });
+    await oldAi.nextOf("enter-ai");
+    const arriving = await client.location(root, 2);
+    await client.ss("set-location", { doId, parentId: root, zoneId: 2, ai: to });
+    expect(await oldAi.nextOf("changing-location")).toMatchObject({ doId, zoneId: 2, oldZoneId: 1 });
+    expect(await oldAi.nextOf("changing-ai")).toMatchObject({ doId, ai: to, oldAi: from });
+    expect((await newAi.nextOf("enter-ai")).object).toMatchObject({ doId, parentId: root, zoneId: 2 });
+    expect(await arriving.nextOf("enter")).toMatchObject({ object: { doId, zoneId: 2 } });
+    expect(await client.get(doId)).toMatchObject({ zoneId: 2, ai: to });
+    // the same place and AI again: nothing to do
+    await client.ss("set-location", { doId, parentId: root, zoneId: 2, ai: to });
+    expect([...(await oldAi.drain()), ...(await newAi.drain())]).toEqual([]);
+    await client.ss("delete", { doId });
+    for (const recorder of [oldAi, newAi, arriving]) recorder.stop();
+  });
+
   it("sets the owner: changing-owner to the old one, enter-owner with broadcast and ownrecv fields", async () => {
     const owner1 = fresh();
     const owner2 = fresh();

@@ -479,7 +479,7 @@ export class LiveObjects {
   async setLocation(request: Sent<typeof messages.setLocation>): Promise<void> {
     const { objects, subjects } = this.deps;
     const { doId, parentId, zoneId, sender } = request;
-    const moved = await objects.move(doId, parentId, zoneId);
+    const moved = await objects.move(doId, parentId, zoneId, request.ai);
     switch (moved.status) {
       case "missing":
         throw unknownObject(doId);

@@ -192,8 +192,11 @@ export class ObjectStore {
     });
   }
 
-  async move(doId: number, parentId: number, zoneId: number): Promise<MoveOutcome> {
-    const reply = (await this.call("owMove", String(doId), String(parentId), String(zoneId))) as unknown[];
+  /** Moves an object; with `ai`, sets its AI explicitly in the same step. */
+  async move(doId: number, parentId: number, zoneId: number, ai?: number): Promise<MoveOutcome> {
+    const args = [String(doId), String(parentId), String(zoneId)];
+    if (ai !== undefined) args.push(String(ai));
+    const reply = (await this.call("owMove", ...args)) as unknown[];
     const status = text(reply[0]);
     if (status !== "ok") return { status: status as "missing" | "self" | "cycle" | "same" };
     return {

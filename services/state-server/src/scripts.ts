@@ -125,16 +125,17 @@ return out
 `;
 
 /**
- * Moves an object. ARGV: P, doId, new parent, new zone. Answers 'missing', 'self', 'cycle',
- * 'same', or 'ok' with the old parent, old zone, old AI, owner and the AI changes it caused.
+ * Moves an object, and with a fifth argument sets its AI explicitly in the same step (zone AI handing an
+ * object to the next zone's AI). ARGV: P, doId, new parent, new zone[, AI]. Answers 'missing', 'self',
+ * 'cycle', 'same', or 'ok' with the old parent, old zone, old AI, owner and the AI changes it caused.
  */
 export const MOVE = `${PRELUDE}
-local id, np, nz = ARGV[2], ARGV[3], ARGV[4]
+local id, np, nz, newai = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local k = okey(id)
 local m = redis.call('HMGET', k, 'p', 'z', 'a', 'x', 'w')
 if not m[1] then return { 'missing' } end
 local op, oz, oldai, explicit, owner = m[1], m[2], m[3], m[4], m[5]
-if op == np and oz == nz then return { 'same' } end
+if op == np and oz == nz and (not newai or (explicit == '1' and oldai == newai)) then return { 'same' } end
 if np == id then return { 'self' } end
 local cur, depth = np, 0
 while cur ~= '0' and depth < 100000 do
@@ -146,7 +147,10 @@ index_remove(id, op, oz)
 redis.call('HSET', k, 'p', np, 'z', nz)
 index_add(id, np, nz)
 local changes = {}
-if explicit == '0' and np ~= op then
+if newai then
+  redis.call('HSET', k, 'x', '1')
+  set_ai(id, newai, changes)
+elseif explicit == '0' and np ~= op then
   local ai = inherited_ai(np)
   if ai then set_ai(id, ai, changes) end
 end

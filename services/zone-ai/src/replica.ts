@@ -432,8 +432,13 @@ export class Replica {
         });
         return;
       case "move":
-        await ss("set-location", { doId: output.doId, parentId: output.parent, zoneId: output.zone });
-        await ss("set-ai", { doId: output.doId, ai: output.ai });
+        // one step: the object never stands in the new zone under the old zone's AI
+        await ss("set-location", {
+          doId: output.doId,
+          parentId: output.parent,
+          zoneId: output.zone,
+          ai: output.ai,
+        });
         return;
       case "delete":
         await ss("delete", { doId: output.doId }).catch((error: unknown) => {

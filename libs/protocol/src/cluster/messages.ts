@@ -237,7 +237,14 @@ export const getFieldsReply = objectState.extend({ ok: z.literal(true) });
 /** Sets one or several fields atomically: all are applied or, if one is bad, none. */
 export const setFields = z.object({ ...actingFor, doId: id, fields: z.array(fieldValue).min(1) });
 export type SetFields = z.infer<typeof setFields>;
-export const setLocation = z.object({ ...actingFor, doId: id, parentId: zone, zoneId: zone });
+/** With `ai`, the object's AI is set (explicitly) in the same step: a zone handing an object to the next. */
+export const setLocation = z.object({
+  ...actingFor,
+  doId: id,
+  parentId: zone,
+  zoneId: zone,
+  ai: id.optional(),
+});
 /** ai 0 clears an explicit AI (the object then inherits its parent's again). */
 export const setAi = z.object({ ...actingFor, doId: id, ai: channelOrNone });
 export const setOwner = z.object({ ...actingFor, doId: id, owner: channelOrNone });
