@@ -3,7 +3,7 @@
  * agent that covers the zone and encoded once; each client is sent those same bytes. Within the tick the
  * latest value of a state field wins and events keep their order; the next tick starts empty.
  */
-import type { messages } from "@overworld/protocol";
+import { encodeUpdateFrame } from "@overworld/protocol";
 import { AgentMessageType, dcFieldSizer, decodeAgentMessage } from "@overworld/protocol/client";
 import { describe, expect, it } from "vitest";
 import { LocationSubscriptions } from "../../services/client-agent/src/interest.ts";
@@ -18,11 +18,11 @@ const u32 = (value: number) => Uint8Array.from([value, 0, 0, 0]);
 
 describe("a zone's feed", () => {
   it("is gathered and encoded once per tick for every client covering the zone", () => {
-    const deliver = new Map<string, (delivery: messages.Delivery) => void>();
+    const frames = new Map<string, (frame: Uint8Array) => boolean>();
     const locations = new LocationSubscriptions(
-      (subject, callback) => {
-        deliver.set(subject, callback);
-        return () => deliver.delete(subject);
+      (subject, _deliver, frame) => {
+        frames.set(subject, frame);
+        return () => frames.delete(subject);
       },
       (parent, zone) => `l.${parent}.${zone}`,
       rules.isState,
@@ -31,18 +31,17 @@ describe("a zone's feed", () => {
     const other = { receiveDelivery: () => {} };
     const feed = locations.add(7, 1, sink);
     expect(locations.add(7, 1, other)).toBe(feed); // one feed for the zone, whoever covers it
-    expect(deliver.size).toBe(1);
+    expect(frames.size).toBe(1);
 
-    deliver.get("l.7.1")!({
-      kind: "update",
-      sender: 9,
-      updates: [
-        [100, setBRA1.id, u32(1)],
-        [100, setB1.id, Uint8Array.from([1])],
-        [100, setBRA1.id, u32(2)],
-        [100, setB1.id, Uint8Array.from([2])],
-      ],
-    });
+    // the state server's frame for the zone
+    const frame = encodeUpdateFrame(9, [
+      [100, setBRA1.id, u32(1)],
+      [100, setB1.id, Uint8Array.from([1])],
+      [100, setBRA1.id, u32(2)],
+      [100, setB1.id, Uint8Array.from([2])],
+    ]);
+    expect(frames.get("l.7.1")!(frame)).toBe(true);
+    expect(frames.get("l.7.1")!(frame.subarray(0, frame.length - 1))).toBe(false); // cut short: refused whole
     locations.sealAll();
     const sealed = feed.sealed;
     expect(sealed).toHaveLength(1); // the same bytes for every client of the zone

@@ -24,6 +24,7 @@ import {
   connectRedis,
   type NatsConnection,
   type Pool,
+  parseDelivery,
   type Redis,
   request,
   type Subscription,
@@ -294,7 +295,7 @@ export class Recorder {
   constructor(readonly subscription: Subscription) {
     (async () => {
       for await (const msg of subscription) {
-        this.received.push(decodeEnvelope(msg.data) as messages.Delivery);
+        this.received.push(parseDelivery(msg.data));
         this.waiter?.();
       }
     })().catch(() => undefined);

@@ -8,7 +8,15 @@ import {
   type NatsConnection,
   type Subscription,
 } from "@nats-io/transport-node";
-import { decodeEnvelope, encodeEnvelope, type Identity, messages, senderOf } from "@overworld/protocol";
+import {
+  decodeEnvelope,
+  encodeEnvelope,
+  type Identity,
+  isUpdateFrame,
+  messages,
+  senderOf,
+  updateDeliveryOf,
+} from "@overworld/protocol";
 import type { z } from "zod";
 import type { Logger } from "./log.ts";
 import { Permanent, untilReachable } from "./retry.ts";
@@ -183,6 +191,17 @@ export function serveRaw<S extends z.ZodType>(
         );
     },
   });
+}
+
+/**
+ * Decodes one delivery from a location, AI or owner subject: an update frame (see update-frame.ts) or an
+ * envelope checked against `messages.delivery`; throws naming what is wrong.
+ */
+export function parseDelivery(data: Uint8Array): messages.Delivery {
+  if (!isUpdateFrame(data)) return parseMessage(messages.delivery, data);
+  const delivery = updateDeliveryOf(data);
+  if (delivery === undefined) throw new Error("a malformed update frame");
+  return delivery;
 }
 
 /** Decodes and validates one message; the error names the first wrong member and what it needs. */

@@ -24,7 +24,15 @@
  * `add-session-object` control message to the channel); `client-left` follows when it goes.
  */
 
-import { type DcFile, encodeEnvelope, legacyHash, loadDcFiles, messages, netcode } from "@overworld/protocol";
+import {
+  type DcFile,
+  encodeEnvelope,
+  isUpdateFrame,
+  legacyHash,
+  loadDcFiles,
+  messages,
+  netcode,
+} from "@overworld/protocol";
 import { dcFieldSizer, EjectCode } from "@overworld/protocol/client";
 import {
   addressKey,
@@ -182,12 +190,15 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       clock: () => ({ time: Date.now(), errorBound: 0 }),
     };
     const locations = new LocationSubscriptions(
-      (subject, deliver) => {
+      (subject, deliver, frame) => {
         const subscription = nc.subscribe(subject, {
           callback: (error, msg) => {
             if (error) return;
             try {
-              deliver(parseMessage(messages.delivery, msg.data));
+              // the zone's field updates come as a binary frame, read in place; the rest as envelopes
+              if (isUpdateFrame(msg.data)) {
+                if (!frame(msg.data)) throw new Error("a malformed update frame");
+              } else deliver(parseMessage(messages.delivery, msg.data));
             } catch (problem) {
               log.warn({ subject, err: problem }, "unreadable delivery dropped");
             }

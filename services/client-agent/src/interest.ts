@@ -26,7 +26,7 @@
  * - A client is sent back the values it set itself, like everyone covering the zone (the bytes are
  *   shared); the client library drops those echoes.
  */
-import type { messages } from "@overworld/protocol";
+import { type FrameVisitor, type messages, readUpdateFrame } from "@overworld/protocol";
 import {
   type AgentMessage,
   AgentMessageType,
@@ -147,6 +147,14 @@ export class ZoneFeed {
     for (const [doId, fieldId, value] of updates) this.gathering.add(doId, fieldId, value);
   }
 
+  /** Gathers the updates of a state server's frame, read in place; false when it is malformed. */
+  addFrame(frame: Uint8Array): boolean {
+    return readUpdateFrame(frame, this.visit) !== undefined;
+  }
+
+  private readonly visit: FrameVisitor = (doId, fieldId, bytes, start, end) =>
+    this.gathering.add(doId, fieldId, bytes.subarray(start, end));
+
   /** Ends the tick: what was gathered is encoded, once. */
   seal(): void {
     this.sealed = this.gathering.take().map(encodeAgentMessage);
@@ -162,7 +170,12 @@ export class LocationSubscriptions {
   private ticks = 0;
 
   constructor(
-    private readonly open: (subject: string, deliver: (delivery: Delivery) => void) => () => void,
+    /** Subscribes: deliveries come decoded, update frames as bytes for `frame` (false: malformed). */
+    private readonly open: (
+      subject: string,
+      deliver: (delivery: Delivery) => void,
+      frame: (bytes: Uint8Array) => boolean,
+    ) => () => void,
     private readonly subjectOf: (parent: number, zone: number) => string,
     private readonly isState: (fieldId: number) => boolean,
   ) {}
@@ -189,10 +202,14 @@ export class LocationSubscriptions {
     if (entry === undefined) {
       const sinks = new Set<DeliverySink>();
       const feed = new ZoneFeed(this.isState);
-      const close = this.open(subject, (delivery) => {
-        if (delivery.kind === "update") feed.add(delivery.updates);
-        else for (const each of [...sinks]) each.receiveDelivery(delivery);
-      });
+      const close = this.open(
+        subject,
+        (delivery) => {
+          if (delivery.kind === "update") feed.add(delivery.updates);
+          else for (const each of [...sinks]) each.receiveDelivery(delivery);
+        },
+        (frame) => feed.addFrame(frame),
+      );
       entry = { sinks, close, feed };
       this.subjects.set(subject, entry);
     }

@@ -455,7 +455,7 @@ export class LiveObjects {
     const owner = where.owner !== 0 ? subjects.participant(where.owner) : undefined;
     for (const entry of entries) {
       if (location && isBroadcast(entry.field))
-        outbox.update(location, [entry.doId, entry.field.id, entry.bytes]);
+        outbox.locationUpdate(location, [entry.doId, entry.field.id, entry.bytes]);
       const told: UpdateEntry = [entry.doId, entry.field.id, entry.bytes, entry.from];
       const toAi = ai !== undefined && where.ai !== entry.from && isAiRecv(entry.field);
       if (toAi) outbox.update(ai, told);

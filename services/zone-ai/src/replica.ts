@@ -18,7 +18,14 @@ import {
   messages,
   type Subjects,
 } from "@overworld/protocol";
-import { type Logger, type Participant, parseMessage, publish, type Redis } from "@overworld/service";
+import {
+  type Logger,
+  type Participant,
+  parseDelivery,
+  parseMessage,
+  publish,
+  type Redis,
+} from "@overworld/service";
 import type { ZoneJournal } from "./journal.ts";
 import { Placement, zoneKey } from "./placement.ts";
 import type { ArrivingClient, Cluster, ZonePlugin, ZoneSpec } from "./plugin.ts";
@@ -367,7 +374,7 @@ export class Replica {
           callback: (error, msg) => {
             if (error) return;
             try {
-              zone.runtime.receiveNearby(parseMessage(messages.delivery, msg.data));
+              zone.runtime.receiveNearby(parseDelivery(msg.data));
             } catch {
               // unreadable: the view of the neighbours is advisory
             }

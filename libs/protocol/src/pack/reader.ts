@@ -58,6 +58,12 @@ export class DatagramReader {
     }
   }
 
+  /** Moves past the next `count` bytes. */
+  skip(count: number): void {
+    this.need(count);
+    this.position += count;
+  }
+
   readUint8(): number {
     this.need(1);
     return this.bytes[this.position++]!;
