@@ -71,13 +71,21 @@ interface Round {
 
 type Update = readonly [doId: number, fieldId: number, value: Uint8Array];
 
+/**
+ * Where updates come from, which says what is left to check. Values are checked once, where they enter:
+ * - `clients`: players' updates through their client agent, which checked each value against the dclass
+ *   (and its limits): only the keywords are checked here (a client may send only clsend and ownsend fields);
+ * - `game`: game logic's (zone AI packs values from typed fields): nothing more to check;
+ * - `other`: anyone else's (operators, tools, links): every value is unpacked against the dclass.
+ */
+export type Origin = "clients" | "game" | "other";
+
 /** An update of a request, by its index among the request's updates, and the channel it was sent for. */
 interface Pending {
   readonly index: number;
   readonly update: Update;
   readonly from: number;
-  /** Sent by a client (through its agent): only fields a client may send are taken. */
-  readonly fromClient?: boolean;
+  readonly origin: Origin;
 }
 
 /** Objects whose class this replica remembers; past this many it starts afresh. */
@@ -292,6 +300,7 @@ export class LiveObjects {
       index,
       update: [request.doId, fieldId, bytes] as const,
       from: request.sender,
+      origin: "other" as const,
     }));
     await this.applyUpdates(request.sender, pending, true);
   }
@@ -299,19 +308,18 @@ export class LiveObjects {
   /**
    * The hot path: a tick's updates of many objects, one Redis pipeline, one message per channel. Each
    * group's updates are sent for its channel (0: the sender's own); the caller checked the sender holds it.
-   * `fromClients`: they are clients' updates (a client agent's), so only fields a client may send
-   * (clsend, ownsend) are taken; others are refused with `forbidden`.
+   * `origin` says what was checked already (see Origin): clients' updates of fields no client may send
+   * are refused with `forbidden`.
    */
   async updates(
     request: messages.UpdateBatch,
     sender: number,
-    fromClients = false,
+    origin: Origin,
   ): Promise<{ applied: number; refused: Refusal[] }> {
     const pending: Pending[] = [];
     for (const [channel, updates] of request.groups) {
-      for (const update of updates) {
-        pending.push({ index: pending.length, update, from: channel || sender, fromClient: fromClients });
-      }
+      for (const update of updates)
+        pending.push({ index: pending.length, update, from: channel || sender, origin });
     }
     return this.applyUpdates(sender, pending, false);
   }
@@ -406,19 +414,19 @@ export class LiveObjects {
     return { entries, outcomes: this.deps.objects.apply(groups) };
   }
 
-  private validate({ index, update: [doId, fieldId, bytes], from, fromClient }: Pending): Entry {
+  private validate({ index, update: [doId, fieldId, bytes], from, origin }: Pending): Entry {
     const classId = this.classes.get(doId);
     if (classId === undefined) throw unknownObject(doId);
     const { model } = this.deps;
     const dclass = model.dclass(classId);
     const field = model.field(dclass, fieldId);
-    if (fromClient && !isClientSendable(field)) {
+    if (origin === "clients" && !isClientSendable(field)) {
       throw new messages.RequestError(
         "forbidden",
         `${dclass.name}.${field.name} is neither clsend nor ownsend: no client may send it (from channel ${from})`,
       );
     }
-    return { index, from, doId, field, bytes, parts: model.parts(dclass, field, bytes) };
+    return { index, from, doId, field, bytes, parts: model.parts(dclass, field, bytes, origin !== "other") };
   }
 
   private atom(fieldId: number): Field {

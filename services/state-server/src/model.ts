@@ -85,10 +85,14 @@ export class ClassModel {
    * atomic or parameter field, one part per atom for a molecular field. A bad value is a `bad_value`
    * error naming the class, the field and the problem.
    */
-  parts(dclass: DClass, field: Field, bytes: Uint8Array): FieldBytes[] {
+  /**
+   * A value as the atoms it sets; `checked`: it was checked against the dclass where it entered, so an
+   * atomic field's value is taken as it is (a molecular one is still split).
+   */
+  parts(dclass: DClass, field: Field, bytes: Uint8Array, checked = false): FieldBytes[] {
     try {
       if (field.kind !== "molecular") {
-        unpackField(field, bytes);
+        if (!checked) unpackField(field, bytes);
         return [[field.id, bytes]];
       }
       const reader = new DatagramReader(bytes);

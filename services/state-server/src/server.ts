@@ -30,7 +30,7 @@ import { DbStore } from "./db/store.ts";
 import { StoredObjects } from "./db/stored.ts";
 import { BatchWriter } from "./db/writer.ts";
 import { EventRecorder } from "./events.ts";
-import { LiveObjects } from "./live.ts";
+import { LiveObjects, type Origin } from "./live.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { ClassModel } from "./model.ts";
 import { ObjectStore } from "./objects.ts";
@@ -250,6 +250,12 @@ function serveAll<S extends Schemas>(
   });
 }
 
+/** What the sender of updates checked already (see Origin). */
+function originOf(from: Identity): Origin {
+  if (from.role === "client-agent") return "clients";
+  return from.role === "zone-ai" ? "game" : "other";
+}
+
 /** The request with the channel it acts for (`sender`): its sender's own, or one the sender holds. */
 async function actingFor<B extends { as?: number | undefined }>(
   senders: Senders,
@@ -285,11 +291,10 @@ function stateServerHandlers(
     "delete-children": async (body, from) => live.deleteChildren(await as(from, body)),
     updates: async (body, from) => {
       const channels = body.groups.map(([channel]) => channel);
-      const fromClients = from.role === "client-agent";
       // a client agent sends only its clients' updates, each group for the client that sent it
-      if (fromClients) senders.checkClients(from, channels);
+      if (from.role === "client-agent") senders.checkClients(from, channels);
       await senders.check(from, channels);
-      return live.updates(body, from.channel, fromClients);
+      return live.updates(body, from.channel, originOf(from));
     },
   };
 }
