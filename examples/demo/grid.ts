@@ -2,7 +2,9 @@
  * The demo world's map: a grid of square zones under the world object, numbered row by row from 1
  * (zone 0 is left for the world itself). The zone-AI plugin places objects with it and the bot load
  * tester asks for interest with it, so both agree on which zone holds a point and which zones border it.
+ * Its numbering is the protocol's zone grid (`ZoneGrid`), which a client agent follows an avatar on.
  */
+import { FIRST_GRID_ZONE, gridNeighbourhood } from "../../libs/protocol/src/client/grid.ts";
 
 export interface Grid {
   /** Zones across and down. */
@@ -15,7 +17,7 @@ export interface Grid {
 export const DEFAULT_GRID: Grid = { width: 8, height: 8, cellSize: 50 };
 
 /** The first zone number; zone 0 is not on the map. */
-const FIRST_ZONE = 1;
+const FIRST_ZONE = FIRST_GRID_ZONE;
 
 /** Parses "WxH" or "WxH@S" (S the cell size), e.g. "8x8@50". */
 export function parseGrid(text: string): Grid {
@@ -49,20 +51,9 @@ export function zoneAt(grid: Grid, x: number, y: number): number {
   return FIRST_ZONE + row * grid.width + column;
 }
 
-/** The zone and the up to eight bordering it, in zone order. */
+/** The zone and the up to eight bordering it, in zone order (the client agent's follow interest, radius 1). */
 export function neighbourhood(grid: Grid, zone: number): number[] {
-  const index = zone - FIRST_ZONE;
-  const column = index % grid.width;
-  const row = Math.floor(index / grid.width);
-  const zones: number[] = [];
-  for (let dy = -1; dy <= 1; dy++) {
-    for (let dx = -1; dx <= 1; dx++) {
-      const c = column + dx;
-      const r = row + dy;
-      if (c >= 0 && c < grid.width && r >= 0 && r < grid.height) zones.push(FIRST_ZONE + r * grid.width + c);
-    }
-  }
-  return zones;
+  return gridNeighbourhood(grid, zone, 1);
 }
 
 /** True when the zone is on the map. */

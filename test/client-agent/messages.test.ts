@@ -36,6 +36,15 @@ const clientSamples: ClientMessage[] = [
   },
   { type: ClientMessageType.RemoveInterest, interestId: 3, context: 78 },
   { type: ClientMessageType.SetField, doId: 100_000_001, fieldId: setColor.id, value: colorBytes },
+  {
+    type: ClientMessageType.FollowInterest,
+    interestId: 4,
+    context: 79,
+    doId: 100_000_002,
+    width: 8,
+    height: 8,
+    radius: 1,
+  },
 ];
 
 const agentSamples: AgentMessage[] = [

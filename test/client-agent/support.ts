@@ -247,7 +247,11 @@ export class TestClient {
     return this.udp!.address;
   }
 
+  /** Every message sent, in order. */
+  readonly sent: ClientMessage[] = [];
+
   send(message: ClientMessage): void {
+    this.sent.push(message);
     this.sendBytes(encodeClientMessage(message));
   }
 

@@ -9,7 +9,6 @@ import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import {
   type DcFile,
-  decodeEnvelope,
   type FieldValue,
   type Identity,
   loadDcFiles,

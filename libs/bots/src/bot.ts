@@ -2,14 +2,14 @@
  * One bot: registers (an existing account is fine) and logs in, connects, waits for the avatar the game
  * logic gives it, looks at the avatar's zone and the zones bordering it, then walks: a random walk
  * step (`setSmXYH`, stamped with its cluster time) at a fixed rate. When its avatar changes zone, by its
- * own walk or because the game logic moved it, its interest follows. Every walk step of another avatar
+ * own walk or because the game logic moved it, its client agent moves the interest along (a follow
+ * interest: no round trip through the bot). Every walk step of another avatar
  * it receives is a delivered update and a latency sample.
  */
 import {
   ConnectError,
   type DisconnectEvent,
   type EjectEvent,
-  type InterestHandle,
   LoginError,
   login,
   type MoveEvent,
@@ -19,7 +19,7 @@ import {
   type UpdateEvent,
 } from "@overworld/client";
 import type { DcFile, FieldValue, reliable } from "@overworld/protocol";
-import { type Grid, neighbourhood, onMap, zoneAt } from "../../../examples/demo/grid.ts";
+import { type Grid, onMap, zoneAt } from "../../../examples/demo/grid.ts";
 import { latencyMs, timeStamp } from "./latency.ts";
 import type { RunStats } from "./stats.ts";
 import { RandomWalk } from "./walk.ts";
@@ -72,11 +72,6 @@ export class BotStopped extends Error {
 export class Bot {
   private client: OverworldClient | undefined;
   private avatar: ObjectMirror | undefined;
-  private interest: InterestHandle | undefined;
-  /** The zone whose neighbourhood the interest covers, and the one it should cover. */
-  private interestZone = 0;
-  private wantedZone = 0;
-  private altering = false;
   private walk: RandomWalk | undefined;
   private walkTimer: ReturnType<typeof setInterval> | undefined;
   private phaseTimer: ReturnType<typeof setTimeout> | undefined;
@@ -125,8 +120,8 @@ export class Bot {
     this.avatar = avatar;
     const start = this.startingPoint(avatar);
     try {
-      this.interestZone = this.wantedZone = start.zone;
-      this.interest = await client.addInterest(avatar.parent, neighbourhood(this.config.grid, start.zone));
+      // the avatar's zone and the eight around it, moved by the client agent as the avatar crosses zones
+      await client.followInterest(avatar, this.config.grid, 1);
     } catch (error) {
       this.throwIfStopping();
       throw new BotStartError(
@@ -295,40 +290,6 @@ export class Bot {
     client.sendField(avatar.doId, WALK_FIELD, [pose.x, pose.y, pose.h, stamp]);
     client.flush();
     this.stats.recordSent(avatar.doId, stamp, performance.now());
-    this.follow(zoneAt(this.config.grid, pose.x, pose.y));
-  }
-
-  /** Moves the interest to the neighbourhood of `zone`, one change at a time, the latest wish winning. */
-  private follow(zone: number): void {
-    if (!onMap(this.config.grid, zone)) return;
-    this.wantedZone = zone;
-    if (this.altering) return;
-    void this.alterInterest();
-  }
-
-  private async alterInterest(): Promise<void> {
-    this.altering = true;
-    try {
-      while (this.wantedZone !== this.interestZone && !this.stopping) {
-        const client = this.client;
-        const avatar = this.avatar;
-        const interest = this.interest;
-        if (client === undefined || avatar === undefined || interest === undefined || !client.connected)
-          return;
-        const zone = this.wantedZone;
-        this.interest = await client.alterInterest(
-          interest,
-          avatar.parent,
-          neighbourhood(this.config.grid, zone),
-        );
-        this.interestZone = zone;
-        this.stats.interestChanges++;
-      }
-    } catch {
-      // the client went away meanwhile: its disconnect is counted where it is heard
-    } finally {
-      this.altering = false;
-    }
   }
 
   // ---- what the client hears ---------------------------------------------------------------------------
@@ -341,8 +302,9 @@ export class Bot {
     this.stats.recordDelivered(object.doId, stamp, clock, performance.now());
   }
 
+  /** The avatar crossed into another zone: its client agent moved the interest along. */
   private moved({ object }: MoveEvent): void {
-    if (object === this.avatar) this.follow(object.zone);
+    if (object === this.avatar) this.stats.interestChanges++;
   }
 
   private ejected({ code, reason }: EjectEvent): void {

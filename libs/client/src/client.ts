@@ -27,8 +27,11 @@ import {
   decodeAgentMessage,
   encodeClientMessage,
   type FieldValueSizer,
+  gridNeighbourhood,
+  onGrid,
   type PackedField,
   readFieldUpdates,
+  type ZoneGrid,
 } from "@overworld/protocol/client";
 import { type ClockEstimate, ClusterClock } from "./clock.ts";
 import { Emitter } from "./emitter.ts";
@@ -227,6 +230,37 @@ export class OverworldClient extends Emitter<ClientEvents> {
         context,
         parent,
         zones: handle.zones,
+      }));
+    } catch (error) {
+      this.interests.delete(id);
+      throw error;
+    }
+    return handle;
+  }
+
+  /**
+   * An interest that follows an object this client owns (its avatar) on a zone grid: the object's zone
+   * and those within `radius` of it (1: the eight around), moved by the client agent itself whenever the
+   * object changes zone, with no round trip through the client. Resolves once the first zones' objects
+   * have arrived. `zones` of the handle are those asked first; the agent keeps it up to date since.
+   */
+  async followInterest(object: ObjectMirror, grid: ZoneGrid, radius = 1): Promise<InterestHandle> {
+    const id = this.allocateInterestId();
+    const handle: InterestHandle = {
+      id,
+      parent: object.parent,
+      zones: onGrid(grid, object.zone) ? gridNeighbourhood(grid, object.zone, radius) : [],
+    };
+    this.interests.set(id, handle);
+    try {
+      await this.request((context) => ({
+        type: ClientMessageType.FollowInterest,
+        interestId: id,
+        context,
+        doId: object.doId,
+        width: grid.width,
+        height: grid.height,
+        radius,
       }));
     } catch (error) {
       this.interests.delete(id);

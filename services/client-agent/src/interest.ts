@@ -32,6 +32,9 @@ import {
   AgentMessageType,
   encodeAgentMessage,
   type FieldUpdate,
+  gridNeighbourhood,
+  onGrid,
+  type ZoneGrid,
 } from "@overworld/protocol/client";
 
 type Delivery = messages.Delivery;
@@ -81,6 +84,16 @@ interface Interest {
   readonly parent: number;
   readonly zones: ReadonlySet<number>;
 }
+
+/** A followed interest: the neighbourhood of an object's zone on a grid. */
+interface Follow {
+  readonly doId: number;
+  readonly grid: ZoneGrid;
+  readonly radius: number;
+}
+
+/** The context of DONE_INTEREST for a move the agent made itself (the client asked for none). */
+const NO_CONTEXT = 0;
 
 /** Field updates sent in one FIELD_UPDATES message at most (more go in several). */
 export const MAX_UPDATES_PER_MESSAGE = 1024;
@@ -237,6 +250,8 @@ export class LocationSubscriptions {
 export class ClientInterests implements DeliverySink {
   readonly visible = new Map<number, VisibleObject>();
   private readonly interests = new Map<number, Interest>();
+  /** Interests this agent moves itself, following an object of the client's. */
+  private readonly follows = new Map<number, Follow>();
   /** How many interests cover each zone (`parent.zone`). */
   private readonly coverage = new Map<string, Coverage>();
   /** Owner-channel updates gathered for this client alone. */
@@ -266,6 +281,12 @@ export class ClientInterests implements DeliverySink {
   }
 
   add(interestId: number, context: number, parent: number, zones: readonly number[]): void {
+    this.follows.delete(interestId); // the client set its zones itself: it follows nothing any more
+    this.set(interestId, context, parent, zones);
+  }
+
+  /** Sets an interest's zones (subscribing, querying, leaving as needed); DONE_INTEREST once answered. */
+  private set(interestId: number, context: number, parent: number, zones: readonly number[]): void {
     const wanted = new Set(zones);
     const old = this.interests.get(interestId);
     const added = [...wanted].filter((zone) => !(old?.parent === parent && old.zones.has(zone)));
@@ -295,6 +316,7 @@ export class ClientInterests implements DeliverySink {
     const old = this.interests.get(interestId);
     if (old === undefined) return false;
     this.interests.delete(interestId);
+    this.follows.delete(interestId);
     for (const zone of old.zones) this.uncover(old.parent, zone);
     this.leaveUncovered();
     this.chain = this.chain.then(() => {
@@ -467,6 +489,34 @@ export class ClientInterests implements DeliverySink {
     object.parent = parent;
     object.zone = zone;
     this.send({ type: AgentMessageType.ObjectLocation, doId, parent, zone });
+    for (const [interestId, follow] of this.follows) {
+      if (follow.doId === doId) this.coverFollowed(interestId, follow, object);
+    }
+  }
+
+  /**
+   * An interest this agent moves itself: the zones of `grid` within `radius` of the zone of `doId` (an
+   * object the client owns), now and each time it moves. Answered with DONE_INTEREST once, like `add`.
+   */
+  follow(interestId: number, context: number, doId: number, grid: ZoneGrid, radius: number): void {
+    const object = this.visible.get(doId);
+    if (object === undefined) return;
+    const follow = { doId, grid, radius };
+    this.follows.set(interestId, follow);
+    this.coverFollowed(interestId, follow, object, context);
+  }
+
+  /** Sets a followed interest to the object's neighbourhood (nothing while it is off the grid). */
+  private coverFollowed(
+    interestId: number,
+    follow: Follow,
+    object: VisibleObject,
+    context = NO_CONTEXT,
+  ): void {
+    const zones = onGrid(follow.grid, object.zone)
+      ? gridNeighbourhood(follow.grid, object.zone, follow.radius)
+      : [];
+    this.set(interestId, context, object.parent, zones);
   }
 
   private sendEnter(

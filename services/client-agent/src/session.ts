@@ -30,6 +30,7 @@ import {
   EjectCode,
   encodeAgentMessage,
   type FieldValueSizer,
+  MAX_FOLLOW_RADIUS,
 } from "@overworld/protocol/client";
 import { ClientInterests, type FieldRules, type InterestPort, type VisibleObject } from "./interest.ts";
 
@@ -293,7 +294,38 @@ export class ClientSession {
       case ClientMessageType.SetField:
         this.receiveSetField(message.doId, message.fieldId, message.value, now);
         return;
+      case ClientMessageType.FollowInterest:
+        this.receiveFollowInterest(message, now);
+        return;
     }
+  }
+
+  /** Following is allowed for an object the client owns, on a grid of at most 65535 zones, within the zone limit. */
+  private receiveFollowInterest(
+    message: Extract<ClientMessage, { type: typeof ClientMessageType.FollowInterest }>,
+    now: number,
+  ): void {
+    const { interestId, context, doId, width, height, radius } = message;
+    const refuse = (why: string) =>
+      this.eject(
+        EjectCode.ForbiddenInterest,
+        `interest ${interestId} may not follow object ${doId}: ${why}`,
+        now,
+      );
+    if (width < 1 || height < 1 || width * height > 0xffff) {
+      refuse(`a grid of ${width}x${height} zones (1 to 65535 zones)`);
+      return;
+    }
+    const across = 2 * radius + 1;
+    if (radius > MAX_FOLLOW_RADIUS || across * across > this.rules.maxInterestZones) {
+      refuse(`radius ${radius} covers more than ${this.rules.maxInterestZones} zones`);
+      return;
+    }
+    if (this.visible.get(doId)?.owned !== true) {
+      refuse("the client does not own it");
+      return;
+    }
+    this.interests.follow(interestId, context, doId, { width, height }, radius);
   }
 
   /** The rule: a real parent (not 0), at least one zone, and no more than maxInterestZones. */

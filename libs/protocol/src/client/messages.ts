@@ -50,6 +50,8 @@ export const ClientMessageType = {
   AddInterest: 4,
   RemoveInterest: 5,
   SetField: 6,
+  /** An interest the client agent moves itself, following an object the client owns on a zone grid. */
+  FollowInterest: 7,
 } as const;
 export type ClientMessageType = (typeof ClientMessageType)[keyof typeof ClientMessageType];
 
@@ -134,6 +136,17 @@ export type ClientMessage =
       readonly doId: number;
       readonly fieldId: number;
       readonly value: Uint8Array;
+    }
+  | {
+      readonly type: typeof ClientMessageType.FollowInterest;
+      readonly interestId: number;
+      readonly context: number;
+      /** The object to follow: one the client owns, whose parent is the grid's. */
+      readonly doId: number;
+      readonly width: number;
+      readonly height: number;
+      /** 0: the object's zone only; 1: and the eight around it; ... */
+      readonly radius: number;
     };
 
 export interface PackedField {
@@ -416,6 +429,16 @@ export function decodeClientMessage(bytes: Uint8Array, sizer: FieldValueSizer): 
         const fieldId = reader.u16("field id");
         return { type, doId, fieldId, value: reader.value(fieldId, sizer) };
       }
+      case ClientMessageType.FollowInterest:
+        return {
+          type,
+          interestId: reader.u16("interest id"),
+          context: reader.u32("context"),
+          doId: reader.u32("doId"),
+          width: reader.u16("grid width"),
+          height: reader.u16("grid height"),
+          radius: reader.u8("radius"),
+        };
       default:
         throw new DecodeFailure("bad_type", `${type} is not a client message type`);
     }
@@ -639,6 +662,15 @@ export function encodeClientMessage(message: ClientMessage): Uint8Array {
         .u32(message.doId, "doId")
         .u16(message.fieldId, "field id")
         .raw(message.value, "value")
+        .finish();
+    case ClientMessageType.FollowInterest:
+      return writer
+        .u16(message.interestId, "interest id")
+        .u32(message.context, "context")
+        .u32(message.doId, "doId")
+        .u16(message.width, "grid width")
+        .u16(message.height, "grid height")
+        .u8(message.radius, "radius")
         .finish();
   }
 }
