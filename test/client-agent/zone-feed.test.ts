@@ -3,10 +3,10 @@
  * agent that covers the zone and encoded once; each client is sent those same bytes. Within the tick the
  * latest value of a state field wins and events keep their order; the next tick starts empty.
  */
-import { encodeUpdateFrame } from "@overworld/protocol";
+import { encodeUpdateFrame, reliable } from "@overworld/protocol";
 import { AgentMessageType, dcFieldSizer, decodeAgentMessage } from "@overworld/protocol/client";
 import { describe, expect, it } from "vitest";
-import { LocationSubscriptions } from "../../services/client-agent/src/interest.ts";
+import { LocationSubscriptions, ZoneFeed } from "../../services/client-agent/src/interest.ts";
 import { fieldRulesOf } from "../../services/client-agent/src/session.ts";
 import { dc } from "./support.ts";
 
@@ -60,5 +60,25 @@ describe("a zone's feed", () => {
 
     locations.sealAll();
     expect(feed.sealed).toEqual([]); // a quiet tick sends nothing
+  });
+
+  it("splits a busy tick into messages that each travel whole in one datagram", () => {
+    const feed = new ZoneFeed(rules.isState);
+    const updates: [number, number, Uint8Array][] = [];
+    for (let doId = 1000; doId < 1600; doId++) updates.push([doId, setBRA1.id, u32(doId)]);
+    feed.add(updates);
+    feed.seal();
+    const { fragmentSize } = reliable.resolveReliableConfig();
+    expect(feed.sealed.length).toBeGreaterThan(1);
+    const received: number[] = [];
+    for (const [index, message] of feed.sealed.entries()) {
+      expect(message.length).toBeLessThanOrEqual(fragmentSize);
+      if (index < feed.sealed.length - 1) expect(message.length).toBeGreaterThan(fragmentSize - 16); // full
+      const decoded = decodeAgentMessage(message, dcFieldSizer(dc));
+      if (!decoded.ok || decoded.message.type !== AgentMessageType.FieldUpdates)
+        throw new Error("not updates");
+      for (const update of decoded.message.updates) received.push(update.doId);
+    }
+    expect(received).toEqual(updates.map(([doId]) => doId)); // all of them, in order
   });
 });

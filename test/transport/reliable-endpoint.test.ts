@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ByteReader } from "../../libs/protocol/src/transport/reliable/bytes.ts";
+import { DEFAULT_RELIABLE_CONFIG } from "../../libs/protocol/src/transport/reliable/config.ts";
 import {
   type DeliveredMessage,
   ReliableEndpoint,
@@ -19,6 +20,9 @@ import {
   seededRandom,
   unreliablePayloads,
 } from "./reliable.link.ts";
+
+/** The default largest datagram payload. */
+const MAX = DEFAULT_RELIABLE_CONFIG.maxPayloadSize;
 
 function headerOf(datagram: Uint8Array) {
   const result = readPacketHeader(new ByteReader(datagram));
@@ -95,9 +99,10 @@ describe("packing messages into datagrams", () => {
     const a = new ReliableEndpoint();
     for (let index = 0; index < 1000; index++) a.sendReliable(numberedMessage(1, index, 20));
     const datagrams = a.update(0);
-    // 1100 - 3 header bytes: 23 for the first record, 21 for each next: 52 a datagram.
-    expect(datagrams.length).toBe(Math.ceil(1000 / 52));
-    for (const datagram of datagrams.slice(0, -1)) expect(1100 - datagram.length).toBeLessThan(21);
+    // MAX - 3 header bytes: 23 for the first record, 21 for each next
+    const perDatagram = 1 + Math.floor((MAX - 3 - 23) / 21);
+    expect(datagrams.length).toBe(Math.ceil(1000 / perDatagram));
+    for (const datagram of datagrams.slice(0, -1)) expect(MAX - datagram.length).toBeLessThan(21);
     const b = new ReliableEndpoint();
     const delivered = reliablePayloads(deliverAll(datagrams, b, 0));
     expect(delivered).toEqual(Array.from({ length: 1000 }, (_, index) => numberedMessage(1, index, 20)));
@@ -107,9 +112,9 @@ describe("packing messages into datagrams", () => {
     const a = new ReliableEndpoint();
     for (let index = 0; index < 1000; index++) a.sendUnreliable(numberedMessage(1, index, 10));
     const datagrams = a.update(0);
-    // 1097 bytes of room, 11 per record: 99 a datagram.
-    expect(datagrams.length).toBe(Math.ceil(1000 / 99));
-    for (const datagram of datagrams.slice(0, -1)) expect(1100 - datagram.length).toBeLessThan(11);
+    // MAX - 3 bytes of room, 11 per record
+    expect(datagrams.length).toBe(Math.ceil(1000 / Math.floor((MAX - 3) / 11)));
+    for (const datagram of datagrams.slice(0, -1)) expect(MAX - datagram.length).toBeLessThan(11);
   });
 
   it("never sends two datagrams in one update whose contents would fit in one", () => {
@@ -117,7 +122,7 @@ describe("packing messages into datagrams", () => {
       reliable: fc.boolean(),
       size: fc.oneof(
         fc.integer({ min: 0, max: 40 }),
-        fc.integer({ min: 0, max: 1088 }),
+        fc.integer({ min: 0, max: 1188 }),
         fc.integer({ min: 0, max: 4000 }),
       ),
     });
@@ -129,11 +134,11 @@ describe("packing messages into datagrams", () => {
           else a.sendUnreliable(numberedMessage(1, index, Math.min(size, a.maxUnreliableSize)));
         });
         const datagrams = a.update(0);
-        for (const datagram of datagrams) expect(datagram.length).toBeLessThanOrEqual(1100);
+        for (const datagram of datagrams) expect(datagram.length).toBeLessThanOrEqual(MAX);
         for (let later = 1; later < datagrams.length; later++) {
           const records = datagrams[later]!.length - packetHeaderSize(headerOf(datagrams[later]!));
           for (let earlier = 0; earlier < later; earlier++) {
-            expect(datagrams[earlier]!.length + records).toBeGreaterThan(1100);
+            expect(datagrams[earlier]!.length + records).toBeGreaterThan(MAX);
           }
         }
       }),
@@ -198,7 +203,7 @@ describe("reliable channel on a clean link", () => {
     const random = seededRandom(7);
     const a = makeSide(new ReliableEndpoint(), random, PERFECT_LINK);
     const b = makeSide(new ReliableEndpoint(), random, PERFECT_LINK);
-    const sizes = [0, 1, 30, 31, 1082, 1083, 5000, 256 * 1024, 2, 256 * 1024 - 1];
+    const sizes = [0, 1, 30, 31, 1182, 1183, 5000, 256 * 1024, 2, 256 * 1024 - 1];
     const sent = sizes.map((size, index) => numberedMessage(1, index, size));
     for (const message of sent) a.endpoint.sendReliable(message);
     runPair(a, b, { stepMs: 10, maxTimeMs: 5000, done: () => b.delivered.length === sent.length });
@@ -227,7 +232,7 @@ describe("reliable channel on a clean link", () => {
     const a = new ReliableEndpoint({ maxMessageSize: 5000 });
     expect(() => a.sendReliable(new Uint8Array(5001))).toThrow(/maxMessageSize \(5000\)/);
     expect(() => a.sendUnreliable(new Uint8Array(a.maxUnreliableSize + 1))).toThrow(RangeError);
-    expect(a.maxUnreliableSize).toBe(1088);
+    expect(a.maxUnreliableSize).toBe(1188);
   });
 
   it("checks its config and names the bad setting", () => {

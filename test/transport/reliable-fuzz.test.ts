@@ -17,7 +17,7 @@ import {
 import { writePacketHeader } from "../../libs/protocol/src/transport/reliable/packet-header.ts";
 import { numberedMessage } from "./reliable.link.ts";
 
-const MAX_PAYLOAD = 1100;
+const MAX_PAYLOAD = 1200;
 const CONFIG = { maxBufferedBytes: 300_000 };
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
@@ -102,7 +102,7 @@ const structuredPacket = fc
           id: fc.oneof(fc.integer({ min: 0, max: 8 }), fc.integer({ min: 0, max: 65535 })),
           count: fc.oneof(fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 65535 })),
           index: fc.oneof(fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 65535 })),
-          size: fc.oneof(fc.integer({ min: 0, max: 60 }), fc.constant(1082)),
+          size: fc.oneof(fc.integer({ min: 0, max: 60 }), fc.constant(1182)),
         }),
       ),
       { maxLength: 6 },

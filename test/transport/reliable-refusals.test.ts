@@ -21,9 +21,9 @@ import {
 } from "../../libs/protocol/src/transport/reliable/packet-header.ts";
 import { numberedMessage } from "./reliable.link.ts";
 
-/** With the default 1100-byte payload: every fragment but the last carries 1082 bytes, at most 243 of them. */
-const FRAGMENT_SIZE = 1082;
-const MAX_FRAGMENTS = 243;
+/** With the default 1200-byte payload: every fragment but the last carries 1182 bytes, at most 222 of them. */
+const FRAGMENT_SIZE = 1182;
+const MAX_FRAGMENTS = 222;
 
 function craft(sequence: number, write: (writer: ByteWriter) => void): Uint8Array {
   const writer = new ByteWriter(new Uint8Array(4096));
@@ -70,7 +70,7 @@ function acknowledgedBy(endpoint: ReliableEndpoint): number[] {
 describe("packets refused as a whole", () => {
   it("refuses oversized and empty packets", () => {
     const endpoint = new ReliableEndpoint();
-    expect(reasonFor(endpoint, new Uint8Array(1101))).toBe("too_large");
+    expect(reasonFor(endpoint, new Uint8Array(1201))).toBe("too_large");
     expect(reasonFor(endpoint, new Uint8Array(0))).toBe("truncated");
     expect(reasonFor(new ReliableEndpoint({ maxPayloadSize: 200 }), new Uint8Array(201))).toBe("too_large");
   });

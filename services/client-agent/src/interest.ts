@@ -26,18 +26,23 @@
  * - A client is sent back the values it set itself, like everyone covering the zone (the bytes are
  *   shared); the client library drops those echoes.
  */
-import { type FrameVisitor, type messages, readUpdateFrame } from "@overworld/protocol";
+import { type FrameVisitor, type messages, readUpdateFrame, reliable } from "@overworld/protocol";
 import {
   type AgentMessage,
   AgentMessageType,
   encodeAgentMessage,
+  FIELD_UPDATES_HEADER_BYTES,
   type FieldUpdate,
+  fieldUpdateBytes,
   gridNeighbourhood,
   onGrid,
   type ZoneGrid,
 } from "@overworld/protocol/client";
 
 type Delivery = messages.Delivery;
+
+/** The largest message the default reliable configuration sends in one datagram, unfragmented. */
+const UNFRAGMENTED_MESSAGE_BYTES = reliable.resolveReliableConfig().fragmentSize;
 type ObjectSnapshot = messages.ObjectSnapshot;
 
 /** Receives the deliveries of the zones it subscribed to. */
@@ -111,7 +116,11 @@ class UpdateGathering {
   private readonly pending = new Map<number | string, FieldUpdate>();
   private events = 0;
 
-  constructor(private readonly isState: (fieldId: number) => boolean) {}
+  constructor(
+    private readonly isState: (fieldId: number) => boolean,
+    /** The largest message the connection sends whole (its fragment size). */
+    private readonly maxMessageBytes = UNFRAGMENTED_MESSAGE_BYTES,
+  ) {}
 
   get size(): number {
     return this.pending.size;
@@ -130,18 +139,33 @@ class UpdateGathering {
     for (const [key, update] of this.pending) if (update.doId === doId) this.pending.delete(key);
   }
 
-  /** What was gathered, oldest first, as FIELD_UPDATES messages; empties the gathering. */
+  /**
+   * What was gathered, oldest first, as FIELD_UPDATES messages that each fit a datagram whole (so they
+   * pack together into full datagrams, never split into fragments); empties the gathering.
+   */
   take(): AgentMessage[] {
     if (this.pending.size === 0) return [];
-    const updates = [...this.pending.values()];
-    this.pending.clear();
     const out: AgentMessage[] = [];
-    for (let at = 0; at < updates.length; at += MAX_UPDATES_PER_MESSAGE) {
-      out.push({
-        type: AgentMessageType.FieldUpdates,
-        updates: updates.slice(at, at + MAX_UPDATES_PER_MESSAGE),
-      });
+    let updates: FieldUpdate[] = [];
+    let size = FIELD_UPDATES_HEADER_BYTES;
+    let previous = 0;
+    for (const update of this.pending.values()) {
+      let bytes = fieldUpdateBytes(previous, update.doId, update.fieldId, update.value.length);
+      if (
+        updates.length > 0 &&
+        (size + bytes > this.maxMessageBytes || updates.length === MAX_UPDATES_PER_MESSAGE)
+      ) {
+        out.push({ type: AgentMessageType.FieldUpdates, updates });
+        updates = [];
+        size = FIELD_UPDATES_HEADER_BYTES;
+        bytes = fieldUpdateBytes(0, update.doId, update.fieldId, update.value.length);
+      }
+      updates.push(update);
+      size += bytes;
+      previous = update.doId;
     }
+    this.pending.clear();
+    if (updates.length > 0) out.push({ type: AgentMessageType.FieldUpdates, updates });
     return out;
   }
 }

@@ -115,6 +115,28 @@ function unzigzag(value: number): number {
   return value % 2 === 0 ? value / 2 : -(value + 1) / 2;
 }
 
+/** Bytes of a FIELD_UPDATES message before its updates, at most (type, count). */
+export const FIELD_UPDATES_HEADER_BYTES = 1 + 3;
+
+function varuintBytes(value: number): number {
+  let bytes = 1;
+  while (value >= VAR_SCALE) {
+    value = Math.floor(value / VAR_SCALE);
+    bytes++;
+  }
+  return bytes;
+}
+
+/** Bytes one update takes in a FIELD_UPDATES message, after an update for `previousDoId` (0 first). */
+export function fieldUpdateBytes(
+  previousDoId: number,
+  doId: number,
+  fieldId: number,
+  valueBytes: number,
+): number {
+  return varuintBytes(zigzag(doId - previousDoId)) + varuintBytes(fieldId) + valueBytes;
+}
+
 export type ClientMessage =
   | { readonly type: typeof ClientMessageType.Hello; readonly version: string; readonly schemaHash: number }
   | { readonly type: typeof ClientMessageType.Heartbeat }

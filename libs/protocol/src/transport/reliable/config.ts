@@ -38,7 +38,9 @@ export interface ReliableConfig {
 }
 
 export const DEFAULT_RELIABLE_CONFIG: ReliableConfig = {
-  maxPayloadSize: 1100,
+  // netcode.io's largest payload: a datagram of at most ~1,250 bytes with netcode's header and tag and
+  // UDP/IP's, under IPv6's minimum MTU of 1,280
+  maxPayloadSize: 1200,
   maxMessageSize: 256 * 1024,
   maxBufferedBytes: 1024 * 1024,
   maxDatagramsPerUpdate: 64,

@@ -1,4 +1,4 @@
-export { DEFAULT_RELIABLE_CONFIG, type ReliableConfig } from "./config.ts";
+export { DEFAULT_RELIABLE_CONFIG, type ReliableConfig, resolveReliableConfig } from "./config.ts";
 export { DROP_REASONS, type DropReason } from "./drop-reason.ts";
 export {
   type DeliveredMessage,
