@@ -94,6 +94,35 @@ describe("unreliable channel: the newest value wins", () => {
   });
 });
 
+describe("unreliable channel: tagged messages are accounted for", () => {
+  it("hands back the tags of messages whose packets were lost, and only those", () => {
+    const a = new ReliableEndpoint({ lossDecisionDelayMs: 100 });
+    const b = new ReliableEndpoint();
+    const kept = { name: "kept" };
+    const lost = { name: "lost" };
+    a.sendUnreliable(text("state 1"), undefined, kept);
+    deliverAll(a.update(0), b, 0);
+    a.sendUnreliable(text("state 2"), undefined, lost);
+    a.update(10); // this datagram never arrives
+    for (const datagram of b.update(20)) a.receivePacket(datagram, 20); // acks the first only
+    expect(a.takeLostTags()).toEqual([]);
+    a.update(1000);
+    expect(a.takeLostTags()).toEqual([lost]);
+    expect(a.takeLostTags()).toEqual([]); // once
+  });
+
+  it("hands back the tag of a message dropped unsent, not of one replaced under its key", () => {
+    const a = new ReliableEndpoint({ maxQueuedUnreliable: 2 });
+    const dropped = { name: "dropped" };
+    const replaced = { name: "replaced" };
+    a.sendUnreliable(text("m0"), undefined, dropped);
+    a.sendUnreliable(text("m1"), "k", replaced);
+    a.sendUnreliable(text("m2"), "k", { name: "newer" }); // supersedes m1: its tag is not lost, it is moot
+    a.sendUnreliable(text("m3"));
+    expect(a.takeLostTags()).toEqual([dropped]);
+  });
+});
+
 describe("packing messages into datagrams", () => {
   it("fills datagrams with small reliable messages: 3 bytes of header for the first, 1 for each next", () => {
     const a = new ReliableEndpoint();

@@ -26,6 +26,8 @@ export class DatagramBuilder {
   private readonly writer: ByteWriter;
   private previousId = NO_PREVIOUS_ID;
   readonly parts: ReliablePart[] = [];
+  /** The tags of the unreliable messages it carries (see UnreliableQueue). */
+  tags: object[] | undefined;
   messageCount = 0;
 
   /** `space`: the bytes to build in (a scratch buffer of the endpoint's, reused once the datagram is finished). */
@@ -53,10 +55,11 @@ export class DatagramBuilder {
       : fragmentRecordSize(bytes.length);
   }
 
-  appendUnreliable(bytes: Uint8Array): boolean {
+  appendUnreliable(bytes: Uint8Array, tag: object | undefined): boolean {
     if (unreliableRecordSize(bytes.length) > this.room) return false;
     writeUnreliableRecord(this.writer, bytes);
     this.messageCount += 1;
+    if (tag !== undefined) (this.tags ??= []).push(tag);
     return true;
   }
 

@@ -8,7 +8,9 @@
  * - reliable-ordered (`sendReliable`): every message is delivered once, in order, resent until
  *   acknowledged; messages up to maxMessageSize, split into fragments when larger than a datagram.
  * - unreliable (`sendUnreliable`): sent at most once; a message queued under a key replaces the
- *   unsent message under that key, so only the newest value leaves.
+ *   unsent message under that key, so only the newest value leaves. A message sent with a tag is
+ *   accounted for: if it is dropped unsent or its packet is counted lost, `takeLostTags` hands the tag
+ *   back, so the caller can send what it still needs (the newest value, not the lost one).
  *
  * Received packets are hostile until proven otherwise: every read is bounds-checked and a bad packet
  * is dropped with a reason (see DROP_REASONS); `receivePacket` never throws on any input bytes.
@@ -35,7 +37,7 @@ import { ReliableReceiver } from "./reliable-receiver.ts";
 import { type ReliablePart, ReliableSender } from "./reliable-sender.ts";
 import { addToSequence, isSequenceNewer, sequenceDistance } from "./sequence.ts";
 import { SequenceBuffer } from "./sequence-buffer.ts";
-import { type UnreliableKey, UnreliableQueue } from "./unreliable-queue.ts";
+import { type UnreliableKey, UnreliableQueue, type UnreliableTag } from "./unreliable-queue.ts";
 
 export type DeliveredMessage =
   | { readonly channel: "reliable"; readonly id: number; readonly bytes: Uint8Array }
@@ -81,10 +83,14 @@ interface SentPacket {
   readonly size: number;
   readonly ackEliciting: boolean;
   readonly parts: readonly ReliablePart[];
+  /** The tags of its unreliable messages, handed back if it is counted lost. */
+  readonly tags: readonly UnreliableTag[] | undefined;
   acked: boolean;
   /** Carries messages and is neither acknowledged nor yet counted as lost. */
   inFlight: boolean;
 }
+
+const NO_TAGS: UnreliableTag[] = [];
 
 /** A message-carrying packet unacknowledged for this many resend delays (or lossDecisionDelayMs) is lost. */
 const LOSS_DECISION_RESEND_FACTOR = 2;
@@ -97,6 +103,8 @@ export class ReliableEndpoint {
   private readonly sender: ReliableSender;
   private readonly receiver: ReliableReceiver;
   private readonly unreliable: UnreliableQueue;
+  /** Tags of unreliable messages dropped or lost since `takeLostTags` last took them. */
+  private lostTags: UnreliableTag[] = [];
   private readonly received = new ReceivedPackets();
   private readonly sent = new SequenceBuffer<SentPacket>(PACKET_WINDOW);
   private readonly awaitingLossDecision = new Fifo<SentPacket>();
@@ -132,7 +140,7 @@ export class ReliableEndpoint {
     this.config = this.limits.config;
     this.sender = new ReliableSender(this.limits);
     this.receiver = new ReliableReceiver(this.limits);
-    this.unreliable = new UnreliableQueue(this.config.maxQueuedUnreliable);
+    this.unreliable = new UnreliableQueue(this.config.maxQueuedUnreliable, (tag) => this.lostTags.push(tag));
   }
 
   /** Smoothed round-trip time in milliseconds; 0 until the first acknowledgement. */
@@ -182,9 +190,10 @@ export class ReliableEndpoint {
 
   /**
    * Queues an unreliable message (copied) for the next `update`. With a key, an unsent message queued
-   * earlier under the same key is replaced. Throws if larger than `maxUnreliableSize`.
+   * earlier under the same key is replaced. With a tag, `takeLostTags` returns it if the message is
+   * dropped unsent or its packet is counted lost. Throws if larger than `maxUnreliableSize`.
    */
-  sendUnreliable(bytes: Uint8Array, key?: UnreliableKey): void {
+  sendUnreliable(bytes: Uint8Array, key?: UnreliableKey, tag?: UnreliableTag): void {
     requireBytes(bytes, "sendUnreliable");
     if (bytes.length > this.limits.maxUnreliableSize) {
       throw new RangeError(
@@ -192,7 +201,19 @@ export class ReliableEndpoint {
       );
     }
     this.counters.unreliableQueued += 1;
-    this.unreliable.push(bytes, key);
+    this.unreliable.push(bytes, key, tag);
+  }
+
+  /**
+   * The tags of unreliable messages dropped unsent or whose packets were counted lost (by `update`)
+   * since the last call, oldest first. A packet counted lost may still arrive late: a tag is a
+   * reason to send the newest value again, not proof the far end lacks it.
+   */
+  takeLostTags(): readonly UnreliableTag[] {
+    if (this.lostTags.length === 0) return NO_TAGS;
+    const lost = this.lostTags;
+    this.lostTags = [];
+    return lost;
   }
 
   /** Takes one received payload; returns the messages it made deliverable, or why it was dropped. */
@@ -315,8 +336,10 @@ export class ReliableEndpoint {
     );
     const packer = new DatagramPacker(Math.max(0, room), () => this.openDatagram(anchors[anchorIndex++]));
     this.packReliable(packer, now);
-    this.unreliable.drain((bytes) =>
-      packer.place(unreliableRecordSize(bytes.length), (datagram) => datagram.appendUnreliable(bytes)),
+    this.unreliable.drain((entry) =>
+      packer.place(unreliableRecordSize(entry.bytes.length), (datagram) =>
+        datagram.appendUnreliable(entry.bytes, entry.tag),
+      ),
     );
     while (anchorIndex < anchors.length) packer.open();
     return packer.datagrams.map((datagram) => this.finishDatagram(datagram, now));
@@ -357,6 +380,7 @@ export class ReliableEndpoint {
       size: bytes.length,
       ackEliciting,
       parts: datagram.parts,
+      tags: datagram.tags,
       acked: false,
       inFlight: ackEliciting,
     };
@@ -382,6 +406,7 @@ export class ReliableEndpoint {
       if (packet === undefined || now - packet.sentAt < decisionDelay) return;
       this.awaitingLossDecision.shift();
       this.lossEstimator.record(!packet.acked);
+      if (!packet.acked && packet.tags !== undefined) this.lostTags.push(...packet.tags);
       this.landPacket(packet);
     }
   }

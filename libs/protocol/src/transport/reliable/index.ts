@@ -7,4 +7,4 @@ export {
   type ReliableStats,
 } from "./endpoint.ts";
 export { isSequenceNewer, sequenceDistance } from "./sequence.ts";
-export type { UnreliableKey } from "./unreliable-queue.ts";
+export type { UnreliableKey, UnreliableTag } from "./unreliable-queue.ts";
