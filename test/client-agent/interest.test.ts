@@ -99,7 +99,8 @@ describe("client agent interest", () => {
     ).toEqual([first, second].sort());
     expect(cluster.agent.locationSubscriptions).toBe(2);
 
-    // an update batch: within a tick the latest value of a stored (ram) field wins, events all go in order
+    // an update batch: within a tick the latest value of a stored (ram) field wins (STATE_UPDATES, on the
+    // unreliable channel), events all go in order (FIELD_UPDATES, reliable)
     const setBRA1 = object1.field("setBRA1")!;
     await cluster.ss("updates", {
       groups: [
@@ -117,10 +118,14 @@ describe("client agent interest", () => {
     const updates = await a.next(is(AgentMessageType.FieldUpdates), "FIELD_UPDATES");
     expect(updates.updates).toEqual([
       { doId: first, fieldId: setB1.id, value: new Uint8Array([8]) },
-      { doId: first, fieldId: setBRA1.id, value: u32(9) },
       { doId: first, fieldId: setB1.id, value: new Uint8Array([9]) },
     ]);
+    const state = await a.next(is(AgentMessageType.StateUpdates), "STATE_UPDATES");
+    expect(state.updates).toEqual([{ doId: first, fieldId: setBRA1.id, value: u32(9) }]);
+    const entry = a.received.filter(is(AgentMessageType.EnterObject)).find((m) => m.doId === first)!;
+    expect(state.tick).toBeGreaterThanOrEqual(entry.tick); // news to the client, not stale
     await b.next(is(AgentMessageType.FieldUpdates), "B's FIELD_UPDATES");
+    await b.next(is(AgentMessageType.StateUpdates), "B's STATE_UPDATES");
 
     // moved out of A's zones: it leaves A
     await cluster.ss("set-location", { doId: third, parentId: PARENT, zoneId: 3 });

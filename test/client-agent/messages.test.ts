@@ -57,6 +57,7 @@ const agentSamples: AgentMessage[] = [
     parent: 4000,
     zone: 2,
     classId: setColor.owner.id,
+    tick: 300,
     fields: [
       { fieldId: setName.id, value: nameBytes },
       { fieldId: setColor.id, value: colorBytes },
@@ -69,6 +70,14 @@ const agentSamples: AgentMessage[] = [
     updates: [
       { doId: 9, fieldId: setColor.id, value: colorBytes },
       { doId: 10, fieldId: setName.id, value: nameBytes },
+    ],
+  },
+  {
+    type: AgentMessageType.StateUpdates,
+    tick: 70_000,
+    updates: [
+      { doId: 9, fieldId: setColor.id, value: colorBytes },
+      { doId: 3, fieldId: setName.id, value: nameBytes },
     ],
   },
 ];

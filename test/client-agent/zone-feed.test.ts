@@ -1,7 +1,9 @@
 /**
  * Encode once, send many: a zone's field updates of a tick are gathered once for every client of the
  * agent that covers the zone and encoded once; each client is sent those same bytes. Within the tick the
- * latest value of a state field wins and events keep their order; the next tick starts empty.
+ * latest value of a state field wins (STATE_UPDATES stamped with the tick, for the unreliable channel)
+ * and events keep their order (FIELD_UPDATES, reliable); the next tick starts empty. A lost state
+ * message is sent again only for what is still the newest.
  */
 import { encodeUpdateFrame, reliable } from "@overworld/protocol";
 import { AgentMessageType, dcFieldSizer, decodeAgentMessage } from "@overworld/protocol/client";
@@ -15,6 +17,7 @@ const setB1 = object1.field("setB1")!; // broadcast: an event
 const setBRA1 = object1.field("setBRA1")!; // broadcast ram: state
 const rules = fieldRulesOf(dc);
 const u32 = (value: number) => Uint8Array.from([value, 0, 0, 0]);
+const sizer = dcFieldSizer(dc);
 
 describe("a zone's feed", () => {
   it("is gathered and encoded once per tick for every client covering the zone", () => {
@@ -43,23 +46,30 @@ describe("a zone's feed", () => {
     expect(frames.get("l.7.1")!(frame)).toBe(true);
     expect(frames.get("l.7.1")!(frame.subarray(0, frame.length - 1))).toBe(false); // cut short: refused whole
     locations.sealAll();
-    const sealed = feed.sealed;
-    expect(sealed).toHaveLength(1); // the same bytes for every client of the zone
-    const decoded = decodeAgentMessage(sealed[0]!, dcFieldSizer(dc));
-    expect(decoded).toEqual({
+    expect(feed.sealed).toHaveLength(1); // the same bytes for every client of the zone
+    expect(decodeAgentMessage(feed.sealed[0]!, sizer)).toEqual({
       ok: true,
       message: {
         type: AgentMessageType.FieldUpdates,
         updates: [
           { doId: 100, fieldId: setB1.id, value: Uint8Array.from([1]) },
-          { doId: 100, fieldId: setBRA1.id, value: u32(2) },
           { doId: 100, fieldId: setB1.id, value: Uint8Array.from([2]) },
         ],
+      },
+    });
+    expect(feed.sealedState).toHaveLength(1);
+    expect(decodeAgentMessage(feed.sealedState[0]!.bytes, sizer)).toEqual({
+      ok: true,
+      message: {
+        type: AgentMessageType.StateUpdates,
+        tick: locations.tick,
+        updates: [{ doId: 100, fieldId: setBRA1.id, value: u32(2) }],
       },
     });
 
     locations.sealAll();
     expect(feed.sealed).toEqual([]); // a quiet tick sends nothing
+    expect(feed.sealedState).toEqual([]);
   });
 
   it("splits a busy tick into messages that each travel whole in one datagram", () => {
@@ -67,18 +77,43 @@ describe("a zone's feed", () => {
     const updates: [number, number, Uint8Array][] = [];
     for (let doId = 1000; doId < 1600; doId++) updates.push([doId, setBRA1.id, u32(doId)]);
     feed.add(updates);
-    feed.seal();
-    const { fragmentSize } = reliable.resolveReliableConfig();
-    expect(feed.sealed.length).toBeGreaterThan(1);
+    feed.seal(1);
+    const { fragmentSize, maxUnreliableSize } = reliable.resolveReliableConfig();
+    const whole = Math.min(fragmentSize, maxUnreliableSize);
+    const messages = feed.sealedState.map((message) => message.bytes);
+    expect(messages.length).toBeGreaterThan(1);
     const received: number[] = [];
-    for (const [index, message] of feed.sealed.entries()) {
-      expect(message.length).toBeLessThanOrEqual(fragmentSize);
-      if (index < feed.sealed.length - 1) expect(message.length).toBeGreaterThan(fragmentSize - 16); // full
-      const decoded = decodeAgentMessage(message, dcFieldSizer(dc));
-      if (!decoded.ok || decoded.message.type !== AgentMessageType.FieldUpdates)
-        throw new Error("not updates");
+    for (const [index, message] of messages.entries()) {
+      expect(message.length).toBeLessThanOrEqual(whole);
+      if (index < messages.length - 1) expect(message.length).toBeGreaterThan(whole - 16); // full
+      const decoded = decodeAgentMessage(message, sizer);
+      if (!decoded.ok || decoded.message.type !== AgentMessageType.StateUpdates) throw new Error("not state");
       for (const update of decoded.message.updates) received.push(update.doId);
     }
     expect(received).toEqual(updates.map(([doId]) => doId)); // all of them, in order
+  });
+
+  it("sends a lost state message again for what is still the newest, with its tick", () => {
+    const feed = new ZoneFeed(rules.isState);
+    feed.add([
+      [100, setBRA1.id, u32(1)],
+      [101, setBRA1.id, u32(1)],
+    ]);
+    feed.seal(1);
+    const [lost] = feed.sealedState;
+    feed.add([[100, setBRA1.id, u32(2)]]); // 100 changed since: its tick-1 value is stale
+    feed.seal(2);
+    const again = feed.stillNewest(lost!);
+    expect(decodeAgentMessage(again!.bytes, sizer)).toEqual({
+      ok: true,
+      message: {
+        type: AgentMessageType.StateUpdates,
+        tick: 1,
+        updates: [{ doId: 101, fieldId: setBRA1.id, value: u32(1) }],
+      },
+    });
+    feed.add([[101, setBRA1.id, u32(2)]]);
+    feed.seal(3);
+    expect(feed.stillNewest(again!)).toBeUndefined(); // everything it held was superseded
   });
 });

@@ -20,6 +20,7 @@ import {
 } from "@overworld/protocol";
 import {
   type AgentMessage,
+  type AgentMessageOf,
   AgentMessageType,
   type ClientMessage,
   ClientMessageType,
@@ -28,13 +29,14 @@ import {
   encodeClientMessage,
   type FieldValueSizer,
   gridNeighbourhood,
+  NO_TICK,
   onGrid,
-  type PackedField,
   readFieldUpdates,
   type ZoneGrid,
 } from "@overworld/protocol/client";
 import { type ClockEstimate, ClusterClock } from "./clock.ts";
 import { Emitter } from "./emitter.ts";
+import { StateTicks } from "./state-ticks.ts";
 
 export interface ConnectOptions {
   /** The connect token from login: 2048 bytes, or their base64. */
@@ -170,6 +172,8 @@ export class OverworldClient extends Emitter<ClientEvents> {
   private readonly interests = new Map<number, InterestHandle>();
   /** Values this client sent, by object and field, oldest first, until their echo comes back. */
   private readonly echoes = new Map<number, Uint8Array[]>();
+  /** The tick of each stored field's value (state comes unreliably: older values are skipped). */
+  private readonly stateTicks = new StateTicks();
   private nextInterestId = 1;
   private nextContext = 1;
   private helloDone = false;
@@ -445,7 +449,8 @@ export class OverworldClient extends Emitter<ClientEvents> {
     const result = this.endpoint.receivePacket(payload, this.now());
     if (!result.accepted) return;
     for (const message of result.messages) {
-      if (message.bytes[0] === AgentMessageType.FieldUpdates) {
+      const type = message.bytes[0];
+      if (type === AgentMessageType.FieldUpdates || type === AgentMessageType.StateUpdates) {
         // the hot path: every update of everything in view, read in place
         const read = readFieldUpdates(message.bytes, this.sizer, this.visitUpdate);
         if (!read.ok)
@@ -477,7 +482,7 @@ export class OverworldClient extends Emitter<ClientEvents> {
       case AgentMessageType.EnterObject:
       case AgentMessageType.EnterOwnedObject: {
         const owned = message.type === AgentMessageType.EnterOwnedObject;
-        this.enterObject(message.doId, message.parent, message.zone, message.classId, message.fields, owned);
+        this.enterObject(message, owned);
         return;
       }
       case AgentMessageType.ObjectLocation:
@@ -493,10 +498,13 @@ export class OverworldClient extends Emitter<ClientEvents> {
         return;
       }
       case AgentMessageType.FieldUpdates:
+      case AgentMessageType.StateUpdates: {
+        const tick = message.type === AgentMessageType.StateUpdates ? message.tick : NO_TICK;
         for (const update of message.updates) {
-          this.updateField(update.doId, update.fieldId, update.value, 0, update.value.length);
+          this.updateField(update.doId, update.fieldId, update.value, 0, update.value.length, tick);
         }
         return;
+      }
     }
   }
 
@@ -512,11 +520,14 @@ export class OverworldClient extends Emitter<ClientEvents> {
   }
 
   private enterObject(
-    doId: number,
-    parent: number,
-    zone: number,
-    classId: number,
-    fields: readonly PackedField[],
+    {
+      doId,
+      parent,
+      zone,
+      classId,
+      tick,
+      fields,
+    }: AgentMessageOf<typeof AgentMessageType.EnterObject | typeof AgentMessageType.EnterOwnedObject>,
     owned: boolean,
   ): void {
     const dclass = this.dc.typeById(classId);
@@ -525,10 +536,15 @@ export class OverworldClient extends Emitter<ClientEvents> {
       return;
     }
     const existing = this.objects.get(doId);
+    this.stateTicks.enter(doId, tick);
     if (existing !== undefined) {
       existing.parent = parent;
       existing.zone = zone;
-      for (const field of fields) this.store(existing, field.fieldId, field.value);
+      for (const field of fields) {
+        // a value that came unreliably since is as new or newer than this entry's
+        if (!this.stateTicks.holdsNewer(doId, field.fieldId, tick))
+          this.store(existing, field.fieldId, field.value);
+      }
       if (owned && !existing.owned) {
         existing.owned = true;
         this.emit("own", existing);
@@ -537,6 +553,11 @@ export class OverworldClient extends Emitter<ClientEvents> {
     }
     const object: ObjectMirror = { doId, dclass, parent, zone, owned, fields: new Map() };
     for (const field of fields) this.store(object, field.fieldId, field.value);
+    // state that came before the entry, if it is newer than the entry's
+    for (const early of this.stateTicks.takeEarly(doId, this.now())) {
+      if (this.stateTicks.advance(doId, early.fieldId, early.tick))
+        this.store(object, early.fieldId, early.value);
+    }
     this.objects.set(doId, object);
     this.emit("generate", object);
   }
@@ -555,6 +576,7 @@ export class OverworldClient extends Emitter<ClientEvents> {
     const object = this.objects.get(doId);
     if (object === undefined) return;
     for (const field of object.dclass.fields) this.echoes.delete(echoKey(doId, field.id));
+    this.stateTicks.forget(doId);
     this.emit("disable", object);
     this.objects.delete(doId);
     this.emit("delete", object);
@@ -566,12 +588,29 @@ export class OverworldClient extends Emitter<ClientEvents> {
     bytes: Uint8Array,
     start: number,
     end: number,
-  ): void => this.updateField(doId, fieldId, bytes, start, end);
+    tick: number,
+  ): void => this.updateField(doId, fieldId, bytes, start, end, tick);
 
-  /** One update, its value `bytes[start, end)`. */
-  private updateField(doId: number, fieldId: number, bytes: Uint8Array, start: number, end: number): void {
+  /**
+   * One update, its value `bytes[start, end)`; `tick` is its STATE_UPDATES message's (stored state, which
+   * comes unreliably: a value older than the one held is skipped), or NO_TICK.
+   */
+  private updateField(
+    doId: number,
+    fieldId: number,
+    bytes: Uint8Array,
+    start: number,
+    end: number,
+    tick: number,
+  ): void {
     const object = this.objects.get(doId);
-    if (object === undefined) return;
+    if (object === undefined) {
+      // state may overtake its object's entry (held back by a loss on the reliable channel)
+      if (tick !== NO_TICK)
+        this.stateTicks.keepEarly(doId, fieldId, tick, bytes.subarray(start, end), this.now());
+      return;
+    }
+    if (tick !== NO_TICK && !this.stateTicks.advance(doId, fieldId, tick)) return;
     if (this.echoes.size > 0 && this.isEcho(doId, fieldId, bytes.subarray(start, end))) return;
     const stored = this.store(object, fieldId, bytes, start, end);
     if (stored !== null) this.emit("update", { object, field: stored.name, value: stored.value });

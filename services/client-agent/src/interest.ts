@@ -41,8 +41,14 @@ import {
 
 type Delivery = messages.Delivery;
 
-/** The largest message the default reliable configuration sends in one datagram, unfragmented. */
-const UNFRAGMENTED_MESSAGE_BYTES = reliable.resolveReliableConfig().fragmentSize;
+/**
+ * The largest message the default reliable configuration sends whole in one datagram: unfragmented on
+ * the reliable channel, and at all on the unreliable one.
+ */
+const MAX_WHOLE_MESSAGE_BYTES = (() => {
+  const limits = reliable.resolveReliableConfig();
+  return Math.min(limits.fragmentSize, limits.maxUnreliableSize);
+})();
 type ObjectSnapshot = messages.ObjectSnapshot;
 
 /** Receives the deliveries of the zones it subscribed to. */
@@ -75,6 +81,12 @@ export interface VisibleObject {
   parent: number;
   zone: number;
   owned: boolean;
+}
+
+/** Update messages for a client: events and owner updates (reliable), and zone state (unreliable). */
+export interface ZoneUpdates {
+  readonly events: Uint8Array[];
+  readonly state: StateMessage[];
 }
 
 /** A zone some interest of the client covers: how many do, and the zone's feed. */
@@ -116,11 +128,7 @@ class UpdateGathering {
   private readonly pending = new Map<number | string, FieldUpdate>();
   private events = 0;
 
-  constructor(
-    private readonly isState: (fieldId: number) => boolean,
-    /** The largest message the connection sends whole (its fragment size). */
-    private readonly maxMessageBytes = UNFRAGMENTED_MESSAGE_BYTES,
-  ) {}
+  constructor(private readonly isState: (fieldId: number) => boolean) {}
 
   get size(): number {
     return this.pending.size;
@@ -139,49 +147,86 @@ class UpdateGathering {
     for (const [key, update] of this.pending) if (update.doId === doId) this.pending.delete(key);
   }
 
-  /**
-   * What was gathered, oldest first, as FIELD_UPDATES messages that each fit a datagram whole (so they
-   * pack together into full datagrams, never split into fragments); empties the gathering.
-   */
-  take(): AgentMessage[] {
+  /** What was gathered, oldest first; empties the gathering. */
+  take(): FieldUpdate[] {
     if (this.pending.size === 0) return [];
-    const out: AgentMessage[] = [];
-    let updates: FieldUpdate[] = [];
-    let size = FIELD_UPDATES_HEADER_BYTES;
-    let previous = 0;
-    for (const update of this.pending.values()) {
-      let bytes = fieldUpdateBytes(previous, update.doId, update.fieldId, update.value.length);
-      if (
-        updates.length > 0 &&
-        (size + bytes > this.maxMessageBytes || updates.length === MAX_UPDATES_PER_MESSAGE)
-      ) {
-        out.push({ type: AgentMessageType.FieldUpdates, updates });
-        updates = [];
-        size = FIELD_UPDATES_HEADER_BYTES;
-        bytes = fieldUpdateBytes(0, update.doId, update.fieldId, update.value.length);
-      }
-      updates.push(update);
-      size += bytes;
-      previous = update.doId;
-    }
+    const updates = [...this.pending.values()];
     this.pending.clear();
-    if (updates.length > 0) out.push({ type: AgentMessageType.FieldUpdates, updates });
-    return out;
+    return updates;
   }
 }
 
-/** One zone's field updates of a tick, gathered and encoded once for every client covering the zone. */
-export class ZoneFeed {
-  private readonly gathering: UpdateGathering;
-  /** The last sealed tick's messages. */
-  sealed: readonly Uint8Array[] = [];
+/**
+ * Updates in batches that each fit a datagram whole as one message (so they pack together into full
+ * datagrams, never split into fragments, which one loss would hold back).
+ */
+function batches(updates: readonly FieldUpdate[]): FieldUpdate[][] {
+  const out: FieldUpdate[][] = [];
+  let batch: FieldUpdate[] = [];
+  let size = FIELD_UPDATES_HEADER_BYTES;
+  let previous = 0;
+  for (const update of updates) {
+    let bytes = fieldUpdateBytes(previous, update.doId, update.fieldId, update.value.length);
+    if (
+      batch.length > 0 &&
+      (size + bytes > MAX_WHOLE_MESSAGE_BYTES || batch.length === MAX_UPDATES_PER_MESSAGE)
+    ) {
+      out.push(batch);
+      batch = [];
+      size = FIELD_UPDATES_HEADER_BYTES;
+      bytes = fieldUpdateBytes(0, update.doId, update.fieldId, update.value.length);
+    }
+    batch.push(update);
+    size += bytes;
+    previous = update.doId;
+  }
+  if (batch.length > 0) out.push(batch);
+  return out;
+}
 
-  constructor(isState: (fieldId: number) => boolean) {
-    this.gathering = new UpdateGathering(isState);
+/** FIELD_UPDATES messages, encoded, each fitting a datagram whole. */
+function fieldUpdateMessages(updates: readonly FieldUpdate[]): Uint8Array[] {
+  return batches(updates).map((batch) =>
+    encodeAgentMessage({ type: AgentMessageType.FieldUpdates, updates: batch }),
+  );
+}
+
+/**
+ * A STATE_UPDATES message of one zone and tick, as sent on the unreliable channel; it is also the tag
+ * the connection hands back if the message is lost (see `ZoneFeed.stillNewest`).
+ */
+export interface StateMessage {
+  readonly bytes: Uint8Array;
+  readonly tick: number;
+  readonly updates: readonly FieldUpdate[];
+  readonly feed: ZoneFeed;
+}
+
+/** Ticks a zone remembers when each of its state fields last changed: the most a loss can be repaired after. */
+export const RESEND_WINDOW_TICKS = 256;
+
+/**
+ * One zone's field updates of a tick, gathered and encoded once for every client covering the zone:
+ * events as FIELD_UPDATES (reliable, in order), stored state as STATE_UPDATES stamped with the tick
+ * (unreliable: a lost datagram holds nothing back; what it carried is sent again only if still newest).
+ */
+export class ZoneFeed {
+  private readonly events: UpdateGathering;
+  private readonly state: UpdateGathering;
+  /** The tick each state field of the zone last changed in, for the last RESEND_WINDOW_TICKS ticks. */
+  private readonly changed = new Map<number, number>();
+  /** The last sealed tick's events, encoded. */
+  sealed: readonly Uint8Array[] = [];
+  /** The last sealed tick's state. */
+  sealedState: readonly StateMessage[] = [];
+
+  constructor(private readonly isState: (fieldId: number) => boolean) {
+    this.events = new UpdateGathering(() => false);
+    this.state = new UpdateGathering(() => true);
   }
 
   add(updates: readonly (readonly [number, number, Uint8Array, number?])[]): void {
-    for (const [doId, fieldId, value] of updates) this.gathering.add(doId, fieldId, value);
+    for (const [doId, fieldId, value] of updates) this.gather(doId, fieldId, value);
   }
 
   /** Gathers the updates of a state server's frame, read in place; false when it is malformed. */
@@ -190,11 +235,41 @@ export class ZoneFeed {
   }
 
   private readonly visit: FrameVisitor = (doId, fieldId, bytes, start, end) =>
-    this.gathering.add(doId, fieldId, bytes.subarray(start, end));
+    this.gather(doId, fieldId, bytes.subarray(start, end));
 
-  /** Ends the tick: what was gathered is encoded, once. */
-  seal(): void {
-    this.sealed = this.gathering.take().map(encodeAgentMessage);
+  private gather(doId: number, fieldId: number, value: Uint8Array): void {
+    if (this.isState(fieldId)) this.state.add(doId, fieldId, value);
+    else this.events.add(doId, fieldId, value);
+  }
+
+  /** Ends tick `tick`: what was gathered is encoded, once. */
+  seal(tick: number): void {
+    this.sealed = fieldUpdateMessages(this.events.take());
+    const state = this.state.take();
+    for (const update of state) this.changed.set(updateKey(update.doId, update.fieldId), tick);
+    if (tick % RESEND_WINDOW_TICKS === 0) this.forgetBefore(tick - RESEND_WINDOW_TICKS);
+    this.sealedState = batches(state).map((batch) => this.stateMessage(tick, batch));
+  }
+
+  /**
+   * The updates of a lost STATE_UPDATES message that are still the newest of their fields (nothing
+   * changed them since), as a message to send again with the same tick; undefined when all were superseded.
+   */
+  stillNewest(lost: StateMessage): StateMessage | undefined {
+    const updates = lost.updates.filter(
+      (update) => this.changed.get(updateKey(update.doId, update.fieldId)) === lost.tick,
+    );
+    if (updates.length === 0) return undefined;
+    return this.stateMessage(lost.tick, updates);
+  }
+
+  private stateMessage(tick: number, updates: readonly FieldUpdate[]): StateMessage {
+    const bytes = encodeAgentMessage({ type: AgentMessageType.StateUpdates, tick, updates });
+    return { bytes, tick, updates, feed: this };
+  }
+
+  private forgetBefore(tick: number): void {
+    for (const [key, changed] of this.changed) if (changed < tick) this.changed.delete(key);
   }
 }
 
@@ -225,7 +300,7 @@ export class LocationSubscriptions {
   /** Ends a tick: every zone's updates are encoded, once, for the clients to take. */
   sealAll(): void {
     this.ticks += 1;
-    for (const entry of this.subjects.values()) entry.feed.seal();
+    for (const entry of this.subjects.values()) entry.feed.seal(this.ticks);
   }
 
   /** How many NATS subscriptions are open. */
@@ -281,11 +356,13 @@ export class ClientInterests implements DeliverySink {
   /** Owner-channel updates gathered for this client alone. */
   private readonly pending: UpdateGathering;
   /** Zone updates of ticks that ended while a query was under way, held back until it is answered. */
-  private heldBack: Uint8Array[] = [];
+  private heldBack: ZoneUpdates = { events: [], state: [] };
+  /** State sent again: what lost messages carried that is still the newest. */
+  private resends: StateMessage[] = [];
   /** The last tick whose zone updates were taken. */
   private lastTick = 0;
   /** Deliveries that arrived while a query was under way, with whether they came to the owner channel. */
-  private buffered: { delivery: Delivery; owner: boolean }[] = [];
+  private buffered: { delivery: Delivery; owner: boolean; tick: number }[] = [];
   private queriesUnderWay = 0;
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
@@ -324,11 +401,12 @@ export class ClientInterests implements DeliverySink {
     for (const zone of added) this.cover(parent, zone);
     if (dropped.length > 0) this.leaveUncovered();
     this.queriesUnderWay += 1;
+    const tick = this.ongoingTick;
     const query = added.length > 0 ? this.port.query(parent, added) : Promise.resolve([]);
     this.chain = this.chain
       .then(() => query)
       .then(
-        (objects) => this.answer(interestId, context, objects),
+        (objects) => this.answer(interestId, context, objects, tick),
         (error: unknown) => {
           this.queriesUnderWay -= 1;
           this.fail(error as Error);
@@ -351,26 +429,42 @@ export class ClientInterests implements DeliverySink {
 
   /**
    * The messages of updates for the client now: those gathered for it alone, then the zones' of the
-   * last tick (each zone's encoded once for all its clients). While a query is under way, the zones'
-   * are held back, and go after its answer.
+   * last tick (each zone's encoded once for all its clients), and state sent again. While a query is
+   * under way, the zones' are held back, and go after its answer.
    */
-  takeUpdates(): Uint8Array[] {
-    const out = this.pending.take().map(encodeAgentMessage);
+  takeUpdates(): ZoneUpdates {
+    const out: ZoneUpdates = {
+      events: fieldUpdateMessages(this.pending.take()),
+      state: this.resends,
+    };
+    this.resends = [];
     const tick = this.port.tick;
     if (tick === this.lastTick) return out;
     this.lastTick = tick;
-    const zones: Uint8Array[] = [];
-    for (const covered of this.coverage.values()) zones.push(...covered.feed.sealed);
-    if (this.queriesUnderWay > 0) {
-      this.heldBack.push(...zones);
-      return out;
+    const zones = this.queriesUnderWay > 0 ? this.heldBack : out;
+    if (zones === out && this.heldBack.events.length + this.heldBack.state.length > 0) {
+      out.events.push(...this.heldBack.events);
+      out.state.push(...this.heldBack.state);
+      this.heldBack = { events: [], state: [] };
     }
-    if (this.heldBack.length > 0) {
-      out.push(...this.heldBack);
-      this.heldBack = [];
+    for (const covered of this.coverage.values()) {
+      zones.events.push(...covered.feed.sealed);
+      zones.state.push(...covered.feed.sealedState);
     }
-    out.push(...zones);
     return out;
+  }
+
+  /**
+   * A STATE_UPDATES message sent to the client was lost: what it carried that is still the newest goes
+   * again with the next updates (if the client still covers its zone).
+   */
+  lost(message: StateMessage): void {
+    if (this.closed) return;
+    let covered = false;
+    for (const coverage of this.coverage.values()) if (coverage.feed === message.feed) covered = true;
+    if (!covered) return;
+    const resend = message.feed.stillNewest(message);
+    if (resend !== undefined) this.resends.push(resend);
   }
 
   /** Unsubscribes everything; nothing more is sent. */
@@ -380,7 +474,8 @@ export class ClientInterests implements DeliverySink {
     this.coverage.clear();
     this.interests.clear();
     this.buffered = [];
-    this.heldBack = [];
+    this.heldBack = { events: [], state: [] };
+    this.resends = [];
     this.pending.take();
   }
 
@@ -395,29 +490,43 @@ export class ClientInterests implements DeliverySink {
 
   private receive(delivery: Delivery, owner: boolean): void {
     if (this.closed) return;
-    if (this.queriesUnderWay > 0) this.buffered.push({ delivery, owner });
-    else if (owner) this.applyOwner(delivery);
-    else this.apply(delivery);
+    const tick = this.ongoingTick;
+    if (this.queriesUnderWay > 0) this.buffered.push({ delivery, owner, tick });
+    else if (owner) this.applyOwner(delivery, tick);
+    else this.apply(delivery, tick);
   }
 
-  private answer(interestId: number, context: number, objects: readonly ObjectSnapshot[]): void {
+  /**
+   * The tick the updates arriving now will be sealed in: a snapshot taken now is as new as they are or
+   * newer, so the client skips state of older ticks.
+   */
+  private get ongoingTick(): number {
+    return this.port.tick + 1;
+  }
+
+  private answer(
+    interestId: number,
+    context: number,
+    objects: readonly ObjectSnapshot[],
+    tick: number,
+  ): void {
     this.queriesUnderWay -= 1;
     if (this.closed) return;
-    for (const object of objects) this.enter(object);
+    for (const object of objects) this.enter(object, tick);
     this.send({ type: AgentMessageType.DoneInterest, interestId, context });
     if (this.queriesUnderWay > 0) return;
     const buffered = this.buffered;
     this.buffered = [];
-    for (const { delivery, owner } of buffered) {
-      if (owner) this.applyOwner(delivery);
-      else this.apply(delivery);
+    for (const { delivery, owner, tick: then } of buffered) {
+      if (owner) this.applyOwner(delivery, then);
+      else this.apply(delivery, then);
     }
   }
 
-  private applyOwner(delivery: Delivery): void {
+  private applyOwner(delivery: Delivery, tick: number): void {
     switch (delivery.kind) {
       case "enter-owner":
-        this.enterOwned(delivery.object);
+        this.enterOwned(delivery.object, tick);
         return;
       case "update":
         for (const [doId, fieldId, value] of delivery.updates) {
@@ -450,7 +559,7 @@ export class ClientInterests implements DeliverySink {
   }
 
   /** The client now owns the object: it enters (owner-visible fields), or, if seen already, gains them. */
-  private enterOwned(object: ObjectSnapshot): void {
+  private enterOwned(object: ObjectSnapshot, tick: number): void {
     const seen = this.visible.get(object.doId);
     if (seen !== undefined) {
       // field updates gathered for it are older than the snapshot the owner now gets
@@ -466,13 +575,13 @@ export class ClientInterests implements DeliverySink {
         owned: true,
       });
     }
-    this.sendEnter(object, AgentMessageType.EnterOwnedObject);
+    this.sendEnter(object, tick, AgentMessageType.EnterOwnedObject);
   }
 
-  private apply(delivery: Delivery): void {
+  private apply(delivery: Delivery, tick: number): void {
     switch (delivery.kind) {
       case "enter":
-        this.enter(delivery.object);
+        this.enter(delivery.object, tick);
         return;
       case "leave": {
         const object = this.visible.get(delivery.doId);
@@ -490,7 +599,7 @@ export class ClientInterests implements DeliverySink {
     }
   }
 
-  private enter(object: ObjectSnapshot): void {
+  private enter(object: ObjectSnapshot, tick: number): void {
     if (!this.coverage.has(zoneKey(object.parentId, object.zoneId))) return;
     const seen = this.visible.get(object.doId);
     if (seen !== undefined) {
@@ -504,7 +613,7 @@ export class ClientInterests implements DeliverySink {
       zone: object.zoneId,
       owned: false,
     });
-    this.sendEnter(object);
+    this.sendEnter(object, tick);
   }
 
   /** The object is now at (parent, zone): the client hears of it when that is a change. */
@@ -545,6 +654,7 @@ export class ClientInterests implements DeliverySink {
 
   private sendEnter(
     object: ObjectSnapshot,
+    tick: number,
     type:
       | typeof AgentMessageType.EnterObject
       | typeof AgentMessageType.EnterOwnedObject = AgentMessageType.EnterObject,
@@ -555,6 +665,7 @@ export class ClientInterests implements DeliverySink {
       parent: object.parentId,
       zone: object.zoneId,
       classId: object.classId,
+      tick,
       fields: object.fields.map(([fieldId, value]) => ({ fieldId, value })),
     });
   }

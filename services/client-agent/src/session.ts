@@ -32,7 +32,13 @@ import {
   type FieldValueSizer,
   MAX_FOLLOW_RADIUS,
 } from "@overworld/protocol/client";
-import { ClientInterests, type FieldRules, type InterestPort, type VisibleObject } from "./interest.ts";
+import {
+  ClientInterests,
+  type FieldRules,
+  type InterestPort,
+  type StateMessage,
+  type VisibleObject,
+} from "./interest.ts";
 
 /** Client messages larger than this are refused with 106: nothing a client says needs more. */
 export const MAX_CLIENT_MESSAGE_BYTES = 4096;
@@ -183,9 +189,13 @@ export class ClientSession {
   flush(now: number): Uint8Array[] {
     this.urgent = false;
     if (this.currentState === "active") {
-      for (const bytes of this.interests.takeUpdates()) this.endpoint.sendReliable(bytes);
+      const updates = this.interests.takeUpdates();
+      for (const bytes of updates.events) this.endpoint.sendReliable(bytes);
+      for (const message of updates.state) this.endpoint.sendUnreliable(message.bytes, undefined, message);
     }
-    return this.endpoint.update(now);
+    const datagrams = this.endpoint.update(now);
+    for (const lost of this.endpoint.takeLostTags()) this.interests.lost(lost as StateMessage);
+    return datagrams;
   }
 
   send(message: AgentMessage): void {

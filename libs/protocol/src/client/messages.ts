@@ -27,7 +27,8 @@
  *   HELLO_RESP       clusterTime: f64
  *   EJECT            code: u16, reason: str
  *   CLOCK            serverTime: f64, errorBound: f64 (ms; the true cluster time is within ± this)
- *   ENTER_OBJECT     doId: u32, parent: u32, zone: u32, classId: u16, fields (required, then other visible)
+ *   ENTER_OBJECT     doId: u32, parent: u32, zone: u32, classId: u16, tick: var, fields (required, then
+ *                    other visible); STATE_UPDATES of the object older than `tick` are stale
  *   ENTER_OWNED      as ENTER_OBJECT, for an object this client owns (fields: the owner-visible ones); also
  *                    sent for an object already in view that the client comes to own
  *   LEAVE_OBJECT     doId: u32
@@ -37,6 +38,9 @@
  *                    objects with close ids, cost 1 byte of doId; a zone's updates of a tick
  *   OBJECT_LOCATION  doId: u32, parent: u32, zone: u32 (an object in view moved to another zone in view,
  *                    or an owned object moved anywhere)
+ *   STATE_UPDATES    tick: var, then as FIELD_UPDATES: the newest values of stored fields (ram, required,
+ *                    db) as of the agent's tick `tick`, sent on the unreliable channel; a value of an older
+ *                    tick than the one a client holds for that field is stale and skipped
  *
  * Decoding is hostile-input safe: it never reads past the bytes given and never throws; it returns either
  * the message or a typed failure whose `code` maps to an ejection (see EJECT_FOR_DECODE_FAILURE).
@@ -65,6 +69,7 @@ export const AgentMessageType = {
   FieldUpdates: 0x47,
   EnterOwnedObject: 0x48,
   ObjectLocation: 0x49,
+  StateUpdates: 0x4a,
 } as const;
 export type AgentMessageType = (typeof AgentMessageType)[keyof typeof AgentMessageType];
 
@@ -115,8 +120,8 @@ function unzigzag(value: number): number {
   return value % 2 === 0 ? value / 2 : -(value + 1) / 2;
 }
 
-/** Bytes of a FIELD_UPDATES message before its updates, at most (type, count). */
-export const FIELD_UPDATES_HEADER_BYTES = 1 + 3;
+/** Bytes of a FIELD_UPDATES or STATE_UPDATES message before its updates, at most (type, tick, count). */
+export const FIELD_UPDATES_HEADER_BYTES = 1 + VAR_MAX_BYTES + 3;
 
 function varuintBytes(value: number): number {
   let bytes = 1;
@@ -192,6 +197,8 @@ export type AgentMessage =
       readonly parent: number;
       readonly zone: number;
       readonly classId: number;
+      /** The agent's tick the values are of: STATE_UPDATES of older ticks are stale. */
+      readonly tick: number;
       readonly fields: readonly PackedField[];
     }
   | { readonly type: typeof AgentMessageType.LeaveObject; readonly doId: number }
@@ -201,6 +208,11 @@ export type AgentMessage =
       readonly context: number;
     }
   | { readonly type: typeof AgentMessageType.FieldUpdates; readonly updates: readonly FieldUpdate[] }
+  | {
+      readonly type: typeof AgentMessageType.StateUpdates;
+      readonly tick: number;
+      readonly updates: readonly FieldUpdate[];
+    }
   | {
       readonly type: typeof AgentMessageType.ObjectLocation;
       readonly doId: number;
@@ -486,6 +498,7 @@ export function decodeAgentMessage(bytes: Uint8Array, sizer: FieldValueSizer): D
           parent: reader.u32("parent"),
           zone: reader.u32("zone"),
           classId: reader.u16("class id"),
+          tick: reader.varuint("tick"),
           fields: reader.fields(sizer),
         };
       case AgentMessageType.LeaveObject:
@@ -494,14 +507,16 @@ export function decodeAgentMessage(bytes: Uint8Array, sizer: FieldValueSizer): D
         return { type, doId: reader.u32("doId"), parent: reader.u32("parent"), zone: reader.u32("zone") };
       case AgentMessageType.DoneInterest:
         return { type, interestId: reader.u16("interest id"), context: reader.u32("context") };
-      case AgentMessageType.FieldUpdates: {
+      case AgentMessageType.FieldUpdates:
+      case AgentMessageType.StateUpdates: {
         const updates: FieldUpdate[] = [];
         const read = readFieldUpdates(reader.bytes, sizer, (doId, fieldId, bytes, start, end) => {
           updates.push({ doId, fieldId, value: bytes.subarray(start, end) });
         });
         if (!read.ok) throw new DecodeFailure(read.code, read.detail);
         reader.position = reader.bytes.length;
-        return { type, updates };
+        if (type === AgentMessageType.FieldUpdates) return { type, updates };
+        return { type, tick: read.message, updates };
       }
       default:
         throw new DecodeFailure("bad_type", `${type} is not an agent message type`);
@@ -509,22 +524,27 @@ export function decodeAgentMessage(bytes: Uint8Array, sizer: FieldValueSizer): D
   });
 }
 
-/** Called for each update of a FIELD_UPDATES message: the value is `bytes[start, end)`, checked by the dclass. */
+/** The tick of a FIELD_UPDATES message's updates: none (they are events, or go in order anyway). */
+export const NO_TICK = -1;
+
+/**
+ * Called for each update of a FIELD_UPDATES or STATE_UPDATES message: the value is `bytes[start, end)`,
+ * checked by the dclass; `tick` is the STATE_UPDATES message's tick, or NO_TICK.
+ */
 export type FieldUpdateVisitor = (
   doId: number,
   fieldId: number,
   bytes: Uint8Array,
   start: number,
   end: number,
+  tick: number,
 ) => void;
 
-const ALL_READ: DecodeResult<number> = { ok: true, message: 0 };
-
 /**
- * Reads a whole FIELD_UPDATES message (type byte included) in place, calling `visit` for each update in
- * order, with no allocation of its own: the hot path of a client, which hears every update of everything
- * it sees. The same checks as `decodeAgentMessage`; `ok: false` names the first problem (updates visited
- * before it were well formed).
+ * Reads a whole FIELD_UPDATES or STATE_UPDATES message (type byte included) in place, calling `visit` for
+ * each update in order: the hot path of a client, which hears every update of everything it sees. The
+ * same checks as `decodeAgentMessage`; `ok: false` names the first problem (updates visited before it
+ * were well formed); `ok: true` carries the message's tick (NO_TICK for FIELD_UPDATES).
  */
 export function readFieldUpdates(
   bytes: Uint8Array,
@@ -532,8 +552,9 @@ export function readFieldUpdates(
   visit: FieldUpdateVisitor,
 ): DecodeResult<number> {
   const length = bytes.length;
-  if (length === 0 || bytes[0] !== AgentMessageType.FieldUpdates) {
-    return { ok: false, code: "bad_type", detail: "not a FIELD_UPDATES message" };
+  const state = length > 0 && bytes[0] === AgentMessageType.StateUpdates;
+  if (length === 0 || (bytes[0] !== AgentMessageType.FieldUpdates && !state)) {
+    return { ok: false, code: "bad_type", detail: "neither a FIELD_UPDATES nor a STATE_UPDATES message" };
   }
   let at = 1;
   /** A varuint at `at`, or -1 when it is truncated or too long (`at` then says where). */
@@ -554,6 +575,8 @@ export function readFieldUpdates(
     code,
     detail,
   });
+  const tick = state ? varuint() : NO_TICK;
+  if (state && tick < 0) return fail(tick === -1 ? "truncated" : "bad_member", "the tick is malformed");
   const count = varuint();
   if (count < 0) return fail(count === -1 ? "truncated" : "bad_member", "the update count is malformed");
   if (count > MAX_UPDATES_PER_FIELD_UPDATES) {
@@ -582,11 +605,11 @@ export function readFieldUpdates(
     if (end === "bad_value" || !Number.isInteger(end) || end < at || end > length) {
       return fail("bad_value", `the value of field ${fieldId} at offset ${at} is malformed`);
     }
-    visit(doId, fieldId, bytes, at, end);
+    visit(doId, fieldId, bytes, at, end, tick);
     at = end;
   }
   if (at < length) return fail("trailing_bytes", `${length - at} byte(s) left after the message`);
-  return ALL_READ;
+  return { ok: true, message: tick };
 }
 
 // ---- writing -------------------------------------------------------------------------------------------
@@ -709,11 +732,13 @@ export function encodeAgentMessage(message: AgentMessage): Uint8Array {
       return writer.f64(message.serverTime, "server time").f64(message.errorBound, "error bound").finish();
     case AgentMessageType.EnterObject:
     case AgentMessageType.EnterOwnedObject: {
+      checkUint(message.tick, U32_MAX, "tick");
       writer
         .u32(message.doId, "doId")
         .u32(message.parent, "parent")
         .u32(message.zone, "zone")
         .u16(message.classId, "class id")
+        .varuint(message.tick, "tick")
         .u16(message.fields.length, "field count");
       for (const field of message.fields) writer.u16(field.fieldId, "field id").raw(field.value, "value");
       return writer.finish();
@@ -728,9 +753,14 @@ export function encodeAgentMessage(message: AgentMessage): Uint8Array {
         .finish();
     case AgentMessageType.DoneInterest:
       return writer.u16(message.interestId, "interest id").u32(message.context, "context").finish();
-    case AgentMessageType.FieldUpdates: {
+    case AgentMessageType.FieldUpdates:
+    case AgentMessageType.StateUpdates: {
       if (message.updates.length > MAX_UPDATES_PER_FIELD_UPDATES) {
         throw new RangeError(`${message.updates.length} updates, over ${MAX_UPDATES_PER_FIELD_UPDATES}`);
+      }
+      if (message.type === AgentMessageType.StateUpdates) {
+        checkUint(message.tick, U32_MAX, "tick");
+        writer.varuint(message.tick, "tick");
       }
       writer.varuint(message.updates.length, "update count");
       let previous = 0;
