@@ -102,7 +102,8 @@ describe("state over a lossy link", () => {
       await sleep(5);
     }
 
-    const final = (object: ObjectMirror | undefined) => (object?.fields.get("setBRA1") as number[])?.[0];
+    const final = (object: ObjectMirror | undefined) =>
+      (object?.fields.get("setBRA1") as number[] | undefined)?.[0];
     await eventually(
       () => objects.every((doId) => final(client.objects.get(doId)) === ROUNDS),
       "every object's state to reach the last value",
@@ -123,12 +124,12 @@ describe("state over a lossy link", () => {
 
   it("repairs a lost last value: one change, then quiet, again and again", async () => {
     // nothing newer follows these to make up for a loss: only sending the newest value again does
-    const [doId] = [...client.objects.keys()];
+    const mirror = [...client.objects.values()][0]!;
     for (let change = 1; change <= SINGLE_CHANGES; change++) {
       const value = 10_000 + change;
-      await cluster.ss("updates", { groups: [[0, [[doId!, setBRA1.id, u32(value)]]]] });
+      await cluster.ss("updates", { groups: [[0, [[mirror.doId, setBRA1.id, u32(value)]]]] });
       await eventually(
-        () => (client.objects.get(doId!)?.fields.get("setBRA1") as number[])[0] === value,
+        () => (mirror.fields.get("setBRA1") as number[])[0] === value,
         `change ${change} to arrive`,
         10_000,
       );
