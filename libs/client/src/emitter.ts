@@ -3,16 +3,15 @@
 export type Listener<T> = (payload: T) => void;
 
 export class Emitter<Events extends object> {
-  private readonly listeners = new Map<keyof Events, Set<Listener<never>>>();
+  /**
+   * Listeners by event, copied on change: `emit` walks the array it finds, unaffected by listeners added
+   * or removed meanwhile, with no copy per event (the client emits one per update it hears).
+   */
+  private readonly listeners = new Map<keyof Events, readonly Listener<never>[]>();
 
   /** Adds a listener; returns a function that removes it. */
   on<K extends keyof Events>(event: K, listener: Listener<Events[K]>): () => void {
-    let set = this.listeners.get(event);
-    if (set === undefined) {
-      set = new Set();
-      this.listeners.set(event, set);
-    }
-    set.add(listener as Listener<never>);
+    this.listeners.set(event, [...(this.listeners.get(event) ?? []), listener as Listener<never>]);
     return () => this.off(event, listener);
   }
 
@@ -26,12 +25,18 @@ export class Emitter<Events extends object> {
   }
 
   off<K extends keyof Events>(event: K, listener: Listener<Events[K]>): void {
-    this.listeners.get(event)?.delete(listener as Listener<never>);
+    const list = this.listeners.get(event);
+    if (list === undefined) return;
+    const at = list.indexOf(listener as Listener<never>);
+    if (at < 0) return;
+    const rest = list.filter((_, index) => index !== at);
+    if (rest.length === 0) this.listeners.delete(event);
+    else this.listeners.set(event, rest);
   }
 
   protected emit<K extends keyof Events>(event: K, payload: Events[K]): void {
-    const set = this.listeners.get(event);
-    if (set === undefined) return;
-    for (const listener of [...set]) (listener as Listener<Events[K]>)(payload);
+    const list = this.listeners.get(event);
+    if (list === undefined) return;
+    for (const listener of list) (listener as Listener<Events[K]>)(payload);
   }
 }

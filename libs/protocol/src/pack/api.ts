@@ -36,12 +36,15 @@ function packWith(codec: Codec, value: unknown, label: string): Uint8Array {
 /** Reused by unpackField/unpackValue: re-pointing it at bytes from the same buffer costs nothing. */
 const sharedReader = new DatagramReader(new Uint8Array(0));
 
-/** `wholePath` names the whole value in a trailing-bytes error (the codec's own errors carry their path). */
+/**
+ * `wholePath` names the whole value in a trailing-bytes error (the codec's own errors carry their path);
+ * a field names itself (its name is only put together when there is an error).
+ */
 function unpackWith(
   codec: Codec,
   bytes: Uint8Array,
   label: string,
-  wholePath = label,
+  wholePath: string | Field = label,
   start = 0,
   end = bytes.length,
 ): DcValue {
@@ -57,7 +60,7 @@ function unpackWith(
     throw new DcPackError(
       "trailing_bytes",
       `the value ended after ${reader.position} byte(s) but ${reader.remaining} more follow`,
-      wholePath,
+      typeof wholePath === "string" ? wholePath : `${wholePath.owner.name}.${wholePath.name}`,
     );
   }
   return value;
@@ -70,12 +73,12 @@ export function packField(field: Field, value: FieldValue): Uint8Array {
 
 /** Unpacks one field's value; the bytes must hold exactly that value (no trailing bytes). */
 export function unpackField(field: Field, bytes: Uint8Array): FieldValue {
-  return unpackWith(fieldCodec(field), bytes, "", `${field.owner.name}.${field.name}`);
+  return unpackWith(fieldCodec(field), bytes, "", field);
 }
 
 /** Unpacks one field's value from `bytes[start, end)`, which must hold exactly that value (no copy, no view). */
 export function unpackFieldAt(field: Field, bytes: Uint8Array, start: number, end: number): FieldValue {
-  return unpackWith(fieldCodec(field), bytes, "", `${field.owner.name}.${field.name}`, start, end);
+  return unpackWith(fieldCodec(field), bytes, "", field, start, end);
 }
 
 /** Packs a value of a type; `label` names it in error paths. */
