@@ -123,6 +123,31 @@ describe("unreliable channel: tagged messages are accounted for", () => {
   });
 });
 
+describe("acks alone wait for ackDelayMs", () => {
+  it("sends an ack-only datagram once the delay has passed, and acks at once with a message", () => {
+    const server = new ReliableEndpoint();
+    const client = new ReliableEndpoint({ ackDelayMs: 50 });
+    client.sendReliable(text("hello"));
+    deliverAll(client.update(0), server, 0);
+    server.sendUnreliable(text("state"));
+    const state = server.update(5);
+    deliverAll(state, client, 5);
+    expect(client.update(10)).toEqual([]); // only an ack owed, 10 ms after the last datagram
+    const ack = client.update(50);
+    expect(ack).toHaveLength(1);
+    expect(headerOf(ack[0]!).ack?.latest).toBe(headerOf(state[0]!).sequence);
+
+    server.sendUnreliable(text("more"));
+    const more = server.update(70);
+    deliverAll(more, client, 70);
+    client.sendReliable(text("move"));
+    const withMessage = client.update(75); // a message goes at once, the ack with it
+    expect(withMessage).toHaveLength(1);
+    expect(headerOf(withMessage[0]!).ack?.latest).toBe(headerOf(more[0]!).sequence);
+    expect(reliablePayloads(deliverAll(withMessage, server, 75)).map(untext)).toEqual(["move"]);
+  });
+});
+
 describe("packing messages into datagrams", () => {
   it("fills datagrams with small reliable messages: 3 bytes of header for the first, 1 for each next", () => {
     const a = new ReliableEndpoint();

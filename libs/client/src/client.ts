@@ -151,6 +151,13 @@ const U16_LIMIT = 0x1_0000;
 const MAX_PENDING_ECHOES = 16;
 const U32_LIMIT = 0x1_0000_0000;
 
+/**
+ * A client mostly listens: the agent's datagrams come in bursts, one per tick (20 Hz by default). Acks
+ * ride on whatever the client sends; alone, one per burst is enough (the agent's next datagrams are
+ * acked with the 32 before them), not one or two per datagram heard.
+ */
+const ACK_DELAY_MS = 50;
+
 /** A field of an object as one number (doIds are 32-bit, field ids 16-bit). */
 const echoKey = (doId: number, fieldId: number) => doId * U16_LIMIT + fieldId;
 
@@ -159,7 +166,7 @@ export class OverworldClient extends Emitter<ClientEvents> {
   readonly objects = new Map<number, ObjectMirror>();
   readonly dc: DcFile;
   private readonly netcodeClient = new netcode.NetcodeClient();
-  private readonly endpoint = new reliable.ReliableEndpoint();
+  private readonly endpoint = new reliable.ReliableEndpoint({ ackDelayMs: ACK_DELAY_MS });
   private readonly clock = new ClusterClock();
   private readonly sizer: FieldValueSizer;
   private readonly now: () => number;

@@ -35,6 +35,12 @@ export interface ReliableConfig {
   readonly lossDecisionDelayMs: number;
   /** Unreliable messages waiting for room beyond this many are dropped, oldest first. */
   readonly maxQueuedUnreliable: number;
+  /**
+   * A datagram carrying nothing but acks leaves at most this long after the previous datagram (0: at
+   * once). Acks ride on every datagram that leaves anyway; an end that mostly listens (a game client
+   * hearing a server's ticks) sends one ack per tick instead of one or two per datagram heard.
+   */
+  readonly ackDelayMs: number;
 }
 
 export const DEFAULT_RELIABLE_CONFIG: ReliableConfig = {
@@ -50,6 +56,7 @@ export const DEFAULT_RELIABLE_CONFIG: ReliableConfig = {
   initialResendDelayMs: 100,
   lossDecisionDelayMs: 250,
   maxQueuedUnreliable: 1024,
+  ackDelayMs: 0,
 };
 
 /** Reliable message ids in flight at once; a receiver refuses ids further than this from its next. */
@@ -100,6 +107,7 @@ export function resolveReliableConfig(overrides: Partial<ReliableConfig> = {}): 
   requireDelay("maxResendDelayMs", config.maxResendDelayMs);
   requireDelay("initialResendDelayMs", config.initialResendDelayMs);
   requireDelay("lossDecisionDelayMs", config.lossDecisionDelayMs);
+  requireDelay("ackDelayMs", config.ackDelayMs);
   if (config.maxResendDelayMs < config.minResendDelayMs) {
     throw new RangeError(
       `reliable config maxResendDelayMs (${config.maxResendDelayMs}) is below minResendDelayMs (${config.minResendDelayMs})`,

@@ -103,6 +103,8 @@ export class ReliableEndpoint {
   private readonly sender: ReliableSender;
   private readonly receiver: ReliableReceiver;
   private readonly unreliable: UnreliableQueue;
+  /** When the last datagram left (for ackDelayMs). */
+  private lastSentAt = Number.NEGATIVE_INFINITY;
   /** Tags of unreliable messages dropped or lost since `takeLostTags` last took them. */
   private lostTags: UnreliableTag[] = [];
   private readonly received = new ReceivedPackets();
@@ -323,11 +325,18 @@ export class ReliableEndpoint {
     this.packetsInFlight -= 1;
   }
 
-  /** Builds the datagrams to send now: due reliable parts, queued unreliable messages, owed acks. */
+  /**
+   * Builds the datagrams to send now: due reliable parts, queued unreliable messages, owed acks (alone,
+   * only once ackDelayMs has passed since the last datagram).
+   */
   update(now: number): Uint8Array[] {
     this.latestTime = now;
     this.openedThisUpdate = 0;
     this.decideLosses(now);
+    const due = this.sender.dueParts(now, this.resendDelay);
+    if (due.length === 0 && this.unreliable.length === 0 && now - this.lastSentAt < this.config.ackDelayMs) {
+      return [];
+    }
     const anchors = this.received.takeAckAnchors();
     let anchorIndex = 0;
     const room = Math.min(
@@ -335,7 +344,7 @@ export class ReliableEndpoint {
       this.config.maxPacketsInFlight - this.packetsInFlight,
     );
     const packer = new DatagramPacker(Math.max(0, room), () => this.openDatagram(anchors[anchorIndex++]));
-    this.packReliable(packer, now);
+    this.packReliable(packer, due, now);
     this.unreliable.drain((entry) =>
       packer.place(unreliableRecordSize(entry.bytes.length), (datagram) =>
         datagram.appendUnreliable(entry.bytes, entry.tag),
@@ -345,8 +354,8 @@ export class ReliableEndpoint {
     return packer.datagrams.map((datagram) => this.finishDatagram(datagram, now));
   }
 
-  private packReliable(packer: DatagramPacker, now: number): void {
-    for (const part of this.sender.dueParts(now, this.resendDelay)) {
+  private packReliable(packer: DatagramPacker, due: readonly ReliablePart[], now: number): void {
+    for (const part of due) {
       const bytes = this.sender.partBytes(part);
       const minSize = DatagramBuilder.minReliableSize(part, bytes);
       if (packer.place(minSize, (datagram) => datagram.appendReliable(part, bytes)))
@@ -391,6 +400,7 @@ export class ReliableEndpoint {
     }
     this.counters.packetsSent += 1;
     this.counters.bytesSent += bytes.length;
+    this.lastSentAt = now;
     this.sentRate.record(bytes.length, now);
     return bytes;
   }
