@@ -85,7 +85,7 @@ afterAll(async () => {
 });
 
 const updates = (agent: Participant, groups: messages.UpdateBatch["groups"]) =>
-  agent.request<{ applied: number; refused: { code: string; message: string }[] }>("ss", "updates", {
+  agent.request("ss", "updates", {
     groups,
   });
 

@@ -28,12 +28,17 @@ import {
   joinInboxOf,
   messages,
   type Role,
-  type ServiceName,
   type Subjects,
   subjects,
 } from "@overworld/protocol";
 import { connectBus, type NatsConnection, parseMessage, reconnectBus, request } from "./bus.ts";
 import { ConfigError } from "./config.ts";
+
+type OperatedService = messages.OperatedService;
+type OperationName<S extends OperatedService> = messages.OperationName<S>;
+type RequestOf<S extends OperatedService, K extends OperationName<S>> = messages.RequestOf<S, K>;
+type ReplyOf<S extends OperatedService, K extends OperationName<S>> = messages.ReplyOf<S, K>;
+
 import type { Logger } from "./log.ts";
 import { untilReachable } from "./retry.ts";
 
@@ -135,11 +140,23 @@ export interface Participant {
   /** True while the director counts it among the living (false while it joins again, and after `leave()`). */
   readonly alive: boolean;
   /** The subject of a message from this participant to a service's operation. */
-  subject(service: ServiceName, operation: string): string;
-  /** Sends a request to a service's operation and returns its `ok` answer (see `request`). */
-  request<T>(service: ServiceName, operation: string, body: unknown, timeoutMs?: number): Promise<T>;
+  subject<S extends OperatedService>(service: S, operation: OperationName<S>): string;
+  /**
+   * Asks a service's operation and resolves with its reply, both typed by the message catalogue; a
+   * refusal rejects with its RequestError (see `request`).
+   */
+  request<S extends OperatedService, K extends OperationName<S>>(
+    service: S,
+    operation: K,
+    body: RequestOf<S, K>,
+    timeoutMs?: number,
+  ): Promise<ReplyOf<S, K>>;
   /** Publishes a message to a service's operation, expecting no answer. */
-  publish(service: ServiceName, operation: string, body: unknown): void;
+  publish<S extends OperatedService, K extends OperationName<S>>(
+    service: S,
+    operation: K,
+    body: RequestOf<S, K>,
+  ): void;
   /** Registers a message to publish if this participant dies without saying goodbye. */
   addPostRemove(subject: string, payload: Uint8Array): Promise<void>;
   /** Registers several, in order (they are published in the order they were registered). */
@@ -349,16 +366,25 @@ class Member implements Participant {
     );
   }
 
-  subject(service: ServiceName, operation: string): string {
+  subject<S extends OperatedService>(service: S, operation: OperationName<S>): string {
     return this.subjects.service(service, operation, this.identity);
   }
 
-  async request<T>(service: ServiceName, operation: string, body: unknown, timeoutMs?: number): Promise<T> {
+  async request<S extends OperatedService, K extends OperationName<S>>(
+    service: S,
+    operation: K,
+    body: RequestOf<S, K>,
+    timeoutMs?: number,
+  ): Promise<ReplyOf<S, K>> {
     await this.current();
-    return request<T>(this.nc, this.subject(service, operation), body, timeoutMs ?? this.timeoutMs);
+    return request(this.nc, this.subject(service, operation), body, timeoutMs ?? this.timeoutMs);
   }
 
-  publish(service: ServiceName, operation: string, body: unknown): void {
+  publish<S extends OperatedService, K extends OperationName<S>>(
+    service: S,
+    operation: K,
+    body: RequestOf<S, K>,
+  ): void {
     this.nc.publish(this.subject(service, operation), encodeEnvelope(body));
   }
 
@@ -367,7 +393,7 @@ class Member implements Participant {
   }
 
   async addPostRemoves(list: readonly PostRemoveMessage[]): Promise<void> {
-    await this.director("addPostRemoves", { messages: list });
+    await this.director("addPostRemoves", { messages: [...list] });
   }
 
   async clearPostRemoves(): Promise<void> {
@@ -375,18 +401,16 @@ class Member implements Participant {
   }
 
   async allocateIds(kind: IdKind, count: number): Promise<IdRange> {
-    const reply = await this.director<messages.AllocateIdsReply>("allocateIds", { kind, count });
+    const reply = await this.director("allocateIds", { kind, count });
     return { first: reply.first, count: reply.count };
   }
 
   async members(role: Role): Promise<messages.Member[]> {
-    const reply = await this.director("members", { role });
-    return checked(messages.membersReply, reply, "members").members;
+    return (await this.director("members", { role })).members;
   }
 
   async owners(channels: readonly number[]): Promise<number[]> {
-    const reply = await this.director("owners", { channels });
-    return checked(messages.ownersReply, reply, "owners").owners;
+    return (await this.director("owners", { channels: [...channels] })).owners;
   }
 
   async nextDoId(): Promise<number> {
@@ -419,18 +443,21 @@ class Member implements Participant {
     }
   }
 
-  private async director<T = unknown>(operation: messages.DirectorOp, body: unknown): Promise<T> {
+  /** Asks the director; if it says this participant is dead, joins again and asks once more. */
+  private async director<K extends messages.DirectorOp>(
+    operation: K,
+    body: RequestOf<"md", K>,
+  ): Promise<ReplyOf<"md", K>> {
     await this.current();
     if (this.state !== "alive") {
       throw new messages.RequestError("not_found", `participant ${this.channel} has left; join again`);
     }
     try {
-      return await request<T>(this.nc, this.subject("md", operation), body, this.timeoutMs);
+      return await this.request("md", operation, body);
     } catch (error) {
       if (error instanceof messages.RequestError && error.code === "not_found") {
         this.declaredDead(error.message);
-        await this.current();
-        return request<T>(this.nc, this.subject("md", operation), body, this.timeoutMs);
+        return this.request("md", operation, body);
       }
       throw error;
     }
@@ -500,21 +527,6 @@ class Member implements Participant {
       }
     }
   }
-}
-
-function checked<T>(
-  schema: { safeParse(value: unknown): { success: true; data: T } | { success: false; error: Error } },
-  reply: unknown,
-  what: string,
-): T {
-  const parsed = schema.safeParse(reply);
-  if (!parsed.success) {
-    throw new messages.RequestError(
-      "internal",
-      `the director's ${what} reply is not one: ${parsed.error.message}`,
-    );
-  }
-  return parsed.data;
 }
 
 // ---- the cluster event log ------------------------------------------------------------------------

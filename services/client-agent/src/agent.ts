@@ -217,7 +217,7 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       subscribe: (parent, zone, sink) => locations.add(parent, zone, sink),
       unsubscribe: (parent, zone, sink) => locations.remove(parent, zone, sink),
       query: async (parent, zones) => {
-        const reply = await participant.request<{ objects: messages.ObjectSnapshot[] }>(
+        const reply = await participant.request(
           "ss",
           "query-zones",
           { parentId: parent, zones: [...zones] },

@@ -60,15 +60,16 @@ export function serveDirector(context: HandlerContext): Subscription[] {
   const { nc, config, log, track } = context;
   const cluster = subjects(config.root);
   const options = { queue: cluster.queue("md"), log };
+  type Op<S extends messages.DirectorOp> = (typeof messages.DIRECTOR_OPS)[S];
   const on = <S extends messages.DirectorOp>(
     operation: S,
-    handler: (body: z.infer<(typeof messages.DIRECTOR_OPS)[S]>, from: Identity) => Promise<unknown>,
+    handler: (body: z.infer<Op<S>["request"]>, from: Identity) => Promise<messages.ResultOf<Op<S>>>,
   ) =>
     serve(
       nc,
       cluster.served("md", operation),
-      messages.DIRECTOR_OPS[operation],
-      (body, from) => track(() => handler(body as z.infer<(typeof messages.DIRECTOR_OPS)[S]>, from)),
+      messages.DIRECTOR_OPS[operation].request,
+      (body, from) => track(() => handler(body as z.infer<Op<S>["request"]>, from)),
       options,
     );
   return [

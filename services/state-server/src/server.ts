@@ -210,23 +210,24 @@ interface ServeContext {
   readonly inflight: Set<Promise<unknown>>;
 }
 
-type Schemas = Record<string, z.ZodType>;
-type Handlers<S extends Schemas> = {
-  [Op in keyof S]: (body: z.infer<S[Op]>, from: Identity) => Promise<unknown>;
+type Operations = Readonly<Record<string, messages.Operation>>;
+/** A handler for each operation, built from the catalogue: its request in, its reply (less `ok`) out. */
+type Handlers<O extends Operations> = {
+  [Op in keyof O]: (body: z.infer<O[Op]["request"]>, from: Identity) => Promise<messages.ResultOf<O[Op]>>;
 };
 
 /** Serves every operation of a service in its queue group, counting requests and errors. */
-function serveAll<S extends Schemas>(
+function serveAll<O extends Operations>(
   nc: NatsConnection,
   subjects: Subjects,
   service: ServiceName,
-  schemas: S,
-  handlers: Handlers<S>,
+  operations: O,
+  handlers: Handlers<O>,
   context: ServeContext,
 ): Subscription[] {
   const { log, metrics, inflight } = context;
-  return Object.keys(schemas).map((op) => {
-    const run = handlers[op as keyof S];
+  return Object.keys(operations).map((op) => {
+    const run = handlers[op as keyof O];
     const handler = (body: unknown, from: Identity) => {
       metrics.requests.inc({ op: `${service}.${op}` });
       const work = run(body as never, from).catch((error: unknown) => {
@@ -243,7 +244,7 @@ function serveAll<S extends Schemas>(
       );
       return work;
     };
-    return serve(nc, subjects.served(service, op), schemas[op]!, handler, {
+    return serve(nc, subjects.served(service, op), operations[op]!.request, handler, {
       queue: subjects.queue(service),
       log,
     });

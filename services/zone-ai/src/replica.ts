@@ -390,7 +390,7 @@ export class Replica {
   // ---- talking to the cluster ----------------------------------------------------------------------
 
   private async query(parent: number, zones: readonly number[]): Promise<ZoneObjectData[]> {
-    const reply = await this.deps.participant.request<{ objects: messages.ObjectSnapshot[] }>(
+    const reply = await this.deps.participant.request(
       "ss",
       "query-zones",
       { parentId: parent, zones: [...zones] },
@@ -417,8 +417,8 @@ export class Replica {
   /** Does one output of the zone whose channel is `zone`, acting for the zone. */
   private async perform(zone: number, output: ZoneOutput): Promise<void> {
     const { participant } = this.deps;
-    const ss = (op: string, body: object) =>
-      participant.request("ss", op, { as: zone, ...body }, REQUEST_TIMEOUT_MS);
+    const ss = <K extends messages.StateServerOp>(op: K, body: messages.RequestOf<"ss", K>) =>
+      participant.request("ss", op, { ...body, as: zone }, REQUEST_TIMEOUT_MS);
     switch (output.op) {
       case "updates":
         participant.publish("ss", "updates", {

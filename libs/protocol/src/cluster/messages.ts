@@ -55,6 +55,26 @@ export const errorReply = z.object({
 });
 export type ErrorReply = z.infer<typeof errorReply>;
 
+/**
+ * An operation of a service: the request it takes and the reply it answers with (`{ ok: true, ... }`;
+ * a refusal is an ErrorReply). Servers are built from these, and callers typed by them: a caller never
+ * writes a subject or casts a reply.
+ */
+export interface Operation<Request extends z.ZodType = z.ZodType, Reply extends z.ZodType = z.ZodType> {
+  readonly request: Request;
+  readonly reply: Reply;
+}
+
+function operation<Request extends z.ZodType, Reply extends z.ZodType>(
+  request: Request,
+  reply: Reply,
+): Operation<Request, Reply> {
+  return { request, reply };
+}
+
+/** The reply of an operation that answers nothing but success. */
+export const okReply = z.object({ ok: z.literal(true) });
+
 export function fail(code: ErrorCode, message: string): ErrorReply {
   return { ok: false, error: { code, message } };
 }
@@ -137,6 +157,8 @@ export const postRemove = z.object({
 export type PostRemove = z.infer<typeof postRemove>;
 /** Each must be a message its participant may publish itself; the director refuses any other. */
 export const addPostRemoves = z.object({ messages: z.array(postRemove).min(1).max(1024) });
+/** How many post-remove messages the participant has registered now. */
+export const addPostRemovesReply = z.object({ ok: z.literal(true), count: z.number().int().nonnegative() });
 export const clearPostRemoves = z.object({});
 
 export const ID_KINDS = ["doId", "channel"] as const;
@@ -173,15 +195,15 @@ export const owners = z.object({ channels: z.array(id).min(1).max(4096) });
 export const ownersReply = z.object({ ok: z.literal(true), owners: z.array(channelOrNone) });
 export type OwnersReply = z.infer<typeof ownersReply>;
 
-/** The director's operations (besides `join`): `service("md", op, from)`, each with its request schema. */
+/** The director's operations (besides `join`): `service("md", op, from)`. */
 export const DIRECTOR_OPS = {
-  heartbeat,
-  goodbye,
-  addPostRemoves,
-  clearPostRemoves,
-  allocateIds,
-  members,
-  owners,
+  heartbeat: operation(heartbeat, okReply),
+  goodbye: operation(goodbye, okReply),
+  addPostRemoves: operation(addPostRemoves, addPostRemovesReply),
+  clearPostRemoves: operation(clearPostRemoves, okReply),
+  allocateIds: operation(allocateIds, allocateIdsReply),
+  members: operation(members, membersReply),
+  owners: operation(owners, ownersReply),
 } as const;
 export type DirectorOp = keyof typeof DIRECTOR_OPS;
 
@@ -289,22 +311,22 @@ export const updateBatchReply = z.object({
   ),
 });
 
-/** The state server's operations: `service("ss", op, from)`, each with its request schema. */
+/** The state server's operations: `service("ss", op, from)`. */
 export const STATE_SERVER_OPS = {
-  create: createObject,
-  delete: deleteObject,
-  get: getFields,
-  set: setFields,
-  "set-location": setLocation,
-  "set-ai": setAi,
-  "set-owner": setOwner,
-  "delete-ai-objects": deleteAiObjects,
-  "query-zones": queryZones,
-  "count-zones": countZones,
-  "active-zones": activeZones,
-  "delete-zone": deleteZone,
-  "delete-children": deleteChildren,
-  updates: updateBatch,
+  create: operation(createObject, createObjectReply),
+  delete: operation(deleteObject, deletedReply),
+  get: operation(getFields, getFieldsReply),
+  set: operation(setFields, okReply),
+  "set-location": operation(setLocation, okReply),
+  "set-ai": operation(setAi, okReply),
+  "set-owner": operation(setOwner, okReply),
+  "delete-ai-objects": operation(deleteAiObjects, deletedReply),
+  "query-zones": operation(queryZones, queryZonesReply),
+  "count-zones": operation(countZones, countZonesReply),
+  "active-zones": operation(activeZones, activeZonesReply),
+  "delete-zone": operation(deleteZone, deletedReply),
+  "delete-children": operation(deleteChildren, deletedReply),
+  updates: operation(updateBatch, updateBatchReply),
 } as const;
 export type StateServerOp = keyof typeof STATE_SERVER_OPS;
 
@@ -357,16 +379,18 @@ export const dbActivate = z.object({
   owner: id.optional(),
 });
 
-/** The db operations: `service("db", op, from)`, each with its request schema. */
+export const dbActivateReply = z.object({ ok: z.literal(true), doId: id });
+
+/** The db operations: `service("db", op, from)`. */
 export const DB_OPS = {
-  create: dbCreateObject,
-  get: dbGetFields,
-  set: dbSetFields,
-  "set-if-equals": dbSetFieldsIfEquals,
-  "set-if-empty": dbSetFieldIfEmpty,
-  "delete-fields": dbDeleteFields,
-  delete: dbDeleteObject,
-  activate: dbActivate,
+  create: operation(dbCreateObject, dbCreateObjectReply),
+  get: operation(dbGetFields, dbGetFieldsReply),
+  set: operation(dbSetFields, okReply),
+  "set-if-equals": operation(dbSetFieldsIfEquals, dbCompareReply),
+  "set-if-empty": operation(dbSetFieldIfEmpty, dbCompareReply),
+  "delete-fields": operation(dbDeleteFields, okReply),
+  delete: operation(dbDeleteObject, okReply),
+  activate: operation(dbActivate, dbActivateReply),
 } as const;
 export type DbOp = keyof typeof DB_OPS;
 
@@ -517,6 +541,38 @@ export const clientLeft = z.object({
   reason: z.string(),
 });
 export type ClientLeft = z.infer<typeof clientLeft>;
+
+/** What game logic hears from client agents: `service("game", op, from)`, notices without replies. */
+export const GAME_OPS = {
+  "client-arrived": operation(clientArrived, okReply),
+  "client-left": operation(clientLeft, okReply),
+} as const;
+
+/** Every service's operations, by service name. */
+export const SERVICE_OPERATIONS = {
+  md: DIRECTOR_OPS,
+  ss: STATE_SERVER_OPS,
+  db: DB_OPS,
+  game: GAME_OPS,
+} as const;
+export type OperatedService = keyof typeof SERVICE_OPERATIONS;
+export type OperationName<S extends OperatedService> = keyof (typeof SERVICE_OPERATIONS)[S] & string;
+type OperationOf<
+  S extends OperatedService,
+  K extends OperationName<S>,
+> = (typeof SERVICE_OPERATIONS)[S][K] extends Operation ? (typeof SERVICE_OPERATIONS)[S][K] : never;
+/** What a caller sends for an operation. */
+export type RequestOf<S extends OperatedService, K extends OperationName<S>> = z.input<
+  OperationOf<S, K>["request"]
+>;
+/** What an operation answers. */
+export type ReplyOf<S extends OperatedService, K extends OperationName<S>> = z.infer<
+  OperationOf<S, K>["reply"]
+>;
+type ReplyFields<O extends Operation> = Omit<z.infer<O["reply"]>, "ok">;
+/** What an operation's handler returns: the reply without `ok`, which serving adds (nothing for okReply). */
+// biome-ignore lint/suspicious/noConfusingVoidType: the handler of an okReply operation returns nothing
+export type ResultOf<O extends Operation> = keyof ReplyFields<O> extends never ? void : ReplyFields<O>;
 
 // ---- zone channels: what a zone's AI hears ------------------------------------------------------------
 
