@@ -75,6 +75,7 @@ export async function startRendezvous(options: RendezvousOptions): Promise<Rende
     return null;
   };
 
+  let closed = false;
   const udp = await netcode.openUdpEndpoint({
     host: options.host,
     port: options.port,
@@ -82,12 +83,18 @@ export async function startRendezvous(options: RendezvousOptions): Promise<Rende
       const copy = bytes.slice();
       handle(copy, from).then(
         (reply) => {
-          if (reply !== null) udp.send(reply, from);
+          if (reply !== null && !closed) udp.send(reply, from);
         },
         (error: unknown) => log.error({ err: error, from: from.key }, "heartbeat failed"),
       );
     },
   });
   log.info({ address: udp.address.key }, "rendezvous listening");
-  return { address: udp.address, close: () => udp.close() };
+  return {
+    address: udp.address,
+    close: () => {
+      closed = true;
+      return udp.close();
+    },
+  };
 }
