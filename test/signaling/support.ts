@@ -57,7 +57,7 @@ export async function startMain(
     ...extra,
   };
   const handle = await startSignaling(loadSignalingConfig(env));
-  const url = `http://127.0.0.1:${handle.port}`;
+  const url = `http://${env.HTTP_HOST}:${handle.port}`;
   return {
     handle,
     url,

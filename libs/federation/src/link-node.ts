@@ -131,6 +131,8 @@ interface PeerLink {
   // dialing
   client: netcode.NetcodeClient | null;
   attemptVia: LinkVia;
+  /** The path the next attempt takes: direct first, the other after an attempt fails. */
+  nextVia: LinkVia;
   attemptStartedAt: number;
   tokenPending: boolean;
   lastTokenAt: number;
@@ -336,6 +338,7 @@ export class LinkNode {
       upSince: null,
       client: null,
       attemptVia: "direct",
+      nextVia: address !== null ? "direct" : "relay",
       attemptStartedAt: 0,
       tokenPending: false,
       lastTokenAt: Number.NEGATIVE_INFINITY,
@@ -447,18 +450,28 @@ export class LinkNode {
           "link attempt gave up",
         );
         link.client = null; // abandoned without a word: the peer never had it
-        this.dial(link, link.attemptVia === "direct" && this.relay !== null ? "relay" : "direct", now);
+        this.attemptFailed(link);
+        this.dial(link, now);
       } else if (link.attemptVia === "relay") {
         this.bindRelay(link, now);
       }
       return;
     }
-    if (!link.tokenPending) this.dial(link, link.address !== null ? "direct" : "relay", now);
+    if (!link.tokenPending) this.dial(link, now);
   }
 
-  /** Asks main for a token, then starts a netcode connection over `via`. */
-  private dial(link: PeerLink, via: LinkVia, now: number): void {
+  /** The next attempt takes the other path (when there is one). */
+  private attemptFailed(link: PeerLink): void {
+    const other: LinkVia = link.attemptVia === "direct" ? "relay" : "direct";
+    const possible = other === "relay" ? this.relay !== null : link.address !== null;
+    link.nextVia = possible ? other : link.attemptVia;
+  }
+
+  /** Asks main for a token, then starts a netcode connection over the link's next path. */
+  private dial(link: PeerLink, now: number): void {
     if (link.tokenPending || now - link.lastTokenAt < TOKEN_RETRY_MS) return;
+    if (link.nextVia === "direct" && link.address === null && this.relay !== null) link.nextVia = "relay";
+    const via = link.nextVia;
     if (via === "relay" && this.relay === null) return;
     if (via === "direct" && link.address === null) return;
     link.tokenPending = true;
