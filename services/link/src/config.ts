@@ -12,10 +12,21 @@
  * - LINK_UDP_HOST / LINK_UDP_PORT: the link end's UDP socket (default 0.0.0.0, 41000).
  * - PLUGINS: what the cluster publishes to main, comma-separated name@version.
  * - HEARTBEAT_MS (500), PUNCH_TIMEOUT_MS (2500: how long a direct attempt may take before the relay).
+ * - SHARED_ZONES: the locations holding shared objects, comma-separated `parent:zone` (e.g. `1000:28`).
+ *   When set, the link end joins its cluster (NATS_URL, NATS_CREDS of the `link` role, DC_FILES,
+ *   CLUSTER_VERSION, SUBJECT_ROOT) and reflects the shared objects there to its peers; unset, it only
+ *   keeps links.
  */
 import { isClusterName, parseSeed } from "@overworld/federation";
 import { netcode } from "@overworld/protocol";
-import { ConfigError, commonConfig, defaultInstanceId, loadConfig, secretFile } from "@overworld/service";
+import {
+  ConfigError,
+  clusterConfig,
+  commonConfig,
+  defaultInstanceId,
+  loadConfig,
+  secretFile,
+} from "@overworld/service";
 import { z } from "zod";
 
 const optionalAddress = z
@@ -61,6 +72,30 @@ export const linkConfigShape = {
         .map((entry) => entry.trim())
         .filter((entry) => entry.length > 0),
     ),
+  NATS_URL: commonConfig.NATS_URL,
+  NATS_CREDS: commonConfig.NATS_CREDS,
+  DC_FILES: clusterConfig.DC_FILES.optional(),
+  CLUSTER_VERSION: clusterConfig.CLUSTER_VERSION.optional(),
+  SUBJECT_ROOT: clusterConfig.SUBJECT_ROOT,
+  SHARED_ZONES: z
+    .string()
+    .optional()
+    .transform((text, context) => {
+      if (text === undefined) return [];
+      const locations = [];
+      for (const entry of text
+        .split(",")
+        .map((part) => part.trim())
+        .filter(Boolean)) {
+        const match = /^(\d+):(\d+)$/.exec(entry);
+        if (!match) {
+          context.addIssue({ code: "custom", message: `"${entry}" is not parent:zone`, input: text });
+          return z.NEVER;
+        }
+        locations.push({ parent: Number(match[1]), zone: Number(match[2]) });
+      }
+      return locations;
+    }),
   HEARTBEAT_MS: z.coerce.number().int().min(50).max(60_000).default(500),
   PUNCH_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(2500),
 };
@@ -90,6 +125,13 @@ export function loadLinkConfig(env: NodeJS.ProcessEnv = process.env): LinkConfig
       } catch (error) {
         problems.push(`  CLUSTER_KEY_FILE: ${(error as Error).message}`);
       }
+    }
+  }
+  if (loaded && loaded.SHARED_ZONES.length > 0) {
+    if (loaded.DC_FILES === undefined)
+      problems.push("  DC_FILES: required with SHARED_ZONES: the cluster's .dc files (got null)");
+    if (loaded.CLUSTER_VERSION === undefined) {
+      problems.push("  CLUSTER_VERSION: required with SHARED_ZONES: the cluster's version (got null)");
     }
   }
   if (problems.length > 0 || !loaded || !seed) {

@@ -5,12 +5,13 @@
  * link). What rides on the links (shared objects) attaches through `onMessage` and `sendTo`.
  */
 import { LinkNode, type LinkVia, MainClient, MainError, signingKeyFromSeed } from "@overworld/federation";
-import { netcode } from "@overworld/protocol";
-import { Closers, createLogger, type Logger, startOpsServer } from "@overworld/service";
+import { legacyHash, loadDcFiles, netcode } from "@overworld/protocol";
+import { Closers, createLogger, joinCluster, type Logger, startOpsServer } from "@overworld/service";
 import type { DestinationStream } from "pino";
 import { Registry } from "prom-client";
 import { instanceIdOf, type LinkConfig } from "./config.ts";
 import { createLinkMetrics } from "./metrics.ts";
+import { SharedObjects } from "./shared-objects.ts";
 
 export const SERVICE = "link";
 /** How often the link node runs (handshakes, keep-alives, acks and resends between flushes). */
@@ -29,6 +30,8 @@ export interface LinkEndHandle {
   readonly httpPort: number;
   readonly log: Logger;
   readonly metrics: Registry;
+  /** The shared objects it reflects (when SHARED_ZONES is set). */
+  readonly shared: SharedObjects | undefined;
   onMessage(listener: MessageListener): void;
   onLink(listener: LinkListener): void;
   sendTo(peer: string, bytes: Uint8Array, channel?: "reliable" | "unreliable"): boolean;
@@ -110,6 +113,39 @@ export async function startLinkEnd(config: LinkConfig, options: LinkEndOptions =
       onRefused: (reason) => metrics.refusals.inc({ reason }),
     });
     const linkNode = node;
+    let shared: SharedObjects | undefined;
+    if (config.SHARED_ZONES.length > 0) {
+      const dc = loadDcFiles(config.DC_FILES!);
+      const participant = await joinCluster({
+        natsUrl: config.NATS_URL,
+        credentials: config.NATS_CREDS,
+        role: "link",
+        instanceId,
+        version: config.CLUSTER_VERSION!,
+        schemaHash: legacyHash(dc),
+        root: config.SUBJECT_ROOT,
+        log,
+      });
+      closers.push(() => participant.leave());
+      const objects = new SharedObjects({
+        cluster: config.CLUSTER_NAME,
+        participant,
+        dc,
+        locations: config.SHARED_ZONES,
+        log,
+        sendTo: (peer, bytes) => linkNode.sendTo(peer, bytes),
+        upPeers: () => linkNode.upPeers(),
+        counters: { slots: metrics.slots },
+      });
+      await objects.start();
+      closers.push(async () => objects.stop());
+      messageListeners.push((peer, bytes) => objects.receive(peer, bytes));
+      linkListeners.push((peer, up) => {
+        if (up) objects.linkUp(peer);
+      });
+      shared = objects;
+      log.info({ zones: config.SHARED_ZONES, root: config.SUBJECT_ROOT }, "reflecting shared objects");
+    }
     const timer = setInterval(() => linkNode.update(), TICK_MS);
     closers.push(async () => {
       clearInterval(timer);
@@ -139,6 +175,7 @@ export async function startLinkEnd(config: LinkConfig, options: LinkEndOptions =
       httpPort: ops.port,
       log,
       metrics: registry,
+      shared,
       onMessage: (listener) => messageListeners.push(listener),
       onLink: (listener) => linkListeners.push(listener),
       sendTo: (peer, bytes, channel) => linkNode.sendTo(peer, bytes, channel),

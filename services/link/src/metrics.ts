@@ -50,6 +50,12 @@ export function createLinkMetrics(registry: Registry, node: () => LinkNode | und
       labelNames: ["peer"] as const,
       registers,
     }),
+    slots: new Counter({
+      name: "ow_link_shared_slots_total",
+      help: "Shared-object slots sent to peers (out) and received from them (in), by result",
+      labelNames: ["direction", "result"] as const,
+      registers,
+    }),
     refusals: new Counter({
       name: "ow_link_token_refusals_total",
       help: "Link tokens refused, by reason (token_expired, token_decrypt_failed, link_token_replayed, ...)",
