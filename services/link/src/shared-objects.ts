@@ -217,7 +217,7 @@ export class SharedObjects {
   }
 
   /** A message from a peer over its link. */
-  receive(peer: string, bytes: Uint8Array): void {
+  receive(peer: string, bytes: Uint8Array): undefined {
     let message: LinkMessage;
     try {
       message = decodeEnvelope(bytes) as LinkMessage;
@@ -230,7 +230,7 @@ export class SharedObjects {
     } else this.refuse(peer, "unknown_message", {});
   }
 
-  private accept(peer: string, key: unknown, fieldName: unknown, value: unknown): void {
+  private accept(peer: string, key: unknown, fieldName: unknown, value: unknown): undefined {
     if (typeof key !== "string" || typeof fieldName !== "string" || !(value instanceof Uint8Array)) {
       return this.refuse(peer, "malformed", { key });
     }
@@ -274,9 +274,10 @@ export class SharedObjects {
       );
   }
 
-  private refuse(peer: string, reason: string, details: object): void {
+  private refuse(peer: string, reason: string, details: object): undefined {
     this.options.counters.slots.inc({ direction: "in", result: reason });
     this.options.log.warn({ peer, reason, ...details }, "shared update from a peer refused");
+    return undefined;
   }
 }
 
