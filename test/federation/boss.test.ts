@@ -11,6 +11,7 @@
  */
 import { execFileSync } from "node:child_process";
 import type { ObjectMirror } from "@overworld/client";
+import { encodeEnvelope, packField } from "@overworld/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { arenaZone, BOSS_HP, demoWorld } from "../../examples/demo/plugin.ts";
 import { demo } from "../../examples/demo/schema.ts";
@@ -228,4 +229,28 @@ describe("the shared boss of two linked clusters", () => {
       `shared boss: decisive hit to both instances ${bothAt - sentAt} ms (between them ${bothAt - firstAt} ms), one state ${healMs} ms after the heal`,
     );
   }, 60_000);
+
+  it("refuses from a peer anything but its own slot of a shared field", async () => {
+    const [, b] = sides as [Side, Side];
+    const shared = b.link.handle.shared!;
+    const key = [...shared.objects.keys()][0]!;
+    const damage = demo.DistributedBoss.field("setClusterDamage");
+    const refusals = () => b.link.logs.filter((line) => line.msg === "shared update from a peer refused");
+    const before = refusals().length;
+    // ca speaking for cb's slot, ca setting a field that is not shared, a class that is not shared
+    const forged = packField(damage, ["cb", 0, [{ attacker: 1, total: 9999 }]]);
+    shared.receive("ca", encodeEnvelope({ t: "slot", key, field: "setClusterDamage", value: forged }));
+    const hp = packField(demo.DistributedBoss.field("hp"), 1);
+    shared.receive("ca", encodeEnvelope({ t: "slot", key, field: "hp", value: hp }));
+    shared.receive(
+      "ca",
+      encodeEnvelope({ t: "slot", key: `DistributedAvatar@${WORLD}.${ARENA}`, field: "hp", value: hp }),
+    );
+    await eventually(() => refusals().length === before + 3, "three refusals");
+    expect(
+      refusals()
+        .slice(before)
+        .map((line) => line.reason),
+    ).toEqual(["not_the_peers_slot", "not_a_shared_field", "not_a_shared_class"]);
+  });
 });
