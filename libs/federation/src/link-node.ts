@@ -318,6 +318,8 @@ export class LinkNode {
       if (existing.assignment.key !== assignment.key || existing.assignment.role !== assignment.role) {
         this.drop(existing, "the peer's key or role changed", now);
       } else {
+        if (existing.address === null && address !== null && existing.client === null)
+          existing.nextVia = "direct";
         existing.assignment = assignment;
         existing.address = address;
         existing.ticket = ticket;

@@ -63,6 +63,7 @@ export async function assignmentsFor(
     const pair = pairId(cluster, peer.name);
     if (responsible(pair, mine) !== instance) continue;
     const theirs = liveOf(peer.name);
+    if (theirs.length === 0) continue; // no link end of the peer heartbeats: nothing to link with yet
     const chosen = responsible(
       pair,
       theirs.map((record) => record.instance),
