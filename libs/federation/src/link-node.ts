@@ -76,6 +76,11 @@ export interface LinkNodeOptions {
   readonly defer?: (fn: () => void) => void;
   readonly protocolId?: bigint;
   readonly reliableConfig?: Partial<reliable.ReliableConfig>;
+  /**
+   * The relay's address as this link end reaches it, from the one main states (main behind a load
+   * balancer or in a container states 0.0.0.0:port: the link end puts in main's host).
+   */
+  readonly reachRelay?: (stated: netcode.NetcodeAddress) => netcode.NetcodeAddress;
 }
 
 export interface LinkStatus {
@@ -292,7 +297,8 @@ export class LinkNode {
   private apply(instructions: Instructions, now: number): void {
     this.lastInstructionsAt = now;
     this.observedAddress = instructions.observed;
-    this.relay = instructions.relay ? safeAddress(instructions.relay) : null;
+    const relay = instructions.relay ? safeAddress(instructions.relay) : null;
+    this.relay = relay && this.options.reachRelay ? this.options.reachRelay(relay) : relay;
     if (instructions.revoked) {
       if (!this.revokedFlag)
         this.options.log.warn({ reason: instructions.refused }, "main revoked this cluster's key");

@@ -4,6 +4,8 @@
  * to main, the links main assigns, their messages. Serves /healthz and /metrics (state, RTT and loss per
  * link). What rides on the links (shared objects) attaches through `onMessage` and `sendTo`.
  */
+import { lookup } from "node:dns/promises";
+import { isIP } from "node:net";
 import { LinkNode, type LinkVia, MainClient, MainError, signingKeyFromSeed } from "@overworld/federation";
 import { legacyHash, loadDcFiles, netcode } from "@overworld/protocol";
 import { Closers, createLogger, joinCluster, type Logger, startOpsServer } from "@overworld/service";
@@ -63,7 +65,8 @@ export async function startLinkEnd(config: LinkConfig, options: LinkEndOptions =
       MainClient.connect(config.SIGNALING_URL, config.CLUSTER_NAME, key, config.SIGNALING_KEY),
     );
     const identity = await until(log, "main's identity", () => main.identity());
-    const rendezvous = config.SIGNALING_UDP ?? reachable(identity.rendezvous, config.SIGNALING_URL);
+    const mainHost = await hostOf(config.SIGNALING_URL);
+    const rendezvous = config.SIGNALING_UDP ?? reachable(netcode.parseAddress(identity.rendezvous), mainHost);
     await until(log, "registration with main", () => main.register({ plugins: config.PLUGINS }));
     log.info(
       { main: identity.name, rendezvous: rendezvous.key, plugins: config.PLUGINS },
@@ -98,6 +101,7 @@ export async function startLinkEnd(config: LinkConfig, options: LinkEndOptions =
       log,
       heartbeatMs: config.HEARTBEAT_MS,
       punchTimeoutMs: config.PUNCH_TIMEOUT_MS,
+      reachRelay: (stated) => reachable(stated, mainHost),
       ...(options.load ? { load: options.load } : {}),
       onMessage: (peer, bytes, channel) => {
         for (const listener of messageListeners) listener(peer, bytes, channel);
@@ -193,13 +197,17 @@ export async function startLinkEnd(config: LinkConfig, options: LinkEndOptions =
   }
 }
 
-/** Main's stated address, with the host of its URL when it states one nobody can reach (0.0.0.0). */
-function reachable(stated: string, url: string): netcode.NetcodeAddress {
-  const address = netcode.parseAddress(stated);
-  const unspecified = address.key.startsWith("0.0.0.0:") || address.key.startsWith("[::]:");
-  if (!unspecified) return address;
+/** An address main states, with main's host when it states one nobody can reach (0.0.0.0). */
+function reachable(stated: netcode.NetcodeAddress, mainHost: string): netcode.NetcodeAddress {
+  const unspecified = stated.key.startsWith("0.0.0.0:") || stated.key.startsWith("[::]:");
+  return unspecified ? netcode.addressFromHostPort(mainHost, stated.port) : stated;
+}
+
+/** The IP address of main's host (its URL may name it: `http://signaling:8080` in docker compose). */
+async function hostOf(url: string): Promise<string> {
   const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
-  return netcode.addressFromHostPort(host, address.port);
+  if (isIP(host)) return host;
+  return (await lookup(host, { family: 4 })).address;
 }
 
 /** Retries a call to main until it answers; a refusal (4xx) is final. */

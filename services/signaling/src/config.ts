@@ -8,7 +8,8 @@
  * - MAIN_NAME: main's name (default `main`), as it registers with a parent main.
  * - UDP_HOST / UDP_PORT: where link ends heartbeat (default HTTP_HOST, 9001).
  * - RELAY_PORT: the relay's UDP port (default 9002; `off` for no relay); RELAY_ADDRESS: the address link
- *   ends reach it at (`ip:port`; default UDP_HOST and RELAY_PORT, required when UDP_HOST is 0.0.0.0).
+ *   ends reach it at (`ip:port`; default UDP_HOST and RELAY_PORT: when that is 0.0.0.0, link ends put in
+ *   the host they reach main's API at).
  * - RELAY_BYTES_PER_SECOND / RELAY_BURST_BYTES: each relayed link's budget (default 4 MB/s, 1 MB).
  * - LINK_TOKEN_SECONDS: how long a link token may be used to connect (default 15).
  * - LINK_TIMEOUT_SECONDS: silence after which a link counts as lost (default 5).
