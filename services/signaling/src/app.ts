@@ -25,8 +25,10 @@ import {
   dials,
   encodeKey,
   mintLinkToken,
+  openBox,
   type SigningKey,
   sealBox,
+  signBody,
   tokenSealContext,
 } from "@overworld/federation";
 import type { HealthCheck, Logger } from "@overworld/service";
@@ -40,8 +42,9 @@ import Fastify, {
 } from "fastify";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import type { PairKeyCache } from "./broker.ts";
-import type { ClusterRecord, Directory, InstanceRecord } from "./directory.ts";
+import type { ChildClusters, ClusterRecord, Directory, InstanceRecord } from "./directory.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
+import { type ParentLink, postJson, type RemotePeer } from "./parent.ts";
 import {
   Cluster,
   ClusterList,
@@ -49,12 +52,17 @@ import {
   ErrorAnswer as ErrorSchema,
   Health,
   Identity,
+  MainMintBody,
+  MainSyncBody,
+  MainTokenBody,
   NameParams,
   PairParams,
   Policy,
   RegisterBody,
   Registered,
+  RemotePeers,
   RevokeBody,
+  SealedToken,
   TokenAnswer,
   TokenBody,
 } from "./schemas.ts";
@@ -82,6 +90,10 @@ export interface SignalingDeps {
   readonly checks?: Record<string, HealthCheck>;
   readonly log?: Logger;
   readonly now?: () => number;
+  /** What child mains tell of their clusters (main-main). */
+  readonly children?: ChildClusters;
+  /** This main's parent, when it has one. */
+  readonly parent?: ParentLink;
 }
 
 class ApiError extends Error {
@@ -120,6 +132,10 @@ export async function buildApp(deps: SignalingDeps): Promise<FastifyInstance> {
       tags: [
         { name: "clusters", description: "What clusters do: register, ask for link tokens" },
         { name: "operator", description: "The directory and the policy" },
+        {
+          name: "mains",
+          description: "Main-main: child mains under this one, and this one under its parent",
+        },
         { name: "operations", description: "Health and metrics" },
       ],
     },
@@ -129,6 +145,7 @@ export async function buildApp(deps: SignalingDeps): Promise<FastifyInstance> {
     reply.code(404).send(problem("not_found", `no route ${request.method} ${request.url}`)),
   );
   addClusterRoutes(app, deps, metrics);
+  addMainRoutes(app, deps, metrics);
   addOperatorRoutes(app, deps);
   addOperationRoutes(app, deps, registry);
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
@@ -216,6 +233,31 @@ function addClusterRoutes(app: App, deps: SignalingDeps, metrics: Metrics): void
       if (!signed.ok) return refuse(401, signed.reason, signatureReason(signed.reason));
       if (cluster.revokedAt !== null) return refuse(403, "revoked", `the key of ${body.cluster} is revoked`);
       const peer = await deps.directory.find(body.peer);
+      const remote = peer === undefined ? deps.parent?.remotePeer(body.cluster, body.peer) : undefined;
+      if (remote !== undefined) {
+        // a cluster under another main: its main mints the token, through the parent
+        if (!dials(body.cluster, body.peer)) {
+          return refuse(403, "not_dialer", `${body.peer} dials ${body.cluster}, not the other way round`);
+        }
+        const token = await deps
+          .parent!.remoteToken(body.cluster, cluster.publicKey, body.peer)
+          .catch((error: unknown) =>
+            refuse(403, "not_allowed", `the parent main minted no token: ${(error as Error).message}`),
+          );
+        const sealed = sealBox(
+          deps.keys.get(cluster.publicKey).seal,
+          token,
+          tokenSealContext(body.cluster, body.peer),
+        );
+        metrics.tokens.inc({ result: "minted_remote" });
+        request.log.info({ cluster: body.cluster, peer: body.peer }, "link token minted by the peer's main");
+        return {
+          sealed: Buffer.from(sealed).toString("base64"),
+          peer: body.peer,
+          peerKey: remote.key,
+          expiresAt: new Date(now() + deps.tokenSeconds * 1000).toISOString(),
+        };
+      }
       if (peer === undefined || peer.revokedAt !== null) {
         return refuse(404, "not_found", `${body.peer} is not a registered cluster`);
       }
@@ -247,6 +289,163 @@ function addClusterRoutes(app: App, deps: SignalingDeps, metrics: Metrics): void
         peerKey: peer.publicKey,
         expiresAt: new Date(minted.expiresAt).toISOString(),
       };
+    },
+  );
+}
+
+/**
+ * Main-main (parent.ts): a child main tells its clusters and learns their remote peers (`sync`), asks for a
+ * token to a cluster under another child (`token`), which this main has that cluster's main mint (`mint`,
+ * asked of a child by its parent).
+ */
+function addMainRoutes(app: App, deps: SignalingDeps, metrics: Metrics): void {
+  const now = deps.now ?? Date.now;
+  const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema };
+  const childMain = async (name: string, purpose: string, body: { at: number; signature: string }) => {
+    const child = await deps.directory.find(name);
+    if (child === undefined || child.kind !== "main")
+      throw new ApiError(401, "not_registered", `${name} is not a child main`);
+    const signed = checkSignature(child.publicKey, purpose, body as never, now());
+    if (!signed.ok) throw new ApiError(401, signed.reason, signatureReason(signed.reason));
+    if (child.revokedAt !== null) throw new ApiError(403, "revoked", `the key of ${name} is revoked`);
+    return child;
+  };
+
+  app.post(
+    "/v1/mains/sync",
+    {
+      schema: {
+        tags: ["mains"],
+        summary: "A child main tells its clusters; the answer: their peers under other mains",
+        body: MainSyncBody,
+        response: { 200: RemotePeers, ...errors },
+      },
+    },
+    async (request) => {
+      const body = request.body;
+      await childMain(body.main, "main-sync", body);
+      const children = deps.children!;
+      await children.sync(
+        body.main,
+        body.url,
+        body.clusters.map((cluster) => ({
+          name: cluster.name,
+          publicKey: cluster.key,
+          instances: cluster.instances,
+        })),
+      );
+      const all = await children.all();
+      const policy = await deps.directory.policy();
+      const peers: RemotePeer[] = [];
+      for (const mine of body.clusters) {
+        for (const pair of policy) {
+          if (pair.a !== mine.name && pair.b !== mine.name) continue;
+          const other = all.find((cluster) => cluster.name === (pair.a === mine.name ? pair.b : pair.a));
+          if (other === undefined || other.main === body.main || !other.fresh) continue;
+          const live = other.instances.find((instance) => instance.live);
+          peers.push({
+            cluster: mine.name,
+            peer: other.name,
+            key: other.publicKey,
+            address: live?.observed ?? "",
+          });
+        }
+      }
+      return { peers };
+    },
+  );
+
+  app.post(
+    "/v1/mains/token",
+    {
+      schema: {
+        tags: ["mains"],
+        summary: "A child main asks for a link token to a cluster under another child main",
+        body: MainTokenBody,
+        response: { 200: SealedToken, ...errors },
+      },
+    },
+    async (request) => {
+      const body = request.body;
+      const child = await childMain(body.main, "main-token", body);
+      const children = deps.children!;
+      const dialer = await children.find(body.dialer);
+      if (dialer === undefined || dialer.main !== body.main || dialer.publicKey !== body.dialerKey) {
+        throw new ApiError(403, "not_allowed", `${body.dialer} is not a cluster of ${body.main}`);
+      }
+      const acceptor = await children.find(body.acceptor);
+      if (acceptor === undefined || acceptor.main === body.main) {
+        throw new ApiError(404, "not_found", `${body.acceptor} is not a cluster under another main`);
+      }
+      if (!(await deps.directory.allowed(body.dialer, body.acceptor))) {
+        throw new ApiError(
+          403,
+          "not_allowed",
+          `the operator does not let ${body.dialer} and ${body.acceptor} link`,
+        );
+      }
+      if (!dials(body.dialer, body.acceptor))
+        throw new ApiError(403, "not_dialer", `${body.acceptor} dials, not ${body.dialer}`);
+      const acceptorMain = await deps.directory.find(acceptor.main);
+      if (acceptorMain === undefined || acceptorMain.revokedAt !== null) {
+        throw new ApiError(404, "not_found", `the main of ${body.acceptor} is not registered`);
+      }
+      const context = tokenSealContext(body.dialer, body.acceptor);
+      const minted = await postJson<{ sealed: string }>(
+        acceptor.mainUrl,
+        "/v1/mains/mint",
+        signBody(deps.main, "main-mint", {
+          dialer: body.dialer,
+          dialerKey: body.dialerKey,
+          acceptor: body.acceptor,
+        }),
+      );
+      const token = openBox(
+        deps.keys.get(acceptorMain.publicKey).seal,
+        Buffer.from(minted.sealed, "base64"),
+        context,
+      );
+      if (token === null)
+        throw new ApiError(403, "not_allowed", `the token of ${acceptor.main} did not open`);
+      metrics.tokens.inc({ result: "relayed_to_child" });
+      return {
+        sealed: Buffer.from(sealBox(deps.keys.get(child.publicKey).seal, token, context)).toString("base64"),
+      };
+    },
+  );
+
+  app.post(
+    "/v1/mains/mint",
+    {
+      schema: {
+        tags: ["mains"],
+        summary: "The parent main asks this main to mint a token to one of its clusters for a remote dialer",
+        body: MainMintBody,
+        response: { 200: SealedToken, ...errors },
+      },
+    },
+    async (request) => {
+      const body = request.body;
+      const parent = deps.parent;
+      if (parent === undefined) throw new ApiError(404, "not_found", "this main has no parent");
+      const signed = checkSignature(parent.parentKey, "main-mint", body, now());
+      if (!signed.ok) throw new ApiError(401, signed.reason, signatureReason(signed.reason));
+      const acceptor = await deps.directory.find(body.acceptor);
+      if (acceptor === undefined || acceptor.revokedAt !== null) {
+        throw new ApiError(404, "not_found", `${body.acceptor} is not a cluster of this main`);
+      }
+      const minted = mintLinkToken({
+        dialer: body.dialer,
+        dialerKey: new Uint8Array(Buffer.from(body.dialerKey, "base64")),
+        acceptor: body.acceptor,
+        acceptorTokenKey: deps.keys.get(acceptor.publicKey).token,
+        expireSeconds: deps.tokenSeconds,
+        timeoutSeconds: deps.timeoutSeconds,
+        nowSeconds: Math.floor(now() / 1000),
+      });
+      metrics.tokens.inc({ result: "minted_for_parent" });
+      const sealed = sealBox(parent.keys.seal, minted.token, tokenSealContext(body.dialer, body.acceptor));
+      return { sealed: Buffer.from(sealed).toString("base64") };
     },
   );
 }

@@ -16,6 +16,7 @@ import {
 } from "@overworld/federation";
 import sodium from "sodium-native";
 import type { Directory, InstanceRecord } from "./directory.ts";
+import type { RemotePeer } from "./parent.ts";
 
 /** Relay tickets in instructions stay good this long (a heartbeat renews them long before). */
 export const TICKET_LIFETIME_MS = 120_000;
@@ -23,6 +24,8 @@ export const TICKET_LIFETIME_MS = 120_000;
 export interface BrokerOptions {
   readonly directory: Directory;
   readonly relayKey: Uint8Array;
+  /** Peers under other mains a cluster may link with (main-main), as the parent said. */
+  readonly remotePeers?: (cluster: string) => readonly RemotePeer[];
 }
 
 /** The instance of `instances` responsible for `pair`: the highest BLAKE2b(pair, instance). */
@@ -52,7 +55,8 @@ export async function assignmentsFor(
   now = Date.now(),
 ): Promise<Assignment[]> {
   const peers = await options.directory.peersOf(cluster);
-  if (peers.length === 0) return [];
+  const remote = options.remotePeers?.(cluster) ?? [];
+  if (peers.length === 0 && remote.length === 0) return [];
   const instances = await options.directory.instances([cluster, ...peers.map((peer) => peer.name)]);
   const liveOf = (name: string): InstanceRecord[] =>
     instances.filter((record) => record.cluster === name && record.live);
@@ -80,6 +84,21 @@ export async function assignmentsFor(
       key: peer.publicKey,
       role,
       address,
+      ticket: Buffer.from(ticket).toString("hex"),
+    });
+  }
+  for (const peer of remote) {
+    // a peer under another main (main-main): its address as its main told the parent
+    const pair = pairId(cluster, peer.peer);
+    if (peer.address === "" || responsible(pair, mine) !== instance) continue;
+    const role = dials(cluster, peer.peer) ? "dial" : "accept";
+    const side = role === "dial" ? 0 : 1;
+    const ticket = mintTicket(options.relayKey, { pair, side, expiresAt: now + TICKET_LIFETIME_MS });
+    out.push({
+      peer: peer.peer,
+      key: peer.key,
+      role,
+      address: peer.address,
       ticket: Buffer.from(ticket).toString("hex"),
     });
   }

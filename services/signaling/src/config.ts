@@ -15,6 +15,9 @@
  * - LINK_TIMEOUT_SECONDS: silence after which a link counts as lost (default 5).
  * - LIVE_MS: a link end silent this long is not live (default 5000).
  * - DB_SCHEMA: the Postgres schema of the directory and policy (default `signaling`).
+ * - PARENT_URL / PARENT_KEY: a parent main (its API, its public key in base64) to register with, so that
+ *   this main's clusters may link with clusters under other mains (main-main); PUBLIC_URL: where the
+ *   parent reaches this main's API (default http://HTTP_HOST:HTTP_PORT).
  */
 import { parseSeed } from "@overworld/federation";
 import { netcode } from "@overworld/protocol";
@@ -66,6 +69,12 @@ export const signalingConfigShape = {
     .string()
     .regex(/^[a-z_][a-z0-9_]{0,62}$/, "expected a lower-case SQL identifier (letters, digits, '_')")
     .default("signaling"),
+  PARENT_URL: z.string().url().optional(),
+  PARENT_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9+/]{43}=$/, "an Ed25519 public key, 32 bytes in base64")
+    .optional(),
+  PUBLIC_URL: z.string().url().optional(),
 };
 
 type Loaded = z.infer<z.ZodObject<typeof signalingConfigShape>>;
@@ -110,6 +119,11 @@ export function loadSignalingConfig(env: NodeJS.ProcessEnv = process.env): Signa
         `  RELAY_ADDRESS: required when UDP_HOST is ${udpHost}: the relay's address as link ends reach it`,
       );
     }
+  }
+  if (loaded && (loaded.PARENT_URL === undefined) !== (loaded.PARENT_KEY === undefined)) {
+    problems.push(
+      "  PARENT_KEY: PARENT_URL and PARENT_KEY go together: the parent main's API and its public key",
+    );
   }
   if (problems.length > 0 || !loaded || !seed) {
     throw new ConfigError(`bad configuration in the environment:\n${problems.join("\n")}`);

@@ -273,6 +273,91 @@ export class Directory {
   }
 }
 
+/** A cluster of a child main, as that main last told (main-main). */
+export interface ChildCluster {
+  readonly name: string;
+  readonly main: string;
+  /** Where that main's API is. */
+  readonly mainUrl: string;
+  readonly publicKey: string;
+  readonly instances: readonly {
+    readonly instance: string;
+    readonly observed: string;
+    readonly live: boolean;
+  }[];
+  /** The child main told of it lately. */
+  readonly fresh: boolean;
+}
+
+/** Main-main: what child mains tell of their clusters, kept by their parent. */
+export class ChildClusters {
+  private readonly s: string;
+
+  constructor(
+    private readonly pool: Pool,
+    schema: string,
+    private readonly liveMs: number,
+  ) {
+    this.s = quoteIdentifier(schema);
+  }
+
+  /** Replaces what `main` told before with `clusters`. */
+  async sync(
+    main: string,
+    mainUrl: string,
+    clusters: readonly Omit<ChildCluster, "main" | "mainUrl" | "fresh">[],
+  ): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query("BEGIN");
+      await client.query(`DELETE FROM ${this.s}.child_clusters WHERE main = $1`, [main]);
+      for (const cluster of clusters) {
+        await client.query(
+          `INSERT INTO ${this.s}.child_clusters (name, main, main_url, public_key, instances)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (name) DO UPDATE
+             SET main = $2, main_url = $3, public_key = $4, instances = $5, updated_at = now()`,
+          [cluster.name, main, mainUrl, cluster.publicKey, JSON.stringify(cluster.instances)],
+        );
+      }
+      await client.query("COMMIT");
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async all(): Promise<ChildCluster[]> {
+    const result = await this.pool.query<{
+      name: string;
+      main: string;
+      main_url: string;
+      public_key: string;
+      instances: ChildCluster["instances"];
+      fresh: boolean;
+    }>(
+      `SELECT name, main, main_url, public_key, instances,
+              updated_at > now() - make_interval(secs => $1::double precision / 1000) AS fresh
+       FROM ${this.s}.child_clusters ORDER BY name`,
+      [this.liveMs],
+    );
+    return result.rows.map((row) => ({
+      name: row.name,
+      main: row.main,
+      mainUrl: row.main_url,
+      publicKey: row.public_key,
+      instances: row.instances,
+      fresh: row.fresh,
+    }));
+  }
+
+  async find(name: string): Promise<ChildCluster | undefined> {
+    return (await this.all()).find((cluster) => cluster.name === name);
+  }
+}
+
 function ordered(a: string, b: string): [string, string] {
   return a < b ? [a, b] : [b, a];
 }

@@ -50,6 +50,20 @@ const MIGRATIONS: readonly Migration[] = [
         CHECK (a < b)
       );`,
   },
+  {
+    version: 2,
+    name: "clusters of child mains",
+    // what each child main last told of its clusters (main-main): their keys and link ends
+    sql: (s) => `
+      CREATE TABLE ${s}.child_clusters (
+        name text PRIMARY KEY,
+        main text NOT NULL,
+        main_url text NOT NULL,
+        public_key text NOT NULL,
+        instances jsonb NOT NULL DEFAULT '[]',
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );`,
+  },
 ];
 
 /** Brings main's schema up to date (see `migrate` in @overworld/service). */

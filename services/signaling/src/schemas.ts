@@ -150,3 +150,47 @@ export const Health = Type.Object({
   ok: Type.Boolean(),
   checks: Type.Record(Type.String(), Type.Boolean()),
 });
+
+// ---- main-main ------------------------------------------------------------------------------------
+
+export const MainSyncBody = Type.Object(
+  {
+    main: ClusterName,
+    url: Type.String({ format: "uri", description: "where the parent reaches this main's API" }),
+    clusters: Type.Array(
+      Type.Object({
+        name: ClusterName,
+        key: PublicKey,
+        instances: Type.Array(
+          Type.Object({ instance: Type.String(), observed: Type.String(), live: Type.Boolean() }),
+          { maxItems: 64 },
+        ),
+      }),
+      { maxItems: 10_000 },
+    ),
+    ...Signature,
+  },
+  { additionalProperties: false },
+);
+export type MainSyncBody = Static<typeof MainSyncBody>;
+
+export const RemotePeers = Type.Object({
+  peers: Type.Array(
+    Type.Object({ cluster: Type.String(), peer: Type.String(), key: Type.String(), address: Type.String() }),
+  ),
+});
+
+export const MainTokenBody = Type.Object(
+  { main: ClusterName, dialer: ClusterName, dialerKey: PublicKey, acceptor: ClusterName, ...Signature },
+  { additionalProperties: false },
+);
+export type MainTokenBody = Static<typeof MainTokenBody>;
+
+export const MainMintBody = Type.Object(
+  { dialer: ClusterName, dialerKey: PublicKey, acceptor: ClusterName, ...Signature },
+  { additionalProperties: false },
+);
+
+export const SealedToken = Type.Object({
+  sealed: Type.String({ contentEncoding: "base64", description: "a link token sealed for the asking main" }),
+});

@@ -5,9 +5,10 @@ import { Registry } from "prom-client";
 import { buildApp, SERVICE } from "./app.ts";
 import { PairKeyCache } from "./broker.ts";
 import { instanceIdOf, type SignalingConfig } from "./config.ts";
-import { Directory } from "./directory.ts";
+import { ChildClusters, Directory } from "./directory.ts";
 import { createMetrics } from "./metrics.ts";
 import { migrate } from "./migrations.ts";
+import { ParentLink } from "./parent.ts";
 import { type Relay, startRelay } from "./relay.ts";
 import { type Rendezvous, startRendezvous } from "./rendezvous.ts";
 
@@ -41,6 +42,7 @@ export async function startSignaling(config: SignalingConfig): Promise<Signaling
     const applied = await migrate(pool, config.DB_SCHEMA);
     if (applied.length > 0) log.info({ schema: config.DB_SCHEMA, applied }, "db migrations applied");
     const directory = new Directory(pool, config.DB_SCHEMA, config.LIVE_MS);
+    const children = new ChildClusters(pool, config.DB_SCHEMA, config.LIVE_MS);
     const keys = new PairKeyCache(main, pairKeys);
     const registry = new Registry();
     const metrics = createMetrics(registry);
@@ -59,8 +61,11 @@ export async function startSignaling(config: SignalingConfig): Promise<Signaling
           });
     if (relay) closers.push(() => relay.close());
     const relayAddress = relay ? (config.RELAY_ADDRESS ?? relay.address.key) : "";
+    // the parent main, if any: its link needs this main's own URL, known once the API listens (below)
+    let parent: ParentLink | undefined;
     const rendezvous = await startRendezvous({
       directory,
+      remotePeers: (cluster) => parent?.peersOf(cluster) ?? [],
       keys,
       relayKey,
       relayAddress,
@@ -84,11 +89,31 @@ export async function startSignaling(config: SignalingConfig): Promise<Signaling
       metrics: registry,
       counters: metrics,
       log,
+      children,
+      get parent() {
+        return parent;
+      },
     });
     closers.push(() => app.close());
     await app.listen({ port: config.HTTP_PORT, host: config.HTTP_HOST });
     const address = app.server.address();
     const port = typeof address === "object" && address ? address.port : config.HTTP_PORT;
+    if (config.PARENT_URL !== undefined && config.PARENT_KEY !== undefined) {
+      parent = new ParentLink({
+        url: config.PARENT_URL,
+        key: config.PARENT_KEY,
+        self: {
+          name: config.MAIN_NAME,
+          key: main,
+          url: config.PUBLIC_URL ?? `http://${config.HTTP_HOST}:${port}`,
+        },
+        directory,
+        log,
+      });
+      parent.start();
+      const link = parent;
+      closers.push(async () => link.stop());
+    }
     log.info(
       { port, rendezvous: rendezvous.address.key, relay: relayAddress || "off", schema: config.DB_SCHEMA },
       "main ready",
