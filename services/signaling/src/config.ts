@@ -109,16 +109,6 @@ export function loadSignalingConfig(env: NodeJS.ProcessEnv = process.env): Signa
     if (token === undefined || token.length < 16) {
       problems.push("  ADMIN_TOKEN_FILE: required: a file with the operator's token, at least 16 characters");
     }
-    const udpHost = loaded.UDP_HOST ?? loaded.HTTP_HOST;
-    if (
-      loaded.RELAY_PORT !== "off" &&
-      loaded.RELAY_ADDRESS === undefined &&
-      (udpHost === "0.0.0.0" || udpHost === "::")
-    ) {
-      problems.push(
-        `  RELAY_ADDRESS: required when UDP_HOST is ${udpHost}: the relay's address as link ends reach it`,
-      );
-    }
   }
   if (loaded && (loaded.PARENT_URL === undefined) !== (loaded.PARENT_KEY === undefined)) {
     problems.push(
