@@ -2,7 +2,8 @@
  * Two clusters' link ends and main on loopback: the link comes up once the operator allows it, carries
  * reliable and unreliable messages both ways, and shows its RTT and loss on /metrics. Link tokens that are
  * forged, expired or replayed are refused, each with its reason in the acceptor's log. A revoked key
- * brings the cluster's links down and keeps them down; main restarting drops nothing.
+ * brings the cluster's links down and keeps them down; main restarting drops nothing; two replicas of main
+ * on one database broker links as one.
  */
 import { createSocket, type Socket } from "node:dgram";
 import { readFileSync } from "node:fs";
@@ -243,6 +244,25 @@ describe("revocation and restarts", () => {
     } finally {
       await a.stop();
       await b.stop();
+    }
+  });
+});
+
+describe("main as several replicas", () => {
+  it("two replicas on one database broker a link between clusters that each talk to one of them", async () => {
+    const seed = seedFromEnv(main.env);
+    const other = await startMain(main.schema, {}, { dropFirst: false, seed });
+    try {
+      const a = await startTestLinkEnd(main, "rep2-a");
+      const b = await startTestLinkEnd(other, "rep2-b");
+      ends.push(a, b);
+      expect((await other.operator("PUT", "/v1/policy/rep2-a/rep2-b")).status).toBe(204);
+      await waitForLink(a, b);
+      // each replica sees the whole directory
+      const seenByOther = (await other.operator("GET", "/v1/clusters/rep2-a")).body;
+      expect(seenByOther.instances[0].observed).toBe(a.handle.udpAddress.key);
+    } finally {
+      await other.stop(); // the database is the first replica's, dropped with it
     }
   });
 });
