@@ -248,6 +248,27 @@ describe("revocation and restarts", () => {
   });
 });
 
+describe("link ends as several replicas", () => {
+  it("one replica keeps the link; when it stops, another takes it over", async () => {
+    const a1 = await startTestLinkEnd(main, "lr-a");
+    const a2 = await startTestLinkEnd(main, "lr-a", { seed: a1.seed });
+    const b = await startTestLinkEnd(main, "lr-b");
+    ends.push(a1, a2, b);
+    await main.operator("PUT", "/v1/policy/lr-a/lr-b");
+    await waitFor(() => linkUp(b, "lr-a") && (linkUp(a1, "lr-b") || linkUp(a2, "lr-b")), "the link");
+    await sleep(500);
+    // exactly one of the two keeps it
+    expect([linkUp(a1, "lr-b"), linkUp(a2, "lr-b")].filter(Boolean)).toHaveLength(1);
+    const [active, standby] = linkUp(a1, "lr-b") ? [a1, a2] : [a2, a1];
+    await active.stop();
+    await waitFor(
+      () => linkUp(standby, "lr-b") && linkUp(b, "lr-a"),
+      "the link through the other replica",
+      10_000,
+    );
+  });
+});
+
 describe("main as several replicas", () => {
   it("two replicas on one database broker a link between clusters that each talk to one of them", async () => {
     const seed = seedFromEnv(main.env);
