@@ -54,7 +54,6 @@ export const linkConfigShape = {
   CLUSTER_NAME: z
     .string({ error: "required: the cluster's name at main" })
     .refine(isClusterName, "lower-case letters, digits and '-', 1 to 32, not starting with '-'"),
-  CLUSTER_KEY_FILE: secretFile("the cluster's key seed"),
   SIGNALING_URL: z.string({ error: "required: main's HTTP API, e.g. http://127.0.0.1:9000" }).url(),
   SIGNALING_KEY: z
     .string()
@@ -100,28 +99,35 @@ export const linkConfigShape = {
   PUNCH_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(2500),
 };
 
+/** The key file, read apart so that its problems are named with every other's. */
+const secretsShape = { CLUSTER_KEY_FILE: secretFile("the cluster's key seed") };
+
 type Loaded = z.infer<z.ZodObject<typeof linkConfigShape>>;
 
-export type LinkConfig = Omit<Loaded, "CLUSTER_KEY_FILE"> & { readonly CLUSTER_SEED: Uint8Array };
+export type LinkConfig = Loaded & { readonly CLUSTER_SEED: Uint8Array };
 
 export function loadLinkConfig(env: NodeJS.ProcessEnv = process.env): LinkConfig {
   const problems: string[] = [];
-  let loaded: Loaded | undefined;
-  try {
-    loaded = loadConfig(linkConfigShape, env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    problems.push(...error.message.split("\n").slice(1));
-  }
+  const load = <S extends z.ZodRawShape>(shape: S) => {
+    try {
+      return loadConfig(shape, env);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems.push(...error.message.split("\n").slice(1));
+      return undefined;
+    }
+  };
+  const loaded = load(linkConfigShape);
+  const secrets = load(secretsShape);
   let seed: Uint8Array | undefined;
-  if (loaded) {
-    if (loaded.CLUSTER_KEY_FILE === undefined) {
+  if (secrets) {
+    if (secrets.CLUSTER_KEY_FILE === undefined) {
       problems.push(
         "  CLUSTER_KEY_FILE: required: a file with the cluster's key seed, 64 hex digits (got null)",
       );
     } else {
       try {
-        seed = parseSeed(loaded.CLUSTER_KEY_FILE);
+        seed = parseSeed(secrets.CLUSTER_KEY_FILE);
       } catch (error) {
         problems.push(`  CLUSTER_KEY_FILE: ${(error as Error).message}`);
       }
@@ -137,8 +143,7 @@ export function loadLinkConfig(env: NodeJS.ProcessEnv = process.env): LinkConfig
   if (problems.length > 0 || !loaded || !seed) {
     throw new ConfigError(`bad configuration in the environment:\n${problems.join("\n")}`);
   }
-  const { CLUSTER_KEY_FILE: _hidden, ...rest } = loaded;
-  return { ...rest, CLUSTER_SEED: seed };
+  return { ...loaded, CLUSTER_SEED: seed };
 }
 
 export function instanceIdOf(config: LinkConfig): string {

@@ -50,8 +50,6 @@ export const signalingConfigShape = {
   HTTP_HOST: commonConfig.HTTP_HOST,
   LOG_LEVEL: commonConfig.LOG_LEVEL,
   INSTANCE_ID: commonConfig.INSTANCE_ID,
-  MAIN_KEY_FILE: secretFile("main's key seed"),
-  ADMIN_TOKEN_FILE: secretFile("the operator's token"),
   MAIN_NAME: z
     .string()
     .regex(/^[a-z0-9][a-z0-9-]{0,31}$/, "lower-case letters, digits and '-', at most 32")
@@ -77,9 +75,15 @@ export const signalingConfigShape = {
   PUBLIC_URL: z.string().url().optional(),
 };
 
+/** The files holding secrets, read apart so that their problems are named with every other's. */
+const secretsShape = {
+  MAIN_KEY_FILE: secretFile("main's key seed"),
+  ADMIN_TOKEN_FILE: secretFile("the operator's token"),
+};
+
 type Loaded = z.infer<z.ZodObject<typeof signalingConfigShape>>;
 
-export type SignalingConfig = Omit<Loaded, "MAIN_KEY_FILE" | "ADMIN_TOKEN_FILE" | "UDP_HOST"> & {
+export type SignalingConfig = Omit<Loaded, "UDP_HOST"> & {
   readonly MAIN_SEED: Uint8Array;
   readonly ADMIN_TOKEN: string;
   readonly UDP_HOST: string;
@@ -87,39 +91,44 @@ export type SignalingConfig = Omit<Loaded, "MAIN_KEY_FILE" | "ADMIN_TOKEN_FILE" 
 
 export function loadSignalingConfig(env: NodeJS.ProcessEnv = process.env): SignalingConfig {
   const problems: string[] = [];
-  let loaded: Loaded | undefined;
-  try {
-    loaded = loadConfig(signalingConfigShape, env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    problems.push(...error.message.split("\n").slice(1));
-  }
+  const load = <S extends z.ZodRawShape>(shape: S) => {
+    try {
+      return loadConfig(shape, env);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems.push(...error.message.split("\n").slice(1));
+      return undefined;
+    }
+  };
+  const loaded = load(signalingConfigShape);
+  const secrets = load(secretsShape);
   let seed: Uint8Array | undefined;
-  if (loaded) {
-    if (loaded.MAIN_KEY_FILE === undefined) {
+  let token: string | undefined;
+  if (secrets) {
+    if (secrets.MAIN_KEY_FILE === undefined) {
       problems.push("  MAIN_KEY_FILE: required: a file with main's key seed, 64 hex digits (got null)");
     } else {
       try {
-        seed = parseSeed(loaded.MAIN_KEY_FILE);
+        seed = parseSeed(secrets.MAIN_KEY_FILE);
       } catch (error) {
         problems.push(`  MAIN_KEY_FILE: ${(error as Error).message}`);
       }
     }
-    const token = loaded.ADMIN_TOKEN_FILE?.trim();
+    token = secrets.ADMIN_TOKEN_FILE?.trim();
     if (token === undefined || token.length < 16) {
       problems.push("  ADMIN_TOKEN_FILE: required: a file with the operator's token, at least 16 characters");
     }
   }
-  if (loaded && (loaded.PARENT_URL === undefined) !== (loaded.PARENT_KEY === undefined)) {
+  if (!env.PARENT_URL !== !env.PARENT_KEY) {
     problems.push(
       "  PARENT_KEY: PARENT_URL and PARENT_KEY go together: the parent main's API and its public key",
     );
   }
-  if (problems.length > 0 || !loaded || !seed) {
+  if (problems.length > 0 || !loaded || !seed || token === undefined) {
     throw new ConfigError(`bad configuration in the environment:\n${problems.join("\n")}`);
   }
-  const { MAIN_KEY_FILE: _seed, ADMIN_TOKEN_FILE: token, UDP_HOST, ...rest } = loaded;
-  return { ...rest, MAIN_SEED: seed, ADMIN_TOKEN: token!.trim(), UDP_HOST: UDP_HOST ?? loaded.HTTP_HOST };
+  const { UDP_HOST, ...rest } = loaded;
+  return { ...rest, MAIN_SEED: seed, ADMIN_TOKEN: token, UDP_HOST: UDP_HOST ?? loaded.HTTP_HOST };
 }
 
 export function instanceIdOf(config: SignalingConfig): string {
