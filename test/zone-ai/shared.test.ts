@@ -34,7 +34,7 @@ describe("a shared field", () => {
     damage.write(zone, boss, slots, [0, [{ attacker: 1, total: 30 }]]);
     expect(writes).toEqual([[7, "setClusterDamage", ["east", 0, [{ attacker: 1, total: 30 }]]]]);
 
-    const handler = damage.handler((state: { slots: Slots<DamageSlot> }) => state.slots);
+    const handler = damage.handler((state) => (state as { slots: Slots<DamageSlot> }).slots);
     const state = { slots };
     handler.handle(zone, state, boss, ["west", 0, [{ attacker: 9, total: 40 }]], 123);
     handler.handle(zone, state, boss, ["east", 0, [{ attacker: 1, total: 9999 }]], 123); // its own, coming back
