@@ -1,8 +1,10 @@
 /**
  * Main-main: two mains registered with a parent main form a tree, and a cluster under one links with a
  * cluster under the other, as the parent's operator allows. The token is minted by the acceptor's own main
- * and comes back sealed hop by hop; the link comes up and carries messages both ways.
+ * and comes back sealed hop by hop; the link comes up and carries messages both ways, through the parent's
+ * relay when the two clusters cannot reach each other.
  */
+import { execFileSync } from "node:child_process";
 import { encodeKey, MainError } from "@overworld/federation";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestLinkEnd, type TestLinkEnd, waitForLink } from "../link/support.ts";
@@ -57,4 +59,34 @@ describe("mains under a parent main", () => {
     await eventually(() => b.received.some((m) => m.text === "across mains"), "a's message at b");
     await eventually(() => a.received.some((m) => m.text === "and back"), "b's message at a");
   }, 30_000);
+
+  it("relay a link across mains through the parent's relay when the clusters cannot reach each other", async () => {
+    const env = { PUNCH_TIMEOUT_MS: "800" };
+    const c = await startTestLinkEnd(east, "mx-c", { env });
+    const d = await startTestLinkEnd(west, "mx-d", { env });
+    ends.push(c, d);
+    // no datagram goes straight between the two link ends: only through a relay
+    const [pc, pd] = [String(c.handle.udpAddress.port), String(d.handle.udpAddress.port)];
+    const rules = [
+      ["OUTPUT", "-o", "lo", "-p", "udp", "--sport", pc, "--dport", pd, "-j", "DROP"],
+      ["OUTPUT", "-o", "lo", "-p", "udp", "--sport", pd, "--dport", pc, "-j", "DROP"],
+    ];
+    for (const rule of rules) execFileSync("iptables", ["-I", ...rule]);
+    try {
+      expect((await root.operator("PUT", "/v1/policy/mx-c/mx-d")).status).toBe(204);
+      await waitForLink(c, d, 20_000);
+      expect(c.handle.node.status()[0]).toMatchObject({ peer: "mx-d", via: "relay" });
+      // the parent's relay (both sides can bind there), not either child's
+      const forwarded = /ow_signaling_relay_packets_total\{[^}]*result="forwarded"[^}]*\} [1-9]/;
+      expect(await (await fetch(`${root.url}/metrics`)).text()).toMatch(forwarded);
+      expect(east.handle.relay!.pairs + west.handle.relay!.pairs).toBe(0);
+      c.handle.sendTo("mx-d", Buffer.from("through the parent's relay"));
+      await eventually(
+        () => d.received.some((m) => m.text === "through the parent's relay"),
+        "c's message at d",
+      );
+    } finally {
+      for (const rule of rules) execFileSync("iptables", ["-D", ...rule]);
+    }
+  }, 40_000);
 });

@@ -129,6 +129,8 @@ interface PeerLink {
   /** The peer's observed address, parsed; null while main knows none. */
   address: netcode.NetcodeAddress | null;
   ticket: Uint8Array;
+  /** The relay of this link when it has one of its own (a link across mains); else main's. */
+  relay: netcode.NetcodeAddress | null;
   endpoint: reliable.ReliableEndpoint | null;
   up: boolean;
   via: LinkVia | null;
@@ -265,10 +267,9 @@ export class LinkNode {
         return;
       }
       case PacketKind.RelayData: {
-        if (this.relay === null || from.key !== this.relay.key) return;
         const pair = relayPair(bytes);
         const link = pair && this.byPair.get(pairKey(pair));
-        if (!link) return;
+        if (!link || from.key !== this.relayOf(link)?.key) return; // only from this link's relay
         const packet = bytes.subarray(9);
         if (link.assignment.role === "dial") {
           if (link.client && link.attemptVia === "relay") {
@@ -297,8 +298,7 @@ export class LinkNode {
   private apply(instructions: Instructions, now: number): void {
     this.lastInstructionsAt = now;
     this.observedAddress = instructions.observed;
-    const relay = instructions.relay ? safeAddress(instructions.relay) : null;
-    this.relay = relay && this.options.reachRelay ? this.options.reachRelay(relay) : relay;
+    this.relay = this.reachable(instructions.relay);
     if (instructions.revoked) {
       if (!this.revokedFlag)
         this.options.log.warn({ reason: instructions.refused }, "main revoked this cluster's key");
@@ -329,6 +329,7 @@ export class LinkNode {
         existing.assignment = assignment;
         existing.address = address;
         existing.ticket = ticket;
+        existing.relay = this.reachable(assignment.relay);
         return;
       }
     }
@@ -340,6 +341,7 @@ export class LinkNode {
       assignment,
       address,
       ticket,
+      relay: this.reachable(assignment.relay),
       endpoint: null,
       up: false,
       via: null,
@@ -471,16 +473,17 @@ export class LinkNode {
   /** The next attempt takes the other path (when there is one). */
   private attemptFailed(link: PeerLink): void {
     const other: LinkVia = link.attemptVia === "direct" ? "relay" : "direct";
-    const possible = other === "relay" ? this.relay !== null : link.address !== null;
+    const possible = other === "relay" ? this.relayOf(link) !== null : link.address !== null;
     link.nextVia = possible ? other : link.attemptVia;
   }
 
   /** Asks main for a token, then starts a netcode connection over the link's next path. */
   private dial(link: PeerLink, now: number): void {
     if (link.tokenPending || now - link.lastTokenAt < TOKEN_RETRY_MS) return;
-    if (link.nextVia === "direct" && link.address === null && this.relay !== null) link.nextVia = "relay";
+    if (link.nextVia === "direct" && link.address === null && this.relayOf(link) !== null)
+      link.nextVia = "relay";
     const via = link.nextVia;
-    if (via === "relay" && this.relay === null) return;
+    if (via === "relay" && this.relayOf(link) === null) return;
     if (via === "direct" && link.address === null) return;
     link.tokenPending = true;
     link.lastTokenAt = now;
@@ -514,9 +517,10 @@ export class LinkNode {
   }
 
   private bindRelay(link: PeerLink, now: number, force = false): void {
-    if (this.relay === null || (!force && now - link.lastBindAt < RELAY_BIND_INTERVAL_MS)) return;
+    const relay = this.relayOf(link);
+    if (relay === null || (!force && now - link.lastBindAt < RELAY_BIND_INTERVAL_MS)) return;
     link.lastBindAt = now;
-    this.options.send(writeRelayBind(link.ticket), this.relay);
+    this.options.send(writeRelayBind(link.ticket), relay);
   }
 
   // ---- netcode events -------------------------------------------------------------------------------------
@@ -557,7 +561,8 @@ export class LinkNode {
 
   private routeToPeer(link: PeerLink, bytes: Uint8Array, via: LinkVia): void {
     if (via === "relay") {
-      if (this.relay !== null) this.options.send(writeRelayData(link.pair, bytes), this.relay);
+      const relay = this.relayOf(link);
+      if (relay !== null) this.options.send(writeRelayData(link.pair, bytes), relay);
     } else if (link.address !== null) {
       this.options.send(bytes, link.address);
     }
@@ -598,7 +603,9 @@ export class LinkNode {
   private serverSend(to: netcode.NetcodeAddress, bytes: Uint8Array): void {
     if (to.family === "ipv6" && to.host[0] === 0xfd && to.host[1] === 0x6f && to.host[3] === 0x78) {
       const pair = to.host.subarray(4, 12);
-      if (this.relay !== null) this.options.send(writeRelayData(pair, bytes), this.relay);
+      const link = this.byPair.get(pairKey(pair));
+      const relay = link ? this.relayOf(link) : this.relay;
+      if (relay !== null) this.options.send(writeRelayData(pair, bytes), relay);
       return;
     }
     this.options.send(bytes, to);
@@ -642,6 +649,17 @@ export class LinkNode {
     if (link === undefined || link.assignment.role !== "accept") return "dialer_not_assigned_by_main";
     if (Buffer.from(data.dialerKey).toString("base64") !== link.assignment.key) return "dialer_key_mismatch";
     return link;
+  }
+
+  /** The relay a link goes through when relayed: its own, else main's. */
+  private relayOf(link: PeerLink): netcode.NetcodeAddress | null {
+    return link.relay ?? this.relay;
+  }
+
+  /** A relay address as this link end reaches it (see `reachRelay`); null for none. */
+  private reachable(text: string | undefined): netcode.NetcodeAddress | null {
+    const address = text ? safeAddress(text) : null;
+    return address && this.options.reachRelay ? this.options.reachRelay(address) : address;
   }
 
   private refuse(reason: string, from: string): void {

@@ -68,6 +68,11 @@ export interface Assignment {
   readonly address: string;
   /** A relay ticket for this side of the pair (hex), for when punching fails. */
   readonly ticket: string;
+  /**
+   * The relay of this link (`ip:port`) when it is not the instructions' own: a link across mains goes
+   * through their parent main's relay, the one both sides can bind with.
+   */
+  readonly relay?: string;
 }
 
 export interface Instructions {

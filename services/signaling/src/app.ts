@@ -25,7 +25,9 @@ import {
   dials,
   encodeKey,
   mintLinkToken,
+  mintTicket,
   openBox,
+  pairId,
   type SigningKey,
   sealBox,
   signBody,
@@ -41,7 +43,7 @@ import Fastify, {
   LogController,
 } from "fastify";
 import { collectDefaultMetrics, Registry } from "prom-client";
-import type { PairKeyCache } from "./broker.ts";
+import { type PairKeyCache, TICKET_LIFETIME_MS } from "./broker.ts";
 import type { ChildClusters, ClusterRecord, Directory, InstanceRecord } from "./directory.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { type ParentLink, postJson, type RemotePeer } from "./parent.ts";
@@ -94,6 +96,8 @@ export interface SignalingDeps {
   readonly children?: ChildClusters;
   /** This main's parent, when it has one. */
   readonly parent?: ParentLink;
+  /** The relay's ticket key: links across child mains are relayed here. */
+  readonly relayKey?: Uint8Array;
 }
 
 class ApiError extends Error {
@@ -300,6 +304,18 @@ function addClusterRoutes(app: App, deps: SignalingDeps, metrics: Metrics): void
  */
 function addMainRoutes(app: App, deps: SignalingDeps, metrics: Metrics): void {
   const now = deps.now ?? Date.now;
+  /** This main's relay and a ticket for `cluster`'s side of its link with `peer`, when it runs one. */
+  const crossMainRelay = (cluster: string, peer: string): { relay?: string; ticket?: string } => {
+    const relay = deps.relay();
+    if (!relay || deps.relayKey === undefined) return {};
+    const side = dials(cluster, peer) ? 0 : 1;
+    const ticket = mintTicket(deps.relayKey, {
+      pair: pairId(cluster, peer),
+      side,
+      expiresAt: now() + TICKET_LIFETIME_MS,
+    });
+    return { relay, ticket: Buffer.from(ticket).toString("hex") };
+  };
   const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema };
   const childMain = async (name: string, purpose: string, body: { at: number; signature: string }) => {
     const child = await deps.directory.find(name);
@@ -348,6 +364,7 @@ function addMainRoutes(app: App, deps: SignalingDeps, metrics: Metrics): void {
             peer: other.name,
             key: other.publicKey,
             address: live?.observed ?? "",
+            ...crossMainRelay(mine.name, other.name),
           });
         }
       }

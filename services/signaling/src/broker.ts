@@ -93,13 +93,16 @@ export async function assignmentsFor(
     if (peer.address === "" || responsible(pair, mine) !== instance) continue;
     const role = dials(cluster, peer.peer) ? "dial" : "accept";
     const side = role === "dial" ? 0 : 1;
-    const ticket = mintTicket(options.relayKey, { pair, side, expiresAt: now + TICKET_LIFETIME_MS });
+    // the parent's relay when it gave one (both sides can bind there), else this main's own
+    const own = mintTicket(options.relayKey, { pair, side, expiresAt: now + TICKET_LIFETIME_MS });
+    const relayed = peer.relay && peer.ticket ? { relay: peer.relay, ticket: peer.ticket } : undefined;
     out.push({
       peer: peer.peer,
       key: peer.key,
       role,
       address: peer.address,
-      ticket: Buffer.from(ticket).toString("hex"),
+      ticket: relayed?.ticket ?? Buffer.from(own).toString("hex"),
+      ...(relayed ? { relay: relayed.relay } : {}),
     });
   }
   return out;

@@ -9,8 +9,8 @@
  * link ends as it does local peers. A link token to a remote peer is minted by the peer's own main (only
  * it holds the key the peer's link end opens tokens with): the child asks its parent, the parent asks the
  * peer's main, and the token comes back sealed hop by hop (peer's main -> parent -> child -> dialer), each
- * hop with the key the two ends of it share. Cross-main links punch through NATs; the relay is per main
- * (a relayed cross-main link is not done yet).
+ * hop with the key the two ends of it share. A cross-main link that cannot punch goes through the parent's
+ * relay: the parent gives each side a ticket there with the remote peer.
  */
 import {
   decodeKey,
@@ -36,6 +36,9 @@ export interface RemotePeer {
   readonly key: string;
   /** Its link end's observed address, "" while none is live. */
   readonly address: string;
+  /** The parent's relay and a ticket there for this cluster's side: a relayed link across mains goes there. */
+  readonly relay?: string;
+  readonly ticket?: string;
 }
 
 export interface ParentOptions {

@@ -176,7 +176,14 @@ export type MainSyncBody = Static<typeof MainSyncBody>;
 
 export const RemotePeers = Type.Object({
   peers: Type.Array(
-    Type.Object({ cluster: Type.String(), peer: Type.String(), key: Type.String(), address: Type.String() }),
+    Type.Object({
+      cluster: Type.String(),
+      peer: Type.String(),
+      key: Type.String(),
+      address: Type.String(),
+      relay: Type.Optional(Type.String()),
+      ticket: Type.Optional(Type.String()),
+    }),
   ),
 });
 

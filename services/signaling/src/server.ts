@@ -90,6 +90,7 @@ export async function startSignaling(config: SignalingConfig): Promise<Signaling
       counters: metrics,
       log,
       children,
+      relayKey,
       get parent() {
         return parent;
       },
