@@ -7,7 +7,7 @@
 # else /work/shared/tools/compose-env/setup.sh); it is run when no docker engine answers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SERVICES=(message-director state-server uberdog client-agent zone-ai)
+SERVICES=(message-director state-server uberdog client-agent zone-ai signaling link)
 TIMEOUT_S=${COMPOSE_SMOKE_TIMEOUT_S:-240}
 DEMO_ZONES=64
 # through the published ports every bot may reach the containers from the one address of docker's proxy:

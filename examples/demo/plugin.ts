@@ -4,17 +4,33 @@
  * channel (what an avatar says is broadcast to its zone as `chat`), and in the middle zone a boss that
  * targets whoever dealt it the most damage, even from across a zone border.
  *
+ * The boss is a shared object (federation): every linked cluster runs its own instance of it, with its
+ * own players hitting it. Each cluster reports the damage its players dealt (its slot of the shared field
+ * `setClusterDamage`, refreshed twice a second); every instance merges the slots the same way: its hp is
+ * the maximum less every hit dealt in every cluster, and its target the top attacker of all (most damage;
+ * ties go to the cluster whose name sorts first, then the lower doId), so all instances attack the same
+ * player (`setTargetOf(cluster, doId)`; `setTarget` names the avatar when it is one of this cluster's). A
+ * peer not heard from for 1.5 s (a partition) no longer counts for the target: each boss goes on choosing
+ * among its own players, counting for its hp whatever it last knew; when the link returns, the slots flow
+ * again and every instance comes to the same hp and target. A fight that ends starts a new epoch; a slot
+ * of an older epoch no longer counts.
+ *
  * Configured by environment variables: DEMO_GRID (e.g. "8x8@50": zones across, down, and their size;
- * default 8x8@50), DEMO_WORLD_ID (the world object's doId, default 1000), DEMO_NPCS_PER_ZONE (default 2).
+ * default 8x8@50), DEMO_WORLD_ID (the world object's doId, default 1000), DEMO_NPCS_PER_ZONE (default 2),
+ * CLUSTER_NAME (this cluster's name among linked clusters, default `local`).
  */
+
+import type { DClassHandle } from "@overworld/protocol";
 import {
   definePlugin,
   onField,
   type Zone,
   type ZoneHooks,
+  type ZoneObject,
   type ZonePlugin,
   type ZoneSpec,
 } from "@overworld/zone-ai/plugin";
+import { type Slots, sharedField } from "@overworld/zone-ai/shared";
 import { DEFAULT_GRID, extent, type Grid, neighbourhood, parseGrid, zoneAt, zonesOf } from "./grid.ts";
 import { demo } from "./schema.ts";
 
@@ -25,6 +41,8 @@ export interface DemoOptions {
   /** The world object's doId (below the director's id ranges, so it can be fixed). */
   readonly worldId: number;
   readonly npcsPerZone: number;
+  /** This cluster's name among linked clusters: its slot of the shared boss is written under it (`local`). */
+  readonly cluster?: string;
 }
 
 export const DEFAULT_WORLD_ID = 1000;
@@ -35,6 +53,7 @@ export function demoOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): DemoOp
     grid: env.DEMO_GRID ? parseGrid(env.DEMO_GRID) : DEFAULT_GRID,
     worldId: Number(env.DEMO_WORLD_ID ?? DEFAULT_WORLD_ID),
     npcsPerZone: Number(env.DEMO_NPCS_PER_ZONE ?? 2),
+    cluster: env.CLUSTER_NAME ?? "local",
   };
 }
 
@@ -60,16 +79,71 @@ interface FieldState {
   ticks: number;
 }
 
+type BossFields = typeof DistributedBoss extends DClassHandle<infer G> ? G : never;
+
+interface DamageRow {
+  readonly attacker: number;
+  readonly total: number;
+}
+
+/** A cluster's slot of the boss's damage: [epoch of the fight, the damage its players dealt]. */
+type DamageSlot = [number, readonly DamageRow[]];
+
+/** The damage of every cluster, merged: the newest epoch, the damage dealt in it, its top attacker. */
+interface MergedDamage {
+  readonly epoch: number;
+  readonly dealt: number;
+  readonly top: { readonly cluster: string; readonly attacker: number; readonly total: number } | undefined;
+}
+
 interface ArenaState extends FieldState {
   boss: number;
-  /** Damage dealt to the boss, by attacker doId. */
+  /** Damage dealt to the boss by this cluster's players, by attacker doId (this epoch). */
   damage: Record<number, number>;
+  /** The fight: a new one starts when the boss comes back. */
+  epoch: number;
+  /** Every cluster's slot of the boss's damage (this one's included). */
+  slots: Slots<DamageSlot>;
+  /** What the boss shows now: written again only when it changes. */
+  shown: { hp: number; cluster: string; target: number };
+  dying: boolean;
+}
+
+/** Most damage first; a tie goes to the cluster whose name sorts first, then to the lower doId. */
+function before(
+  a: { cluster: string; attacker: number; total: number },
+  b: { cluster: string; attacker: number; total: number },
+): boolean {
+  if (a.total !== b.total) return a.total > b.total;
+  if (a.cluster !== b.cluster) return a.cluster < b.cluster;
+  return a.attacker < b.attacker;
+}
+
+/** The merge of the clusters' damage slots: only the newest epoch counts. */
+export function mergeDamage(slots: readonly (readonly [string, DamageSlot])[]): MergedDamage {
+  const epoch = slots.reduce((newest, [, [slotEpoch]]) => Math.max(newest, slotEpoch), 0);
+  let dealt = 0;
+  let top: MergedDamage["top"];
+  for (const [cluster, [slotEpoch, rows]] of slots) {
+    if (slotEpoch !== epoch) continue;
+    for (const row of rows) {
+      dealt += row.total;
+      const candidate = { cluster, attacker: row.attacker, total: row.total };
+      if (top === undefined || before(candidate, top)) top = candidate;
+    }
+  }
+  return { epoch, dealt, top };
 }
 
 /** The demo world as a plugin, for a given map. */
 export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlugin {
-  const { grid, worldId: WORLD_ID, npcsPerZone: NPCS_PER_ZONE } = options;
+  const { grid, worldId: WORLD_ID, npcsPerZone: NPCS_PER_ZONE, cluster: CLUSTER = "local" } = options;
   const ARENA_ZONE = arenaZone(grid);
+  const sharedDamage = sharedField<ArenaState, BossFields, "setClusterDamage", MergedDamage>(
+    DistributedBoss,
+    "setClusterDamage",
+    { cluster: CLUSTER, rule: { rule: "merge", merge: mergeDamage } },
+  );
 
   /** Bounds of a zone, in world units. */
   function boundsOf(zone: number): { x0: number; y0: number; x1: number; y1: number } {
@@ -147,9 +221,59 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
     fields: avatarHandlers,
   };
 
-  /** The boss's zone: a field zone whose boss picks as target the top of its damage table. */
+  /** This cluster's damage table, as its slot of the shared damage and as the boss's own table. */
+  function writeOwnDamage(zone: Zone, state: ArenaState, boss: ZoneObject): void {
+    const rows = Object.entries(state.damage)
+      .map(([id, total]) => ({ attacker: Number(id), total }))
+      .sort((a, b) => b.total - a.total || a.attacker - b.attacker)
+      .slice(0, MAX_DAMAGE_ROWS);
+    sharedDamage.write(zone, boss, state.slots, [state.epoch, rows]);
+    zone.set(boss as ZoneObject<BossFields>, "setDamageTable", [rows]);
+  }
+
+  /**
+   * What the boss shows, from every cluster's damage: hp from all it knows; the target from the clusters
+   * heard lately (during a partition, this cluster's players only). Writes only what changed.
+   */
+  function decide(zone: Zone, state: ArenaState): void {
+    const boss = zone.objects.get(state.boss);
+    if (boss === undefined || !boss.is(DistributedBoss)) return;
+    const known = sharedDamage.resolve(zone, state.slots, "known") as MergedDamage;
+    if (known.epoch > state.epoch) {
+      // a peer's boss came back first: this one joins the new fight
+      state.epoch = known.epoch;
+      state.damage = {};
+      state.dying = false;
+      writeOwnDamage(zone, state, boss);
+    }
+    const fresh = sharedDamage.resolve(zone, state.slots, "fresh") as MergedDamage;
+    const hp = Math.max(0, BOSS_HP - known.dealt);
+    const top = fresh.epoch === state.epoch ? fresh.top : undefined;
+    const target = { cluster: top?.cluster ?? "", target: top?.attacker ?? 0 };
+    if (hp !== state.shown.hp) zone.set(boss, "hp", hp);
+    if (target.cluster !== state.shown.cluster || target.target !== state.shown.target) {
+      zone.set(boss, "setTargetOf", [target.cluster, target.target]);
+      zone.set(boss, "setTarget", [target.cluster === CLUSTER ? target.target : 0]);
+    }
+    state.shown = { hp, ...target };
+    if (hp === 0 && !state.dying) {
+      state.dying = true;
+      zone.after(BOSS_RESPAWN_MS, "respawn", state.epoch);
+    }
+  }
+
+  /** The boss's zone: a field zone whose boss targets the top attacker of every linked cluster. */
   const arena: ZoneHooks<ArenaState> = {
-    init: () => ({ waypoints: {}, ticks: 0, boss: 0, damage: {} }),
+    init: () => ({
+      waypoints: {},
+      ticks: 0,
+      boss: 0,
+      damage: {},
+      epoch: 0,
+      slots: {},
+      shown: { hp: BOSS_HP, cluster: "", target: 0 },
+      dying: false,
+    }),
     start: (zone, state) => {
       spawnNpcs(zone, state);
       for (const object of zone.objects.values()) if (object.is(DistributedBoss)) state.boss = object.doId;
@@ -161,33 +285,44 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
           hp: BOSS_HP,
           setTarget: [0],
           setDamageTable: [[]],
+          setTargetOf: ["", 0],
+          setClusterDamage: [CLUSTER, 0, []],
         });
       }
+      state.slots[CLUSTER] = { value: [state.epoch, []], at: zone.now };
     },
-    tick: wander,
-    fields: avatarHandlers,
+    tick: (zone, state) => {
+      wander(zone, state);
+      const boss = zone.objects.get(state.boss);
+      if (boss === undefined) return;
+      sharedDamage.refresh(zone, boss, state.slots); // peers hear this cluster's slot while the link is up
+      decide(zone, state); // a peer gone quiet no longer counts for the target
+    },
+    fields: [
+      ...avatarHandlers,
+      sharedDamage.handler(
+        (state) => state.slots,
+        (zone, state) => decide(zone, state),
+      ),
+    ],
     event: (zone, state, event) => {
       if (event.name !== "damage" || event.target !== state.boss) return;
       const boss = zone.objects.get(state.boss);
-      if (boss === undefined || !boss.is(DistributedBoss) || (boss.get("hp") ?? 0) === 0) return;
+      if (boss === undefined || !boss.is(DistributedBoss) || state.shown.hp === 0) return;
       const { attacker, amount } = event.data as { attacker: number; amount: number };
       state.damage[attacker] = (state.damage[attacker] ?? 0) + amount;
-      const table = Object.entries(state.damage)
-        .map(([id, total]) => ({ attacker: Number(id), total }))
-        .sort((a, b) => b.total - a.total || a.attacker - b.attacker);
-      const dealt = table.reduce((sum, row) => sum + row.total, 0);
-      zone.set(boss, "hp", Math.max(0, BOSS_HP - dealt));
-      zone.set(boss, "setTarget", [table[0]!.attacker]);
-      zone.set(boss, "setDamageTable", [table.slice(0, MAX_DAMAGE_ROWS)]);
-      if (dealt >= BOSS_HP) zone.after(BOSS_RESPAWN_MS, "respawn");
+      writeOwnDamage(zone, state, boss);
+      decide(zone, state);
     },
-    timer: (zone, state, name) => {
+    timer: (zone, state, name, data) => {
       const boss = zone.objects.get(state.boss);
       if (name !== "respawn" || boss === undefined || !boss.is(DistributedBoss)) return;
+      if (data !== state.epoch) return; // this cluster already joined a newer fight
+      state.epoch += 1;
       state.damage = {};
-      zone.set(boss, "hp", BOSS_HP);
-      zone.set(boss, "setTarget", [0]);
-      zone.set(boss, "setDamageTable", [[]]);
+      state.dying = false;
+      writeOwnDamage(zone, state, boss);
+      decide(zone, state);
     },
   };
 

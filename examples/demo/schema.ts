@@ -7,6 +7,7 @@ import { defineSchema, t } from "@overworld/protocol";
 
 export const demo = defineSchema((s) => {
   s.keyword("gmonly");
+  s.keyword("shared");
   const DoId = s.typedef("DoId", t.uint32);
   s.struct("Vec2", { x: t.float32, y: t.float32 });
   const DamageEntry = s.struct("DamageEntry", { attacker: DoId, total: t.uint32 });
@@ -58,6 +59,18 @@ export const demo = defineSchema((s) => {
       setDamageTable: s.field(
         [t.array(DamageEntry, { min: 0, max: 64 }).named("entries")],
         ["ram", "airecv"],
+      ),
+      setClusterDamage: s.field(
+        [
+          t.string({ min: 1, max: 32 }).named("cluster"),
+          t.uint32.named("epoch"),
+          t.array(DamageEntry, { min: 0, max: 64 }).named("entries"),
+        ],
+        ["broadcast", "ram", "airecv", "shared"],
+      ),
+      setTargetOf: s.field(
+        [t.string({ min: 0, max: 32 }).named("cluster"), DoId.named("target")],
+        ["broadcast", "ram"],
       ),
     },
   );

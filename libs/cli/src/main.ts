@@ -4,13 +4,18 @@
  */
 import { runBotsCommand } from "./commands/bots.ts";
 import { runDcCommand } from "./commands/dc.ts";
+import { runSignalingCommand } from "./commands/federation.ts";
+import { runFightersCommand } from "./commands/fighters.ts";
 import { runNatsCommand } from "./commands/nats.ts";
 import { runStartCommand } from "./commands/start.ts";
 
 const USAGE = `usage: pnpm overworld <command>
 
 commands:
-  start [--help]     run the cluster as local processes with the demo world
+  start [--help]     run the cluster as local processes with the demo world (--cluster NAME --signaling URL:
+                     one of several linked clusters; --federation-demo: main, two linked clusters, bots)
+  signaling          run main: the directory of clusters, link policy and tokens, rendezvous and relay
+  fighters           players who hit the demo world's boss and print what it shows (--help)
   bots --count N     log in N bots that walk the demo world; live progress, then a latency report (--help)
   dc check FILE...   load .dc files in order; print class, struct and field counts and the hash
   dc hash FILE...    print the legacy schema hash of .dc files loaded in order, as 0x%08x
@@ -28,6 +33,10 @@ async function main(argv: readonly string[]): Promise<number> {
       return runBotsCommand(rest);
     case "nats":
       return runNatsCommand(rest);
+    case "signaling":
+      return runSignalingCommand(rest);
+    case "fighters":
+      return runFightersCommand(rest);
     case undefined:
     case "help":
     case "--help":

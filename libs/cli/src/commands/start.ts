@@ -3,7 +3,9 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { isClusterName } from "@overworld/federation";
 import { ensureNatsTrust, serviceNatsEnv, startNatsServer } from "@overworld/service";
+import { arenaZone, demoOptionsFromEnv } from "../../../../examples/demo/plugin.ts";
 import {
   CLI_ENTRY,
   ClusterProcesses,
@@ -12,6 +14,7 @@ import {
   type ServiceName,
   serviceEntry,
 } from "../cluster-processes.ts";
+import { type ClusterLayout, clusterKeyFile, clusterLayout, runFederationDemo } from "./federation.ts";
 
 /**
  * `pnpm overworld start`: the whole cluster as local processes against a NATS of its own with
@@ -23,16 +26,9 @@ import {
  */
 
 const REPO = resolve(import.meta.dirname, "../../../..");
-const FIRST_HTTP_PORT = 7100;
 /** The cluster's own NATS (the machine's, if any, on 4222, is not used: it has no credentials). */
 const NATS_PORT = Number(process.env.OVERWORLD_NATS_PORT ?? 4223);
-const NATS_TRUST_DIR = resolve(REPO, ".overworld/nats");
 
-/** Uberdog's HTTP API (login, accounts, /healthz, /metrics) listens here, so clients know where to log in. */
-const UBERDOG_PORT = 8000;
-/** Where the client agent listens for players (UDP); written into uberdog's connect tokens. */
-const CLIENT_AGENT_UDP_PORT = 40000;
-const CLIENT_AGENT_ADDRESSES = `127.0.0.1:${CLIENT_AGENT_UDP_PORT}`;
 const NETCODE_KEY_BYTES = 32;
 
 interface ServiceSpec {
@@ -43,18 +39,21 @@ interface ServiceSpec {
   readonly env?: Readonly<Record<string, string>>;
 }
 
-/** How `start` runs each service (they start in SERVICE_ORDER). */
-const SERVICES: Readonly<Record<ServiceName, ServiceSpec>> = {
-  "message-director": { replicas: 1 },
-  "state-server": { replicas: 1 },
-  // the limits per address are the production ones: the bots each log in and play from an address of their own
-  uberdog: { replicas: 1, port: UBERDOG_PORT },
-  "client-agent": {
-    replicas: 1,
-    env: { UDP_PORT: String(CLIENT_AGENT_UDP_PORT), PUBLIC_ADDRESS: CLIENT_AGENT_ADDRESSES },
-  },
-  "zone-ai": { replicas: 1 },
-};
+/** How `start` runs each service (they start in SERVICE_ORDER), on a cluster's ports (federation.ts). */
+function servicesOf(layout: ClusterLayout): Readonly<Record<ServiceName, ServiceSpec>> {
+  const agentAddress = `127.0.0.1:${layout.clientAgentUdpPort}`;
+  return {
+    "message-director": { replicas: 1 },
+    "state-server": { replicas: 1 },
+    // the limits per address are the production ones: the bots each log in and play from an address of their own
+    uberdog: { replicas: 1, port: layout.uberdogPort },
+    "client-agent": {
+      replicas: 1,
+      env: { UDP_PORT: String(layout.clientAgentUdpPort), PUBLIC_ADDRESS: agentAddress },
+    },
+    "zone-ai": { replicas: 1 },
+  };
+}
 
 /** Bots walk for this long unless the cluster is stopped first (a day). */
 const BOTS_FOREVER_SECONDS = 86_400;
@@ -68,6 +67,12 @@ logic run by the zone-AI replicas).
   --state-servers N    state-server replicas (default 1)
   --directors N        message-director replicas (default 1; one acts, the others stand by)
   --dc FILES           .dc files to load, comma-separated (default examples/demo/demo.dc)
+  --cluster NAME       one of several clusters on this machine: its own NATS, Redis keys, Postgres schemas
+                       and ports (--port-offset N: NATS 4223+N, uberdog 8000+N, players' UDP 40000+N,
+                       link UDP 41000+N, operations ports from 7100+20N)
+  --signaling URL      with --cluster: register with main at URL and link to the clusters it allows (a link
+                       end runs, reflecting the shared boss); start main with pnpm overworld signaling
+  --federation-demo    main, two linked clusters (east, west), bots and boss fighters on both (--help)
 
 Uberdog's login API listens on http://127.0.0.1:8000. Its connect tokens name CLIENT_AGENT_ADDRESSES
 (default 127.0.0.1:40000) and are sealed with NETCODE_PRIVATE_KEY (default: a fresh key each run).
@@ -84,12 +89,16 @@ function parseStartArgs(argv: readonly string[]) {
       directors: { type: "string" },
       "zone-ais": { type: "string" },
       bots: { type: "string" },
+      cluster: { type: "string" },
+      signaling: { type: "string" },
+      "port-offset": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   }).values;
 }
 
 export async function runStartCommand(argv: readonly string[]): Promise<number> {
+  if (argv.includes("--federation-demo")) return runFederationDemo(argv);
   let values: ReturnType<typeof parseStartArgs>;
   try {
     values = parseStartArgs(argv);
@@ -109,6 +118,7 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
   }
   let replicas: Record<string, number>;
   let bots: number;
+  let offset = 0;
   try {
     replicas = {
       "message-director": positive("--directors", values.directors, 1),
@@ -116,19 +126,35 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
       "zone-ai": positive("--zone-ais", values["zone-ais"], 1),
     };
     bots = values.bots === undefined ? 0 : positive("--bots", values.bots, 0);
+    offset = values["port-offset"] === undefined ? 0 : Number(values["port-offset"]);
+    if (!Number.isInteger(offset) || offset < 0 || offset > 99) {
+      throw new Error(`--port-offset takes a whole number from 0 to 99, not '${values["port-offset"]}'`);
+    }
+    if (values.signaling !== undefined && values.cluster === undefined) {
+      throw new Error("--signaling needs --cluster NAME: the name the cluster registers under");
+    }
+    if (values.cluster !== undefined && !isClusterName(values.cluster)) {
+      throw new Error(
+        `--cluster takes lower-case letters, digits and '-' (at most 32), not '${values.cluster}'`,
+      );
+    }
   } catch (error) {
     process.stderr.write(`error: ${(error as Error).message}\n`);
     return 2;
   }
 
+  const layout = clusterLayout(values.cluster, offset, NATS_PORT);
+  const SERVICES = servicesOf(layout);
+  const NATS_TRUST_DIR = layout.natsTrustDir;
+  const CLIENT_AGENT_ADDRESSES = `127.0.0.1:${layout.clientAgentUdpPort}`;
   console.log("starting the local Redis and PostgreSQL if they are down");
   spawnSync("bash", [resolve(REPO, "scripts/services-up.sh")], { stdio: "inherit" });
-  await ensureNatsTrust(NATS_TRUST_DIR, { host: "127.0.0.1", port: NATS_PORT });
+  await ensureNatsTrust(NATS_TRUST_DIR, { host: "127.0.0.1", port: layout.natsPort });
   let nats: Awaited<ReturnType<typeof startNatsServer>>;
   try {
     nats = await startNatsServer(NATS_TRUST_DIR, {
       host: "127.0.0.1",
-      port: NATS_PORT,
+      port: layout.natsPort,
       onLine: (line) => {
         if (/\[(ERR|WRN|FTL)\]/.test(line)) process.stdout.write(`[nats] ${line}\n`);
       },
@@ -153,7 +179,7 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
     onUnaskedExit: "restart",
   });
   const ports = new Map<string, number>();
-  let port = FIRST_HTTP_PORT;
+  let port = layout.firstHttpPort;
   for (const name of SERVICE_ORDER) {
     const spec = SERVICES[name];
     const entry = serviceEntry(name);
@@ -173,6 +199,7 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
         env: {
           ...env,
           ...serviceNatsEnv(NATS_TRUST_DIR, nats.url, name),
+          ...layout.env(name),
           ...spec.env,
           HTTP_PORT: String(httpPort),
           INSTANCE_ID: label,
@@ -183,6 +210,23 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
     for (const late of await cluster.launchGroup(group)) {
       console.log(`[${late.spec.label}] not healthy after 30 s; see its log lines above`);
     }
+  }
+
+  if (values.signaling !== undefined && values.cluster !== undefined) {
+    // the link end: registers the cluster with main and keeps the links main allows
+    const linkPort = port++;
+    ports.set("link-1", linkPort);
+    const late = await cluster.launchGroup([
+      linkProcess(values.cluster, values.signaling, layout, {
+        ...env,
+        ...serviceNatsEnv(NATS_TRUST_DIR, nats.url, "link"),
+        ...layout.env("link"),
+        HTTP_PORT: String(linkPort),
+        INSTANCE_ID: `${values.cluster}-link-1`,
+      }),
+    ]);
+    for (const each of late)
+      console.log(`[${each.spec.label}] not healthy after 30 s; see its log lines above`);
   }
 
   console.log("\ncluster is up:");
@@ -208,7 +252,7 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
         "--duration",
         String(BOTS_FOREVER_SECONDS),
         "--uberdog",
-        `http://127.0.0.1:${UBERDOG_PORT}`,
+        `http://127.0.0.1:${layout.uberdogPort}`,
         "--version",
         env.CLUSTER_VERSION,
         "--dc",
@@ -249,4 +293,27 @@ function positive(option: string, text: string | undefined, fallback: number): n
 
 function clusterVersion(): string {
   return process.env.CLUSTER_VERSION ?? "dev";
+}
+
+/** The link end of cluster `name`, registering with main at `signaling` and reflecting the shared boss. */
+function linkProcess(
+  name: string,
+  signaling: string,
+  layout: ClusterLayout,
+  env: NodeJS.ProcessEnv,
+): ProcessSpec {
+  const demo = demoOptionsFromEnv();
+  return {
+    label: "link-1",
+    entry: resolve(REPO, "services/link/src/main.ts"),
+    env: {
+      ...env,
+      CLUSTER_KEY_FILE: clusterKeyFile(name),
+      SIGNALING_URL: signaling,
+      LINK_UDP_PORT: String(layout.linkUdpPort),
+      SHARED_ZONES: `${demo.worldId}:${arenaZone(demo.grid)}`,
+      PLUGINS: "demo-world@0.1.0",
+    },
+    healthPort: Number(env.HTTP_PORT),
+  };
 }

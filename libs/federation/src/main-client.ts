@@ -1,0 +1,142 @@
+/**
+ * A cluster's side of main's HTTP API: register (signed), ask for a link token (signed; the answer is
+ * sealed for this cluster and opened here). Errors are `MainError`s with main's code and reason.
+ */
+import { decodeKey, encodeKey, openBox, type PairKeys, pairKeys, type SigningKey } from "./keys.ts";
+import { tokenSealContext } from "./link-token.ts";
+import { signBody } from "./signed.ts";
+
+export class MainError extends Error {
+  override readonly name = "MainError";
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface MainIdentity {
+  readonly name: string;
+  readonly key: string;
+  readonly rendezvous: string;
+  readonly relay: string;
+}
+
+export interface LinkTokenAnswer {
+  readonly token: Uint8Array;
+  readonly peer: string;
+  readonly peerKey: string;
+  readonly expiresAt: string;
+}
+
+const REQUEST_TIMEOUT_MS = 5000;
+
+/** Main's identity as it states it at `url` (GET /v1/identity). */
+export async function fetchMainIdentity(url: string): Promise<MainIdentity> {
+  return call<MainIdentity>(url, "GET", "/v1/identity");
+}
+
+async function call<T>(url: string, method: string, path: string, body?: unknown): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(new URL(path, url), {
+      method,
+      headers: body === undefined ? {} : { "content-type": "application/json" },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+  } catch (error) {
+    throw new MainError(
+      0,
+      "unreachable",
+      `main at ${url} did not answer ${method} ${path}: ${(error as Error).message}`,
+    );
+  }
+  const text = await response.text();
+  let parsed: unknown;
+  try {
+    parsed = text.length > 0 ? JSON.parse(text) : {};
+  } catch {
+    throw new MainError(
+      response.status,
+      "bad_answer",
+      `main answered ${method} ${path} with something not JSON`,
+    );
+  }
+  if (!response.ok) {
+    const problem = parsed as { error?: string; reason?: string };
+    throw new MainError(
+      response.status,
+      problem.error ?? "unknown",
+      problem.reason ?? `HTTP ${response.status}`,
+    );
+  }
+  return parsed as T;
+}
+
+export class MainClient {
+  /** The keys this cluster shares with main. */
+  readonly keys: PairKeys;
+
+  constructor(
+    readonly url: string,
+    readonly cluster: string,
+    private readonly key: SigningKey,
+    /** Main's public key, which this cluster trusts (configured, or taken from `fetchMainIdentity`). */
+    readonly mainKey: Uint8Array,
+  ) {
+    this.keys = pairKeys(key, mainKey);
+  }
+
+  /** Builds a client trusting the key main states at `url` (trust on first use; prefer a configured key). */
+  static async connect(url: string, cluster: string, key: SigningKey, mainKey?: string): Promise<MainClient> {
+    const stated = mainKey ?? (await fetchMainIdentity(url)).key;
+    const decoded = decodeKey(stated);
+    if (decoded === null)
+      throw new MainError(0, "bad_key", `main's key ${stated} is not an Ed25519 public key`);
+    return new MainClient(url, cluster, key, decoded);
+  }
+
+  identity(): Promise<MainIdentity> {
+    return fetchMainIdentity(this.url);
+  }
+
+  /** Registers (or re-registers) this cluster with what it publishes. */
+  async register(options: {
+    plugins: readonly string[];
+    linkAddress?: string;
+    kind?: "cluster" | "main";
+  }): Promise<{
+    created: boolean;
+  }> {
+    const body = signBody(this.key, "register", {
+      name: this.cluster,
+      key: encodeKey(this.key.publicKey),
+      plugins: [...options.plugins],
+      ...(options.linkAddress ? { linkAddress: options.linkAddress } : {}),
+      ...(options.kind ? { kind: options.kind } : {}),
+    });
+    return call(this.url, "POST", "/v1/clusters", body);
+  }
+
+  /** A link token to dial `peer`, opened. */
+  async linkToken(peer: string): Promise<LinkTokenAnswer> {
+    const body = signBody(this.key, "link-token", { cluster: this.cluster, peer });
+    const answer = await call<{ sealed: string; peer: string; peerKey: string; expiresAt: string }>(
+      this.url,
+      "POST",
+      "/v1/links/token",
+      body,
+    );
+    const token = openBox(
+      this.keys.seal,
+      Buffer.from(answer.sealed, "base64"),
+      tokenSealContext(this.cluster, peer),
+    );
+    if (token === null)
+      throw new MainError(200, "bad_seal", "main's token did not open with this cluster's key");
+    return { token, peer: answer.peer, peerKey: answer.peerKey, expiresAt: answer.expiresAt };
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * The link end's configuration, from environment variables, validated at start; every problem names its
+ * variable. Beyond HTTP_PORT, HTTP_HOST, LOG_LEVEL and INSTANCE_ID:
+ *
+ * - CLUSTER_NAME (required): the cluster's name at main (lower-case letters, digits, '-').
+ * - CLUSTER_KEY_FILE (required): a file holding the cluster's Ed25519 seed as 64 hex digits. Every link end
+ *   of the cluster holds the same. Never printed.
+ * - SIGNALING_URL (required): main's HTTP API, e.g. http://198.18.0.1:9000.
+ * - SIGNALING_KEY: main's public key (base64). Without it the link end trusts the key main states at first
+ *   contact, and warns.
+ * - SIGNALING_UDP: main's rendezvous (`ip:port`), when main states an address the link end cannot reach.
+ * - LINK_UDP_HOST / LINK_UDP_PORT: the link end's UDP socket (default 0.0.0.0, 41000).
+ * - PLUGINS: what the cluster publishes to main, comma-separated name@version.
+ * - HEARTBEAT_MS (500), PUNCH_TIMEOUT_MS (2500: how long a direct attempt may take before the relay).
+ * - SHARED_ZONES: the locations holding shared objects, comma-separated `parent:zone` (e.g. `1000:28`).
+ *   When set, the link end joins its cluster (NATS_URL, NATS_CREDS of the `link` role, DC_FILES,
+ *   CLUSTER_VERSION, SUBJECT_ROOT) and reflects the shared objects there to its peers; unset, it only
+ *   keeps links.
+ */
+import { isClusterName, parseSeed } from "@overworld/federation";
+import { netcode } from "@overworld/protocol";
+import {
+  ConfigError,
+  clusterConfig,
+  commonConfig,
+  defaultInstanceId,
+  loadConfig,
+  secretFile,
+} from "@overworld/service";
+import { z } from "zod";
+
+const optionalAddress = z
+  .string()
+  .optional()
+  .transform((text, context) => {
+    if (text === undefined) return undefined;
+    try {
+      return netcode.parseAddress(text);
+    } catch (error) {
+      context.addIssue({
+        code: "custom",
+        message: `expected ip:port: ${(error as Error).message}`,
+        input: text,
+      });
+      return z.NEVER;
+    }
+  });
+
+export const linkConfigShape = {
+  HTTP_PORT: commonConfig.HTTP_PORT,
+  HTTP_HOST: commonConfig.HTTP_HOST,
+  LOG_LEVEL: commonConfig.LOG_LEVEL,
+  INSTANCE_ID: commonConfig.INSTANCE_ID,
+  CLUSTER_NAME: z
+    .string({ error: "required: the cluster's name at main" })
+    .refine(isClusterName, "lower-case letters, digits and '-', 1 to 32, not starting with '-'"),
+  SIGNALING_URL: z.string({ error: "required: main's HTTP API, e.g. http://127.0.0.1:9000" }).url(),
+  SIGNALING_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9+/]{43}=$/, "an Ed25519 public key, 32 bytes in base64")
+    .optional(),
+  SIGNALING_UDP: optionalAddress,
+  LINK_UDP_HOST: z.string().min(1).default("0.0.0.0"),
+  LINK_UDP_PORT: z.coerce.number().int().min(0).max(65535).default(41000),
+  PLUGINS: z
+    .string()
+    .default("")
+    .transform((text) =>
+      text
+        .split(",")
+        .map((entry) => entry.trim())
+        .filter((entry) => entry.length > 0),
+    ),
+  NATS_URL: commonConfig.NATS_URL,
+  NATS_CREDS: commonConfig.NATS_CREDS,
+  DC_FILES: clusterConfig.DC_FILES.optional(),
+  CLUSTER_VERSION: clusterConfig.CLUSTER_VERSION.optional(),
+  SUBJECT_ROOT: clusterConfig.SUBJECT_ROOT,
+  SHARED_ZONES: z
+    .string()
+    .optional()
+    .transform((text, context) => {
+      if (text === undefined) return [];
+      const locations = [];
+      for (const entry of text
+        .split(",")
+        .map((part) => part.trim())
+        .filter(Boolean)) {
+        const match = /^(\d+):(\d+)$/.exec(entry);
+        if (!match) {
+          context.addIssue({ code: "custom", message: `"${entry}" is not parent:zone`, input: text });
+          return z.NEVER;
+        }
+        locations.push({ parent: Number(match[1]), zone: Number(match[2]) });
+      }
+      return locations;
+    }),
+  HEARTBEAT_MS: z.coerce.number().int().min(50).max(60_000).default(500),
+  PUNCH_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(2500),
+};
+
+/** The key file, read apart so that its problems are named with every other's. */
+const secretsShape = { CLUSTER_KEY_FILE: secretFile("the cluster's key seed") };
+
+type Loaded = z.infer<z.ZodObject<typeof linkConfigShape>>;
+
+export type LinkConfig = Loaded & { readonly CLUSTER_SEED: Uint8Array };
+
+export function loadLinkConfig(env: NodeJS.ProcessEnv = process.env): LinkConfig {
+  const problems: string[] = [];
+  const load = <S extends z.ZodRawShape>(shape: S) => {
+    try {
+      return loadConfig(shape, env);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems.push(...error.message.split("\n").slice(1));
+      return undefined;
+    }
+  };
+  const loaded = load(linkConfigShape);
+  const secrets = load(secretsShape);
+  let seed: Uint8Array | undefined;
+  if (secrets) {
+    if (secrets.CLUSTER_KEY_FILE === undefined) {
+      problems.push(
+        "  CLUSTER_KEY_FILE: required: a file with the cluster's key seed, 64 hex digits (got null)",
+      );
+    } else {
+      try {
+        seed = parseSeed(secrets.CLUSTER_KEY_FILE);
+      } catch (error) {
+        problems.push(`  CLUSTER_KEY_FILE: ${(error as Error).message}`);
+      }
+    }
+  }
+  if (loaded && loaded.SHARED_ZONES.length > 0) {
+    if (loaded.DC_FILES === undefined)
+      problems.push("  DC_FILES: required with SHARED_ZONES: the cluster's .dc files (got null)");
+    if (loaded.CLUSTER_VERSION === undefined) {
+      problems.push("  CLUSTER_VERSION: required with SHARED_ZONES: the cluster's version (got null)");
+    }
+  }
+  if (problems.length > 0 || !loaded || !seed) {
+    throw new ConfigError(`bad configuration in the environment:\n${problems.join("\n")}`);
+  }
+  return { ...loaded, CLUSTER_SEED: seed };
+}
+
+export function instanceIdOf(config: LinkConfig): string {
+  return config.INSTANCE_ID ?? defaultInstanceId(`link-${config.CLUSTER_NAME}`);
+}

@@ -1,0 +1,12 @@
+import { isEntryPoint, runService } from "@overworld/service";
+import { loadSignalingConfig } from "./config.ts";
+import { startSignaling } from "./server.ts";
+
+export { buildApp, type SignalingDeps } from "./app.ts";
+export { assignmentsFor, PairKeyCache, responsible } from "./broker.ts";
+export { loadSignalingConfig, type SignalingConfig, signalingConfigShape } from "./config.ts";
+export { Directory } from "./directory.ts";
+export { migrate } from "./migrations.ts";
+export { type SignalingHandle, startSignaling } from "./server.ts";
+
+if (isEntryPoint(import.meta.url)) runService("signaling", () => loadSignalingConfig(), startSignaling);

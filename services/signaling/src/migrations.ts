@@ -1,0 +1,72 @@
+import { type Migration, migrate as migrateSchema } from "@overworld/service";
+import type { Pool } from "pg";
+
+/**
+ * Main's directory and policy:
+ * - `clusters`: every registered cluster (or child main) by name, its Ed25519 public key, what it
+ *   published (plugins, declared link address) and whether its key is revoked;
+ * - `revoked_keys`: every key ever revoked, so that it cannot come back under another name;
+ * - `instances`: each link end of a cluster that heartbeats, with the address main observed it at, its
+ *   load, its links as it reports them, and the sequence of its last heartbeat (which must grow);
+ * - `link_policy`: the pairs of clusters the operator lets link (names in order, a < b).
+ */
+const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "directory and policy",
+    sql: (s) => `
+      CREATE TABLE ${s}.clusters (
+        name text PRIMARY KEY,
+        public_key text NOT NULL,
+        kind text NOT NULL CHECK (kind IN ('cluster', 'main')),
+        plugins jsonb NOT NULL DEFAULT '[]',
+        link_address text,
+        registered_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        revoked_at timestamptz,
+        revoked_reason text
+      );
+      CREATE UNIQUE INDEX clusters_public_key ON ${s}.clusters (public_key);
+      CREATE TABLE ${s}.revoked_keys (
+        public_key text PRIMARY KEY,
+        cluster text NOT NULL,
+        revoked_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE ${s}.instances (
+        cluster text NOT NULL REFERENCES ${s}.clusters (name) ON DELETE CASCADE,
+        instance text NOT NULL,
+        observed text NOT NULL,
+        load real NOT NULL DEFAULT 0,
+        seq bigint NOT NULL,
+        links jsonb NOT NULL DEFAULT '[]',
+        last_seen timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (cluster, instance)
+      );
+      CREATE TABLE ${s}.link_policy (
+        a text NOT NULL,
+        b text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (a, b),
+        CHECK (a < b)
+      );`,
+  },
+  {
+    version: 2,
+    name: "clusters of child mains",
+    // what each child main last told of its clusters (main-main): their keys and link ends
+    sql: (s) => `
+      CREATE TABLE ${s}.child_clusters (
+        name text PRIMARY KEY,
+        main text NOT NULL,
+        main_url text NOT NULL,
+        public_key text NOT NULL,
+        instances jsonb NOT NULL DEFAULT '[]',
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );`,
+  },
+];
+
+/** Brings main's schema up to date (see `migrate` in @overworld/service). */
+export function migrate(pool: Pool, schema: string): Promise<number[]> {
+  return migrateSchema(pool, schema, MIGRATIONS);
+}
