@@ -26,10 +26,16 @@ import {
   encodeEnvelope,
   type Field,
   hasKeyword,
-  messages,
+  type messages,
   unpackField,
 } from "@overworld/protocol";
-import type { Logger, NatsConnection, Participant, Subscription } from "@overworld/service";
+import {
+  type Logger,
+  type NatsConnection,
+  type Participant,
+  parseDelivery,
+  type Subscription,
+} from "@overworld/service";
 import type { Counter } from "prom-client";
 
 export const SHARED_KEYWORD = "shared";
@@ -132,8 +138,9 @@ export class SharedObjects {
   private delivery(data: Uint8Array): void {
     let delivery: messages.Delivery;
     try {
-      delivery = messages.delivery.parse(decodeEnvelope(data));
-    } catch {
+      delivery = parseDelivery(data);
+    } catch (problem) {
+      this.options.log.warn({ err: problem }, "unreadable delivery of a shared location dropped");
       return;
     }
     if (delivery.sender === this.options.participant.channel) return; // what this link end applied itself
