@@ -47,6 +47,16 @@ export function latencyHistogram(): Histogram {
 const BIN_MICROSECONDS = 100;
 const BINS = HIGHEST_TRACKED_MICROSECONDS / BIN_MICROSECONDS;
 
+/**
+ * A copy of the bins that hold samples, from bin `first` on: what a bot worker sends the main thread,
+ * which adds it to bins of its own (`addCounts`), so that merged samples are the same counts as if one
+ * LatencyBins had recorded them all, and their percentiles the same.
+ */
+export interface BinCounts {
+  readonly first: number;
+  readonly counts: Uint32Array;
+}
+
 /** Latency samples counted in bins of BIN_MICROSECONDS up to 60 s (longer ones count in the last bin). */
 export class LatencyBins {
   private readonly bins = new Uint32Array(BINS);
@@ -68,6 +78,31 @@ export class LatencyBins {
       if (count > 0) histogram.recordValueWithCount(bin * BIN_MICROSECONDS + BIN_MICROSECONDS / 2, count);
     }
     return histogram;
+  }
+
+  /** The bins from the first to the last that holds a sample, copied. */
+  counts(): BinCounts {
+    if (this.high < this.low) return { first: 0, counts: new Uint32Array(0) };
+    return { first: this.low, counts: this.bins.slice(this.low, this.high + 1) };
+  }
+
+  /** Adds counts taken from other bins (`counts()`), bin by bin. */
+  addCounts({ first, counts }: BinCounts): void {
+    for (let index = 0; index < counts.length; index++) {
+      const count = counts[index]!;
+      if (count === 0) continue;
+      const bin = first + index;
+      this.bins[bin]! += count;
+      if (bin < this.low) this.low = bin;
+      if (bin > this.high) this.high = bin;
+    }
+  }
+
+  /** All samples of several bins' counts, in one. */
+  static merged(all: readonly BinCounts[]): LatencyBins {
+    const bins = new LatencyBins();
+    for (const counts of all) bins.addCounts(counts);
+    return bins;
   }
 
   reset(): void {
@@ -100,4 +135,9 @@ export function summarize(histogram: Histogram): LatencySummary {
     max: ms(histogram.maxValue),
     mean: Math.round(ms(histogram.mean) * MICROSECONDS_PER_MS) / MICROSECONDS_PER_MS,
   };
+}
+
+/** The percentiles of bins' counts (`LatencyBins.counts()`, or several merged). */
+export function summarizeCounts(counts: BinCounts): LatencySummary {
+  return summarize(LatencyBins.merged([counts]).toHistogram());
 }
