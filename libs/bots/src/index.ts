@@ -4,10 +4,12 @@ export { Bot, type BotConfig, BotStartError, BotStopped, WALK_FIELD } from "./bo
 export { processClockMs } from "./clock.ts";
 export {
   type BinCounts,
+  countsHistogram,
   LatencyBins,
   type LatencySummary,
   latencyHistogram,
   latencyMs,
+  mergeBinCounts,
   summarize,
   summarizeCounts,
   timeStamp,

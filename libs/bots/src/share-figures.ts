@@ -4,7 +4,7 @@
  * bin by bin (so percentiles come out exactly as if one thread had recorded every sample), tallies merged
  * keeping their few examples, clock error bounds put together, event-loop delay the worst thread's.
  */
-import { type BinCounts, LatencyBins } from "./latency.ts";
+import { type BinCounts, mergeBinCounts } from "./latency.ts";
 import { mergeTotals, type StatsTotals } from "./stats.ts";
 import { mergeTransport, type TransportSum } from "./transport.ts";
 
@@ -66,7 +66,7 @@ export function mergeProgress(all: readonly ShareProgress[]): ShareProgress {
     delivered: sumOf(all, (progress) => progress.delivered),
     ejections: sumOf(all, (progress) => progress.ejections),
     disconnects: sumOf(all, (progress) => progress.disconnects),
-    recent: mergeCounts(all.map((progress) => progress.recent)),
+    recent: mergeBinCounts(all.map((progress) => progress.recent)),
   };
 }
 
@@ -75,8 +75,8 @@ export function mergeWindows(all: readonly ShareWindow[]): ShareWindow {
     sent: sumOf(all, (window) => window.sent),
     delivered: sumOf(all, (window) => window.delivered),
     negative: sumOf(all, (window) => window.negative),
-    latency: mergeCounts(all.map((window) => window.latency)),
-    localLatency: mergeCounts(all.map((window) => window.localLatency)),
+    latency: mergeBinCounts(all.map((window) => window.latency)),
+    localLatency: mergeBinCounts(all.map((window) => window.localLatency)),
     eventLoopDelayP99Ms: worst(all, (window) => window.eventLoopDelayP99Ms),
     eventLoopDelayMaxMs: worst(all, (window) => window.eventLoopDelayMaxMs),
   };
@@ -89,12 +89,6 @@ export function mergeFinals(all: readonly ShareFinal[]): ShareFinal {
     clockErrorBounds: all.flatMap((final) => final.clockErrorBounds),
     connectedAtEnd: sumOf(all, (final) => final.connectedAtEnd),
   };
-}
-
-/** Several bins' counts as one: the same counts as bins that recorded every sample. */
-function mergeCounts(all: readonly BinCounts[]): BinCounts {
-  if (all.length === 1) return all[0]!;
-  return LatencyBins.merged(all).counts();
 }
 
 function sumOf<T>(all: readonly T[], of: (item: T) => number): number {
