@@ -13,7 +13,7 @@ import { summarizeCounts } from "./latency.ts";
 import { type BotOptions, type Progress, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { type BotReport, buildReport, type MeasuredWindow, perSecond } from "./report.ts";
 import { SendTimes } from "./send-times.ts";
-import { BotShare, loadWalkingClasses, type Share } from "./share.ts";
+import { BotShare, loadWalkingClasses, type Share, shareOptions } from "./share.ts";
 import {
   mergeFinals,
   mergeProgress,
@@ -40,11 +40,11 @@ export async function runBots(options: BotOptions): Promise<BotReport> {
   const dc = loadWalkingClasses(resolved.dcFiles); // checked here, so that a bad file is no worker's error
   const startedAt = new Date();
   const sendTimes = SendTimes.create(resolved.count);
-  const { signal: _signal, onProgress: _onProgress, ...shareOptions } = resolved;
+  const shared = shareOptions(resolved);
   const fleet: Fleet =
     resolved.workers === 1
-      ? inThisThread(new BotShare({ options: shareOptions, from: 0, to: resolved.count }, dc, sendTimes))
-      : await startWorkers(shareOptions, sendTimes);
+      ? inThisThread(new BotShare({ options: shared, from: 0, to: resolved.count }, dc, sendTimes))
+      : await startWorkers(shared, sendTimes);
   let stopped = false;
   try {
     return await runPhases(resolved, fleet, startedAt, () => {

@@ -27,6 +27,12 @@ const WALKING_CLASS = "DistributedMover";
 /** A run's options as a share needs them: plain data (no signal, no callback), to post to a worker. */
 export type ShareOptions = Omit<ResolvedOptions, "signal" | "onProgress">;
 
+/** The options without the signal and the callback. */
+export function shareOptions(options: ResolvedOptions): ShareOptions {
+  const { signal: _signal, onProgress: _onProgress, ...rest } = options;
+  return rest;
+}
+
 /** Which bots a share runs: indices `from` (included) to `to` (excluded) of the run's `options.count`. */
 export interface ShareSpec {
   readonly options: ShareOptions;
