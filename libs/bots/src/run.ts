@@ -45,13 +45,10 @@ export async function runBots(options: BotOptions): Promise<BotReport> {
     resolved.workers === 1
       ? inThisThread(new BotShare({ options: shared, from: 0, to: resolved.count }, dc, sendTimes))
       : await startWorkers(shared, sendTimes);
-  let stopped = false;
   try {
-    return await runPhases(resolved, fleet, startedAt, () => {
-      stopped = true;
-    });
+    return await runPhases(resolved, fleet, startedAt);
   } catch (error) {
-    if (!stopped) await stopBots(fleet.shares);
+    await stopBots(fleet.shares); // those that still answer say goodbye (stopping twice is harmless)
     throw error;
   } finally {
     await fleet.close();
@@ -63,13 +60,8 @@ function inThisThread(share: Share): Fleet {
   return { shares: [share], failure: new AbortController().signal, close: async () => {} };
 }
 
-/** Ramp, warm-up, measure, stop; `onStopping` is called as the bots are told to stop. */
-async function runPhases(
-  options: ResolvedOptions,
-  fleet: Fleet,
-  startedAt: Date,
-  onStopping: () => void,
-): Promise<BotReport> {
+/** Ramp, warm-up, measure, stop. */
+async function runPhases(options: ResolvedOptions, fleet: Fleet, startedAt: Date): Promise<BotReport> {
   const { shares, failure } = fleet;
   const userSignal = options.signal;
   const abortShares = () => {
@@ -98,7 +90,6 @@ async function runPhases(
     const measured = await window.close();
     phase = "done";
     progress?.stop();
-    onStopping();
     const final = mergeFinals(await Promise.all(shares.map((share) => share.stop())));
     return buildReport({
       options,
@@ -117,6 +108,8 @@ async function runPhases(
 /**
  * Opens the measured window in every share; closing it gives the shares' figures merged, with the
  * window's length and this process's CPU in it (process.cpuUsage counts every thread, workers included).
+ * A worker opens and closes its window as the message reaches it: within a millisecond or so of this
+ * thread's, later when its event loop is held up (which its event-loop delay then shows).
  */
 async function openWindow(
   shares: readonly Share[],
