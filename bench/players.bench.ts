@@ -34,7 +34,7 @@
 
 import { writeFileSync } from "node:fs";
 import { SERVICE_ORDER } from "../libs/cli/src/cluster-processes.ts";
-import { runBotProcess, waitForIdleAgent, waitForQuietMachine } from "./support/bot-run.ts";
+import { botThreads, runBotProcess, waitForIdleAgent, waitForQuietMachine } from "./support/bot-run.ts";
 import { BenchCluster, namespace } from "./support/cluster.ts";
 import {
   COLYSEUS_CPU_GROUPS,
@@ -69,13 +69,15 @@ import {
 import { runBenchmark } from "./support/lifecycle.ts";
 
 answerHelp(`usage: pnpm bench:players [--counts 50,200,500] [--runs 3] [--duration S] [--warmup S] [--ramp R]
-                          [--json FILE] [--quiet-cores 0.3] [--quiet-wait 300] [--cpu-prof DIR] [--quick]
+                          [--json FILE] [--quiet-cores 0.3] [--quiet-wait 300] [--cpu-prof DIR] [--bot-workers K]
+                          [--quick]
 For each N: N players in one place, everyone seeing everyone, 10 moves/s each, on Overworld (the cluster
 and the bots) and on Colyseus 0.18 (a server and @colyseus/sdk clients), alternating run by run; medians
 side by side with the ratio Overworld / Colyseus (see bench/RESULTS.md).
   --runs R        runs of each side per N (default 3)
   --duration S    seconds measured per run (default 20), after the ramp and --warmup S (default 3)
   --json FILE     writes [{"n": N, "overworld": {...}, "colyseus": {...}}, ...], medians per N
+  --bot-workers K the bots process spreads its bots over K worker threads (default 1: none)
   --quick         a smoke run: --counts 20 --runs 1 --duration 5 --quiet-wait 10 (each may still be given)
 `);
 const NAME = "players benchmark";
@@ -85,6 +87,8 @@ const RUNS = integerArg("--runs", QUICK ? 1 : 3);
 const DURATION_SECONDS = numberArg("--duration", QUICK ? 5 : 20);
 const WARMUP_SECONDS = numberArg("--warmup", 3);
 const RAMP = numberArg("--ramp", 50);
+/** Worker threads of the bots process (`pnpm overworld bots --workers`). */
+const BOT_WORKERS = integerArg("--bot-workers", 1);
 /** Before each run: wait until other work on this shared machine uses less than this many cores. */
 const QUIET_CORES = numberArg("--quiet-cores", 0.3);
 /** ... but no longer than this (seconds); then the run goes ahead. */
@@ -120,7 +124,8 @@ interface Runs {
 async function main(): Promise<void> {
   process.stderr.write(
     `${NAME}: N = ${COUNTS.join(", ")} players in one place at ${RATE_HZ} Hz, on Overworld and on Colyseus; ` +
-      `${RUNS} run(s) of each side per N, ${DURATION_SECONDS} s measured after ${WARMUP_SECONDS} s of warm-up\n`,
+      `${RUNS} run(s) of each side per N, ${DURATION_SECONDS} s measured after ${WARMUP_SECONDS} s of warm-up; ` +
+      `Overworld's bots in ${botThreads(BOT_WORKERS)}\n`,
   );
   await colyseus.start();
   const runs = new Map<number, Runs>(COUNTS.map((count) => [count, { overworld: [], colyseus: [] }]));
@@ -159,6 +164,7 @@ async function runOverworld(count: number, label: string): Promise<RunFigures> {
     warmupSeconds: WARMUP_SECONDS,
     ramp: RAMP,
     grid: GRID,
+    workers: BOT_WORKERS,
     label,
   });
   const figures = figuresOf(result);
@@ -203,7 +209,8 @@ function colyseusCpuGroups(): string[] {
 function report(runs: ReadonlyMap<number, Runs>): void {
   console.log(
     `\nN players in one place, everyone seeing everyone, ${RATE_HZ} moves/s each; medians of ${RUNS} run(s) ` +
-      `of each side, the runs in brackets; ${DURATION_SECONDS} s measured per run\n`,
+      `of each side, the runs in brackets; ${DURATION_SECONDS} s measured per run; ` +
+      `Overworld's bots in ${botThreads(BOT_WORKERS)}\n`,
   );
   console.log("Overworld and Colyseus 0.18 side by side:\n");
   printComparison(

@@ -21,7 +21,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { SERVICE_ORDER } from "../libs/cli/src/cluster-processes.ts";
-import { runBotProcess, waitForIdleAgent, waitForQuietMachine } from "./support/bot-run.ts";
+import { botThreads, runBotProcess, waitForIdleAgent, waitForQuietMachine } from "./support/bot-run.ts";
 import { BenchCluster, namespace } from "./support/cluster.ts";
 import {
   answerHelp,
@@ -48,8 +48,9 @@ import {
 import { runBenchmark } from "./support/lifecycle.ts";
 
 answerHelp(`usage: pnpm bench:world [--counts 50,100,150,...] [--grid 8x8@50] [--p99 100] [--duration S] [--json FILE]
-                        [--quiet-cores 0.3] [--quiet-wait 300] [--cpu-prof DIR]
+                        [--quiet-cores 0.3] [--quiet-wait 300] [--cpu-prof DIR] [--bot-workers K]
 Bots walking the demo world at 10 steps/s: the largest N whose p99 stays under --p99 ms.
+  --bot-workers K  the bots process spreads its bots over K worker threads (default 1: none)
 `);
 const NAME = "world benchmark";
 const COUNTS = countsArg([50, 100, 150, 200, 300, 400, 500, 600, 800, 1000]).sort((a, b) => a - b);
@@ -57,6 +58,8 @@ const RUNS = integerArg("--runs", 1);
 const DURATION_SECONDS = numberArg("--duration", 20);
 const WARMUP_SECONDS = numberArg("--warmup", 3);
 const RAMP = numberArg("--ramp", 50);
+/** Worker threads of the bots process (`pnpm overworld bots --workers`). */
+const BOT_WORKERS = integerArg("--bot-workers", 1);
 const P99_LIMIT_MS = numberArg("--p99", 100);
 const GRID = argValue("--grid") ?? "8x8@50";
 /** Before each run: wait until other work on this shared machine uses less than this many cores. */
@@ -104,6 +107,7 @@ async function measureStep(count: number, steps: Step[]): Promise<Step> {
         warmupSeconds: WARMUP_SECONDS,
         ramp: RAMP,
         grid: GRID,
+        workers: BOT_WORKERS,
         label,
       }),
     );
@@ -127,7 +131,8 @@ async function measureStep(count: number, steps: Step[]): Promise<Step> {
 async function main(): Promise<void> {
   process.stderr.write(
     `${NAME}: bots on the ${GRID} demo world at ${RATE_HZ} Hz, interest in their zone and its neighbours; ` +
-      `N = ${COUNTS.join(", ")} until p99 >= ${P99_LIMIT_MS} ms or a bot fails; ${DURATION_SECONDS} s measured per run\n`,
+      `N = ${COUNTS.join(", ")} until p99 >= ${P99_LIMIT_MS} ms or a bot fails; ${DURATION_SECONDS} s measured per run; ` +
+      `bots in ${botThreads(BOT_WORKERS)}\n`,
   );
   const steps: Step[] = [];
   let lastPassed: number | undefined;
@@ -155,6 +160,7 @@ async function main(): Promise<void> {
           grid: GRID,
           rateHz: RATE_HZ,
           p99LimitMs: P99_LIMIT_MS,
+          botWorkers: BOT_WORKERS,
           largestPassing: lastPassed ?? null,
           steps,
         },
@@ -170,7 +176,8 @@ function report(steps: readonly Step[], largest: number | undefined): void {
   const shown = (step: Step) => (step.repeats.length > 0 ? step.repeats : step.runs);
   console.log(
     `\nBots walking the ${GRID} demo world at ${RATE_HZ} Hz, interest in their zone and its neighbours; ` +
-      `${DURATION_SECONDS} s measured per run, ${RUNS} run(s) per step (medians; runs in brackets)\n`,
+      `${DURATION_SECONDS} s measured per run, ${RUNS} run(s) per step (medians; runs in brackets); ` +
+      `bots in ${botThreads(BOT_WORKERS)}\n`,
   );
   table(
     [

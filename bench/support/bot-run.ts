@@ -29,6 +29,8 @@ export interface BotRunOptions {
   readonly ramp: number;
   /** The demo world's map, as DEMO_GRID ("8x8@50"). */
   readonly grid: string;
+  /** Worker threads the bots process spreads its bots over (`pnpm overworld bots --workers`); 1: none. */
+  readonly workers: number;
   /** Prefixes the relayed progress lines. */
   readonly label: string;
 }
@@ -62,6 +64,11 @@ export function clusterCpuGroups(cluster: BenchCluster): CpuGroups {
   };
 }
 
+/** Where a run's bots run, for header lines: "one thread" or "2 worker threads". */
+export function botThreads(workers: number): string {
+  return workers === 1 ? "one thread" : `${workers} worker threads`;
+}
+
 /** The bots process, its report, and the window's CPU and wire figures. */
 export async function runBotProcess(cluster: BenchCluster, options: BotRunOptions): Promise<BotRunResult> {
   const { report, samples } = await runLoadProcess<BotReport>(cluster, {
@@ -72,7 +79,7 @@ export async function runBotProcess(cluster: BenchCluster, options: BotRunOption
       "bots",
       ...["--count", String(options.count), "--rate", String(options.rate)],
       ...["--duration", String(options.durationSeconds), "--warmup", String(options.warmupSeconds)],
-      ...["--ramp", String(options.ramp), "--grid", options.grid],
+      ...["--ramp", String(options.ramp), "--grid", options.grid, "--workers", String(options.workers)],
       ...["--uberdog", cluster.uberdogUrl, "--version", cluster.version, "--dc", cluster.dcFiles.join(",")],
     ],
     env: { ...process.env, LOG_LEVEL: "warn" },

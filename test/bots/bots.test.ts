@@ -135,6 +135,92 @@ describe("runBots", () => {
   });
 });
 
+describe("runBots over worker threads", () => {
+  it("runs 5 bots in 2 workers and merges their figures into one report", async () => {
+    const progress: { connected: number; walking: number; samples: number }[] = [];
+    const report = await runBots({
+      count: BOTS,
+      workers: 2,
+      rate: 10,
+      durationSeconds: 2,
+      warmupSeconds: 0.5,
+      uberdog: baseUrl,
+      dcFiles: [DEMO_DC],
+      version: CLUSTER_VERSION,
+      grid: GRID,
+      prefix: "worker",
+      sourceAddress: "127.0.5.1",
+      onProgress: (line) =>
+        progress.push({ connected: line.connected, walking: line.walking, samples: line.latencySamples }),
+    });
+    expect(report.problems).toEqual([]);
+    expect(report.options.workers).toBe(2);
+    // bots 1-2 in one worker, 3-5 in the other: every username logged in once, and all walked
+    const arrived = avatars.arrived.filter((notice) => notice.username.startsWith("worker"));
+    expect(arrived.map((notice) => notice.username).sort()).toEqual(
+      ["worker1", "worker2", "worker3", "worker4", "worker5"].sort(),
+    );
+    expect(report.bots).toEqual({
+      requested: BOTS,
+      connected: BOTS,
+      walked: BOTS,
+      failed: 0,
+      connectedAtEnd: BOTS,
+    });
+    // summed over both workers: 5 bots at 10 steps/s, each step seen by the 4 others (2x2 map)
+    expect(report.updates.sentPerSecond).toBeGreaterThan(BOTS * 10 * 0.8);
+    expect(report.updates.sentPerSecond).toBeLessThan(BOTS * 10 * 1.2);
+    expect(report.updates.fanOut).toBeGreaterThan(3);
+    expect(report.updates.fanOut).toBeLessThan(4.5);
+    expect(report.updates.sentTotal).toBeGreaterThanOrEqual(report.updates.sent);
+    // the merged histogram holds every delivery of the window, and each was timed on the one clock too,
+    // whichever worker its sender ran in; the two clocks agree to the cluster clock estimates' error
+    expect(report.latencyMs.samples).toBe(report.updates.delivered);
+    expect(report.localLatencyMs.samples).toBe(report.updates.delivered);
+    expect(report.latencyMs.p99).toBeLessThan(SANE_P99_MS);
+    expect(report.localLatencyMs.p50).toBeGreaterThan(0);
+    expect(Math.abs(report.localLatencyMs.p50 - report.latencyMs.p50)).toBeLessThan(5);
+    expect(report.ejections).toEqual({});
+    expect(report.disconnects).toEqual({});
+    expect(report.transport.packetsSent).toBeGreaterThan(report.updates.sent);
+    expect(report.clockErrorBoundMs.max).toBeGreaterThan(0);
+    expect(report.process.cpuSeconds).toBeGreaterThan(0);
+    // progress lines merge the workers too
+    expect(progress.at(-1)).toMatchObject({ connected: BOTS, walking: BOTS });
+    expect(progress.some((line) => line.samples > 0)).toBe(true);
+  });
+
+  it("stops every worker when aborted, with a report of what ran", async () => {
+    const abort = new AbortController();
+    const started = Date.now();
+    setTimeout(() => abort.abort(), 2500);
+    const report = await runBots({
+      count: 2,
+      workers: 2,
+      durationSeconds: 60,
+      warmupSeconds: 0,
+      uberdog: baseUrl,
+      dcFiles: [DEMO_DC],
+      version: CLUSTER_VERSION,
+      grid: GRID,
+      prefix: "wquitter",
+      sourceAddress: "127.0.6.1",
+      signal: abort.signal,
+    });
+    expect(Date.now() - started).toBeLessThan(8000);
+    expect(report.aborted).toBe(true);
+    expect(report.bots.walked).toBe(2);
+    expect(report.updates.sent).toBeGreaterThan(0);
+    expect(report.measuredSeconds).toBeLessThan(3);
+  });
+
+  it("refuses more workers than bots", async () => {
+    await expect(runBots({ count: 2, workers: 3, uberdog: baseUrl })).rejects.toThrow(
+      /workers must be a whole number from 1 to count \(2\)/,
+    );
+  });
+});
+
 describe("pnpm overworld bots", () => {
   it("prints its usage with --help", async () => {
     const { stdout } = await run("pnpm", ["--silent", "overworld", "bots", "--help"], { cwd: REPO });
@@ -147,6 +233,7 @@ describe("pnpm overworld bots", () => {
       "--version",
       "--grid",
       "--source-address",
+      "--workers",
     ]) {
       expect(stdout).toContain(option);
     }
@@ -176,6 +263,35 @@ describe("pnpm overworld bots", () => {
     expect(report.bots.walked).toBe(2);
     expect(report.updates.delivered).toBeGreaterThan(0);
     expect(stderr).toContain("result        ok");
+  });
+
+  it("spreads the bots over --workers threads", async () => {
+    const { stdout, stderr } = await run(
+      "pnpm",
+      [
+        "--silent",
+        "overworld",
+        "bots",
+        "--count=2",
+        "--workers=2",
+        "--duration=1",
+        "--warmup=0",
+        `--uberdog=${baseUrl}`,
+        `--version=${CLUSTER_VERSION}`,
+        "--grid=2x2",
+        "--prefix=cliw",
+        "--source-address=127.0.7.1",
+        "--json=-",
+      ],
+      { cwd: REPO },
+    );
+    const report = JSON.parse(stdout) as BotReport;
+    expect(report.ok).toBe(true);
+    expect(report.options.workers).toBe(2);
+    expect(report.bots.walked).toBe(2);
+    expect(report.updates.delivered).toBeGreaterThan(0);
+    expect(stderr).toContain("over 2 worker threads");
+    expect(stderr).toContain("(worst of 2 worker threads)");
   });
 
   it("refuses a missing --count with its usage and exit status 2", async () => {

@@ -20,6 +20,7 @@ import {
 } from "@overworld/client";
 import type { DcFile, FieldValue, reliable } from "@overworld/protocol";
 import { type Grid, onMap, zoneAt } from "../../../examples/demo/grid.ts";
+import { processClockMs } from "./clock.ts";
 import { latencyMs, timeStamp } from "./latency.ts";
 import type { RunStats } from "./stats.ts";
 import { RandomWalk } from "./walk.ts";
@@ -34,6 +35,8 @@ const MS_PER_SECOND = 1000;
 const DEFAULT_RETRY_AFTER_MS = 1000;
 
 export interface BotConfig {
+  /** The bot's index in its run (0 for the first): where the run keeps its send times. */
+  readonly index: number;
   readonly username: string;
   readonly password: string;
   readonly uberdog: string;
@@ -289,7 +292,7 @@ export class Bot {
     const stamp = timeStamp(client.clusterTime());
     client.sendField(avatar.doId, WALK_FIELD, [pose.x, pose.y, pose.h, stamp]);
     client.flush();
-    this.stats.recordSent(avatar.doId, stamp, performance.now());
+    this.stats.recordSent(this.config.index, avatar.doId, stamp, processClockMs());
   }
 
   // ---- what the client hears ---------------------------------------------------------------------------
@@ -299,7 +302,7 @@ export class Bot {
     const stamp = (value as readonly FieldValue[])[STAMP_INDEX];
     if (typeof stamp !== "number" || this.client === undefined) return;
     const clock = latencyMs(this.client.clusterTime(), stamp);
-    this.stats.recordDelivered(object.doId, stamp, clock, performance.now());
+    this.stats.recordDelivered(object.doId, stamp, clock, processClockMs());
   }
 
   /** The avatar crossed into another zone: its client agent moved the interest along. */

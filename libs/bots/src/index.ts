@@ -1,7 +1,19 @@
 /** @overworld/bots: the bot load tester behind `pnpm overworld bots`, callable in-process as `runBots`. */
 
 export { Bot, type BotConfig, BotStartError, BotStopped, WALK_FIELD } from "./bot.ts";
-export { type LatencySummary, latencyHistogram, latencyMs, summarize, timeStamp } from "./latency.ts";
+export { processClockMs } from "./clock.ts";
+export {
+  type BinCounts,
+  countsHistogram,
+  LatencyBins,
+  type LatencySummary,
+  latencyHistogram,
+  latencyMs,
+  mergeBinCounts,
+  summarize,
+  summarizeCounts,
+  timeStamp,
+} from "./latency.ts";
 export {
   type BotOptions,
   DEFAULTS,
@@ -11,6 +23,16 @@ export {
 } from "./options.ts";
 export { type BotReport, formatProgress, formatSummary } from "./report.ts";
 export { runBots } from "./run.ts";
+export { SendTimes } from "./send-times.ts";
+export {
+  mergeFinals,
+  mergeProgress,
+  mergeWindows,
+  type ShareFinal,
+  type ShareProgress,
+  type ShareWindow,
+} from "./share-figures.ts";
 export { FIRST_LOOPBACK_SOURCE, isIpv4LoopbackUrl, sourceAddress } from "./source-addresses.ts";
-export { RunStats, type Tally } from "./stats.ts";
+export { mergeTotals, RunStats, type StatsTotals, type Tally } from "./stats.ts";
 export { type Pose, RandomWalk } from "./walk.ts";
+export { shareRange } from "./workers.ts";

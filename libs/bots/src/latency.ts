@@ -47,6 +47,16 @@ export function latencyHistogram(): Histogram {
 const BIN_MICROSECONDS = 100;
 const BINS = HIGHEST_TRACKED_MICROSECONDS / BIN_MICROSECONDS;
 
+/**
+ * A copy of the bins that hold samples, from bin `first` on: what a bot worker sends the main thread,
+ * which adds the workers' together bin by bin (`mergeBinCounts`): the same counts as if one LatencyBins
+ * had recorded every sample, hence the same percentiles.
+ */
+export interface BinCounts {
+  readonly first: number;
+  readonly counts: Uint32Array;
+}
+
 /** Latency samples counted in bins of BIN_MICROSECONDS up to 60 s (longer ones count in the last bin). */
 export class LatencyBins {
   private readonly bins = new Uint32Array(BINS);
@@ -62,12 +72,13 @@ export class LatencyBins {
 
   /** The samples as an HDR histogram of microseconds (each at its bin's middle). */
   toHistogram(): Histogram {
-    const histogram = latencyHistogram();
-    for (let bin = this.low; bin <= this.high; bin++) {
-      const count = this.bins[bin]!;
-      if (count > 0) histogram.recordValueWithCount(bin * BIN_MICROSECONDS + BIN_MICROSECONDS / 2, count);
-    }
-    return histogram;
+    return countsHistogram({ first: this.low, counts: this.bins.subarray(this.low, this.high + 1) });
+  }
+
+  /** The bins from the first to the last that holds a sample, copied. */
+  counts(): BinCounts {
+    if (this.high < this.low) return { first: 0, counts: new Uint32Array(0) };
+    return { first: this.low, counts: this.bins.slice(this.low, this.high + 1) };
   }
 
   reset(): void {
@@ -100,4 +111,34 @@ export function summarize(histogram: Histogram): LatencySummary {
     max: ms(histogram.maxValue),
     mean: Math.round(ms(histogram.mean) * MICROSECONDS_PER_MS) / MICROSECONDS_PER_MS,
   };
+}
+
+/** Several bins' counts as one, bin by bin. */
+export function mergeBinCounts(all: readonly BinCounts[]): BinCounts {
+  const held = all.filter((bins) => bins.counts.length > 0);
+  if (held.length <= 1) return held[0] ?? { first: 0, counts: new Uint32Array(0) };
+  const first = Math.min(...held.map((bins) => bins.first));
+  const end = Math.max(...held.map((bins) => bins.first + bins.counts.length));
+  const counts = new Uint32Array(end - first);
+  for (const bins of held) {
+    const offset = bins.first - first;
+    for (let index = 0; index < bins.counts.length; index++) counts[offset + index]! += bins.counts[index]!;
+  }
+  return { first, counts };
+}
+
+/** The samples of bins' counts as an HDR histogram of microseconds (each at its bin's middle). */
+export function countsHistogram({ first, counts }: BinCounts): Histogram {
+  const histogram = latencyHistogram();
+  for (let index = 0; index < counts.length; index++) {
+    const count = counts[index]!;
+    const bin = first + index;
+    if (count > 0) histogram.recordValueWithCount(bin * BIN_MICROSECONDS + BIN_MICROSECONDS / 2, count);
+  }
+  return histogram;
+}
+
+/** The percentiles of bins' counts. */
+export function summarizeCounts(counts: BinCounts): LatencySummary {
+  return summarize(countsHistogram(counts));
 }

@@ -23,6 +23,7 @@ export const DEFAULTS = {
   speed: 10,
   updateHz: 30,
   startTimeoutSeconds: 30,
+  workers: 1,
 } as const;
 
 /** The cluster version `pnpm overworld start` gives its services (libs/cli/src/commands/start.ts). */
@@ -85,6 +86,12 @@ export interface BotOptions {
    * 127.x.x.x, else null.
    */
   readonly sourceAddress?: string | null;
+  /**
+   * Worker threads to spread the bots over, each running a contiguous share of them (bot i is the same
+   * bot, username and source address whichever thread runs it), so that the load tester uses more than one
+   * core. 1 (the default): every bot runs in the caller's thread, no worker.
+   */
+  readonly workers?: number;
   /** Ends the run early; the report covers what ran. */
   readonly signal?: AbortSignal;
   /** Called once a second with the live figures. */
@@ -113,11 +120,17 @@ export function resolveOptions(options: BotOptions): ResolvedOptions {
     startTimeoutSeconds: options.startTimeoutSeconds ?? DEFAULTS.startTimeoutSeconds,
     sourceAddress:
       options.sourceAddress !== undefined ? options.sourceAddress : defaultSource(options.uberdog),
+    workers: options.workers ?? DEFAULTS.workers,
     signal: options.signal,
     onProgress: options.onProgress,
   };
   if (!Number.isInteger(resolved.count) || resolved.count < 1) {
     throw new RangeError(`count must be a whole number of 1 or more, not ${resolved.count}`);
+  }
+  if (!Number.isInteger(resolved.workers) || resolved.workers < 1 || resolved.workers > resolved.count) {
+    throw new RangeError(
+      `workers must be a whole number from 1 to count (${resolved.count}): each worker runs at least one bot, not ${resolved.workers}`,
+    );
   }
   positive("rate", resolved.rate);
   positive("ramp", resolved.ramp);

@@ -1,11 +1,12 @@
 /**
  * The end-of-run report: a JSON-ready object (for benchmarks and `--json`) and its readable summary.
  */
-import type { reliable } from "@overworld/protocol";
 import type { Grid } from "../../../examples/demo/grid.ts";
-import { type LatencySummary, summarize } from "./latency.ts";
+import { type LatencySummary, summarizeCounts } from "./latency.ts";
 import type { Progress, ResolvedOptions } from "./options.ts";
-import type { RunStats, Tally } from "./stats.ts";
+import type { ShareFinal, ShareWindow } from "./share-figures.ts";
+import { type Tally, total } from "./stats.ts";
+import type { TransportSum } from "./transport.ts";
 
 export interface BotReport {
   readonly options: {
@@ -21,6 +22,8 @@ export interface BotReport {
     readonly prefix: string;
     readonly speed: number;
     readonly updateHz: number;
+    /** Worker threads the bots ran in (1: the caller's thread, no worker). */
+    readonly workers: number;
   };
   readonly startedAt: string;
   /** The run was ended early by its AbortSignal. */
@@ -63,8 +66,9 @@ export interface BotReport {
     readonly negative: number;
   };
   /**
-   * The same steps timed on this process's own clock (sender and receiver are both bots of this run):
-   * exact, free of clock estimates. It differs from `latencyMs` by the clock estimates' error.
+   * The same steps timed on this process's own clock (sender and receiver are both bots of this run, in
+   * the same thread or not: every thread reads the process's monotonic clock, see clock.ts): exact, free of
+   * clock estimates. It differs from `latencyMs` by the clock estimates' error.
    */
   readonly localLatencyMs: LatencySummary;
   /** Ejections of connected bots, by code. */
@@ -72,28 +76,20 @@ export interface BotReport {
   /** Connections that ended unasked (not by the run, not by an ejection), by reason. */
   readonly disconnects: Readonly<Record<string, Tally>>;
   readonly interestChanges: number;
-  /** The bots' connections, summed (bot to agent direction unless said). */
-  readonly transport: {
-    readonly packetsSent: number;
-    readonly packetsAcked: number;
-    readonly packetsReceived: number;
-    readonly bytesSent: number;
-    readonly bytesReceived: number;
-    /** Reliable message parts sent again for want of an ack in time. */
-    readonly partsResent: number;
-    /** Sent packets never acknowledged (still in flight excluded): an upper bound on lost ones. */
-    readonly unacknowledged: number;
+  /** The bots' connections, summed (bot to agent direction unless said; see TransportSum). */
+  readonly transport: Readonly<TransportSum> & {
     /** unacknowledged / packetsSent. */
     readonly lossUpperBound: number;
-    /** Received packets the bots' endpoints dropped (bad, duplicate, stale), all reasons. */
-    readonly receivedDropped: number;
   };
   /** The bots' cluster clock error bounds at the end (ms): how far latency samples may be off. */
   readonly clockErrorBoundMs: { readonly p50: number; readonly max: number };
-  /** This process over the measured window (in-process runs include whatever else runs in it). */
+  /**
+   * This process over the measured window, all its threads (in-process runs include whatever else runs in
+   * it); the event-loop delay is that of the thread the bots ran in, the worst worker's with workers.
+   */
   readonly process: {
     readonly cpuSeconds: number;
-    /** Percent of one core. */
+    /** Percent of one core (above 100 with workers on several cores). */
     readonly cpuPercent: number;
     readonly eventLoopDelayP99Ms: number;
     readonly eventLoopDelayMaxMs: number;
@@ -104,36 +100,39 @@ export interface BotReport {
   readonly problems: readonly string[];
 }
 
-/** The figures of the measured window. */
+/** The measured window: the bots' figures (all shares merged), its length and this process's CPU in it. */
 export interface MeasuredWindow {
   readonly seconds: number;
-  readonly sent: number;
-  readonly delivered: number;
-  /** Negative latency samples (clock estimates disagreeing) in the window. */
-  readonly negative: number;
-  readonly process: BotReport["process"];
+  /** This process's CPU (all threads) over the window. */
+  readonly cpuSeconds: number;
+  readonly figures: ShareWindow;
 }
 
 /** What a run hands over to be reported. */
 export interface RunOutcome {
   readonly options: ResolvedOptions;
-  readonly stats: RunStats;
   readonly startedAt: Date;
   readonly aborted: boolean;
   /** Seconds from the start to the measured window. */
   readonly warmupSeconds: number;
   readonly measured: MeasuredWindow;
-  readonly connectedAtEnd: number;
-  readonly transport: TransportSum;
-  readonly clockErrorBounds: readonly number[];
+  /** The bots at the end (all shares merged). */
+  readonly final: ShareFinal;
 }
 
+const PERCENT = 100;
+
 export function buildReport(outcome: RunOutcome): BotReport {
-  const { options, stats, measured, transport, clockErrorBounds } = outcome;
+  const { options, measured } = outcome;
+  const { totals, transport, clockErrorBounds } = outcome.final;
+  const window = measured.figures;
+  const failed = total(totals.failures);
+  const ejected = total(totals.ejections);
+  const disconnected = total(totals.disconnects);
   const problems = [
-    ...(stats.failureCount > 0 ? [`${stats.failureCount} of ${options.count} bots failed to connect`] : []),
-    ...(stats.ejectionCount > 0 ? [`${stats.ejectionCount} bots were ejected`] : []),
-    ...(stats.disconnectCount > 0 ? [`${stats.disconnectCount} bots lost their connection`] : []),
+    ...(failed > 0 ? [`${failed} of ${options.count} bots failed to connect`] : []),
+    ...(ejected > 0 ? [`${ejected} bots were ejected`] : []),
+    ...(disconnected > 0 ? [`${disconnected} bots lost their connection`] : []),
   ];
   return {
     options: {
@@ -149,33 +148,34 @@ export function buildReport(outcome: RunOutcome): BotReport {
       prefix: options.prefix,
       speed: options.speed,
       updateHz: options.updateHz,
+      workers: options.workers,
     },
     startedAt: outcome.startedAt.toISOString(),
     aborted: outcome.aborted,
     bots: {
       requested: options.count,
-      connected: stats.everConnected,
-      walked: stats.everWalked,
-      failed: stats.failureCount,
-      connectedAtEnd: outcome.connectedAtEnd,
+      connected: totals.everConnected,
+      walked: totals.everWalked,
+      failed,
+      connectedAtEnd: outcome.final.connectedAtEnd,
     },
-    failures: Object.fromEntries(stats.failures),
+    failures: Object.fromEntries(totals.failures),
     warmupSeconds: outcome.warmupSeconds,
     measuredSeconds: measured.seconds,
     updates: {
-      sent: measured.sent,
-      delivered: measured.delivered,
-      sentPerSecond: perSecond(measured.sent, measured.seconds),
-      deliveredPerSecond: perSecond(measured.delivered, measured.seconds),
-      fanOut: measured.sent === 0 ? 0 : measured.delivered / measured.sent,
-      sentTotal: stats.sent,
-      deliveredTotal: stats.delivered,
+      sent: window.sent,
+      delivered: window.delivered,
+      sentPerSecond: perSecond(window.sent, measured.seconds),
+      deliveredPerSecond: perSecond(window.delivered, measured.seconds),
+      fanOut: window.sent === 0 ? 0 : window.delivered / window.sent,
+      sentTotal: totals.sent,
+      deliveredTotal: totals.delivered,
     },
-    latencyMs: { ...summarize(stats.measured), negative: measured.negative },
-    localLatencyMs: summarize(stats.measuredLocal),
-    ejections: Object.fromEntries([...stats.ejections].map(([code, tally]) => [String(code), tally])),
-    disconnects: Object.fromEntries(stats.disconnects),
-    interestChanges: stats.interestChanges,
+    latencyMs: { ...summarizeCounts(window.latency), negative: window.negative },
+    localLatencyMs: summarizeCounts(window.localLatency),
+    ejections: Object.fromEntries([...totals.ejections].map(([code, tally]) => [String(code), tally])),
+    disconnects: Object.fromEntries(totals.disconnects),
+    interestChanges: totals.interestChanges,
     transport: {
       ...transport,
       lossUpperBound: transport.packetsSent === 0 ? 0 : transport.unacknowledged / transport.packetsSent,
@@ -184,40 +184,15 @@ export function buildReport(outcome: RunOutcome): BotReport {
       p50: median(clockErrorBounds),
       max: clockErrorBounds.length === 0 ? 0 : Math.max(...clockErrorBounds),
     },
-    process: measured.process,
+    process: {
+      cpuSeconds: measured.cpuSeconds,
+      cpuPercent: measured.seconds === 0 ? 0 : (measured.cpuSeconds / measured.seconds) * PERCENT,
+      eventLoopDelayP99Ms: window.eventLoopDelayP99Ms,
+      eventLoopDelayMaxMs: window.eventLoopDelayMaxMs,
+    },
     ok: problems.length === 0,
     problems,
   };
-}
-
-/** The bots' transport counters, summed. */
-export type TransportSum = {
-  -readonly [K in Exclude<keyof BotReport["transport"], "lossUpperBound">]: number;
-};
-
-export function emptyTransport(): TransportSum {
-  return {
-    packetsSent: 0,
-    packetsAcked: 0,
-    packetsReceived: 0,
-    bytesSent: 0,
-    bytesReceived: 0,
-    partsResent: 0,
-    unacknowledged: 0,
-    receivedDropped: 0,
-  };
-}
-
-/** Adds one connection's counters to a running sum. */
-export function addTransport(sum: TransportSum, stats: reliable.ReliableStats): void {
-  sum.packetsSent += stats.packetsSent;
-  sum.packetsAcked += stats.packetsAcked;
-  sum.packetsReceived += stats.packetsReceived;
-  sum.bytesSent += stats.bytesSent;
-  sum.bytesReceived += stats.bytesReceived;
-  sum.partsResent += stats.partsResent;
-  sum.unacknowledged += Math.max(0, stats.packetsSent - stats.packetsAcked - stats.packetsInFlight);
-  for (const count of Object.values(stats.dropped)) sum.receivedDropped += count;
 }
 
 const BYTES_PER_KIB = 1024;
@@ -243,7 +218,8 @@ export function formatSummary(report: BotReport): string {
       `(loss <= ${percent(transport.lossUpperBound)}), ${transport.partsResent} parts resent, ` +
       `${fixed(transport.bytesSent / BYTES_PER_KIB, 0)} KiB sent, ${fixed(transport.bytesReceived / BYTES_PER_KIB, 0)} KiB received`,
     `this process  ${fixed(report.process.cpuSeconds, 2)} CPU s (${fixed(report.process.cpuPercent, 1)}% of a core), ` +
-      `event loop delay p99 ${fixed(report.process.eventLoopDelayP99Ms, 1)} ms`,
+      `event loop delay p99 ${fixed(report.process.eventLoopDelayP99Ms, 1)} ms` +
+      (report.options.workers > 1 ? ` (worst of ${report.options.workers} worker threads)` : ""),
   ];
   if (Object.keys(report.failures).length > 0) lines.push(`failures      ${tallies(report.failures)}`);
   lines.push(report.ok ? "result        ok" : `result        FAILED: ${report.problems.join("; ")}`);

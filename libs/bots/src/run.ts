@@ -2,230 +2,189 @@
  * A bot run: starts the bots at the ramp rate, waits until every one walks (or failed), lets the run
  * warm up, measures for the given duration, stops the bots and reports. Progress comes once a second
  * through `onProgress`; an AbortSignal ends the run early with a report of what ran.
+ *
+ * The bots run in shares (share.ts): one in this thread by default, or one per worker thread (`workers`,
+ * workers.ts). This thread drives every share through the same phases, so that all measure the same
+ * window, and merges what they report (share-figures.ts) into one report.
  */
-import { monitorEventLoopDelay } from "node:perf_hooks";
-import { type DcFile, loadDcFiles } from "@overworld/protocol";
-import { Bot, BotStartError, BotStopped, WALK_FIELD } from "./bot.ts";
-import { summarize } from "./latency.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import { processClockMs, sleepUntil } from "./clock.ts";
+import { summarizeCounts } from "./latency.ts";
 import { type BotOptions, type Progress, type ResolvedOptions, resolveOptions } from "./options.ts";
+import { type BotReport, buildReport, type MeasuredWindow, perSecond } from "./report.ts";
+import { SendTimes } from "./send-times.ts";
+import { BotShare, loadWalkingClasses, type Share, shareOptions } from "./share.ts";
 import {
-  addTransport,
-  type BotReport,
-  buildReport,
-  emptyTransport,
-  type MeasuredWindow,
-  perSecond,
-  type TransportSum,
-} from "./report.ts";
-import { sourceAddress } from "./source-addresses.ts";
-import { RunStats } from "./stats.ts";
+  mergeFinals,
+  mergeProgress,
+  mergeStarted,
+  mergeWindows,
+  type ShareProgress,
+} from "./share-figures.ts";
+import { type Fleet, startWorkers } from "./workers.ts";
 
 const MS_PER_SECOND = 1000;
 const PROGRESS_PERIOD_MS = 1000;
-const NANOSECONDS_PER_MS = 1e6;
 const MICROSECONDS_PER_SECOND = 1e6;
-const PERCENT = 100;
-/** Event-loop delay sampling resolution (ms): fine enough to see a stalled bot process. */
-const LOOP_DELAY_RESOLUTION_MS = 10;
-/** The class whose walk step the bots send (their avatars are DistributedAvatars, which inherit it). */
-const WALKING_CLASS = "DistributedMover";
+/** When a run fails midway: how long its bots get to say goodbye before their threads are ended. */
+const STOP_TIMEOUT_MS = 10_000;
 
 type Phase = Progress["phase"];
 
-/** Runs the bots and resolves with the report; rejects only on bad options or unreadable .dc files. */
+/**
+ * Runs the bots and resolves with the report; rejects on bad options, unreadable .dc files, or a bot
+ * worker that failed (the error names it; the other workers' bots are stopped first).
+ */
 export async function runBots(options: BotOptions): Promise<BotReport> {
   const resolved = resolveOptions(options);
-  const dc = loadWalkingClasses(resolved.dcFiles);
-  const stats = new RunStats();
+  const dc = loadWalkingClasses(resolved.dcFiles); // checked here, so that a bad file is no worker's error
   const startedAt = new Date();
-  const t0 = performance.now();
-  const signal = resolved.signal;
-  let phase: Phase = "ramp";
-  const progress = resolved.onProgress ? startProgress(resolved, stats, t0, () => phase) : undefined;
-
-  const bots = await rampUp(resolved, dc, stats, t0);
-  // when no bot walks there is nothing to measure: report the failures at once
-  const waitMs = (seconds: number) => (stats.walking === 0 ? 0 : seconds * MS_PER_SECOND);
-  phase = "warm-up";
-  await sleepUntil(performance.now() + waitMs(resolved.warmupSeconds), signal);
-  const warmupSeconds = (performance.now() - t0) / MS_PER_SECOND;
-  phase = "measure";
-  const window = measureWindow(stats);
-  await sleepUntil(performance.now() + waitMs(resolved.durationSeconds), signal);
-  const measured = window.end();
-  phase = "done";
-  progress?.stop();
-
-  const connections = connectionFigures(bots);
-  const connectedAtEnd = stats.connected;
-  await Promise.all(bots.map((bot) => bot.stop()));
-  return buildReport({
-    options: resolved,
-    stats,
-    startedAt,
-    aborted: signal?.aborted ?? false,
-    warmupSeconds,
-    measured,
-    connectedAtEnd,
-    ...connections,
-  });
-}
-
-/** The .dc files, checked to hold the walk step the bots send. */
-function loadWalkingClasses(dcFiles: readonly string[]): DcFile {
-  const dc = loadDcFiles([...dcFiles]);
-  if (dc.class(WALKING_CLASS)?.field(WALK_FIELD) === undefined) {
-    throw new Error(
-      `the .dc files (${dcFiles.join(", ")}) have no ${WALKING_CLASS}.${WALK_FIELD}: ` +
-        "bots walk the demo world; load examples/demo/demo.dc (or files that include its classes)",
-    );
+  const sendTimes = SendTimes.create(resolved.count);
+  const shared = shareOptions(resolved);
+  const fleet: Fleet =
+    resolved.workers === 1
+      ? inThisThread(new BotShare({ options: shared, from: 0, to: resolved.count }, dc, sendTimes))
+      : await startWorkers(shared, sendTimes);
+  try {
+    return await runPhases(resolved, fleet, startedAt);
+  } catch (error) {
+    await stopBots(fleet.shares); // those that still answer say goodbye (stopping twice is harmless)
+    throw error;
+  } finally {
+    await fleet.close();
   }
-  return dc;
 }
 
-/** Starts the bots `ramp` a second and waits until each walks or failed (or the run is aborted). */
-async function rampUp(options: ResolvedOptions, dc: DcFile, stats: RunStats, t0: number): Promise<Bot[]> {
-  const { signal } = options;
-  const bots: Bot[] = [];
-  const starts: Promise<void>[] = [];
-  for (let index = 0; index < options.count; index++) {
-    await sleepUntil(t0 + (index * MS_PER_SECOND) / options.ramp, signal);
-    if (signal?.aborted) break;
-    const bot = new Bot(
-      {
-        username: `${options.prefix}${index + 1}`,
-        password: options.password,
-        uberdog: options.uberdog,
-        dc,
-        version: options.version,
-        grid: options.grid,
-        rate: options.rate,
-        speed: options.speed,
-        updateHz: options.updateHz,
-        startTimeoutMs: options.startTimeoutSeconds * MS_PER_SECOND,
-        ...(options.sourceAddress === null
-          ? {}
-          : { localAddress: sourceAddress(options.sourceAddress, index) }),
-      },
-      stats,
-    );
-    bots.push(bot);
-    starts.push(bot.start().catch((error: unknown) => countFailure(stats, error)));
-  }
-  await untilAborted(Promise.all(starts), signal);
-  return bots;
+/** The one share of a run without workers, in this thread. */
+function inThisThread(share: Share): Fleet {
+  return { shares: [share], failure: new AbortController().signal, close: async () => {} };
 }
 
-/** The bots' transport counters summed, and their clock error bounds, read before they close. */
-function connectionFigures(bots: readonly Bot[]): { transport: TransportSum; clockErrorBounds: number[] } {
-  const transport = emptyTransport();
-  const clockErrorBounds: number[] = [];
-  for (const bot of bots) {
-    if (bot.transport !== undefined) addTransport(transport, bot.transport);
-    if (bot.clockErrorBoundMs !== undefined) clockErrorBounds.push(bot.clockErrorBoundMs);
-  }
-  return { transport, clockErrorBounds };
-}
-
-/** Counts a bot that did not start walking; a bot stopped by the run is no failure. */
-function countFailure(stats: RunStats, error: unknown): void {
-  if (error instanceof BotStopped) return;
-  if (error instanceof BotStartError) stats.fail(error.reason, error.message);
-  else stats.fail("error", (error as Error).message ?? String(error));
-}
-
-/** Opens the measured window: counters, latency samples, this process's CPU and event-loop delay. */
-function measureWindow(stats: RunStats): { end(): MeasuredWindow } {
-  const begin = {
-    at: performance.now(),
-    sent: stats.sent,
-    delivered: stats.delivered,
-    negative: stats.negativeLatencies,
-    cpu: process.cpuUsage(),
+/** Ramp, warm-up, measure, stop. */
+async function runPhases(options: ResolvedOptions, fleet: Fleet, startedAt: Date): Promise<BotReport> {
+  const { shares, failure } = fleet;
+  const userSignal = options.signal;
+  const abortShares = () => {
+    for (const share of shares) share.abort();
   };
-  const loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
-  loopDelay.enable();
-  stats.setMeasuring(true);
+  userSignal?.addEventListener("abort", abortShares);
+  if (userSignal?.aborted) abortShares();
+  // the run's waits end early when the user aborts or a worker fails
+  const signal = userSignal === undefined ? failure : AbortSignal.any([userSignal, failure]);
+  const t0 = processClockMs();
+  let phase: Phase = "ramp";
+  const progress = options.onProgress ? startProgress(options, shares, t0, () => phase) : undefined;
+  try {
+    const { walking } = mergeStarted(await Promise.all(shares.map((share) => share.ramp(t0))));
+    failure.throwIfAborted();
+    // when no bot walks there is nothing to measure: report the failures at once
+    const waitMs = (seconds: number) => (walking === 0 ? 0 : seconds * MS_PER_SECOND);
+    phase = "warm-up";
+    await sleepUntil(processClockMs() + waitMs(options.warmupSeconds), signal);
+    failure.throwIfAborted();
+    const warmupSeconds = (processClockMs() - t0) / MS_PER_SECOND;
+    phase = "measure";
+    const window = await openWindow(shares);
+    await sleepUntil(window.openedAt + waitMs(options.durationSeconds), signal);
+    failure.throwIfAborted();
+    const measured = await window.close();
+    phase = "done";
+    progress?.stop();
+    const final = mergeFinals(await Promise.all(shares.map((share) => share.stop())));
+    return buildReport({
+      options,
+      startedAt,
+      aborted: userSignal?.aborted ?? false,
+      warmupSeconds,
+      measured,
+      final,
+    });
+  } finally {
+    progress?.stop();
+    userSignal?.removeEventListener("abort", abortShares);
+  }
+}
+
+/**
+ * Opens the measured window in every share; closing it gives the shares' figures merged, with the
+ * window's length and this process's CPU in it (process.cpuUsage counts every thread, workers included).
+ * A worker opens and closes its window as the message reaches it: within a millisecond or so of this
+ * thread's, later when its event loop is held up (which its event-loop delay then shows).
+ */
+async function openWindow(
+  shares: readonly Share[],
+): Promise<{ readonly openedAt: number; close(): Promise<MeasuredWindow> }> {
+  const openedAt = processClockMs();
+  const cpu = process.cpuUsage();
+  await Promise.all(shares.map((share) => share.beginMeasure()));
   return {
-    end() {
-      stats.setMeasuring(false);
-      loopDelay.disable();
-      const seconds = (performance.now() - begin.at) / MS_PER_SECOND;
-      const cpu = process.cpuUsage(begin.cpu);
-      const cpuSeconds = (cpu.user + cpu.system) / MICROSECONDS_PER_SECOND;
-      const hasDelay = loopDelay.count > 0;
-      return {
-        seconds,
-        sent: stats.sent - begin.sent,
-        delivered: stats.delivered - begin.delivered,
-        negative: stats.negativeLatencies - begin.negative,
-        process: {
-          cpuSeconds,
-          cpuPercent: seconds === 0 ? 0 : (cpuSeconds / seconds) * PERCENT,
-          eventLoopDelayP99Ms: hasDelay ? loopDelay.percentile(99) / NANOSECONDS_PER_MS : 0,
-          eventLoopDelayMaxMs: hasDelay ? loopDelay.max / NANOSECONDS_PER_MS : 0,
-        },
-      };
+    openedAt,
+    async close() {
+      // the window's length and CPU as the shares are told to close it, before their answers come back
+      const ending = Promise.all(shares.map((share) => share.endMeasure()));
+      const seconds = (processClockMs() - openedAt) / MS_PER_SECOND;
+      const used = process.cpuUsage(cpu);
+      const figures = mergeWindows(await ending);
+      return { seconds, cpuSeconds: (used.user + used.system) / MICROSECONDS_PER_SECOND, figures };
     },
   };
 }
 
-/** Calls onProgress once a second with the figures of the last second. */
+/** Calls onProgress once a second with the figures of the last second, all shares merged. */
 function startProgress(
   options: ResolvedOptions,
-  stats: RunStats,
+  shares: readonly Share[],
   t0: number,
   phase: () => Phase,
 ): { stop(): void } {
   let last = { at: t0, sent: 0, delivered: 0 };
-  const timer = setInterval(() => {
-    const at = performance.now();
+  let asking = false;
+  let stopped = false;
+  const tick = async () => {
+    if (asking) return; // a share is slow to answer: skip a line rather than pile up questions
+    asking = true;
+    const at = processClockMs();
+    let figures: ShareProgress;
+    try {
+      figures = mergeProgress(await Promise.all(shares.map((share) => share.progress())));
+    } catch {
+      return; // a worker failed: the run stops and says so
+    } finally {
+      asking = false;
+    }
+    if (stopped) return;
     const seconds = (at - last.at) / MS_PER_SECOND;
-    const latency = stats.takeRecent((histogram) => summarize(histogram));
+    const latency = summarizeCounts(figures.recent);
     options.onProgress?.({
       elapsedSeconds: (at - t0) / MS_PER_SECOND,
       phase: phase(),
       bots: options.count,
-      connected: stats.connected,
-      walking: stats.walking,
-      failed: stats.failureCount,
-      sentPerSecond: perSecond(stats.sent - last.sent, seconds),
-      deliveredPerSecond: perSecond(stats.delivered - last.delivered, seconds),
+      connected: figures.connected,
+      walking: figures.walking,
+      failed: figures.failed,
+      sentPerSecond: perSecond(figures.sent - last.sent, seconds),
+      deliveredPerSecond: perSecond(figures.delivered - last.delivered, seconds),
       latencyP50Ms: latency.p50,
       latencyP99Ms: latency.p99,
       latencySamples: latency.samples,
-      ejections: stats.ejectionCount,
-      disconnects: stats.disconnectCount,
+      ejections: figures.ejections,
+      disconnects: figures.disconnects,
     });
-    last = { at, sent: stats.sent, delivered: stats.delivered };
-  }, PROGRESS_PERIOD_MS);
-  return { stop: () => clearInterval(timer) };
+    last = { at, sent: figures.sent, delivered: figures.delivered };
+  };
+  const timer = setInterval(tick, PROGRESS_PERIOD_MS);
+  return {
+    stop() {
+      stopped = true;
+      clearInterval(timer);
+    },
+  };
 }
 
-/** Sleeps until `performance.now()` reaches `at`, or less if the signal aborts first. */
-function sleepUntil(at: number, signal: AbortSignal | undefined): Promise<void> {
-  const ms = at - performance.now();
-  if (ms <= 0 || signal?.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const wake = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", wake);
-      resolve();
-    };
-    const timer = setTimeout(wake, ms);
-    signal?.addEventListener("abort", wake);
-  });
-}
-
-/** Waits for `promise`, or less if the signal aborts first. */
-function untilAborted(promise: Promise<unknown>, signal: AbortSignal | undefined): Promise<void> {
-  if (signal?.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    signal?.addEventListener("abort", done);
-    promise.then(done, done);
-  });
+/** After a failure: stops every share's bots that still answers, giving up on them after STOP_TIMEOUT_MS. */
+async function stopBots(shares: readonly Share[]): Promise<void> {
+  await Promise.race([
+    Promise.allSettled(shares.map((share) => share.stop())),
+    sleep(STOP_TIMEOUT_MS, undefined, { ref: false }),
+  ]);
 }

@@ -1,20 +1,53 @@
 /**
- * What every bot of a run adds to: counters, latency histograms and the tallies of what went wrong. One
- * instance per run, shared by all bots in the process (they all run on one event loop, so plain fields
- * are enough).
+ * What every bot of a thread adds to: counters, latency samples and the tallies of what went wrong. One
+ * instance per thread of a run, shared by that thread's bots (they all run on one event loop, so plain
+ * fields are enough); a run over worker threads merges the threads' figures (share-figures.ts) with
+ * `mergeTotals` and LatencyBins' counts.
  */
-import type { Histogram } from "hdr-histogram-js";
-import { LatencyBins, MICROSECONDS_PER_MS } from "./latency.ts";
+import { type BinCounts, LatencyBins, MICROSECONDS_PER_MS } from "./latency.ts";
+import type { SendTimes } from "./send-times.ts";
 
 /** How many different reasons to keep per ejection code or failure: enough to tell, bounded in size. */
 const MAX_EXAMPLES = 3;
-/** Send times kept per avatar for same-process latency: steps older than this many are not looked up. */
-const SENT_STEPS_KEPT = 64;
 
 export interface Tally {
   count: number;
   /** Up to MAX_EXAMPLES distinct messages, the first seen first. */
   readonly examples: string[];
+}
+
+/** A thread's counters and tallies over the whole run: plain data, to post from a worker and merge. */
+export interface StatsTotals {
+  readonly sent: number;
+  readonly delivered: number;
+  readonly everConnected: number;
+  readonly everWalked: number;
+  readonly interestChanges: number;
+  readonly failures: ReadonlyMap<string, Tally>;
+  readonly ejections: ReadonlyMap<number, Tally>;
+  readonly disconnects: ReadonlyMap<string, Tally>;
+}
+
+/** Several threads' totals as one: counters summed, tallies merged keeping MAX_EXAMPLES examples each. */
+export function mergeTotals(all: readonly StatsTotals[]): StatsTotals {
+  const sum = (of: (totals: StatsTotals) => number) => all.reduce((total, totals) => total + of(totals), 0);
+  return {
+    sent: sum((totals) => totals.sent),
+    delivered: sum((totals) => totals.delivered),
+    everConnected: sum((totals) => totals.everConnected),
+    everWalked: sum((totals) => totals.everWalked),
+    interestChanges: sum((totals) => totals.interestChanges),
+    failures: mergeTallies(all.map((totals) => totals.failures)),
+    ejections: mergeTallies(all.map((totals) => totals.ejections)),
+    disconnects: mergeTallies(all.map((totals) => totals.disconnects)),
+  };
+}
+
+/** The sum of a tally map's counts. */
+export function total<K>(tallies: ReadonlyMap<K, Tally>): number {
+  let sum = 0;
+  for (const entry of tallies.values()) sum += entry.count;
+  return sum;
 }
 
 export class RunStats {
@@ -44,37 +77,36 @@ export class RunStats {
   private readonly recent = new LatencyBins();
   /** Samples of the measured window only. */
   private readonly measuredBins = new LatencyBins();
-  /** Same-process samples of the measured window (see `sent`). */
+  /** Same-process samples of the measured window (see `recordSent`). */
   private readonly measuredLocalBins = new LatencyBins();
   private measuring = false;
-  /** When each recent step of each avatar was sent, on this process's clock: avatar → stamp → ms. */
-  private readonly sentSteps = new Map<number, Map<number, number>>();
+
+  /** `sendTimes`: the run's send times, shared by all its threads. */
+  constructor(private readonly sendTimes: SendTimes) {}
 
   /**
-   * A bot sent a walk step: counted, and its send time kept so that a bot of this process receiving it
-   * can time it on one clock, free of the cluster clock estimates' error.
+   * Bot `bot` (its index in the run) sent a walk step: counted, and its send time (process clock) kept so
+   * that any bot of the run receiving it, in this thread or another, can time it on one clock, free of the
+   * cluster clock estimates' error.
    */
-  recordSent(doId: number, stamp: number, localMs: number): void {
+  recordSent(bot: number, doId: number, stamp: number, atMs: number): void {
     this.sent++;
-    let steps = this.sentSteps.get(doId);
-    if (steps === undefined) this.sentSteps.set(doId, (steps = new Map()));
-    steps.set(stamp, localMs);
-    if (steps.size > SENT_STEPS_KEPT) steps.delete(steps.keys().next().value!);
+    this.sendTimes.record(bot, doId, stamp, atMs);
   }
 
   /**
-   * A bot received another avatar's walk step: `clockMs` is its latency by the cluster clock; the step's
-   * same-process latency is taken too when a bot of this process sent it.
+   * A bot received another avatar's walk step at `atMs` (process clock): `clockMs` is its latency by the
+   * cluster clock; the step's same-process latency is taken too when a bot of this run sent it.
    */
-  recordDelivered(doId: number, stamp: number, clockMs: number, localMs: number): void {
+  recordDelivered(doId: number, stamp: number, clockMs: number, atMs: number): void {
     this.delivered++;
     if (clockMs < 0) this.negativeLatencies++;
     const microseconds = toMicroseconds(clockMs);
     this.recent.add(microseconds);
     if (!this.measuring) return;
     this.measuredBins.add(microseconds);
-    const sentAt = this.sentSteps.get(doId)?.get(stamp);
-    if (sentAt !== undefined) this.measuredLocalBins.add(toMicroseconds(localMs - sentAt));
+    const sentAt = this.sendTimes.sentAt(doId, stamp);
+    if (sentAt !== undefined) this.measuredLocalBins.add(toMicroseconds(atMs - sentAt));
   }
 
   /** Starts or ends the window whose samples make the report's latency figures. */
@@ -82,21 +114,30 @@ export class RunStats {
     this.measuring = on;
   }
 
-  /** The measured window's samples, as an HDR histogram of microseconds. */
-  get measured(): Histogram {
-    return this.measuredBins.toHistogram();
+  /** The measured window's samples (microseconds), by the cluster clock and on the one clock. */
+  measuredCounts(): { readonly latency: BinCounts; readonly localLatency: BinCounts } {
+    return { latency: this.measuredBins.counts(), localLatency: this.measuredLocalBins.counts() };
   }
 
-  /** The measured window's same-process samples, as an HDR histogram of microseconds. */
-  get measuredLocal(): Histogram {
-    return this.measuredLocalBins.toHistogram();
-  }
-
-  /** The samples since the last call, handed to `read` before they are cleared. */
-  takeRecent<T>(read: (histogram: Histogram) => T): T {
-    const result = read(this.recent.toHistogram());
+  /** The samples since the last call, then cleared. */
+  takeRecent(): BinCounts {
+    const counts = this.recent.counts();
     this.recent.reset();
-    return result;
+    return counts;
+  }
+
+  /** The counters and tallies so far, copied. */
+  totals(): StatsTotals {
+    return {
+      sent: this.sent,
+      delivered: this.delivered,
+      everConnected: this.everConnected,
+      everWalked: this.everWalked,
+      interestChanges: this.interestChanges,
+      failures: copyTallies(this.failures),
+      ejections: copyTallies(this.ejections),
+      disconnects: copyTallies(this.disconnects),
+    };
   }
 
   fail(reason: string, detail: string): void {
@@ -129,14 +170,33 @@ function toMicroseconds(milliseconds: number): number {
 }
 
 function tally<K>(tallies: Map<K, Tally>, key: K, example: string): void {
+  const entry = entryOf(tallies, key);
+  entry.count++;
+  addExample(entry, example);
+}
+
+function entryOf<K>(tallies: Map<K, Tally>, key: K): Tally {
   let entry = tallies.get(key);
   if (entry === undefined) tallies.set(key, (entry = { count: 0, examples: [] }));
-  entry.count++;
+  return entry;
+}
+
+function addExample(entry: Tally, example: string): void {
   if (entry.examples.length < MAX_EXAMPLES && !entry.examples.includes(example)) entry.examples.push(example);
 }
 
-function total<K>(tallies: Map<K, Tally>): number {
-  let sum = 0;
-  for (const entry of tallies.values()) sum += entry.count;
-  return sum;
+function mergeTallies<K>(all: readonly ReadonlyMap<K, Tally>[]): Map<K, Tally> {
+  const merged = new Map<K, Tally>();
+  for (const tallies of all) {
+    for (const [key, { count, examples }] of tallies) {
+      const entry = entryOf(merged, key);
+      entry.count += count;
+      for (const example of examples) addExample(entry, example);
+    }
+  }
+  return merged;
+}
+
+function copyTallies<K>(tallies: ReadonlyMap<K, Tally>): Map<K, Tally> {
+  return mergeTallies([tallies]);
 }

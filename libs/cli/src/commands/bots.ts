@@ -45,6 +45,9 @@ histograms in microseconds, over the measured window only (after the ramp and wa
   --prefix P         usernames are P1..PN; accounts are registered if new (default ${DEFAULTS.prefix})
   --password W       the bots' password (default ${DEFAULTS.password})
   --update-hz N      transport updates per second per bot; sends wait up to 1/N s (default ${DEFAULTS.updateHz})
+  --workers K        worker threads to spread the bots over, each running a contiguous share of them, so that
+                     the bots use K cores instead of one (default ${DEFAULTS.workers}: all in this thread); the report
+                     merges them: counters summed, latency histograms merged, CPU of the whole process
   --source-address IP  the local address of the first bot; each next bot the next one (${FIRST_LOOPBACK_SOURCE},
                      127.0.1.2, ...), for its login and its UDP socket alike; 'none' to bind none
                      (default ${FIRST_LOOPBACK_SOURCE} when --uberdog is on 127.x.x.x, else none)
@@ -74,6 +77,7 @@ function parseBotsArgs(argv: readonly string[]) {
       prefix: { type: "string" },
       password: { type: "string" },
       "update-hz": { type: "string" },
+      workers: { type: "string" },
       "source-address": { type: "string" },
       json: { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -118,7 +122,8 @@ export async function runBotsCommand(argv: readonly string[]): Promise<number> {
   process.on("SIGTERM", interrupt);
   process.stderr.write(
     `${options.count} bots against ${options.uberdog ?? DEFAULTS.uberdog} (version ${options.version}), ` +
-      `${options.rate ?? DEFAULTS.rate} steps/s each\n`,
+      `${options.rate ?? DEFAULTS.rate} steps/s each` +
+      `${(options.workers ?? DEFAULTS.workers) > 1 ? `, over ${options.workers} worker threads` : ""}\n`,
   );
   let report: BotReport;
   try {
@@ -165,6 +170,7 @@ function botOptions(values: ReturnType<typeof parseBotsArgs>): BotOptions {
     prefix: values.prefix,
     password: values.password,
     updateHz: optionalNumber("--update-hz", values["update-hz"]),
+    workers: optionalNumber("--workers", values.workers),
     ...sourceAddress(values["source-address"]),
   };
 }
