@@ -100,3 +100,55 @@ export function loadConfig<S extends z.ZodRawShape>(
   });
   throw new ConfigError(`bad configuration in the environment:\n${problems.join("\n")}`);
 }
+
+/**
+ * Loads a configuration in parts (several shapes, then checks between them), gathering every problem of
+ * every part, so that one ConfigError names them all at once instead of one per attempt.
+ */
+export class ConfigProblems {
+  private readonly lines: string[] = [];
+
+  constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
+
+  /** Loads a shape; undefined (its problems noted) when it does not load. */
+  load<S extends z.ZodRawShape>(shape: S): z.infer<z.ZodObject<S>> | undefined {
+    try {
+      return loadConfig(shape, this.env);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      this.lines.push(...error.message.split("\n").slice(1));
+      return undefined;
+    }
+  }
+
+  /** Notes a problem with a variable: what it needs. */
+  add(variable: string, problem: string): void {
+    this.lines.push(`  ${variable}: ${problem}`);
+  }
+
+  /** The value `parse` makes of a variable's text, or undefined (the problem noted) when it throws or is absent. */
+  parse<T>(
+    variable: string,
+    text: string | undefined,
+    parse: (text: string) => T,
+    needs: string,
+  ): T | undefined {
+    if (text === undefined) {
+      this.add(variable, `required: ${needs} (got null)`);
+      return undefined;
+    }
+    try {
+      return parse(text);
+    } catch (error) {
+      this.add(variable, (error as Error).message);
+      return undefined;
+    }
+  }
+
+  /** Throws the ConfigError naming every problem noted, if there is any. */
+  throwIfAny(): void {
+    if (this.lines.length > 0) {
+      throw new ConfigError(`bad configuration in the environment:\n${this.lines.join("\n")}`);
+    }
+  }
+}

@@ -20,11 +20,10 @@
 import { isClusterName, parseSeed } from "@overworld/federation";
 import { netcode } from "@overworld/protocol";
 import {
-  ConfigError,
+  ConfigProblems,
   clusterConfig,
   commonConfig,
   defaultInstanceId,
-  loadConfig,
   secretFile,
 } from "@overworld/service";
 import { z } from "zod";
@@ -107,43 +106,25 @@ type Loaded = z.infer<z.ZodObject<typeof linkConfigShape>>;
 export type LinkConfig = Loaded & { readonly CLUSTER_SEED: Uint8Array };
 
 export function loadLinkConfig(env: NodeJS.ProcessEnv = process.env): LinkConfig {
-  const problems: string[] = [];
-  const load = <S extends z.ZodRawShape>(shape: S) => {
-    try {
-      return loadConfig(shape, env);
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      problems.push(...error.message.split("\n").slice(1));
-      return undefined;
-    }
-  };
-  const loaded = load(linkConfigShape);
-  const secrets = load(secretsShape);
-  let seed: Uint8Array | undefined;
-  if (secrets) {
-    if (secrets.CLUSTER_KEY_FILE === undefined) {
-      problems.push(
-        "  CLUSTER_KEY_FILE: required: a file with the cluster's key seed, 64 hex digits (got null)",
-      );
-    } else {
-      try {
-        seed = parseSeed(secrets.CLUSTER_KEY_FILE);
-      } catch (error) {
-        problems.push(`  CLUSTER_KEY_FILE: ${(error as Error).message}`);
-      }
-    }
-  }
+  const problems = new ConfigProblems(env);
+  const loaded = problems.load(linkConfigShape);
+  const secrets = problems.load(secretsShape);
+  const seed =
+    secrets &&
+    problems.parse(
+      "CLUSTER_KEY_FILE",
+      secrets.CLUSTER_KEY_FILE,
+      parseSeed,
+      "a file with the cluster's key seed, 64 hex digits",
+    );
   if (loaded && loaded.SHARED_ZONES.length > 0) {
     if (loaded.DC_FILES === undefined)
-      problems.push("  DC_FILES: required with SHARED_ZONES: the cluster's .dc files (got null)");
-    if (loaded.CLUSTER_VERSION === undefined) {
-      problems.push("  CLUSTER_VERSION: required with SHARED_ZONES: the cluster's version (got null)");
-    }
+      problems.add("DC_FILES", "required with SHARED_ZONES: the cluster's .dc files (got null)");
+    if (loaded.CLUSTER_VERSION === undefined)
+      problems.add("CLUSTER_VERSION", "required with SHARED_ZONES: the cluster's version (got null)");
   }
-  if (problems.length > 0 || !loaded || !seed) {
-    throw new ConfigError(`bad configuration in the environment:\n${problems.join("\n")}`);
-  }
-  return { ...loaded, CLUSTER_SEED: seed };
+  problems.throwIfAny();
+  return { ...loaded!, CLUSTER_SEED: seed! };
 }
 
 export function instanceIdOf(config: LinkConfig): string {

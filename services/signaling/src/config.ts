@@ -21,7 +21,7 @@
  */
 import { parseSeed } from "@overworld/federation";
 import { netcode } from "@overworld/protocol";
-import { ConfigError, commonConfig, defaultInstanceId, loadConfig, secretFile } from "@overworld/service";
+import { ConfigProblems, commonConfig, defaultInstanceId, secretFile } from "@overworld/service";
 import { z } from "zod";
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
@@ -90,45 +90,28 @@ export type SignalingConfig = Omit<Loaded, "UDP_HOST"> & {
 };
 
 export function loadSignalingConfig(env: NodeJS.ProcessEnv = process.env): SignalingConfig {
-  const problems: string[] = [];
-  const load = <S extends z.ZodRawShape>(shape: S) => {
-    try {
-      return loadConfig(shape, env);
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      problems.push(...error.message.split("\n").slice(1));
-      return undefined;
-    }
-  };
-  const loaded = load(signalingConfigShape);
-  const secrets = load(secretsShape);
-  let seed: Uint8Array | undefined;
-  let token: string | undefined;
-  if (secrets) {
-    if (secrets.MAIN_KEY_FILE === undefined) {
-      problems.push("  MAIN_KEY_FILE: required: a file with main's key seed, 64 hex digits (got null)");
-    } else {
-      try {
-        seed = parseSeed(secrets.MAIN_KEY_FILE);
-      } catch (error) {
-        problems.push(`  MAIN_KEY_FILE: ${(error as Error).message}`);
-      }
-    }
-    token = secrets.ADMIN_TOKEN_FILE?.trim();
-    if (token === undefined || token.length < 16) {
-      problems.push("  ADMIN_TOKEN_FILE: required: a file with the operator's token, at least 16 characters");
-    }
-  }
-  if (!env.PARENT_URL !== !env.PARENT_KEY) {
-    problems.push(
-      "  PARENT_KEY: PARENT_URL and PARENT_KEY go together: the parent main's API and its public key",
+  const problems = new ConfigProblems(env);
+  const loaded = problems.load(signalingConfigShape);
+  const secrets = problems.load(secretsShape);
+  const seed =
+    secrets &&
+    problems.parse(
+      "MAIN_KEY_FILE",
+      secrets.MAIN_KEY_FILE,
+      parseSeed,
+      "a file with main's key seed, 64 hex digits",
     );
-  }
-  if (problems.length > 0 || !loaded || !seed || token === undefined) {
-    throw new ConfigError(`bad configuration in the environment:\n${problems.join("\n")}`);
-  }
-  const { UDP_HOST, ...rest } = loaded;
-  return { ...rest, MAIN_SEED: seed, ADMIN_TOKEN: token, UDP_HOST: UDP_HOST ?? loaded.HTTP_HOST };
+  const token = secrets?.ADMIN_TOKEN_FILE?.trim();
+  if (secrets && (token === undefined || token.length < 16))
+    problems.add("ADMIN_TOKEN_FILE", "required: a file with the operator's token, at least 16 characters");
+  if (!env.PARENT_URL !== !env.PARENT_KEY)
+    problems.add(
+      "PARENT_KEY",
+      "PARENT_URL and PARENT_KEY go together: the parent main's API and its public key",
+    );
+  problems.throwIfAny();
+  const { UDP_HOST, ...rest } = loaded!;
+  return { ...rest, MAIN_SEED: seed!, ADMIN_TOKEN: token!, UDP_HOST: UDP_HOST ?? loaded!.HTTP_HOST };
 }
 
 export function instanceIdOf(config: SignalingConfig): string {
