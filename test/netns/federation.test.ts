@@ -176,7 +176,10 @@ describe("behind symmetric NATs", () => {
     const upB = await b.line("link up", (line) => line.peer === "alpha", 20_000);
     expect(upA.via).toBe("relay");
     expect(upB.via).toBe("relay");
-    expect(a.logs.some((line) => line.msg === "link attempt gave up" && line.via === "direct")).toBe(true);
+    // the direct attempt ended first, by our punch timeout or by netcode's own, whichever came first
+    const directEnded = (line: Record<string, unknown>) =>
+      (line.msg === "link attempt gave up" || line.msg === "link attempt failed") && line.via === "direct";
+    expect(a.logs.some(directEnded)).toBe(true);
     const metrics = await main.handle.relay!.pairs;
     expect(metrics).toBe(1);
     const text = await (await fetch(`${main.url}/metrics`)).text();

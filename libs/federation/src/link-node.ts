@@ -539,10 +539,11 @@ export class LinkNode {
             this.markDown(link, clientStateReason(event.to));
           } else if (event.to < 0) {
             this.options.log.info(
-              { peer: link.peer, state: clientStateReason(event.to) },
+              { peer: link.peer, via: link.attemptVia, state: clientStateReason(event.to) },
               "link attempt failed",
             );
             link.client = null;
+            this.attemptFailed(link); // netcode's own timeout can come before ours: switch paths either way
           }
           break;
         case "payload":
