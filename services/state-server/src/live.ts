@@ -1,4 +1,4 @@
-import { type DClass, type Field, messages, type Subjects } from "@overworld/protocol";
+import { type DClass, type Field, hasKeyword, messages, type Subjects } from "@overworld/protocol";
 import type { Logger, NatsConnection } from "@overworld/service";
 import type { z } from "zod";
 import { EVENT_KINDS, type EventSink } from "./events.ts";
@@ -76,9 +76,11 @@ type Update = readonly [doId: number, fieldId: number, value: Uint8Array];
  * - `clients`: players' updates through their client agent, which checked each value against the dclass
  *   (and its limits): only the keywords are checked here (a client may send only clsend and ownsend fields);
  * - `game`: game logic's (zone AI packs values from typed fields): nothing more to check;
- * - `other`: anyone else's (operators, tools, links): every value is unpacked against the dclass.
+ * - `link`: a linked cluster's values of shared fields, through this cluster's link end: only fields with
+ *   the `shared` keyword, every value unpacked against the dclass;
+ * - `other`: anyone else's (operators, tools): every value is unpacked against the dclass.
  */
-export type Origin = "clients" | "game" | "other";
+export type Origin = "clients" | "game" | "link" | "other";
 
 /** An update of a request, by its index among the request's updates, and the channel it was sent for. */
 interface Pending {
@@ -426,7 +428,14 @@ export class LiveObjects {
         `${dclass.name}.${field.name} is neither clsend nor ownsend: no client may send it (from channel ${from})`,
       );
     }
-    return { index, from, doId, field, bytes, parts: model.parts(dclass, field, bytes, origin !== "other") };
+    if (origin === "link" && !hasKeyword(field, "shared")) {
+      throw new messages.RequestError(
+        "forbidden",
+        `${dclass.name}.${field.name} is not shared: a link end sets only shared fields (from channel ${from})`,
+      );
+    }
+    const checked = origin === "clients" || origin === "game";
+    return { index, from, doId, field, bytes, parts: model.parts(dclass, field, bytes, checked) };
   }
 
   private atom(fieldId: number): Field {

@@ -253,8 +253,16 @@ function serveAll<O extends Operations>(
 
 /** What the sender of updates checked already (see Origin). */
 function originOf(from: Identity): Origin {
-  if (from.role === "client-agent") return "clients";
-  return from.role === "zone-ai" ? "game" : "other";
+  switch (from.role) {
+    case "client-agent":
+      return "clients";
+    case "zone-ai":
+      return "game";
+    case "link":
+      return "link";
+    default:
+      return "other";
+  }
 }
 
 /** The request with the channel it acts for (`sender`): its sender's own, or one the sender holds. */
