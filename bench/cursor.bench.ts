@@ -16,7 +16,15 @@
  * Figures are medians over rounds, in operations per second.
  */
 import { writeFileSync } from "node:fs";
-import { DatagramReader, DatagramWriter, netcode, parseDcText, readField, reliable, writeField } from "@overworld/protocol";
+import {
+  DatagramReader,
+  DatagramWriter,
+  netcode,
+  parseDcText,
+  readField,
+  reliable,
+  writeField,
+} from "@overworld/protocol";
 import {
   AgentMessageType,
   dcFieldSizer,
