@@ -131,7 +131,8 @@ function readHeaderFields(reader: DatagramReader): HeaderReadResult {
 }
 
 function readAckField(reader: DatagramReader, prefix: number, sequence: number): AckField {
-  const latest = prefix & ACK_AS_DISTANCE_FLAG ? addToSequence(sequence, -reader.readUint8()) : reader.readUint16();
+  const latest =
+    prefix & ACK_AS_DISTANCE_FLAG ? addToSequence(sequence, -reader.readUint8()) : reader.readUint16();
   let bits = 0;
   for (let index = 0; index < ACK_BITS_BYTES; index++) {
     const byte = prefix & (1 << index) ? reader.readUint8() : ALL_RECEIVED_BYTE;
