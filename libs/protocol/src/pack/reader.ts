@@ -33,6 +33,8 @@ export class DatagramReader {
   bytes: Uint8Array;
   /** A view of the whole ArrayBuffer behind `bytes`, made on the first float or 64-bit read. */
   private view: DataView | undefined;
+  /** Where `bytes` starts inside its ArrayBuffer (and so inside `view`). */
+  private base = 0;
   /** Where the next read starts, relative to `bytes`. */
   position = 0;
   /** Reads stop here. Codecs narrow it temporarily while reading a length-prefixed array. */
@@ -49,6 +51,7 @@ export class DatagramReader {
     if (!(bytes instanceof Uint8Array)) throw wrongType("a Uint8Array to read from", bytes);
     if (this.view !== undefined && this.view.buffer !== bytes.buffer) this.view = undefined;
     this.bytes = bytes;
+    this.base = bytes.byteOffset;
     this.end = Math.max(0, Math.min(end, bytes.length));
     this.position = Math.max(0, Math.min(start, this.end));
   }
@@ -105,28 +108,28 @@ export class DatagramReader {
 
   readBigUint64(): bigint {
     this.need(8);
-    const value = this.dataView().getBigUint64(this.bytes.byteOffset + this.position, true);
+    const value = this.dataView().getBigUint64(this.base + this.position, true);
     this.position += 8;
     return value;
   }
 
   readBigInt64(): bigint {
     this.need(8);
-    const value = this.dataView().getBigInt64(this.bytes.byteOffset + this.position, true);
+    const value = this.dataView().getBigInt64(this.base + this.position, true);
     this.position += 8;
     return value;
   }
 
   readFloat32(): number {
     this.need(4);
-    const value = this.dataView().getFloat32(this.bytes.byteOffset + this.position, true);
+    const value = this.dataView().getFloat32(this.base + this.position, true);
     this.position += 4;
     return value;
   }
 
   readFloat64(): number {
     this.need(8);
-    const value = this.dataView().getFloat64(this.bytes.byteOffset + this.position, true);
+    const value = this.dataView().getFloat64(this.base + this.position, true);
     this.position += 8;
     return value;
   }

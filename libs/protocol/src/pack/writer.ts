@@ -41,6 +41,8 @@ export class DatagramWriter {
   private buffer: Uint8Array;
   /** A view of `buffer`'s ArrayBuffer, made on the first float or 64-bit write. */
   private view: DataView | undefined;
+  /** Where `buffer` starts inside its ArrayBuffer (and so inside `view`). */
+  private base: number;
   /** Where the written bytes start in `buffer` (0 unless writing into a caller's buffer). */
   private readonly start: number;
   /** False for a writer into a caller's buffer. */
@@ -58,6 +60,7 @@ export class DatagramWriter {
     if (start < 0 || start > this.buffer.length) {
       throw new RangeError(`cannot write from offset ${start} of a ${this.buffer.length}-byte buffer`);
     }
+    this.base = this.buffer.byteOffset;
     this.growable = !fixed;
     this.start = fixed ? start : 0;
     this.position = this.start;
@@ -109,6 +112,7 @@ export class DatagramWriter {
     const bigger = new Uint8Array(capacity);
     bigger.set(this.buffer.subarray(0, this.position));
     this.buffer = bigger;
+    this.base = 0;
     this.view = undefined;
   }
 
@@ -160,25 +164,25 @@ export class DatagramWriter {
 
   writeBigUint64(value: bigint): void {
     this.ensure(8);
-    this.dataView().setBigUint64(this.buffer.byteOffset + this.position, value, true);
+    this.dataView().setBigUint64(this.base + this.position, value, true);
     this.position += 8;
   }
 
   writeBigInt64(value: bigint): void {
     this.ensure(8);
-    this.dataView().setBigInt64(this.buffer.byteOffset + this.position, value, true);
+    this.dataView().setBigInt64(this.base + this.position, value, true);
     this.position += 8;
   }
 
   writeFloat32(value: number): void {
     this.ensure(4);
-    this.dataView().setFloat32(this.buffer.byteOffset + this.position, value, true);
+    this.dataView().setFloat32(this.base + this.position, value, true);
     this.position += 4;
   }
 
   writeFloat64(value: number): void {
     this.ensure(8);
-    this.dataView().setFloat64(this.buffer.byteOffset + this.position, value, true);
+    this.dataView().setFloat64(this.base + this.position, value, true);
     this.position += 8;
   }
 
