@@ -45,6 +45,8 @@
  * Decoding is hostile-input safe: it never reads past the bytes given and never throws; it returns either
  * the message or a typed failure whose `code` maps to an ejection (see EJECT_FOR_DECODE_FAILURE).
  */
+import { DcPackError } from "../pack/errors.ts";
+import { DatagramReader } from "../pack/reader.ts";
 import { DatagramWriter } from "../pack/writer.ts";
 
 export const ClientMessageType = {
@@ -288,148 +290,88 @@ class DecodeFailure {
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const utf8Encoder = new TextEncoder();
 
-/** A bounds-checked little-endian reader; throws DecodeFailure only, which the decoders turn into results. */
-class Reader {
-  private readonly view: DataView;
-  position = 0;
-
-  constructor(readonly bytes: Uint8Array) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+/** A u16 byte length, then that much strict UTF-8. */
+function readString(reader: DatagramReader, what: string): string {
+  const length = reader.readUint16();
+  if (length > MAX_STRING_BYTES) {
+    throw new DecodeFailure("bad_member", `${what} is ${length} bytes, over ${MAX_STRING_BYTES}`);
   }
-
-  get remaining(): number {
-    return this.bytes.length - this.position;
-  }
-
-  private need(count: number, what: string): void {
-    if (this.remaining < count) {
-      throw new DecodeFailure(
-        "truncated",
-        `${what} needs ${count} byte(s) at offset ${this.position}, only ${this.remaining} remain`,
-      );
-    }
-  }
-
-  u8(what: string): number {
-    this.need(1, what);
-    return this.view.getUint8(this.position++);
-  }
-
-  u16(what: string): number {
-    this.need(2, what);
-    const value = this.view.getUint16(this.position, true);
-    this.position += 2;
-    return value;
-  }
-
-  u32(what: string): number {
-    this.need(4, what);
-    const value = this.view.getUint32(this.position, true);
-    this.position += 4;
-    return value;
-  }
-
-  /** An unsigned LEB128 integer of at most VAR_MAX_BYTES bytes (up to 2^35 - 1). */
-  varuint(what: string): number {
-    let value = 0;
-    let scale = 1;
-    for (let i = 0; i < VAR_MAX_BYTES; i++) {
-      const byte = this.u8(what);
-      value += (byte & VAR_PAYLOAD) * scale;
-      if ((byte & VAR_MORE) === 0) return value;
-      scale *= VAR_SCALE;
-    }
-    throw new DecodeFailure(
-      "bad_member",
-      `${what} is a variable-length integer longer than ${VAR_MAX_BYTES} bytes`,
-    );
-  }
-
-  f64(what: string): number {
-    this.need(8, what);
-    const value = this.view.getFloat64(this.position, true);
-    this.position += 8;
-    return value;
-  }
-
-  str(what: string): string {
-    const length = this.u16(`${what} length`);
-    if (length > MAX_STRING_BYTES) {
-      throw new DecodeFailure("bad_member", `${what} is ${length} bytes, over ${MAX_STRING_BYTES}`);
-    }
-    this.need(length, what);
-    const slice = this.bytes.subarray(this.position, this.position + length);
-    this.position += length;
-    try {
-      return utf8.decode(slice);
-    } catch {
-      throw new DecodeFailure("bad_member", `${what} is not valid UTF-8`);
-    }
-  }
-
-  zones(what: string): number[] {
-    const count = this.u16(`${what} count`);
-    if (count > MAX_ZONES_PER_INTEREST) {
-      throw new DecodeFailure("bad_member", `${what} lists ${count} zones, over ${MAX_ZONES_PER_INTEREST}`);
-    }
-    this.need(count * 4, what);
-    const zones = new Array<number>(count);
-    for (let i = 0; i < count; i++) zones[i] = this.u32(what);
-    return zones;
-  }
-
-  /** A field value whose end the dclass knows; the bytes are a view (no copy). */
-  value(fieldId: number, sizer: FieldValueSizer): Uint8Array {
-    let end: number | FieldSizeFailure;
-    try {
-      end = sizer(fieldId, this.bytes, this.position);
-    } catch {
-      end = "bad_value";
-    }
-    if (end === "unknown_field") throw new DecodeFailure("unknown_field", `no field has id ${fieldId}`);
-    if (end === "out_of_range") {
-      throw new DecodeFailure("out_of_range", `the value of field ${fieldId} is outside its declared limits`);
-    }
-    if (end === "bad_value" || !Number.isInteger(end) || end < this.position || end > this.bytes.length) {
-      throw new DecodeFailure(
-        "bad_value",
-        `the value of field ${fieldId} at offset ${this.position} is malformed`,
-      );
-    }
-    const value = this.bytes.subarray(this.position, end);
-    this.position = end;
-    return value;
-  }
-
-  fields(sizer: FieldValueSizer): PackedField[] {
-    const count = this.u16("field count");
-    // each field takes at least its two-byte id: a count beyond that is a lie, refused before any work
-    this.need(count * 2, "fields");
-    const fields: PackedField[] = [];
-    for (let i = 0; i < count; i++) {
-      const fieldId = this.u16("field id");
-      fields.push({ fieldId, value: this.value(fieldId, sizer) });
-    }
-    return fields;
-  }
-
-  end(): void {
-    if (this.remaining > 0) {
-      throw new DecodeFailure("trailing_bytes", `${this.remaining} byte(s) left after the message`);
-    }
+  const bytes = reader.readView(length);
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new DecodeFailure("bad_member", `${what} is not valid UTF-8`);
   }
 }
 
-function decodeWith<T>(bytes: Uint8Array, read: (reader: Reader) => T): DecodeResult<T> {
+function readZones(reader: DatagramReader, what: string): number[] {
+  const count = reader.readUint16();
+  if (count > MAX_ZONES_PER_INTEREST) {
+    throw new DecodeFailure("bad_member", `${what} lists ${count} zones, over ${MAX_ZONES_PER_INTEREST}`);
+  }
+  reader.need(count * 4);
+  const zones = new Array<number>(count);
+  for (let i = 0; i < count; i++) zones[i] = reader.readUint32();
+  return zones;
+}
+
+/** A field value whose end the dclass knows; the bytes are a view (no copy). */
+function readFieldValue(reader: DatagramReader, fieldId: number, sizer: FieldValueSizer): Uint8Array {
+  let end: number | FieldSizeFailure;
+  try {
+    end = sizer(fieldId, reader.bytes, reader.position);
+  } catch {
+    end = "bad_value";
+  }
+  if (end === "unknown_field") throw new DecodeFailure("unknown_field", `no field has id ${fieldId}`);
+  if (end === "out_of_range") {
+    throw new DecodeFailure("out_of_range", `the value of field ${fieldId} is outside its declared limits`);
+  }
+  if (end === "bad_value" || !Number.isInteger(end) || end < reader.position || end > reader.end) {
+    throw new DecodeFailure(
+      "bad_value",
+      `the value of field ${fieldId} at offset ${reader.position} is malformed`,
+    );
+  }
+  return reader.readView(end - reader.position);
+}
+
+function readFields(reader: DatagramReader, sizer: FieldValueSizer): PackedField[] {
+  const count = reader.readUint16();
+  // each field takes at least its two-byte id: a count beyond that is a lie, refused before any work
+  reader.need(count * 2);
+  const fields: PackedField[] = [];
+  for (let i = 0; i < count; i++) {
+    const fieldId = reader.readUint16();
+    fields.push({ fieldId, value: readFieldValue(reader, fieldId, sizer) });
+  }
+  return fields;
+}
+
+/**
+ * Runs `read` over the whole message. The cursor's errors become failures: `truncated` when the message
+ * ends early, `bad_member` for a variable-length integer longer than 5 bytes.
+ */
+function decodeWith<T>(bytes: Uint8Array, read: (reader: DatagramReader) => T): DecodeResult<T> {
   if (!(bytes instanceof Uint8Array)) return { ok: false, code: "truncated", detail: "not a byte array" };
-  const reader = new Reader(bytes);
+  const reader = new DatagramReader(bytes);
   try {
     const message = read(reader);
-    reader.end();
+    if (reader.remaining > 0) {
+      return {
+        ok: false,
+        code: "trailing_bytes",
+        detail: `${reader.remaining} byte(s) left after the message`,
+      };
+    }
     return { ok: true, message };
   } catch (error) {
     if (error instanceof DecodeFailure) return { ok: false, code: error.code, detail: error.detail };
-    // Reader only throws DecodeFailure; anything else is a bug, reported as a malformed message.
+    if (error instanceof DcPackError) {
+      const code = error.code === "truncated" ? "truncated" : "bad_member";
+      return { ok: false, code, detail: `at offset ${reader.position}: ${error.message}` };
+    }
+    // The reads throw nothing else; anything else is a bug, reported as a malformed message.
     return {
       ok: false,
       code: "bad_member",
@@ -441,37 +383,37 @@ function decodeWith<T>(bytes: Uint8Array, read: (reader: Reader) => T): DecodeRe
 /** Decodes one client-to-agent message. Never throws. */
 export function decodeClientMessage(bytes: Uint8Array, sizer: FieldValueSizer): DecodeResult<ClientMessage> {
   return decodeWith(bytes, (reader): ClientMessage => {
-    const type = reader.u8("message type");
+    const type = reader.readUint8();
     switch (type) {
       case ClientMessageType.Hello:
-        return { type, version: reader.str("version"), schemaHash: reader.u32("schema hash") };
+        return { type, version: readString(reader, "version"), schemaHash: reader.readUint32() };
       case ClientMessageType.Heartbeat:
       case ClientMessageType.Disconnect:
         return { type };
       case ClientMessageType.AddInterest:
         return {
           type,
-          interestId: reader.u16("interest id"),
-          context: reader.u32("context"),
-          parent: reader.u32("parent"),
-          zones: reader.zones("zones"),
+          interestId: reader.readUint16(),
+          context: reader.readUint32(),
+          parent: reader.readUint32(),
+          zones: readZones(reader, "zones"),
         };
       case ClientMessageType.RemoveInterest:
-        return { type, interestId: reader.u16("interest id"), context: reader.u32("context") };
+        return { type, interestId: reader.readUint16(), context: reader.readUint32() };
       case ClientMessageType.SetField: {
-        const doId = reader.u32("doId");
-        const fieldId = reader.u16("field id");
-        return { type, doId, fieldId, value: reader.value(fieldId, sizer) };
+        const doId = reader.readUint32();
+        const fieldId = reader.readUint16();
+        return { type, doId, fieldId, value: readFieldValue(reader, fieldId, sizer) };
       }
       case ClientMessageType.FollowInterest:
         return {
           type,
-          interestId: reader.u16("interest id"),
-          context: reader.u32("context"),
-          doId: reader.u32("doId"),
-          width: reader.u16("grid width"),
-          height: reader.u16("grid height"),
-          radius: reader.u8("radius"),
+          interestId: reader.readUint16(),
+          context: reader.readUint32(),
+          doId: reader.readUint32(),
+          width: reader.readUint16(),
+          height: reader.readUint16(),
+          radius: reader.readUint8(),
         };
       default:
         throw new DecodeFailure("bad_type", `${type} is not a client message type`);
@@ -482,31 +424,31 @@ export function decodeClientMessage(bytes: Uint8Array, sizer: FieldValueSizer): 
 /** Decodes one agent-to-client message. Never throws. */
 export function decodeAgentMessage(bytes: Uint8Array, sizer: FieldValueSizer): DecodeResult<AgentMessage> {
   return decodeWith(bytes, (reader): AgentMessage => {
-    const type = reader.u8("message type");
+    const type = reader.readUint8();
     switch (type) {
       case AgentMessageType.HelloResp:
-        return { type, clusterTime: reader.f64("cluster time") };
+        return { type, clusterTime: reader.readFloat64() };
       case AgentMessageType.Eject:
-        return { type, code: reader.u16("code"), reason: reader.str("reason") };
+        return { type, code: reader.readUint16(), reason: readString(reader, "reason") };
       case AgentMessageType.Clock:
-        return { type, serverTime: reader.f64("server time"), errorBound: reader.f64("error bound") };
+        return { type, serverTime: reader.readFloat64(), errorBound: reader.readFloat64() };
       case AgentMessageType.EnterObject:
       case AgentMessageType.EnterOwnedObject:
         return {
           type,
-          doId: reader.u32("doId"),
-          parent: reader.u32("parent"),
-          zone: reader.u32("zone"),
-          classId: reader.u16("class id"),
-          tick: reader.varuint("tick"),
-          fields: reader.fields(sizer),
+          doId: reader.readUint32(),
+          parent: reader.readUint32(),
+          zone: reader.readUint32(),
+          classId: reader.readUint16(),
+          tick: reader.readVarUint(),
+          fields: readFields(reader, sizer),
         };
       case AgentMessageType.LeaveObject:
-        return { type, doId: reader.u32("doId") };
+        return { type, doId: reader.readUint32() };
       case AgentMessageType.ObjectLocation:
-        return { type, doId: reader.u32("doId"), parent: reader.u32("parent"), zone: reader.u32("zone") };
+        return { type, doId: reader.readUint32(), parent: reader.readUint32(), zone: reader.readUint32() };
       case AgentMessageType.DoneInterest:
-        return { type, interestId: reader.u16("interest id"), context: reader.u32("context") };
+        return { type, interestId: reader.readUint16(), context: reader.readUint32() };
       case AgentMessageType.FieldUpdates:
       case AgentMessageType.StateUpdates: {
         const updates: FieldUpdate[] = [];
