@@ -59,6 +59,8 @@ export interface Cluster {
   readonly agent: ClientAgentHandle;
   /** Present when started with `{ stateServer: true }`. */
   readonly stateServer: StateServerHandle | undefined;
+  /** Stops the state server (none answers meanwhile), runs `whileDown`, and starts a new one. */
+  restartStateServer(whileDown: () => Promise<void>): Promise<void>;
   /** The test's own NATS connection. */
   readonly bus: NatsConnection;
   /** A state-server operation, as the test (sender TEST_SENDER); needs the state server. */
@@ -100,16 +102,16 @@ export async function startCluster(
       EVENT_STREAM: stream,
     }),
   );
-  const stateServer = options.stateServer
-    ? await startStateServer(
-        loadStateServerConfig({
-          ...shared,
-          ...natsEnv("state-server"),
-          DB_SCHEMA: schema,
-          REDIS_PREFIX: prefix,
-        }),
-      )
-    : undefined;
+  const newStateServer = () =>
+    startStateServer(
+      loadStateServerConfig({
+        ...shared,
+        ...natsEnv("state-server"),
+        DB_SCHEMA: schema,
+        REDIS_PREFIX: prefix,
+      }),
+    );
+  let stateServer = options.stateServer ? await newStateServer() : undefined;
   const bus: NatsConnection = await connectOperator(`client-agent test ${tag}`);
   const startAgent = (env: Record<string, string>) =>
     startClientAgent(
@@ -130,7 +132,15 @@ export async function startCluster(
     prefix,
     director,
     agent,
-    stateServer,
+    get stateServer() {
+      return stateServer;
+    },
+    async restartStateServer(whileDown) {
+      await stateServer?.stop();
+      stateServer = undefined;
+      await whileDown();
+      stateServer = await newStateServer();
+    },
     bus,
     ss: <T>(op: string, body: object) =>
       request<T>(bus, subjects(root).service("ss", op, { role: "tool", channel: TEST_SENDER }), body, 5000),

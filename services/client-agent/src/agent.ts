@@ -51,6 +51,7 @@ import {
 } from "@overworld/service";
 import { Counter, Gauge, Registry } from "prom-client";
 import { type ClientAgentConfig, instanceIdOf } from "./config.ts";
+import { FORWARDER_DEFAULTS, UpdateForwarder } from "./forwarder.ts";
 import { type InterestPort, LocationSubscriptions } from "./interest.ts";
 import { AddressRateLimiter } from "./rate-limit.ts";
 import { ClientSession, fieldRulesOf, type SessionRules } from "./session.ts";
@@ -63,6 +64,10 @@ const MS_PER_SECOND = 1000;
 const LATE_CONTROL_GRACE_MS = 10_000;
 /** How long a zone query may take before the interest fails. */
 const QUERY_TIMEOUT_MS = 5000;
+/** How long the agent waits for the state server to acknowledge a batch of client updates before sending it again. */
+const UPDATES_ACK_TIMEOUT_MS = 1000;
+/** At stop, how long the agent waits for its clients' last updates to be acknowledged. */
+const DRAIN_MS = 3000;
 
 export interface ClientAgentHandle {
   readonly log: Logger;
@@ -226,8 +231,17 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
         return reply.objects;
       },
     };
-    const forward = (groups: messages.UpdateBatch["groups"]) =>
-      participant.publish("ss", "updates", { groups } satisfies messages.UpdateBatch);
+    const forwarder = new UpdateForwarder(
+      {
+        send: (batch) => participant.request("ss", "updates", batch, UPDATES_ACK_TIMEOUT_MS),
+        giveUp: (channels, reason) =>
+          wire?.ejectChannels(channels, EjectCode.UpdatesNotKept, `${reason}: your last moves were not kept`),
+        log,
+      },
+      { ...FORWARDER_DEFAULTS, maxHoldMs: config.UPDATES_HOLD_MS },
+    );
+    closers.push(async () => forwarder.close());
+    const forward = (groups: messages.UpdateBatch["groups"]) => forwarder.add(groups);
     const postRemoves = new SessionPostRemoves(
       (doIds) =>
         doIds.map((doId) => ({
@@ -311,6 +325,7 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       clearInterval(tick);
       postRemoves.stop();
       running.disconnectAll();
+      await forwarder.drain(DRAIN_MS); // what clients sent last reaches the state server before the agent goes
     });
 
     const ops: OpsServer = await startOpsServer({
@@ -492,6 +507,15 @@ class Wire {
     const server = this.server;
     if (server === undefined) return;
     this.handle(server.disconnectAll(Date.now()), Date.now());
+  }
+
+  /** Ejects the clients of these channels. */
+  ejectChannels(channels: readonly number[], code: number, reason: string): void {
+    const now = Date.now();
+    const wanted = new Set(channels);
+    for (const session of this.sessions.values()) {
+      if (session.channel !== undefined && wanted.has(session.channel)) session.eject(code, reason, now);
+    }
   }
 
   /** Ejects every client (e.g. the agent lost its registration, and with it its clients' channels). */

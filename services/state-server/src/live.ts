@@ -113,6 +113,8 @@ export class LiveObjects {
   private readonly classes = new Map<number, number>();
   /** Operations that store updates issue their Redis calls in arrival order through this chain. */
   private chain: Promise<unknown> = Promise.resolve();
+  /** Operations' notices leave through this chain, in the order the operations were applied. */
+  private delivered: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly deps: LiveDeps) {}
 
@@ -217,7 +219,7 @@ export class LiveObjects {
         object: this.snapshot(live, "owner"),
       });
     }
-    this.publish(outbox);
+    await this.deliverInOrder(outbox, undefined);
   }
 
   async delete(request: Sent<typeof messages.deleteObject>): Promise<{ deleted: number[] }> {
@@ -255,7 +257,7 @@ export class LiveObjects {
         outbox.notice(subject, { kind: "delete", sender, doId: object.doId });
       }
     }
-    this.publish(outbox);
+    await this.deliverInOrder(outbox, undefined);
     return deleted.map((object) => object.doId);
   }
 
@@ -379,9 +381,23 @@ export class LiveObjects {
     if (atomic && refused.length > 0) throw new messages.RequestError(refused[0]!.code, refused[0]!.message);
     this.deps.metrics.updatesApplied.inc(applied);
     for (const refusal of refused) this.deps.metrics.errors.inc({ code: refusal.code });
-    this.publish(outbox);
-    if (rows.length > 0) await this.deps.persist(rows);
+    await this.deliverInOrder(outbox, rows.length > 0 ? this.deps.persist(rows) : undefined);
     return { applied, refused };
+  }
+
+  /**
+   * Publishes an operation's notices after those of the operations applied before it, and, when it changed
+   * db fields of stored objects, only once they are committed: no one hears of a db value that a crash
+   * could still take back. A failed commit publishes nothing (the sender hears of the failure and sends
+   * again); the operations after it are not held back by it.
+   */
+  private deliverInOrder(outbox: Outbox, commit: Promise<void> | undefined): Promise<void> {
+    const delivery = this.delivered.then(async () => {
+      if (commit) await commit;
+      this.publish(outbox);
+    });
+    this.delivered = delivery.catch(() => undefined);
+    return delivery;
   }
 
   /** Runs `step` after the steps queued before it; used so Redis calls leave in arrival order. */
@@ -541,7 +557,7 @@ export class LiveObjects {
       });
     }
     await this.announceAiChanges(moved.aiChanges, outbox, object);
-    this.publish(outbox);
+    await this.deliverInOrder(outbox, undefined);
   }
 
   async setAi(request: Sent<typeof messages.setAi>): Promise<void> {
@@ -549,7 +565,7 @@ export class LiveObjects {
     if (changes === undefined) throw unknownObject(request.doId);
     const outbox = new Outbox(request.sender);
     await this.announceAiChanges(changes, outbox);
-    this.publish(outbox);
+    await this.deliverInOrder(outbox, undefined);
   }
 
   /** For each object whose AI changed: changing-ai to the old AI, enter-ai to the new one. */
@@ -613,7 +629,7 @@ export class LiveObjects {
         });
       }
     }
-    this.publish(outbox);
+    await this.deliverInOrder(outbox, undefined);
   }
 
   // ---- zones -------------------------------------------------------------------------------------

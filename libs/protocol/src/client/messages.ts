@@ -98,6 +98,12 @@ export const EjectCode = {
   BadSchemaHash: 125,
   FieldConstraint: 127,
   SessionObjectDeleted: 153,
+  /**
+   * Overworld's own: the state server did not acknowledge the client's updates for too long (or too many
+   * waited), and the agent stopped holding them; the reason says which. Moves sent just before may be
+   * missing: the client should log in again.
+   */
+  UpdatesNotKept: 190,
   NoHeartbeat: 345,
 } as const;
 export type EjectCode = (typeof EjectCode)[keyof typeof EjectCode];

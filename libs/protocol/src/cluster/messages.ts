@@ -293,7 +293,16 @@ const update = z.tuple([id, fieldId, bytes]);
  * an update back to whoever sent it and game logic knows who did. At most 65,536 updates in all.
  */
 export const updateBatch = z
-  .object({ groups: z.array(z.tuple([channelOrNone, z.array(update).min(1)])).min(1) })
+  .object({
+    groups: z.array(z.tuple([channelOrNone, z.array(update).min(1)])).min(1),
+    /**
+     * The sender's batch number, counting up from 1 (a client agent's: it holds a batch until it is
+     * acknowledged, and sends the next only then). The state server applies a numbered batch once: one
+     * sent again (`resent`) whose number it already applied for this sender is answered, not applied.
+     */
+    seq: z.number().int().positive().optional(),
+    resent: z.literal(true).optional(),
+  })
   .refine((batch) => batch.groups.reduce((sum, [, updates]) => sum + updates.length, 0) <= 65_536, {
     message: "at most 65536 updates in one batch",
   });
@@ -306,6 +315,8 @@ export type UpdateBatch = z.infer<typeof updateBatch>;
 export const updateBatchReply = z.object({
   ok: z.literal(true),
   applied: z.number().int().nonnegative(),
+  /** The batch was sent again and had been applied already: nothing was applied this time. */
+  duplicate: z.literal(true).optional(),
   refused: z.array(
     z.object({ index: z.number().int().nonnegative(), code: z.enum(ERROR_CODES), message: z.string() }),
   ),
