@@ -275,12 +275,15 @@ export class ObjectState implements ChangeListener {
   }
 
   /**
-   * A map view of a field's struct array (or of an array inside it, by `path`): entries found, set,
-   * edited and deleted by the value of `keyMember` (the struct's first member by default). See
-   * `keyed.ts`: `state.editMap("setInventory", 0).set(7, { id: 7, count: 3 })` sends that entry alone.
+   * A map view of a field's struct array (or of an array inside it, by `path`; an atomic field of one
+   * argument goes into it by itself): entries found, set, edited and deleted by the value of `keyMember`
+   * (the struct's first member by default). See `keyed.ts`:
+   * `state.editMap("setInventory").set(7, { id: 7, count: 3 })` sends that entry alone.
    */
   editMap(field: FieldRef, keyMember?: string, ...path: readonly (string | number)[]): KeyedArray {
-    return new KeyedArray(this.editArray(field, ...path), keyMember);
+    const at = this.storedIndexOf(field, "edit");
+    const onlyArgument = path.length === 0 && this.layout.tuples[at]?.names.length === 1;
+    return new KeyedArray(this.editArray(field, ...(onlyArgument ? [0] : path)), keyMember);
   }
 
   /**
