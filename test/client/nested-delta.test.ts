@@ -224,7 +224,7 @@ describe("a nested change through the cluster", () => {
       ...[0x06, 0x05, 0x10, 30, 0, 0, 0, 8, 0],
     ]);
     await eventually(
-      () => (mirror.fields.get("setStock") as Item[][])[0]!.length === 4,
+      () => (mirror.fields.get("setStock") as unknown as Item[][])[0]!.length === 4,
       "the client to hold the new item",
     );
     expect(mirror.fields.get("setStock")).toEqual([[...expected[0]!, { id: 30, count: 8 }]]);
