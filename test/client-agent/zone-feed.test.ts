@@ -96,6 +96,21 @@ describe("a zone's feed", () => {
     expect(received).toEqual(updates.map(([doId]) => doId)); // all of them, in order
   });
 
+  it("orders a tick's state by doId, so that each doId costs one byte of difference", () => {
+    const feed = new ZoneFeed(rules.isState, dc);
+    // in arrival order three of the differences take two bytes (-157, +117, -80); sorted, none does
+    const doIds = [100_000_160, 100_000_003, 100_000_120, 100_000_040, 100_000_080];
+    feed.add(doIds.map((doId): FrameUpdate => [doId, setBRA1.id, u32(1), classId]));
+    feed.seal(1);
+    const bytes = feed.sealedState[0]!.bytes;
+    const decoded = decodeAgentMessage(bytes, wire);
+    if (!decoded.ok || decoded.message.type !== AgentMessageType.StateUpdates) throw new Error("not state");
+    expect(decoded.message.updates.map((update) => update.doId)).toEqual([...doIds].sort((a, b) => a - b));
+    // type, tick, count, then the first doId (zigzag from 0: 4 bytes) and 1 byte for each next one,
+    // a key and the 4-byte value each
+    expect(bytes.length).toBe(3 + 4 + 4 * 1 + doIds.length * (1 + 4));
+  });
+
   it("sends a lost state message again for what is still the newest, with its tick", () => {
     const feed = new ZoneFeed(rules.isState, dc);
     feed.add([

@@ -138,6 +138,8 @@ const zoneKey = (parent: number, zone: number) => `${parent}.${zone}`;
 /** A state field of an object: one number (doIds are 32-bit, field ids 16-bit: under 2^48). */
 const stateKey = (doId: number, fieldId: number) => doId * FIELD_IDS + fieldId;
 
+const byDoId = (a: FieldUpdate, b: FieldUpdate) => a.doId - b.doId;
+
 /** A gathered update: as the client wire carries it, and for a nested change the whole value it made. */
 interface Gathered extends FieldUpdate {
   readonly whole?: Uint8Array;
@@ -302,7 +304,9 @@ export class ZoneFeed {
     this.sealedWhole = events.some((update) => update.whole !== undefined)
       ? fieldUpdateMessages(events.map(asWhole), this.dc)
       : this.sealed;
-    const state = this.state.take();
+    // state is newest-value-wins, so its order is free: by doId, each update's doId is a small step from
+    // the one before (one byte of difference where arrival order can need two or three)
+    const state = this.state.take().sort(byDoId);
     for (const update of state) this.changed.set(stateKey(update.doId, update.fieldId), tick);
     if (tick % RESEND_WINDOW_TICKS === 0) this.forgetBefore(tick - RESEND_WINDOW_TICKS);
     this.sealedState = batches(state, this.dc).map((batch) => this.stateMessage(tick, batch));
