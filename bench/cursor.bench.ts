@@ -28,10 +28,10 @@ import {
 } from "@overworld/protocol";
 import {
   AgentMessageType,
-  dcFieldSizer,
   encodeAgentMessage,
   type FieldUpdate,
   readFieldUpdates,
+  type WireClasses,
 } from "@overworld/protocol/client";
 
 const QUICK = process.argv.includes("--quick");
@@ -76,12 +76,14 @@ dclass Avatar {
   setMove(float32 x, float32 y, uint32 sentAt) broadcast ram;
 };
 `);
-const setMove = dc.class("Avatar")!.field("setMove")!;
-const sizer = dcFieldSizer(dc);
+const avatar = dc.class("Avatar")!;
+const setMove = avatar.field("setMove")!;
 const UPDATES = 40;
 const valueWriter = new DatagramWriter(64);
 const valueReader = new DatagramReader(new Uint8Array(0));
 const updates: FieldUpdate[] = [];
+/** Every object of the benchmark is an Avatar. */
+const classes: WireClasses = { dc, classOf: () => avatar };
 let unpacked = 0;
 
 function fieldUpdatesRoundTrip(): void {
@@ -89,10 +91,15 @@ function fieldUpdatesRoundTrip(): void {
   for (let i = 0; i < UPDATES; i++) {
     valueWriter.reset();
     writeField(valueWriter, setMove, [i * 1.5, i * -0.25, 1000 + i]);
-    updates.push({ doId: 100_000 + i, fieldId: setMove.id, value: valueWriter.toBytes() });
+    updates.push({
+      doId: 100_000 + i,
+      classId: avatar.id,
+      fieldId: setMove.id,
+      value: valueWriter.toBytes(),
+    });
   }
-  const message = encodeAgentMessage({ type: AgentMessageType.FieldUpdates, updates });
-  const read = readFieldUpdates(message, sizer, (_doId, _fieldId, bytes, start, end) => {
+  const message = encodeAgentMessage({ type: AgentMessageType.FieldUpdates, updates }, dc);
+  const read = readFieldUpdates(message, classes, (_doId, _field, _nested, bytes, start, end) => {
     valueReader.reset(bytes, start, end);
     const value = readField(valueReader, setMove) as number[];
     unpacked += value[2]!;

@@ -213,6 +213,7 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       },
       names.location,
       rules.fields.isState,
+      dc,
     );
     closers.push(async () => locations.closeAll());
     const port: InterestPort = {

@@ -1,4 +1,13 @@
-import { type DClass, type Field, hasKeyword, messages, type Subjects } from "@overworld/protocol";
+import {
+  type DClass,
+  DcPackError,
+  decodeFieldDelta,
+  type Field,
+  hasKeyword,
+  isContainerField,
+  messages,
+  type Subjects,
+} from "@overworld/protocol";
 import type { Logger, NatsConnection } from "@overworld/service";
 import type { z } from "zod";
 import { EVENT_KINDS, type EventSink } from "./events.ts";
@@ -59,8 +68,11 @@ interface Entry {
   /** The channel it was sent for: never echoed to it, and named to the AI and owner. */
   readonly from: number;
   readonly doId: number;
+  readonly classId: number;
   readonly field: Field;
   readonly bytes: Uint8Array;
+  /** The nested change that made `bytes`, forwarded to those who hold the value before it. */
+  readonly delta: Uint8Array | undefined;
   readonly parts: FieldBytes[];
 }
 
@@ -69,7 +81,7 @@ interface Round {
   readonly outcomes: Promise<ApplyOutcome[]>;
 }
 
-type Update = readonly [doId: number, fieldId: number, value: Uint8Array];
+type Update = readonly [doId: number, fieldId: number, value: Uint8Array, delta?: Uint8Array];
 
 /**
  * Where updates come from, which says what is left to check. Values are checked once, where they enter:
@@ -432,7 +444,7 @@ export class LiveObjects {
     return { entries, outcomes: this.deps.objects.apply(groups) };
   }
 
-  private validate({ index, update: [doId, fieldId, bytes], from, origin }: Pending): Entry {
+  private validate({ index, update: [doId, fieldId, bytes, delta], from, origin }: Pending): Entry {
     const classId = this.classes.get(doId);
     if (classId === undefined) throw unknownObject(doId);
     const { model } = this.deps;
@@ -444,6 +456,7 @@ export class LiveObjects {
         `${dclass.name}.${field.name} is neither clsend nor ownsend: no client may send it (from channel ${from})`,
       );
     }
+    if (delta !== undefined) this.checkDelta(dclass, field, delta, origin);
     if (origin === "link" && !hasKeyword(field, "shared")) {
       throw new messages.RequestError(
         "forbidden",
@@ -451,7 +464,39 @@ export class LiveObjects {
       );
     }
     const checked = origin === "clients" || origin === "game";
-    return { index, from, doId, field, bytes, parts: model.parts(dclass, field, bytes, checked) };
+    const parts = model.parts(dclass, field, bytes, checked);
+    return { index, from, doId, classId, field, bytes, delta, parts };
+  }
+
+  /**
+   * A nested change comes from game logic, beside the whole value it made: only for a stored field whose
+   * value holds an array or struct (those who hold the value apply it; the others are sent the whole
+   * value). Game logic made it from tracked state; anyone else's is read against the dclass.
+   */
+  private checkDelta(dclass: DClass, field: Field, delta: Uint8Array, origin: Origin): void {
+    const what = `${dclass.name}.${field.name} (field ${field.id})`;
+    if (origin === "clients") {
+      throw new messages.RequestError(
+        "forbidden",
+        `a client sends whole values only, not a nested change of ${what}`,
+      );
+    }
+    if (!isStored(field) || !isContainerField(field)) {
+      throw new messages.RequestError(
+        "bad_value",
+        `a nested change needs a ram or required field whose value holds an array or struct; ${what} is not one`,
+      );
+    }
+    if (origin === "game") return;
+    try {
+      decodeFieldDelta(field, delta);
+    } catch (error) {
+      if (!(error instanceof DcPackError)) throw error;
+      throw new messages.RequestError(
+        "bad_value",
+        `bad nested change of ${what}: ${error.message} [${error.code}]`,
+      );
+    }
   }
 
   private atom(fieldId: number): Field {
@@ -487,9 +532,16 @@ export class LiveObjects {
     const ai = where.ai !== 0 ? subjects.participant(where.ai) : undefined;
     const owner = where.owner !== 0 ? subjects.participant(where.owner) : undefined;
     for (const entry of entries) {
-      if (location && isBroadcast(entry.field))
-        outbox.locationUpdate(location, [entry.doId, entry.field.id, entry.bytes]);
-      const told: UpdateEntry = [entry.doId, entry.field.id, entry.bytes, entry.from];
+      const { doId, classId, field, bytes, delta } = entry;
+      if (location && isBroadcast(field)) {
+        outbox.locationUpdate(
+          location,
+          delta ? [doId, field.id, bytes, classId, delta] : [doId, field.id, bytes, classId],
+        );
+      }
+      const told: UpdateEntry = delta
+        ? [doId, field.id, bytes, entry.from, delta]
+        : [doId, field.id, bytes, entry.from];
       const toAi = ai !== undefined && where.ai !== entry.from && isAiRecv(entry.field);
       if (toAi) outbox.update(ai, told);
       const toOwner = owner !== undefined && where.owner !== entry.from && isOwnRecv(entry.field);

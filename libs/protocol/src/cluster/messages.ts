@@ -285,8 +285,13 @@ export const deleteChildren = z.object({ ...actingFor, parentId: id });
 /** What the delete operations answer: every object deleted, the asked-for ones and their descendants. */
 export const deletedReply = z.object({ ok: z.literal(true), deleted: z.array(id) });
 
-/** One field update: [doId, fieldId, value packed by the dclass]. */
-const update = z.tuple([id, fieldId, bytes]);
+/**
+ * One field update: [doId, fieldId, value packed by the dclass], and from game logic, which holds the
+ * value, the nested change that made it: [doId, fieldId, whole new value, nested change] (field-delta.ts;
+ * only for a stored field whose value holds an array or struct). The state server stores the whole value
+ * and forwards the change, which clients holding the old value apply instead.
+ */
+const update = z.union([z.tuple([id, fieldId, bytes]), z.tuple([id, fieldId, bytes, bytes])]);
 /**
  * A tick's updates: the hot path. They come in groups, each sent for one channel (0: the sender's own),
  * e.g. one group per client whose updates a client agent forwards, so that the state server never echoes
@@ -451,9 +456,16 @@ export const delivery = z.discriminatedUnion("kind", [
     sender,
     /**
      * [doId, fieldId, value] in the order they were applied; to an AI or owner channel
-     * [doId, fieldId, value, from]: `from`, the channel the update came from (e.g. the client's).
+     * [doId, fieldId, value, from]: `from`, the channel the update came from (e.g. the client's), and
+     * [doId, fieldId, value, from, delta] when the value came with the nested change that made it.
      */
-    updates: z.array(z.union([z.tuple([id, fieldId, bytes]), z.tuple([id, fieldId, bytes, channelOrNone])])),
+    updates: z.array(
+      z.union([
+        z.tuple([id, fieldId, bytes]),
+        z.tuple([id, fieldId, bytes, channelOrNone]),
+        z.tuple([id, fieldId, bytes, channelOrNone, bytes]),
+      ]),
+    ),
   }),
   /** To the AI and owner channels. */
   z.object({
