@@ -192,9 +192,15 @@ describe("runBots over worker threads", () => {
 
   it("stops every worker when aborted, with a report of what ran", async () => {
     const abort = new AbortController();
-    const started = Date.now();
-    setTimeout(() => abort.abort(), 2500);
+    // aborted a second after both walk (how long connecting takes depends on the machine's load)
+    let walkingAt = 0;
+    const onProgress = (progress: { walking: number }) => {
+      if (walkingAt > 0 || progress.walking < 2) return;
+      walkingAt = Date.now();
+      setTimeout(() => abort.abort(), 1000);
+    };
     const report = await runBots({
+      onProgress,
       count: 2,
       workers: 2,
       durationSeconds: 60,
@@ -207,7 +213,8 @@ describe("runBots over worker threads", () => {
       sourceAddress: "127.0.6.1",
       signal: abort.signal,
     });
-    expect(Date.now() - started).toBeLessThan(8000);
+    expect(walkingAt).toBeGreaterThan(0);
+    expect(Date.now() - walkingAt).toBeLessThan(6000);
     expect(report.aborted).toBe(true);
     expect(report.bots.walked).toBe(2);
     expect(report.updates.sent).toBeGreaterThan(0);
