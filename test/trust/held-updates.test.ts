@@ -80,7 +80,7 @@ describe("a client's accepted updates", () => {
       alice.client.sendField(alice.avatar.doId, "setSmXYH", [5, 5, 0, 999]);
       const ejection = await ejected;
       expect(ejection.code).toBe(EjectCode.UpdatesNotKept);
-      expect(ejection.reason).toMatch(/not acknowledged this client's updates for \d+ ms/);
+      expect(ejection.reason).toMatch(/not acknowledged these updates for \d+ ms/);
     });
     expect(bob.client.connected).toBe(true); // bob sent nothing meanwhile: he plays on
   }, 30_000);

@@ -13,3 +13,4 @@ export * from "./participant.ts";
 export * from "./retry.ts";
 export * from "./run.ts";
 export * from "./stores.ts";
+export * from "./update-forwarder.ts";

@@ -41,6 +41,7 @@ import {
   connectRedis,
   createLogger,
   decodeLoginUserData,
+  FORWARDER_DEFAULTS,
   joinCluster,
   type Logger,
   type OpsServer,
@@ -48,10 +49,10 @@ import {
   parseMessage,
   publish,
   startOpsServer,
+  UpdateForwarder,
 } from "@overworld/service";
 import { Counter, Gauge, Registry } from "prom-client";
 import { type ClientAgentConfig, instanceIdOf } from "./config.ts";
-import { FORWARDER_DEFAULTS, UpdateForwarder } from "./forwarder.ts";
 import { type InterestPort, LocationSubscriptions } from "./interest.ts";
 import { AddressRateLimiter } from "./rate-limit.ts";
 import { ClientSession, fieldRulesOf, type SessionRules } from "./session.ts";
@@ -242,7 +243,7 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       { ...FORWARDER_DEFAULTS, maxHoldMs: config.UPDATES_HOLD_MS },
     );
     closers.push(async () => forwarder.close());
-    const forward = (groups: messages.UpdateBatch["groups"]) => forwarder.add(groups);
+    const forward = (groups: messages.UpdateBatch["groups"]) => void forwarder.add(groups);
     const postRemoves = new SessionPostRemoves(
       (doIds) =>
         doIds.map((doId) => ({

@@ -25,6 +25,7 @@ import {
   parseMessage,
   publish,
   type Redis,
+  UpdateForwarder,
 } from "@overworld/service";
 import type { ZoneJournal } from "./journal.ts";
 import { Placement, zoneKey } from "./placement.ts";
@@ -94,6 +95,8 @@ export class Replica {
   private readonly stops: (() => void)[] = [];
   private stopped = false;
   private readonly cluster: Cluster;
+  /** The zones' field updates, held until a state server acknowledges them, in order (one batch in flight). */
+  private readonly forwarder: UpdateForwarder;
   /** Zones resumed (started from a snapshot) and started fresh, for metrics and tests. */
   readonly counts = { resumed: 0, fresh: 0, inputs: 0 };
 
@@ -101,6 +104,12 @@ export class Replica {
     this.names = deps.participant.subjects;
     this.instance = String(deps.participant.channel);
     this.cluster = this.makeCluster();
+    this.forwarder = new UpdateForwarder({
+      send: (batch) => deps.participant.request("ss", "updates", batch, REQUEST_TIMEOUT_MS),
+      giveUp: (zones, reason) =>
+        deps.log.error({ zones, reason }, "zone updates dropped: no state server acknowledged them"),
+      log: deps.log,
+    });
   }
 
   /** The zones this replica runs now (`parent.zone`). */
@@ -165,6 +174,8 @@ export class Replica {
     clearInterval(this.tickTimer);
     for (const stop of this.stops.splice(0)) stop();
     await Promise.all([...this.running.values()].map((zone) => this.stopZone(zone, true)));
+    await this.forwarder.drain(REQUEST_TIMEOUT_MS);
+    this.forwarder.close();
     await this.deps.redis.del(this.aliveKey(this.instance)).catch(() => undefined);
   }
 
@@ -421,9 +432,8 @@ export class Replica {
       participant.request("ss", op, { ...body, as: zone }, REQUEST_TIMEOUT_MS);
     switch (output.op) {
       case "updates":
-        participant.publish("ss", "updates", {
-          groups: [[zone, output.updates]],
-        } satisfies messages.UpdateBatch);
+        // held until acknowledged; the zone's next outputs wait, so they stay in order
+        await this.forwarder.add([[zone, output.updates]]);
         return;
       case "create":
         await ss("create", {

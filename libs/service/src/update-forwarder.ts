@@ -1,22 +1,23 @@
 /**
- * Clients' accepted updates on their way to the state server, held until it acknowledges them.
+ * Field updates on their way to the state server, held until it acknowledges them: a client agent's
+ * (its clients' accepted updates) and a zone-AI replica's (its zones' outputs) go through one of these.
  *
- * - One batch is in flight at a time; what clients send meanwhile waits and leaves as the next batch
- *   once the state server has answered. So consecutive updates of an object are applied in the order
- *   the clients sent them, whichever state-server replica takes each batch.
- * - Each batch has a number (`seq`, counting up from 1 for this agent's channel). A batch that got no
- *   answer (no state server up, a timeout, a state server that could not reach Redis) is sent again,
- *   the same batch with the same number, after a pause that doubles up to `maxRetryMs`; a state server
- *   that already applied it says so instead of applying it twice.
+ * - One batch is in flight at a time; what is added meanwhile waits and leaves as the next batch once
+ *   the state server has answered. So consecutive updates of an object are applied in the order they
+ *   were added, whichever state-server replica takes each batch.
+ * - Each batch has a number (`seq`, counting up from 1). A batch that got no answer (no state server up,
+ *   a timeout, a state server that could not reach Redis) is sent again, the same batch under the same
+ *   number, after a pause that doubles up to `maxRetryMs`; a state server that already applied that
+ *   number for this sender answers without applying it twice.
  * - Bounded: when the batch in flight has gone unacknowledged for `maxHoldMs`, or more than
- *   `maxHeldUpdates` updates wait, the clients whose updates are held are given up on (`giveUp`: the
- *   agent ejects them, saying why) and their updates dropped, rather than kept without end.
+ *   `maxHeldUpdates` updates wait, everything held is given up on (`giveUp`, with the channels it was
+ *   sent for and why: a client agent ejects those clients) and dropped, rather than kept without end.
  * - A batch the state server refuses outright (not a passing failure: malformed, forbidden) is not sent
  *   again; it is logged. Updates it refuses one by one (an object deleted meanwhile) are counted.
+ * `add` resolves once its updates are acknowledged (true) or dropped (false); it never rejects.
  */
-
 import { messages } from "@overworld/protocol";
-import type { Logger } from "@overworld/service";
+import type { Logger } from "./log.ts";
 
 type Groups = messages.UpdateBatch["groups"];
 type Reply = messages.ReplyOf<"ss", "updates">;
@@ -24,7 +25,7 @@ type Reply = messages.ReplyOf<"ss", "updates">;
 export interface ForwarderPort {
   /** Sends one batch as a request; resolves with the state server's answer. */
   send(batch: messages.UpdateBatch): Promise<Reply>;
-  /** These clients' updates could not be kept: eject them, with this reason. */
+  /** The updates sent for these channels could not be kept, for this reason. */
   giveUp(channels: readonly number[], reason: string): void;
   readonly log: Logger;
 }
@@ -48,8 +49,16 @@ const TRANSIENT = new Set<string>(["unavailable", "internal"]);
 /** The state server takes at most this many updates in one batch. */
 const MAX_BATCH_UPDATES = 65_536;
 
+/** What one `add` brought, and how to tell its caller what became of it. */
+interface Parcel {
+  readonly groups: Groups;
+  readonly updates: number;
+  readonly done: (kept: boolean) => void;
+}
+
 interface InFlight {
   readonly seq: number;
+  readonly parcels: Parcel[];
   readonly groups: Groups;
   readonly since: number;
   attempts: number;
@@ -60,12 +69,12 @@ export interface ForwarderCounts {
   resent: number;
   /** Updates the state server refused one by one. */
   refused: number;
-  /** Updates dropped: their batch refused outright, or their clients given up on. */
+  /** Updates dropped: their batch refused outright, or given up on. */
   dropped: number;
 }
 
 export class UpdateForwarder {
-  private waiting: Groups = [];
+  private waiting: Parcel[] = [];
   private waitingUpdates = 0;
   private inFlight: InFlight | null = null;
   private seq = 0;
@@ -84,20 +93,21 @@ export class UpdateForwarder {
     return this.waitingUpdates + (this.inFlight ? countUpdates(this.inFlight.groups) : 0);
   }
 
-  /** Accepted updates of clients, a group per client channel, in the order they were sent. */
-  add(groups: Groups): void {
-    if (this.closed) return;
-    for (const group of groups) {
-      this.waiting.push(group);
-      this.waitingUpdates += group[1].length;
-    }
-    if (this.waitingUpdates > this.options.maxHeldUpdates) {
-      this.abandon(
-        `more than ${this.options.maxHeldUpdates} updates wait for the state server; it is not keeping up`,
-      );
-      return;
-    }
-    if (this.inFlight === null) this.sendNext();
+  /** Updates in groups, each sent for its channel, in order; resolves with whether they were kept. */
+  add(groups: Groups): Promise<boolean> {
+    if (this.closed || groups.length === 0) return Promise.resolve(!this.closed);
+    return new Promise<boolean>((done) => {
+      const updates = countUpdates(groups);
+      this.waiting.push({ groups, updates, done });
+      this.waitingUpdates += updates;
+      if (this.waitingUpdates > this.options.maxHeldUpdates) {
+        this.abandon(
+          `more than ${this.options.maxHeldUpdates} updates wait for the state server; it is not keeping up`,
+        );
+        return;
+      }
+      if (this.inFlight === null) this.sendNext();
+    });
   }
 
   /** Resolves once nothing is held (every update acknowledged or given up on), or after `timeoutMs`. */
@@ -108,25 +118,31 @@ export class UpdateForwarder {
     }
   }
 
+  /** Stops sending; what is still held is dropped (its callers hear false). */
   close(): void {
     this.closed = true;
     clearTimeout(this.retryTimer);
+    for (const parcel of [...(this.inFlight?.parcels ?? []), ...this.waiting]) parcel.done(false);
+    this.inFlight = null;
+    this.waiting = [];
+    this.waitingUpdates = 0;
   }
 
   private sendNext(): void {
     if (this.closed || this.inFlight !== null || this.waiting.length === 0) return;
-    const groups = this.takeBatch();
+    const parcels = this.takeBatch();
     this.seq += 1;
-    this.inFlight = { seq: this.seq, groups, since: this.now(), attempts: 0 };
+    const groups = parcels.flatMap((parcel) => parcel.groups);
+    this.inFlight = { seq: this.seq, parcels, groups, since: this.now(), attempts: 0 };
     this.attempt();
   }
 
-  /** The waiting groups, up to the state server's limit per batch. */
-  private takeBatch(): Groups {
+  /** The waiting parcels, whole, up to the state server's limit per batch (at least one). */
+  private takeBatch(): Parcel[] {
     let count = 0;
     let take = 0;
     while (take < this.waiting.length) {
-      const size = this.waiting[take]![1].length;
+      const size = this.waiting[take]!.updates;
       if (take > 0 && count + size > MAX_BATCH_UPDATES) break;
       count += size;
       take += 1;
@@ -151,6 +167,7 @@ export class UpdateForwarder {
     if (this.inFlight !== flight) return;
     this.counts.refused += reply.refused.length;
     this.inFlight = null;
+    for (const parcel of flight.parcels) parcel.done(true);
     this.sendNext();
   }
 
@@ -160,22 +177,23 @@ export class UpdateForwarder {
     if (!TRANSIENT.has(code)) {
       this.port.log.error(
         { err: error, seq: flight.seq, updates: countUpdates(flight.groups) },
-        "the state server refused a batch of client updates outright; it is not sent again",
+        "the state server refused a batch of updates outright; it is not sent again",
       );
       this.counts.dropped += countUpdates(flight.groups);
       this.inFlight = null;
+      for (const parcel of flight.parcels) parcel.done(false);
       this.sendNext();
       return;
     }
     const heldMs = this.now() - flight.since;
     if (heldMs >= this.options.maxHoldMs) {
-      this.abandon(`the state server has not acknowledged this client's updates for ${heldMs} ms`);
+      this.abandon(`the state server has not acknowledged these updates for ${heldMs} ms`);
       return;
     }
     if (flight.attempts === 1) {
       this.port.log.warn(
         { err: (error as Error).message, seq: flight.seq },
-        "no state server acknowledged a batch of client updates: holding it and sending it again",
+        "no state server acknowledged a batch of updates: holding it and sending it again",
       );
     }
     const pause = Math.min(this.options.retryMs * 2 ** (flight.attempts - 1), this.options.maxRetryMs);
@@ -183,16 +201,18 @@ export class UpdateForwarder {
     this.retryTimer.unref?.();
   }
 
-  /** Gives up on every client whose updates are held, and drops them. */
+  /** Gives up on everything held, and drops it. */
   private abandon(reason: string): void {
-    const groups = [...(this.inFlight?.groups ?? []), ...this.waiting];
+    const parcels = [...(this.inFlight?.parcels ?? []), ...this.waiting];
+    const groups = parcels.flatMap((parcel) => parcel.groups);
     const channels = [...new Set(groups.map(([channel]) => channel))];
     this.counts.dropped += countUpdates(groups);
     this.waiting = [];
     this.waitingUpdates = 0;
     this.inFlight = null;
     clearTimeout(this.retryTimer);
-    this.port.log.error({ clients: channels.length, reason }, "client updates given up on");
+    this.port.log.error({ channels: channels.length, reason }, "updates given up on");
+    for (const parcel of parcels) parcel.done(false);
     this.port.giveUp(channels, reason);
   }
 }
