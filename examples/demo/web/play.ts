@@ -211,26 +211,25 @@ class Session {
     context.strokeStyle = COLOURS.edge;
     const [left, top] = toScreen(0, 0);
     context.strokeRect(left, top, size.x * SCALE, size.y * SCALE);
-    let bossHp: number | undefined;
+    // bottom to top: the boss, the NPCs, you, the other players (whom nothing hides)
+    const boss = this.boss();
+    if (boss !== undefined) dot(context, toScreen(...xy(boss)), 10 * SCALE, COLOURS.boss);
     for (const object of this.client.objects.values()) {
-      if (object === this.avatar) continue;
-      const [x, y] = positionOf(object);
-      const at = toScreen(x, y);
-      if (object.dclass === demo.DistributedBoss.dclass) {
-        bossHp = object.fields.get("hp") as number | undefined;
-        dot(context, at, 10 * SCALE, COLOURS.boss);
-      } else if (object.dclass === demo.DistributedNpc.dclass) {
-        dot(context, at, 3 * SCALE, COLOURS.npc);
-      } else if (object.dclass === demo.DistributedAvatar.dclass) {
-        dot(context, at, 5 * SCALE, COLOURS.other);
-        label(context, at, nameOf(object));
-      }
+      if (object.dclass === demo.DistributedNpc.dclass)
+        dot(context, toScreen(...xy(object)), 3 * SCALE, COLOURS.npc);
     }
     if (this.avatar !== undefined) {
       const at = toScreen(cx, cy);
       dot(context, at, 5 * SCALE, COLOURS.self);
       label(context, at, `${nameOf(this.avatar)} (you)`);
     }
+    for (const object of this.client.objects.values()) {
+      if (object === this.avatar || object.dclass !== demo.DistributedAvatar.dclass) continue;
+      const at = toScreen(...xy(object));
+      dot(context, at, 5 * SCALE, COLOURS.other);
+      label(context, at, nameOf(object));
+    }
+    const bossHp = boss?.fields.get("hp") as number | undefined;
     bossLine.textContent = bossHp === undefined ? "the boss is not in sight" : `boss hp ${bossHp}`;
   }
 
@@ -249,6 +248,11 @@ class Session {
     }
     players.replaceChildren(...lines);
   }
+}
+
+function xy(object: ObjectMirror): [number, number] {
+  const [x, y] = positionOf(object);
+  return [x, y];
 }
 
 /** Where an object is: its last walk step, else its place. */
