@@ -33,6 +33,8 @@
  * - TRUST_PROXY: `true` when uberdog sits behind a reverse proxy, so the client address (and its rate
  *   limit) comes from X-Forwarded-For. Otherwise the address is the connection's own.
  */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { netcode } from "@overworld/protocol";
 import {
   ConfigError,
@@ -147,6 +149,9 @@ export function loadUberdogConfig(env: NodeJS.ProcessEnv = process.env): Uberdog
     problems.push(
       `  LOGIN_BACKOFF_MAX_MS: must be at least LOGIN_BACKOFF_FIRST_MS (${loaded.LOGIN_BACKOFF_FIRST_MS}) (got ${loaded.LOGIN_BACKOFF_MAX_MS})`,
     );
+  }
+  if (loaded?.PLAY_DIR !== undefined && !existsSync(join(loaded.PLAY_DIR, "index.html"))) {
+    problems.push(`  PLAY_DIR: no index.html in ${loaded.PLAY_DIR} (the demo's is built by pnpm build:web)`);
   }
   if (problems.length > 0 || !loaded || !scrypt || typeof key === "string") {
     throw new ConfigError(`bad configuration in the environment:\n${problems.join("\n")}`);
