@@ -1,7 +1,7 @@
 /**
  * `pnpm build:web`: the browser bundles, with esbuild (ESM, for current browsers):
- * - libs/client/dist/overworld-client.js: the client library (login, OverworldClient over WebSocket),
- *   for a game's own page;
+ * - libs/client/dist/overworld-client.js: the client library (login, OverworldClient over WebSocket, and
+ *   parseDcText / defineSchema for the model: src/browser.ts), for a game's own page;
  * - examples/demo/web/dist/: the demo world's canvas client (index.html, play.js), which uberdog serves
  *   at /play/ (PLAY_DIR).
  * `#platform` resolves to the browser's side (package.json `imports`, the `browser` condition). The build
@@ -31,7 +31,7 @@ const common: BuildOptions = {
 const bundles: BuildOptions[] = [
   {
     ...common,
-    entryPoints: [resolve(REPO, "libs/client/src/index.ts")],
+    entryPoints: [resolve(REPO, "libs/client/src/browser.ts")],
     outfile: resolve(REPO, "libs/client/dist/overworld-client.js"),
   },
   { ...common, entryPoints: [resolve(DEMO_WEB, "play.ts")], outfile: resolve(DEMO_WEB, "dist/play.js") },
