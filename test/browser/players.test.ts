@@ -19,7 +19,7 @@ import { DEMO_DC } from "../support/avatars.ts";
 import { natsEnv } from "../support/nats.ts";
 import { PASSWORD, type PlayerCluster, startPlayerCluster } from "../support/players.ts";
 import { REDIS_URL } from "../support/services.ts";
-import { eventually } from "../support/wait.ts";
+import { waitFor } from "../support/wait.ts";
 
 const REPO = resolve(import.meta.dirname, "../..");
 const CHROMIUM = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
@@ -140,16 +140,19 @@ describe("browser players", () => {
     const bobPage = await player(bob);
 
     // bob sees alice, in the list and on the canvas
-    await eventually(async () => (await seen(bobPage, alice)) !== null, "bob to see alice", WAIT_MS);
-    await eventually(async () => (await seen(alicePage, bob)) !== null, "alice to see bob", WAIT_MS);
-    const before = (await seen(bobPage, alice))!;
+    const before = await waitFor(
+      async () => (await seen(bobPage, alice)) ?? undefined,
+      "bob to see alice",
+      WAIT_MS,
+    );
+    await waitFor(async () => (await seen(alicePage, bob)) ?? undefined, "alice to see bob", WAIT_MS);
     expect(before.rgb).toEqual(OTHER_PLAYER);
     const canvasBefore = await bobPage.locator("#view").screenshot();
 
     // alice walks right (or left, from the right edge): bob sees her go
     const key = before.x < 50 ? "ArrowRight" : "ArrowLeft";
     await hold(alicePage, key, 600);
-    await eventually(
+    await waitFor(
       async () => Math.abs(((await seen(bobPage, alice))?.x ?? before.x) - before.x) > 15,
       "bob to see alice walk",
       WAIT_MS,
