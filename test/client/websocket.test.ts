@@ -3,7 +3,8 @@
  * with WS_PORT, uberdog): login names the agent's WebSocket, the client connects there with its connect
  * token and is the same session as over UDP (hello, interest, updates, eject codes); a forged token, a
  * replayed one (over WebSocket or UDP) and a foreign Origin are refused; `wss://` with the agent's own
- * certificate (self-signed here, made with openssl).
+ * certificate (self-signed here, made with openssl); the per-address budget holds frames back rather than
+ * drop them, and the per-address session limit counts WebSocket sessions.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -12,6 +13,7 @@ import { join } from "node:path";
 import { OverworldClient as Client, ConnectError, login, type OverworldClient } from "@overworld/client";
 import { netcode } from "@overworld/protocol";
 import {
+  type AgentMessage,
   AgentMessageType,
   ClientMessageType,
   decodeAgentMessage,
@@ -93,6 +95,40 @@ function upgrade(target: string, options: WebSocket.ClientOptions): Promise<WebS
     socket.once("error", reject);
   });
 }
+
+interface RawSession {
+  readonly socket: WebSocket;
+  /** The agent messages heard, decoded. */
+  readonly heard: AgentMessage[];
+}
+
+/**
+ * A session over a bare WebSocket (no client library): the connection request made from `token`, then
+ * hello; `options` go to the socket (`ca`, `localAddress`).
+ */
+async function rawSession(
+  target: string,
+  token: Uint8Array,
+  options: WebSocket.ClientOptions = {},
+): Promise<RawSession> {
+  const socket = await upgrade(target, options);
+  if (!(socket instanceof WebSocket)) throw new Error(`upgrade refused with ${socket}`);
+  const heard: AgentMessage[] = [];
+  socket.on("message", (data: Buffer) => {
+    const decoded = decodeAgentMessage(new Uint8Array(data), sizer);
+    if (decoded.ok) heard.push(decoded.message);
+  });
+  const read = netcode.readConnectToken(token);
+  if (!read.ok) throw new Error(read.reason);
+  const { protocolId, expireTimestamp, nonce, sealedPrivate } = read.value;
+  socket.send(netcode.writeConnectionRequest({ protocolId, expireTimestamp, nonce, sealedPrivate }));
+  socket.send(
+    encodeClientMessage({ type: ClientMessageType.Hello, version: CLUSTER_VERSION, schemaHash: SCHEMA_HASH }),
+  );
+  return { socket, heard };
+}
+
+const typesOf = (session: RawSession) => session.heard.map((message) => message.type);
 
 describe("players over WebSocket", () => {
   it("log in, connect to the WebSocket login names, and play as over UDP: interest, objects, updates", async () => {
@@ -220,30 +256,48 @@ describe("players over WebSocket", () => {
       expect(agent.webSocketUrl).toMatch(/^wss:\/\//);
       // a plain client without the certificate is refused by TLS itself
       await expect(upgrade(agent.webSocketUrl!, {})).rejects.toThrow(/self-signed|certificate/);
-      const socket = await upgrade(agent.webSocketUrl!, { ca: readFileSync(cert) });
-      expect(socket).toBeInstanceOf(WebSocket);
-      const tls = socket as WebSocket;
-      const answers: number[] = [];
-      tls.on("message", (data: Buffer) => {
-        const decoded = decodeAgentMessage(new Uint8Array(data), sizer);
-        if (decoded.ok) answers.push(decoded.message.type);
-      });
-      const read = netcode.readConnectToken(connectToken(agent));
-      if (!read.ok) throw new Error(read.reason);
-      const { protocolId, expireTimestamp, nonce, sealedPrivate } = read.value;
-      tls.send(netcode.writeConnectionRequest({ protocolId, expireTimestamp, nonce, sealedPrivate }));
-      tls.send(
-        encodeClientMessage({
-          type: ClientMessageType.Hello,
-          version: CLUSTER_VERSION,
-          schemaHash: SCHEMA_HASH,
-        }),
-      );
-      await eventually(() => answers.length > 0, "the hello's answer over TLS");
-      expect(answers[0]).toBe(AgentMessageType.HelloResp);
-      tls.close();
+      const tls = await rawSession(agent.webSocketUrl!, connectToken(agent), { ca: readFileSync(cert) });
+      await eventually(() => tls.heard.length > 0, "the hello's answer over TLS");
+      expect(typesOf(tls)[0]).toBe(AgentMessageType.HelloResp);
+      tls.socket.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("holds frames over the address's budget instead of dropping them: every heartbeat is answered", async () => {
+    const agent = await cluster.startAgent({
+      TICK_HZ: "50",
+      WS_PORT: "0",
+      RATE_LIMIT_BURST: "8",
+      RATE_LIMIT_PER_SECOND: "40",
+      RATE_LIMIT_SESSION_BURST: "0",
+      RATE_LIMIT_SESSION_PER_SECOND: "0",
+    });
+    const session = await rawSession(agent.webSocketUrl!, connectToken(agent), { localAddress: "127.0.7.9" });
+    await eventually(() => typesOf(session).includes(AgentMessageType.HelloResp), "the hello's answer");
+    const heartbeat = encodeClientMessage({ type: ClientMessageType.Heartbeat });
+    for (let i = 0; i < 40; i++) session.socket.send(heartbeat);
+    const clocks = () => typesOf(session).filter((type) => type === AgentMessageType.Clock).length;
+    await eventually(() => clocks() === 40, "40 clock answers", 5000);
+    expect(agent.rateLimited).toBeGreaterThan(0); // the budget ran out: frames waited, none was lost
+    expect(typesOf(session)).not.toContain(AgentMessageType.Eject);
+    session.socket.close();
+  });
+
+  it("counts WebSocket sessions in the limits per address: one over MAX_SESSIONS_PER_ADDRESS is refused with 1", async () => {
+    const agent = await cluster.startAgent({ TICK_HZ: "50", WS_PORT: "0", MAX_SESSIONS_PER_ADDRESS: "1" });
+    const from = { localAddress: "127.0.7.10" };
+    const first = await rawSession(agent.webSocketUrl!, connectToken(agent), from);
+    await eventually(() => typesOf(first).includes(AgentMessageType.HelloResp), "the first hello's answer");
+    const second = await rawSession(agent.webSocketUrl!, connectToken(agent), from);
+    await eventually(() => second.heard.length > 0, "the second session's answer");
+    expect(second.heard[0]).toMatchObject({
+      type: AgentMessageType.Eject,
+      code: EjectCode.SessionRefused,
+      reason: expect.stringMatching(/too many sessions from this address/),
+    });
+    first.socket.close();
+    second.socket.close();
   });
 });
