@@ -93,7 +93,7 @@ export interface ClientAgentHandle {
   readonly connectedClients: number;
   /** Datagrams received, before the rate limit. */
   readonly datagramsReceived: number;
-  /** Datagrams dropped by the rate limit. */
+  /** Datagrams dropped by the rate limit, and WebSocket upgrades refused and frames held back by it. */
   readonly rateLimited: number;
   /** Open location subscriptions (one per subject, shared by the clients). */
   readonly locationSubscriptions: number;
@@ -139,6 +139,24 @@ function createMetrics(registry: Registry) {
     bytesReceived: new Counter({
       name: "ow_client_agent_received_bytes_total",
       help: "UDP payload bytes received, before the rate limit (every datagram, accepted or not)",
+      registers,
+    }),
+    webSocketRequests: new Counter({
+      name: "ow_client_agent_websocket_requests_total",
+      help: "WebSocket connection requests (the first frame: a connect token), by outcome (accepted, or the netcode reason it was refused)",
+      labelNames: ["outcome"] as const,
+      registers,
+    }),
+    webSocketFrames: new Counter({
+      name: "ow_client_agent_websocket_frames_total",
+      help: "WebSocket frames of sessions, by direction (in: from clients, before the rate limit; out: to clients)",
+      labelNames: ["direction"] as const,
+      registers,
+    }),
+    webSocketBytes: new Counter({
+      name: "ow_client_agent_websocket_bytes_total",
+      help: "Payload bytes of WebSocket frames of sessions, by direction",
+      labelNames: ["direction"] as const,
       registers,
     }),
     ejections: new Counter({
@@ -476,15 +494,16 @@ class Wire {
     const now = Date.now();
     this.datagramsReceived += 1;
     this.tally.bytesReceived += bytes.length;
-    if (!this.allow(addressKey(from), now)) return;
+    if (!this.allow(addressKey(from), now)) {
+      this.tally.outcome("rate_limited");
+      return;
+    }
     this.handle(server.receive(bytes, from, now), now);
   }
 
   /** Takes one token of the address's budget (a datagram, a WebSocket upgrade or frame); false: none left. */
   allow(address: string, now: number): boolean {
-    if (this.limiter.allow(address, now, this.sessionsAt.get(address) ?? 0)) return true;
-    this.tally.outcome("rate_limited");
-    return false;
+    return this.limiter.allow(address, now, this.sessionsAt.get(address) ?? 0);
   }
 
   /** Checks a connection request that came over WebSocket, and spends its token. */
@@ -492,7 +511,7 @@ class Wire {
     const server = this.server;
     if (server === undefined) return { ok: false, reason: "not_connected" };
     const admitted = server.admitStreamRequest(request, now);
-    this.tally.outcome(admitted.ok ? "accepted" : admitted.reason);
+    this.metrics.webSocketRequests.inc({ outcome: admitted.ok ? "accepted" : admitted.reason });
     return admitted;
   }
 
@@ -507,8 +526,8 @@ class Wire {
     this.streams.set(index, { socket, held });
     socket.on("message", (data) => {
       const bytes = bytesOf(data);
-      this.datagramsReceived += 1;
-      this.tally.bytesReceived += bytes.length;
+      this.tally.framesIn += 1;
+      this.tally.frameBytesIn += bytes.length;
       held.push(bytes);
     });
     socket.on("close", () => {
@@ -610,7 +629,8 @@ class Wire {
         continue;
       }
       stream.socket.send(payload);
-      this.tally.bytesSent += payload.length;
+      this.tally.framesOut += 1;
+      this.tally.frameBytesOut += payload.length;
     }
   }
 
@@ -631,9 +651,7 @@ class Wire {
   private receiveFrame(clientIndex: number, bytes: Uint8Array): void {
     const session = this.sessions.get(clientIndex);
     if (session === undefined) return;
-    const now = Date.now();
-    this.tally.outcome("accepted");
-    this.receiveSessionPayload(session, bytes, now);
+    this.receiveSessionPayload(session, bytes, Date.now());
   }
 
   private receiveSessionPayload(session: ClientSession, payload: Uint8Array, now: number): void {
@@ -897,11 +915,15 @@ interface AccountPort {
   endSessions(message: messages.EndSessions): void;
 }
 
-/** Counts of the datagram path, added to the Prometheus counters in one go. */
+/** Counts of the datagram and frame paths, added to the Prometheus counters in one go. */
 class Tally {
   datagramsSent = 0;
   bytesSent = 0;
   bytesReceived = 0;
+  framesIn = 0;
+  framesOut = 0;
+  frameBytesIn = 0;
+  frameBytesOut = 0;
   private readonly outcomes = new Map<string, number>();
 
   outcome(name: string): void {
@@ -913,6 +935,14 @@ class Tally {
     if (this.bytesSent > 0) metrics.bytesSent.inc(this.bytesSent);
     if (this.bytesReceived > 0) metrics.bytesReceived.inc(this.bytesReceived);
     for (const [outcome, count] of this.outcomes) metrics.datagrams.inc({ outcome }, count);
+    if (this.framesIn > 0) metrics.webSocketFrames.inc({ direction: "in" }, this.framesIn);
+    if (this.framesOut > 0) metrics.webSocketFrames.inc({ direction: "out" }, this.framesOut);
+    if (this.frameBytesIn > 0) metrics.webSocketBytes.inc({ direction: "in" }, this.frameBytesIn);
+    if (this.frameBytesOut > 0) metrics.webSocketBytes.inc({ direction: "out" }, this.frameBytesOut);
+    this.framesIn = 0;
+    this.framesOut = 0;
+    this.frameBytesIn = 0;
+    this.frameBytesOut = 0;
     this.datagramsSent = 0;
     this.bytesSent = 0;
     this.bytesReceived = 0;
