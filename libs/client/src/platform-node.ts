@@ -6,7 +6,6 @@
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { loadDcFiles } from "@overworld/protocol";
-import WebSocket from "ws";
 import type { HttpAnswer, Platform } from "./platform.ts";
 import { UdpTransport } from "./udp-transport.ts";
 import { type WebSocketConstructor, WebSocketTransport } from "./websocket-transport.ts";
@@ -14,6 +13,8 @@ import { type WebSocketConstructor, WebSocketTransport } from "./websocket-trans
 export const platform: Platform = {
   async openTransport(token, target, events, now) {
     if (target.url !== undefined) {
+      // loaded only by clients that use it: UDP clients (bots by the hundred, in worker threads) never do
+      const { WebSocket } = await import("ws");
       return new WebSocketTransport(target.url, token, events, WebSocket as unknown as WebSocketConstructor);
     }
     return UdpTransport.open(token, target.host ?? "127.0.0.1", events, now);
