@@ -255,6 +255,7 @@ function reportOverworld(rows: readonly { count: number; each: readonly RunFigur
       "agent datagrams/s",
       `of ${rate(LOOPBACK_UDP_CEILING)}/s`,
       "updates/datagram",
+      "agent CPU µs/datagram (aim ≤ 15)",
       "bytes/update (UDP payload)",
       "with IP+UDP",
       "reliable layer (bots)",
@@ -264,6 +265,11 @@ function reportOverworld(rows: readonly { count: number; each: readonly RunFigur
       withRuns(each, (r) => r.datagramsSentPerSecond, rate),
       percent(med.udpCeilingShare),
       fixed(med.updatesPerDatagram, 1),
+      withRuns(
+        each,
+        (r) => r.agentUsPerDatagram,
+        (v) => fixed(v, 1),
+      ),
       withRuns(
         each,
         (r) => r.bytesPerUpdate,

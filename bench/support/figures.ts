@@ -45,6 +45,8 @@ export interface RunFigures {
   readonly reliableBytesPerUpdate: number;
   readonly datagramsSentPerSecond: number;
   readonly updatesPerDatagram: number;
+  /** The client agent's CPU µs per datagram it sent (everything it does, spread over its datagrams). */
+  readonly agentUsPerDatagram: number;
   /** datagramsSentPerSecond / LOOPBACK_UDP_CEILING. */
   readonly udpCeilingShare: number;
   readonly datagramsReceivedPerSecond: number;
@@ -101,6 +103,10 @@ export function figuresOf(run: BotRunResult): RunFigures {
       report.updates.deliveredTotal > 0 ? report.transport.bytesReceived / report.updates.deliveredTotal : 0,
     datagramsSentPerSecond: agent.datagramsSent,
     updatesPerDatagram: agent.datagramsSent > 0 ? delivered / agent.datagramsSent : 0,
+    agentUsPerDatagram:
+      agent.datagramsSent > 0
+        ? ((cores["client-agent"] ?? 0) * MICROSECONDS_PER_SECOND) / agent.datagramsSent
+        : 0,
     udpCeilingShare: agent.datagramsSent / LOOPBACK_UDP_CEILING,
     datagramsReceivedPerSecond: agent.datagramsReceived,
     cores,
@@ -146,6 +152,7 @@ export function medianOf(runs: readonly RunFigures[]): RunFigures {
     reliableBytesPerUpdate: of((r) => r.reliableBytesPerUpdate),
     datagramsSentPerSecond: of((r) => r.datagramsSentPerSecond),
     updatesPerDatagram: of((r) => r.updatesPerDatagram),
+    agentUsPerDatagram: of((r) => r.agentUsPerDatagram),
     udpCeilingShare: of((r) => r.udpCeilingShare),
     datagramsReceivedPerSecond: of((r) => r.datagramsReceivedPerSecond),
     cores: record((r) => r.cores),

@@ -117,11 +117,11 @@ describe("client agent interest", () => {
     });
     const updates = await a.next(is(AgentMessageType.FieldUpdates), "FIELD_UPDATES");
     expect(updates.updates).toEqual([
-      { doId: first, fieldId: setB1.id, value: new Uint8Array([8]) },
-      { doId: first, fieldId: setB1.id, value: new Uint8Array([9]) },
+      { doId: first, classId: object1.id, fieldId: setB1.id, value: new Uint8Array([8]) },
+      { doId: first, classId: object1.id, fieldId: setB1.id, value: new Uint8Array([9]) },
     ]);
     const state = await a.next(is(AgentMessageType.StateUpdates), "STATE_UPDATES");
-    expect(state.updates).toEqual([{ doId: first, fieldId: setBRA1.id, value: u32(9) }]);
+    expect(state.updates).toEqual([{ doId: first, classId: object1.id, fieldId: setBRA1.id, value: u32(9) }]);
     const entry = a.received.filter(is(AgentMessageType.EnterObject)).find((m) => m.doId === first)!;
     expect(state.tick).toBeGreaterThanOrEqual(entry.tick); // news to the client, not stale
     await b.next(is(AgentMessageType.FieldUpdates), "B's FIELD_UPDATES");

@@ -1,4 +1,4 @@
-import { loadDcFiles, packField } from "@overworld/protocol";
+import { type DClass, loadDcFiles, packField, parseDcText } from "@overworld/protocol";
 import {
   type AgentMessage,
   AgentMessageType,
@@ -11,6 +11,11 @@ import {
   EjectCode,
   encodeAgentMessage,
   encodeClientMessage,
+  fieldKey,
+  readFieldUpdates,
+  readUnreadUpdates,
+  type UnreadUpdates,
+  type WireClasses,
 } from "@overworld/protocol/client";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -22,6 +27,12 @@ const setColor = dc.class("DistributedClientTestObject")!.field("setColor")!;
 const setName = dc.class("DistributedClientTestObject")!.field("setName")!;
 const colorBytes = packField(setColor, [10, 20, 30]);
 const nameBytes = packField(setName, ["héllo"]);
+const testObject = setColor.owner as DClass;
+const classId = testObject.id;
+/** The client's view: objects 3, 9, 10 and 100000000-100000001 are test objects it saw enter. */
+const known = new Set([3, 9, 10, 100_000_000, 100_000_001]);
+const wire: WireClasses = { dc, classOf: (doId) => (known.has(doId) ? testObject : undefined) };
+const encode = (message: AgentMessage) => encodeAgentMessage(message, dc);
 
 const clientSamples: ClientMessage[] = [
   { type: ClientMessageType.Hello, version: "test-1", schemaHash: 0xdeadbeef },
@@ -68,16 +79,16 @@ const agentSamples: AgentMessage[] = [
   {
     type: AgentMessageType.FieldUpdates,
     updates: [
-      { doId: 9, fieldId: setColor.id, value: colorBytes },
-      { doId: 10, fieldId: setName.id, value: nameBytes },
+      { doId: 9, classId, fieldId: setColor.id, value: colorBytes },
+      { doId: 10, classId, fieldId: setName.id, value: nameBytes },
     ],
   },
   {
     type: AgentMessageType.StateUpdates,
     tick: 70_000,
     updates: [
-      { doId: 9, fieldId: setColor.id, value: colorBytes },
-      { doId: 3, fieldId: setName.id, value: nameBytes },
+      { doId: 9, classId, fieldId: setColor.id, value: colorBytes },
+      { doId: 3, classId, fieldId: setName.id, value: nameBytes },
     ],
   },
 ];
@@ -99,7 +110,7 @@ describe("client message catalogue", () => {
 
   it("round-trips every agent-to-client message", () => {
     for (const message of agentSamples) {
-      const decoded = decodeAgentMessage(encodeAgentMessage(message), sizer);
+      const decoded = decodeAgentMessage(encode(message), wire);
       expect(decoded.ok).toBe(true);
       if (decoded.ok) expect(plain(decoded.message)).toEqual(plain(message));
     }
@@ -114,30 +125,107 @@ describe("client message catalogue", () => {
     expect(Array.from(bytes)).toEqual([1, 2, 0, 0x76, 0x31, 4, 3, 2, 1]);
   });
 
-  it("lays out FIELD_UPDATES compactly: a doId as the difference from the previous one, field ids as varints", () => {
-    const bytes = encodeAgentMessage({
+  it("lays out FIELD_UPDATES compactly: a doId as the difference from the previous one, fields by class-local keys", () => {
+    const bytes = encode({
       type: AgentMessageType.FieldUpdates,
       updates: [
-        { doId: 100_000_001, fieldId: setColor.id, value: colorBytes },
-        { doId: 100_000_001, fieldId: setName.id, value: nameBytes },
-        { doId: 100_000_000, fieldId: setColor.id, value: colorBytes },
+        { doId: 100_000_001, classId, fieldId: setColor.id, value: colorBytes },
+        { doId: 100_000_001, classId, fieldId: setName.id, value: nameBytes },
+        { doId: 100_000_000, classId, fieldId: setColor.id, value: colorBytes },
       ],
     });
     const doId = [0x82, 0x84, 0xaf, 0x5f]; // zigzag(100000001) = 200000002 in LEB128
+    const colorKey = testObject.fields.indexOf(setColor) * 2;
+    const nameKey = testObject.fields.indexOf(setName) * 2;
     expect(Array.from(bytes)).toEqual([
       AgentMessageType.FieldUpdates,
       3,
       ...doId,
-      setColor.id,
+      colorKey,
       ...colorBytes,
       0, // the same object
-      setName.id,
+      nameKey,
       ...nameBytes,
       1, // one less: zigzag(-1)
-      setColor.id,
+      colorKey,
       ...colorBytes,
     ]);
-    expect(setColor.id).toBeLessThan(128); // (one byte of field id in this layout)
+  });
+
+  it("names a field by one byte of key where its global id takes two, and a nested change by the key's low bit", () => {
+    // 150 fields in a class declared first: the second class's fields have global ids from 150 on
+    const filler = Array.from({ length: 150 }, (_, i) => `  uint8 f${i} broadcast;`).join("\n");
+    const big = parseDcText(`struct Item { uint32 id; uint16 count; };
+dclass Filler {\n${filler}\n};
+dclass Shop { Item stock[] broadcast ram; uint8 open broadcast ram; };`);
+    const shop = big.class("Shop")!;
+    const stock = shop.field("stock")!;
+    const open = shop.field("open")!;
+    expect(open.id).toBeGreaterThan(127);
+    const encodeBig = (updates: { fieldId: number; value: Uint8Array; nested?: boolean }[]) =>
+      encodeAgentMessage(
+        {
+          type: AgentMessageType.FieldUpdates,
+          updates: updates.map((u) => ({ doId: 5, classId: shop.id, ...u })),
+        },
+        big,
+      );
+    // type, count, doId 5 (zigzag 10), key, value: the key is 1 byte where the global id (151) took 2
+    expect(Array.from(encodeBig([{ fieldId: open.id, value: Uint8Array.of(1) }]))).toEqual([
+      AgentMessageType.FieldUpdates,
+      1,
+      10,
+      fieldKey(shop, open.id),
+      1,
+    ]);
+    expect(fieldKey(shop, open.id)).toBe(2);
+    // a nested change of the stock (element 1 set to { id: 4, count: 2 }): key 0 << 1 | 1, then the change
+    const change = Uint8Array.of(0x00, 0x08, 4, 0, 0, 0, 2, 0);
+    const nested = encodeBig([{ fieldId: stock.id, value: change, nested: true }]);
+    expect(Array.from(nested)).toEqual([AgentMessageType.FieldUpdates, 1, 10, 1, ...change]);
+    const shopWire: WireClasses = { dc: big, classOf: (doId) => (doId === 5 ? shop : undefined) };
+    expect(decodeAgentMessage(nested, shopWire)).toMatchObject({
+      ok: true,
+      message: { updates: [{ doId: 5, classId: shop.id, fieldId: stock.id, nested: true, value: change }] },
+    });
+    // never in STATE_UPDATES: those are newest-value-wins, and a change must apply in order
+    expect(() =>
+      encodeAgentMessage(
+        {
+          type: AgentMessageType.StateUpdates,
+          tick: 1,
+          updates: [{ doId: 5, classId: shop.id, fieldId: stock.id, value: change, nested: true }],
+        },
+        big,
+      ),
+    ).toThrow(/nested change/);
+  });
+
+  it("stops at an object it does not know, handing back the rest to read once the object has entered", () => {
+    const bytes = encode({
+      type: AgentMessageType.StateUpdates,
+      tick: 12,
+      updates: [
+        { doId: 9, classId, fieldId: setColor.id, value: colorBytes },
+        { doId: 77, classId, fieldId: setName.id, value: nameBytes },
+        { doId: 10, classId, fieldId: setColor.id, value: colorBytes },
+      ],
+    });
+    const seen: [number, string][] = [];
+    const visit = (doId: number, field: { name: string }) => seen.push([doId, field.name]);
+    const read = readFieldUpdates(bytes, wire, visit);
+    expect(read).toMatchObject({ ok: false, code: "unknown_object" });
+    expect(seen).toEqual([[9, "setColor"]]);
+    const unread = (read as { unread: UnreadUpdates }).unread;
+    expect(unread).toMatchObject({ doId: 77, tick: 12, count: 2, previousDoId: 9 });
+    known.add(77);
+    expect(readUnreadUpdates(unread, wire, visit)).toEqual({ ok: true, message: 12 });
+    known.delete(77);
+    expect(seen).toEqual([
+      [9, "setColor"],
+      [77, "setName"],
+      [10, "setColor"],
+    ]);
   });
 
   it("names each failure with its ejection code", () => {
@@ -164,11 +252,11 @@ describe("client message catalogue", () => {
 
   it("refuses a field count the bytes cannot hold without reading past them", () => {
     const bytes = new Uint8Array([0x44, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0xff, 0xff]);
-    expect(decodeAgentMessage(bytes, sizer)).toMatchObject({ ok: false, code: "truncated" });
+    expect(decodeAgentMessage(bytes, wire)).toMatchObject({ ok: false, code: "truncated" });
   });
 
   it("never throws on random, truncated or mutated bytes (fuzz)", () => {
-    const encoded = [...clientSamples.map(encodeClientMessage), ...agentSamples.map(encodeAgentMessage)];
+    const encoded = [...clientSamples.map(encodeClientMessage), ...agentSamples.map(encode)];
     const mutated = fc
       .tuple(
         fc.constantFrom(...encoded),
@@ -182,7 +270,7 @@ describe("client message catalogue", () => {
       });
     fc.assert(
       fc.property(fc.oneof(fc.uint8Array({ maxLength: 64 }), mutated), (bytes) => {
-        for (const result of [decodeClientMessage(bytes, sizer), decodeAgentMessage(bytes, sizer)]) {
+        for (const result of [decodeClientMessage(bytes, sizer), decodeAgentMessage(bytes, wire)]) {
           if (!result.ok) expect(typeof result.detail).toBe("string");
         }
       }),

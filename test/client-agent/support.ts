@@ -4,7 +4,15 @@
  * and a test client built from the real transport (NetcodeClient + ReliableEndpoint over a UDP socket).
  */
 import { randomBytes } from "node:crypto";
-import { legacyHash, loadDcFiles, netcode, reliable, subjects } from "@overworld/protocol";
+import {
+  type DClass,
+  type DcFile,
+  legacyHash,
+  loadDcFiles,
+  netcode,
+  reliable,
+  subjects,
+} from "@overworld/protocol";
 import {
   type AgentMessage,
   type AgentMessageOf,
@@ -14,6 +22,7 @@ import {
   dcFieldSizer,
   decodeAgentMessage,
   encodeClientMessage,
+  type WireClasses,
 } from "@overworld/protocol/client";
 import {
   DEFAULT_NETCODE_PROTOCOL_ID,
@@ -59,6 +68,8 @@ export interface Cluster {
   readonly agent: ClientAgentHandle;
   /** Present when started with `{ stateServer: true }`. */
   readonly stateServer: StateServerHandle | undefined;
+  /** Stops the state server (none answers meanwhile), runs `whileDown`, and starts a new one. */
+  restartStateServer(whileDown: () => Promise<void>): Promise<void>;
   /** The test's own NATS connection. */
   readonly bus: NatsConnection;
   /** A state-server operation, as the test (sender TEST_SENDER); needs the state server. */
@@ -100,16 +111,16 @@ export async function startCluster(
       EVENT_STREAM: stream,
     }),
   );
-  const stateServer = options.stateServer
-    ? await startStateServer(
-        loadStateServerConfig({
-          ...shared,
-          ...natsEnv("state-server"),
-          DB_SCHEMA: schema,
-          REDIS_PREFIX: prefix,
-        }),
-      )
-    : undefined;
+  const newStateServer = () =>
+    startStateServer(
+      loadStateServerConfig({
+        ...shared,
+        ...natsEnv("state-server"),
+        DB_SCHEMA: schema,
+        REDIS_PREFIX: prefix,
+      }),
+    );
+  let stateServer = options.stateServer ? await newStateServer() : undefined;
   const bus: NatsConnection = await connectOperator(`client-agent test ${tag}`);
   const startAgent = (env: Record<string, string>) =>
     startClientAgent(
@@ -130,7 +141,15 @@ export async function startCluster(
     prefix,
     director,
     agent,
-    stateServer,
+    get stateServer() {
+      return stateServer;
+    },
+    async restartStateServer(whileDown) {
+      await stateServer?.stop();
+      stateServer = undefined;
+      await whileDown();
+      stateServer = await newStateServer();
+    },
     bus,
     ss: <T>(op: string, body: object) =>
       request<T>(bus, subjects(root).service("ss", op, { role: "tool", channel: TEST_SENDER }), body, 5000),
@@ -181,6 +200,8 @@ export interface TestClientOptions {
   readonly accountId?: number;
   /** The local address the client's socket binds (default 127.0.0.1; all of 127.0.0.0/8 is loopback). */
   readonly host?: string;
+  /** The cluster's model (default: Astron's test .dc, as `dc`). */
+  readonly file?: DcFile;
 }
 
 /** A game client over the real transport: netcode + reliable + the client message catalogue. */
@@ -188,6 +209,21 @@ export class TestClient {
   readonly netcode = new netcode.NetcodeClient();
   readonly endpoint = new reliable.ReliableEndpoint();
   readonly received: AgentMessage[] = [];
+  /** Every agent message as it came, before decoding: what went over the wire. */
+  readonly raw: Uint8Array[] = [];
+  /** The classes of the objects that entered (updates name fields by keys local to them). */
+  private readonly classes = new Map<number, number>();
+  private readonly wire: WireClasses;
+
+  private constructor(file: DcFile) {
+    this.wire = {
+      dc: file,
+      classOf: (doId) => {
+        const classId = this.classes.get(doId);
+        return classId === undefined ? undefined : (file.typeById(classId) as DClass);
+      },
+    };
+  }
   readonly undecodable: string[] = [];
   private udp: netcode.UdpEndpoint | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -197,7 +233,7 @@ export class TestClient {
   accountId = 0;
 
   static async connect(agent: ClientAgentHandle, options: TestClientOptions = {}): Promise<TestClient> {
-    const client = new TestClient();
+    const client = new TestClient(options.file ?? dc);
     client.udp = await netcode.openUdpEndpoint({
       host: options.host ?? "127.0.0.1",
       onDatagram: (bytes, from) => client.handle(client.netcode.receive(bytes, from, Date.now())),
@@ -311,9 +347,16 @@ export class TestClient {
     const result = this.endpoint.receivePacket(payload, Date.now());
     if (!result.accepted) return;
     for (const message of result.messages) {
-      const decoded = decodeAgentMessage(message.bytes, sizer);
-      if (decoded.ok) this.received.push(decoded.message);
-      else this.undecodable.push(decoded.detail);
+      this.raw.push(message.bytes.slice());
+      const decoded = decodeAgentMessage(message.bytes, this.wire);
+      if (!decoded.ok) {
+        this.undecodable.push(decoded.detail);
+        continue;
+      }
+      const entered = decoded.message;
+      if (entered.type === AgentMessageType.EnterObject || entered.type === AgentMessageType.EnterOwnedObject)
+        this.classes.set(entered.doId, entered.classId);
+      this.received.push(entered);
     }
   }
 }

@@ -19,18 +19,12 @@ import {
   decodeAgentMessage,
   EjectCode,
   encodeClientMessage,
+  type WireClasses,
 } from "@overworld/protocol/client";
 import { DEFAULT_NETCODE_PROTOCOL_ID, encodeLoginUserData } from "@overworld/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import {
-  CLUSTER_VERSION,
-  type Cluster,
-  connectToken,
-  dc,
-  SCHEMA_HASH,
-  sizer,
-} from "../client-agent/support.ts";
+import { CLUSTER_VERSION, type Cluster, connectToken, dc, SCHEMA_HASH } from "../client-agent/support.ts";
 import { PASSWORD, type PlayerCluster, signUp, startPlayerCluster } from "../support/players.ts";
 import { eventually } from "../support/wait.ts";
 
@@ -115,7 +109,7 @@ async function rawSession(
   if (!(socket instanceof WebSocket)) throw new Error(`upgrade refused with ${socket}`);
   const heard: AgentMessage[] = [];
   socket.on("message", (data: Buffer) => {
-    const decoded = decodeAgentMessage(new Uint8Array(data), sizer);
+    const decoded = decodeAgentMessage(new Uint8Array(data), NO_OBJECTS);
     if (decoded.ok) heard.push(decoded.message);
   });
   const read = netcode.readConnectToken(token);
@@ -127,6 +121,9 @@ async function rawSession(
   );
   return { socket, heard };
 }
+
+/** The bare sessions read control messages only: no object is ever in view. */
+const NO_OBJECTS: WireClasses = { dc, classOf: () => undefined };
 
 const typesOf = (session: RawSession) => session.heard.map((message) => message.type);
 

@@ -11,7 +11,8 @@
  */
 import { execFileSync } from "node:child_process";
 import type { ObjectMirror } from "@overworld/client";
-import { encodeEnvelope, packField } from "@overworld/protocol";
+import { encodeEnvelope, legacyHash, loadDcFiles, packField } from "@overworld/protocol";
+import { joinCluster } from "@overworld/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { arenaZone, BOSS_HP, demoWorld } from "../../examples/demo/plugin.ts";
 import { demo } from "../../examples/demo/schema.ts";
@@ -20,8 +21,9 @@ import { CLUSTER_VERSION } from "../client-agent/support.ts";
 import { linkUp, startTestLinkEnd, type TestLinkEnd, waitForLink } from "../link/support.ts";
 import { dropMain, schemaFor, startMain, type TestMain } from "../signaling/support.ts";
 import { DEMO_DC } from "../support/avatars.ts";
-import { natsEnv } from "../support/nats.ts";
+import { joinCredentials, natsEnv } from "../support/nats.ts";
 import { type Player, type PlayerCluster, startPlayerCluster } from "../support/players.ts";
+import { NATS_URL } from "../support/services.ts";
 import { eventually, sleep, waitFor } from "../support/wait.ts";
 import { dropNamespaceAndJournal, REDIS_URL } from "../zone-ai/support.ts";
 
@@ -252,5 +254,40 @@ describe("the shared boss of two linked clusters", () => {
         .slice(before)
         .map((line) => line.reason),
     ).toEqual(["not_the_peers_slot", "not_a_shared_field", "not_a_shared_class"]);
+  });
+
+  it("lets a link end set only shared fields at the state server, whatever its peer sent", async () => {
+    const [, b] = sides as [Side, Side];
+    // a second participant with the link role's credentials, as a link end gone wrong would be
+    const rogue = await joinCluster({
+      natsUrl: NATS_URL,
+      credentials: joinCredentials("link"),
+      role: "link",
+      instanceId: "link-rogue",
+      version: CLUSTER_VERSION,
+      schemaHash: legacyHash(loadDcFiles([DEMO_DC])),
+      root: b.services.cluster.root,
+    });
+    try {
+      const hp = demo.DistributedBoss.field("hp");
+      const refused = await rogue.request("ss", "updates", {
+        groups: [[0, [[b.boss, hp.id, packField(hp, 1)]]]],
+      });
+      expect(refused.applied).toBe(0);
+      expect(refused.refused).toEqual([
+        expect.objectContaining({ code: "forbidden", message: expect.stringMatching(/hp is not shared/) }),
+      ]);
+      const damage = demo.DistributedBoss.field("setClusterDamage");
+      const applied = await rogue.request("ss", "updates", {
+        groups: [[0, [[b.boss, damage.id, packField(damage, ["ca", 0, []])]]]],
+      });
+      expect(applied.refused).toEqual([]);
+      // nor may it make or remove objects: NATS does not let the link role ask
+      await expect(rogue.request("ss", "delete", { doId: b.boss })).rejects.toMatchObject({
+        code: "unavailable",
+      });
+    } finally {
+      await rogue.leave();
+    }
   });
 });

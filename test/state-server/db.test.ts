@@ -411,6 +411,24 @@ describe("activation", () => {
     expect((await getAll(doId)).classId).toBe(classId(DTO5));
   });
 
+  it("delivers an update of a db field only once Postgres holds it", async () => {
+    const doId = await create(DTO5, [value(DTO5, "setDb3", ["before"])]);
+    const parent = 8_000_002;
+    const location = await client.location(parent, 7);
+    await client.db("activate", { doId, parentId: parent, zoneId: 7 });
+    await location.nextOf("enter");
+    for (let round = 0; round < 5; round++) {
+      const written = `round ${round}`;
+      const answered = client.ss("updates", {
+        groups: [[0, [[doId, ...value(DTO5, "setRDB3", [round])]]]],
+      });
+      const heard = await location.nextOf("update");
+      expect(heard.updates.map(([, id]) => id)).toEqual([fieldId(DTO5, "setRDB3")]);
+      expect(await inPostgres(doId), written).toContainEqual([fieldId(DTO5, "setRDB3"), [round]]);
+      await answered;
+    }
+  });
+
   it("activates with overriding fields", async () => {
     const doId = await create(DTO3, [value(DTO3, "setRDB3", [1])]);
     const parent = 8_000_002;

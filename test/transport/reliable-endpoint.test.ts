@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ByteReader } from "../../libs/protocol/src/transport/reliable/bytes.ts";
+import { DatagramReader } from "../../libs/protocol/src/pack/reader.ts";
 import { DEFAULT_RELIABLE_CONFIG } from "../../libs/protocol/src/transport/reliable/config.ts";
 import {
   type DeliveredMessage,
@@ -25,7 +25,7 @@ import {
 const MAX = DEFAULT_RELIABLE_CONFIG.maxPayloadSize;
 
 function headerOf(datagram: Uint8Array) {
-  const result = readPacketHeader(new ByteReader(datagram));
+  const result = readPacketHeader(new DatagramReader(datagram));
   if (!result.ok) throw new Error(`unreadable header: ${result.reason}`);
   return result.header;
 }

@@ -5,7 +5,7 @@
 
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ByteWriter } from "../../libs/protocol/src/transport/reliable/bytes.ts";
+import { DatagramWriter } from "../../libs/protocol/src/pack/writer.ts";
 import { DROP_REASONS } from "../../libs/protocol/src/transport/reliable/drop-reason.ts";
 import { type ReceiveResult, ReliableEndpoint } from "../../libs/protocol/src/transport/reliable/endpoint.ts";
 import {
@@ -109,7 +109,7 @@ const structuredPacket = fc
     ),
   })
   .map(({ sequence, ack, records }) => {
-    const writer = new ByteWriter(new Uint8Array(16 * 1024));
+    const writer = new DatagramWriter(new Uint8Array(16 * 1024));
     writePacketHeader(writer, { sequence, ack });
     let previousId = NO_PREVIOUS_ID;
     for (const record of records) {
@@ -119,7 +119,7 @@ const structuredPacket = fc
       else writeFragmentRecord(writer, record.id, record.count, record.index, bytes);
       if (record.kind !== "unreliable") previousId = record.id;
     }
-    return writer.written().slice(0, MAX_PAYLOAD + 8);
+    return writer.subarray().slice(0, MAX_PAYLOAD + 8);
   });
 
 describe("fuzzing the receive path", () => {

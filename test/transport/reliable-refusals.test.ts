@@ -4,7 +4,8 @@
  */
 
 import { describe, expect, it } from "vitest";
-import { ByteReader, ByteWriter } from "../../libs/protocol/src/transport/reliable/bytes.ts";
+import { DatagramReader } from "../../libs/protocol/src/pack/reader.ts";
+import { DatagramWriter } from "../../libs/protocol/src/pack/writer.ts";
 import {
   type DeliveredMessage,
   ReliableEndpoint,
@@ -25,11 +26,11 @@ import { numberedMessage } from "./reliable.link.ts";
 const FRAGMENT_SIZE = 1182;
 const MAX_FRAGMENTS = 222;
 
-function craft(sequence: number, write: (writer: ByteWriter) => void): Uint8Array {
-  const writer = new ByteWriter(new Uint8Array(4096));
+function craft(sequence: number, write: (writer: DatagramWriter) => void): Uint8Array {
+  const writer = new DatagramWriter(new Uint8Array(4096));
   writePacketHeader(writer, { sequence, ack: null });
   write(writer);
-  return writer.written().slice();
+  return writer.subarray().slice();
 }
 
 function whole(sequence: number, id: number, bytes: Uint8Array): Uint8Array {
@@ -58,7 +59,7 @@ function acknowledgedBy(endpoint: ReliableEndpoint): number[] {
   const datagrams = endpoint.update(1);
   const acknowledged: number[] = [];
   for (const datagram of datagrams) {
-    const result = readPacketHeader(new ByteReader(datagram));
+    const result = readPacketHeader(new DatagramReader(datagram));
     if (!result.ok || result.header.ack === null) continue;
     const { latest, bits } = result.header.ack;
     acknowledged.push(latest);

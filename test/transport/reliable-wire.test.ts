@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ByteReader, ByteWriter } from "../../libs/protocol/src/transport/reliable/bytes.ts";
+import { DatagramReader } from "../../libs/protocol/src/pack/reader.ts";
+import { DatagramWriter } from "../../libs/protocol/src/pack/writer.ts";
 import {
   fragmentRecordSize,
   type MessageRecord,
@@ -28,13 +29,13 @@ import {
 import { SequenceBuffer } from "../../libs/protocol/src/transport/reliable/sequence-buffer.ts";
 
 function encodeHeader(header: PacketHeader): number[] {
-  const writer = new ByteWriter(new Uint8Array(MAX_PACKET_HEADER_BYTES));
+  const writer = new DatagramWriter(new Uint8Array(MAX_PACKET_HEADER_BYTES));
   writePacketHeader(writer, header);
-  return [...writer.written()];
+  return [...writer.subarray()];
 }
 
 function decodeHeader(bytes: number[]) {
-  return readPacketHeader(new ByteReader(Uint8Array.from(bytes)));
+  return readPacketHeader(new DatagramReader(Uint8Array.from(bytes)));
 }
 
 describe("sequence numbers wrap at 2^16", () => {
@@ -176,24 +177,24 @@ describe("packet header bytes", () => {
   it("accepts any bytes only in their one canonical encoding", () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 0, maxLength: 12 }), (bytes) => {
-        const reader = new ByteReader(bytes);
+        const reader = new DatagramReader(bytes);
         const result = readPacketHeader(reader);
         if (!result.ok) return;
-        expect(encodeHeader(result.header)).toEqual([...bytes.subarray(0, reader.offset)]);
+        expect(encodeHeader(result.header)).toEqual([...bytes.subarray(0, reader.position)]);
       }),
       { numRuns: 300 },
     );
   });
 });
 
-function encodeRecords(write: (writer: ByteWriter) => void): number[] {
-  const writer = new ByteWriter(new Uint8Array(2048));
+function encodeRecords(write: (writer: DatagramWriter) => void): number[] {
+  const writer = new DatagramWriter(new Uint8Array(2048));
   write(writer);
-  return [...writer.written()];
+  return [...writer.subarray()];
 }
 
 function decodeRecords(bytes: number[]) {
-  return readMessageRecords(new ByteReader(Uint8Array.from(bytes)));
+  return readMessageRecords(new DatagramReader(Uint8Array.from(bytes)));
 }
 
 describe("message record bytes", () => {

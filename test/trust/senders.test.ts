@@ -234,3 +234,24 @@ describe("a role that acts only for itself", () => {
     expect(classId(CLIENT_CLASS)).toBeGreaterThan(0);
   });
 });
+
+describe("a client agent's numbered batches", () => {
+  it("are applied once: one sent again after it was applied is answered as a duplicate", async () => {
+    const batch = (color: number[], seq: number, resent?: true) => ({
+      groups: [
+        [alice, [[avatar, ...value(CLIENT_CLASS, "setColor", color)]]],
+      ] as messages.UpdateBatch["groups"],
+      seq,
+      ...(resent ? { resent } : {}),
+    });
+    expect(await agent1.request("ss", "updates", batch([20, 20, 20], 1))).toMatchObject({ applied: 1 });
+    expect(await agent1.request("ss", "updates", batch([21, 21, 21], 1, true))).toMatchObject({
+      applied: 0,
+      duplicate: true,
+    });
+    expect(await avatarState()).toContainEqual([fieldId(CLIENT_CLASS, "setColor"), [20, 20, 20]]);
+    // sent again before it was ever applied (the first try reached no state server): applied now
+    expect(await agent1.request("ss", "updates", batch([22, 22, 22], 2, true))).toMatchObject({ applied: 1 });
+    expect(await avatarState()).toContainEqual([fieldId(CLIENT_CLASS, "setColor"), [22, 22, 22]]);
+  });
+});

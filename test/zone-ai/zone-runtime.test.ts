@@ -11,7 +11,12 @@ import { describe, expect, it } from "vitest";
 import { arenaZone, BOSS_HP, demoWorld } from "../../examples/demo/plugin.ts";
 import { demo } from "../../examples/demo/schema.ts";
 import type { ZoneHooks } from "../../services/zone-ai/src/plugin.ts";
-import { type ZoneInput, type ZoneOutput, ZoneRuntime } from "../../services/zone-ai/src/zone-runtime.ts";
+import {
+  type ZoneInput,
+  type ZoneOutput,
+  ZoneRuntime,
+  type ZoneUpdate,
+} from "../../services/zone-ai/src/zone-runtime.ts";
 
 const grid = { width: 3, height: 3, cellSize: 50 };
 const plugin = demoWorld({ grid, worldId: 1000, npcsPerZone: 0 });
@@ -62,7 +67,7 @@ function hit(seq: number, time: number, fromZone: number, attacker: number, orig
   return { seq, time, message };
 }
 
-function bossUpdates(outputs: readonly ZoneOutput[]): [number, number, Uint8Array][] {
+function bossUpdates(outputs: readonly ZoneOutput[]): ZoneUpdate[] {
   return outputs.flatMap((output) => (output.op === "updates" ? output.updates : []));
 }
 

@@ -6,11 +6,15 @@
  */
 
 import {
+  applyFieldDelta,
   bytesEqual,
   DClass,
   type DcFile,
+  decodeFieldDelta,
+  type Field,
   type FieldValue,
   hasKeyword,
+  isContainerField,
   legacyHash,
   packField,
   type reliable,
@@ -22,14 +26,16 @@ import {
   AgentMessageType,
   type ClientMessage,
   ClientMessageType,
-  dcFieldSizer,
   decodeAgentMessage,
   encodeClientMessage,
-  type FieldValueSizer,
+  type FieldUpdatesResult,
+  type FieldUpdateVisitor,
   gridNeighbourhood,
   NO_TICK,
   onGrid,
   readFieldUpdates,
+  readUnreadUpdates,
+  type WireClasses,
   type ZoneGrid,
 } from "@overworld/protocol/client";
 import { platform } from "#platform";
@@ -37,6 +43,7 @@ import { type ClockEstimate, ClusterClock } from "./clock.ts";
 import { Emitter } from "./emitter.ts";
 import { StateTicks } from "./state-ticks.ts";
 import type { ClientTransport } from "./transport.ts";
+import { UnreadStore } from "./unread-updates.ts";
 
 export interface ConnectOptions {
   /** The connect token from login: 2048 bytes, or their base64. */
@@ -103,7 +110,11 @@ export interface DisconnectEvent {
 export interface ClientEvents {
   /** An object entered this client's view (ENTER_OBJECT); its required and visible fields are set. */
   generate: ObjectMirror;
-  /** A field of a mirrored object changed (FIELD_UPDATES); the mirror already holds the new value. */
+  /**
+   * A field of a mirrored object changed (FIELD_UPDATES, STATE_UPDATES); the mirror already holds the
+   * new value, whether the agent sent it whole or as a nested change (one entry of a map field, a run
+   * of a uniform board) applied to the value the mirror held.
+   */
   update: UpdateEvent;
   /** A mirrored object moved to another zone (OBJECT_LOCATION); the mirror holds the new place. */
   move: MoveEvent;
@@ -158,13 +169,23 @@ const U32_LIMIT = 0x1_0000_0000;
 
 /** A field of an object as one number (doIds are 32-bit, field ids 16-bit). */
 const echoKey = (doId: number, fieldId: number) => doId * U16_LIMIT + fieldId;
+/**
+ * Objects that left view whose class is remembered, at most: an update of one may still come (sealed in
+ * the agent's tick before it saw the object go), and reading past it needs its class.
+ */
+const MAX_DEPARTED = 1024;
 
 export class OverworldClient extends Emitter<ClientEvents> {
   /** The objects in view, by doId. */
   readonly objects = new Map<number, ObjectMirror>();
   readonly dc: DcFile;
   private readonly clock = new ClusterClock();
-  private readonly sizer: FieldValueSizer;
+  /** How the agent's messages are read: field keys are local to the class of each object in view. */
+  private readonly wire: WireClasses;
+  /** The classes of objects that left view lately (see MAX_DEPARTED). */
+  private readonly departed = new Map<number, DClass>();
+  /** Updates that wait for their object to enter before they can be read. */
+  private readonly unread = new UnreadStore();
   private readonly now: () => number;
   private transport: ClientTransport | null = null;
   private pumpTimer: ReturnType<typeof setInterval> | undefined;
@@ -188,7 +209,10 @@ export class OverworldClient extends Emitter<ClientEvents> {
   private constructor(dc: DcFile, now: () => number) {
     super();
     this.dc = dc;
-    this.sizer = dcFieldSizer(dc);
+    this.wire = {
+      dc,
+      classOf: (doId) => this.objects.get(doId)?.dclass ?? this.departed.get(doId),
+    };
     this.now = now;
   }
 
@@ -434,13 +458,19 @@ export class OverworldClient extends Emitter<ClientEvents> {
     const type = bytes[0];
     if (type === AgentMessageType.FieldUpdates || type === AgentMessageType.StateUpdates) {
       // the hot path: every update of everything in view, read in place
-      const read = readFieldUpdates(bytes, this.sizer, this.visitUpdate);
-      if (!read.ok) this.emit("error", new Error(`undecodable agent message (${read.code}): ${read.detail}`));
+      this.updatesRead(readFieldUpdates(bytes, this.wire, this.visitUpdate));
       return;
     }
-    const decoded = decodeAgentMessage(bytes, this.sizer);
+    const decoded = decodeAgentMessage(bytes, this.wire);
     if (decoded.ok) this.receive(decoded.message);
     else this.emit("error", new Error(`undecodable agent message (${decoded.code}): ${decoded.detail}`));
+  }
+
+  /** After reading updates: the rest of a message waiting for an object is kept; a problem is reported. */
+  private updatesRead(read: FieldUpdatesResult): void {
+    if (read.ok) return;
+    if (read.unread !== undefined) this.unread.keep(read.unread, this.now());
+    else this.emit("error", new Error(`undecodable agent message (${read.code}): ${read.detail}`));
   }
 
   // ---- agent messages --------------------------------------------------------------------------------
@@ -477,14 +507,7 @@ export class OverworldClient extends Emitter<ClientEvents> {
         pending?.resolve();
         return;
       }
-      case AgentMessageType.FieldUpdates:
-      case AgentMessageType.StateUpdates: {
-        const tick = message.type === AgentMessageType.StateUpdates ? message.tick : NO_TICK;
-        for (const update of message.updates) {
-          this.updateField(update.doId, update.fieldId, update.value, 0, update.value.length, tick);
-        }
-        return;
-      }
+      // FIELD_UPDATES and STATE_UPDATES are read in place (receivePayload), never decoded into messages
     }
   }
 
@@ -538,8 +561,12 @@ export class OverworldClient extends Emitter<ClientEvents> {
       if (this.stateTicks.advance(doId, early.fieldId, early.tick))
         this.store(object, early.fieldId, early.value);
     }
+    this.departed.delete(doId);
     this.objects.set(doId, object);
     this.emit("generate", object);
+    // messages whose reading stopped at this object, for want of its class, read on
+    for (const rest of this.unread.take(doId, this.now()))
+      this.updatesRead(readUnreadUpdates(rest, this.wire, this.visitUpdate));
   }
 
   private moveObject(doId: number, parent: number, zone: number): void {
@@ -557,43 +584,63 @@ export class OverworldClient extends Emitter<ClientEvents> {
     if (object === undefined) return;
     for (const field of object.dclass.fields) this.echoes.delete(echoKey(doId, field.id));
     this.stateTicks.forget(doId);
+    if (this.departed.size >= MAX_DEPARTED) this.departed.delete(this.departed.keys().next().value!);
+    this.departed.set(doId, object.dclass);
     this.emit("disable", object);
     this.objects.delete(doId);
     this.emit("delete", object);
   }
 
-  private readonly visitUpdate = (
-    doId: number,
-    fieldId: number,
-    bytes: Uint8Array,
-    start: number,
-    end: number,
-    tick: number,
-  ): void => this.updateField(doId, fieldId, bytes, start, end, tick);
-
   /**
-   * One update, its value `bytes[start, end)`; `tick` is its STATE_UPDATES message's (stored state, which
-   * comes unreliably: a value older than the one held is skipped), or NO_TICK.
+   * One update, its body `bytes[start, end)`: the field's whole value, or (`nested`) a change of the
+   * value the mirror holds; `tick` is its STATE_UPDATES message's (stored state, which comes unreliably:
+   * a value older than the one held is skipped), or NO_TICK.
    */
-  private updateField(
-    doId: number,
-    fieldId: number,
-    bytes: Uint8Array,
-    start: number,
-    end: number,
-    tick: number,
-  ): void {
+  private readonly visitUpdate: FieldUpdateVisitor = (doId, field, nested, bytes, start, end, tick) => {
     const object = this.objects.get(doId);
     if (object === undefined) {
-      // state may overtake its object's entry (held back by a loss on the reliable channel)
+      // state of an object that left may overtake its next entry (held back by a loss on the reliable channel)
       if (tick !== NO_TICK)
-        this.stateTicks.keepEarly(doId, fieldId, tick, bytes.subarray(start, end), this.now());
+        this.stateTicks.keepEarly(doId, field.id, tick, bytes.subarray(start, end), this.now());
       return;
     }
-    if (tick !== NO_TICK && !this.stateTicks.advance(doId, fieldId, tick)) return;
-    if (this.echoes.size > 0 && this.isEcho(doId, fieldId, bytes.subarray(start, end))) return;
-    const stored = this.store(object, fieldId, bytes, start, end);
+    if (nested) {
+      this.applyNested(object, field, bytes, start, end);
+      return;
+    }
+    if (tick !== NO_TICK && !this.stateTicks.advance(doId, field.id, tick)) return;
+    if (this.echoes.size > 0 && this.isEcho(doId, field.id, bytes.subarray(start, end))) return;
+    const stored = this.store(object, field.id, bytes, start, end);
     if (stored !== null) this.emit("update", { object, field: stored.name, value: stored.value });
+  };
+
+  /**
+   * Applies a nested change to the value the mirror holds (the agent sends one only to a client that
+   * holds the value it applies to, and in order); an `error` event if it cannot.
+   */
+  private applyNested(
+    object: ObjectMirror,
+    field: Field,
+    bytes: Uint8Array,
+    start: number,
+    end: number,
+  ): void {
+    const held = object.fields.get(field.name);
+    const where = `${object.dclass.name}.${field.name} of object ${object.doId}`;
+    if (held === undefined || !isContainerField(field)) {
+      this.emit("error", new Error(`a nested change of ${where}, which holds no value to change`));
+      return;
+    }
+    try {
+      const value = applyFieldDelta(field, held, decodeFieldDelta(field, bytes, start, end));
+      object.fields.set(field.name, value);
+      this.emit("update", { object, field: field.name, value });
+    } catch (error) {
+      this.emit(
+        "error",
+        new Error(`the nested change of ${where} does not apply: ${(error as Error).message}`),
+      );
+    }
   }
 
   /**

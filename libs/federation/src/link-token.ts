@@ -11,7 +11,7 @@
  * really take (the peer's observed address, or the relay), so one token works on either path and the
  * netcode server's check "this token is for me" still holds.
  */
-import { netcode } from "@overworld/protocol";
+import { DatagramReader, DatagramWriter, DcPackError, netcode } from "@overworld/protocol";
 import sodium from "sodium-native";
 import { PUBLIC_KEY_BYTES, randomBytes } from "./keys.ts";
 
@@ -81,37 +81,33 @@ export interface LinkUserData {
 export function writeLinkUserData(data: LinkUserData): Uint8Array {
   const dialer = Buffer.from(data.dialer);
   const acceptor = Buffer.from(data.acceptor);
-  const out = Buffer.alloc(netcode.USER_DATA_BYTES);
-  let at = out.writeUInt8(USER_DATA_VERSION, 0);
-  out.set(data.tokenId, at);
-  at += TOKEN_ID_BYTES;
-  at = out.writeUInt8(dialer.length, at);
-  out.set(dialer, at);
-  at += dialer.length;
-  out.set(data.dialerKey, at);
-  at += PUBLIC_KEY_BYTES;
-  at = out.writeUInt8(acceptor.length, at);
-  out.set(acceptor, at);
-  return new Uint8Array(out);
+  const out = new Uint8Array(netcode.USER_DATA_BYTES);
+  const writer = new DatagramWriter(out);
+  writer.writeUint8(USER_DATA_VERSION);
+  writer.writeBytes(data.tokenId);
+  writer.writeUint8(dialer.length);
+  writer.writeBytes(dialer);
+  writer.writeBytes(data.dialerKey);
+  writer.writeUint8(acceptor.length);
+  writer.writeBytes(acceptor);
+  return out;
 }
 
 /** Reads the user data of a token that opened; null when it is not a link token's. */
 export function readLinkUserData(bytes: Uint8Array): LinkUserData | null {
   if (bytes.length !== netcode.USER_DATA_BYTES || bytes[0] !== USER_DATA_VERSION) return null;
-  const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let at = 1;
-  const tokenId = new Uint8Array(data.subarray(at, at + TOKEN_ID_BYTES));
-  at += TOKEN_ID_BYTES;
-  const dialerLength = data[at++]!;
-  const dialer = data.subarray(at, at + dialerLength).toString("utf8");
-  at += dialerLength;
-  const dialerKey = new Uint8Array(data.subarray(at, at + PUBLIC_KEY_BYTES));
-  at += PUBLIC_KEY_BYTES;
-  const acceptorLength = data[at++]!;
-  if (at + acceptorLength > data.length) return null;
-  const acceptor = data.subarray(at, at + acceptorLength).toString("utf8");
-  if (!isClusterName(dialer) || !isClusterName(acceptor)) return null;
-  return { tokenId, dialer, dialerKey, acceptor };
+  const reader = new DatagramReader(bytes, 1);
+  try {
+    const tokenId = reader.readBytes(TOKEN_ID_BYTES);
+    const dialer = reader.readUtf8(reader.readUint8());
+    const dialerKey = reader.readBytes(PUBLIC_KEY_BYTES);
+    const acceptor = reader.readUtf8(reader.readUint8());
+    if (!isClusterName(dialer) || !isClusterName(acceptor)) return null;
+    return { tokenId, dialer, dialerKey, acceptor };
+  } catch (error) {
+    if (error instanceof DcPackError) return null;
+    throw error;
+  }
 }
 
 export interface MintLinkTokenOptions {

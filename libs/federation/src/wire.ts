@@ -15,6 +15,7 @@
  * neither can be read on the way. Heartbeats carry a sequence that must grow, so a replayed one is
  * refused. Relay tickets are minted by main and checked by the relay with a key they share, without state.
  */
+import { DatagramReader, DatagramWriter } from "@overworld/protocol";
 import { Packr } from "msgpackr";
 import { mac16, openBox, sameBytes, sealBox } from "./keys.ts";
 import { isClusterName, PAIR_ID_BYTES } from "./link-token.ts";
@@ -171,12 +172,13 @@ export interface RelayTicket {
 }
 
 export function mintTicket(relayKey: Uint8Array, ticket: RelayTicket): Uint8Array {
-  const out = Buffer.alloc(TICKET_BYTES);
-  out.set(ticket.pair, 0);
-  out.writeUInt8(ticket.side, PAIR_ID_BYTES);
-  out.writeUInt32LE(Math.floor(ticket.expiresAt / 1000), PAIR_ID_BYTES + 1);
-  out.set(mac16(relayKey, out.subarray(0, PAIR_ID_BYTES + 5)), PAIR_ID_BYTES + 5);
-  return new Uint8Array(out);
+  const out = new Uint8Array(TICKET_BYTES);
+  const writer = new DatagramWriter(out);
+  writer.writeBytes(ticket.pair);
+  writer.writeUint8(ticket.side);
+  writer.writeUint32(Math.floor(ticket.expiresAt / 1000));
+  writer.writeBytes(mac16(relayKey, writer.subarray()));
+  return out;
 }
 
 export type TicketCheck =
@@ -185,12 +187,12 @@ export type TicketCheck =
 
 export function checkTicket(relayKey: Uint8Array, bytes: Uint8Array, now: number): TicketCheck {
   if (bytes.length !== TICKET_BYTES) return { ok: false, reason: "malformed" };
-  const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const side = data.readUInt8(PAIR_ID_BYTES);
+  const reader = new DatagramReader(bytes, PAIR_ID_BYTES);
+  const side = reader.readUint8();
   if (side !== 0 && side !== 1) return { ok: false, reason: "malformed" };
-  const expected = mac16(relayKey, bytes.subarray(0, PAIR_ID_BYTES + 5));
-  if (!sameBytes(expected, bytes.subarray(PAIR_ID_BYTES + 5))) return { ok: false, reason: "forged" };
-  const expiresAt = data.readUInt32LE(PAIR_ID_BYTES + 1) * 1000;
+  const expiresAt = reader.readUint32() * 1000;
+  const expected = mac16(relayKey, bytes.subarray(0, reader.position));
+  if (!sameBytes(expected, reader.readView(reader.remaining))) return { ok: false, reason: "forged" };
   if (expiresAt <= now) return { ok: false, reason: "expired" };
   return { ok: true, ticket: { pair: bytes.slice(0, PAIR_ID_BYTES), side, expiresAt } };
 }

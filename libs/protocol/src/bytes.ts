@@ -7,6 +7,11 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/** The bytes as lowercase hexadecimal. */
+export function toHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+}
+
 /** How much a slab holds: small copies share one allocation (and one garbage collection) in this much. */
 const SLAB_BYTES = 64 * 1024;
 

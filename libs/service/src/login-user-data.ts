@@ -13,6 +13,7 @@
  *
  * A later layout takes a new version number; a reader refuses versions it does not know.
  */
+import { DatagramReader, DatagramWriter } from "@overworld/protocol";
 
 /** The size netcode.io gives user data in a connect token. */
 export const LOGIN_USER_DATA_BYTES = 256;
@@ -28,11 +29,6 @@ export const USERNAME_PATTERN = /^[A-Za-z0-9_-]+$/;
  * the ASCII bytes of "OVERWLD1" read as a little-endian uint64. Clients, tokens and servers must agree.
  */
 export const DEFAULT_NETCODE_PROTOCOL_ID = 0x31444c575245564fn;
-
-const VERSION_OFFSET = 0;
-const ACCOUNT_ID_OFFSET = 1;
-const USERNAME_LENGTH_OFFSET = 9;
-const USERNAME_OFFSET = 10;
 
 export interface LoginUserData {
   /** The account's id (a positive safe integer: Postgres hands them out from 1). */
@@ -56,11 +52,11 @@ export function encodeLoginUserData(data: LoginUserData): Uint8Array {
     );
   }
   const bytes = new Uint8Array(LOGIN_USER_DATA_BYTES);
-  const view = new DataView(bytes.buffer);
-  view.setUint8(VERSION_OFFSET, LOGIN_USER_DATA_VERSION);
-  view.setBigUint64(ACCOUNT_ID_OFFSET, BigInt(data.accountId), true);
-  view.setUint8(USERNAME_LENGTH_OFFSET, data.username.length);
-  for (let i = 0; i < data.username.length; i++) bytes[USERNAME_OFFSET + i] = data.username.charCodeAt(i);
+  const writer = new DatagramWriter(bytes);
+  writer.writeUint8(LOGIN_USER_DATA_VERSION);
+  writer.writeBigUint64(BigInt(data.accountId));
+  writer.writeUint8(data.username.length);
+  writer.writeUtf8(data.username);
   return bytes;
 }
 
@@ -73,22 +69,22 @@ export function decodeLoginUserData(bytes: Uint8Array): LoginUserData {
   if (bytes.length !== LOGIN_USER_DATA_BYTES) {
     throw new RangeError(`login user data must be ${LOGIN_USER_DATA_BYTES} bytes, got ${bytes.length}`);
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const version = view.getUint8(VERSION_OFFSET);
+  const reader = new DatagramReader(bytes);
+  const version = reader.readUint8();
   if (version !== LOGIN_USER_DATA_VERSION) {
     throw new RangeError(
       `login user data layout version ${version} is not known (this build reads version ${LOGIN_USER_DATA_VERSION})`,
     );
   }
-  const accountId = view.getBigUint64(ACCOUNT_ID_OFFSET, true);
+  const accountId = reader.readBigUint64();
   if (accountId < 1n || accountId > BigInt(Number.MAX_SAFE_INTEGER)) {
     throw new RangeError(`login user data account id ${accountId} is out of range`);
   }
-  const length = view.getUint8(USERNAME_LENGTH_OFFSET);
+  const length = reader.readUint8();
   if (length > USERNAME_MAX_LENGTH) {
     throw new RangeError(`login user data username length ${length} is over ${USERNAME_MAX_LENGTH}`);
   }
-  const username = String.fromCharCode(...bytes.subarray(USERNAME_OFFSET, USERNAME_OFFSET + length));
+  const username = reader.readUtf8(length);
   if (!isValidUsername(username)) {
     throw new RangeError(`login user data username ${JSON.stringify(username)} breaks the username rules`);
   }

@@ -56,6 +56,7 @@ import {
 import { Counter, Gauge, Registry } from "prom-client";
 import type { WebSocket } from "ws";
 import { type ClientAgentConfig, instanceIdOf } from "./config.ts";
+import { FORWARDER_DEFAULTS, UpdateForwarder } from "./forwarder.ts";
 import { HeldFrames } from "./held-frames.ts";
 import { type InterestPort, LocationSubscriptions } from "./interest.ts";
 import { AddressRateLimiter } from "./rate-limit.ts";
@@ -76,6 +77,10 @@ const STATE_BACKLOG_BYTES = 256 * 1024;
 /** The WebSocket close code when the agent ends a session (the EJECT before it says why, if ejected). */
 const CLOSE_NORMAL = 1000;
 const CLOSE_GOING_AWAY = 1001;
+/** How long the agent waits for the state server to acknowledge a batch of client updates before sending it again. */
+const UPDATES_ACK_TIMEOUT_MS = 1000;
+/** At stop, how long the agent waits for its clients' last updates to be acknowledged. */
+const DRAIN_MS = 3000;
 
 export interface ClientAgentHandle {
   readonly log: Logger;
@@ -241,6 +246,7 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       },
       names.location,
       rules.fields.isState,
+      dc,
     );
     closers.push(async () => locations.closeAll());
     const port: InterestPort = {
@@ -259,8 +265,17 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
         return reply.objects;
       },
     };
-    const forward = (groups: messages.UpdateBatch["groups"]) =>
-      participant.publish("ss", "updates", { groups } satisfies messages.UpdateBatch);
+    const forwarder = new UpdateForwarder(
+      {
+        send: (batch) => participant.request("ss", "updates", batch, UPDATES_ACK_TIMEOUT_MS),
+        giveUp: (channels, reason) =>
+          wire?.ejectChannels(channels, EjectCode.UpdatesNotKept, `${reason}: your last moves were not kept`),
+        log,
+      },
+      { ...FORWARDER_DEFAULTS, maxHoldMs: config.UPDATES_HOLD_MS },
+    );
+    closers.push(async () => forwarder.close());
+    const forward = (groups: messages.UpdateBatch["groups"]) => forwarder.add(groups);
     const postRemoves = new SessionPostRemoves(
       (doIds) =>
         doIds.map((doId) => ({
@@ -344,6 +359,7 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       clearInterval(tick);
       postRemoves.stop();
       running.disconnectAll();
+      await forwarder.drain(DRAIN_MS); // what clients sent last reaches the state server before the agent goes
     });
     let webSocket: WebSocketListener | undefined;
     if (config.WS_PORT !== undefined) {
@@ -596,6 +612,15 @@ class Wire {
     if (server === undefined) return;
     this.handle(server.disconnectAll(Date.now()), Date.now());
     for (const index of [...this.streams.keys()]) this.drop(index, Date.now(), CLOSE_GOING_AWAY);
+  }
+
+  /** Ejects the clients of these channels. */
+  ejectChannels(channels: readonly number[], code: number, reason: string): void {
+    const now = Date.now();
+    const wanted = new Set(channels);
+    for (const session of this.sessions.values()) {
+      if (session.channel !== undefined && wanted.has(session.channel)) session.eject(code, reason, now);
+    }
   }
 
   /** Ejects every client (e.g. the agent lost its registration, and with it its clients' channels). */

@@ -32,6 +32,9 @@
  *   agent adds to its bucket (defaults 120 and 120: a client sending every frame at 60 Hz, acks included,
  *   with room to spare), so that everyone behind one NAT plays: 200 players behind one address get
  *   200 + 200 x 120 datagrams a second, 200 ports without sessions get 200.
+ * - UPDATES_HOLD_MS: how long the agent holds clients' accepted updates that no state server acknowledges
+ *   (down, restarting), sending them again, before it gives up and ejects those clients with 190 (default
+ *   15000).
  * - WS_PORT: where browsers connect over WebSocket (websocket.ts); unset, the agent has no WebSocket
  *   listener. WS_HOST: its interface (default 127.0.0.1; 0.0.0.0 in containers).
  * - WS_ORIGINS: comma-separated origins a browser may connect from, e.g. `https://play.example.com`, or `*`
@@ -89,6 +92,7 @@ export const clientAgentConfigShape = {
   RATE_LIMIT_PER_SECOND: positive(200, 1_000_000),
   RATE_LIMIT_SESSION_BURST: share(120),
   RATE_LIMIT_SESSION_PER_SECOND: share(120),
+  UPDATES_HOLD_MS: positive(15_000, 3_600_000),
   WS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   WS_HOST: z.string().min(1).default("127.0.0.1"),
   WS_ORIGINS: z

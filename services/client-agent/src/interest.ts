@@ -25,8 +25,22 @@
  *   An owned object stays whether or not an interest covers it.
  * - A client is sent back the values it set itself, like everyone covering the zone (the bytes are
  *   shared); the client library drops those echoes.
+ * - Nested changes (game logic edited one entry of a container field): the state server's frame carries
+ *   the change and the whole value it made. A client is sent the change when it holds the value the
+ *   change applies to: it saw the object enter before the change came. Clients that had a zone query
+ *   under way during the tick (whose snapshot may or may not hold the change) are sent the tick's
+ *   whole values instead, encoded once too (`ZoneFeed.sealedWhole`). Container fields' updates are
+ *   never state (see `fieldRulesOf`): they go reliable and in order, since each change applies to the
+ *   value the previous one left, and a lost one cannot be made good by a newer one.
  */
-import { type FrameVisitor, type messages, readUpdateFrame, reliable } from "@overworld/protocol";
+import {
+  type DcFile,
+  type FrameUpdate,
+  type FrameVisitor,
+  type messages,
+  readUpdateFrame,
+  reliable,
+} from "@overworld/protocol";
 import {
   type AgentMessage,
   AgentMessageType,
@@ -36,6 +50,7 @@ import {
   fieldUpdateBytes,
   gridNeighbourhood,
   onGrid,
+  updateKey,
   type ZoneGrid,
 } from "@overworld/protocol/client";
 
@@ -69,7 +84,10 @@ export interface InterestPort {
 
 /** What a client's interests must know of fields. */
 export interface FieldRules {
-  /** True for fields whose latest value is all that matters (stored state); others are events. */
+  /**
+   * True for fields whose latest value is all that matters (stored state); others are events. A
+   * container field is no state: its nested changes must all arrive, in order.
+   */
   isState(fieldId: number): boolean;
   /** True for fields the location channel carries (broadcast): the zone's feed brings them. */
   isBroadcast(fieldId: number): boolean;
@@ -118,14 +136,27 @@ const FIELD_IDS = 0x1_0000;
 
 const zoneKey = (parent: number, zone: number) => `${parent}.${zone}`;
 /** A state field of an object: one number (doIds are 32-bit, field ids 16-bit: under 2^48). */
-const updateKey = (doId: number, fieldId: number) => doId * FIELD_IDS + fieldId;
+const stateKey = (doId: number, fieldId: number) => doId * FIELD_IDS + fieldId;
+
+const byDoId = (a: FieldUpdate, b: FieldUpdate) => a.doId - b.doId;
+
+/** A gathered update: as the client wire carries it, and for a nested change the whole value it made. */
+interface Gathered extends FieldUpdate {
+  readonly whole?: Uint8Array;
+}
+
+/** The update as its whole value (a nested change is replaced by the value it made). */
+function asWhole(update: Gathered): FieldUpdate {
+  if (update.whole === undefined) return update;
+  return { doId: update.doId, classId: update.classId, fieldId: update.fieldId, value: update.whole };
+}
 
 /**
  * Field updates gathered until the next tick: for a state field the latest value wins (and moves after
  * the events gathered meanwhile), events all go, in order.
  */
 class UpdateGathering {
-  private readonly pending = new Map<number | string, FieldUpdate>();
+  private readonly pending = new Map<number | string, Gathered>();
   private events = 0;
 
   constructor(private readonly isState: (fieldId: number) => boolean) {}
@@ -134,12 +165,12 @@ class UpdateGathering {
     return this.pending.size;
   }
 
-  add(doId: number, fieldId: number, value: Uint8Array): void {
-    if (this.isState(fieldId)) {
-      const key = updateKey(doId, fieldId);
+  add(update: Gathered): void {
+    if (update.whole === undefined && this.isState(update.fieldId)) {
+      const key = stateKey(update.doId, update.fieldId);
       this.pending.delete(key);
-      this.pending.set(key, { doId, fieldId, value });
-    } else this.pending.set(`e${this.events++}`, { doId, fieldId, value });
+      this.pending.set(key, update);
+    } else this.pending.set(`e${this.events++}`, update);
   }
 
   /** Forgets what was gathered for an object (it left the client's view). */
@@ -148,7 +179,7 @@ class UpdateGathering {
   }
 
   /** What was gathered, oldest first; empties the gathering. */
-  take(): FieldUpdate[] {
+  take(): Gathered[] {
     if (this.pending.size === 0) return [];
     const updates = [...this.pending.values()];
     this.pending.clear();
@@ -160,13 +191,14 @@ class UpdateGathering {
  * Updates in batches that each fit a datagram whole as one message (so they pack together into full
  * datagrams, never split into fragments, which one loss would hold back).
  */
-function batches(updates: readonly FieldUpdate[]): FieldUpdate[][] {
+function batches(updates: readonly FieldUpdate[], dc: DcFile): FieldUpdate[][] {
   const out: FieldUpdate[][] = [];
   let batch: FieldUpdate[] = [];
   let size = FIELD_UPDATES_HEADER_BYTES;
   let previous = 0;
   for (const update of updates) {
-    let bytes = fieldUpdateBytes(previous, update.doId, update.fieldId, update.value.length);
+    const key = updateKey(dc, update);
+    let bytes = fieldUpdateBytes(previous, update.doId, key, update.value.length);
     if (
       batch.length > 0 &&
       (size + bytes > MAX_WHOLE_MESSAGE_BYTES || batch.length === MAX_UPDATES_PER_MESSAGE)
@@ -174,7 +206,7 @@ function batches(updates: readonly FieldUpdate[]): FieldUpdate[][] {
       out.push(batch);
       batch = [];
       size = FIELD_UPDATES_HEADER_BYTES;
-      bytes = fieldUpdateBytes(0, update.doId, update.fieldId, update.value.length);
+      bytes = fieldUpdateBytes(0, update.doId, key, update.value.length);
     }
     batch.push(update);
     size += bytes;
@@ -185,9 +217,9 @@ function batches(updates: readonly FieldUpdate[]): FieldUpdate[][] {
 }
 
 /** FIELD_UPDATES messages, encoded, each fitting a datagram whole. */
-function fieldUpdateMessages(updates: readonly FieldUpdate[]): Uint8Array[] {
-  return batches(updates).map((batch) =>
-    encodeAgentMessage({ type: AgentMessageType.FieldUpdates, updates: batch }),
+function fieldUpdateMessages(updates: readonly FieldUpdate[], dc: DcFile): Uint8Array[] {
+  return batches(updates, dc).map((batch) =>
+    encodeAgentMessage({ type: AgentMessageType.FieldUpdates, updates: batch }, dc),
   );
 }
 
@@ -217,16 +249,25 @@ export class ZoneFeed {
   private readonly changed = new Map<number, number>();
   /** The last sealed tick's events, encoded. */
   sealed: readonly Uint8Array[] = [];
+  /**
+   * The same events with each nested change replaced by the whole value it made (the same messages when
+   * there was none): for clients that may not hold the values the changes apply to.
+   */
+  sealedWhole: readonly Uint8Array[] = [];
   /** The last sealed tick's state. */
   sealedState: readonly StateMessage[] = [];
 
-  constructor(private readonly isState: (fieldId: number) => boolean) {
+  constructor(
+    private readonly isState: (fieldId: number) => boolean,
+    private readonly dc: DcFile,
+  ) {
     this.events = new UpdateGathering(() => false);
     this.state = new UpdateGathering(() => true);
   }
 
-  add(updates: readonly (readonly [number, number, Uint8Array, number?])[]): void {
-    for (const [doId, fieldId, value] of updates) this.gather(doId, fieldId, value);
+  add(updates: readonly FrameUpdate[]): void {
+    for (const [doId, fieldId, value, classId, delta] of updates)
+      this.gather(doId, classId, fieldId, value, delta);
   }
 
   /** Gathers the updates of a state server's frame, read in place; false when it is malformed. */
@@ -234,21 +275,41 @@ export class ZoneFeed {
     return readUpdateFrame(frame, this.visit) !== undefined;
   }
 
-  private readonly visit: FrameVisitor = (doId, fieldId, bytes, start, end) =>
-    this.gather(doId, fieldId, bytes.subarray(start, end));
+  private readonly visit: FrameVisitor = (doId, classId, fieldId, bytes, start, end, deltaStart, deltaEnd) =>
+    this.gather(
+      doId,
+      classId,
+      fieldId,
+      bytes.subarray(start, end),
+      deltaStart < 0 ? undefined : bytes.subarray(deltaStart, deltaEnd),
+    );
 
-  private gather(doId: number, fieldId: number, value: Uint8Array): void {
-    if (this.isState(fieldId)) this.state.add(doId, fieldId, value);
-    else this.events.add(doId, fieldId, value);
+  private gather(
+    doId: number,
+    classId: number,
+    fieldId: number,
+    value: Uint8Array,
+    delta: Uint8Array | undefined,
+  ): void {
+    if (delta !== undefined)
+      this.events.add({ doId, classId, fieldId, value: delta, nested: true, whole: value });
+    else if (this.isState(fieldId)) this.state.add({ doId, classId, fieldId, value });
+    else this.events.add({ doId, classId, fieldId, value });
   }
 
-  /** Ends tick `tick`: what was gathered is encoded, once. */
+  /** Ends tick `tick`: what was gathered is encoded, once (and the events as whole values once more if needed). */
   seal(tick: number): void {
-    this.sealed = fieldUpdateMessages(this.events.take());
-    const state = this.state.take();
-    for (const update of state) this.changed.set(updateKey(update.doId, update.fieldId), tick);
+    const events = this.events.take();
+    this.sealed = fieldUpdateMessages(events, this.dc);
+    this.sealedWhole = events.some((update) => update.whole !== undefined)
+      ? fieldUpdateMessages(events.map(asWhole), this.dc)
+      : this.sealed;
+    // state is newest-value-wins, so its order is free: by doId, each update's doId is a small step from
+    // the one before (one byte of difference where arrival order can need two or three)
+    const state = this.state.take().sort(byDoId);
+    for (const update of state) this.changed.set(stateKey(update.doId, update.fieldId), tick);
     if (tick % RESEND_WINDOW_TICKS === 0) this.forgetBefore(tick - RESEND_WINDOW_TICKS);
-    this.sealedState = batches(state).map((batch) => this.stateMessage(tick, batch));
+    this.sealedState = batches(state, this.dc).map((batch) => this.stateMessage(tick, batch));
   }
 
   /**
@@ -257,14 +318,14 @@ export class ZoneFeed {
    */
   stillNewest(lost: StateMessage): StateMessage | undefined {
     const updates = lost.updates.filter(
-      (update) => this.changed.get(updateKey(update.doId, update.fieldId)) === lost.tick,
+      (update) => this.changed.get(stateKey(update.doId, update.fieldId)) === lost.tick,
     );
     if (updates.length === 0) return undefined;
     return this.stateMessage(lost.tick, updates);
   }
 
   private stateMessage(tick: number, updates: readonly FieldUpdate[]): StateMessage {
-    const bytes = encodeAgentMessage({ type: AgentMessageType.StateUpdates, tick, updates });
+    const bytes = encodeAgentMessage({ type: AgentMessageType.StateUpdates, tick, updates }, this.dc);
     return { bytes, tick, updates, feed: this };
   }
 
@@ -290,6 +351,7 @@ export class LocationSubscriptions {
     ) => () => void,
     private readonly subjectOf: (parent: number, zone: number) => string,
     private readonly isState: (fieldId: number) => boolean,
+    private readonly dc: DcFile,
   ) {}
 
   /** Ticks sealed so far. */
@@ -313,12 +375,16 @@ export class LocationSubscriptions {
     let entry = this.subjects.get(subject);
     if (entry === undefined) {
       const sinks = new Set<DeliverySink>();
-      const feed = new ZoneFeed(this.isState);
+      const feed = new ZoneFeed(this.isState, this.dc);
       const close = this.open(
         subject,
         (delivery) => {
-          if (delivery.kind === "update") feed.add(delivery.updates);
-          else for (const each of [...sinks]) each.receiveDelivery(delivery);
+          if (delivery.kind === "update") {
+            throw new Error(
+              "a location's field updates come as update frames (update-frame.ts), not envelopes",
+            );
+          }
+          for (const each of [...sinks]) each.receiveDelivery(delivery);
         },
         (frame) => feed.addFrame(frame),
       );
@@ -357,6 +423,11 @@ export class ClientInterests implements DeliverySink {
   private readonly pending: UpdateGathering;
   /** Zone updates of ticks that ended while a query was under way, held back until it is answered. */
   private heldBack: ZoneUpdates = { events: [], state: [] };
+  /**
+   * Whether a zone query was under way at some time since the last tick's updates were taken: this
+   * tick's nested changes may already be in its snapshot, so the client gets whole values instead.
+   */
+  private queriedThisTick = false;
   /** State sent again: what lost messages carried that is still the newest. */
   private resends: StateMessage[] = [];
   /** The last tick whose zone updates were taken. */
@@ -372,6 +443,7 @@ export class ClientInterests implements DeliverySink {
     private readonly send: (message: AgentMessage) => void,
     private readonly fail: (error: Error) => void,
     private readonly fields: FieldRules,
+    private readonly dc: DcFile,
   ) {
     this.pending = new UpdateGathering(fields.isState);
   }
@@ -401,6 +473,7 @@ export class ClientInterests implements DeliverySink {
     for (const zone of added) this.cover(parent, zone);
     if (dropped.length > 0) this.leaveUncovered();
     this.queriesUnderWay += 1;
+    this.queriedThisTick = true;
     const tick = this.ongoingTick;
     const query = added.length > 0 ? this.port.query(parent, added) : Promise.resolve([]);
     this.chain = this.chain
@@ -434,7 +507,7 @@ export class ClientInterests implements DeliverySink {
    */
   takeUpdates(): ZoneUpdates {
     const out: ZoneUpdates = {
-      events: fieldUpdateMessages(this.pending.take()),
+      events: fieldUpdateMessages(this.pending.take(), this.dc),
       state: this.resends,
     };
     this.resends = [];
@@ -447,8 +520,10 @@ export class ClientInterests implements DeliverySink {
       out.state.push(...this.heldBack.state);
       this.heldBack = { events: [], state: [] };
     }
+    const whole = this.queriedThisTick;
+    this.queriedThisTick = this.queriesUnderWay > 0;
     for (const covered of this.coverage.values()) {
-      zones.events.push(...covered.feed.sealed);
+      zones.events.push(...(whole ? covered.feed.sealedWhole : covered.feed.sealed));
       zones.state.push(...covered.feed.sealedState);
     }
     return out;
@@ -511,6 +586,7 @@ export class ClientInterests implements DeliverySink {
     tick: number,
   ): void {
     this.queriesUnderWay -= 1;
+    this.queriedThisTick = true;
     if (this.closed) return;
     for (const object of objects) this.enter(object, tick);
     this.send({ type: AgentMessageType.DoneInterest, interestId, context });
@@ -529,12 +605,15 @@ export class ClientInterests implements DeliverySink {
         this.enterOwned(delivery.object, tick);
         return;
       case "update":
-        for (const [doId, fieldId, value] of delivery.updates) {
+        // the client saw the object (and the values the nested changes apply to) before these came
+        for (const [doId, fieldId, value, , delta] of delivery.updates) {
           const object = this.visible.get(doId);
           if (object?.owned !== true) continue;
           if (this.fields.isBroadcast(fieldId) && this.coverage.has(zoneKey(object.parent, object.zone)))
             continue;
-          this.pending.add(doId, fieldId, value);
+          const { classId } = object;
+          if (delta === undefined) this.pending.add({ doId, classId, fieldId, value });
+          else this.pending.add({ doId, classId, fieldId, value: delta, nested: true, whole: value });
         }
         return;
       case "changing-location": {

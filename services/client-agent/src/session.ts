@@ -12,7 +12,14 @@
  * refused is ejected before it ever was active.
  */
 
-import { type DcFile, type Field, hasKeyword, type messages, unpackField } from "@overworld/protocol";
+import {
+  type DcFile,
+  type Field,
+  hasKeyword,
+  isContainerField,
+  type messages,
+  unpackField,
+} from "@overworld/protocol";
 import {
   type AgentMessage,
   AgentMessageType,
@@ -90,6 +97,7 @@ export class ClientSession {
       (message) => this.send(message),
       (error) => this.eject(EjectCode.ForbiddenInterest, `interest failed: ${error.message}`, Date.now()),
       rules.fields,
+      rules.dc,
     );
   }
 
@@ -188,7 +196,7 @@ export class ClientSession {
   }
 
   send(message: AgentMessage): void {
-    this.link.sendReliable(encodeAgentMessage(message));
+    this.link.sendReliable(encodeAgentMessage(message, this.rules.dc));
   }
 
   eject(code: number, reason: string, now: number): void {
@@ -389,15 +397,18 @@ export class ClientSession {
 
 /**
  * The field rules of a model, looked up by field id in tables made once: state fields (ram, required or
- * db: only the latest value in a tick matters) and broadcast ones.
+ * db: only the latest value in a tick matters, and it may travel unreliably) and broadcast ones. A field
+ * whose value holds arrays or structs is no state: game logic sends it as nested changes, which must
+ * all arrive in order (a lost change cannot be made good by a newer one, which applies to what the lost
+ * one left), so its updates, whole or nested, travel reliably.
  */
 export function fieldRulesOf(dc: DcFile): FieldRules {
   const count = dc.fields.length;
   const state = new Uint8Array(count);
   const broadcast = new Uint8Array(count);
   for (const field of dc.fields) {
-    if (hasKeyword(field, "ram") || hasKeyword(field, "required") || hasKeyword(field, "db"))
-      state[field.id] = 1;
+    const stored = hasKeyword(field, "ram") || hasKeyword(field, "required") || hasKeyword(field, "db");
+    if (stored && !isContainerField(field)) state[field.id] = 1;
     if (hasKeyword(field, "broadcast")) broadcast[field.id] = 1;
   }
   return {

@@ -107,7 +107,10 @@ export class SharedObjects {
       );
     }
     await this.nc.flush();
-    await this.scan();
+    // a state server that is not up yet (started together) is no reason to fail: the rescan finds them later
+    await this.scan().catch((error: Error) =>
+      this.options.log.warn({ err: error.message }, "shared objects not scanned yet: trying again every 2 s"),
+    );
     this.rescan = setInterval(() => void this.scan().catch(() => undefined), 2000);
     this.rescan.unref();
   }

@@ -1,4 +1,13 @@
-import { type DClass, type Field, messages, type Subjects } from "@overworld/protocol";
+import {
+  type DClass,
+  DcPackError,
+  decodeFieldDelta,
+  type Field,
+  hasKeyword,
+  isContainerField,
+  messages,
+  type Subjects,
+} from "@overworld/protocol";
 import type { Logger, NatsConnection } from "@overworld/service";
 import type { z } from "zod";
 import { EVENT_KINDS, type EventSink } from "./events.ts";
@@ -59,8 +68,11 @@ interface Entry {
   /** The channel it was sent for: never echoed to it, and named to the AI and owner. */
   readonly from: number;
   readonly doId: number;
+  readonly classId: number;
   readonly field: Field;
   readonly bytes: Uint8Array;
+  /** The nested change that made `bytes`, forwarded to those who hold the value before it. */
+  readonly delta: Uint8Array | undefined;
   readonly parts: FieldBytes[];
 }
 
@@ -69,16 +81,18 @@ interface Round {
   readonly outcomes: Promise<ApplyOutcome[]>;
 }
 
-type Update = readonly [doId: number, fieldId: number, value: Uint8Array];
+type Update = readonly [doId: number, fieldId: number, value: Uint8Array, delta?: Uint8Array];
 
 /**
  * Where updates come from, which says what is left to check. Values are checked once, where they enter:
  * - `clients`: players' updates through their client agent, which checked each value against the dclass
  *   (and its limits): only the keywords are checked here (a client may send only clsend and ownsend fields);
  * - `game`: game logic's (zone AI packs values from typed fields): nothing more to check;
- * - `other`: anyone else's (operators, tools, links): every value is unpacked against the dclass.
+ * - `link`: a linked cluster's values of shared fields, through this cluster's link end: only fields with
+ *   the `shared` keyword, every value unpacked against the dclass;
+ * - `other`: anyone else's (operators, tools): every value is unpacked against the dclass.
  */
-export type Origin = "clients" | "game" | "other";
+export type Origin = "clients" | "game" | "link" | "other";
 
 /** An update of a request, by its index among the request's updates, and the channel it was sent for. */
 interface Pending {
@@ -111,6 +125,8 @@ export class LiveObjects {
   private readonly classes = new Map<number, number>();
   /** Operations that store updates issue their Redis calls in arrival order through this chain. */
   private chain: Promise<unknown> = Promise.resolve();
+  /** Operations' notices leave through this chain, in the order the operations were applied. */
+  private delivered: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly deps: LiveDeps) {}
 
@@ -215,7 +231,7 @@ export class LiveObjects {
         object: this.snapshot(live, "owner"),
       });
     }
-    this.publish(outbox);
+    await this.deliverInOrder(outbox, undefined);
   }
 
   async delete(request: Sent<typeof messages.deleteObject>): Promise<{ deleted: number[] }> {
@@ -253,7 +269,7 @@ export class LiveObjects {
         outbox.notice(subject, { kind: "delete", sender, doId: object.doId });
       }
     }
-    this.publish(outbox);
+    await this.deliverInOrder(outbox, undefined);
     return deleted.map((object) => object.doId);
   }
 
@@ -377,9 +393,23 @@ export class LiveObjects {
     if (atomic && refused.length > 0) throw new messages.RequestError(refused[0]!.code, refused[0]!.message);
     this.deps.metrics.updatesApplied.inc(applied);
     for (const refusal of refused) this.deps.metrics.errors.inc({ code: refusal.code });
-    this.publish(outbox);
-    if (rows.length > 0) await this.deps.persist(rows);
+    await this.deliverInOrder(outbox, rows.length > 0 ? this.deps.persist(rows) : undefined);
     return { applied, refused };
+  }
+
+  /**
+   * Publishes an operation's notices after those of the operations applied before it, and, when it changed
+   * db fields of stored objects, only once they are committed: no one hears of a db value that a crash
+   * could still take back. A failed commit publishes nothing (the sender hears of the failure and sends
+   * again); the operations after it are not held back by it.
+   */
+  private deliverInOrder(outbox: Outbox, commit: Promise<void> | undefined): Promise<void> {
+    const delivery = this.delivered.then(async () => {
+      if (commit) await commit;
+      this.publish(outbox);
+    });
+    this.delivered = delivery.catch(() => undefined);
+    return delivery;
   }
 
   /** Runs `step` after the steps queued before it; used so Redis calls leave in arrival order. */
@@ -414,7 +444,7 @@ export class LiveObjects {
     return { entries, outcomes: this.deps.objects.apply(groups) };
   }
 
-  private validate({ index, update: [doId, fieldId, bytes], from, origin }: Pending): Entry {
+  private validate({ index, update: [doId, fieldId, bytes, delta], from, origin }: Pending): Entry {
     const classId = this.classes.get(doId);
     if (classId === undefined) throw unknownObject(doId);
     const { model } = this.deps;
@@ -426,7 +456,47 @@ export class LiveObjects {
         `${dclass.name}.${field.name} is neither clsend nor ownsend: no client may send it (from channel ${from})`,
       );
     }
-    return { index, from, doId, field, bytes, parts: model.parts(dclass, field, bytes, origin !== "other") };
+    if (delta !== undefined) this.checkDelta(dclass, field, delta, origin);
+    if (origin === "link" && !hasKeyword(field, "shared")) {
+      throw new messages.RequestError(
+        "forbidden",
+        `${dclass.name}.${field.name} is not shared: a link end sets only shared fields (from channel ${from})`,
+      );
+    }
+    const checked = origin === "clients" || origin === "game";
+    const parts = model.parts(dclass, field, bytes, checked);
+    return { index, from, doId, classId, field, bytes, delta, parts };
+  }
+
+  /**
+   * A nested change comes from game logic, beside the whole value it made: only for a stored field whose
+   * value holds an array or struct (those who hold the value apply it; the others are sent the whole
+   * value). Game logic made it from tracked state; anyone else's is read against the dclass.
+   */
+  private checkDelta(dclass: DClass, field: Field, delta: Uint8Array, origin: Origin): void {
+    const what = `${dclass.name}.${field.name} (field ${field.id})`;
+    if (origin === "clients") {
+      throw new messages.RequestError(
+        "forbidden",
+        `a client sends whole values only, not a nested change of ${what}`,
+      );
+    }
+    if (!isStored(field) || !isContainerField(field)) {
+      throw new messages.RequestError(
+        "bad_value",
+        `a nested change needs a ram or required field whose value holds an array or struct; ${what} is not one`,
+      );
+    }
+    if (origin === "game") return;
+    try {
+      decodeFieldDelta(field, delta);
+    } catch (error) {
+      if (!(error instanceof DcPackError)) throw error;
+      throw new messages.RequestError(
+        "bad_value",
+        `bad nested change of ${what}: ${error.message} [${error.code}]`,
+      );
+    }
   }
 
   private atom(fieldId: number): Field {
@@ -462,9 +532,16 @@ export class LiveObjects {
     const ai = where.ai !== 0 ? subjects.participant(where.ai) : undefined;
     const owner = where.owner !== 0 ? subjects.participant(where.owner) : undefined;
     for (const entry of entries) {
-      if (location && isBroadcast(entry.field))
-        outbox.locationUpdate(location, [entry.doId, entry.field.id, entry.bytes]);
-      const told: UpdateEntry = [entry.doId, entry.field.id, entry.bytes, entry.from];
+      const { doId, classId, field, bytes, delta } = entry;
+      if (location && isBroadcast(field)) {
+        outbox.locationUpdate(
+          location,
+          delta ? [doId, field.id, bytes, classId, delta] : [doId, field.id, bytes, classId],
+        );
+      }
+      const told: UpdateEntry = delta
+        ? [doId, field.id, bytes, entry.from, delta]
+        : [doId, field.id, bytes, entry.from];
       const toAi = ai !== undefined && where.ai !== entry.from && isAiRecv(entry.field);
       if (toAi) outbox.update(ai, told);
       const toOwner = owner !== undefined && where.owner !== entry.from && isOwnRecv(entry.field);
@@ -532,7 +609,7 @@ export class LiveObjects {
       });
     }
     await this.announceAiChanges(moved.aiChanges, outbox, object);
-    this.publish(outbox);
+    await this.deliverInOrder(outbox, undefined);
   }
 
   async setAi(request: Sent<typeof messages.setAi>): Promise<void> {
@@ -540,7 +617,7 @@ export class LiveObjects {
     if (changes === undefined) throw unknownObject(request.doId);
     const outbox = new Outbox(request.sender);
     await this.announceAiChanges(changes, outbox);
-    this.publish(outbox);
+    await this.deliverInOrder(outbox, undefined);
   }
 
   /** For each object whose AI changed: changing-ai to the old AI, enter-ai to the new one. */
@@ -604,7 +681,7 @@ export class LiveObjects {
         });
       }
     }
-    this.publish(outbox);
+    await this.deliverInOrder(outbox, undefined);
   }
 
   // ---- zones -------------------------------------------------------------------------------------

@@ -112,6 +112,9 @@ function aiChanges(flat: unknown): AiChange[] {
  * The live objects in Redis: every change goes through one of the Lua scripts (atomic), reads are
  * plain commands. Field values are kept and returned as the packed bytes.
  */
+/** How long the state server remembers a sender's last numbered batch (its resends come within seconds). */
+const BATCH_MEMORY_SECONDS = 3600;
+
 export class ObjectStore {
   constructor(
     readonly redis: Redis,
@@ -133,6 +136,16 @@ export class ObjectStore {
 
   objectKey(doId: number): string {
     return `${this.prefix}o:${doId}`;
+  }
+
+  /** The last numbered batch of updates applied for a sender (0 for none), kept an hour after it. */
+  async lastBatch(sender: number): Promise<number> {
+    const last = await this.redis.get(`${this.prefix}batch:${sender}`);
+    return last === null ? 0 : Number(last);
+  }
+
+  async batchApplied(sender: number, seq: number): Promise<void> {
+    await this.redis.set(`${this.prefix}batch:${sender}`, String(seq), "EX", BATCH_MEMORY_SECONDS);
   }
 
   /** Creates an object unless its doId is taken; answers the AI it got (its own or its parent's). */

@@ -1,10 +1,14 @@
 import { encodeEnvelope, encodeUpdateFrame, type FrameUpdate, type messages } from "@overworld/protocol";
 import type { NatsConnection } from "@overworld/service";
 
-/** One applied update as deliveries carry it: [doId, fieldId, value], and to an AI or owner the channel it came from. */
+/**
+ * One applied update as deliveries carry it: [doId, fieldId, value], and to an AI or owner the channel it
+ * came from, and the nested change that made the value when there was one.
+ */
 export type UpdateEntry =
   | [doId: number, fieldId: number, value: Uint8Array]
-  | [doId: number, fieldId: number, value: Uint8Array, from: number];
+  | [doId: number, fieldId: number, value: Uint8Array, from: number]
+  | [doId: number, fieldId: number, value: Uint8Array, from: number, delta: Uint8Array];
 
 /**
  * Collects what one operation publishes: notices in the order they were added, and field updates

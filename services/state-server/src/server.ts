@@ -144,7 +144,14 @@ export async function startStateServer(config: StateServerConfig): Promise<State
     const senders = new Senders((channels) => member.owners(channels));
     const context = { log, metrics, inflight };
     const subscriptions = [
-      ...serveAll(nc, subjects, "ss", messages.STATE_SERVER_OPS, stateServerHandlers(live, senders), context),
+      ...serveAll(
+        nc,
+        subjects,
+        "ss",
+        messages.STATE_SERVER_OPS,
+        stateServerHandlers(live, objects, senders),
+        context,
+      ),
       ...serveAll(nc, subjects, "db", messages.DB_OPS, dbHandlers(stored, senders), context),
     ];
     await nc.flush();
@@ -253,8 +260,16 @@ function serveAll<O extends Operations>(
 
 /** What the sender of updates checked already (see Origin). */
 function originOf(from: Identity): Origin {
-  if (from.role === "client-agent") return "clients";
-  return from.role === "zone-ai" ? "game" : "other";
+  switch (from.role) {
+    case "client-agent":
+      return "clients";
+    case "zone-ai":
+      return "game";
+    case "link":
+      return "link";
+    default:
+      return "other";
+  }
 }
 
 /** The request with the channel it acts for (`sender`): its sender's own, or one the sender holds. */
@@ -268,6 +283,7 @@ async function actingFor<B extends { as?: number | undefined }>(
 
 function stateServerHandlers(
   live: LiveObjects,
+  objects: ObjectStore,
   senders: Senders,
 ): Handlers<typeof messages.STATE_SERVER_OPS> {
   const as = <B extends { as?: number | undefined }>(from: Identity, body: B) =>
@@ -295,7 +311,12 @@ function stateServerHandlers(
       // a client agent sends only its clients' updates, each group for the client that sent it
       if (from.role === "client-agent") senders.checkClients(from, channels);
       await senders.check(from, channels);
-      return live.updates(body, from.channel, originOf(from));
+      // a numbered batch sent again after its answer was lost is answered, not applied twice
+      if (body.resent && body.seq !== undefined && (await objects.lastBatch(from.channel)) >= body.seq)
+        return { applied: 0, refused: [], duplicate: true as const };
+      const result = await live.updates(body, from.channel, originOf(from));
+      if (body.seq !== undefined) await objects.batchApplied(from.channel, body.seq);
+      return result;
     },
   };
 }

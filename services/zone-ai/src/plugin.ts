@@ -13,7 +13,15 @@
  * `zone.now`, so that a replica resuming it from a snapshot and the journal reaches the same state.
  * Writes should be absolute values (hp = 90, not hp -= 10): replayed inputs may repeat a write.
  */
-import type { DClass, DClassHandle, DcFile, FieldInfoMap, FieldValue } from "@overworld/protocol";
+import type {
+  DClass,
+  DClassHandle,
+  DcFile,
+  FieldInfoMap,
+  FieldValue,
+  KeyedArray,
+  TrackedNode,
+} from "@overworld/protocol";
 
 /** A zone of the zone graph that a plugin runs, and the kind of logic that runs it. */
 export interface ZoneSpec {
@@ -75,6 +83,28 @@ export interface Zone {
     name: N,
     value: G[N]["value"],
   ): void;
+  /**
+   * A tracked view of a field's value, to change it in place: an atomic field's argument tuple, a
+   * parameter field's array or struct; `path` goes further in (`edit(board, "setCells", 0)`: the first
+   * argument's array). Only what changed inside is sent when the hook returns: for a ram or required
+   * field clients get that change alone (one element, one member); the cluster stores the whole value.
+   */
+  edit<G extends FieldInfoMap, N extends keyof G & string>(
+    object: ZoneObject<G>,
+    name: N,
+    ...path: readonly (string | number)[]
+  ): TrackedNode;
+  /**
+   * A map view of a field's struct array (DC has no map type): its entries found, set, edited and
+   * deleted by `keyMember` (the struct's first member by default); an atomic field of one argument is
+   * that argument. `zone.editMap(shop, "setStock").set(7, { id: 7, count: 3 })` sends that entry alone.
+   */
+  editMap<G extends FieldInfoMap, N extends keyof G & string>(
+    object: ZoneObject<G>,
+    name: N,
+    keyMember?: string,
+    ...path: readonly (string | number)[]
+  ): KeyedArray;
   /** Moves an object this zone runs to another zone of the same parent: its AI goes with it. */
   move(object: ZoneObject, zone: number): void;
   delete(object: ZoneObject): void;

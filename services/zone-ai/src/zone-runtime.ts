@@ -12,9 +12,15 @@ import {
   DClass,
   type DClassHandle,
   type DcFile,
+  DeltaTracker,
+  encodeFieldDelta,
+  type Field,
   type FieldInfoMap,
   type FieldValue,
+  isContainerField,
+  KW,
   type messages,
+  ObjectState,
   packField,
   unpackField,
 } from "@overworld/protocol";
@@ -41,7 +47,7 @@ export type ZoneOutput =
       readonly owner: number;
       readonly fields: [number, Uint8Array][];
     }
-  | { readonly op: "updates"; readonly updates: [number, number, Uint8Array][] }
+  | { readonly op: "updates"; readonly updates: ZoneUpdate[] }
   | {
       readonly op: "move";
       readonly doId: number;
@@ -58,6 +64,14 @@ export type ZoneOutput =
       readonly data: unknown;
       readonly origin: [number, number];
     };
+
+/**
+ * One field update a zone sends: [doId, fieldId, whole value], and for an edit inside a stored container
+ * field the nested change beside it (the state server stores the value, clients get the change).
+ */
+export type ZoneUpdate =
+  | [doId: number, fieldId: number, value: Uint8Array]
+  | [number, number, Uint8Array, Uint8Array];
 
 /** Ids this zone may give to objects it spawns: taken ahead, kept in its snapshot (replays reuse them). */
 export interface IdBlock {
@@ -116,7 +130,9 @@ export class ZoneRuntime {
   private lastTick: number | undefined;
   private pending: ZoneInput[] = [];
   private outputs: ZoneOutput[] = [];
-  private updates: [number, number, Uint8Array][] = [];
+  private updates: ZoneUpdate[] = [];
+  /** The objects edited in place (`zone.edit`) since their changes were last sent. */
+  private readonly edited = new DeltaTracker();
   private now = 0;
   private readonly objects = new Map<number, LiveObject>();
   private readonly nearby = new Map<number, LiveObject>();
@@ -190,6 +206,7 @@ export class ZoneRuntime {
 
   /** What a bordering zone's location shows (its objects, for `nearby`). */
   receiveNearby(delivery: messages.Delivery): void {
+    this.flushEdits(); // a value heard replaces what an edit made of it only once the edit is sent
     switch (delivery.kind) {
       case "enter": {
         const object = delivery.object;
@@ -263,6 +280,7 @@ export class ZoneRuntime {
   // ---- inputs --------------------------------------------------------------------------------------
 
   private apply(input: ZoneInput): void {
+    this.flushEdits();
     const message = input.message;
     const hooks = this.options.hooks;
     switch (message.kind) {
@@ -349,6 +367,7 @@ export class ZoneRuntime {
   // ---- outputs -------------------------------------------------------------------------------------
 
   private takeOutputs(): ZoneOutput[] {
+    this.flushEdits();
     this.flushUpdates();
     const outputs = this.outputs;
     this.outputs = [];
@@ -362,8 +381,32 @@ export class ZoneRuntime {
   }
 
   private push(output: ZoneOutput): void {
+    this.flushEdits();
     this.flushUpdates(); // keep the order the hooks asked for
     this.outputs.push(output);
+  }
+
+  /**
+   * Sends what the hooks changed in place: for each edited field its whole new value and, for a stored
+   * field whose value holds arrays or structs, the nested change (what clients apply); in field order.
+   */
+  private flushEdits(): void {
+    if (this.edited.size === 0) return;
+    for (const state of this.edited.drain()) {
+      const delta = state.takeDelta();
+      if (delta === undefined) continue;
+      for (const change of delta.changes) {
+        const { field } = change;
+        if (!("delta" in change)) {
+          this.updates.push([state.doId, field.id, packField(field, change.value)]);
+          continue;
+        }
+        const whole = packField(field, state.get(field)!);
+        if (sendsNestedChanges(field)) {
+          this.updates.push([state.doId, field.id, whole, encodeFieldDelta(field, change.delta)]);
+        } else this.updates.push([state.doId, field.id, whole]);
+      }
+    }
   }
 
   private takeId(): number {
@@ -420,9 +463,13 @@ export class ZoneRuntime {
         const field = object.dclass.field(name);
         if (field === undefined) throw new Error(`class ${object.dclass.name} has no field ${name}`);
         const bytes = packField(field, value as FieldValue);
+        this.flushEdits(); // an edit made before goes first
         this.updates.push([object.doId, field.id, bytes]);
-        (this.objects.get(object.doId) ?? this.nearby.get(object.doId))?.store(field.id, bytes);
+        this.liveObject(object, "set").hold(field, value as FieldValue);
       },
+      edit: (object, name, ...path) => this.liveObject(object, "edit").state.edit(name, ...path),
+      editMap: (object, name, keyMember, ...path) =>
+        this.liveObject(object, "edit").state.editMap(name, keyMember, ...path),
       move: (object, zone) => {
         if (!this.objects.has(object.doId) || zone === object.zone) return;
         this.push({ op: "move", doId: object.doId, parent: spec.parent, zone, ai: channelOf(zone) });
@@ -443,7 +490,16 @@ export class ZoneRuntime {
   }
 
   private live(data: ZoneObjectData): LiveObject {
-    return new LiveObject(data, this.options.dc);
+    return new LiveObject(data, this.options.dc, this.edited);
+  }
+
+  /** The zone's own record of an object it runs or sees nearby; an error naming it otherwise. */
+  private liveObject(object: ZoneObject, action: string): LiveObject {
+    const live = this.objects.get(object.doId) ?? this.nearby.get(object.doId);
+    if (live === undefined) {
+      throw new Error(`cannot ${action} object ${object.doId}: this zone neither runs it nor sees it nearby`);
+    }
+    return live;
   }
 }
 
@@ -469,15 +525,21 @@ export function snapshotData(object: messages.ObjectSnapshot): ZoneObjectData {
   };
 }
 
+/** Whether a zone sends a field's edits as nested changes: a stored field whose value holds containers. */
+function sendsNestedChanges(field: Field): boolean {
+  return (field.flags & (KW.ram | KW.required)) !== 0 && isContainerField(field);
+}
+
 class LiveObject implements ZoneObject {
   readonly doId: number;
   readonly dclass: DClass;
   parent: number;
   zone: number;
   readonly owner: number;
-  private readonly values = new Map<string, FieldValue>();
+  /** The fields' latest values; edits in place are tracked here and reported to the zone's tracker. */
+  readonly state: ObjectState;
 
-  constructor(data: ZoneObjectData, dc: DcFile) {
+  constructor(data: ZoneObjectData, dc: DcFile, edited: DeltaTracker) {
     const dclass = dc.typeById(data.classId);
     if (!(dclass instanceof DClass))
       throw new Error(`object ${data.doId} has class id ${data.classId}, no dclass`);
@@ -486,6 +548,7 @@ class LiveObject implements ZoneObject {
     this.parent = data.parent;
     this.zone = data.zone;
     this.owner = data.owner;
+    this.state = new ObjectState(dclass, undefined, { doId: data.doId, tracker: edited });
     for (const [fieldId, value] of data.fields) this.store(fieldId, value);
   }
 
@@ -504,25 +567,17 @@ class LiveObject implements ZoneObject {
     } catch {
       return undefined; // the state server validated it: only a schema mismatch gets here
     }
-    this.values.set(field.name, value);
-    if (field.kind === "molecular") {
-      let at = 0;
-      const parts = value as FieldValue[];
-      for (const atom of field.atoms) {
-        if (atom.kind === "parameter") {
-          this.values.set(atom.name, parts[at] as FieldValue);
-          at += 1;
-        } else {
-          this.values.set(atom.name, parts.slice(at, at + atom.elements.length) as FieldValue);
-          at += atom.elements.length;
-        }
-      }
-    }
+    this.hold(field, value);
     return { field: field.name, value };
   }
 
+  /** Keeps a field's value as it now is everywhere (not a change to send). */
+  hold(field: Field, value: FieldValue): void {
+    this.state.load(field, value);
+  }
+
   get(name: string): never {
-    return this.values.get(name) as never;
+    return this.state.get(name) as never;
   }
 
   is<G extends FieldInfoMap>(handle: DClassHandle<G>): this is ZoneObject<G> {

@@ -13,7 +13,12 @@
  *   zones                   u16 count, then u32 each (at most MAX_ZONES_PER_INTEREST)
  *   value                   a field value packed by the dclass, with no length prefix: the dclass
  *                           says where it ends (see FieldValueSizer)
- *   fields                  u16 count, then (u16 fieldId, value) each
+ *   key                     var: a field named by its place in its object's class, and whether a
+ *                           nested change follows instead of the whole value (field-keys.ts:
+ *                           localIndex << 1 | nestedBit; one byte for the first 64 fields of a class)
+ *   body                    the whole value (nestedBit 0), or the nested change of a container field
+ *                           (nestedBit 1: one entry of a map, a run of a uniform board; field-delta.ts)
+ *   fields                  u16 count, then (key, value) each (keys of whole values only)
  *
  *   client -> agent
  *   HELLO            version: str, schemaHash: u32
@@ -34,18 +39,29 @@
  *   LEAVE_OBJECT     doId: u32
  *   DONE_INTEREST    interestId: u16, context: u32
  *   FIELD_UPDATES    count: var, then (doId: zigzag var of the difference from the previous update's doId
- *                    (the first's from 0), fieldId: var, value) each: updates of one object, or of
- *                    objects with close ids, cost 1 byte of doId; a zone's updates of a tick
+ *                    (the first's from 0), key, body) each: updates of one object, or of objects with
+ *                    close ids, cost 1 byte of doId; a zone's updates of a tick. Nested changes come only
+ *                    here (reliable, in order: each applies to the value the one before left), never in
+ *                    STATE_UPDATES; a container field's updates, whole or nested, all come here
  *   OBJECT_LOCATION  doId: u32, parent: u32, zone: u32 (an object in view moved to another zone in view,
  *                    or an owned object moved anywhere)
  *   STATE_UPDATES    tick: var, then as FIELD_UPDATES: the newest values of stored fields (ram, required,
  *                    db) as of the agent's tick `tick`, sent on the unreliable channel; a value of an older
- *                    tick than the one a client holds for that field is stale and skipped
+ *                    tick than the one a client holds for that field is stale and skipped; keys of
+ *                    whole values only
  *
+ * Keys are local to the object's class, so reading an update needs the class of its object: ENTER_OBJECT
+ * gave it (see WireClasses). An update of an object the reader does not know stops the reading there; the
+ * rest is handed back (UnreadUpdates) to be read once that object enters.
  * Decoding is hostile-input safe: it never reads past the bytes given and never throws; it returns either
  * the message or a typed failure whose `code` maps to an ejection (see EJECT_FOR_DECODE_FAILURE).
  */
+import { DClass } from "../dc/dclass.ts";
+import type { Field } from "../dc/field.ts";
+import type { DcFile } from "../dc/file.ts";
 import { DatagramWriter } from "../pack/writer.ts";
+import { fieldAtKey, fieldKey, isNestedKey } from "./field-keys.ts";
+import { fieldValueEnd } from "./sizer.ts";
 
 export const ClientMessageType = {
   Hello: 1,
@@ -96,6 +112,12 @@ export const EjectCode = {
   BadSchemaHash: 125,
   FieldConstraint: 127,
   SessionObjectDeleted: 153,
+  /**
+   * Overworld's own: the state server did not acknowledge the client's updates for too long (or too many
+   * waited), and the agent stopped holding them; the reason says which. Moves sent just before may be
+   * missing: the client should log in again.
+   */
+  UpdatesNotKept: 190,
   NoHeartbeat: 345,
 } as const;
 export type EjectCode = (typeof EjectCode)[keyof typeof EjectCode];
@@ -136,10 +158,31 @@ function varuintBytes(value: number): number {
 export function fieldUpdateBytes(
   previousDoId: number,
   doId: number,
-  fieldId: number,
+  key: number,
   valueBytes: number,
 ): number {
-  return varuintBytes(zigzag(doId - previousDoId)) + varuintBytes(fieldId) + valueBytes;
+  return varuintBytes(zigzag(doId - previousDoId)) + varuintBytes(key) + valueBytes;
+}
+
+/** The dclass with this id in `dc`; a RangeError naming the id otherwise. */
+function dclassOf(dc: DcFile, classId: number): DClass {
+  const dclass = dc.typeById(classId);
+  if (!(dclass instanceof DClass)) throw new RangeError(`class id ${classId} names no dclass`);
+  return dclass;
+}
+
+/** An update's key on the wire: its field's, local to the object's class. */
+export function updateKey(dc: DcFile, update: FieldUpdate): number {
+  return fieldKey(dclassOf(dc, update.classId), update.fieldId, update.nested === true);
+}
+
+/**
+ * What reading the agent's messages needs besides their bytes: the model, and the class of each object
+ * in view (updates name their fields by keys local to it).
+ */
+export interface WireClasses {
+  readonly dc: DcFile;
+  classOf(doId: number): DClass | undefined;
 }
 
 export type ClientMessage =
@@ -183,8 +226,12 @@ export interface PackedField {
 
 export interface FieldUpdate {
   readonly doId: number;
+  /** The object's class: the key naming the field on the wire is local to it. */
+  readonly classId: number;
   readonly fieldId: number;
+  /** The whole value packed by the dclass or, when `nested`, a nested change of it (field-delta.ts). */
   readonly value: Uint8Array;
+  readonly nested?: boolean;
 }
 
 export type AgentMessage =
@@ -258,6 +305,8 @@ export type DecodeFailureCode =
   | "unknown_field"
   /** A field value the dclass cannot read. */
   | "bad_value"
+  /** An update of an object whose class the reader does not know (it has not entered). */
+  | "unknown_object"
   /** A field value outside its declared ranges or length limits. */
   | "out_of_range";
 
@@ -273,6 +322,7 @@ export const EJECT_FOR_DECODE_FAILURE: Readonly<Record<DecodeFailureCode, EjectC
   bad_member: EjectCode.TruncatedDatagram,
   unknown_field: EjectCode.ForbiddenField,
   bad_value: EjectCode.TruncatedDatagram,
+  unknown_object: EjectCode.MissingObject,
   out_of_range: EjectCode.FieldConstraint,
 };
 
@@ -386,6 +436,10 @@ class Reader {
     } catch {
       end = "bad_value";
     }
+    return this.valueTo(end, fieldId);
+  }
+
+  private valueTo(end: number | FieldSizeFailure, fieldId: number): Uint8Array {
     if (end === "unknown_field") throw new DecodeFailure("unknown_field", `no field has id ${fieldId}`);
     if (end === "out_of_range") {
       throw new DecodeFailure("out_of_range", `the value of field ${fieldId} is outside its declared limits`);
@@ -401,14 +455,19 @@ class Reader {
     return value;
   }
 
-  fields(sizer: FieldValueSizer): PackedField[] {
+  /** The whole values of fields of `dclass`, named by their keys. */
+  fields(dclass: DClass): PackedField[] {
     const count = this.u16("field count");
-    // each field takes at least its two-byte id: a count beyond that is a lie, refused before any work
-    this.need(count * 2, "fields");
+    // each field takes at least its key: a count beyond that is a lie, refused before any work
+    this.need(count, "fields");
     const fields: PackedField[] = [];
     for (let i = 0; i < count; i++) {
-      const fieldId = this.u16("field id");
-      fields.push({ fieldId, value: this.value(fieldId, sizer) });
+      const key = this.varuint("field key");
+      const field = fieldAtKey(dclass, key);
+      if (field === undefined || isNestedKey(key))
+        throw new DecodeFailure("unknown_field", `class ${dclass.name} has no whole field at key ${key}`);
+      const end = fieldValueEnd(field, false, this.bytes, this.position);
+      fields.push({ fieldId: field.id, value: this.valueTo(end, field.id) });
     }
     return fields;
   }
@@ -479,8 +538,11 @@ export function decodeClientMessage(bytes: Uint8Array, sizer: FieldValueSizer): 
   });
 }
 
-/** Decodes one agent-to-client message. Never throws. */
-export function decodeAgentMessage(bytes: Uint8Array, sizer: FieldValueSizer): DecodeResult<AgentMessage> {
+/**
+ * Decodes one agent-to-client message. Never throws. An update of an object `classes` does not know is a
+ * failure (`unknown_object`): read updates with `readFieldUpdates` to keep the rest for later.
+ */
+export function decodeAgentMessage(bytes: Uint8Array, classes: WireClasses): DecodeResult<AgentMessage> {
   return decodeWith(bytes, (reader): AgentMessage => {
     const type = reader.u8("message type");
     switch (type) {
@@ -491,16 +553,17 @@ export function decodeAgentMessage(bytes: Uint8Array, sizer: FieldValueSizer): D
       case AgentMessageType.Clock:
         return { type, serverTime: reader.f64("server time"), errorBound: reader.f64("error bound") };
       case AgentMessageType.EnterObject:
-      case AgentMessageType.EnterOwnedObject:
-        return {
-          type,
-          doId: reader.u32("doId"),
-          parent: reader.u32("parent"),
-          zone: reader.u32("zone"),
-          classId: reader.u16("class id"),
-          tick: reader.varuint("tick"),
-          fields: reader.fields(sizer),
-        };
+      case AgentMessageType.EnterOwnedObject: {
+        const doId = reader.u32("doId");
+        const parent = reader.u32("parent");
+        const zone = reader.u32("zone");
+        const classId = reader.u16("class id");
+        const dclass = classes.dc.typeById(classId);
+        if (!(dclass instanceof DClass))
+          throw new DecodeFailure("bad_member", `class id ${classId} is no dclass`);
+        const tick = reader.varuint("tick");
+        return { type, doId, parent, zone, classId, tick, fields: reader.fields(dclass) };
+      }
       case AgentMessageType.LeaveObject:
         return { type, doId: reader.u32("doId") };
       case AgentMessageType.ObjectLocation:
@@ -510,8 +573,14 @@ export function decodeAgentMessage(bytes: Uint8Array, sizer: FieldValueSizer): D
       case AgentMessageType.FieldUpdates:
       case AgentMessageType.StateUpdates: {
         const updates: FieldUpdate[] = [];
-        const read = readFieldUpdates(reader.bytes, sizer, (doId, fieldId, bytes, start, end) => {
-          updates.push({ doId, fieldId, value: bytes.subarray(start, end) });
+        const read = readFieldUpdates(reader.bytes, classes, (doId, field, nested, bytes, start, end) => {
+          const classId = classes.classOf(doId)!.id;
+          const value = bytes.subarray(start, end);
+          updates.push(
+            nested
+              ? { doId, classId, fieldId: field.id, value, nested }
+              : { doId, classId, fieldId: field.id, value },
+          );
         });
         if (!read.ok) throw new DecodeFailure(read.code, read.detail);
         reader.position = reader.bytes.length;
@@ -528,17 +597,46 @@ export function decodeAgentMessage(bytes: Uint8Array, sizer: FieldValueSizer): D
 export const NO_TICK = -1;
 
 /**
- * Called for each update of a FIELD_UPDATES or STATE_UPDATES message: the value is `bytes[start, end)`,
- * checked by the dclass; `tick` is the STATE_UPDATES message's tick, or NO_TICK.
+ * Called for each update of a FIELD_UPDATES or STATE_UPDATES message: the field (of the object's class),
+ * whether the body is a nested change, and the body `bytes[start, end)`, checked by the dclass; `tick` is
+ * the STATE_UPDATES message's tick, or NO_TICK.
  */
 export type FieldUpdateVisitor = (
   doId: number,
-  fieldId: number,
+  field: Field,
+  nested: boolean,
   bytes: Uint8Array,
   start: number,
   end: number,
   tick: number,
 ) => void;
+
+/**
+ * The rest of an update message whose reading stopped at an update of an object the reader did not know
+ * (its entry, sent reliably, may come after state sent unreliably): read it with `readUnreadUpdates`
+ * once that object has entered.
+ */
+export interface UnreadUpdates {
+  /** The object whose class is needed to read on. */
+  readonly doId: number;
+  /** The message's tick (NO_TICK for FIELD_UPDATES). */
+  readonly tick: number;
+  /** The updates left, that object's first: a copy. */
+  readonly bytes: Uint8Array;
+  readonly count: number;
+  /** The doId the first update's difference is from. */
+  readonly previousDoId: number;
+}
+
+/** How reading updates ended: the message's tick, or the first problem (and, for an unknown object, the rest). */
+export type FieldUpdatesResult =
+  | { readonly ok: true; readonly message: number }
+  | {
+      readonly ok: false;
+      readonly code: DecodeFailureCode;
+      readonly detail: string;
+      readonly unread?: UnreadUpdates;
+    };
 
 /**
  * Reads a whole FIELD_UPDATES or STATE_UPDATES message (type byte included) in place, calling `visit` for
@@ -548,67 +646,105 @@ export type FieldUpdateVisitor = (
  */
 export function readFieldUpdates(
   bytes: Uint8Array,
-  sizer: FieldValueSizer,
+  classes: WireClasses,
   visit: FieldUpdateVisitor,
-): DecodeResult<number> {
+): FieldUpdatesResult {
   const length = bytes.length;
   const state = length > 0 && bytes[0] === AgentMessageType.StateUpdates;
   if (length === 0 || (bytes[0] !== AgentMessageType.FieldUpdates && !state)) {
     return { ok: false, code: "bad_type", detail: "neither a FIELD_UPDATES nor a STATE_UPDATES message" };
   }
-  let at = 1;
-  /** A varuint at `at`, or -1 when it is truncated or too long (`at` then says where). */
-  const varuint = (): number => {
-    let value = 0;
-    let scale = 1;
-    for (let i = 0; i < VAR_MAX_BYTES; i++) {
-      if (at >= length) return -1;
-      const byte = bytes[at++]!;
-      value += (byte & VAR_PAYLOAD) * scale;
-      if ((byte & VAR_MORE) === 0) return value;
-      scale *= VAR_SCALE;
-    }
-    return -2;
-  };
-  const fail = (code: DecodeFailureCode, detail: string): DecodeResult<number> => ({
-    ok: false,
-    code,
-    detail,
-  });
-  const tick = state ? varuint() : NO_TICK;
-  if (state && tick < 0) return fail(tick === -1 ? "truncated" : "bad_member", "the tick is malformed");
-  const count = varuint();
-  if (count < 0) return fail(count === -1 ? "truncated" : "bad_member", "the update count is malformed");
+  const cursor = { at: 1 };
+  const tick = state ? varuintAt(bytes, cursor) : NO_TICK;
+  if (state && tick < 0) return failure(tick === -1 ? "truncated" : "bad_member", "the tick is malformed");
+  const count = varuintAt(bytes, cursor);
+  if (count < 0) return failure(count === -1 ? "truncated" : "bad_member", "the update count is malformed");
   if (count > MAX_UPDATES_PER_FIELD_UPDATES) {
-    return fail("bad_member", `${count} updates, over ${MAX_UPDATES_PER_FIELD_UPDATES}`);
+    return failure("bad_member", `${count} updates, over ${MAX_UPDATES_PER_FIELD_UPDATES}`);
   }
-  let doId = 0;
+  return readUpdates(bytes, cursor.at, count, 0, tick, classes, visit);
+}
+
+/** Reads on what `readFieldUpdates` left unread, now that its object's class is known. */
+export function readUnreadUpdates(
+  unread: UnreadUpdates,
+  classes: WireClasses,
+  visit: FieldUpdateVisitor,
+): FieldUpdatesResult {
+  return readUpdates(unread.bytes, 0, unread.count, unread.previousDoId, unread.tick, classes, visit);
+}
+
+function failure(code: DecodeFailureCode, detail: string): FieldUpdatesResult {
+  return { ok: false, code, detail };
+}
+
+/** A varuint at `cursor.at`, or -1 when it is truncated, -2 when too long (`cursor.at` then says where). */
+function varuintAt(bytes: Uint8Array, cursor: { at: number }): number {
+  let value = 0;
+  let scale = 1;
+  for (let i = 0; i < VAR_MAX_BYTES; i++) {
+    if (cursor.at >= bytes.length) return -1;
+    const byte = bytes[cursor.at++]!;
+    value += (byte & VAR_PAYLOAD) * scale;
+    if ((byte & VAR_MORE) === 0) return value;
+    scale *= VAR_SCALE;
+  }
+  return -2;
+}
+
+function readUpdates(
+  bytes: Uint8Array,
+  from: number,
+  count: number,
+  previousDoId: number,
+  tick: number,
+  classes: WireClasses,
+  visit: FieldUpdateVisitor,
+): FieldUpdatesResult {
+  const length = bytes.length;
+  const cursor = { at: from };
+  let doId = previousDoId;
   for (let i = 0; i < count; i++) {
-    const difference = varuint();
+    const updateStart = cursor.at;
+    const difference = varuintAt(bytes, cursor);
     if (difference < 0)
-      return fail(difference === -1 ? "truncated" : "bad_member", `update ${i}: the doId is malformed`);
+      return failure(difference === -1 ? "truncated" : "bad_member", `update ${i}: the doId is malformed`);
+    const previous = doId;
     doId += unzigzag(difference);
-    if (doId < 0 || doId > U32_MAX) return fail("bad_member", `doId ${doId} is not a uint32`);
-    const fieldId = varuint();
-    if (fieldId < 0)
-      return fail(fieldId === -1 ? "truncated" : "bad_member", `update ${i}: the field id is malformed`);
-    if (fieldId > U16_MAX) return fail("unknown_field", `no field has id ${fieldId}`);
-    let end: number | FieldSizeFailure;
-    try {
-      end = sizer(fieldId, bytes, at);
-    } catch {
-      end = "bad_value";
+    if (doId < 0 || doId > U32_MAX) return failure("bad_member", `doId ${doId} is not a uint32`);
+    const dclass = classes.classOf(doId);
+    if (dclass === undefined) {
+      const unread = {
+        doId,
+        tick,
+        bytes: bytes.slice(updateStart),
+        count: count - i,
+        previousDoId: previous,
+      };
+      return { ok: false, code: "unknown_object", detail: `object ${doId} has not entered`, unread };
     }
-    if (end === "unknown_field") return fail("unknown_field", `no field has id ${fieldId}`);
+    const key = varuintAt(bytes, cursor);
+    if (key < 0) return failure(key === -1 ? "truncated" : "bad_member", `update ${i}: the key is malformed`);
+    const field = fieldAtKey(dclass, key);
+    if (field === undefined)
+      return failure("unknown_field", `class ${dclass.name} has no field at key ${key}`);
+    const nested = isNestedKey(key);
+    if (nested && tick !== NO_TICK) return failure("bad_member", "a nested change in STATE_UPDATES");
+    const at = cursor.at;
+    const end = fieldValueEnd(field, nested, bytes, at);
     if (end === "out_of_range")
-      return fail("out_of_range", `the value of field ${fieldId} is outside its declared limits`);
-    if (end === "bad_value" || !Number.isInteger(end) || end < at || end > length) {
-      return fail("bad_value", `the value of field ${fieldId} at offset ${at} is malformed`);
+      return failure(
+        "out_of_range",
+        `the value of ${dclass.name}.${field.name} is outside its declared limits`,
+      );
+    if (typeof end !== "number" || end > length) {
+      return failure("bad_value", `the value of ${dclass.name}.${field.name} at offset ${at} is malformed`);
     }
-    visit(doId, fieldId, bytes, at, end, tick);
-    at = end;
+    visit(doId, field, nested, bytes, at, end, tick);
+    cursor.at = end;
   }
-  if (at < length) return fail("trailing_bytes", `${length - at} byte(s) left after the message`);
+  if (cursor.at < length)
+    return failure("trailing_bytes", `${length - cursor.at} byte(s) left after the message`);
   return { ok: true, message: tick };
 }
 
@@ -720,8 +856,11 @@ export function encodeClientMessage(message: ClientMessage): Uint8Array {
   }
 }
 
-/** Encodes one agent-to-client message. Throws a RangeError naming a member out of its range. */
-export function encodeAgentMessage(message: AgentMessage): Uint8Array {
+/**
+ * Encodes one agent-to-client message, naming fields by their keys in `dc`. Throws a RangeError naming a
+ * member out of its range.
+ */
+export function encodeAgentMessage(message: AgentMessage, dc: DcFile): Uint8Array {
   const writer = new Writer().u8(message.type, "message type");
   switch (message.type) {
     case AgentMessageType.HelloResp:
@@ -740,7 +879,9 @@ export function encodeAgentMessage(message: AgentMessage): Uint8Array {
         .u16(message.classId, "class id")
         .varuint(message.tick, "tick")
         .u16(message.fields.length, "field count");
-      for (const field of message.fields) writer.u16(field.fieldId, "field id").raw(field.value, "value");
+      const dclass = dclassOf(dc, message.classId);
+      for (const field of message.fields)
+        writer.varuint(fieldKey(dclass, field.fieldId), "field key").raw(field.value, "value");
       return writer.finish();
     }
     case AgentMessageType.LeaveObject:
@@ -766,9 +907,10 @@ export function encodeAgentMessage(message: AgentMessage): Uint8Array {
       let previous = 0;
       for (const update of message.updates) {
         checkUint(update.doId, U32_MAX, "doId");
-        checkUint(update.fieldId, U16_MAX, "field id");
+        if (update.nested === true && message.type === AgentMessageType.StateUpdates)
+          throw new RangeError(`a nested change of field ${update.fieldId} cannot go in STATE_UPDATES`);
         writer.varuint(zigzag(update.doId - previous), "doId difference");
-        writer.varuint(update.fieldId, "field id").raw(update.value, "value");
+        writer.varuint(updateKey(dc, update), "field key").raw(update.value, "value");
         previous = update.doId;
       }
       return writer.finish();

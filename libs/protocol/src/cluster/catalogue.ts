@@ -47,9 +47,9 @@ export const DIRECTOR_SERVICE: ServiceRule<DirectorOp> = {
 export const STATE_SERVICE: ServiceRule<keyof typeof STATE_SERVER_OPS> = {
   servedBy: "state-server",
   operations: {
-    create: ["zone-ai", "link", ...OPERATORS],
-    delete: ["zone-ai", "client-agent", "link", ...OPERATORS],
-    get: ["zone-ai", "link", ...READERS],
+    create: ["zone-ai", ...OPERATORS],
+    delete: ["zone-ai", "client-agent", ...OPERATORS],
+    get: ["zone-ai", ...READERS],
     set: ["zone-ai", ...OPERATORS],
     "set-location": ["zone-ai", ...OPERATORS],
     "set-ai": ["zone-ai", ...OPERATORS],

@@ -285,15 +285,29 @@ export const deleteChildren = z.object({ ...actingFor, parentId: id });
 /** What the delete operations answer: every object deleted, the asked-for ones and their descendants. */
 export const deletedReply = z.object({ ok: z.literal(true), deleted: z.array(id) });
 
-/** One field update: [doId, fieldId, value packed by the dclass]. */
-const update = z.tuple([id, fieldId, bytes]);
+/**
+ * One field update: [doId, fieldId, value packed by the dclass], and from game logic, which holds the
+ * value, the nested change that made it: [doId, fieldId, whole new value, nested change] (field-delta.ts;
+ * only for a stored field whose value holds an array or struct). The state server stores the whole value
+ * and forwards the change, which clients holding the old value apply instead.
+ */
+const update = z.union([z.tuple([id, fieldId, bytes]), z.tuple([id, fieldId, bytes, bytes])]);
 /**
  * A tick's updates: the hot path. They come in groups, each sent for one channel (0: the sender's own),
  * e.g. one group per client whose updates a client agent forwards, so that the state server never echoes
  * an update back to whoever sent it and game logic knows who did. At most 65,536 updates in all.
  */
 export const updateBatch = z
-  .object({ groups: z.array(z.tuple([channelOrNone, z.array(update).min(1)])).min(1) })
+  .object({
+    groups: z.array(z.tuple([channelOrNone, z.array(update).min(1)])).min(1),
+    /**
+     * The sender's batch number, counting up from 1 (a client agent's: it holds a batch until it is
+     * acknowledged, and sends the next only then). The state server applies a numbered batch once: one
+     * sent again (`resent`) whose number it already applied for this sender is answered, not applied.
+     */
+    seq: z.number().int().positive().optional(),
+    resent: z.literal(true).optional(),
+  })
   .refine((batch) => batch.groups.reduce((sum, [, updates]) => sum + updates.length, 0) <= 65_536, {
     message: "at most 65536 updates in one batch",
   });
@@ -306,6 +320,8 @@ export type UpdateBatch = z.infer<typeof updateBatch>;
 export const updateBatchReply = z.object({
   ok: z.literal(true),
   applied: z.number().int().nonnegative(),
+  /** The batch was sent again and had been applied already: nothing was applied this time. */
+  duplicate: z.literal(true).optional(),
   refused: z.array(
     z.object({ index: z.number().int().nonnegative(), code: z.enum(ERROR_CODES), message: z.string() }),
   ),
@@ -440,9 +456,16 @@ export const delivery = z.discriminatedUnion("kind", [
     sender,
     /**
      * [doId, fieldId, value] in the order they were applied; to an AI or owner channel
-     * [doId, fieldId, value, from]: `from`, the channel the update came from (e.g. the client's).
+     * [doId, fieldId, value, from]: `from`, the channel the update came from (e.g. the client's), and
+     * [doId, fieldId, value, from, delta] when the value came with the nested change that made it.
      */
-    updates: z.array(z.union([z.tuple([id, fieldId, bytes]), z.tuple([id, fieldId, bytes, channelOrNone])])),
+    updates: z.array(
+      z.union([
+        z.tuple([id, fieldId, bytes]),
+        z.tuple([id, fieldId, bytes, channelOrNone]),
+        z.tuple([id, fieldId, bytes, channelOrNone, bytes]),
+      ]),
+    ),
   }),
   /** To the AI and owner channels. */
   z.object({

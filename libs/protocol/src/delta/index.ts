@@ -7,6 +7,9 @@
  *   `takeDelta`, `refresh`, `apply`), and `DeltaTracker`, the set of objects changed this tick.
  * - `codec.ts` + `wire.ts`: the compact binary form of object deltas, refreshes and ticks, packed
  *   with the dclass (byte layout at the top of `codec.ts`).
+ * - `field-delta.ts`: one field's nested change as bytes of its own (what travels through the cluster
+ *   beside the field's whole value), and applying it to a plain value.
+ * - `keyed.ts`: `KeyedArray`, a struct array used as a map (DC has no map type).
  * - `generic.ts`: msgpack form of deltas of untyped containers (Maps and friends).
  */
 export {
@@ -21,6 +24,7 @@ export {
   writeObjectDelta,
 } from "./codec.ts";
 export { sameValue } from "./equal.ts";
+export { applyFieldDelta, decodeFieldDelta, encodeFieldDelta, isContainerField } from "./field-delta.ts";
 export {
   decodeNodeDelta,
   decodeRefresh,
@@ -29,6 +33,7 @@ export {
   readNodeDelta,
   writeNodeDelta,
 } from "./generic.ts";
+export { KeyedArray } from "./keyed.ts";
 export {
   applyDelta,
   type ClassLayout,
@@ -60,4 +65,4 @@ export {
   TrackedStruct,
   track,
 } from "./tracked.ts";
-export { readVarUint, writeVarUint } from "./wire.ts";
+export { readVarUint, UNIFORM_KEYWORD, writeVarUint } from "./wire.ts";

@@ -27,6 +27,7 @@ import { type Codec, fieldCodec } from "../pack/codec.ts";
 import { DcPackError } from "../pack/errors.ts";
 import type { DatagramWriter } from "../pack/writer.ts";
 import { sameValue } from "./equal.ts";
+import { KeyedArray } from "./keyed.ts";
 import {
   adopt,
   type ChangeListener,
@@ -148,7 +149,8 @@ function buildLayout(dclass: DClass): ClassLayout {
   };
 }
 
-function tupleShape(field: AtomicField): StructShape {
+/** The shape of an atomic field's argument tuple: its arguments by name (or position), typed. */
+export function tupleShape(field: AtomicField): StructShape {
   const names = field.elements.map((element, at) => element.name ?? String(at));
   return structShape(
     names,
@@ -270,6 +272,39 @@ export class ObjectState implements ChangeListener {
     if (!(node instanceof TrackedStruct))
       throw new Error(`${this.describe(field, path)} is a ${node.kind}, not a struct`);
     return node;
+  }
+
+  /**
+   * A map view of a field's struct array (or of an array inside it, by `path`; an atomic field of one
+   * argument goes into it by itself): entries found, set, edited and deleted by the value of `keyMember`
+   * (the struct's first member by default). See `keyed.ts`:
+   * `state.editMap("setInventory").set(7, { id: 7, count: 3 })` sends that entry alone.
+   */
+  editMap(field: FieldRef, keyMember?: string, ...path: readonly (string | number)[]): KeyedArray {
+    const at = this.storedIndexOf(field, "edit");
+    const onlyArgument = path.length === 0 && this.layout.tuples[at]?.names.length === 1;
+    return new KeyedArray(this.editArray(field, ...(onlyArgument ? [0] : path)), keyMember);
+  }
+
+  /**
+   * Sets a field to a value that came from elsewhere (a replica hearing it, decoded by the packer, so
+   * not checked again) without recording a change. A molecular field sets its atoms. Take or clear the
+   * field's pending changes first: one still pending is sent with the loaded value.
+   */
+  load(field: FieldRef, value: FieldValue): void {
+    const at = this.indexOf(field);
+    if (at >= 0) {
+      this.loadAt(at, value);
+      return;
+    }
+    const parts = value as readonly FieldValue[];
+    let offset = 0;
+    for (const atom of this.molecular(field).atoms) {
+      const count = atom.elements.length;
+      const part = atom.kind === "parameter" ? parts[offset]! : parts.slice(offset, offset + count);
+      this.loadAt(this.storedIndexOf(atom, "load"), part);
+      offset += count;
+    }
   }
 
   /** The changes since the last call, or undefined if nothing changed (O(1), no allocation, then). */
@@ -400,6 +435,14 @@ export class ObjectState implements ChangeListener {
     }
     this.values[at] = value;
     this.mark(at, REPLACED);
+  }
+
+  private loadAt(at: number, value: FieldValue): void {
+    const slot = this.slots[at]!;
+    if ((slot & EDITING) !== 0) release(this.values[at]);
+    // a pending change inside the old tracked view is now a change of the whole value
+    this.slots[at] = (slot & MARK_BITS) === CLEAN ? CLEAN : REPLACED;
+    this.values[at] = value;
   }
 
   private checkAt(at: number, value: FieldValue): void {

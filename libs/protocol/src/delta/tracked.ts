@@ -479,6 +479,16 @@ export class TrackedArray extends TrackedNode {
     return plainValue(this.items[this.checkIndex(index)]);
   }
 
+  /**
+   * One member of a struct element, without copying the element (what a keyed lookup reads); undefined
+   * when the element is no struct or has no such member.
+   */
+  memberOf(index: number, member: string): unknown {
+    const value = this.items[this.checkIndex(index)];
+    if (value instanceof TrackedStruct) return value.shape.index.has(member) ? value.get(member) : undefined;
+    return isPlainObject(value) ? value[member] : undefined;
+  }
+
   /** A tracked view of an element's array, struct or Map value, to change it in place. */
   edit(index: number): TrackedNode {
     const at = this.checkIndex(index);

@@ -10,14 +10,27 @@
  * where `slot` says which field, member or element (see `codec.ts`), `nestedBit` whether the body
  * is a nested change rather than a whole value, and `moreBit` whether another entry of the same
  * list follows. No valid key is 0, so an empty list is the single byte 0.
+ *
+ * Uniform data (the flat seed's ByteHandler): inside a field with the keyword `uniform` (declared by
+ * the game: `keyword uniform;`), changes of arrays of scalars (a board of bytes, a height map) are
+ * runs of neighbouring elements, each packed one after another with no key between them:
+ *
+ *   nested(array T), uniform := lengthCode:varuint  runs
+ *     runs  := 0 | (runKey:varuint  [count:varuint]  T packed{count})+
+ *     runKey = (gap + 1) << 2 | singleBit << 1 | moreBit, gap = first index - the previous run's end
+ *              (the first run's: its first index); singleBit: one element, and no count follows
+ *
+ * so a row of 8 changed bytes costs 3 bytes of framing rather than 8 keys. A whole value (a refresh) is
+ * the DC packing, which already sends such an array as its length and the elements back to back.
  */
+import { hasKeyword } from "../dc/field.ts";
 import type { DcType } from "../dc/types.ts";
 import { typeCodec } from "../pack/codec.ts";
 import { DcPackError, withPathPrefix } from "../pack/errors.ts";
 import type { DatagramReader } from "../pack/reader.ts";
 import type { DatagramWriter } from "../pack/writer.ts";
 import type { StoredField } from "./object-state.ts";
-import { type DeltaEntry, dcStructShape, isNestedEntry, type NodeDelta } from "./tracked.ts";
+import { type DeltaEntry, dcStructShape, isEditableType, isNestedEntry, type NodeDelta } from "./tracked.ts";
 
 /** Bit 0 of a key: another entry of the same list follows. */
 export const KEY_MORE = 1;
@@ -25,6 +38,10 @@ export const KEY_MORE = 1;
 export const KEY_NESTED = 2;
 /** Slots start at bit 2, shifted by one so that no key is 0. */
 const KEY_SLOT_SCALE = 4;
+/** The keyword that makes a field's arrays of scalars change in runs (see the top of this file). */
+export const UNIFORM_KEYWORD = "uniform";
+/** Bit 1 of a run key: the run is one element long, and no count follows. */
+const RUN_SINGLE = 2;
 /** The whole of an empty entry list. */
 export const EMPTY_LIST = 0;
 const VARUINT_PAYLOAD = 0x7f;
@@ -97,12 +114,13 @@ function argumentTypes(field: StoredField): readonly DcType[] {
 
 /** Appends the changes inside a field's value: nested(type) of a parameter field, tuple of an atomic one. */
 export function writeFieldNested(w: DatagramWriter, field: StoredField, delta: NodeDelta): void {
+  const runs = hasKeyword(field, UNIFORM_KEYWORD);
   try {
     if (field.kind === "parameter") {
-      writeNested(w, delta, field.param.type);
+      writeNested(w, delta, field.param.type, runs);
     } else {
       const entries = expectKind(delta, "struct", "the arguments of an atomic field").entries;
-      writeMembers(w, entries, argumentTypes(field));
+      writeMembers(w, entries, argumentTypes(field), runs);
     }
   } catch (error) {
     throw withPathPrefix(error, `${field.owner.name}.${field.name}`);
@@ -110,9 +128,10 @@ export function writeFieldNested(w: DatagramWriter, field: StoredField, delta: N
 }
 
 export function readFieldNested(r: DatagramReader, field: StoredField): NodeDelta {
+  const runs = hasKeyword(field, UNIFORM_KEYWORD);
   try {
-    if (field.kind === "parameter") return readNested(r, field.param.type);
-    return { kind: "struct", entries: readMembers(r, argumentTypes(field)) };
+    if (field.kind === "parameter") return readNested(r, field.param.type, runs);
+    return { kind: "struct", entries: readMembers(r, argumentTypes(field), runs) };
   } catch (error) {
     throw withPathPrefix(error, `${field.owner.name}.${field.name}`);
   }
@@ -121,37 +140,41 @@ export function readFieldNested(r: DatagramReader, field: StoredField): NodeDelt
 // ---------------------------------------------------------------------------------------------
 // Nested changes inside arrays and structs
 
-export function writeNested(w: DatagramWriter, delta: NodeDelta, type: DcType): void {
+/** `runs`: arrays of scalars change in runs (inside a `uniform` field). */
+export function writeNested(w: DatagramWriter, delta: NodeDelta, type: DcType, runs = false): void {
   if (type.kind === "array") {
-    writeArray(w, expectKind(delta, "array", type), type.element);
+    const changes = expectKind(delta, "array", type);
+    if (runs && !isEditableType(type.element)) writeRuns(w, changes, type.element);
+    else writeArray(w, changes, type.element, runs);
     return;
   }
   if (type.kind === "struct") {
     const target = type.target();
     if (target.kind === "struct") {
-      writeMembers(w, expectKind(delta, "struct", type).entries, dcStructShape(target).types!);
+      writeMembers(w, expectKind(delta, "struct", type).entries, dcStructShape(target).types!, runs);
       return;
     }
   }
   throw new Error(`a ${delta.kind} change cannot be encoded for a value of type ${typeName(type)}`);
 }
 
-export function readNested(r: DatagramReader, type: DcType): NodeDelta {
-  if (type.kind === "array") return readArray(r, type.element);
+export function readNested(r: DatagramReader, type: DcType, runs = false): NodeDelta {
+  if (type.kind === "array") {
+    if (runs && !isEditableType(type.element)) return readRuns(r, type.element);
+    return readArray(r, type.element, runs);
+  }
   if (type.kind === "struct") {
     const target = type.target();
     if (target.kind === "struct")
-      return { kind: "struct", entries: readMembers(r, dcStructShape(target).types!) };
+      return { kind: "struct", entries: readMembers(r, dcStructShape(target).types!, runs) };
   }
   throw new DcPackError("wrong_type", `a nested change was sent for a value of type ${typeName(type)}`);
 }
 
+type ArrayChanges = { readonly length?: number; readonly entries: readonly DeltaEntry<number>[] };
+
 /** nested(array T) := lengthCode, then the changed elements; an element's slot is its gap. */
-function writeArray(
-  w: DatagramWriter,
-  delta: { readonly length?: number; readonly entries: readonly DeltaEntry<number>[] },
-  element: DcType,
-): void {
+function writeArray(w: DatagramWriter, delta: ArrayChanges, element: DcType, runs: boolean): void {
   w.writeVarUint(delta.length === undefined ? 0 : delta.length + 1);
   const entries = delta.entries;
   if (entries.length === 0) {
@@ -165,11 +188,11 @@ function writeArray(
     if (gap < 0)
       throw new Error(`array delta entries must have ascending indices (${entry.key} after ${previous})`);
     previous = entry.key;
-    writeItem(w, entry, gap, k < entries.length - 1, element);
+    writeItem(w, entry, gap, k < entries.length - 1, element, runs);
   }
 }
 
-function readArray(r: DatagramReader, element: DcType): NodeDelta {
+function readArray(r: DatagramReader, element: DcType, runs: boolean): NodeDelta {
   const lengthCode = r.readVarUint();
   const entries: DeltaEntry<number>[] = [];
   const key = readKey(r, { slot: 0, nested: false, more: false });
@@ -178,11 +201,77 @@ function readArray(r: DatagramReader, element: DcType): NodeDelta {
     for (;;) {
       const index = previous + 1 + key.slot;
       previous = index;
-      entries.push(readItem(r, index, key.nested, element));
+      entries.push(readItem(r, index, key.nested, element, runs));
       if (!key.more) break;
       checkFollowingKey(readKey(r, key));
     }
   }
+  return arrayDelta(lengthCode, entries);
+}
+
+/** nested(array T) of a uniform field: lengthCode, then runs of neighbouring elements (top of file). */
+function writeRuns(w: DatagramWriter, delta: ArrayChanges, element: DcType): void {
+  w.writeVarUint(delta.length === undefined ? 0 : delta.length + 1);
+  const entries = delta.entries;
+  if (entries.length === 0) {
+    w.writeUint8(EMPTY_LIST);
+    return;
+  }
+  const codec = typeCodec(element);
+  let end = 0;
+  for (let first = 0; first < entries.length; ) {
+    let last = first;
+    while (last + 1 < entries.length && entries[last + 1]!.key === entries[last]!.key + 1) last++;
+    const start = entries[first]!.key;
+    if (start < end)
+      throw new Error(`array delta entries must have ascending indices (${start} after ${end - 1})`);
+    const count = last - first + 1;
+    const more = last < entries.length - 1;
+    w.writeVarUint(
+      (start - end + 1) * KEY_SLOT_SCALE + (count === 1 ? RUN_SINGLE : 0) + (more ? KEY_MORE : 0),
+    );
+    if (count > 1) w.writeVarUint(count);
+    for (let k = first; k <= last; k++) {
+      const entry = entries[k]!;
+      if (isNestedEntry(entry))
+        throw new Error(`element [${entry.key}] of an array of ${typeName(element)} cannot change in place`);
+      try {
+        codec.write(w, entry.value);
+      } catch (error) {
+        throw withPathPrefix(error, `[${entry.key}]`);
+      }
+    }
+    end = start + count;
+    first = last + 1;
+  }
+}
+
+function readRuns(r: DatagramReader, element: DcType): NodeDelta {
+  const lengthCode = r.readVarUint();
+  const entries: DeltaEntry<number>[] = [];
+  const codec = typeCodec(element);
+  let end = 0;
+  let key = r.readVarUint();
+  if (key === EMPTY_LIST) return arrayDelta(lengthCode, entries);
+  for (;;) {
+    if (key < KEY_SLOT_SCALE) throw new DcPackError("out_of_range", `run key ${key} names no element`);
+    const start = end + Math.floor(key / KEY_SLOT_SCALE) - 1;
+    const count = (key & RUN_SINGLE) !== 0 ? 1 : r.readVarUint();
+    if (count === 0) throw new DcPackError("out_of_range", "a run of array changes holds no element");
+    for (let index = start; index < start + count; index++) {
+      try {
+        entries.push({ key: index, value: codec.read(r) });
+      } catch (error) {
+        throw withPathPrefix(error, `[${index}]`);
+      }
+    }
+    end = start + count;
+    if ((key & KEY_MORE) === 0) return arrayDelta(lengthCode, entries);
+    key = r.readVarUint();
+  }
+}
+
+function arrayDelta(lengthCode: number, entries: DeltaEntry<number>[]): NodeDelta {
   return lengthCode === 0 ? { kind: "array", entries } : { kind: "array", length: lengthCode - 1, entries };
 }
 
@@ -191,6 +280,7 @@ function writeMembers(
   w: DatagramWriter,
   entries: readonly DeltaEntry<number>[],
   types: readonly DcType[],
+  runs: boolean,
 ): void {
   if (entries.length === 0) {
     w.writeUint8(EMPTY_LIST);
@@ -201,11 +291,11 @@ function writeMembers(
     const type = types[entry.key];
     if (type === undefined)
       throw new Error(`member index ${entry.key} is out of range (${types.length} members)`);
-    writeItem(w, entry, entry.key, k < entries.length - 1, type);
+    writeItem(w, entry, entry.key, k < entries.length - 1, type, runs);
   }
 }
 
-function readMembers(r: DatagramReader, types: readonly DcType[]): DeltaEntry<number>[] {
+function readMembers(r: DatagramReader, types: readonly DcType[], runs: boolean): DeltaEntry<number>[] {
   const entries: DeltaEntry<number>[] = [];
   const key = readKey(r, { slot: 0, nested: false, more: false });
   if (key.slot < 0) return entries;
@@ -217,7 +307,7 @@ function readMembers(r: DatagramReader, types: readonly DcType[]): DeltaEntry<nu
         `member index ${key.slot} is out of range (${types.length} members)`,
       );
     }
-    entries.push(readItem(r, key.slot, key.nested, type));
+    entries.push(readItem(r, key.slot, key.nested, type, runs));
     if (!key.more) return entries;
     checkFollowingKey(readKey(r, key));
   }
@@ -229,21 +319,28 @@ function writeItem(
   slot: number,
   more: boolean,
   type: DcType,
+  runs: boolean,
 ): void {
   const nested = isNestedEntry(entry);
   w.writeVarUint(entryKey(slot, nested) + (more ? KEY_MORE : 0));
   try {
-    if (nested) writeNested(w, entry.delta, type);
+    if (nested) writeNested(w, entry.delta, type, runs);
     else typeCodec(type).write(w, entry.value);
   } catch (error) {
     throw withPathPrefix(error, `[${entry.key}]`);
   }
 }
 
-function readItem(r: DatagramReader, index: number, nested: boolean, type: DcType): DeltaEntry<number> {
+function readItem(
+  r: DatagramReader,
+  index: number,
+  nested: boolean,
+  type: DcType,
+  runs: boolean,
+): DeltaEntry<number> {
   try {
     return nested
-      ? { key: index, delta: readNested(r, type) }
+      ? { key: index, delta: readNested(r, type, runs) }
       : { key: index, value: typeCodec(type).read(r) };
   } catch (error) {
     throw withPathPrefix(error, `[${index}]`);

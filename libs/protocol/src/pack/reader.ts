@@ -1,9 +1,20 @@
 import { outOfRange, truncated, wrongType } from "./errors.ts";
 
 /**
- * Reads little-endian values one after another from a byte range. Every read checks that the bytes
- * are there and throws a `truncated` DcPackError if not: a reader never looks past `end`, even when
- * the underlying buffer goes on.
+ * The one byte reader of the protocol (Astron's DatagramIterator): the packer, netcode, the reliable layer,
+ * the client messages and the delta and frame wires all read with it. Little-endian values are read one
+ * after another from `bytes[position, end)`.
+ *
+ * Contract:
+ * - Every read checks that its bytes are there; one that is not throws a DcPackError with code
+ *   `truncated` and moves nothing. A reader never looks past `end`, even when the buffer goes on.
+ * - A varuint longer than its limit throws a DcPackError with code `out_of_range`.
+ * - Nothing else throws: callers with their own contract (null, a drop reason, a decode failure) catch
+ *   DcPackError where they read and translate it.
+ * - `readView` returns a view into the bytes read (no copy: it is valid as long as those bytes are);
+ *   `readBytes` returns a copy (safe to keep after a network buffer is reused).
+ * - Reading allocates nothing but what it returns; integers are read byte by byte, and a DataView is
+ *   made only for floats and 64-bit integers, once per ArrayBuffer.
  */
 
 /** Texts at most this many bytes long are decoded by hand when they are plain ASCII. */
@@ -12,18 +23,18 @@ const ASCII_LIMIT = 0x80;
 const VARUINT_PAYLOAD = 0x7f;
 const VARUINT_MORE = 0x80;
 const VARUINT_SCALE = 0x80;
-/** Varuints longer than this (values of 2^35 and more) are refused as corrupt. */
-const MAX_VARUINT_BYTES = 5;
+/** Varuints longer than this (values of 2^35 and more) are refused as corrupt, unless a read says less. */
+export const MAX_VARUINT_BYTES = 5;
 
 /** Lenient: invalid UTF-8 becomes U+FFFD instead of failing; a leading byte-order mark is kept. */
 const decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 
 export class DatagramReader {
   bytes: Uint8Array;
-  /** A view of the whole ArrayBuffer behind `bytes`, kept while the reader is pointed at the same buffer. */
-  private data: DataView;
-  /** Where `bytes` starts inside `data`. */
-  private base: number;
+  /** A view of the whole ArrayBuffer behind `bytes`, made on the first float or 64-bit read. */
+  private view: DataView | undefined;
+  /** Where `bytes` starts inside its ArrayBuffer (and so inside `view`). */
+  private base = 0;
   /** Where the next read starts, relative to `bytes`. */
   position = 0;
   /** Reads stop here. Codecs narrow it temporarily while reading a length-prefixed array. */
@@ -32,15 +43,13 @@ export class DatagramReader {
   constructor(bytes: Uint8Array, start = 0, end = bytes?.length) {
     if (!(bytes instanceof Uint8Array)) throw wrongType("a Uint8Array to read from", bytes);
     this.bytes = bytes;
-    this.data = new DataView(bytes.buffer);
-    this.base = bytes.byteOffset;
     this.reset(bytes, start, end);
   }
 
-  /** Points the reader at new bytes; cheap when they live in the same ArrayBuffer as before. */
+  /** Points the reader at new bytes; allocates nothing. */
   reset(bytes: Uint8Array, start = 0, end = bytes?.length): void {
     if (!(bytes instanceof Uint8Array)) throw wrongType("a Uint8Array to read from", bytes);
-    if (bytes.buffer !== this.data.buffer) this.data = new DataView(bytes.buffer);
+    if (this.view !== undefined && this.view.buffer !== bytes.buffer) this.view = undefined;
     this.bytes = bytes;
     this.base = bytes.byteOffset;
     this.end = Math.max(0, Math.min(end, bytes.length));
@@ -70,71 +79,69 @@ export class DatagramReader {
   }
 
   readInt8(): number {
-    this.need(1);
-    return this.data.getInt8(this.base + this.position++);
+    return (this.readUint8() << 24) >> 24;
   }
 
   readUint16(): number {
     this.need(2);
-    const value = this.data.getUint16(this.base + this.position, true);
-    this.position += 2;
-    return value;
+    const bytes = this.bytes;
+    const at = this.position;
+    this.position = at + 2;
+    return bytes[at]! | (bytes[at + 1]! << 8);
   }
 
   readInt16(): number {
-    this.need(2);
-    const value = this.data.getInt16(this.base + this.position, true);
-    this.position += 2;
-    return value;
+    return (this.readUint16() << 16) >> 16;
   }
 
   readUint32(): number {
-    this.need(4);
-    const value = this.data.getUint32(this.base + this.position, true);
-    this.position += 4;
-    return value;
+    return this.readInt32() >>> 0;
   }
 
   readInt32(): number {
     this.need(4);
-    const value = this.data.getInt32(this.base + this.position, true);
-    this.position += 4;
-    return value;
+    const bytes = this.bytes;
+    const at = this.position;
+    this.position = at + 4;
+    return bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24);
   }
 
   readBigUint64(): bigint {
     this.need(8);
-    const value = this.data.getBigUint64(this.base + this.position, true);
+    const value = this.dataView().getBigUint64(this.base + this.position, true);
     this.position += 8;
     return value;
   }
 
   readBigInt64(): bigint {
     this.need(8);
-    const value = this.data.getBigInt64(this.base + this.position, true);
+    const value = this.dataView().getBigInt64(this.base + this.position, true);
     this.position += 8;
     return value;
   }
 
   readFloat32(): number {
     this.need(4);
-    const value = this.data.getFloat32(this.base + this.position, true);
+    const value = this.dataView().getFloat32(this.base + this.position, true);
     this.position += 4;
     return value;
   }
 
   readFloat64(): number {
     this.need(8);
-    const value = this.data.getFloat64(this.base + this.position, true);
+    const value = this.dataView().getFloat64(this.base + this.position, true);
     this.position += 8;
     return value;
   }
 
-  /** An unsigned LEB128 integer (see `DatagramWriter.writeVarUint`) of at most 5 bytes. */
-  readVarUint(): number {
+  /**
+   * An unsigned LEB128 integer (see `DatagramWriter.writeVarUint`) of at most `maxBytes` bytes (5 by
+   * default: values below 2^35); a longer one throws `out_of_range`.
+   */
+  readVarUint(maxBytes = MAX_VARUINT_BYTES): number {
     let value = 0;
     let scale = 1;
-    for (let count = 0; count < MAX_VARUINT_BYTES; count++) {
+    for (let count = 0; count < maxBytes; count++) {
       if (this.position >= this.end) {
         throw truncated(`a varuint is cut off after ${count} byte(s): no bytes remain`);
       }
@@ -143,7 +150,15 @@ export class DatagramReader {
       if ((byte & VARUINT_MORE) === 0) return value;
       scale *= VARUINT_SCALE;
     }
-    throw outOfRange(`a varuint is longer than ${MAX_VARUINT_BYTES} bytes`);
+    throw outOfRange(`a varuint is longer than ${maxBytes} bytes`);
+  }
+
+  /** A view of the next `count` bytes: no copy, so it changes if the bytes under it do. */
+  readView(count: number): Uint8Array {
+    this.need(count);
+    const start = this.position;
+    this.position += count;
+    return this.bytes.subarray(start, start + count);
   }
 
   /** A copy of the next `count` bytes (so the value outlives a reused network buffer). */
@@ -164,6 +179,12 @@ export class DatagramReader {
       if (ascii !== undefined) return ascii;
     }
     return decoder.decode(this.bytes.subarray(start, start + count));
+  }
+
+  /** The DataView for floats and 64-bit integers: over the whole ArrayBuffer, so it survives a `reset`. */
+  private dataView(): DataView {
+    if (this.view === undefined) this.view = new DataView(this.bytes.buffer);
+    return this.view;
   }
 }
 

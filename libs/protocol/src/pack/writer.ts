@@ -1,6 +1,19 @@
 /**
- * A growable little-endian byte buffer. Codecs append to it; services reuse one writer to pack many
- * updates into one datagram. The writer checks nothing about values: the codecs validate first.
+ * The one byte writer of the protocol (Astron's Datagram): the packer, netcode, the reliable layer, the
+ * client messages and the delta and frame wires all write with it. Little-endian values are appended at
+ * `position`.
+ *
+ * Two kinds, one class:
+ * - `new DatagramWriter(capacity)` owns a buffer that grows as needed; services reuse one writer to pack
+ *   many updates into one datagram (`reset` keeps the memory).
+ * - `new DatagramWriter(bytes, start)` writes into a caller's buffer from `start`, for send paths that
+ *   build in preallocated memory; it never grows, and writing past the buffer's end throws a RangeError
+ *   (a bug in the caller, which sizes the buffer first, never a reaction to input). `writeUtf8` asks for
+ *   room for its worst case (3 bytes a UTF-16 unit) first.
+ *
+ * The writer checks nothing about values: the codecs validate first. `toBytes` returns a copy of what was
+ * written; `subarray` a view, valid until the next write or reset. Integers are stored byte by byte, and
+ * a DataView is made only for floats and 64-bit integers, once per buffer: writing allocates nothing.
  */
 
 const INITIAL_CAPACITY = 256;
@@ -17,38 +30,69 @@ const MAX_VARUINT_BYTES = 8;
 
 const encoder = new TextEncoder();
 
+/** How many bytes `writeVarUint(value)` takes. */
+export function varUintSize(value: number): number {
+  let size = 1;
+  for (let rest = value; rest > VARUINT_PAYLOAD; rest = Math.floor(rest / VARUINT_SCALE)) size += 1;
+  return size;
+}
+
 export class DatagramWriter {
   private buffer: Uint8Array;
-  private data: DataView;
-  /** The number of bytes written so far (also where the next byte goes). */
-  position = 0;
+  /** A view of `buffer`'s ArrayBuffer, made on the first float or 64-bit write. */
+  private view: DataView | undefined;
+  /** Where `buffer` starts inside its ArrayBuffer (and so inside `view`). */
+  private base: number;
+  /** Where the written bytes start in `buffer` (0 unless writing into a caller's buffer). */
+  private readonly start: number;
+  /** False for a writer into a caller's buffer. */
+  private readonly growable: boolean;
+  /** Where the next byte goes in `buffer`. */
+  position: number;
 
-  constructor(capacity = INITIAL_CAPACITY) {
-    this.buffer = new Uint8Array(Math.max(1, capacity));
-    this.data = new DataView(this.buffer.buffer);
+  /**
+   * `capacity`: a growable buffer of that many bytes to start with; or a caller's buffer to fill from
+   * `start`, never past its end.
+   */
+  constructor(capacity: number | Uint8Array = INITIAL_CAPACITY, start = 0) {
+    const fixed = capacity instanceof Uint8Array;
+    this.buffer = fixed ? capacity : new Uint8Array(Math.max(1, capacity));
+    if (start < 0 || start > this.buffer.length) {
+      throw new RangeError(`cannot write from offset ${start} of a ${this.buffer.length}-byte buffer`);
+    }
+    this.base = this.buffer.byteOffset;
+    this.growable = !fixed;
+    this.start = fixed ? start : 0;
+    this.position = this.start;
   }
 
+  /** The number of bytes written so far. */
   get length(): number {
-    return this.position;
+    return this.position - this.start;
   }
 
   get capacity(): number {
-    return this.buffer.length;
+    return this.buffer.length - this.start;
+  }
+
+  /** Bytes that fit before the buffer has to grow (or, writing into a caller's buffer, before its end). */
+  get room(): number {
+    return this.buffer.length - this.position;
   }
 
   /** Forgets everything written, keeping the memory. */
   reset(): void {
-    this.position = 0;
+    this.position = this.start;
   }
 
   /** A copy of the bytes written (safe to keep after the writer is reused). */
   toBytes(): Uint8Array {
-    return this.buffer.slice(0, this.position);
+    return this.buffer.slice(this.start, this.position);
   }
 
   /** The bytes written, without copying; valid only until the writer is written to again or reset. */
   subarray(): Uint8Array {
-    return this.buffer.subarray(0, this.position);
+    return this.buffer.subarray(this.start, this.position);
   }
 
   /** Makes room for `count` more bytes. */
@@ -58,12 +102,24 @@ export class DatagramWriter {
   }
 
   private grow(needed: number): void {
+    if (!this.growable) {
+      throw new RangeError(
+        `cannot write ${needed - this.position} byte(s) at offset ${this.position} of a ${this.buffer.length}-byte buffer`,
+      );
+    }
     let capacity = this.buffer.length * 2;
     while (capacity < needed) capacity *= 2;
     const bigger = new Uint8Array(capacity);
     bigger.set(this.buffer.subarray(0, this.position));
     this.buffer = bigger;
-    this.data = new DataView(bigger.buffer);
+    this.base = 0;
+    this.view = undefined;
+  }
+
+  /** The DataView for floats and 64-bit integers (positions in `buffer` are offset by its byteOffset). */
+  private dataView(): DataView {
+    if (this.view === undefined) this.view = new DataView(this.buffer.buffer);
+    return this.view;
   }
 
   writeUint8(value: number): void {
@@ -73,54 +129,60 @@ export class DatagramWriter {
 
   writeInt8(value: number): void {
     this.ensure(1);
-    this.data.setInt8(this.position++, value);
+    this.buffer[this.position++] = value;
   }
 
+  /** Also writes int16s: the low 16 bits are the same. */
   writeUint16(value: number): void {
     this.ensure(2);
-    this.data.setUint16(this.position, value, true);
-    this.position += 2;
+    const out = this.buffer;
+    const at = this.position;
+    out[at] = value;
+    out[at + 1] = value >>> 8;
+    this.position = at + 2;
   }
 
   writeInt16(value: number): void {
-    this.ensure(2);
-    this.data.setInt16(this.position, value, true);
-    this.position += 2;
+    this.writeUint16(value);
   }
 
+  /** Also writes int32s: the low 32 bits are the same. */
   writeUint32(value: number): void {
     this.ensure(4);
-    this.data.setUint32(this.position, value, true);
-    this.position += 4;
+    const out = this.buffer;
+    const at = this.position;
+    out[at] = value;
+    out[at + 1] = value >>> 8;
+    out[at + 2] = value >>> 16;
+    out[at + 3] = value >>> 24;
+    this.position = at + 4;
   }
 
   writeInt32(value: number): void {
-    this.ensure(4);
-    this.data.setInt32(this.position, value, true);
-    this.position += 4;
+    this.writeUint32(value);
   }
 
   writeBigUint64(value: bigint): void {
     this.ensure(8);
-    this.data.setBigUint64(this.position, value, true);
+    this.dataView().setBigUint64(this.base + this.position, value, true);
     this.position += 8;
   }
 
   writeBigInt64(value: bigint): void {
     this.ensure(8);
-    this.data.setBigInt64(this.position, value, true);
+    this.dataView().setBigInt64(this.base + this.position, value, true);
     this.position += 8;
   }
 
   writeFloat32(value: number): void {
     this.ensure(4);
-    this.data.setFloat32(this.position, value, true);
+    this.dataView().setFloat32(this.base + this.position, value, true);
     this.position += 4;
   }
 
   writeFloat64(value: number): void {
     this.ensure(8);
-    this.data.setFloat64(this.position, value, true);
+    this.dataView().setFloat64(this.base + this.position, value, true);
     this.position += 8;
   }
 
@@ -129,7 +191,7 @@ export class DatagramWriter {
    * byte but the last (0-127 take one byte). `value` must be a non-negative safe integer.
    */
   writeVarUint(value: number): void {
-    this.ensure(MAX_VARUINT_BYTES);
+    if (this.position + MAX_VARUINT_BYTES > this.buffer.length) this.ensure(varUintSize(value));
     const out = this.buffer;
     let at = this.position;
     let rest = value;
@@ -161,11 +223,16 @@ export class DatagramWriter {
   }
 
   patchUint16(at: number, value: number): void {
-    this.data.setUint16(at, value, true);
+    this.buffer[at] = value;
+    this.buffer[at + 1] = value >>> 8;
   }
 
   patchUint32(at: number, value: number): void {
-    this.data.setUint32(at, value, true);
+    const out = this.buffer;
+    out[at] = value;
+    out[at + 1] = value >>> 8;
+    out[at + 2] = value >>> 16;
+    out[at + 3] = value >>> 24;
   }
 
   /**

@@ -6,7 +6,8 @@
  * eight 16-bit groups each written little-endian, then the port as a little-endian uint16.
  */
 
-import type { ByteReader, ByteWriter } from "./bytes.ts";
+import type { DatagramReader } from "../../pack/reader.ts";
+import type { DatagramWriter } from "../../pack/writer.ts";
 import { ADDRESS_TYPE_IPV4, ADDRESS_TYPE_IPV6 } from "./constants.ts";
 
 export type AddressFamily = "ipv4" | "ipv6";
@@ -80,27 +81,30 @@ export function addressesEqual(a: NetcodeAddress, b: NetcodeAddress): boolean {
   return a.key === b.key;
 }
 
-export function writeAddress(writer: ByteWriter, address: NetcodeAddress): void {
+export function writeAddress(writer: DatagramWriter, address: NetcodeAddress): void {
   if (address.family === "ipv4") {
-    writer.u8(ADDRESS_TYPE_IPV4).raw(address.host);
+    writer.writeUint8(ADDRESS_TYPE_IPV4);
+    writer.writeBytes(address.host);
   } else {
-    writer.u8(ADDRESS_TYPE_IPV6);
-    for (let i = 0; i < IPV6_GROUPS; i++) writer.u16((address.host[2 * i]! << 8) | address.host[2 * i + 1]!);
+    writer.writeUint8(ADDRESS_TYPE_IPV6);
+    for (let i = 0; i < IPV6_GROUPS; i++) {
+      writer.writeUint16((address.host[2 * i]! << 8) | address.host[2 * i + 1]!);
+    }
   }
-  writer.u16(address.port);
+  writer.writeUint16(address.port);
 }
 
 /** Reads one address; null when the type byte is neither IPv4 nor IPv6. */
-export function readAddress(reader: ByteReader): NetcodeAddress | null {
-  const type = reader.u8();
+export function readAddress(reader: DatagramReader): NetcodeAddress | null {
+  const type = reader.readUint8();
   if (type === ADDRESS_TYPE_IPV4) {
-    const host = reader.raw(IPV4_BYTES);
-    return makeAddress("ipv4", host, reader.u16());
+    const host = reader.readBytes(IPV4_BYTES);
+    return makeAddress("ipv4", host, reader.readUint16());
   }
   if (type === ADDRESS_TYPE_IPV6) {
     const groups: number[] = [];
-    for (let i = 0; i < IPV6_GROUPS; i++) groups.push(reader.u16());
-    return ipv6Address(groups, reader.u16());
+    for (let i = 0; i < IPV6_GROUPS; i++) groups.push(reader.readUint16());
+    return ipv6Address(groups, reader.readUint16());
   }
   return null;
 }

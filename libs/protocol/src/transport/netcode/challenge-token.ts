@@ -6,7 +6,8 @@
  * echoes it back unopened in its connection response.
  */
 
-import { ByteReader, ByteWriter } from "./bytes.ts";
+import { DatagramReader } from "../../pack/reader.ts";
+import { DatagramWriter } from "../../pack/writer.ts";
 import { CHALLENGE_TOKEN_BYTES, MAC_BYTES, USER_DATA_BYTES } from "./constants.ts";
 import { openChaCha20Poly1305, sealChaCha20Poly1305, sequenceNonce } from "./crypto.ts";
 import { accept, drop, type ReadResult } from "./results.ts";
@@ -26,13 +27,17 @@ export function writeChallengeToken(token: ChallengeToken): Uint8Array {
       `challenge token user data must be ${USER_DATA_BYTES} bytes, got ${token.userData.length}`,
     );
   }
-  return new ByteWriter(CHALLENGE_TOKEN_BYTES).u64(token.clientId).raw(token.userData).bytes;
+  const plaintext = new Uint8Array(CHALLENGE_TOKEN_BYTES);
+  const writer = new DatagramWriter(plaintext);
+  writer.writeBigUint64(token.clientId);
+  writer.writeBytes(token.userData);
+  return plaintext;
 }
 
 export function readChallengeToken(plaintext: Uint8Array): ReadResult<ChallengeToken> {
   if (plaintext.length < 8 + USER_DATA_BYTES) return drop("challenge_decrypt_failed");
-  const reader = new ByteReader(plaintext);
-  return accept({ clientId: reader.u64(), userData: reader.raw(USER_DATA_BYTES) });
+  const reader = new DatagramReader(plaintext);
+  return accept({ clientId: reader.readBigUint64(), userData: reader.readBytes(USER_DATA_BYTES) });
 }
 
 /** Seals the first 284 bytes of a 300-byte plaintext into 284 bytes of ciphertext and the tag. */

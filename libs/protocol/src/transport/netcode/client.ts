@@ -7,8 +7,8 @@
  * `connect`, as the standard asks (expire minus create timestamp), so the client's wall clock never matters.
  */
 
+import { bytesEqual } from "../../bytes.ts";
 import { addressesEqual, type NetcodeAddress } from "./address.ts";
-import { bytesEqual } from "./bytes.ts";
 import { type ConnectToken, readConnectToken } from "./connect-token.ts";
 import {
   ClientState,

@@ -13,8 +13,10 @@
  *   client-to-server key (32) | server-to-client key (32) | zero padding
  */
 
+import { bytesEqual } from "../../bytes.ts";
+import { DatagramReader } from "../../pack/reader.ts";
+import { DatagramWriter } from "../../pack/writer.ts";
 import { type NetcodeAddress, readAddress, writeAddress } from "./address.ts";
-import { ByteReader, ByteWriter, bytesEqual } from "./bytes.ts";
 import {
   CONNECT_TOKEN_BYTES,
   CONNECT_TOKEN_NONCE_BYTES,
@@ -160,35 +162,44 @@ export function writePrivateToken(token: PrivateConnectToken): Uint8Array {
       `private token user data must be ${USER_DATA_BYTES} bytes, got ${token.userData.length}`,
     );
   }
-  const writer = new ByteWriter(CONNECT_TOKEN_PRIVATE_BYTES);
-  writer.u64(token.clientId).u32(token.timeoutSeconds).u32(token.serverAddresses.length);
+  const plaintext = new Uint8Array(CONNECT_TOKEN_PRIVATE_BYTES);
+  const writer = new DatagramWriter(plaintext);
+  writer.writeBigUint64(token.clientId);
+  writer.writeUint32(token.timeoutSeconds);
+  writer.writeUint32(token.serverAddresses.length);
   for (const address of token.serverAddresses) writeAddress(writer, address);
-  writer.raw(token.clientToServerKey).raw(token.serverToClientKey).raw(token.userData);
-  return writer.bytes;
+  writer.writeBytes(token.clientToServerKey);
+  writer.writeBytes(token.serverToClientKey);
+  writer.writeBytes(token.userData);
+  return plaintext;
 }
 
 /** Reads the plaintext private part (1008 or 1024 bytes). */
 export function readPrivateToken(plaintext: Uint8Array): ReadResult<PrivateConnectToken> {
   if (plaintext.length < PRIVATE_PLAINTEXT_BYTES) return drop("token_malformed");
-  const reader = new ByteReader(plaintext);
-  const clientId = reader.u64();
-  const timeoutSeconds = reader.i32();
+  const reader = new DatagramReader(plaintext);
+  const clientId = reader.readBigUint64();
+  const timeoutSeconds = reader.readInt32();
   const serverAddresses = readAddressList(reader);
   if (serverAddresses === null) return drop("token_malformed");
   return accept({
     clientId,
     timeoutSeconds,
     serverAddresses,
-    clientToServerKey: reader.raw(KEY_BYTES),
-    serverToClientKey: reader.raw(KEY_BYTES),
-    userData: reader.raw(USER_DATA_BYTES),
+    clientToServerKey: reader.readBytes(KEY_BYTES),
+    serverToClientKey: reader.readBytes(KEY_BYTES),
+    userData: reader.readBytes(USER_DATA_BYTES),
   });
 }
 
 /** The additional data that binds the sealed private part to its version, protocol and expiry. */
 export function privateTokenAdditionalData(protocolId: bigint, expireTimestamp: bigint): Uint8Array {
-  return new ByteWriter(VERSION_INFO_BYTES + 8 + 8).raw(VERSION_INFO).u64(protocolId).u64(expireTimestamp)
-    .bytes;
+  const additionalData = new Uint8Array(VERSION_INFO_BYTES + 8 + 8);
+  const writer = new DatagramWriter(additionalData);
+  writer.writeBytes(VERSION_INFO);
+  writer.writeBigUint64(protocolId);
+  writer.writeBigUint64(expireTimestamp);
+  return additionalData;
 }
 
 export interface PrivateTokenSealing {
@@ -250,27 +261,34 @@ export function writeConnectToken(token: ConnectToken): Uint8Array {
   }
   checkKey(token.clientToServerKey, "clientToServerKey");
   checkKey(token.serverToClientKey, "serverToClientKey");
-  const writer = new ByteWriter(CONNECT_TOKEN_BYTES);
-  writer.raw(VERSION_INFO).u64(token.protocolId).u64(token.createTimestamp).u64(token.expireTimestamp);
-  writer.raw(token.nonce).raw(token.sealedPrivate);
-  writer.u32(token.timeoutSeconds).u32(token.serverAddresses.length);
+  const bytes = new Uint8Array(CONNECT_TOKEN_BYTES);
+  const writer = new DatagramWriter(bytes);
+  writer.writeBytes(VERSION_INFO);
+  writer.writeBigUint64(token.protocolId);
+  writer.writeBigUint64(token.createTimestamp);
+  writer.writeBigUint64(token.expireTimestamp);
+  writer.writeBytes(token.nonce);
+  writer.writeBytes(token.sealedPrivate);
+  writer.writeUint32(token.timeoutSeconds);
+  writer.writeUint32(token.serverAddresses.length);
   for (const address of token.serverAddresses) writeAddress(writer, address);
-  writer.raw(token.clientToServerKey).raw(token.serverToClientKey);
-  return writer.bytes;
+  writer.writeBytes(token.clientToServerKey);
+  writer.writeBytes(token.serverToClientKey);
+  return bytes;
 }
 
 /** Client side: reads a 2048-byte token, checking what the standard asks a client to check. */
 export function readConnectToken(bytes: Uint8Array): ReadResult<ConnectToken> {
   if (!(bytes instanceof Uint8Array) || bytes.length !== CONNECT_TOKEN_BYTES) return drop("token_malformed");
-  const reader = new ByteReader(bytes);
-  if (!bytesEqual(reader.raw(VERSION_INFO_BYTES), VERSION_INFO)) return drop("wrong_version");
-  const protocolId = reader.u64();
-  const createTimestamp = reader.u64();
-  const expireTimestamp = reader.u64();
+  const reader = new DatagramReader(bytes);
+  if (!bytesEqual(reader.readView(VERSION_INFO_BYTES), VERSION_INFO)) return drop("wrong_version");
+  const protocolId = reader.readBigUint64();
+  const createTimestamp = reader.readBigUint64();
+  const expireTimestamp = reader.readBigUint64();
   if (createTimestamp > expireTimestamp) return drop("token_malformed");
-  const nonce = reader.raw(CONNECT_TOKEN_NONCE_BYTES);
-  const sealedPrivate = reader.raw(CONNECT_TOKEN_PRIVATE_BYTES);
-  const timeoutSeconds = reader.i32();
+  const nonce = reader.readBytes(CONNECT_TOKEN_NONCE_BYTES);
+  const sealedPrivate = reader.readBytes(CONNECT_TOKEN_PRIVATE_BYTES);
+  const timeoutSeconds = reader.readInt32();
   const serverAddresses = readAddressList(reader);
   if (serverAddresses === null) return drop("token_malformed");
   return accept({
@@ -281,14 +299,14 @@ export function readConnectToken(bytes: Uint8Array): ReadResult<ConnectToken> {
     sealedPrivate,
     timeoutSeconds,
     serverAddresses,
-    clientToServerKey: reader.raw(KEY_BYTES),
-    serverToClientKey: reader.raw(KEY_BYTES),
+    clientToServerKey: reader.readBytes(KEY_BYTES),
+    serverToClientKey: reader.readBytes(KEY_BYTES),
   });
 }
 
 /** A count in [1, 32], then that many addresses; null when the count or a type byte is out of range. */
-function readAddressList(reader: ByteReader): NetcodeAddress[] | null {
-  const count = reader.u32();
+function readAddressList(reader: DatagramReader): NetcodeAddress[] | null {
+  const count = reader.readUint32();
   if (count < 1 || count > MAX_SERVERS_PER_CONNECT) return null;
   const addresses: NetcodeAddress[] = [];
   for (let i = 0; i < count; i++) {

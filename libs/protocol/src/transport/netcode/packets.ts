@@ -12,7 +12,9 @@
  * the 300-byte sealed challenge token; keep-alive client index u32 and max clients u32; payload 1-1200 bytes.
  */
 
-import { ByteReader, ByteWriter, bytesEqual } from "./bytes.ts";
+import { bytesEqual } from "../../bytes.ts";
+import { DatagramReader } from "../../pack/reader.ts";
+import { DatagramWriter } from "../../pack/writer.ts";
 import {
   CHALLENGE_PACKET_DATA_BYTES,
   CHALLENGE_TOKEN_BYTES,
@@ -122,14 +124,15 @@ export function writeConnectionRequest(request: Omit<ConnectionRequestPacket, "t
       `sealed private token must be ${CONNECT_TOKEN_PRIVATE_BYTES} bytes, got ${request.sealedPrivate.length}`,
     );
   }
-  const writer = new ByteWriter(CONNECTION_REQUEST_BYTES);
-  writer
-    .u8(PacketType.ConnectionRequest)
-    .raw(VERSION_INFO)
-    .u64(request.protocolId)
-    .u64(request.expireTimestamp);
-  writer.raw(request.nonce).raw(request.sealedPrivate);
-  return writer.bytes;
+  const bytes = new Uint8Array(CONNECTION_REQUEST_BYTES);
+  const writer = new DatagramWriter(bytes);
+  writer.writeUint8(PacketType.ConnectionRequest);
+  writer.writeBytes(VERSION_INFO);
+  writer.writeBigUint64(request.protocolId);
+  writer.writeBigUint64(request.expireTimestamp);
+  writer.writeBytes(request.nonce);
+  writer.writeBytes(request.sealedPrivate);
+  return bytes;
 }
 
 export interface ConnectionRequestChecks {
@@ -148,18 +151,18 @@ export function readConnectionRequest(
 ): ReadResult<ConnectionRequestPacket> {
   if (bytes.length !== CONNECTION_REQUEST_BYTES) return drop("connection_request_wrong_size");
   if (bytes[0] !== PacketType.ConnectionRequest) return drop("invalid_packet_type");
-  const reader = new ByteReader(bytes, 1);
-  if (!bytesEqual(reader.raw(VERSION_INFO_BYTES), VERSION_INFO)) return drop("wrong_version");
-  const protocolId = reader.u64();
+  const reader = new DatagramReader(bytes, 1);
+  if (!bytesEqual(reader.readView(VERSION_INFO_BYTES), VERSION_INFO)) return drop("wrong_version");
+  const protocolId = reader.readBigUint64();
   if (protocolId !== checks.protocolId) return drop("wrong_protocol_id");
-  const expireTimestamp = reader.u64();
+  const expireTimestamp = reader.readBigUint64();
   if (expireTimestamp <= checks.nowSeconds) return drop("token_expired");
   return accept({
     type: PacketType.ConnectionRequest,
     protocolId,
     expireTimestamp,
-    nonce: reader.raw(CONNECT_TOKEN_NONCE_BYTES),
-    sealedPrivate: reader.raw(CONNECT_TOKEN_PRIVATE_BYTES),
+    nonce: reader.readBytes(CONNECT_TOKEN_NONCE_BYTES),
+    sealedPrivate: reader.readBytes(CONNECT_TOKEN_PRIVATE_BYTES),
   });
 }
 
@@ -187,7 +190,12 @@ export function prefixByte(type: PacketType, sequenceBytes: number): number {
 
 /** version info | protocol id | prefix byte: what the tag of an encrypted packet also covers. */
 export function packetAdditionalData(protocolId: bigint, prefix: number): Uint8Array {
-  return new ByteWriter(VERSION_INFO_BYTES + 8 + 1).raw(VERSION_INFO).u64(protocolId).u8(prefix).bytes;
+  const additionalData = new Uint8Array(VERSION_INFO_BYTES + 8 + 1);
+  const writer = new DatagramWriter(additionalData);
+  writer.writeBytes(VERSION_INFO);
+  writer.writeBigUint64(protocolId);
+  writer.writeUint8(prefix);
+  return additionalData;
 }
 
 /**
@@ -262,16 +270,29 @@ function packetData(packet: EncryptedPacket): Uint8Array {
           `a sealed challenge token is ${CHALLENGE_TOKEN_BYTES} bytes, got ${packet.challengeToken.length}`,
         );
       }
-      return new ByteWriter(CHALLENGE_PACKET_DATA_BYTES)
-        .u64(packet.challengeSequence)
-        .raw(packet.challengeToken).bytes;
+      return challengePacketData(packet.challengeSequence, packet.challengeToken);
     case PacketType.KeepAlive:
-      return new ByteWriter(KEEP_ALIVE_PACKET_DATA_BYTES).u32(packet.clientIndex).u32(packet.maxClients)
-        .bytes;
+      return keepAlivePacketData(packet.clientIndex, packet.maxClients);
     case PacketType.Payload:
       checkPayloadSize(packet.payload.length);
       return packet.payload;
   }
+}
+
+function challengePacketData(challengeSequence: bigint, challengeToken: Uint8Array): Uint8Array {
+  const data = new Uint8Array(CHALLENGE_PACKET_DATA_BYTES);
+  const writer = new DatagramWriter(data);
+  writer.writeBigUint64(challengeSequence);
+  writer.writeBytes(challengeToken);
+  return data;
+}
+
+function keepAlivePacketData(clientIndex: number, maxClients: number): Uint8Array {
+  const data = new Uint8Array(KEEP_ALIVE_PACKET_DATA_BYTES);
+  const writer = new DatagramWriter(data);
+  writer.writeUint32(clientIndex);
+  writer.writeUint32(maxClients);
+  return data;
 }
 
 export function checkPayloadSize(size: number): void {
@@ -341,18 +362,26 @@ function parsePacketData(type: PacketType, data: Uint8Array): EncryptedPacket | 
       return data.length === 0 ? { type } : null;
     case PacketType.ConnectionChallenge: {
       if (data.length !== CHALLENGE_PACKET_DATA_BYTES) return null;
-      const reader = new ByteReader(data);
-      return { type, challengeSequence: reader.u64(), challengeToken: reader.raw(CHALLENGE_TOKEN_BYTES) };
+      const reader = new DatagramReader(data);
+      return {
+        type,
+        challengeSequence: reader.readBigUint64(),
+        challengeToken: reader.readBytes(CHALLENGE_TOKEN_BYTES),
+      };
     }
     case PacketType.ConnectionResponse: {
       if (data.length !== RESPONSE_PACKET_DATA_BYTES) return null;
-      const reader = new ByteReader(data);
-      return { type, challengeSequence: reader.u64(), challengeToken: reader.raw(CHALLENGE_TOKEN_BYTES) };
+      const reader = new DatagramReader(data);
+      return {
+        type,
+        challengeSequence: reader.readBigUint64(),
+        challengeToken: reader.readBytes(CHALLENGE_TOKEN_BYTES),
+      };
     }
     case PacketType.KeepAlive: {
       if (data.length !== KEEP_ALIVE_PACKET_DATA_BYTES) return null;
-      const reader = new ByteReader(data);
-      return { type, clientIndex: reader.u32(), maxClients: reader.u32() };
+      const reader = new DatagramReader(data);
+      return { type, clientIndex: reader.readUint32(), maxClients: reader.readUint32() };
     }
     case PacketType.Payload:
       return data.length >= MIN_PAYLOAD_BYTES && data.length <= MAX_PAYLOAD_BYTES

@@ -7,8 +7,8 @@
  * client reconnecting with the same token never makes the server reuse a (key, nonce) pair.
  */
 
+import { toHex } from "../../bytes.ts";
 import type { NetcodeAddress } from "./address.ts";
-import { toHex } from "./bytes.ts";
 
 /** The address key of a spent token: no address has it (keys are `host:port`). */
 const SPENT = "";

@@ -3,8 +3,7 @@
  * connection must use the same `maxPayloadSize` and `maxMessageSize`.
  */
 
-import { MAX_VARUINT_VALUE } from "./bytes.ts";
-import { maxFragmentRecordHeader, maxUnreliableRecordHeader } from "./message-records.ts";
+import { MAX_VARUINT_VALUE, maxFragmentRecordHeader, maxUnreliableRecordHeader } from "./message-records.ts";
 import { MAX_PACKET_HEADER_BYTES } from "./packet-header.ts";
 
 export interface ReliableConfig {

@@ -5,7 +5,7 @@
  * datagram holds did not fit in any earlier one.
  */
 
-import { ByteWriter } from "./bytes.ts";
+import { DatagramWriter } from "../../pack/writer.ts";
 import {
   fragmentRecordSize,
   NO_PREVIOUS_ID,
@@ -23,7 +23,7 @@ import { addToSequence } from "./sequence.ts";
 const FULL_BELOW_ROOM = 2;
 
 export class DatagramBuilder {
-  private readonly writer: ByteWriter;
+  private readonly writer: DatagramWriter;
   private previousId = NO_PREVIOUS_ID;
   readonly parts: ReliablePart[] = [];
   /** The tags of the unreliable messages it carries (see UnreliableQueue). */
@@ -35,16 +35,16 @@ export class DatagramBuilder {
     readonly header: PacketHeader,
     space: Uint8Array,
   ) {
-    this.writer = new ByteWriter(space);
+    this.writer = new DatagramWriter(space);
     writePacketHeader(this.writer, header);
   }
 
   get room(): number {
-    return this.writer.bytes.length - this.writer.position;
+    return this.writer.room;
   }
 
   get bytes(): Uint8Array {
-    return this.writer.written();
+    return this.writer.subarray();
   }
 
   /** The fewest bytes a record for `part` can take (a whole message written as "previous id + 1"). */

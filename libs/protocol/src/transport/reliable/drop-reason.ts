@@ -1,3 +1,5 @@
+import { DcPackError } from "../../pack/errors.ts";
+
 /**
  * Why a received packet was dropped. A dropped packet changes nothing (except that a packet refused
  * for `receive_buffer_full` still delivers its acks) and is not acknowledged.
@@ -37,6 +39,16 @@ export const DROP_REASONS = [
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];
+
+/**
+ * The drop reason for what the byte cursor threw while reading a datagram: `out_of_range` is a varuint
+ * longer than this layer writes, the rest (`truncated`) a datagram that ends early. Anything but a
+ * DcPackError is a bug and is rethrown.
+ */
+export function cursorDropReason(error: unknown): "truncated" | "overlong_varuint" {
+  if (!(error instanceof DcPackError)) throw error;
+  return error.code === "out_of_range" ? "overlong_varuint" : "truncated";
+}
 
 export function emptyDropCounts(): Record<DropReason, number> {
   return Object.fromEntries(DROP_REASONS.map((reason) => [reason, 0])) as Record<DropReason, number>;

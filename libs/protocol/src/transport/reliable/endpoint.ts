@@ -17,7 +17,7 @@
  */
 
 import { ByteSlab } from "../../bytes.ts";
-import { ByteReader } from "./bytes.ts";
+import { DatagramReader } from "../../pack/reader.ts";
 import {
   LOSS_SAMPLE_WINDOW,
   PACKET_WINDOW,
@@ -123,6 +123,8 @@ export class ReliableEndpoint {
   /** Where datagrams are built during an update (one per datagram, reused), and where they are copied out. */
   private readonly scratch: Uint8Array[] = [];
   private readonly slab = new ByteSlab();
+  /** Reads every received packet in turn (records are views into the packet, never into the reader). */
+  private readonly reader = new DatagramReader(new Uint8Array(0));
   private openedThisUpdate = 0;
   private latestTime = 0;
   private readonly counters = {
@@ -222,7 +224,8 @@ export class ReliableEndpoint {
   receivePacket(bytes: Uint8Array, now: number): ReceiveResult {
     this.latestTime = now;
     if (bytes.length > this.config.maxPayloadSize) return this.drop("too_large");
-    const reader = new ByteReader(bytes);
+    const reader = this.reader;
+    reader.reset(bytes);
     const headerRead = readPacketHeader(reader);
     if (!headerRead.ok) return this.drop(headerRead.reason);
     const header = headerRead.header;

@@ -17,7 +17,9 @@
  * reliable message of a datagram three, and each following one in id order one.
  */
 
-import { type ByteReader, type ByteWriter, varUintSize } from "./bytes.ts";
+import type { DatagramReader } from "../../pack/reader.ts";
+import { type DatagramWriter, varUintSize } from "../../pack/writer.ts";
+import { cursorDropReason } from "./drop-reason.ts";
 import { addToSequence } from "./sequence.ts";
 
 export type MessageRecord =
@@ -48,6 +50,10 @@ const TAG_BYTES = 1;
 const ID_BYTES = 2;
 const FRAGMENT_COUNT_BYTES = 2;
 const FRAGMENT_INDEX_BYTES = 2;
+/** Lengths are varuints of at most two bytes: seven bits a byte, so values up to 16383. */
+const LENGTH_VARUINT_BYTES = 2;
+/** The longest length a record can give, more than any this layer writes. */
+export const MAX_VARUINT_VALUE = 2 ** (7 * LENGTH_VARUINT_BYTES) - 1;
 
 export type RecordDropReason =
   | "truncated"
@@ -91,16 +97,16 @@ export function maxFragmentRecordHeader(maxLength: number): number {
   return fragmentRecordSize(maxLength) - maxLength;
 }
 
-export function writeUnreliableRecord(writer: ByteWriter, bytes: Uint8Array): void {
+export function writeUnreliableRecord(writer: DatagramWriter, bytes: Uint8Array): void {
   const length = bytes.length;
   const inline = Math.min(length, UNRELIABLE_LENGTH_ESCAPE);
-  writer.writeU8((KIND_UNRELIABLE << KIND_SHIFT) | inline);
+  writer.writeUint8((KIND_UNRELIABLE << KIND_SHIFT) | inline);
   if (inline === UNRELIABLE_LENGTH_ESCAPE) writer.writeVarUint(length - UNRELIABLE_LENGTH_ESCAPE);
   writer.writeBytes(bytes);
 }
 
 export function writeReliableRecord(
-  writer: ByteWriter,
+  writer: DatagramWriter,
   id: number,
   previousId: number,
   bytes: Uint8Array,
@@ -108,48 +114,50 @@ export function writeReliableRecord(
   const length = bytes.length;
   const inline = Math.min(length, RELIABLE_LENGTH_ESCAPE);
   const nextId = isNextId(id, previousId);
-  writer.writeU8((KIND_RELIABLE << KIND_SHIFT) | (nextId ? RELIABLE_NEXT_ID_FLAG : 0) | inline);
-  if (!nextId) writer.writeU16(id);
+  writer.writeUint8((KIND_RELIABLE << KIND_SHIFT) | (nextId ? RELIABLE_NEXT_ID_FLAG : 0) | inline);
+  if (!nextId) writer.writeUint16(id);
   if (inline === RELIABLE_LENGTH_ESCAPE) writer.writeVarUint(length - RELIABLE_LENGTH_ESCAPE);
   writer.writeBytes(bytes);
 }
 
 export function writeFragmentRecord(
-  writer: ByteWriter,
+  writer: DatagramWriter,
   id: number,
   count: number,
   index: number,
   bytes: Uint8Array,
 ): void {
-  writer.writeU8(KIND_FRAGMENT << KIND_SHIFT);
-  writer.writeU16(id);
-  writer.writeU16(count);
-  writer.writeU16(index);
+  writer.writeUint8(KIND_FRAGMENT << KIND_SHIFT);
+  writer.writeUint16(id);
+  writer.writeUint16(count);
+  writer.writeUint16(index);
   writer.writeVarUint(bytes.length);
   writer.writeBytes(bytes);
 }
 
 /** Reads records to the end of the reader; the slices are views into the datagram. */
-export function readMessageRecords(reader: ByteReader): RecordsReadResult {
+export function readMessageRecords(reader: DatagramReader): RecordsReadResult {
   const records: MessageRecord[] = [];
   let previousId = NO_PREVIOUS_ID;
-  while (reader.remaining > 0) {
-    const result = readMessageRecord(reader, previousId);
-    if (reader.failed)
-      return { ok: false, reason: reader.error === "truncated" ? "truncated" : "overlong_varuint" };
-    if (typeof result === "string") return { ok: false, reason: result };
-    records.push(result);
-    if (result.kind !== "unreliable") previousId = result.id;
+  try {
+    while (reader.remaining > 0) {
+      const result = readMessageRecord(reader, previousId);
+      if (typeof result === "string") return { ok: false, reason: result };
+      records.push(result);
+      if (result.kind !== "unreliable") previousId = result.id;
+    }
+  } catch (error) {
+    return { ok: false, reason: cursorDropReason(error) };
   }
   return { ok: true, records };
 }
 
-/** Reads one record; a reason string when it is malformed (reader errors are left in the reader). */
+/** Reads one record; a reason string when it is malformed (the cursor throws when it is cut short). */
 function readMessageRecord(
-  reader: ByteReader,
+  reader: DatagramReader,
   previousId: number,
 ): MessageRecord | Exclude<RecordDropReason, "truncated" | "overlong_varuint"> {
-  const tag = reader.readU8();
+  const tag = reader.readUint8();
   switch (tag >>> KIND_SHIFT) {
     case KIND_UNRELIABLE:
       return readUnreliableBody(reader, tag);
@@ -162,31 +170,31 @@ function readMessageRecord(
   }
 }
 
-function readLength(reader: ByteReader, inline: number, lengthEscape: number): number {
-  return inline < lengthEscape ? inline : lengthEscape + reader.readVarUint();
+function readLength(reader: DatagramReader, inline: number, lengthEscape: number): number {
+  return inline < lengthEscape ? inline : lengthEscape + reader.readVarUint(LENGTH_VARUINT_BYTES);
 }
 
-function readUnreliableBody(reader: ByteReader, tag: number): MessageRecord {
+function readUnreliableBody(reader: DatagramReader, tag: number): MessageRecord {
   const length = readLength(reader, tag & UNRELIABLE_LENGTH_MASK, UNRELIABLE_LENGTH_ESCAPE);
-  return { kind: "unreliable", bytes: reader.readSlice(length) };
+  return { kind: "unreliable", bytes: reader.readView(length) };
 }
 
 function readReliableBody(
-  reader: ByteReader,
+  reader: DatagramReader,
   tag: number,
   previousId: number,
 ): MessageRecord | "orphan_next_id" {
   const followsPrevious = (tag & RELIABLE_NEXT_ID_FLAG) !== 0;
   if (followsPrevious && previousId === NO_PREVIOUS_ID) return "orphan_next_id";
-  const id = followsPrevious ? addToSequence(previousId, 1) : reader.readU16();
+  const id = followsPrevious ? addToSequence(previousId, 1) : reader.readUint16();
   const length = readLength(reader, tag & RELIABLE_LENGTH_MASK, RELIABLE_LENGTH_ESCAPE);
-  return { kind: "reliable", id, bytes: reader.readSlice(length) };
+  return { kind: "reliable", id, bytes: reader.readView(length) };
 }
 
-function readFragmentBody(reader: ByteReader): MessageRecord {
-  const id = reader.readU16();
-  const count = reader.readU16();
-  const index = reader.readU16();
-  const length = reader.readVarUint();
-  return { kind: "fragment", id, count, index, bytes: reader.readSlice(length) };
+function readFragmentBody(reader: DatagramReader): MessageRecord {
+  const id = reader.readUint16();
+  const count = reader.readUint16();
+  const index = reader.readUint16();
+  const length = reader.readVarUint(LENGTH_VARUINT_BYTES);
+  return { kind: "fragment", id, count, index, bytes: reader.readView(length) };
 }

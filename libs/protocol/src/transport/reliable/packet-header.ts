@@ -21,7 +21,9 @@
  * byte written out, a two-byte ack whose distance fits in one, and flags set without an ack.
  */
 
-import type { ByteReader, ByteWriter } from "./bytes.ts";
+import type { DatagramReader } from "../../pack/reader.ts";
+import type { DatagramWriter } from "../../pack/writer.ts";
+import { cursorDropReason } from "./drop-reason.ts";
 import { addToSequence, sequenceDistance } from "./sequence.ts";
 
 export interface AckField {
@@ -90,41 +92,50 @@ function countSetBits(value: number): number {
   return count;
 }
 
-export function writePacketHeader(writer: ByteWriter, header: PacketHeader): void {
+export function writePacketHeader(writer: DatagramWriter, header: PacketHeader): void {
   const prefix = packetHeaderPrefix(header);
-  writer.writeU8(prefix);
-  writer.writeU16(header.sequence);
+  writer.writeUint8(prefix);
+  writer.writeUint16(header.sequence);
   const ack = header.ack;
   if (ack === null) return;
-  if (prefix & ACK_AS_DISTANCE_FLAG) writer.writeU8(sequenceDistance(ack.latest, header.sequence));
-  else writer.writeU16(ack.latest);
+  if (prefix & ACK_AS_DISTANCE_FLAG) writer.writeUint8(sequenceDistance(ack.latest, header.sequence));
+  else writer.writeUint16(ack.latest);
   for (let index = 0; index < ACK_BITS_BYTES; index++) {
-    if (prefix & (1 << index)) writer.writeU8(ackBitsByte(ack.bits, index));
+    if (prefix & (1 << index)) writer.writeUint8(ackBitsByte(ack.bits, index));
   }
 }
 
 /** Reads a header; any malformed or non-canonical header is refused with the reason. */
-export function readPacketHeader(reader: ByteReader): HeaderReadResult {
-  const prefix = reader.readU8();
-  const sequence = reader.readU16();
-  if (reader.failed) return { ok: false, reason: "truncated" };
+export function readPacketHeader(reader: DatagramReader): HeaderReadResult {
+  try {
+    return readHeaderFields(reader);
+  } catch (error) {
+    cursorDropReason(error);
+    return { ok: false, reason: "truncated" };
+  }
+}
+
+/** Reads a header; the cursor throws when it is cut short. */
+function readHeaderFields(reader: DatagramReader): HeaderReadResult {
+  const prefix = reader.readUint8();
+  const sequence = reader.readUint16();
   if (prefix & RESERVED_PREFIX_BITS) return { ok: false, reason: "reserved_bits" };
   if ((prefix & HAS_ACK_FLAG) === 0) {
     if (prefix !== 0) return { ok: false, reason: "non_canonical_header" };
     return { ok: true, header: { sequence, ack: null } };
   }
   const ack = readAckField(reader, prefix, sequence);
-  if (reader.failed) return { ok: false, reason: "truncated" };
   const header = { sequence, ack };
   if (packetHeaderPrefix(header) !== prefix) return { ok: false, reason: "non_canonical_header" };
   return { ok: true, header };
 }
 
-function readAckField(reader: ByteReader, prefix: number, sequence: number): AckField {
-  const latest = prefix & ACK_AS_DISTANCE_FLAG ? addToSequence(sequence, -reader.readU8()) : reader.readU16();
+function readAckField(reader: DatagramReader, prefix: number, sequence: number): AckField {
+  const latest =
+    prefix & ACK_AS_DISTANCE_FLAG ? addToSequence(sequence, -reader.readUint8()) : reader.readUint16();
   let bits = 0;
   for (let index = 0; index < ACK_BITS_BYTES; index++) {
-    const byte = prefix & (1 << index) ? reader.readU8() : ALL_RECEIVED_BYTE;
+    const byte = prefix & (1 << index) ? reader.readUint8() : ALL_RECEIVED_BYTE;
     bits |= byte << (index * BYTE_BITS);
   }
   return { latest, bits: bits >>> 0 };
