@@ -3,6 +3,8 @@
 FROM node:20
 WORKDIR /app
 COPY . /app
+# the browser bundles (the demo's canvas client uberdog serves at /play/), with the esbuild installed above
+RUN node --import tsx scripts/build-web.ts
 ENV NODE_ENV=production
 # Which service to run: `docker compose` passes it as the command, e.g. services/state-server/src/main.ts
 ENTRYPOINT ["node", "--import", "tsx"]

@@ -20,8 +20,10 @@ const TEST_SCRYPT_LOG_N = "10";
 export interface PlayerClusterOptions {
   /** The cluster's `.dc` files; Astron's test file by default. */
   readonly dcFiles?: readonly string[];
-  /** Client-agent environment (TICK_HZ, ...). */
+  /** Client-agent environment (TICK_HZ, WS_PORT, ...); its WebSocket, if any, is uberdog's CLIENT_AGENT_WEBSOCKETS. */
   readonly agentEnv?: Record<string, string>;
+  /** Uberdog environment beyond the cluster's (PLAY_DIR, ...). */
+  readonly uberdogEnv?: Record<string, string>;
 }
 
 export interface PlayerOptions {
@@ -74,6 +76,8 @@ export async function startPlayerCluster(
         LOG_LEVEL: "silent",
         HTTP_PORT: "0",
         REDIS_PREFIX: cluster.prefix,
+        CLIENT_AGENT_WEBSOCKETS: cluster.agent.webSocketUrl ?? "",
+        ...options.uberdogEnv,
       }),
     );
   } catch (error) {

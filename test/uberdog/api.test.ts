@@ -385,6 +385,7 @@ describe("operations", () => {
       "connectToken",
       "expiresAt",
       "servers",
+      "webSockets",
     ]);
     expect(Object.keys(document.paths["/v1/accounts"].post.responses).sort()).toEqual([
       "201",

@@ -1,8 +1,8 @@
 /**
- * OverworldClient: a game client over the real transport (netcode.io connection, reliable endpoint, the
- * client message catalogue), driven by a timer. It says hello, keeps the connection alive with
- * heartbeats (whose CLOCK answers keep the cluster clock), manages interests, mirrors the objects the
- * client agent shows it, and sends field updates packed by their dclass.
+ * OverworldClient: a game client over a real transport (transport.ts: netcode.io and the reliable layer
+ * over UDP, or a WebSocket) and the client message catalogue, driven by a timer. It says hello, keeps the
+ * connection alive with heartbeats (whose CLOCK answers keep the cluster clock), manages interests,
+ * mirrors the objects the client agent shows it, and sends field updates packed by their dclass.
  */
 
 import {
@@ -16,10 +16,8 @@ import {
   hasKeyword,
   isContainerField,
   legacyHash,
-  loadDcFiles,
-  netcode,
   packField,
-  reliable,
+  type reliable,
   unpackFieldAt,
 } from "@overworld/protocol";
 import {
@@ -40,9 +38,11 @@ import {
   type WireClasses,
   type ZoneGrid,
 } from "@overworld/protocol/client";
+import { platform } from "#platform";
 import { type ClockEstimate, ClusterClock } from "./clock.ts";
 import { Emitter } from "./emitter.ts";
 import { StateTicks } from "./state-ticks.ts";
+import type { ClientTransport } from "./transport.ts";
 import { UnreadStore } from "./unread-updates.ts";
 
 export interface ConnectOptions {
@@ -66,6 +66,11 @@ export interface ConnectOptions {
   readonly connectTimeoutMs?: number;
   /** Local address to bind the UDP socket to; 127.0.0.1 by default ("0.0.0.0" to reach other hosts). */
   readonly host?: string;
+  /**
+   * Connect over WebSocket to this `ws://` or `wss://` URL (login's `webSockets`) instead of over UDP to
+   * the token's addresses; the only way in a browser.
+   */
+  readonly url?: string;
 }
 
 /** A local mirror of an object the client agent shows this client. */
@@ -98,7 +103,7 @@ export interface EjectEvent {
 }
 
 export interface DisconnectEvent {
-  /** Why: "closed" (close() was called), "ejected", or the netcode state reached (e.g. "timed out"). */
+  /** Why: "closed" (close() was called), "ejected", or how the connection ended (a netcode state, a WebSocket close). */
   readonly reason: string;
 }
 
@@ -162,13 +167,6 @@ const U16_LIMIT = 0x1_0000;
 const MAX_PENDING_ECHOES = 16;
 const U32_LIMIT = 0x1_0000_0000;
 
-/**
- * A client mostly listens: the agent's datagrams come in bursts, one per tick (20 Hz by default). Acks
- * ride on whatever the client sends; alone, one per burst is enough (the agent's next datagrams are
- * acked with the 32 before them), not one or two per datagram heard.
- */
-const ACK_DELAY_MS = 50;
-
 /** A field of an object as one number (doIds are 32-bit, field ids 16-bit). */
 const echoKey = (doId: number, fieldId: number) => doId * U16_LIMIT + fieldId;
 /**
@@ -181,8 +179,6 @@ export class OverworldClient extends Emitter<ClientEvents> {
   /** The objects in view, by doId. */
   readonly objects = new Map<number, ObjectMirror>();
   readonly dc: DcFile;
-  private readonly netcodeClient = new netcode.NetcodeClient();
-  private readonly endpoint = new reliable.ReliableEndpoint({ ackDelayMs: ACK_DELAY_MS });
   private readonly clock = new ClusterClock();
   /** How the agent's messages are read: field keys are local to the class of each object in view. */
   private readonly wire: WireClasses;
@@ -191,7 +187,7 @@ export class OverworldClient extends Emitter<ClientEvents> {
   /** Updates that wait for their object to enter before they can be read. */
   private readonly unread = new UnreadStore();
   private readonly now: () => number;
-  private udp: netcode.UdpEndpoint | null = null;
+  private transport: ClientTransport | null = null;
   private pumpTimer: ReturnType<typeof setInterval> | undefined;
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   /** Send times of the hello and heartbeats whose answers (HELLO_RESP, CLOCK) have not come yet. */
@@ -207,8 +203,8 @@ export class OverworldClient extends Emitter<ClientEvents> {
   private helloDone = false;
   private closed = false;
   private onHello: Pending | null = null;
-  /** Says hello once the netcode connection is up (set while connecting). */
-  private onNetcodeConnected: (() => void) | null = null;
+  /** Says hello once the transport is up (set while connecting). */
+  private onTransportOpen: (() => void) | null = null;
 
   private constructor(dc: DcFile, now: () => number) {
     super();
@@ -223,12 +219,13 @@ export class OverworldClient extends Emitter<ClientEvents> {
   /**
    * Connects with a connect token, says hello, and resolves once the agent accepts it (HELLO_RESP).
    * Rejects with a ConnectError carrying the ejection code and reason if the agent refuses (124 version,
-   * 125 schema hash), or naming the netcode state if the connection never comes up.
+   * 125 schema hash), or naming how the connection ended if it never comes up (a netcode state, or a
+   * WebSocket close: 1008 for a refused token).
    */
   static async connect(options: ConnectOptions): Promise<OverworldClient> {
-    const dc = options.file ?? (options.dcFiles ? loadDcFiles([...options.dcFiles]) : undefined);
+    const dc = options.file ?? (options.dcFiles ? platform.loadDcFiles(options.dcFiles) : undefined);
     if (dc === undefined) throw new TypeError("connect needs `file` (a DcFile) or `dcFiles` (paths)");
-    const token = typeof options.token === "string" ? base64Bytes(options.token) : options.token;
+    const token = typeof options.token === "string" ? platform.base64Bytes(options.token) : options.token;
     const client = new OverworldClient(dc, options.now ?? Date.now);
     await client.start(token, options);
     return client;
@@ -245,12 +242,13 @@ export class OverworldClient extends Emitter<ClientEvents> {
   }
 
   get connected(): boolean {
-    return !this.closed && this.netcodeClient.state === netcode.ClientState.Connected;
+    return !this.closed && this.transport?.connected === true;
   }
 
-  /** Transport statistics (packets, bytes, RTT, loss). */
+  /** Transport statistics (packets, bytes, RTT, loss; over WebSocket, frames and bytes). */
   get stats(): reliable.ReliableStats {
-    return this.endpoint.stats;
+    if (this.transport === null) throw new Error("the client has no transport before it connects");
+    return this.transport.stats;
   }
 
   /** Asks to see the objects in `zones` of `parent`; resolves once they have all arrived (DONE_INTEREST). */
@@ -364,13 +362,12 @@ export class OverworldClient extends Emitter<ClientEvents> {
     }
   }
 
-  /** Says goodbye (DISCONNECT, then netcode's disconnect packets) and closes the socket. */
+  /** Says goodbye (DISCONNECT, then the transport's own goodbye) and closes the socket. */
   async close(): Promise<void> {
     if (this.closed) return;
     if (this.connected) {
       this.send({ type: ClientMessageType.Disconnect });
       this.flush();
-      this.handle(this.netcodeClient.disconnect(this.now()));
     }
     await this.shutdown("closed");
   }
@@ -378,10 +375,21 @@ export class OverworldClient extends Emitter<ClientEvents> {
   // ---- connecting ------------------------------------------------------------------------------------
 
   private async start(token: Uint8Array, options: ConnectOptions): Promise<void> {
-    this.udp = await netcode.openUdpEndpoint({
-      host: options.host ?? "127.0.0.1",
-      onDatagram: (bytes, from) => this.handle(this.netcodeClient.receive(bytes, from, this.now())),
-    });
+    const hash = options.schemaHash ?? legacyHash(this.dc);
+    this.onTransportOpen = () => {
+      this.clockRequests.push(this.now());
+      this.send({ type: ClientMessageType.Hello, version: options.version, schemaHash: hash });
+    };
+    this.transport = await platform.openTransport(
+      token,
+      { url: options.url, host: options.host },
+      {
+        open: () => this.transportOpened(),
+        message: (bytes) => this.receiveMessage(bytes),
+        closed: (reason) => this.transportClosed(reason),
+      },
+      this.now,
+    );
     const hello = new Promise<void>((resolve, reject) => {
       this.onHello = { resolve, reject };
     });
@@ -390,13 +398,6 @@ export class OverworldClient extends Emitter<ClientEvents> {
       () => this.failHello(new ConnectError(`no hello answer within ${timeoutMs} ms`)),
       timeoutMs,
     );
-    const hash = options.schemaHash ?? legacyHash(this.dc);
-    const greet = () => {
-      this.clockRequests.push(this.now());
-      this.send({ type: ClientMessageType.Hello, version: options.version, schemaHash: hash });
-    };
-    this.onNetcodeConnected = greet;
-    this.handle(this.netcodeClient.connect(token, this.now()));
     const periodMs = MS_PER_SECOND / (options.updateHz ?? DEFAULT_UPDATE_HZ);
     this.pumpTimer = setInterval(() => this.pump(), periodMs);
     try {
@@ -425,14 +426,12 @@ export class OverworldClient extends Emitter<ClientEvents> {
   // ---- the transport ---------------------------------------------------------------------------------
 
   private send(message: ClientMessage): void {
-    if (this.closed) throw new Error("the client is closed");
-    this.endpoint.sendReliable(encodeClientMessage(message));
+    if (this.closed || this.transport === null) throw new Error("the client is closed");
+    this.transport.send(encodeClientMessage(message));
   }
 
   private pump(): void {
-    const now = this.now();
-    this.handle(this.netcodeClient.update(now));
-    this.flush();
+    this.transport?.update(this.now());
   }
 
   /**
@@ -441,55 +440,30 @@ export class OverworldClient extends Emitter<ClientEvents> {
    */
   flush(): void {
     if (!this.connected) return;
-    const now = this.now();
-    for (const payload of this.endpoint.update(now)) this.handle(this.netcodeClient.send(payload, now));
+    this.transport?.flush(this.now());
   }
 
-  private handle(events: netcode.ClientEvent[]): void {
-    for (const event of events) {
-      switch (event.type) {
-        case "send":
-          this.udp?.send(event.bytes, event.to);
-          break;
-        case "payload":
-          this.receivePayload(event.payload);
-          break;
-        case "state":
-          this.stateChanged(event.to);
-          break;
-        case "dropped":
-          break;
-      }
-    }
+  private transportOpened(): void {
+    const greet = this.onTransportOpen;
+    this.onTransportOpen = null;
+    greet?.();
   }
 
-  private stateChanged(state: netcode.ClientState): void {
-    if (state === netcode.ClientState.Connected) {
-      const greet = this.onNetcodeConnected;
-      this.onNetcodeConnected = null;
-      greet?.();
-      return;
-    }
-    if (state > netcode.ClientState.Disconnected) return;
-    const reason = stateName(state);
+  private transportClosed(reason: string): void {
     this.failHello(new ConnectError(`the connection ended before hello was answered: ${reason}`));
     void this.shutdown(reason);
   }
 
-  private receivePayload(payload: Uint8Array): void {
-    const result = this.endpoint.receivePacket(payload, this.now());
-    if (!result.accepted) return;
-    for (const message of result.messages) {
-      const type = message.bytes[0];
-      if (type === AgentMessageType.FieldUpdates || type === AgentMessageType.StateUpdates) {
-        // the hot path: every update of everything in view, read in place
-        this.updatesRead(readFieldUpdates(message.bytes, this.wire, this.visitUpdate));
-        continue;
-      }
-      const decoded = decodeAgentMessage(message.bytes, this.wire);
-      if (decoded.ok) this.receive(decoded.message);
-      else this.emit("error", new Error(`undecodable agent message (${decoded.code}): ${decoded.detail}`));
+  private receiveMessage(bytes: Uint8Array): void {
+    const type = bytes[0];
+    if (type === AgentMessageType.FieldUpdates || type === AgentMessageType.StateUpdates) {
+      // the hot path: every update of everything in view, read in place
+      this.updatesRead(readFieldUpdates(bytes, this.wire, this.visitUpdate));
+      return;
     }
+    const decoded = decodeAgentMessage(bytes, this.wire);
+    if (decoded.ok) this.receive(decoded.message);
+    else this.emit("error", new Error(`undecodable agent message (${decoded.code}): ${decoded.detail}`));
   }
 
   /** After reading updates: the rest of a message waiting for an object is kept; a problem is reported. */
@@ -740,18 +714,7 @@ export class OverworldClient extends Emitter<ClientEvents> {
     for (const pending of this.pendingContexts.values()) pending.reject(error);
     this.pendingContexts.clear();
     this.failHello(new ConnectError(`the client disconnected: ${reason}`));
-    const udp = this.udp;
-    this.udp = null;
-    await udp?.close();
+    await this.transport?.close(this.now());
     this.emit("disconnect", { reason });
   }
-}
-
-function stateName(state: netcode.ClientState): string {
-  for (const [name, value] of Object.entries(netcode.ClientState)) if (value === state) return name;
-  return `state ${state}`;
-}
-
-function base64Bytes(text: string): Uint8Array {
-  return new Uint8Array(Buffer.from(text, "base64"));
 }

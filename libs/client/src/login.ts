@@ -2,11 +2,12 @@
  * Accounts over uberdog's REST API (services/uberdog/README.md): register, and log in for a connect token.
  * Failures are LoginErrors carrying the server's stable code and its reason for people.
  *
- * Requests go out over node:http(s), which can bind the local address they come from (`localAddress`):
- * uberdog limits logins per client address, and a load tester gives each bot an address of its own.
+ * In Node, requests go out over node:http(s), which can bind the local address they come from
+ * (`localAddress`): uberdog limits logins per client address, and a load tester gives each bot an address
+ * of its own. In a browser they go through fetch (platform-browser.ts).
  */
-import { request as httpRequest, type IncomingMessage } from "node:http";
-import { request as httpsRequest } from "node:https";
+import { platform } from "#platform";
+import type { HttpAnswer } from "./platform.ts";
 
 export interface RequestOptions {
   /** The local address to send from (e.g. 127.0.1.7; all of 127.0.0.0/8 is loopback on Linux). */
@@ -25,6 +26,8 @@ export interface LoginResult {
   readonly expiresAt: string;
   /** The client-agent addresses the token names. */
   readonly servers: readonly string[];
+  /** The same client agents' WebSocket URLs (`ws://` or `wss://`), for browsers; empty if they have none. */
+  readonly webSockets: readonly string[];
 }
 
 export interface RegisterResult {
@@ -66,7 +69,7 @@ export async function login(
   if (typeof accountId !== "number" || typeof token !== "string") {
     throw new LoginError(200, "bad_response", "the login answer lacks accountId or connectToken");
   }
-  const connectToken = new Uint8Array(Buffer.from(token, "base64"));
+  const connectToken = platform.base64Bytes(token);
   if (connectToken.length !== CONNECT_TOKEN_BYTES) {
     throw new LoginError(
       200,
@@ -78,9 +81,8 @@ export async function login(
     accountId,
     connectToken,
     expiresAt: typeof body.expiresAt === "string" ? body.expiresAt : "",
-    servers: Array.isArray(body.servers)
-      ? body.servers.filter((s): s is string => typeof s === "string")
-      : [],
+    servers: strings(body.servers),
+    webSockets: strings(body.webSockets),
   };
 }
 
@@ -105,9 +107,9 @@ async function postJson(
   options: RequestOptions,
 ): Promise<Record<string, unknown>> {
   const url = new URL(path, baseUrl);
-  let response: Answer;
+  let response: HttpAnswer;
   try {
-    response = await post(
+    response = await platform.postJson(
       url,
       JSON.stringify(payload),
       options.localAddress,
@@ -133,45 +135,6 @@ async function postJson(
   );
 }
 
-interface Answer {
-  readonly status: number;
-  readonly statusText: string;
-  readonly retryAfter: string | undefined;
-  readonly text: string;
-}
-
-/** One POST of a JSON body; resolves with the answer whatever its status, rejects when there is none. */
-function post(url: URL, json: string, localAddress: string | undefined, timeoutMs: number): Promise<Answer> {
-  const send = url.protocol === "https:" ? httpsRequest : httpRequest;
-  return new Promise<Answer>((resolve, reject) => {
-    const request = send(
-      url,
-      {
-        method: "POST",
-        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(json) },
-        ...(localAddress === undefined ? {} : { localAddress }),
-      },
-      (response: IncomingMessage) => {
-        const chunks: Buffer[] = [];
-        response.on("data", (chunk: Buffer) => chunks.push(chunk));
-        response.on("error", reject);
-        response.on("end", () => {
-          const retryAfter = response.headers["retry-after"];
-          resolve({
-            status: response.statusCode ?? 0,
-            statusText: response.statusMessage ?? "",
-            retryAfter: typeof retryAfter === "string" ? retryAfter : undefined,
-            text: Buffer.concat(chunks).toString("utf8"),
-          });
-        });
-      },
-    );
-    request.on("error", reject);
-    request.setTimeout(timeoutMs, () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    request.end(json);
-  });
-}
-
 function parseJson(text: string): Record<string, unknown> {
   try {
     const body: unknown = JSON.parse(text);
@@ -179,4 +142,8 @@ function parseJson(text: string): Record<string, unknown> {
   } catch {
     return {};
   }
+}
+
+function strings(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((each): each is string => typeof each === "string") : [];
 }

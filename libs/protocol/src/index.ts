@@ -13,6 +13,7 @@ export * from "./dc/keywords.ts";
 export * from "./dc/load.ts";
 export type * from "./dc/parameter.ts";
 export * from "./dc/print.ts";
+export { DcSyntaxError, parseDcText } from "./dc/semantics.ts";
 export * from "./dc/types.ts";
 export type * from "./dc/value.ts";
 export * from "./delta/index.ts";

@@ -4,7 +4,11 @@
  * director. `startClientAgent(config)` is what main.ts runs and what tests run in-process.
  *
  * Every datagram first passes the per-address token bucket (before any cryptography); then the netcode
- * server authenticates it; payloads of connected clients go to their session.
+ * server authenticates it; payloads of connected clients go to their session. Browsers connect over
+ * WebSocket instead (websocket.ts, when WS_PORT is set): the same connect tokens, checked by the same
+ * netcode server and spent there, the same per-address budget, and the same ClientSession, over a
+ * StreamLink instead of the reliable layer (session-link.ts). Sessions are numbered by their netcode slot
+ * (below 65536) or, over WebSocket, from 65536 up.
  *
  * Sessions are counted over the cluster in Redis (session-limits.ts): a session is admitted once it has
  * its channel, and its hello is answered only then. An address at MAX_SESSIONS_PER_ADDRESS is refused
@@ -52,12 +56,16 @@ import {
   UpdateForwarder,
 } from "@overworld/service";
 import { Counter, Gauge, Registry } from "prom-client";
+import type { WebSocket } from "ws";
 import { type ClientAgentConfig, instanceIdOf } from "./config.ts";
+import { HeldFrames } from "./held-frames.ts";
 import { type InterestPort, LocationSubscriptions } from "./interest.ts";
 import { AddressRateLimiter } from "./rate-limit.ts";
 import { ClientSession, fieldRulesOf, type SessionRules } from "./session.ts";
 import { type Admission, type SessionIdentity, SessionLimits } from "./session-limits.ts";
+import { ReliableLink, type SessionLink, StreamLink } from "./session-link.ts";
 import { type SessionPort, SessionPostRemoves } from "./session-objects.ts";
+import { bytesOf, listenWebSocket, type WebSocketListener } from "./websocket.ts";
 
 const SERVICE = "client-agent";
 const MS_PER_SECOND = 1000;
@@ -65,6 +73,11 @@ const MS_PER_SECOND = 1000;
 const LATE_CONTROL_GRACE_MS = 10_000;
 /** How long a zone query may take before the interest fails. */
 const QUERY_TIMEOUT_MS = 5000;
+/** Bytes waiting unsent at a WebSocket past which its state messages count as lost (session-link.ts). */
+const STATE_BACKLOG_BYTES = 256 * 1024;
+/** The WebSocket close code when the agent ends a session (the EJECT before it says why, if ejected). */
+const CLOSE_NORMAL = 1000;
+const CLOSE_GOING_AWAY = 1001;
 /** How long the agent waits for the state server to acknowledge a batch of client updates before sending it again. */
 const UPDATES_ACK_TIMEOUT_MS = 1000;
 /** At stop, how long the agent waits for its clients' last updates to be acknowledged. */
@@ -76,15 +89,17 @@ export interface ClientAgentHandle {
   readonly udpAddress: netcode.NetcodeAddress;
   /** The address written in connect tokens. */
   readonly publicAddress: netcode.NetcodeAddress;
+  /** The players' WebSocket listener (`ws://` or `wss://` host:port), when WS_PORT is set. */
+  readonly webSocketUrl: string | undefined;
   readonly httpPort: number;
   readonly schemaHash: number;
   /** The agent's participant channel (a new one if it had to join the cluster again). */
   readonly channel: number;
-  /** Connected clients (netcode slots in use). */
+  /** Connected clients (netcode slots in use, and WebSocket sessions). */
   readonly connectedClients: number;
   /** Datagrams received, before the rate limit. */
   readonly datagramsReceived: number;
-  /** Datagrams dropped by the rate limit. */
+  /** Datagrams dropped by the rate limit, and WebSocket upgrades refused and frames held back by it. */
   readonly rateLimited: number;
   /** Open location subscriptions (one per subject, shared by the clients). */
   readonly locationSubscriptions: number;
@@ -130,6 +145,24 @@ function createMetrics(registry: Registry) {
     bytesReceived: new Counter({
       name: "ow_client_agent_received_bytes_total",
       help: "UDP payload bytes received, before the rate limit (every datagram, accepted or not)",
+      registers,
+    }),
+    webSocketRequests: new Counter({
+      name: "ow_client_agent_websocket_requests_total",
+      help: "WebSocket connection requests (the first frame: a connect token), by outcome (accepted, or the netcode reason it was refused)",
+      labelNames: ["outcome"] as const,
+      registers,
+    }),
+    webSocketFrames: new Counter({
+      name: "ow_client_agent_websocket_frames_total",
+      help: "WebSocket frames of sessions, by direction (in: from clients, before the rate limit; out: to clients)",
+      labelNames: ["direction"] as const,
+      registers,
+    }),
+    webSocketBytes: new Counter({
+      name: "ow_client_agent_websocket_bytes_total",
+      help: "Payload bytes of WebSocket frames of sessions, by direction",
+      labelNames: ["direction"] as const,
       registers,
     }),
     ejections: new Counter({
@@ -329,6 +362,23 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       running.disconnectAll();
       await forwarder.drain(DRAIN_MS); // what clients sent last reaches the state server before the agent goes
     });
+    let webSocket: WebSocketListener | undefined;
+    if (config.WS_PORT !== undefined) {
+      webSocket = await listenWebSocket({
+        host: config.WS_HOST,
+        port: config.WS_PORT,
+        ...(config.WS_TLS === undefined ? {} : { tls: config.WS_TLS }),
+        origins: config.WS_ORIGINS,
+        log,
+        gate: {
+          allow: (address, now) => running.allow(address, now),
+          full: () => running.connectedClients >= config.MAX_CLIENTS,
+          admit: (request, now) => running.admitStreamRequest(request, now),
+          accepted: (socket, token, address) => running.connectStream(socket, token, address),
+        },
+      });
+      closers.push(webSocket.close);
+    }
 
     const ops: OpsServer = await startOpsServer({
       service: SERVICE,
@@ -340,11 +390,21 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
         redis: () => redis.status === "ready",
         cluster: () => participant.alive,
       },
-      details: () => ({ clients: running.connectedClients, udp: udp.address.key }),
+      details: () => ({
+        clients: running.connectedClients,
+        udp: udp.address.key,
+        ...(webSocket ? { webSocket: webSocket.url } : {}),
+      }),
     });
     closers.push(() => ops.close());
     log.info(
-      { udp: udp.address.key, publicAddress: publicAddress.key, httpPort: ops.port, schemaHash },
+      {
+        udp: udp.address.key,
+        publicAddress: publicAddress.key,
+        webSocket: webSocket?.url,
+        httpPort: ops.port,
+        schemaHash,
+      },
       "client agent started",
     );
     let stopping: Promise<void> | undefined;
@@ -352,6 +412,7 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       log,
       udpAddress: udp.address,
       publicAddress,
+      webSocketUrl: webSocket?.url,
       httpPort: ops.port,
       schemaHash,
       get channel() {
@@ -382,12 +443,18 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
   }
 }
 
-/** The socket side: datagrams in through the rate limit and the netcode server, sessions, the tick. */
+/**
+ * The socket side: datagrams in through the rate limit and the netcode server, WebSocket frames through
+ * the same rate limit, sessions, the tick.
+ */
 class Wire {
   private server: netcode.NetcodeServer | undefined;
   private udp: netcode.UdpEndpoint | undefined;
   private readonly limiter: AddressRateLimiter;
   private readonly sessions = new Map<number, ClientSession>();
+  /** The WebSocket of each session that came that way (by session number). */
+  private readonly streams = new Map<number, { socket: WebSocket; held: HeldFrames }>();
+  private nextStreamIndex = netcode.MAX_CLIENTS_LIMIT;
   /** The open participant-channel subscription of each session (by client index). */
   private readonly channels = new Map<number, () => void>();
   private forwardScheduled = false;
@@ -421,7 +488,7 @@ class Wire {
   }
 
   get connectedClients(): number {
-    return this.server?.connectedClients ?? 0;
+    return (this.server?.connectedClients ?? 0) + this.streams.size;
   }
 
   get rateLimited(): number {
@@ -444,12 +511,48 @@ class Wire {
     const now = Date.now();
     this.datagramsReceived += 1;
     this.tally.bytesReceived += bytes.length;
-    const address = addressKey(from);
-    if (!this.limiter.allow(address, now, this.sessionsAt.get(address) ?? 0)) {
+    if (!this.allow(addressKey(from), now)) {
       this.tally.outcome("rate_limited");
       return;
     }
     this.handle(server.receive(bytes, from, now), now);
+  }
+
+  /** Takes one token of the address's budget (a datagram, a WebSocket upgrade or frame); false: none left. */
+  allow(address: string, now: number): boolean {
+    return this.limiter.allow(address, now, this.sessionsAt.get(address) ?? 0);
+  }
+
+  /** Checks a connection request that came over WebSocket, and spends its token. */
+  admitStreamRequest(request: Uint8Array, now: number): netcode.ReadResult<netcode.PrivateConnectToken> {
+    const server = this.server;
+    if (server === undefined) return { ok: false, reason: "not_connected" };
+    const admitted = server.admitStreamRequest(request, now);
+    this.metrics.webSocketRequests.inc({ outcome: admitted.ok ? "accepted" : admitted.reason });
+    return admitted;
+  }
+
+  /** A WebSocket whose connect token passed: a session as a UDP client's, over a StreamLink. */
+  connectStream(socket: WebSocket, token: netcode.PrivateConnectToken, address: string): void {
+    const index = this.nextStreamIndex++;
+    const held = new HeldFrames(
+      socket,
+      () => this.allow(address, Date.now()),
+      (bytes) => this.receiveFrame(index, bytes),
+    );
+    this.streams.set(index, { socket, held });
+    socket.on("message", (data) => {
+      const bytes = bytesOf(data);
+      this.tally.framesIn += 1;
+      this.tally.frameBytesIn += bytes.length;
+      held.push(bytes);
+    });
+    socket.on("close", () => {
+      held.close();
+      if (this.streams.delete(index)) this.release(index);
+    });
+    const link = new StreamLink(() => socket.bufferedAmount, STATE_BACKLOG_BYTES);
+    this.connect(index, token.userData, address, Date.now(), link);
   }
 
   tick(): void {
@@ -459,9 +562,9 @@ class Wire {
     try {
       this.handle(server.update(now), now);
       this.sealZones();
-      for (const session of [...this.sessions.values()]) this.tickSession(server, session, now);
+      for (const session of [...this.sessions.values()]) this.tickSession(session, now);
       this.forwardUpdates();
-      this.metrics.clients.set(server.connectedClients);
+      this.metrics.clients.set(this.connectedClients);
       this.tally.flushTo(this.metrics);
     } catch (error) {
       this.log.error({ err: error }, "tick failed");
@@ -509,6 +612,7 @@ class Wire {
     const server = this.server;
     if (server === undefined) return;
     this.handle(server.disconnectAll(Date.now()), Date.now());
+    for (const index of [...this.streams.keys()]) this.drop(index, Date.now(), CLOSE_GOING_AWAY);
   }
 
   /** Ejects the clients of these channels. */
@@ -544,8 +648,42 @@ class Wire {
   private flushSession(session: ClientSession, now: number): void {
     const server = this.server;
     if (server === undefined) return;
-    for (const payload of session.flush(now))
-      this.handle(server.send(session.clientIndex, payload, now), now);
+    const stream = this.streams.get(session.clientIndex);
+    for (const payload of session.flush(now)) {
+      if (stream === undefined) {
+        this.handle(server.send(session.clientIndex, payload, now), now);
+        continue;
+      }
+      stream.socket.send(payload);
+      this.tally.framesOut += 1;
+      this.tally.frameBytesOut += payload.length;
+    }
+  }
+
+  /** Ends a client's connection: netcode's disconnect packets, or the WebSocket's close. */
+  private drop(clientIndex: number, now: number, code = CLOSE_NORMAL): void {
+    const stream = this.streams.get(clientIndex);
+    if (stream === undefined) {
+      this.handle(this.server!.disconnect(clientIndex, now), now);
+      return;
+    }
+    this.streams.delete(clientIndex);
+    stream.held.close();
+    stream.socket.close(code);
+    this.release(clientIndex);
+  }
+
+  /** A frame of a WebSocket client, within its address's budget. */
+  private receiveFrame(clientIndex: number, bytes: Uint8Array): void {
+    const session = this.sessions.get(clientIndex);
+    if (session === undefined) return;
+    this.receiveSessionPayload(session, bytes, Date.now());
+  }
+
+  private receiveSessionPayload(session: ClientSession, payload: Uint8Array, now: number): void {
+    session.receivePayload(payload, now);
+    if (session.outgoing.length > 0) this.forwardSoon();
+    if (session.urgent) this.flushSession(session, now);
   }
 
   /**
@@ -564,7 +702,7 @@ class Wire {
     if (groups.length > 0) this.forward(groups);
   }
 
-  private tickSession(server: netcode.NetcodeServer, session: ClientSession, now: number): void {
+  private tickSession(session: ClientSession, now: number): void {
     session.check(now);
     this.announce(session);
     this.flushSession(session, now);
@@ -582,7 +720,7 @@ class Wire {
           "client ejected",
         );
       }
-      this.handle(server.disconnect(session.clientIndex, now), now);
+      this.drop(session.clientIndex, now);
     }
   }
 
@@ -596,7 +734,7 @@ class Wire {
           this.tally.bytesSent += event.bytes.length;
           break;
         case "connected":
-          this.connect(event.clientIndex, event.userData, addressKey(event.address), now);
+          this.connect(event.clientIndex, event.userData, addressKey(event.address), now, new ReliableLink());
           break;
         case "disconnected":
           this.release(event.clientIndex);
@@ -606,9 +744,7 @@ class Wire {
           this.tally.outcome("accepted");
           const session = this.sessions.get(event.clientIndex);
           if (session === undefined) break;
-          session.receivePayload(event.payload, now);
-          if (session.outgoing.length > 0) this.forwardSoon();
-          if (session.urgent) this.flushSession(session, now);
+          this.receiveSessionPayload(session, event.payload, now);
           break;
         }
         case "dropped":
@@ -620,17 +756,31 @@ class Wire {
     }
   }
 
-  private connect(clientIndex: number, userData: Uint8Array, address: string, now: number): void {
+  private connect(
+    clientIndex: number,
+    userData: Uint8Array,
+    address: string,
+    now: number,
+    link: SessionLink,
+  ): void {
     let user: { accountId: number; username: string };
     try {
       user = decodeLoginUserData(userData);
     } catch (error) {
       // sealed with our key, so a misconfigured issuer, not an attack: refuse the client, say why in the log
       this.log.warn({ client: clientIndex, err: error }, "connect token user data is unreadable");
-      this.handle(this.server!.disconnect(clientIndex, now), now);
+      this.drop(clientIndex, now);
       return;
     }
-    const session = new ClientSession(clientIndex, user.accountId, user.username, this.rules, now, this.port);
+    const session = new ClientSession(
+      clientIndex,
+      user.accountId,
+      user.username,
+      this.rules,
+      now,
+      this.port,
+      link,
+    );
     this.sessions.set(clientIndex, session);
     this.addresses.set(clientIndex, address);
     this.sessionsAt.set(address, (this.sessionsAt.get(address) ?? 0) + 1);
@@ -791,11 +941,15 @@ interface AccountPort {
   endSessions(message: messages.EndSessions): void;
 }
 
-/** Counts of the datagram path, added to the Prometheus counters in one go. */
+/** Counts of the datagram and frame paths, added to the Prometheus counters in one go. */
 class Tally {
   datagramsSent = 0;
   bytesSent = 0;
   bytesReceived = 0;
+  framesIn = 0;
+  framesOut = 0;
+  frameBytesIn = 0;
+  frameBytesOut = 0;
   private readonly outcomes = new Map<string, number>();
 
   outcome(name: string): void {
@@ -807,6 +961,14 @@ class Tally {
     if (this.bytesSent > 0) metrics.bytesSent.inc(this.bytesSent);
     if (this.bytesReceived > 0) metrics.bytesReceived.inc(this.bytesReceived);
     for (const [outcome, count] of this.outcomes) metrics.datagrams.inc({ outcome }, count);
+    if (this.framesIn > 0) metrics.webSocketFrames.inc({ direction: "in" }, this.framesIn);
+    if (this.framesOut > 0) metrics.webSocketFrames.inc({ direction: "out" }, this.framesOut);
+    if (this.frameBytesIn > 0) metrics.webSocketBytes.inc({ direction: "in" }, this.frameBytesIn);
+    if (this.frameBytesOut > 0) metrics.webSocketBytes.inc({ direction: "out" }, this.frameBytesOut);
+    this.framesIn = 0;
+    this.framesOut = 0;
+    this.frameBytesIn = 0;
+    this.frameBytesOut = 0;
     this.datagramsSent = 0;
     this.bytesSent = 0;
     this.bytesReceived = 0;

@@ -35,7 +35,14 @@
  * - UPDATES_HOLD_MS: how long the agent holds clients' accepted updates that no state server acknowledges
  *   (down, restarting), sending them again, before it gives up and ejects those clients with 190 (default
  *   15000).
+ * - WS_PORT: where browsers connect over WebSocket (websocket.ts); unset, the agent has no WebSocket
+ *   listener. WS_HOST: its interface (default 127.0.0.1; 0.0.0.0 in containers).
+ * - WS_ORIGINS: comma-separated origins a browser may connect from, e.g. `https://play.example.com`, or `*`
+ *   (default: none, so only programs, which send no Origin, connect).
+ * - WS_TLS_CERT / WS_TLS_KEY: PEM files of the listener's certificate chain and key: `wss://` with both,
+ *   `ws://` with neither (behind a TLS-terminating proxy, or on localhost).
  */
+import { readFileSync } from "node:fs";
 import { netcode } from "@overworld/protocol";
 import {
   ConfigError,
@@ -86,13 +93,28 @@ export const clientAgentConfigShape = {
   RATE_LIMIT_SESSION_BURST: share(120),
   RATE_LIMIT_SESSION_PER_SECOND: share(120),
   UPDATES_HOLD_MS: positive(15_000, 3_600_000),
+  WS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  WS_HOST: z.string().min(1).default("127.0.0.1"),
+  WS_ORIGINS: z
+    .string()
+    .default("")
+    .transform((text) =>
+      text
+        .split(",")
+        .map((origin) => origin.trim())
+        .filter((origin) => origin.length > 0),
+    ),
+  WS_TLS_CERT: z.string().min(1).optional(),
+  WS_TLS_KEY: z.string().min(1).optional(),
 };
 
 type Loaded = z.infer<z.ZodObject<typeof clientAgentConfigShape>>;
 
-export type ClientAgentConfig = Omit<Loaded, "NETCODE_PRIVATE_KEY"> & {
+export type ClientAgentConfig = Omit<Loaded, "NETCODE_PRIVATE_KEY" | "WS_TLS_CERT" | "WS_TLS_KEY"> & {
   /** The 32 bytes shared with uberdog. */
   readonly NETCODE_PRIVATE_KEY: Uint8Array;
+  /** The WebSocket listener's certificate chain and key (PEM), read from WS_TLS_CERT and WS_TLS_KEY. */
+  readonly WS_TLS?: { readonly cert: string; readonly key: string };
 };
 
 /** Reads and validates the configuration; a ConfigError lists every problem (never the key's value). */
@@ -107,11 +129,37 @@ export function loadClientAgentConfig(env: NodeJS.ProcessEnv = process.env): Cli
   }
   const key = readNetcodePrivateKey(env.NETCODE_PRIVATE_KEY);
   if (typeof key === "string") problems.push(`  NETCODE_PRIVATE_KEY: ${key}`);
+  const tls = readTls(loaded?.WS_TLS_CERT, loaded?.WS_TLS_KEY, problems);
   if (problems.length > 0 || !loaded || typeof key === "string") {
     throw new ConfigError(`bad configuration in the environment:\n${problems.join("\n")}`);
   }
-  const { NETCODE_PRIVATE_KEY: _hidden, ...rest } = loaded;
-  return { ...rest, NETCODE_PRIVATE_KEY: key };
+  const { NETCODE_PRIVATE_KEY: _hidden, WS_TLS_CERT: _cert, WS_TLS_KEY: _key, ...rest } = loaded;
+  return { ...rest, NETCODE_PRIVATE_KEY: key, ...(tls === undefined ? {} : { WS_TLS: tls }) };
+}
+
+/** Both PEM files or neither; a problem names the variable and the file. */
+function readTls(
+  certPath: string | undefined,
+  keyPath: string | undefined,
+  problems: string[],
+): { cert: string; key: string } | undefined {
+  if (certPath === undefined && keyPath === undefined) return undefined;
+  if (certPath === undefined || keyPath === undefined) {
+    const missing = certPath === undefined ? "WS_TLS_CERT" : "WS_TLS_KEY";
+    problems.push(
+      `  ${missing}: required with ${missing === "WS_TLS_CERT" ? "WS_TLS_KEY" : "WS_TLS_CERT"} (wss:// needs both)`,
+    );
+    return undefined;
+  }
+  const read = (variable: string, path: string) => {
+    try {
+      return readFileSync(path, "utf8");
+    } catch (error) {
+      problems.push(`  ${variable}: cannot read ${path}: ${(error as Error).message}`);
+      return "";
+    }
+  };
+  return { cert: read("WS_TLS_CERT", certPath), key: read("WS_TLS_KEY", keyPath) };
 }
 
 export function instanceIdOf(config: ClientAgentConfig): string {

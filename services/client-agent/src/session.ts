@@ -1,8 +1,8 @@
 /**
- * One connected client, as pure logic over bytes and time: its reliable endpoint, its hello, its heartbeat,
- * and the checks on what it sends. Ejections follow Astron's codes; each carries a reason naming what was
- * wrong. The agent owns the socket and the netcode server; it feeds payloads in and sends what `flush`
- * returns.
+ * One connected client, as pure logic over bytes and time: its hello, its heartbeat, and the checks on what
+ * it sends. Ejections follow Astron's codes; each carries a reason naming what was wrong. It talks through
+ * a SessionLink (session-link.ts: the reliable layer over UDP, frames over WebSocket), the same logic
+ * whichever carries it. The agent owns the sockets; it feeds payloads in and sends what `flush` returns.
  *
  * States: awaiting_hello -> active -> ejecting (an EJECT is queued; the agent disconnects the client once
  * it is acknowledged or after EJECT_LINGER_MS). A client that said DISCONNECT is simply closed.
@@ -18,7 +18,6 @@ import {
   hasKeyword,
   isContainerField,
   type messages,
-  reliable,
   unpackField,
 } from "@overworld/protocol";
 import {
@@ -33,13 +32,8 @@ import {
   type FieldValueSizer,
   MAX_FOLLOW_RADIUS,
 } from "@overworld/protocol/client";
-import {
-  ClientInterests,
-  type FieldRules,
-  type InterestPort,
-  type StateMessage,
-  type VisibleObject,
-} from "./interest.ts";
+import { ClientInterests, type FieldRules, type InterestPort, type VisibleObject } from "./interest.ts";
+import type { SessionLink } from "./session-link.ts";
 
 /** Client messages larger than this are refused with 106: nothing a client says needs more. */
 export const MAX_CLIENT_MESSAGE_BYTES = 4096;
@@ -69,7 +63,6 @@ export interface Ejection {
 }
 
 export class ClientSession {
-  readonly endpoint = new reliable.ReliableEndpoint();
   private currentState: SessionState = "awaiting_hello";
   private lastHeartbeatAt: number;
   private ejectedAt = 0;
@@ -95,6 +88,8 @@ export class ClientSession {
     private readonly rules: SessionRules,
     now: number,
     port: InterestPort,
+    /** What the session talks through: the reliable layer over UDP, frames over WebSocket. */
+    private readonly link: SessionLink,
   ) {
     this.lastHeartbeatAt = now;
     this.interests = new ClientInterests(
@@ -138,14 +133,14 @@ export class ClientSession {
     return this.ejectionValue;
   }
 
-  /** A payload from the client's netcode slot. */
+  /** A payload from the client's connection: a netcode payload over UDP, a frame over WebSocket. */
   receivePayload(payload: Uint8Array, now: number): void {
     if (this.currentState === "ejecting" || this.currentState === "closed") return;
-    const result = this.endpoint.receivePacket(payload, now);
-    if (!result.accepted) return; // a bad reliable packet is dropped by the layer below, not ejected
-    for (const delivered of result.messages) {
+    const delivered = this.link.receive(payload, now);
+    if (delivered === null) return; // a bad reliable packet is dropped by the layer below, not ejected
+    for (const bytes of delivered) {
       if (this.currentState !== "awaiting_hello" && this.currentState !== "active") return;
-      this.receiveMessage(delivered.bytes, now);
+      this.receiveMessage(bytes, now);
     }
   }
 
@@ -180,28 +175,28 @@ export class ClientSession {
     }
   }
 
-  /** True when the agent should now close the netcode slot of an ejected client. */
+  /** True when the agent should now close the connection of an ejected client. */
   readyToClose(now: number): boolean {
     if (this.currentState === "closed") return true;
     if (this.currentState !== "ejecting") return false;
-    return this.endpoint.stats.reliablePendingMessages === 0 || now - this.ejectedAt >= EJECT_LINGER_MS;
+    return !this.link.pending || now - this.ejectedAt >= EJECT_LINGER_MS;
   }
 
-  /** The datagram payloads to send now (acks, queued messages, resends). */
+  /** What to send now: datagram payloads (acks, queued messages, resends) over UDP, frames over WebSocket. */
   flush(now: number): Uint8Array[] {
     this.urgent = false;
     if (this.currentState === "active") {
       const updates = this.interests.takeUpdates();
-      for (const bytes of updates.events) this.endpoint.sendReliable(bytes);
-      for (const message of updates.state) this.endpoint.sendUnreliable(message.bytes, undefined, message);
+      for (const bytes of updates.events) this.link.sendReliable(bytes);
+      for (const message of updates.state) this.link.sendState(message);
     }
-    const datagrams = this.endpoint.update(now);
-    for (const lost of this.endpoint.takeLostTags()) this.interests.lost(lost as StateMessage);
-    return datagrams;
+    const payloads = this.link.flush(now);
+    for (const lost of this.link.takeLost()) this.interests.lost(lost);
+    return payloads;
   }
 
   send(message: AgentMessage): void {
-    this.endpoint.sendReliable(encodeAgentMessage(message, this.rules.dc));
+    this.link.sendReliable(encodeAgentMessage(message, this.rules.dc));
   }
 
   eject(code: number, reason: string, now: number): void {

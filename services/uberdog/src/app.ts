@@ -3,7 +3,8 @@
  * `app.inject` (no socket) against a real database:
  *
  *   POST /v1/accounts   {username, password} -> 201 {accountId}       (409 when the username is taken)
- *   POST /v1/login      {username, password} -> 200 {accountId, connectToken, expiresAt, servers}
+ *   POST /v1/login      {username, password} -> 200 {accountId, connectToken, expiresAt, servers, webSockets}
+ *   GET  /play/         a web client (PLAY_DIR), when configured; /play/config.json its settings
  *   GET  /healthz, GET /metrics, GET /openapi.json
  *
  * Every error is a 4xx or 5xx with `{ error, reason, field? }`: `error` a stable code, `reason` words for
@@ -15,7 +16,9 @@
  */
 
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { resolve } from "node:path";
 import rateLimit, { type RateLimitOptions } from "@fastify/rate-limit";
+import fastifyStatic from "@fastify/static";
 import swagger from "@fastify/swagger";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { addressKey, type HealthCheck, type Logger, type Redis } from "@overworld/service";
@@ -73,6 +76,10 @@ export interface UberdogDeps {
   readonly log?: Logger;
   /** True behind a reverse proxy: the client address comes from X-Forwarded-For. */
   readonly trustProxy?: boolean;
+  /** The client agents' WebSocket URLs, answered with every login. */
+  readonly webSockets?: readonly string[];
+  /** A web client served at /play/, and the cluster version it says hello with. */
+  readonly play?: { readonly dir: string; readonly version: string };
 }
 
 /** The largest body accepted: two short strings fit many times over. */
@@ -132,6 +139,7 @@ export async function buildApp(deps: UberdogDeps): Promise<FastifyInstance> {
 
   addAccountRoutes(app, deps, metrics);
   addOperationRoutes(app, deps, registry);
+  if (deps.play) await addPlayRoutes(app, deps.play);
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
   return app;
 }
@@ -228,9 +236,20 @@ function addAccountRoutes(app: App, deps: UberdogDeps, metrics: Metrics): void {
         connectToken: Buffer.from(issued.connectToken).toString("base64"),
         expiresAt: issued.expiresAt.toISOString(),
         servers: [...issued.servers],
+        webSockets: [...(deps.webSockets ?? [])],
       });
     },
   );
+}
+
+/** The web client's files, and its settings (the version to say hello with). */
+async function addPlayRoutes(
+  app: App,
+  play: { readonly dir: string; readonly version: string },
+): Promise<void> {
+  app.get("/play/config.json", { schema: { hide: true } }, async () => ({ version: play.version }));
+  await app.register(fastifyStatic, { root: resolve(play.dir), prefix: "/play/" });
+  app.get("/play", { schema: { hide: true } }, async (_request, reply) => reply.redirect("/play/"));
 }
 
 function addOperationRoutes(app: App, deps: UberdogDeps, registry: Registry): void {

@@ -6,6 +6,12 @@
  * - CLIENT_AGENT_ADDRESSES (required): the client agents' public UDP addresses, comma-separated IP:port
  *   (`127.0.0.1:40000,[::1]:40001`), 1 to 32 of them, written into every connect token. netcode.io tokens
  *   carry IP addresses, not host names.
+ * - CLIENT_AGENT_WEBSOCKETS: the same client agents' WebSocket URLs for browsers, comma-separated `ws://` or
+ *   `wss://` URLs (their WS_PORT), answered with every login as `webSockets` (default: none).
+ * - PLAY_DIR: a directory of static files (a web client, e.g. the demo's, built by `pnpm build:web` into
+ *   examples/demo/web/dist) served at /play/, with /play/config.json telling it CLUSTER_VERSION to say
+ *   hello with (default: no /play).
+ * - CLUSTER_VERSION: the cluster's version, for /play/config.json (default `dev`).
  * - NETCODE_PRIVATE_KEY (required): the 32-byte key shared with the client agents, as 64 hex digits
  *   (`openssl rand -hex 32`). Never printed, not even when it is wrong.
  * - NETCODE_PROTOCOL_ID: the netcode.io protocol id, decimal or 0x hex (default DEFAULT_NETCODE_PROTOCOL_ID).
@@ -27,6 +33,8 @@
  * - TRUST_PROXY: `true` when uberdog sits behind a reverse proxy, so the client address (and its rate
  *   limit) comes from X-Forwarded-For. Otherwise the address is the connection's own.
  */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { netcode } from "@overworld/protocol";
 import {
   ConfigError,
@@ -64,6 +72,27 @@ export const uberdogConfigShape = {
         return z.NEVER;
       }
     }),
+  CLIENT_AGENT_WEBSOCKETS: z
+    .string()
+    .default("")
+    .transform((text, context) => {
+      const urls = text
+        .split(",")
+        .map((entry) => entry.trim())
+        .filter((entry) => entry.length > 0);
+      const bad = urls.find((url) => !/^wss?:\/\/[^/]+/.test(url));
+      if (bad !== undefined) {
+        context.addIssue({
+          code: "custom",
+          message: `expected ws:// or wss:// URLs, got ${bad}`,
+          input: text,
+        });
+        return z.NEVER;
+      }
+      return urls;
+    }),
+  PLAY_DIR: z.string().min(1).optional(),
+  CLUSTER_VERSION: z.string().min(1).default("dev"),
   ...netcodeConfig,
   TOKEN_EXPIRE_SECONDS: count(30, MAX_TOKEN_EXPIRE_SECONDS),
   TOKEN_TIMEOUT_SECONDS: z.coerce
@@ -120,6 +149,9 @@ export function loadUberdogConfig(env: NodeJS.ProcessEnv = process.env): Uberdog
     problems.push(
       `  LOGIN_BACKOFF_MAX_MS: must be at least LOGIN_BACKOFF_FIRST_MS (${loaded.LOGIN_BACKOFF_FIRST_MS}) (got ${loaded.LOGIN_BACKOFF_MAX_MS})`,
     );
+  }
+  if (loaded?.PLAY_DIR !== undefined && !existsSync(join(loaded.PLAY_DIR, "index.html"))) {
+    problems.push(`  PLAY_DIR: no index.html in ${loaded.PLAY_DIR} (the demo's is built by pnpm build:web)`);
   }
   if (problems.length > 0 || !loaded || !scrypt || typeof key === "string") {
     throw new ConfigError(`bad configuration in the environment:\n${problems.join("\n")}`);

@@ -67,6 +67,10 @@ export const LoginAnswer = Type.Object({
   servers: Type.Array(Type.String(), {
     description: "the client agents' addresses in the token (IP:port), to be tried in order",
   }),
+  webSockets: Type.Array(Type.String(), {
+    description:
+      "the same client agents' WebSocket URLs (ws:// or wss://), for browsers; the token is good there too",
+  }),
 });
 export type LoginAnswer = Static<typeof LoginAnswer>;
 

@@ -57,6 +57,10 @@ export function createDeps(config: UberdogConfig, pool: Pool, redis: Redis, log?
     },
     checks: { redis: async () => (await redis.ping()) === "PONG" },
     trustProxy: config.TRUST_PROXY,
+    webSockets: config.CLIENT_AGENT_WEBSOCKETS,
+    ...(config.PLAY_DIR === undefined
+      ? {}
+      : { play: { dir: config.PLAY_DIR, version: config.CLUSTER_VERSION } }),
     ...(log ? { log } : {}),
   };
 }
@@ -90,6 +94,8 @@ export async function startUberdog(config: UberdogConfig): Promise<UberdogHandle
         port,
         schema: config.DB_SCHEMA,
         clientAgents: config.CLIENT_AGENT_ADDRESSES.map((address) => address.key),
+        webSockets: config.CLIENT_AGENT_WEBSOCKETS,
+        play: config.PLAY_DIR,
         scrypt: config.scrypt,
       },
       "uberdog ready",

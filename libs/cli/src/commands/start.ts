@@ -30,6 +30,8 @@ const REPO = resolve(import.meta.dirname, "../../../..");
 const NATS_PORT = Number(process.env.OVERWORLD_NATS_PORT ?? 4223);
 
 const NETCODE_KEY_BYTES = 32;
+/** The demo world's browser client, built by `pnpm build:web`; uberdog serves it at /play/. */
+const DEMO_WEB_CLIENT = resolve(REPO, "examples/demo/web/dist");
 
 interface ServiceSpec {
   readonly replicas: number;
@@ -42,14 +44,25 @@ interface ServiceSpec {
 /** How `start` runs each service (they start in SERVICE_ORDER), on a cluster's ports (federation.ts). */
 function servicesOf(layout: ClusterLayout): Readonly<Record<ServiceName, ServiceSpec>> {
   const agentAddress = `127.0.0.1:${layout.clientAgentUdpPort}`;
+  // browsers reach the client agent over WebSocket on the same port number as its UDP, over TCP
+  const webSocketPort = String(layout.clientAgentUdpPort);
   return {
     "message-director": { replicas: 1 },
     "state-server": { replicas: 1 },
     // the limits per address are the production ones: the bots each log in and play from an address of their own
-    uberdog: { replicas: 1, port: layout.uberdogPort },
+    uberdog: {
+      replicas: 1,
+      port: layout.uberdogPort,
+      env: { CLIENT_AGENT_WEBSOCKETS: `ws://127.0.0.1:${webSocketPort}`, PLAY_DIR: DEMO_WEB_CLIENT },
+    },
     "client-agent": {
       replicas: 1,
-      env: { UDP_PORT: String(layout.clientAgentUdpPort), PUBLIC_ADDRESS: agentAddress },
+      env: {
+        UDP_PORT: String(layout.clientAgentUdpPort),
+        PUBLIC_ADDRESS: agentAddress,
+        WS_PORT: webSocketPort,
+        WS_ORIGINS: `http://127.0.0.1:${layout.uberdogPort},http://localhost:${layout.uberdogPort}`,
+      },
     },
     "zone-ai": { replicas: 1 },
   };
@@ -74,8 +87,10 @@ logic run by the zone-AI replicas).
                        end runs, reflecting the shared boss); start main with pnpm overworld signaling
   --federation-demo    main, two linked clusters (east, west), bots and boss fighters on both (--help)
 
-Uberdog's login API listens on http://127.0.0.1:8000. Its connect tokens name CLIENT_AGENT_ADDRESSES
-(default 127.0.0.1:40000) and are sealed with NETCODE_PRIVATE_KEY (default: a fresh key each run).
+Uberdog's login API listens on http://127.0.0.1:8000, and serves the demo's browser client at
+http://127.0.0.1:8000/play/ (built first with pnpm build:web). Its connect tokens name
+CLIENT_AGENT_ADDRESSES (default 127.0.0.1:40000; browsers use the agent's WebSocket on the same port
+number, over TCP) and are sealed with NETCODE_PRIVATE_KEY (default: a fresh key each run).
 The cluster's NATS runs on 127.0.0.1:4223 (OVERWORLD_NATS_PORT) with credentials: each service gets
 its role's, made in .overworld/nats (pnpm overworld nats init).
 `;
@@ -147,6 +162,11 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
   const SERVICES = servicesOf(layout);
   const NATS_TRUST_DIR = layout.natsTrustDir;
   const CLIENT_AGENT_ADDRESSES = `127.0.0.1:${layout.clientAgentUdpPort}`;
+  console.log("building the browser client (pnpm build:web)");
+  if (spawnSync("pnpm", ["-s", "build:web"], { cwd: REPO, stdio: "inherit" }).status !== 0) {
+    process.stderr.write("error: pnpm build:web failed (see above)\n");
+    return 1;
+  }
   console.log("starting the local Redis and PostgreSQL if they are down");
   spawnSync("bash", [resolve(REPO, "scripts/services-up.sh")], { stdio: "inherit" });
   await ensureNatsTrust(NATS_TRUST_DIR, { host: "127.0.0.1", port: layout.natsPort });
@@ -239,7 +259,13 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
     );
   }
   if ([...ports.keys()].some((label) => label.startsWith("client-agent"))) {
-    console.log(`players connect over UDP to ${CLIENT_AGENT_ADDRESSES} (the client agent)`);
+    console.log(
+      `players connect over UDP to ${CLIENT_AGENT_ADDRESSES} (the client agent), browsers over WebSocket to ws://127.0.0.1:${layout.clientAgentUdpPort}`,
+    );
+  }
+  if (uberdog) {
+    const grid = process.env.DEMO_GRID ? `?grid=${process.env.DEMO_GRID}` : "";
+    console.log(`play in a browser: http://127.0.0.1:${uberdog[1]}/play/${grid}`);
   }
   if (bots > 0) {
     cluster.launch({

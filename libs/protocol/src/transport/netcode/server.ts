@@ -38,7 +38,7 @@ import {
   writeEncryptedPacket,
 } from "./packets.ts";
 import { ReplayProtection } from "./replay-protection.ts";
-import type { DropReason } from "./results.ts";
+import { type DropReason, drop, type ReadResult } from "./results.ts";
 import { ConnectTokenHistory } from "./token-history.ts";
 
 export interface NetcodeServerConfig {
@@ -221,6 +221,34 @@ export class NetcodeServer {
     for (const slot of this.slotByAddress.values())
       this.releaseSlot(slot, "server_disconnected", true, now, events);
     return events;
+  }
+
+  /**
+   * A connection request that came over a stream the caller has already secured (a WebSocket, under TLS
+   * where configured), checked as a datagram's is, in the same order (size, version, protocol id, expiry,
+   * the private part opened with the key, this server's address in the token), and answered by the caller
+   * instead of with a challenge: it opens no slot. The token is spent: it is refused if it was seen before,
+   * as a datagram or here, and every later use of it is refused, either way.
+   */
+  admitStreamRequest(bytes: Uint8Array, now: number): ReadResult<PrivateConnectToken> {
+    const request = readConnectionRequest(bytes, {
+      protocolId: this.protocolId,
+      nowSeconds: BigInt(Math.floor(now / MS_PER_SECOND)),
+    });
+    if (!request.ok) return request;
+    const opened = openPrivateToken({
+      sealedPrivate: request.value.sealedPrivate,
+      nonce: request.value.nonce,
+      protocolId: this.protocolId,
+      expireTimestamp: request.value.expireTimestamp,
+      privateKey: this.privateKey,
+    });
+    if (!opened.ok) return opened;
+    if (!opened.value.serverAddresses.some((address) => this.publicAddressKeys.has(address.key))) {
+      return drop("server_address_not_in_token");
+    }
+    if (!this.tokenHistory.spend(tokenIdOf(request.value))) return drop("token_reused");
+    return opened;
   }
 
   // -------------------------------------------------------------------------------------------------------

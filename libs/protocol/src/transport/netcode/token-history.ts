@@ -10,6 +10,9 @@
 import { toHex } from "../../bytes.ts";
 import type { NetcodeAddress } from "./address.ts";
 
+/** The address key of a spent token: no address has it (keys are `host:port`). */
+const SPENT = "";
+
 interface TokenUse {
   readonly addressKey: string;
   nextSendSequence: bigint;
@@ -38,6 +41,17 @@ export class ConnectTokenHistory {
     if (use !== undefined) return use.addressKey === address.key;
     if (this.uses.size >= this.capacity) this.forgetOldest();
     this.uses.set(tokenId, { addressKey: address.key, nextSendSequence: 0n });
+    return true;
+  }
+
+  /**
+   * True when the token was never seen: it is now spent, refused from every address (`admit`) and here.
+   * For requests over a stream the caller secured (a WebSocket), where a token is used once, not resent.
+   */
+  spend(tokenId: string): boolean {
+    if (this.uses.has(tokenId)) return false;
+    if (this.uses.size >= this.capacity) this.forgetOldest();
+    this.uses.set(tokenId, { addressKey: SPENT, nextSendSequence: 0n });
     return true;
   }
 

@@ -1,5 +1,5 @@
 export { DEFAULT_RELIABLE_CONFIG, type ReliableConfig, resolveReliableConfig } from "./config.ts";
-export { DROP_REASONS, type DropReason } from "./drop-reason.ts";
+export { DROP_REASONS, type DropReason, emptyDropCounts } from "./drop-reason.ts";
 export {
   type DeliveredMessage,
   type ReceiveResult,
