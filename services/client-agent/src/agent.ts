@@ -33,7 +33,7 @@ import {
   messages,
   netcode,
 } from "@overworld/protocol";
-import { dcFieldSizer, EjectCode } from "@overworld/protocol/client";
+import { AgentMessageType, dcFieldSizer, EjectCode } from "@overworld/protocol/client";
 import {
   addressKey,
   Closers,
@@ -52,6 +52,7 @@ import {
 import { Counter, Gauge, Registry } from "prom-client";
 import { type ClientAgentConfig, instanceIdOf } from "./config.ts";
 import { type InterestPort, LocationSubscriptions } from "./interest.ts";
+import { serveOperators } from "./operators.ts";
 import { AddressRateLimiter } from "./rate-limit.ts";
 import { ClientSession, fieldRulesOf, type SessionRules } from "./session.ts";
 import { type Admission, type SessionIdentity, SessionLimits } from "./session-limits.ts";
@@ -306,6 +307,8 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
         ? netcode.addressFromHostPort(netcode.formatHost(config.PUBLIC_ADDRESS), udp.address.port)
         : config.PUBLIC_ADDRESS;
     running.attach(udp, publicAddress);
+    const operators = serveOperators(participant, instanceId, running, log);
+    closers.push(async () => operators.unsubscribe());
     const tick = setInterval(() => running.tick(), MS_PER_SECOND / config.TICK_HZ);
     closers.push(async () => {
       clearInterval(tick);
@@ -449,6 +452,24 @@ class Wire {
     } catch (error) {
       this.log.error({ err: error }, "tick failed");
     }
+  }
+
+  /** The sessions that have their channel (all of them, or one account's): what `ca.sessions` answers. */
+  sessionsInfo(accountId?: number): messages.SessionInfo[] {
+    const out: messages.SessionInfo[] = [];
+    for (const session of this.sessions.values()) {
+      if (session.channel === undefined || session.state === "closed") continue;
+      if (accountId !== undefined && session.accountId !== accountId) continue;
+      out.push({
+        client: session.channel,
+        accountId: session.accountId,
+        username: session.username,
+        address: this.addresses.get(session.clientIndex) ?? "",
+        connectedAt: session.connectedAt,
+        objects: [...session.sessionObjects],
+      });
+    }
+    return out;
   }
 
   clientChannel(accountId: number): number | undefined {
@@ -640,6 +661,11 @@ class Wire {
         return;
       case "eject":
         session.eject(message.code, message.reason, Date.now());
+        return;
+      case "system-message":
+        if (session.state !== "active") return; // said before its hello was answered: nothing to tell yet
+        session.send({ type: AgentMessageType.SystemMessage, text: message.text });
+        this.flushSession(session, Date.now());
         return;
     }
   }
