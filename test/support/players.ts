@@ -11,6 +11,7 @@ import type { DcFile } from "@overworld/protocol";
 import { loadUberdogConfig, startUberdog, type UberdogHandle } from "../../services/uberdog/src/main.ts";
 import { type Cluster, DATABASE_URL, PRIVATE_KEY, startCluster } from "../client-agent/support.ts";
 import { dropSchema } from "./cleanup.ts";
+import { natsEnv } from "./nats.ts";
 import { waitFor } from "./wait.ts";
 
 export const PASSWORD = "correct horse battery";
@@ -22,6 +23,10 @@ export interface PlayerClusterOptions {
   readonly dcFiles?: readonly string[];
   /** Client-agent environment (TICK_HZ, ...). */
   readonly agentEnv?: Record<string, string>;
+  /** Uberdog's environment beyond the cluster's (the temp-admin rule's days, ...). */
+  readonly uberdogEnv?: Record<string, string>;
+  /** Uberdog's clock (default Date.now). */
+  readonly now?: () => number;
 }
 
 export interface PlayerOptions {
@@ -66,6 +71,9 @@ export async function startPlayerCluster(
   try {
     uberdog = await startUberdog(
       loadUberdogConfig({
+        ...cluster.env,
+        ...natsEnv("admin"),
+        EVENT_STREAM: cluster.eventStream,
         DATABASE_URL,
         DB_SCHEMA: schema,
         CLIENT_AGENT_ADDRESSES: cluster.agent.publicAddress.key,
@@ -74,7 +82,9 @@ export async function startPlayerCluster(
         LOG_LEVEL: "silent",
         HTTP_PORT: "0",
         REDIS_PREFIX: cluster.prefix,
+        ...options.uberdogEnv,
       }),
+      options.now ? { now: options.now } : {},
     );
   } catch (error) {
     await cluster.stop();

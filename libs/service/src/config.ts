@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
-import { SUBJECT_ROOT } from "@overworld/protocol";
+import { type DcFile, loadDcFiles, SUBJECT_ROOT } from "@overworld/protocol";
 import { z } from "zod";
 
 /** A variable of the environment is missing or wrong; the message names it and says what it needs. */
@@ -150,5 +150,14 @@ export class ConfigProblems {
     if (this.lines.length > 0) {
       throw new ConfigError(`bad configuration in the environment:\n${this.lines.join("\n")}`);
     }
+  }
+}
+
+/** The cluster's classes from DC_FILES; a ConfigError naming DC_FILES when they do not load. */
+export function loadClusterModel(paths: readonly string[]): DcFile {
+  try {
+    return loadDcFiles(paths);
+  } catch (error) {
+    throw new ConfigError(`DC_FILES: cannot load ${paths.join(", ")}: ${(error as Error).message}`);
   }
 }

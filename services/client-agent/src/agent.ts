@@ -24,25 +24,17 @@
  * `add-session-object` control message to the channel); `client-left` follows when it goes.
  */
 
-import {
-  type DcFile,
-  encodeEnvelope,
-  isUpdateFrame,
-  legacyHash,
-  loadDcFiles,
-  messages,
-  netcode,
-} from "@overworld/protocol";
+import { encodeEnvelope, isUpdateFrame, legacyHash, messages, netcode } from "@overworld/protocol";
 import { AgentMessageType, dcFieldSizer, EjectCode } from "@overworld/protocol/client";
 import {
   addressKey,
   Closers,
-  ConfigError,
   connectRedis,
   createLogger,
   decodeLoginUserData,
   joinCluster,
   type Logger,
+  loadClusterModel,
   type OpsServer,
   type Participant,
   parseMessage,
@@ -93,14 +85,6 @@ export interface ClientAgentHandle {
   stop(): Promise<void>;
 }
 
-function loadModel(paths: readonly string[]): DcFile {
-  try {
-    return loadDcFiles(paths);
-  } catch (error) {
-    throw new ConfigError(`DC_FILES: cannot load ${paths.join(", ")}: ${(error as Error).message}`);
-  }
-}
-
 function createMetrics(registry: Registry) {
   const registers = [registry];
   return {
@@ -140,7 +124,7 @@ function createMetrics(registry: Registry) {
 export async function startClientAgent(config: ClientAgentConfig): Promise<ClientAgentHandle> {
   const instanceId = instanceIdOf(config);
   const log = createLogger(SERVICE, instanceId, config.LOG_LEVEL);
-  const dc = loadModel(config.DC_FILES);
+  const dc = loadClusterModel(config.DC_FILES);
   const schemaHash = legacyHash(dc);
   /** What to close if starting fails half-way, or when it stops. */
   const closers = new Closers();

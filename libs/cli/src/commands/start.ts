@@ -10,6 +10,7 @@ import {
   CLI_ENTRY,
   ClusterProcesses,
   type ProcessSpec,
+  roleOf,
   SERVICE_ORDER,
   type ServiceName,
   serviceEntry,
@@ -198,7 +199,7 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
         entry,
         env: {
           ...env,
-          ...serviceNatsEnv(NATS_TRUST_DIR, nats.url, name),
+          ...serviceNatsEnv(NATS_TRUST_DIR, nats.url, roleOf(name)),
           ...layout.env(name),
           ...spec.env,
           HTTP_PORT: String(httpPort),
