@@ -50,6 +50,8 @@ export interface PlayerCluster {
   readonly uberdog: UberdogHandle;
   /** Uberdog's REST API. */
   readonly baseUrl: string;
+  /** Uberdog's Postgres schema (accounts, bans, API keys, the audit log). */
+  readonly schema: string;
   /** Clients `stop` closes first; `join` adds its own, a test adds those it connects otherwise. */
   readonly clients: OverworldClient[];
   /** {@link joinAsPlayer} from the next loopback address of this cluster, with the client closed by `stop`. */
@@ -98,6 +100,7 @@ export async function startPlayerCluster(
     cluster,
     uberdog,
     baseUrl,
+    schema,
     clients,
     async join(player, playerOptions) {
       const localAddress = sourceAddress(FIRST_LOOPBACK_SOURCE, players++);

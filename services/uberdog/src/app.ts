@@ -171,7 +171,7 @@ export async function buildApp(deps: UberdogDeps): Promise<FastifyInstance> {
 
   addAccountRoutes(app, deps, metrics);
   addOperationRoutes(app, deps, registry);
-  if (deps.admin) await app.register(adminApi, { ...deps.admin, prefix: "/v1/admin" });
+  if (deps.admin) await app.register(adminApi, { deps: deps.admin, prefix: "/v1/admin" });
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -5,6 +5,8 @@ import { startUberdog } from "./server.ts";
 export { type AccountStore, PostgresAccounts } from "./accounts.ts";
 export { buildApp, type RateLimits, type UberdogDeps } from "./app.ts";
 export { loadUberdogConfig, parseAddressList, type UberdogConfig, uberdogConfigShape } from "./config.ts";
+export { type ApiKey, Credentials, type KeyRole } from "./credentials.ts";
+export { MAINTENANCE_EJECT_CODE } from "./maintenance.ts";
 export { migrate } from "./migrations.ts";
 export { DEFAULT_SCRYPT, PasswordHasher, type ScryptParameters, UnreadableHash } from "./passwords.ts";
 export { type BackoffRule, LoginBackoff } from "./rate-limit.ts";

@@ -141,7 +141,7 @@ export function guard(app: FastifyInstance, deps: AdminDeps): void {
 }
 
 /** Logging in and out, `me`, and the operators' API keys. */
-export const access: FastifyPluginAsyncTypebox<AdminDeps> = async (app, deps) => {
+export const access: FastifyPluginAsyncTypebox<{ deps: AdminDeps }> = async (app, { deps }) => {
   app.post(
     "/login",
     {

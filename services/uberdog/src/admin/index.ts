@@ -27,14 +27,14 @@ function ajv(coerceTypes: boolean): Ajv {
   return instance;
 }
 
-export const adminApi: FastifyPluginAsyncTypebox<AdminDeps> = async (app, deps) => {
+export const adminApi: FastifyPluginAsyncTypebox<{ deps: AdminDeps }> = async (app, { deps }) => {
   const strict = ajv(false);
   const coercing = ajv(true);
   app.setValidatorCompiler(({ schema, httpPart }) =>
     (httpPart === "body" ? strict : coercing).compile(schema as object),
   );
   guard(app, deps);
-  await app.register(access, deps);
-  await app.register(world, deps);
-  await app.register(players, deps);
+  await app.register(access, { deps });
+  await app.register(world, { deps });
+  await app.register(players, { deps });
 };

@@ -38,7 +38,7 @@ function banView(ban: Ban) {
   };
 }
 
-export const players: FastifyPluginAsyncTypebox<AdminDeps> = async (app, deps) => {
+export const players: FastifyPluginAsyncTypebox<{ deps: AdminDeps }> = async (app, { deps }) => {
   const { accounts, bans, cluster } = deps;
 
   /** Accounts as the API shows them: with their ban, their live sessions and whether they are the temp admin. */

@@ -36,7 +36,7 @@ function maintenanceView(state: MaintenanceState | undefined) {
   };
 }
 
-export const world: FastifyPluginAsyncTypebox<AdminDeps> = async (app, deps) => {
+export const world: FastifyPluginAsyncTypebox<{ deps: AdminDeps }> = async (app, { deps }) => {
   const { cluster } = deps;
 
   app.get(
