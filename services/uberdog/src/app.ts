@@ -118,6 +118,11 @@ export async function buildApp(deps: UberdogDeps): Promise<FastifyInstance> {
     trustProxy: deps.trustProxy ?? false,
     // strict bodies: no type coercion (123 is not a username), unknown fields refused rather than dropped
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    // what fastify refuses before any route (a URL it cannot read, a bad content type) is answered alike
+    frameworkErrors: (error, _request, reply: FastifyReply) => {
+      const status = error.statusCode !== undefined && error.statusCode < 500 ? error.statusCode : 400;
+      return reply.code(status).send(problem("invalid_request", error.message));
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   await app.register(swagger, {
