@@ -39,6 +39,9 @@ export function defaultInstanceId(service: string): string {
   return `${service}-${hostname()}-${process.pid}-${randomBytes(2).toString("hex")}`;
 }
 
+/** Where Postgres is unless DATABASE_URL says otherwise: the local one. */
+export const DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/postgres";
+
 /** The variables every service reads: where NATS, Redis and Postgres are, and its HTTP port. */
 export const commonConfig = {
   /** One NATS URL or several, comma-separated (the nodes of a NATS cluster). */
@@ -49,7 +52,7 @@ export const commonConfig = {
    */
   NATS_CREDS: secretFile("the NATS join credentials"),
   REDIS_URL: z.string().url().default("redis://127.0.0.1:6379"),
-  DATABASE_URL: z.string().url().default("postgres://postgres@127.0.0.1:5432/postgres"),
+  DATABASE_URL: z.string().url().default(DEFAULT_DATABASE_URL),
   HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   /** 0.0.0.0 in containers, so /healthz and /metrics can be reached from outside. */
   HTTP_HOST: z.string().min(1).default("127.0.0.1"),

@@ -8,8 +8,10 @@ export { loadUberdogConfig, parseAddressList, type UberdogConfig, uberdogConfigS
 export { type ApiKey, Credentials, type KeyRole } from "./credentials.ts";
 export { MAINTENANCE_EJECT_CODE } from "./maintenance.ts";
 export { migrate } from "./migrations.ts";
+export { grantRole, makeApiKey } from "./operator-tools.ts";
 export { DEFAULT_SCRYPT, PasswordHasher, type ScryptParameters, UnreadableHash } from "./passwords.ts";
 export { type BackoffRule, LoginBackoff } from "./rate-limit.ts";
+export { STORED_ROLES, type StoredRole } from "./roles.ts";
 export { createDeps, startUberdog, type UberdogHandle } from "./server.ts";
 export { type IssuedToken, TokenIssuer } from "./tokens.ts";
 
