@@ -388,7 +388,7 @@ describe("players", () => {
     expect(onAdmin.status).toBe(403);
     expect(onAdmin.body).toMatchObject({
       error: "forbidden",
-      reason: expect.stringMatching(/a moderator may not act on a admin/),
+      reason: expect.stringMatching(/a moderator may not act on an admin/),
     });
     expect(
       (

@@ -120,7 +120,7 @@ describe("the temp-admin rule", () => {
     expect(himself.status).toBe(403);
     expect(himself.body).toMatchObject({
       error: "forbidden",
-      reason: expect.stringMatching(/a temp-admin may not make .* a admin: only a permanent admin/),
+      reason: expect.stringMatching(/a temp-admin may not make .* an admin: only a permanent admin/),
     });
     const charlieId = await accountId(charlie);
     expect(

@@ -51,10 +51,15 @@ export function mayDo(role: ActingRole, right: Right): boolean {
   return RIGHTS[role].includes(right);
 }
 
+/** "an admin", "a moderator": a role with its article, for reasons people read. */
+export function aRole(role: StoredRole | ActingRole): string {
+  return `${role === "admin" ? "an" : "a"} ${role}`;
+}
+
 /** Why `actor` may not act on an account with `target`'s role (kick, ban), or undefined when it may. */
 export function outranks(actor: Actor, target: StoredRole): string | undefined {
   if (RANK[actor.role] > RANK[target]) return undefined;
-  return `a ${actor.role} may not act on a ${target}: only on accounts of a lower rank`;
+  return `${aRole(actor.role)} may not act on ${aRole(target)}: only on accounts of a lower rank`;
 }
 
 /** The right needed to give an account this role, or to take its present one away. */

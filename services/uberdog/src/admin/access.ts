@@ -16,7 +16,7 @@ import {
   Me,
 } from "../admin-schemas.ts";
 import type { ApiKey, Bearer } from "../credentials.ts";
-import { type ActingRole, type Actor, mayDo, rightToSet } from "../roles.ts";
+import { type ActingRole, type Actor, aRole, mayDo, rightToSet } from "../roles.ts";
 import { LoginBody } from "../schemas.ts";
 import { type AdminDeps, errors, forbidden, iso, isoOrNull, notFound, problem } from "./context.ts";
 
@@ -97,7 +97,7 @@ export function guard(app: FastifyInstance, deps: AdminDeps): void {
     if (typeof actor === "string") return forbidden(reply, actor);
     request.actor = actor;
     if (right !== undefined && !mayDo(actor.role, right)) {
-      return forbidden(reply, `a ${actor.role} may not do this (it needs the ${right} right)`);
+      return forbidden(reply, `${aRole(actor.role)} may not do this (it needs the ${right} right)`);
     }
   });
 
@@ -266,7 +266,7 @@ export const access: FastifyPluginAsyncTypebox<{ deps: AdminDeps }> = async (app
       if (role === "admin" && !mayDo(actor.role, "grant-admin")) {
         return forbidden(
           reply,
-          `a ${actor.role} may not make an admin key: only a permanent admin makes admins`,
+          `${aRole(actor.role)} may not make an admin key: only a permanent admin makes admins`,
         );
       }
       const made = await deps.credentials.createKey(name, role, actor.name, new Date(deps.now()));
@@ -290,7 +290,7 @@ export const access: FastifyPluginAsyncTypebox<{ deps: AdminDeps }> = async (app
       const key = (await deps.credentials.listKeys()).find((each) => each.keyId === request.params.keyId);
       if (!key || key.revokedAt) return notFound(reply, `live API key ${request.params.keyId}`);
       if (rightToSet(key.role, "player") === "grant-admin" && !mayDo(request.actor!.role, "grant-admin")) {
-        return forbidden(reply, `a ${request.actor!.role} may not revoke an admin key`);
+        return forbidden(reply, `${aRole(request.actor!.role)} may not revoke an admin key`);
       }
       await deps.credentials.revokeKey(key.keyId, new Date(deps.now()));
       return keyView({ ...key, revokedAt: new Date(deps.now()) });

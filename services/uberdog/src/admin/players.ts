@@ -22,7 +22,7 @@ import {
 } from "../admin-schemas.ts";
 import type { Ban } from "../bans.ts";
 import type { AgentSessions } from "../cluster.ts";
-import { type Actor, mayDo, outranks, rightToSet } from "../roles.ts";
+import { type Actor, aRole, mayDo, outranks, rightToSet } from "../roles.ts";
 import { DAY_MS } from "../temp-admin.ts";
 import { type AdminDeps, errors, forbidden, iso, isoOrNull, notFound } from "./context.ts";
 
@@ -86,7 +86,7 @@ export const players: FastifyPluginAsyncTypebox<{ deps: AdminDeps }> = async (ap
     const refusal =
       actor.accountId === accountId ? "nobody acts on their own account here" : outranks(actor, account.role);
     if (refusal !== undefined) {
-      await forbidden(reply, `${refusal} (${account.username} is a ${account.role})`);
+      await forbidden(reply, `${refusal} (${account.username} is ${aRole(account.role)})`);
       return undefined;
     }
     return account;
@@ -268,7 +268,7 @@ export const players: FastifyPluginAsyncTypebox<{ deps: AdminDeps }> = async (ap
       if (!mayDo(actor.role, needed)) {
         return forbidden(
           reply,
-          `a ${actor.role} may not make ${account.username} a ${role}${account.role === "admin" ? ` (an admin now)` : ""}: only a permanent admin gives or takes the admin role`,
+          `${aRole(actor.role)} may not make ${account.username} ${aRole(role)}${account.role === "admin" ? " (an admin now)" : ""}: only a permanent admin gives or takes the admin role`,
         );
       }
       await accounts.setRole(account.accountId, role);
