@@ -18,6 +18,7 @@ import {
   ClusterProcesses,
   type ManagedProcess,
   type ProcessSpec,
+  roleOf,
   SERVICE_ORDER,
   type ServiceName,
   serviceEntry,
@@ -177,7 +178,7 @@ export class BenchCluster {
         entry: serviceEntry(service),
         env: {
           ...shared,
-          ...serviceNatsEnv(this.natsDir, this.nats.url, service),
+          ...serviceNatsEnv(this.natsDir, this.nats.url, roleOf(service)),
           ...own[service],
           HTTP_PORT: String(port),
           INSTANCE_ID: `${ns.tag}-${label}`,

@@ -64,6 +64,10 @@ export interface Cluster {
   readonly root: string;
   /** The cluster's Redis key prefix (REDIS_PREFIX of its state server). */
   readonly prefix: string;
+  /** The cluster event log's stream (EVENT_STREAM of its director). */
+  readonly eventStream: string;
+  /** What every participant of the cluster runs with: DC_FILES, CLUSTER_VERSION, SUBJECT_ROOT, ... */
+  readonly env: Readonly<Record<string, string>>;
   readonly director: MessageDirector;
   readonly agent: ClientAgentHandle;
   /** Present when started with `{ stateServer: true }`. */
@@ -139,6 +143,8 @@ export async function startCluster(
   return {
     root,
     prefix,
+    eventStream: stream,
+    env: shared,
     director,
     agent,
     get stateServer() {

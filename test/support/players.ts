@@ -11,6 +11,7 @@ import type { DcFile } from "@overworld/protocol";
 import { loadUberdogConfig, startUberdog, type UberdogHandle } from "../../services/uberdog/src/main.ts";
 import { type Cluster, DATABASE_URL, PRIVATE_KEY, startCluster } from "../client-agent/support.ts";
 import { dropSchema } from "./cleanup.ts";
+import { natsEnv } from "./nats.ts";
 import { waitFor } from "./wait.ts";
 
 export const PASSWORD = "correct horse battery";
@@ -22,8 +23,10 @@ export interface PlayerClusterOptions {
   readonly dcFiles?: readonly string[];
   /** Client-agent environment (TICK_HZ, WS_PORT, ...); its WebSocket, if any, is uberdog's CLIENT_AGENT_WEBSOCKETS. */
   readonly agentEnv?: Record<string, string>;
-  /** Uberdog environment beyond the cluster's (PLAY_DIR, ...). */
+  /** Uberdog's environment beyond the cluster's (PLAY_DIR, the temp-admin rule's days, ...). */
   readonly uberdogEnv?: Record<string, string>;
+  /** Uberdog's clock (default Date.now). */
+  readonly now?: () => number;
 }
 
 export interface PlayerOptions {
@@ -47,6 +50,8 @@ export interface PlayerCluster {
   readonly uberdog: UberdogHandle;
   /** Uberdog's REST API. */
   readonly baseUrl: string;
+  /** Uberdog's Postgres schema (accounts, bans, API keys, the audit log). */
+  readonly schema: string;
   /** Clients `stop` closes first; `join` adds its own, a test adds those it connects otherwise. */
   readonly clients: OverworldClient[];
   /** {@link joinAsPlayer} from the next loopback address of this cluster, with the client closed by `stop`. */
@@ -68,6 +73,9 @@ export async function startPlayerCluster(
   try {
     uberdog = await startUberdog(
       loadUberdogConfig({
+        ...cluster.env,
+        ...natsEnv("admin"),
+        EVENT_STREAM: cluster.eventStream,
         DATABASE_URL,
         DB_SCHEMA: schema,
         CLIENT_AGENT_ADDRESSES: cluster.agent.publicAddress.key,
@@ -79,6 +87,7 @@ export async function startPlayerCluster(
         CLIENT_AGENT_WEBSOCKETS: cluster.agent.webSocketUrl ?? "",
         ...options.uberdogEnv,
       }),
+      options.now ? { now: options.now } : {},
     );
   } catch (error) {
     await cluster.stop();
@@ -92,6 +101,7 @@ export async function startPlayerCluster(
     cluster,
     uberdog,
     baseUrl,
+    schema,
     clients,
     async join(player, playerOptions) {
       const localAddress = sourceAddress(FIRST_LOOPBACK_SOURCE, players++);

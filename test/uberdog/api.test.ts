@@ -379,7 +379,7 @@ describe("operations", () => {
       maxLength: 32,
       pattern: "^[A-Za-z0-9_-]+$",
     });
-    expect(Object.keys(login.responses).sort()).toEqual(["200", "400", "401", "429"]);
+    expect(Object.keys(login.responses).sort()).toEqual(["200", "400", "401", "403", "429", "503"]);
     expect(Object.keys(login.responses["200"].content["application/json"].schema.properties).sort()).toEqual([
       "accountId",
       "connectToken",

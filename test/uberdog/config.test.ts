@@ -6,6 +6,8 @@ import { netcode } from "@overworld/protocol";
 import { ConfigError, connectPostgres, DEFAULT_NETCODE_PROTOCOL_ID } from "@overworld/service";
 import { afterAll, describe, expect, it } from "vitest";
 import { DEFAULT_SCRYPT, loadUberdogConfig, startUberdog } from "../../services/uberdog/src/main.ts";
+import { startCluster } from "../client-agent/support.ts";
+import { natsEnv } from "../support/nats.ts";
 import { DATABASE_URL, PRIVATE_KEY_HEX, schemaFor, testEnv } from "./support.ts";
 
 const SCHEMA = schemaFor("config");
@@ -22,7 +24,12 @@ function problems(env: Record<string, string>): string {
   throw new Error("expected a ConfigError");
 }
 
-const required = { CLIENT_AGENT_ADDRESSES: "127.0.0.1:40000", NETCODE_PRIVATE_KEY: PRIVATE_KEY_HEX };
+const required = {
+  CLIENT_AGENT_ADDRESSES: "127.0.0.1:40000",
+  NETCODE_PRIVATE_KEY: PRIVATE_KEY_HEX,
+  DC_FILES: "examples/demo/demo.dc",
+  CLUSTER_VERSION: "dev",
+};
 
 afterAll(async () => {
   const pool = await connectPostgres(DATABASE_URL, "test:cleanup", 1);
@@ -48,6 +55,11 @@ describe("uberdog configuration", () => {
       LOGIN_BACKOFF_FIRST_MS: 1000,
       LOGIN_BACKOFF_MAX_MS: 900_000,
       LOGIN_BACKOFF_FORGET_SECONDS: 3600,
+      EVENT_STREAM: "OW_EVENTS",
+      ADMIN_ABSENT_DAYS: 30,
+      TEMP_ADMIN_RECENT_DAYS: 7,
+      ADMIN_SESSION_HOURS: 12,
+      MAINTENANCE_WARNING_SECONDS: 60,
     });
     expect(config.NETCODE_PRIVATE_KEY).toEqual(new Uint8Array(Buffer.from(PRIVATE_KEY_HEX, "hex")));
     expect(config.CLIENT_AGENT_ADDRESSES).toEqual([netcode.parseAddress("127.0.0.1:40000")]);
@@ -93,6 +105,10 @@ describe("uberdog configuration", () => {
     expect(problems({ ...required, NETCODE_PROTOCOL_ID: "18446744073709551616" })).toMatch(
       /NETCODE_PROTOCOL_ID: must fit in 64 bits/,
     );
+    expect(none).toMatch(/DC_FILES: required/);
+    expect(none).toMatch(/CLUSTER_VERSION: required/);
+    expect(problems({ ...required, ADMIN_ABSENT_DAYS: "0" })).toMatch(/ADMIN_ABSENT_DAYS: .*too small/i);
+    expect(problems({ ...required, TEMP_ADMIN_RECENT_DAYS: "a week" })).toMatch(/TEMP_ADMIN_RECENT_DAYS:/);
     expect(problems({ ...required, TOKEN_TIMEOUT_SECONDS: "0" })).toMatch(
       /TOKEN_TIMEOUT_SECONDS: 0 is not allowed/,
     );
@@ -141,8 +157,19 @@ describe("uberdog configuration", () => {
     expect(stderr).not.toContain(secret);
   });
 
-  it("starts on a free port, migrates, answers over HTTP, and stops", async () => {
-    const server = await startUberdog(loadUberdogConfig(testEnv(SCHEMA, { HTTP_PORT: "0" })));
+  it("starts on a free port, migrates, joins the cluster, answers over HTTP, and stops", async () => {
+    const cluster = await startCluster("udcfg");
+    const server = await startUberdog(
+      loadUberdogConfig(
+        testEnv(SCHEMA, {
+          ...cluster.env,
+          ...natsEnv("admin"),
+          EVENT_STREAM: cluster.eventStream,
+          HTTP_PORT: "0",
+          LOG_LEVEL: "silent",
+        }),
+      ),
+    );
     try {
       const base = `http://127.0.0.1:${server.port}`;
       expect((await fetch(`${base}/healthz`)).status).toBe(200);
@@ -155,8 +182,11 @@ describe("uberdog configuration", () => {
       expect(
         Buffer.from(((await login.json()) as { connectToken: string }).connectToken, "base64").length,
       ).toBe(netcode.CONNECT_TOKEN_BYTES);
+      const health = (await (await fetch(`${base}/healthz`)).json()) as { checks: Record<string, boolean> };
+      expect(health.checks).toMatchObject({ postgres: true, redis: true, cluster: true });
     } finally {
       await server.stop();
+      await cluster.stop();
     }
   });
 });

@@ -14,6 +14,7 @@ import {
   type UberdogDeps,
 } from "../../services/uberdog/src/main.ts";
 import { dropRedisKeys } from "../support/cleanup.ts";
+import { DC_FIXTURES } from "../support/fixtures.ts";
 import { DATABASE_URL, REDIS_URL } from "../support/services.ts";
 
 /** The fastify app uberdog builds. */
@@ -31,6 +32,8 @@ export function testEnv(schema: string, extra: Record<string, string> = {}): Rec
   return {
     DATABASE_URL,
     DB_SCHEMA: schema,
+    DC_FILES: DC_FIXTURES.astronTest,
+    CLUSTER_VERSION: "test-uberdog",
     CLIENT_AGENT_ADDRESSES: CLIENT_AGENTS,
     NETCODE_PRIVATE_KEY: PRIVATE_KEY_HEX,
     NETCODE_PROTOCOL_ID: PROTOCOL_ID,

@@ -7,6 +7,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { resolve } from "node:path";
+import type { Role } from "@overworld/protocol";
 
 const REPO = resolve(import.meta.dirname, "../../..");
 const DEFAULT_HEALTH_TIMEOUT_MS = 30_000;
@@ -25,6 +26,14 @@ export const SERVICE_ORDER = [
 ] as const;
 
 export type ServiceName = (typeof SERVICE_ORDER)[number];
+
+/**
+ * The role each service joins the cluster with (its NATS credentials): its own name, except uberdog,
+ * which joins as `admin` for its admin API (the role the catalogue gives operators' actions).
+ */
+export function roleOf(name: ServiceName): Role {
+  return name === "uberdog" ? "admin" : name;
+}
 
 /** The main module of a service. */
 export function serviceEntry(name: ServiceName): string {

@@ -2,6 +2,7 @@
 /**
  * The `overworld` command. Run from the repository root as `pnpm overworld <command> ...`.
  */
+import { runAdminCommand } from "./commands/admin.ts";
 import { runBotsCommand } from "./commands/bots.ts";
 import { runDcCommand } from "./commands/dc.ts";
 import { runSignalingCommand } from "./commands/federation.ts";
@@ -20,6 +21,7 @@ commands:
   dc check FILE...   load .dc files in order; print class, struct and field counts and the hash
   dc hash FILE...    print the legacy schema hash of .dc files loaded in order, as 0x%08x
   nats init DIR      make the cluster's NATS trust (credentials per role) and nats-server configuration
+  admin key|grant    make an API key for the admin REST API, or give a player the admin or moderator role
 `;
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -33,6 +35,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return runBotsCommand(rest);
     case "nats":
       return runNatsCommand(rest);
+    case "admin":
+      return runAdminCommand(rest);
     case "signaling":
       return runSignalingCommand(rest);
     case "fighters":

@@ -102,6 +102,10 @@ export interface EjectEvent {
   readonly reason: string;
 }
 
+export interface SystemMessageEvent {
+  readonly text: string;
+}
+
 export interface DisconnectEvent {
   /** Why: "closed" (close() was called), "ejected", or how the connection ended (a netcode state, a WebSocket close). */
   readonly reason: string;
@@ -126,6 +130,8 @@ export interface ClientEvents {
   delete: ObjectMirror;
   /** The client agent ejected this client; `disconnect` follows. */
   eject: EjectEvent;
+  /** The cluster's operators said something to the players (a broadcast, a maintenance warning). */
+  "system-message": SystemMessageEvent;
   /** The connection ended; the client is closed. */
   disconnect: DisconnectEvent;
   /** An agent message could not be decoded (a schema mismatch or a bug): it was skipped. */
@@ -488,6 +494,9 @@ export class OverworldClient extends Emitter<ClientEvents> {
         return;
       case AgentMessageType.Eject:
         this.receiveEject(message.code, message.reason);
+        return;
+      case AgentMessageType.SystemMessage:
+        this.emit("system-message", { text: message.text });
         return;
       case AgentMessageType.EnterObject:
       case AgentMessageType.EnterOwnedObject: {

@@ -10,6 +10,7 @@ export {
   type MoveEvent,
   type ObjectMirror,
   OverworldClient,
+  type SystemMessageEvent,
   type UpdateEvent,
 } from "./client.ts";
 export { type ClockEstimate, ClusterClock } from "./clock.ts";

@@ -244,6 +244,47 @@ export async function request<T>(
   );
 }
 
+/**
+ * Asks every server of a subject that serves it without a queue group (e.g. `ca.*`: every client agent)
+ * and gathers their answers: until `expected` have come or `timeoutMs` passed, whichever is first. A
+ * refusal (or an unreadable answer) rejects with the first one's RequestError; fewer answers than
+ * expected is not an error (the caller compares, e.g. with the live members of the role).
+ */
+export async function gather<T>(
+  nc: NatsConnection,
+  subject: string,
+  body: unknown,
+  expected: number,
+  timeoutMs = 2000,
+): Promise<T[]> {
+  if (expected <= 0) return [];
+  const answers: T[] = [];
+  const replies = await nc.requestMany(subject, encodeEnvelope(body), {
+    strategy: "count",
+    maxMessages: expected,
+    maxWait: timeoutMs,
+  });
+  try {
+    for await (const reply of replies) {
+      const answer = decodeEnvelope(reply.data) as {
+        ok?: boolean;
+        error?: { code: messages.ErrorCode; message: string };
+      };
+      if (answer.ok !== true) {
+        throw new messages.RequestError(
+          answer.error?.code ?? "internal",
+          answer.error?.message ?? `bad reply on ${subject}`,
+        );
+      }
+      answers.push(answer as T);
+    }
+  } catch (error) {
+    if (error instanceof messages.RequestError) throw error;
+    // no responders, or the wait ran out: what came is the answer
+  }
+  return answers;
+}
+
 /** Publishes a message as an envelope. */
 export function publish(nc: NatsConnection, subject: string, body: unknown): void {
   nc.publish(subject, encodeEnvelope(body));

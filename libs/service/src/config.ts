@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
-import { SUBJECT_ROOT } from "@overworld/protocol";
+import { type DcFile, loadDcFiles, SUBJECT_ROOT } from "@overworld/protocol";
 import { z } from "zod";
 
 /** A variable of the environment is missing or wrong; the message names it and says what it needs. */
@@ -39,6 +39,9 @@ export function defaultInstanceId(service: string): string {
   return `${service}-${hostname()}-${process.pid}-${randomBytes(2).toString("hex")}`;
 }
 
+/** Where Postgres is unless DATABASE_URL says otherwise: the local one. */
+export const DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/postgres";
+
 /** The variables every service reads: where NATS, Redis and Postgres are, and its HTTP port. */
 export const commonConfig = {
   /** One NATS URL or several, comma-separated (the nodes of a NATS cluster). */
@@ -49,7 +52,7 @@ export const commonConfig = {
    */
   NATS_CREDS: secretFile("the NATS join credentials"),
   REDIS_URL: z.string().url().default("redis://127.0.0.1:6379"),
-  DATABASE_URL: z.string().url().default("postgres://postgres@127.0.0.1:5432/postgres"),
+  DATABASE_URL: z.string().url().default(DEFAULT_DATABASE_URL),
   HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   /** 0.0.0.0 in containers, so /healthz and /metrics can be reached from outside. */
   HTTP_HOST: z.string().min(1).default("127.0.0.1"),
@@ -150,5 +153,14 @@ export class ConfigProblems {
     if (this.lines.length > 0) {
       throw new ConfigError(`bad configuration in the environment:\n${this.lines.join("\n")}`);
     }
+  }
+}
+
+/** The cluster's classes from DC_FILES; a ConfigError naming DC_FILES when they do not load. */
+export function loadClusterModel(paths: readonly string[]): DcFile {
+  try {
+    return loadDcFiles(paths);
+  } catch (error) {
+    throw new ConfigError(`DC_FILES: cannot load ${paths.join(", ")}: ${(error as Error).message}`);
   }
 }

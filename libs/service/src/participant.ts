@@ -31,7 +31,7 @@ import {
   type Subjects,
   subjects,
 } from "@overworld/protocol";
-import { connectBus, type NatsConnection, parseMessage, reconnectBus, request } from "./bus.ts";
+import { connectBus, gather, type NatsConnection, parseMessage, reconnectBus, request } from "./bus.ts";
 import { ConfigError } from "./config.ts";
 
 type OperatedService = messages.OperatedService;
@@ -151,6 +151,17 @@ export interface Participant {
     body: RequestOf<S, K>,
     timeoutMs?: number,
   ): Promise<ReplyOf<S, K>>;
+  /**
+   * Asks an operation that every server of its role answers (`ca.*`: each client agent for its own
+   * clients) and gathers the replies: until `expected` came or `timeoutMs` passed (see `gather`).
+   */
+  gather<S extends OperatedService, K extends OperationName<S>>(
+    service: S,
+    operation: K,
+    body: RequestOf<S, K>,
+    expected: number,
+    timeoutMs?: number,
+  ): Promise<ReplyOf<S, K>[]>;
   /** Publishes a message to a service's operation, expecting no answer. */
   publish<S extends OperatedService, K extends OperationName<S>>(
     service: S,
@@ -378,6 +389,17 @@ class Member implements Participant {
   ): Promise<ReplyOf<S, K>> {
     await this.current();
     return request(this.nc, this.subject(service, operation), body, timeoutMs ?? this.timeoutMs);
+  }
+
+  async gather<S extends OperatedService, K extends OperationName<S>>(
+    service: S,
+    operation: K,
+    body: RequestOf<S, K>,
+    expected: number,
+    timeoutMs?: number,
+  ): Promise<ReplyOf<S, K>[]> {
+    await this.current();
+    return gather(this.nc, this.subject(service, operation), body, expected, timeoutMs ?? this.timeoutMs);
   }
 
   publish<S extends OperatedService, K extends OperationName<S>>(

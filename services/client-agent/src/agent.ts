@@ -28,26 +28,18 @@
  * `add-session-object` control message to the channel); `client-left` follows when it goes.
  */
 
-import {
-  type DcFile,
-  encodeEnvelope,
-  isUpdateFrame,
-  legacyHash,
-  loadDcFiles,
-  messages,
-  netcode,
-} from "@overworld/protocol";
-import { dcFieldSizer, EjectCode } from "@overworld/protocol/client";
+import { encodeEnvelope, isUpdateFrame, legacyHash, messages, netcode } from "@overworld/protocol";
+import { AgentMessageType, dcFieldSizer, EjectCode } from "@overworld/protocol/client";
 import {
   addressKey,
   Closers,
-  ConfigError,
   connectRedis,
   createLogger,
   decodeLoginUserData,
   FORWARDER_DEFAULTS,
   joinCluster,
   type Logger,
+  loadClusterModel,
   type OpsServer,
   type Participant,
   parseMessage,
@@ -60,6 +52,7 @@ import type { WebSocket } from "ws";
 import { type ClientAgentConfig, instanceIdOf } from "./config.ts";
 import { HeldFrames } from "./held-frames.ts";
 import { type InterestPort, LocationSubscriptions } from "./interest.ts";
+import { serveOperators } from "./operators.ts";
 import { AddressRateLimiter } from "./rate-limit.ts";
 import { ClientSession, fieldRulesOf, type SessionRules } from "./session.ts";
 import { type Admission, type SessionIdentity, SessionLimits } from "./session-limits.ts";
@@ -111,14 +104,6 @@ export interface ClientAgentHandle {
    */
   addSessionObject(clientChannel: number, doId: number): Promise<void>;
   stop(): Promise<void>;
-}
-
-function loadModel(paths: readonly string[]): DcFile {
-  try {
-    return loadDcFiles(paths);
-  } catch (error) {
-    throw new ConfigError(`DC_FILES: cannot load ${paths.join(", ")}: ${(error as Error).message}`);
-  }
 }
 
 function createMetrics(registry: Registry) {
@@ -178,7 +163,7 @@ function createMetrics(registry: Registry) {
 export async function startClientAgent(config: ClientAgentConfig): Promise<ClientAgentHandle> {
   const instanceId = instanceIdOf(config);
   const log = createLogger(SERVICE, instanceId, config.LOG_LEVEL);
-  const dc = loadModel(config.DC_FILES);
+  const dc = loadClusterModel(config.DC_FILES);
   const schemaHash = legacyHash(dc);
   /** What to close if starting fails half-way, or when it stops. */
   const closers = new Closers();
@@ -355,6 +340,8 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
         ? netcode.addressFromHostPort(netcode.formatHost(config.PUBLIC_ADDRESS), udp.address.port)
         : config.PUBLIC_ADDRESS;
     running.attach(udp, publicAddress);
+    const operators = serveOperators(participant, instanceId, running, log);
+    closers.push(async () => operators.unsubscribe());
     const tick = setInterval(() => running.tick(), MS_PER_SECOND / config.TICK_HZ);
     closers.push(async () => {
       clearInterval(tick);
@@ -569,6 +556,24 @@ class Wire {
     } catch (error) {
       this.log.error({ err: error }, "tick failed");
     }
+  }
+
+  /** The sessions that have their channel (all of them, or one account's): what `ca.sessions` answers. */
+  sessionsInfo(accountId?: number): messages.SessionInfo[] {
+    const out: messages.SessionInfo[] = [];
+    for (const session of this.sessions.values()) {
+      if (session.channel === undefined || session.state === "closed") continue;
+      if (accountId !== undefined && session.accountId !== accountId) continue;
+      out.push({
+        client: session.channel,
+        accountId: session.accountId,
+        username: session.username,
+        address: this.addresses.get(session.clientIndex) ?? "",
+        connectedAt: session.connectedAt,
+        objects: [...session.sessionObjects],
+      });
+    }
+    return out;
   }
 
   clientChannel(accountId: number): number | undefined {
@@ -816,6 +821,11 @@ class Wire {
         return;
       case "eject":
         session.eject(message.code, message.reason, Date.now());
+        return;
+      case "system-message":
+        if (session.state !== "active") return; // said before its hello was answered: nothing to tell yet
+        session.send({ type: AgentMessageType.SystemMessage, text: message.text });
+        this.flushSession(session, Date.now());
         return;
     }
   }

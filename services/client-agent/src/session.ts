@@ -76,6 +76,8 @@ export class ClientSession {
   urgent = false;
   /** Objects deleted when the client goes; their deletion by anyone else ejects the client (153). */
   readonly sessionObjects = new Set<number>();
+  /** When the client connected (ms since the epoch). */
+  readonly connectedAt: number;
   /** The cluster's session limits let this session in (see `admit`). */
   private admitted = false;
   /** Set once a good hello waits for admission: the messages that came after it, in order. */
@@ -92,6 +94,7 @@ export class ClientSession {
     private readonly link: SessionLink,
   ) {
     this.lastHeartbeatAt = now;
+    this.connectedAt = now;
     this.interests = new ClientInterests(
       port,
       (message) => this.send(message),

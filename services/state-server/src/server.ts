@@ -1,20 +1,12 @@
-import {
-  type DcFile,
-  type Identity,
-  legacyHash,
-  loadDcFiles,
-  messages,
-  type ServiceName,
-  type Subjects,
-} from "@overworld/protocol";
+import { type Identity, legacyHash, messages, type ServiceName, type Subjects } from "@overworld/protocol";
 import {
   Closers,
-  ConfigError,
   connectPostgres,
   connectRedis,
   createLogger,
   joinCluster,
   type Logger,
+  loadClusterModel,
   type NatsConnection,
   type OpsServer,
   type Participant,
@@ -56,13 +48,6 @@ const SERVICE = "state-server";
 const POSTGRES_POOL_SIZE = 8;
 
 /** Loads the DC files named by DC_FILES; a bad or missing file is a configuration error naming it. */
-function loadModel(paths: readonly string[]): DcFile {
-  try {
-    return loadDcFiles(paths);
-  } catch (error) {
-    throw new ConfigError(`DC_FILES: cannot load ${paths.join(", ")}: ${(error as Error).message}`);
-  }
-}
 
 /**
  * Starts a state server: loads the dclasses, connects to NATS, Redis and Postgres, migrates the db
@@ -72,7 +57,7 @@ function loadModel(paths: readonly string[]): DcFile {
 export async function startStateServer(config: StateServerConfig): Promise<StateServerHandle> {
   const instanceId = instanceIdOf(config);
   const log = createLogger(SERVICE, instanceId, config.LOG_LEVEL);
-  const model = new ClassModel(loadModel(config.DC_FILES));
+  const model = new ClassModel(loadClusterModel(config.DC_FILES));
   /** What to close if starting fails half-way, or when it stops. */
   const closers = new Closers();
   try {

@@ -20,7 +20,9 @@ import { resolve } from "node:path";
 import rateLimit, { type RateLimitOptions } from "@fastify/rate-limit";
 import fastifyStatic from "@fastify/static";
 import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import { messages } from "@overworld/protocol";
 import { addressKey, type HealthCheck, type Logger, type Redis } from "@overworld/service";
 import Fastify, {
   type FastifyBaseLogger,
@@ -33,6 +35,10 @@ import Fastify, {
 } from "fastify";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import type { AccountStore } from "./accounts.ts";
+import { type AdminDeps, adminApi } from "./admin/index.ts";
+import type { Bans } from "./bans.ts";
+import { BadField } from "./cluster.ts";
+import type { Maintenance } from "./maintenance.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import type { PasswordHasher } from "./passwords.ts";
 import type { LoginBackoff } from "./rate-limit.ts";
@@ -45,6 +51,7 @@ import {
   LoginBody,
   RegisterBody,
 } from "./schemas.ts";
+import type { TempAdmin } from "./temp-admin.ts";
 import type { TokenIssuer } from "./tokens.ts";
 
 export const SERVICE = "uberdog";
@@ -68,6 +75,16 @@ export interface UberdogDeps {
   readonly passwords: PasswordHasher;
   readonly tokens: TokenIssuer;
   readonly limits: RateLimits;
+  /** A banned account's logins are refused. */
+  readonly bans: Bans;
+  /** While it is on, logins are refused with its reason. */
+  readonly maintenance: Maintenance;
+  /** Evaluated after every login. */
+  readonly tempAdmin: TempAdmin;
+  /** Uberdog's clock, ms since the epoch (Date.now; tests set their own). */
+  readonly now: () => number;
+  /** The admin API's (absent: accounts and login only, as the login tests build the app). */
+  readonly admin?: AdminDeps;
   /** Where /metrics reads from (a fresh registry when absent). */
   readonly metrics?: Registry;
   /** What /healthz checks besides the account store. */
@@ -108,6 +125,11 @@ export async function buildApp(deps: UberdogDeps): Promise<FastifyInstance> {
     trustProxy: deps.trustProxy ?? false,
     // strict bodies: no type coercion (123 is not a username), unknown fields refused rather than dropped
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    // what fastify refuses before any route (a URL it cannot read, a bad content type) is answered alike
+    frameworkErrors: (error, _request, reply: FastifyReply) => {
+      const status = error.statusCode !== undefined && error.statusCode < 500 ? error.statusCode : 400;
+      return reply.code(status).send(problem("invalid_request", error.message));
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   await app.register(swagger, {
@@ -122,9 +144,31 @@ export async function buildApp(deps: UberdogDeps): Promise<FastifyInstance> {
       tags: [
         { name: "accounts", description: "Registering and logging in" },
         { name: "operations", description: "Health and metrics" },
+        { name: "admin: access", description: "Logging in to the admin API, API keys, the audit log" },
+        { name: "admin: cluster", description: "Status, the event log, maintenance mode" },
+        { name: "admin: objects", description: "Distributed objects, through the state server" },
+        { name: "admin: players", description: "Players: kick, ban, roles, broadcasts, the temp admin" },
       ],
+      components: {
+        securitySchemes: {
+          bearer: {
+            type: "http",
+            scheme: "bearer",
+            description: "an API key (owk_...) or the token of POST /v1/admin/login (ows_...)",
+          },
+        },
+      },
     },
+    // the admin routes need a bearer token unless they say otherwise
+    transform: ({ schema, url }) => ({
+      schema:
+        url.startsWith("/v1/admin/") && schema && !("security" in schema)
+          ? { ...schema, security: [{ bearer: [] }] }
+          : schema,
+      url,
+    }),
   });
+  await app.register(swaggerUi, { routePrefix: "/docs" });
   await app.register(rateLimit, {
     global: false, // only the routes that ask (their config.rateLimit)
     redis: deps.limits.redis,
@@ -140,6 +184,7 @@ export async function buildApp(deps: UberdogDeps): Promise<FastifyInstance> {
   addAccountRoutes(app, deps, metrics);
   addOperationRoutes(app, deps, registry);
   if (deps.play) await addPlayRoutes(app, deps.play);
+  if (deps.admin) await app.register(adminApi, { deps: deps.admin, prefix: "/v1/admin" });
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
   return app;
 }
@@ -175,7 +220,7 @@ function addAccountRoutes(app: App, deps: UberdogDeps, metrics: Metrics): void {
     async (request, reply) => {
       const { username, password } = request.body;
       const hash = await timed(passwords.hash(password));
-      const accountId = await accounts.create(username, hash);
+      const accountId = await accounts.create(username, hash, new Date(deps.now()));
       if (accountId === null) {
         metrics.registrations.inc({ result: "taken" });
         return reply
@@ -195,7 +240,14 @@ function addAccountRoutes(app: App, deps: UberdogDeps, metrics: Metrics): void {
         tags: ["accounts"],
         summary: "Log in: returns a connect token for the client agents",
         body: LoginBody,
-        response: { 200: LoginAnswer, 400: ErrorSchema, 401: ErrorSchema, 429: ErrorSchema },
+        response: {
+          200: LoginAnswer,
+          400: ErrorSchema,
+          401: ErrorSchema,
+          403: ErrorSchema,
+          429: ErrorSchema,
+          503: ErrorSchema,
+        },
       },
       config: {
         rateLimit: perAddress(limits.loginsPerAddressPerMinute, "too many login attempts", () =>
@@ -205,6 +257,13 @@ function addAccountRoutes(app: App, deps: UberdogDeps, metrics: Metrics): void {
     },
     async (request, reply) => {
       const { username, password } = request.body;
+      const maintenance = await deps.maintenance.state();
+      if (maintenance) {
+        metrics.logins.inc({ result: "maintenance" });
+        return reply
+          .code(503)
+          .send(problem("maintenance", `the cluster is down for maintenance: ${maintenance.reason}`));
+      }
       const taken = await limits.backoff.attempt(request.ip, username);
       if (!taken.allowed) {
         metrics.logins.inc({ result: "rate_limited" });
@@ -224,10 +283,23 @@ function addAccountRoutes(app: App, deps: UberdogDeps, metrics: Metrics): void {
         return reply.code(401).send(problem("bad_credentials", BAD_CREDENTIALS));
       }
       await limits.backoff.succeeded(request.ip, username);
+      const now = new Date(deps.now());
+      const ban = await deps.bans.inForce(account.accountId, now);
+      if (ban) {
+        metrics.logins.inc({ result: "banned" });
+        const until = ban.until ? ` until ${ban.until.toISOString()}` : "";
+        return reply
+          .code(403)
+          .send(problem("banned", `${account.username} is banned${until}: ${ban.reason}`));
+      }
       const rehashed = passwords.needsRehash(account.passwordHash)
         ? await timed(passwords.hash(password))
         : undefined;
-      await accounts.recordLogin(account.accountId, rehashed);
+      await accounts.recordLogin(account.accountId, now, rehashed);
+      // a longer-standing player logging in may take the temp admin over; an admin ends its term
+      await deps.tempAdmin
+        .evaluate()
+        .catch((error: unknown) => request.log.error({ err: error }, "the temp-admin rule failed"));
       const issued = tokens.issue({ accountId: account.accountId, username: account.username });
       metrics.logins.inc({ result: "ok" });
       request.log.info({ accountId: account.accountId, rehashed: rehashed !== undefined }, "logged in");
@@ -318,9 +390,12 @@ function perAddress(max: number, what: string, count: () => void): RateLimitOpti
 /** Validation errors name the field; other client errors keep their status; the rest are 500s. */
 function answerError(error: FastifyError, request: FastifyRequest, reply: FastifyReply, metrics: Metrics) {
   if (error instanceof TooManyRequests) return reply.code(429).send(problem("rate_limited", error.message));
+  if (error instanceof BadField)
+    return reply.code(400).send(problem("invalid_request", error.message, error.field));
+  if (error instanceof messages.RequestError) return answerRefusal(error, reply);
   if (error.validation && error.validation.length > 0) {
     countInvalid(request, metrics);
-    const { field, reason } = describeInvalid(error.validation[0]!, request);
+    const { field, reason } = describeInvalid(error.validation[0]!, error.validationContext, request);
     return reply.code(400).send(problem("invalid_request", reason, field));
   }
   const status = error.statusCode ?? 500;
@@ -330,6 +405,23 @@ function answerError(error: FastifyError, request: FastifyRequest, reply: Fastif
   }
   request.log.error({ err: error, url: request.url }, "request failed");
   return reply.code(500).send(problem("internal", "the server failed to answer; it has been logged"));
+}
+
+/** What the cluster refused (the state server, the director), as the HTTP answer it deserves. */
+function answerRefusal(error: messages.RequestError, reply: FastifyReply) {
+  switch (error.code) {
+    case "unknown_object":
+    case "not_found":
+      return reply.code(404).send(problem("not_found", error.message));
+    case "forbidden":
+      return reply.code(403).send(problem("forbidden", error.message));
+    case "unavailable":
+      return reply.code(503).send(problem("unavailable", `the cluster did not answer: ${error.message}`));
+    case "internal":
+      return reply.code(500).send(problem("internal", error.message));
+    default:
+      return reply.code(400).send(problem("invalid_request", error.message));
+  }
 }
 
 function countInvalid(request: FastifyRequest, metrics: Metrics): void {
@@ -344,13 +436,20 @@ interface BodySchema {
 /** The field at fault and what is wrong with it, in words. */
 function describeInvalid(
   issue: FastifySchemaValidationError,
+  context: string | undefined,
   request: FastifyRequest,
 ): { field?: string; reason: string } {
-  const schema = request.routeOptions.schema?.body as BodySchema | undefined;
+  const part = context === "querystring" ? "query string" : context === "params" ? "path" : "body";
+  const schemas = request.routeOptions.schema;
+  const schema = (
+    context === "querystring" ? schemas?.querystring : context === "params" ? schemas?.params : schemas?.body
+  ) as BodySchema | undefined;
   const fields = Object.keys(schema?.properties ?? {});
   const params = issue.params as Record<string, unknown>;
   if (issue.keyword === "required") {
-    const field = String(params.missingProperty);
+    const field = [...issue.instancePath.split("/").filter(Boolean), String(params.missingProperty)].join(
+      ".",
+    );
     return { field, reason: `${field}: required` };
   }
   if (issue.keyword === "additionalProperties") {
@@ -358,7 +457,7 @@ function describeInvalid(
     return { field, reason: `${field}: not a field of this request (it takes ${fields.join(", ")})` };
   }
   const field = issue.instancePath.split("/").filter(Boolean).join(".");
-  if (field === "") return { reason: `the body must be a JSON object with ${fields.join(", ")}` };
+  if (field === "") return { reason: `the ${part} must be a JSON object with ${fields.join(", ")}` };
   const rule = schema?.properties?.[field]?.description;
   if (issue.keyword === "type") return { field, reason: `${field}: must be a ${String(params.type)}` };
   return { field, reason: `${field}: ${issue.message ?? "is not valid"}${rule ? `; expected ${rule}` : ""}` };

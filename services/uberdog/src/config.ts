@@ -11,7 +11,6 @@
  * - PLAY_DIR: a directory of static files (a web client, e.g. the demo's, built by `pnpm build:web` into
  *   examples/demo/web/dist) served at /play/, with /play/config.json telling it CLUSTER_VERSION to say
  *   hello with (default: no /play).
- * - CLUSTER_VERSION: the cluster's version, for /play/config.json (default `dev`).
  * - NETCODE_PRIVATE_KEY (required): the 32-byte key shared with the client agents, as 64 hex digits
  *   (`openssl rand -hex 32`). Never printed, not even when it is wrong.
  * - NETCODE_PROTOCOL_ID: the netcode.io protocol id, decimal or 0x hex (default DEFAULT_NETCODE_PROTOCOL_ID).
@@ -32,12 +31,21 @@
  *   attempt after the last wait (default 3600), forgets the pair.
  * - TRUST_PROXY: `true` when uberdog sits behind a reverse proxy, so the client address (and its rate
  *   limit) comes from X-Forwarded-For. Otherwise the address is the connection's own.
+ *
+ * The admin API: uberdog joins the cluster as a participant of role `admin` (NATS_URL, NATS_CREDS: the
+ * admin role's join credentials; DC_FILES, CLUSTER_VERSION, SUBJECT_ROOT as every participant):
+ * - EVENT_STREAM: the cluster event log's JetStream stream, as the director names it (default OW_EVENTS).
+ * - ADMIN_ABSENT_DAYS (X, default 30) and TEMP_ADMIN_RECENT_DAYS (Y, default 7): the temp-admin rule
+ *   (temp-admin.ts). Fractions of days are allowed.
+ * - ADMIN_SESSION_HOURS: how long a player's admin session lasts (default 12).
+ * - MAINTENANCE_WARNING_SECONDS: the default warning before maintenance ejects players (default 60).
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { netcode } from "@overworld/protocol";
 import {
   ConfigError,
+  clusterConfig,
   commonConfig,
   defaultInstanceId,
   loadConfig,
@@ -54,6 +62,7 @@ const MAX_TOKEN_TIMEOUT_SECONDS = 3_600;
 const MAX_BACKOFF_MS = 86_400_000;
 
 const count = (fallback: number, max: number) => z.coerce.number().int().min(1).max(max).default(fallback);
+const days = (fallback: number) => z.coerce.number().positive().max(3650).default(fallback);
 const flag = z
   .enum(["true", "false", "1", "0"], { error: "expected true or false" })
   .default("false")
@@ -92,7 +101,6 @@ export const uberdogConfigShape = {
       return urls;
     }),
   PLAY_DIR: z.string().min(1).optional(),
-  CLUSTER_VERSION: z.string().min(1).default("dev"),
   ...netcodeConfig,
   TOKEN_EXPIRE_SECONDS: count(30, MAX_TOKEN_EXPIRE_SECONDS),
   TOKEN_TIMEOUT_SECONDS: z.coerce
@@ -117,6 +125,19 @@ export const uberdogConfigShape = {
   LOGIN_BACKOFF_MAX_MS: count(900_000, MAX_BACKOFF_MS),
   LOGIN_BACKOFF_FORGET_SECONDS: count(3600, 7 * 86_400),
   TRUST_PROXY: flag,
+  ...clusterConfig,
+  EVENT_STREAM: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, "expected letters, digits, '-' or '_'")
+    .default("OW_EVENTS"),
+  ADMIN_ABSENT_DAYS: days(30),
+  TEMP_ADMIN_RECENT_DAYS: days(7),
+  ADMIN_SESSION_HOURS: z.coerce
+    .number()
+    .positive()
+    .max(24 * 30)
+    .default(12),
+  MAINTENANCE_WARNING_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
 };
 
 type Loaded = z.infer<z.ZodObject<typeof uberdogConfigShape>>;

@@ -82,12 +82,21 @@ export const ErrorAnswer = Type.Object({
       Type.Literal("bad_credentials"),
       Type.Literal("rate_limited"),
       Type.Literal("not_found"),
+      Type.Literal("unauthorized"),
+      Type.Literal("forbidden"),
+      Type.Literal("banned"),
+      Type.Literal("maintenance"),
+      Type.Literal("unavailable"),
       Type.Literal("internal"),
     ],
     { description: "a stable code for programs" },
   ),
   reason: Type.String({ description: "what went wrong, in words" }),
-  field: Type.Optional(Type.String({ description: "the body field at fault, for invalid_request" })),
+  field: Type.Optional(
+    Type.String({
+      description: "the field at fault (of the body, the query or the path), for invalid_request",
+    }),
+  ),
 });
 export type ErrorAnswer = Static<typeof ErrorAnswer>;
 

@@ -1,19 +1,28 @@
+import { legacyHash } from "@overworld/protocol";
 import {
   Closers,
   connectPostgres,
   connectRedis,
   createLogger,
+  joinCluster,
   type Logger,
+  loadClusterModel,
   type Pool,
   type Redis,
 } from "@overworld/service";
 import type { FastifyInstance } from "fastify";
 import { PostgresAccounts } from "./accounts.ts";
 import { buildApp, SERVICE, type UberdogDeps } from "./app.ts";
+import { AuditLog } from "./audit.ts";
+import { Bans } from "./bans.ts";
+import { AdminCluster } from "./cluster.ts";
 import { instanceIdOf, type UberdogConfig } from "./config.ts";
+import { Credentials } from "./credentials.ts";
+import { Maintenance } from "./maintenance.ts";
 import { migrate } from "./migrations.ts";
 import { PasswordHasher } from "./passwords.ts";
 import { LoginBackoff } from "./rate-limit.ts";
+import { TempAdmin } from "./temp-admin.ts";
 import { TokenIssuer } from "./tokens.ts";
 
 export interface UberdogHandle {
@@ -29,13 +38,60 @@ export interface UberdogHandle {
 const POSTGRES_POOL_SIZE = 8;
 
 const MS_PER_SECOND = 1000;
+const MS_PER_HOUR = 3_600_000;
+/** The role uberdog joins the cluster with: the one the catalogue gives operators' actions. */
+const ADMIN_ROLE = "admin";
+
+export interface DepsOptions {
+  readonly log?: Logger;
+  /** Uberdog's seat in the cluster: with it, the admin API is served. */
+  readonly cluster?: AdminCluster;
+  /** The clock (default Date.now): the temp-admin test runs days in seconds. */
+  readonly now?: () => number;
+}
 
 /** Everything the app needs, made from the configuration, an open (migrated) Postgres pool and Redis. */
-export function createDeps(config: UberdogConfig, pool: Pool, redis: Redis, log?: Logger): UberdogDeps {
+export function createDeps(
+  config: UberdogConfig,
+  pool: Pool,
+  redis: Redis,
+  options: DepsOptions = {},
+): UberdogDeps {
+  const { log, cluster } = options;
+  const now = options.now ?? Date.now;
   const keys = `${config.REDIS_PREFIX}uberdog:`;
+  const accounts = new PostgresAccounts(pool, config.DB_SCHEMA);
+  const passwords = new PasswordHasher(config.scrypt);
+  const backoff = new LoginBackoff(redis, `${keys}pair:`, {
+    freeFailures: config.LOGIN_BACKOFF_FREE_FAILURES,
+    firstDelayMs: config.LOGIN_BACKOFF_FIRST_MS,
+    maxDelayMs: config.LOGIN_BACKOFF_MAX_MS,
+    forgetMs: config.LOGIN_BACKOFF_FORGET_SECONDS * MS_PER_SECOND,
+  });
+  const bans = new Bans(pool, config.DB_SCHEMA);
+  const onError = (what: string) => (error: unknown) => log?.error({ err: error }, what);
+  const maintenance = new Maintenance(
+    pool,
+    config.DB_SCHEMA,
+    cluster,
+    now,
+    onError("maintenance sweep failed"),
+  );
+  const tempAdmin = new TempAdmin(
+    pool,
+    config.DB_SCHEMA,
+    { adminAbsentDays: config.ADMIN_ABSENT_DAYS, recentLoginDays: config.TEMP_ADMIN_RECENT_DAYS },
+    now,
+    (before, after) => {
+      log?.warn({ before, after: after.accountId, username: after.username }, "the temp admin changed");
+      cluster
+        ?.record("admin.temp-admin", { before, after: after.accountId, username: after.username })
+        .catch(onError("the temp-admin event could not be logged"));
+    },
+  );
   return {
-    accounts: new PostgresAccounts(pool, config.DB_SCHEMA),
-    passwords: new PasswordHasher(config.scrypt),
+    accounts,
+    passwords,
     tokens: new TokenIssuer({
       protocolId: config.NETCODE_PROTOCOL_ID,
       privateKey: config.NETCODE_PRIVATE_KEY,
@@ -48,30 +104,51 @@ export function createDeps(config: UberdogConfig, pool: Pool, redis: Redis, log?
       addressPrefix: `${keys}ip:`,
       loginsPerAddressPerMinute: config.LOGIN_IP_PER_MINUTE,
       registrationsPerAddressPerMinute: config.REGISTER_IP_PER_MINUTE,
-      backoff: new LoginBackoff(redis, `${keys}pair:`, {
-        freeFailures: config.LOGIN_BACKOFF_FREE_FAILURES,
-        firstDelayMs: config.LOGIN_BACKOFF_FIRST_MS,
-        maxDelayMs: config.LOGIN_BACKOFF_MAX_MS,
-        forgetMs: config.LOGIN_BACKOFF_FORGET_SECONDS * MS_PER_SECOND,
-      }),
+      backoff,
     },
-    checks: { redis: async () => (await redis.ping()) === "PONG" },
+    bans,
+    maintenance,
+    tempAdmin,
+    now,
+    checks: {
+      redis: async () => (await redis.ping()) === "PONG",
+      ...(cluster ? { cluster: () => cluster.alive } : {}),
+    },
     trustProxy: config.TRUST_PROXY,
     webSockets: config.CLIENT_AGENT_WEBSOCKETS,
     ...(config.PLAY_DIR === undefined
       ? {}
       : { play: { dir: config.PLAY_DIR, version: config.CLUSTER_VERSION } }),
     ...(log ? { log } : {}),
+    ...(cluster
+      ? {
+          admin: {
+            accounts,
+            passwords,
+            backoff,
+            bans,
+            credentials: new Credentials(pool, config.DB_SCHEMA, config.ADMIN_SESSION_HOURS * MS_PER_HOUR),
+            audit: new AuditLog(pool, config.DB_SCHEMA),
+            tempAdmin,
+            maintenance,
+            cluster,
+            now,
+            maintenanceWarningMs: config.MAINTENANCE_WARNING_SECONDS * MS_PER_SECOND,
+          },
+        }
+      : {}),
   };
 }
 
 /**
- * Starts uberdog: connects to Postgres and Redis, migrates the accounts schema, and serves the API on
- * HTTP_PORT.
- * (It does not join the cluster yet: nothing it does needs the message director. When it does, join
- * here after Postgres, as the state server does, with role "uberdog", and leave in `stop`.)
+ * Starts uberdog: connects to Postgres and Redis, migrates its schema, joins the cluster (role `admin`,
+ * for the admin API), and serves the API on HTTP_PORT. The temp-admin rule is evaluated at once and
+ * daily, and maintenance mode is swept, until it stops.
  */
-export async function startUberdog(config: UberdogConfig): Promise<UberdogHandle> {
+export async function startUberdog(
+  config: UberdogConfig,
+  options: { now?: () => number } = {},
+): Promise<UberdogHandle> {
   const instanceId = instanceIdOf(config);
   const log = createLogger(SERVICE, instanceId, config.LOG_LEVEL);
   /** What to close if starting fails half-way, or when it stops. */
@@ -84,7 +161,35 @@ export async function startUberdog(config: UberdogConfig): Promise<UberdogHandle
     const redis = await connectRedis(config.REDIS_URL, `${SERVICE}:${instanceId}`);
     closers.push(() => redis.quit());
 
-    const app = await buildApp(createDeps(config, pool, redis, log));
+    const dc = loadClusterModel(config.DC_FILES);
+    const schemaHash = legacyHash(dc);
+    const participant = await joinCluster({
+      natsUrl: config.NATS_URL,
+      credentials: config.NATS_CREDS,
+      role: ADMIN_ROLE,
+      instanceId,
+      version: config.CLUSTER_VERSION,
+      schemaHash,
+      root: config.SUBJECT_ROOT,
+      log,
+    });
+    closers.push(() => participant.leave());
+    const cluster = new AdminCluster(
+      participant,
+      dc,
+      config.CLUSTER_VERSION,
+      schemaHash,
+      config.EVENT_STREAM,
+    );
+    const deps = createDeps(config, pool, redis, { log, cluster, ...options });
+    const stopDaily = deps.tempAdmin.everyDay((error) =>
+      log.error({ err: error }, "the temp-admin rule failed"),
+    );
+    closers.push(async () => stopDaily());
+    deps.maintenance.start();
+    closers.push(async () => deps.maintenance.stop());
+
+    const app = await buildApp(deps);
     closers.push(() => app.close());
     await app.listen({ port: config.HTTP_PORT, host: config.HTTP_HOST });
     const address = app.server.address();

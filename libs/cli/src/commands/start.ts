@@ -4,16 +4,19 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { isClusterName } from "@overworld/federation";
-import { ensureNatsTrust, serviceNatsEnv, startNatsServer } from "@overworld/service";
+import { DEFAULT_DATABASE_URL, ensureNatsTrust, serviceNatsEnv, startNatsServer } from "@overworld/service";
+import { makeApiKey } from "@overworld/uberdog";
 import { arenaZone, demoOptionsFromEnv } from "../../../../examples/demo/plugin.ts";
 import {
   CLI_ENTRY,
   ClusterProcesses,
   type ProcessSpec,
+  roleOf,
   SERVICE_ORDER,
   type ServiceName,
   serviceEntry,
 } from "../cluster-processes.ts";
+import { logLineFormatter } from "../log-lines.ts";
 import { type ClusterLayout, clusterKeyFile, clusterLayout, runFederationDemo } from "./federation.ts";
 
 /**
@@ -194,8 +197,9 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
     NETCODE_PRIVATE_KEY: process.env.NETCODE_PRIVATE_KEY ?? randomBytes(NETCODE_KEY_BYTES).toString("hex"),
     CLIENT_AGENT_ADDRESSES: process.env.CLIENT_AGENT_ADDRESSES ?? CLIENT_AGENT_ADDRESSES,
   };
+  const format = logLineFormatter(process.stdout.isTTY === true);
   const cluster = new ClusterProcesses({
-    onLine: (label, line) => process.stdout.write(`[${label}] ${line}\n`),
+    onLine: (label, line) => process.stdout.write(`${format(label, line)}\n`),
     onUnaskedExit: "restart",
   });
   const ports = new Map<string, number>();
@@ -218,7 +222,7 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
         entry,
         env: {
           ...env,
-          ...serviceNatsEnv(NATS_TRUST_DIR, nats.url, name),
+          ...serviceNatsEnv(NATS_TRUST_DIR, nats.url, roleOf(name)),
           ...layout.env(name),
           ...spec.env,
           HTTP_PORT: String(httpPort),
@@ -254,9 +258,26 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
     console.log(`  ${label.padEnd(24)} http://127.0.0.1:${httpPort}/healthz`);
   const uberdog = [...ports].find(([label]) => label.startsWith("uberdog"));
   if (uberdog) {
-    console.log(
-      `\nlog in at http://127.0.0.1:${uberdog[1]}/v1/login (API: /openapi.json); tokens name ${env.CLIENT_AGENT_ADDRESSES}`,
-    );
+    const base = `http://127.0.0.1:${uberdog[1]}`;
+    console.log(`\nlog in at ${base}/v1/login; tokens name ${env.CLIENT_AGENT_ADDRESSES}`);
+    console.log(`admin API at ${base}/v1/admin (browse it at ${base}/docs; OpenAPI: ${base}/openapi.json)`);
+    try {
+      // a key for this run, replacing the previous run's: Authorization: Bearer <key>
+      const key = await makeApiKey(
+        process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL,
+        layout.env("uberdog").DB_SCHEMA ?? "uberdog",
+        {
+          name: "pnpm overworld start",
+          role: "admin",
+          replace: true,
+        },
+      );
+      console.log(`admin key for this run: ${key}`);
+    } catch (error) {
+      console.log(
+        `no admin key for this run (${(error as Error).message}); make one: pnpm overworld admin key --name NAME`,
+      );
+    }
   }
   if ([...ports.keys()].some((label) => label.startsWith("client-agent"))) {
     console.log(

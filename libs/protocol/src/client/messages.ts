@@ -86,6 +86,8 @@ export const AgentMessageType = {
   EnterOwnedObject: 0x48,
   ObjectLocation: 0x49,
   StateUpdates: 0x4a,
+  /** Words from the cluster's operators to the player (OTP's CLIENT_SYSTEM_MESSAGE): a broadcast, a warning. */
+  SystemMessage: 0x4b,
 } as const;
 export type AgentMessageType = (typeof AgentMessageType)[keyof typeof AgentMessageType];
 
@@ -237,6 +239,7 @@ export interface FieldUpdate {
 export type AgentMessage =
   | { readonly type: typeof AgentMessageType.HelloResp; readonly clusterTime: number }
   | { readonly type: typeof AgentMessageType.Eject; readonly code: number; readonly reason: string }
+  | { readonly type: typeof AgentMessageType.SystemMessage; readonly text: string }
   | { readonly type: typeof AgentMessageType.Clock; readonly serverTime: number; readonly errorBound: number }
   | {
       readonly type: typeof AgentMessageType.EnterObject | typeof AgentMessageType.EnterOwnedObject;
@@ -550,6 +553,8 @@ export function decodeAgentMessage(bytes: Uint8Array, classes: WireClasses): Dec
         return { type, clusterTime: reader.f64("cluster time") };
       case AgentMessageType.Eject:
         return { type, code: reader.u16("code"), reason: reader.str("reason") };
+      case AgentMessageType.SystemMessage:
+        return { type, text: reader.str("text") };
       case AgentMessageType.Clock:
         return { type, serverTime: reader.f64("server time"), errorBound: reader.f64("error bound") };
       case AgentMessageType.EnterObject:
@@ -867,6 +872,8 @@ export function encodeAgentMessage(message: AgentMessage, dc: DcFile): Uint8Arra
       return writer.f64(message.clusterTime, "cluster time").finish();
     case AgentMessageType.Eject:
       return writer.u16(message.code, "code").str(message.reason, "reason").finish();
+    case AgentMessageType.SystemMessage:
+      return writer.str(message.text, "text").finish();
     case AgentMessageType.Clock:
       return writer.f64(message.serverTime, "server time").f64(message.errorBound, "error bound").finish();
     case AgentMessageType.EnterObject:

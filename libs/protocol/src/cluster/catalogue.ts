@@ -12,7 +12,7 @@
  * received), so it cannot publish into inboxes at will.
  */
 import { EVENT_STREAM, type Identity, type ServiceName, subjects } from "./channels.ts";
-import type { DB_OPS, DirectorOp, STATE_SERVER_OPS } from "./messages.ts";
+import type { CLIENT_AGENT_OPS, DB_OPS, DirectorOp, STATE_SERVER_OPS } from "./messages.ts";
 import { ROLES, type Role } from "./roles.ts";
 
 /** Every role that joins through the director (all but the director itself). */
@@ -84,11 +84,21 @@ export const GAME_SERVICE: ServiceRule<"client-arrived" | "client-left"> = {
   operations: { "client-arrived": ["client-agent"], "client-left": ["client-agent"] },
 };
 
+/**
+ * What every client agent answers for its own clients (each hears every request: no queue group): the
+ * sessions it holds, for operators (uberdog's admin API joins as `admin`) and readers (the live map).
+ */
+export const CLIENT_AGENT_SERVICE: ServiceRule<keyof typeof CLIENT_AGENT_OPS> = {
+  servedBy: "client-agent",
+  operations: { sessions: READERS },
+};
+
 export const SERVICES: { readonly [S in ServiceName]: ServiceRule<string> } = {
   md: DIRECTOR_SERVICE,
   ss: STATE_SERVICE,
   db: DB_SERVICE,
   game: GAME_SERVICE,
+  ca: CLIENT_AGENT_SERVICE,
 };
 
 /** A subject that carries no sender: who may publish on it and who may subscribe to it. */

@@ -38,8 +38,11 @@ export const EVENT_STREAM = "OW_EVENTS";
 /** A root is one subject token: no dots, spaces or wildcards. */
 const ROOT_TOKEN = /^[A-Za-z0-9_-]+$/;
 
-/** md: message director, ss: state server, db: db fields, game: game logic (zone AI) that serves clients. */
-export type ServiceName = "md" | "ss" | "db" | "game";
+/**
+ * md: message director, ss: state server, db: db fields, game: game logic (zone AI) that serves clients,
+ * ca: the client agents, asked all at once (each answers for its own clients).
+ */
+export type ServiceName = "md" | "ss" | "db" | "game" | "ca";
 
 export function isId(value: unknown): value is number {
   return typeof value === "number" && Number.isInteger(value) && value > 0 && value <= MAX_ID;

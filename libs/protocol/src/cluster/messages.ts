@@ -514,6 +514,8 @@ export const clientControl = z.discriminatedUnion("kind", [
     code: z.number().int().min(0).max(0xffff),
     reason: z.string().max(1024),
   }),
+  /** Tell the player these words (an operator's broadcast, a maintenance warning): SYSTEM_MESSAGE. */
+  z.object({ kind: z.literal("system-message"), sender, text: z.string().min(1).max(1024) }),
 ]);
 export type ClientControl = z.infer<typeof clientControl>;
 
@@ -571,12 +573,48 @@ export const GAME_OPS = {
   "client-left": operation(clientLeft, okReply),
 } as const;
 
+// ---- client agents: asked all at once, each answering for its own clients ------------------------------
+
+/**
+ * The sessions a client agent holds (`ca.sessions`): every agent hears the request (no queue group) and
+ * answers with its own, so that an operator asking gathers one answer per live agent. `accountId` keeps
+ * only that account's sessions.
+ */
+export const listSessions = z.object({ accountId: id.optional() });
+export const sessionInfo = z.object({
+  /** The client's participant channel: control messages (eject, system-message) go there. */
+  client: id,
+  accountId: id,
+  username: z.string(),
+  /** Where the client connects from (`addressKey`: IPv6 by /64). */
+  address: z.string(),
+  /** When it connected (ms since the epoch). */
+  connectedAt: z.number().int().nonnegative(),
+  /** Its session objects (its avatar): deleted when it goes. */
+  objects: z.array(id),
+});
+export type SessionInfo = z.infer<typeof sessionInfo>;
+export const listSessionsReply = z.object({
+  ok: z.literal(true),
+  /** The agent's participant channel. */
+  agent: id,
+  instanceId: z.string(),
+  sessions: z.array(sessionInfo),
+});
+export type ListSessionsReply = z.infer<typeof listSessionsReply>;
+
+/** What every client agent answers: `service("ca", op, from)`. */
+export const CLIENT_AGENT_OPS = {
+  sessions: operation(listSessions, listSessionsReply),
+} as const;
+
 /** Every service's operations, by service name. */
 export const SERVICE_OPERATIONS = {
   md: DIRECTOR_OPS,
   ss: STATE_SERVER_OPS,
   db: DB_OPS,
   game: GAME_OPS,
+  ca: CLIENT_AGENT_OPS,
 } as const;
 export type OperatedService = keyof typeof SERVICE_OPERATIONS;
 export type OperationName<S extends OperatedService> = keyof (typeof SERVICE_OPERATIONS)[S] & string;
