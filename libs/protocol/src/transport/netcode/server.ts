@@ -38,7 +38,7 @@ import {
   writeEncryptedPacket,
 } from "./packets.ts";
 import { ReplayProtection } from "./replay-protection.ts";
-import { type DropReason, drop, type ReadResult } from "./results.ts";
+import { accept, type DropReason, drop, type ReadResult } from "./results.ts";
 import { ConnectTokenHistory } from "./token-history.ts";
 
 export interface NetcodeServerConfig {
@@ -231,6 +231,24 @@ export class NetcodeServer {
    * as a datagram or here, and every later use of it is refused, either way.
    */
   admitStreamRequest(bytes: Uint8Array, now: number): ReadResult<PrivateConnectToken> {
+    const read = this.openConnectionRequest(bytes, now);
+    if (!read.ok) return read;
+    const { request, token } = read.value;
+    if (!token.serverAddresses.some((address) => this.publicAddressKeys.has(address.key))) {
+      return drop("server_address_not_in_token");
+    }
+    if (!this.tokenHistory.spend(tokenIdOf(request))) return drop("token_reused");
+    return accept(token);
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Connection requests
+
+  /** Reads a connection request (size, version, protocol id, expiry) and opens its private token. */
+  private openConnectionRequest(
+    bytes: Uint8Array,
+    now: number,
+  ): ReadResult<{ request: ConnectionRequestPacket; token: PrivateConnectToken }> {
     const request = readConnectionRequest(bytes, {
       protocolId: this.protocolId,
       nowSeconds: BigInt(Math.floor(now / MS_PER_SECOND)),
@@ -244,15 +262,8 @@ export class NetcodeServer {
       privateKey: this.privateKey,
     });
     if (!opened.ok) return opened;
-    if (!opened.value.serverAddresses.some((address) => this.publicAddressKeys.has(address.key))) {
-      return drop("server_address_not_in_token");
-    }
-    if (!this.tokenHistory.spend(tokenIdOf(request.value))) return drop("token_reused");
-    return opened;
+    return accept({ request: request.value, token: opened.value });
   }
-
-  // -------------------------------------------------------------------------------------------------------
-  // Connection requests
 
   private receiveConnectionRequest(
     bytes: Uint8Array,
@@ -260,22 +271,11 @@ export class NetcodeServer {
     now: number,
     events: ServerEvent[],
   ): DropReason | null {
-    const request = readConnectionRequest(bytes, {
-      protocolId: this.protocolId,
-      nowSeconds: BigInt(Math.floor(now / MS_PER_SECOND)),
-    });
-    if (!request.ok) return request.reason;
-    const opened = openPrivateToken({
-      sealedPrivate: request.value.sealedPrivate,
-      nonce: request.value.nonce,
-      protocolId: this.protocolId,
-      expireTimestamp: request.value.expireTimestamp,
-      privateKey: this.privateKey,
-    });
-    if (!opened.ok) return opened.reason;
+    const read = this.openConnectionRequest(bytes, now);
+    if (!read.ok) return read.reason;
+    const { request, token } = read.value;
     return (
-      this.refuseConnectionRequest(request.value, opened.value, from) ??
-      this.challenge(request.value, opened.value, from, now, events)
+      this.refuseConnectionRequest(request, token, from) ?? this.challenge(request, token, from, now, events)
     );
   }
 
