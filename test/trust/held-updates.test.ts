@@ -70,6 +70,10 @@ describe("a client's accepted updates", () => {
     const last = stored.fields.find(([id]) => id === smooth.id)!;
     expect(unpackField(smooth, last[1])).toEqual([STEPS, STEPS, 0, STEPS]);
     expect(alice.client.connected).toBe(true);
+    // the agent says so on /metrics: batches sent again, nothing held now
+    const agentMetrics = await (await fetch(`http://127.0.0.1:${cluster.agent.httpPort}/metrics`)).text();
+    expect(agentMetrics).toMatch(/ow_client_agent_update_batches_resent_total(\{[^}]*\})? [1-9]/);
+    expect(agentMetrics).toMatch(/ow_client_agent_updates_held(\{[^}]*\})? 0\b/);
   }, 30_000);
 
   it("held past UPDATES_HOLD_MS eject their player with 190 and the reason", async () => {

@@ -159,6 +159,47 @@ function createMetrics(registry: Registry) {
   };
 }
 
+/** What the update forwarder holds and has had to do, read when /metrics is scraped. */
+function forwarderMetrics(registry: Registry, forwarder: UpdateForwarder): void {
+  const registers = [registry];
+  new Gauge({
+    name: "ow_client_agent_updates_held",
+    help: "Clients' accepted updates held until a state server acknowledges them",
+    registers,
+    collect() {
+      this.set(forwarder.held);
+    },
+  });
+  for (const [name, key, help] of [
+    [
+      "ow_client_agent_update_batches_resent_total",
+      "resent",
+      "Batches of client updates sent again after no answer",
+    ],
+    [
+      "ow_client_agent_updates_dropped_total",
+      "dropped",
+      "Client updates dropped: refused outright or given up on (190)",
+    ],
+    [
+      "ow_client_agent_updates_refused_total",
+      "refused",
+      "Client updates the state server refused one by one",
+    ],
+  ] as const) {
+    let reported = 0;
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        this.inc(forwarder.counts[key] - reported);
+        reported = forwarder.counts[key];
+      },
+    });
+  }
+}
+
 /** Starts a client agent; resolves once it is bound, joined and serving /healthz. */
 export async function startClientAgent(config: ClientAgentConfig): Promise<ClientAgentHandle> {
   const instanceId = instanceIdOf(config);
@@ -261,6 +302,7 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       { ...FORWARDER_DEFAULTS, maxHoldMs: config.UPDATES_HOLD_MS },
     );
     closers.push(async () => forwarder.close());
+    forwarderMetrics(registry, forwarder);
     const forward = (groups: messages.UpdateBatch["groups"]) => void forwarder.add(groups);
     const postRemoves = new SessionPostRemoves(
       (doIds) =>
