@@ -12,7 +12,15 @@ import {
   gridNeighbourhood,
 } from "@overworld/protocol/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLUSTER_VERSION, type Cluster, dc, is, SCHEMA_HASH, startCluster, TestClient } from "./support.ts";
+import {
+  type Cluster,
+  dc,
+  helloedClient,
+  is,
+  participantChannel,
+  startCluster,
+  type TestClient,
+} from "./support.ts";
 
 const PARENT = 6200;
 const GRID = { width: 4, height: 4 };
@@ -25,17 +33,8 @@ const clients: TestClient[] = [];
 const timers: NodeJS.Timeout[] = [];
 
 async function player(): Promise<{ client: TestClient; channel: number }> {
-  const client = await TestClient.connect(cluster.agent);
-  clients.push(client);
-  client.send({ type: ClientMessageType.Hello, version: CLUSTER_VERSION, schemaHash: SCHEMA_HASH });
-  await client.next(is(AgentMessageType.HelloResp), "HELLO_RESP");
-  timers.push(
-    setInterval(() => {
-      if (client.connected) client.send({ type: ClientMessageType.Heartbeat });
-    }, HEARTBEAT_EVERY_MS),
-  );
-  await client.until(() => cluster.agent.clientChannel(client.accountId) !== undefined, "a channel");
-  return { client, channel: cluster.agent.clientChannel(client.accountId)! };
+  const client = await helloedClient(cluster.agent, { clients, timers }, HEARTBEAT_EVERY_MS);
+  return { client, channel: await participantChannel(cluster.agent, client) };
 }
 
 async function create(classId: number, zone: number, fields: [number, Uint8Array][], owner?: number) {

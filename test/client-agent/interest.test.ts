@@ -12,7 +12,7 @@ import {
   EjectCode,
 } from "@overworld/protocol/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLUSTER_VERSION, type Cluster, dc, is, SCHEMA_HASH, startCluster, TestClient } from "./support.ts";
+import { type Cluster, dc, helloedClient, is, startCluster, type TestClient } from "./support.ts";
 
 const PARENT = 5000;
 const HEARTBEAT_EVERY_MS = 200;
@@ -31,17 +31,8 @@ let cluster: Cluster;
 const clients: TestClient[] = [];
 const timers: NodeJS.Timeout[] = [];
 
-async function player(): Promise<TestClient> {
-  const client = await TestClient.connect(cluster.agent);
-  clients.push(client);
-  client.send({ type: ClientMessageType.Hello, version: CLUSTER_VERSION, schemaHash: SCHEMA_HASH });
-  await client.next(is(AgentMessageType.HelloResp), "HELLO_RESP");
-  timers.push(
-    setInterval(() => {
-      if (client.connected) client.send({ type: ClientMessageType.Heartbeat });
-    }, HEARTBEAT_EVERY_MS),
-  );
-  return client;
+function player(): Promise<TestClient> {
+  return helloedClient(cluster.agent, { clients, timers }, HEARTBEAT_EVERY_MS);
 }
 
 async function create(zone: number, required: number): Promise<number> {

@@ -8,14 +8,14 @@
 import { AgentMessageType, ClientMessageType, EjectCode } from "@overworld/protocol/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  CLUSTER_VERSION,
   type Cluster,
   dc,
+  helloedClient,
   is,
   type Of,
-  SCHEMA_HASH,
+  participantChannel,
   startCluster,
-  TestClient,
+  type TestClient,
 } from "./support.ts";
 
 const PARENT = 6000;
@@ -37,20 +37,8 @@ const timers: NodeJS.Timeout[] = [];
 
 /** A client past its hello, heartbeating, with its participant channel. */
 async function player(): Promise<{ client: TestClient; channel: number }> {
-  const client = await TestClient.connect(cluster.agent);
-  clients.push(client);
-  client.send({ type: ClientMessageType.Hello, version: CLUSTER_VERSION, schemaHash: SCHEMA_HASH });
-  await client.next(is(AgentMessageType.HelloResp), "HELLO_RESP");
-  timers.push(
-    setInterval(() => {
-      if (client.connected) client.send({ type: ClientMessageType.Heartbeat });
-    }, HEARTBEAT_EVERY_MS),
-  );
-  await client.until(
-    () => cluster.agent.clientChannel(client.accountId) !== undefined,
-    "the client's participant channel",
-  );
-  return { client, channel: cluster.agent.clientChannel(client.accountId)! };
+  const client = await helloedClient(cluster.agent, { clients, timers }, HEARTBEAT_EVERY_MS);
+  return { client, channel: await participantChannel(cluster.agent, client) };
 }
 
 async function createAvatar(owner: number, color: [number, number, number]): Promise<number> {

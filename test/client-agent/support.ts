@@ -377,3 +377,36 @@ export const is =
   <T extends AgentMessage["type"]>(type: T) =>
   (m: AgentMessage): m is Of<T> =>
     m.type === type;
+
+/** What a test closes when it ends: its clients, and their heartbeat timers. */
+export interface OwnedClients {
+  readonly clients: TestClient[];
+  readonly timers: NodeJS.Timeout[];
+}
+
+/** A client of `agent` past its hello, heartbeating every `heartbeatMs`; `owned` takes it and its timer. */
+export async function helloedClient(
+  agent: ClientAgentHandle,
+  owned: OwnedClients,
+  heartbeatMs: number,
+): Promise<TestClient> {
+  const client = await TestClient.connect(agent);
+  owned.clients.push(client);
+  client.send({ type: ClientMessageType.Hello, version: CLUSTER_VERSION, schemaHash: SCHEMA_HASH });
+  await client.next(is(AgentMessageType.HelloResp), "HELLO_RESP");
+  owned.timers.push(
+    setInterval(() => {
+      if (client.connected) client.send({ type: ClientMessageType.Heartbeat });
+    }, heartbeatMs),
+  );
+  return client;
+}
+
+/** The participant channel `agent` gave the client (waits for it: a few ms after the hello). */
+export async function participantChannel(agent: ClientAgentHandle, client: TestClient): Promise<number> {
+  await client.until(
+    () => agent.clientChannel(client.accountId) !== undefined,
+    "the client's participant channel",
+  );
+  return agent.clientChannel(client.accountId)!;
+}
