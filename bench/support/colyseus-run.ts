@@ -10,15 +10,13 @@ import type { ManagedProcess } from "../../libs/cli/src/cluster-processes.ts";
 import { type ClientsReport, SERVER_METRICS } from "../colyseus/shared.ts";
 import { clusterCpuGroups } from "./bot-run.ts";
 import { type BenchCluster, freeTcpPort, sumByName } from "./cluster.ts";
-import { median } from "./figures.ts";
+import { cpuUsPer1000, median } from "./figures.ts";
 import { runLoadProcess, waitUntilNoClients, windowFigures } from "./load-run.ts";
 
 const SERVER_ENTRY = fileURLToPath(new URL("../colyseus/server.ts", import.meta.url));
 const CLIENTS_ENTRY = fileURLToPath(new URL("../colyseus/clients.ts", import.meta.url));
 const SERVER_LABEL = "colyseus-server";
 const MS_PER_SECOND = 1000;
-const MICROSECONDS_PER_SECOND = 1e6;
-const PER_THOUSAND = 1000;
 
 /** The CPU groups of a Colyseus run, as coresBetween reports them. */
 export const COLYSEUS_CPU_GROUPS = {
@@ -170,7 +168,7 @@ export function colyseusFiguresOf(run: ColyseusRunResult): ColyseusFigures {
   const { report, cores, server } = run;
   const delivered = report.updates.deliveredPerSecond;
   const per = (value: number) => (delivered > 0 ? value / delivered : 0);
-  const usPer1000 = (groupCores: number) => per(groupCores * MICROSECONDS_PER_SECOND) * PER_THOUSAND;
+  const usPer1000 = (groupCores: number) => cpuUsPer1000(groupCores, delivered);
   const serverCores = cores[COLYSEUS_CPU_GROUPS.server] ?? 0;
   const clientsCores = cores[COLYSEUS_CPU_GROUPS.clients] ?? 0;
   const tally = (record: ClientsReport["disconnects"]) =>

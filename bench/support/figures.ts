@@ -15,6 +15,11 @@ export const OTHER_GROUPS = ["bots", "nats", "redis", "postgres", "others"] as c
 const MICROSECONDS_PER_SECOND = 1e6;
 const PER_THOUSAND = 1000;
 
+/** CPU µs spent per 1,000 updates delivered, from the cores a process used at a delivery rate. */
+export function cpuUsPer1000(cores: number, deliveredPerSecond: number): number {
+  return deliveredPerSecond > 0 ? ((cores * MICROSECONDS_PER_SECOND) / deliveredPerSecond) * PER_THOUSAND : 0;
+}
+
 export interface RunFigures {
   readonly count: number;
   /** Walk steps the bots sent in the measured window, and N x rate x the window's seconds. */
@@ -79,7 +84,7 @@ export function figuresOf(run: BotRunResult): RunFigures {
   const per = (value: number) => (delivered > 0 ? value / delivered : 0);
   const usPer1000: Record<string, number> = {};
   for (const group of CPU_GROUPS) {
-    usPer1000[group] = per((cores[group] ?? 0) * MICROSECONDS_PER_SECOND) * PER_THOUSAND;
+    usPer1000[group] = cpuUsPer1000(cores[group] ?? 0, delivered);
   }
   const serverUsPer1000 = SERVICE_ORDER.reduce((sum, service) => sum + usPer1000[service]!, 0);
   const machineUsPer1000 = OVERWORLD_SIDE_GROUPS.reduce((sum, group) => sum + usPer1000[group]!, 0);
