@@ -228,9 +228,25 @@ describe("runBots over worker threads", () => {
   });
 });
 
+/** `pnpm overworld bots` with these arguments, from the repository. */
+const botsCli = (...args: string[]) => run("pnpm", ["--silent", "overworld", "bots", ...args], { cwd: REPO });
+
+/** Two bots for a second on this cluster, the JSON report on stdout. */
+const shortCliRun = (...args: string[]) =>
+  botsCli(
+    "--count=2",
+    "--duration=1",
+    "--warmup=0",
+    `--uberdog=${baseUrl}`,
+    `--version=${CLUSTER_VERSION}`,
+    "--grid=2x2",
+    "--json=-",
+    ...args,
+  );
+
 describe("pnpm overworld bots", () => {
   it("prints its usage with --help", async () => {
-    const { stdout } = await run("pnpm", ["--silent", "overworld", "bots", "--help"], { cwd: REPO });
+    const { stdout } = await botsCli("--help");
     expect(stdout).toMatch(/^usage: pnpm overworld bots --count N/);
     for (const option of [
       "--rate",
@@ -247,24 +263,7 @@ describe("pnpm overworld bots", () => {
   });
 
   it("runs bots from the command line and writes the JSON report to stdout", async () => {
-    const { stdout, stderr } = await run(
-      "pnpm",
-      [
-        "--silent",
-        "overworld",
-        "bots",
-        "--count=2",
-        "--duration=1",
-        "--warmup=0",
-        `--uberdog=${baseUrl}`,
-        `--version=${CLUSTER_VERSION}`,
-        "--grid=2x2",
-        "--prefix=cli",
-        "--source-address=127.0.4.1",
-        "--json=-",
-      ],
-      { cwd: REPO },
-    );
+    const { stdout, stderr } = await shortCliRun("--prefix=cli", "--source-address=127.0.4.1");
     const report = JSON.parse(stdout) as BotReport;
     expect(report.ok).toBe(true);
     expect(report.bots.walked).toBe(2);
@@ -273,24 +272,10 @@ describe("pnpm overworld bots", () => {
   });
 
   it("spreads the bots over --workers threads", async () => {
-    const { stdout, stderr } = await run(
-      "pnpm",
-      [
-        "--silent",
-        "overworld",
-        "bots",
-        "--count=2",
-        "--workers=2",
-        "--duration=1",
-        "--warmup=0",
-        `--uberdog=${baseUrl}`,
-        `--version=${CLUSTER_VERSION}`,
-        "--grid=2x2",
-        "--prefix=cliw",
-        "--source-address=127.0.7.1",
-        "--json=-",
-      ],
-      { cwd: REPO },
+    const { stdout, stderr } = await shortCliRun(
+      "--workers=2",
+      "--prefix=cliw",
+      "--source-address=127.0.7.1",
     );
     const report = JSON.parse(stdout) as BotReport;
     expect(report.ok).toBe(true);
@@ -302,9 +287,7 @@ describe("pnpm overworld bots", () => {
   });
 
   it("refuses a missing --count with its usage and exit status 2", async () => {
-    const failure = await run("pnpm", ["--silent", "overworld", "bots"], { cwd: REPO }).catch(
-      (error) => error,
-    );
+    const failure = await botsCli().catch((error) => error);
     expect(failure.code).toBe(2);
     expect(failure.stderr).toContain("error: --count is required");
   });
