@@ -60,6 +60,7 @@ interface InFlight {
   readonly seq: number;
   readonly parcels: Parcel[];
   readonly groups: Groups;
+  readonly updates: number;
   readonly since: number;
   attempts: number;
 }
@@ -90,7 +91,7 @@ export class UpdateForwarder {
 
   /** Updates held: waiting, and in the batch in flight. */
   get held(): number {
-    return this.waitingUpdates + (this.inFlight ? countUpdates(this.inFlight.groups) : 0);
+    return this.waitingUpdates + (this.inFlight?.updates ?? 0);
   }
 
   /** Updates in groups, each sent for its channel, in order; resolves with whether they were kept. */
@@ -133,7 +134,8 @@ export class UpdateForwarder {
     const parcels = this.takeBatch();
     this.seq += 1;
     const groups = parcels.flatMap((parcel) => parcel.groups);
-    this.inFlight = { seq: this.seq, parcels, groups, since: this.now(), attempts: 0 };
+    const updates = updatesIn(parcels);
+    this.inFlight = { seq: this.seq, parcels, groups, updates, since: this.now(), attempts: 0 };
     this.attempt();
   }
 
@@ -176,10 +178,10 @@ export class UpdateForwarder {
     const code = error instanceof messages.RequestError ? error.code : "internal";
     if (!TRANSIENT.has(code)) {
       this.port.log.error(
-        { err: error, seq: flight.seq, updates: countUpdates(flight.groups) },
+        { err: error, seq: flight.seq, updates: flight.updates },
         "the state server refused a batch of updates outright; it is not sent again",
       );
-      this.counts.dropped += countUpdates(flight.groups);
+      this.counts.dropped += flight.updates;
       this.inFlight = null;
       for (const parcel of flight.parcels) parcel.done(false);
       this.sendNext();
@@ -204,9 +206,8 @@ export class UpdateForwarder {
   /** Gives up on everything held, and drops it. */
   private abandon(reason: string): void {
     const parcels = [...(this.inFlight?.parcels ?? []), ...this.waiting];
-    const groups = parcels.flatMap((parcel) => parcel.groups);
-    const channels = [...new Set(groups.map(([channel]) => channel))];
-    this.counts.dropped += countUpdates(groups);
+    const channels = [...new Set(parcels.flatMap((parcel) => parcel.groups.map(([channel]) => channel)))];
+    this.counts.dropped += updatesIn(parcels);
     this.waiting = [];
     this.waitingUpdates = 0;
     this.inFlight = null;
@@ -215,6 +216,12 @@ export class UpdateForwarder {
     for (const parcel of parcels) parcel.done(false);
     this.port.giveUp(channels, reason);
   }
+}
+
+function updatesIn(parcels: readonly Parcel[]): number {
+  let count = 0;
+  for (const parcel of parcels) count += parcel.updates;
+  return count;
 }
 
 function countUpdates(groups: Groups): number {
