@@ -10,6 +10,7 @@ import { login, type ObjectMirror, OverworldClient, register } from "@overworld/
 import type { DcFile } from "@overworld/protocol";
 import { loadUberdogConfig, startUberdog, type UberdogHandle } from "../../services/uberdog/src/main.ts";
 import { type Cluster, DATABASE_URL, PRIVATE_KEY, startCluster } from "../client-agent/support.ts";
+import { serveAvatars } from "./avatars.ts";
 import { dropSchema } from "./cleanup.ts";
 import { natsEnv } from "./nats.ts";
 import { waitFor } from "./wait.ts";
@@ -146,4 +147,23 @@ export async function joinAsPlayer(baseUrl: string, name: string, options: Playe
     throw error;
   });
   return { client, avatar };
+}
+
+/**
+ * Alice and Bob on the demo world's classes (`file`), each given an avatar at (1, 1) in `zone` of `world`
+ * (served by the test) and interest in that zone: two players who see each other.
+ */
+export async function aliceAndBob(
+  services: PlayerCluster,
+  options: { readonly file: DcFile; readonly version: string; readonly world: number; readonly zone: number },
+): Promise<{ alice: Player; bob: Player }> {
+  const { cluster } = services;
+  serveAvatars(cluster, options.world, () => ({ x: 1, y: 1, zone: options.zone }));
+  await cluster.bus.flush();
+  const joining = { file: options.file, version: options.version, heartbeatMs: 200 };
+  const alice = await services.join("alice", joining);
+  const bob = await services.join("bob", joining);
+  await alice.client.addInterest(options.world, [options.zone]);
+  await bob.client.addInterest(options.world, [options.zone]);
+  return { alice, bob };
 }

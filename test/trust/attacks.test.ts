@@ -14,9 +14,9 @@ import { encodeEnvelope, loadDcFiles, type messages, packField, subjects } from 
 import { connectBus, joinCluster, type Participant, request } from "@overworld/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLUSTER_VERSION, type Cluster } from "../client-agent/support.ts";
-import { DEMO_DC, serveAvatars } from "../support/avatars.ts";
+import { DEMO_DC } from "../support/avatars.ts";
 import { connectOperator, joinCredentials } from "../support/nats.ts";
-import { type Player, type PlayerCluster, startPlayerCluster } from "../support/players.ts";
+import { aliceAndBob, type Player, type PlayerCluster, startPlayerCluster } from "../support/players.ts";
 import { NATS_URL } from "../support/services.ts";
 import { eventually, waitFor } from "../support/wait.ts";
 
@@ -47,12 +47,12 @@ beforeAll(async () => {
     dcFiles: [DEMO_DC],
   });
   ({ cluster } = services);
-  serveAvatars(cluster, WORLD, () => ({ x: 1, y: 1, zone: ZONE }));
-  await cluster.bus.flush();
-  alice = await services.join("alice", { file: dc, version: CLUSTER_VERSION, heartbeatMs: 200 });
-  bob = await services.join("bob", { file: dc, version: CLUSTER_VERSION, heartbeatMs: 200 });
-  await alice.client.addInterest(WORLD, [ZONE]);
-  await bob.client.addInterest(WORLD, [ZONE]);
+  ({ alice, bob } = await aliceAndBob(services, {
+    file: dc,
+    version: CLUSTER_VERSION,
+    world: WORLD,
+    zone: ZONE,
+  }));
   // an attacker with the client agents' join credentials joins as an agent of its own
   rogue = await joinCluster({
     natsUrl: NATS_URL,

@@ -9,8 +9,8 @@ import { loadDcFiles, unpackField } from "@overworld/protocol";
 import { EjectCode } from "@overworld/protocol/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLUSTER_VERSION, type Cluster } from "../client-agent/support.ts";
-import { DEMO_DC, serveAvatars } from "../support/avatars.ts";
-import { type Player, type PlayerCluster, startPlayerCluster } from "../support/players.ts";
+import { DEMO_DC } from "../support/avatars.ts";
+import { aliceAndBob, type Player, type PlayerCluster, startPlayerCluster } from "../support/players.ts";
 import { eventually, sleep } from "../support/wait.ts";
 
 const dc = loadDcFiles([DEMO_DC]);
@@ -31,12 +31,12 @@ beforeAll(async () => {
     dcFiles: [DEMO_DC],
   });
   ({ cluster } = services);
-  serveAvatars(cluster, WORLD, () => ({ x: 1, y: 1, zone: ZONE }));
-  await cluster.bus.flush();
-  alice = await services.join("alice", { file: dc, version: CLUSTER_VERSION, heartbeatMs: 200 });
-  bob = await services.join("bob", { file: dc, version: CLUSTER_VERSION, heartbeatMs: 200 });
-  await alice.client.addInterest(WORLD, [ZONE]);
-  await bob.client.addInterest(WORLD, [ZONE]);
+  ({ alice, bob } = await aliceAndBob(services, {
+    file: dc,
+    version: CLUSTER_VERSION,
+    world: WORLD,
+    zone: ZONE,
+  }));
 });
 
 afterAll(async () => {
