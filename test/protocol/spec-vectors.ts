@@ -369,7 +369,7 @@ export const VECTORS: readonly Vector[] = [
     "reliable-acks",
     "reliable layer: sequence 300 acking 298 and the 32 before it but 290, with messages 5 and 6",
     () => ({
-      header: { sequence: 300, ack: { latest: 298, bits: 0xffffffff & ~(1 << 7) } },
+      header: { sequence: 300, ack: { latest: 298, bits: (0xffffffff & ~(1 << 7)) >>> 0 } },
       reliable: [
         { id: 5, bytes: encodeClientMessage({ type: ClientMessageType.Heartbeat }) },
         { id: 6, bytes: encodeClientMessage({ type: ClientMessageType.Heartbeat }) },
