@@ -90,7 +90,8 @@ describe("the Python client", () => {
     const username = `py${process.pid}`;
     const seen: { field: string; value: unknown }[] = [];
     observer.client.on("update", (event) => {
-      if (event.object.fields.get("setName")?.[0] === username) seen.push({ field: event.field, value: event.value });
+      if ((event.object.fields.get("setName") as string[] | undefined)?.[0] === username)
+        seen.push({ field: event.field, value: event.value });
     });
 
     const run = await play([
@@ -114,10 +115,14 @@ describe("the Python client", () => {
     expect(run.stderr, run.stdout).toBe("");
     expect(run.code).toBe(0);
     const lines = run.stdout.split("\n");
-    expect(lines).toContainEqual(expect.stringMatching(/^connected to 127\.0\.0\.1:\d+ as client \d+ of \d+$/));
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^connected to 127\.0\.0\.1:\d+ as client \d+ of \d+$/),
+    );
     expect(lines).toContainEqual(expect.stringMatching(/^hello answered: cluster time \d+$/));
     expect(lines).toContainEqual(expect.stringMatching(/^avatar \d+ DistributedAvatar in 1000\/[1-4] at \(/));
-    expect(lines).toContainEqual(expect.stringMatching(/^interest 1 done \(context 1\): \d+ objects in view$/));
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^interest 1 done \(context 1\): \d+ objects in view$/),
+    );
     expect(lines).toContainEqual(expect.stringMatching(/^appeared \d+ DistributedNpc in 1000\/[1-4] at \(/));
     expect(lines).toContainEqual(expect.stringMatching(/^moved \d+ Distributed(Npc|Boss) \(.*\) -> \(.*\)$/));
     expect(lines).toContain("heard chat from my avatar: 'hello from python'");
@@ -127,7 +132,8 @@ describe("the Python client", () => {
     const sent = /^sent setXY\((.*), (.*)\)$/m.exec(run.stdout);
     expect(sent).not.toBeNull();
     await eventually(
-      () => seen.some(({ field, value }) => field === "chat" && (value as unknown[])[1] === "hello from python"),
+      () =>
+        seen.some(({ field, value }) => field === "chat" && (value as unknown[])[1] === "hello from python"),
       "the other player to hear the Python player's chat line",
     );
     expect(seen).toContainEqual({ field: "setXY", value: [Number(sent![1]), Number(sent![2])] });

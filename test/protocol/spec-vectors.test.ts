@@ -16,7 +16,7 @@ const DOC = new URL("../../docs/protocol.md", import.meta.url);
 const doc = readFileSync(DOC, "utf8");
 
 /** The bytes of a block: hex pairs, `xx*N` for N of one byte; `#` starts a comment. */
-export function blockBytes(text: string): Uint8Array {
+function blockBytes(text: string): Uint8Array {
   const bytes: number[] = [];
   for (const line of text.split("\n")) {
     for (const token of line.replace(/#.*$/, "").trim().split(/\s+/)) {
@@ -90,9 +90,7 @@ describe("docs/protocol.md tables", () => {
       ...Object.entries(AgentMessageType).map(([name, number]) => [number, name]),
     ];
     expect(rows.map(([number]) => number)).toEqual(expected.map(([number]) => number));
-    expect(rows.map(([, name]) => name)).toEqual(
-      expected.map(([, name]) => screamingSnake(name as string)),
-    );
+    expect(rows.map(([, name]) => name)).toEqual(expected.map(([, name]) => screamingSnake(name as string)));
   });
 
   it("lists exactly the eject codes of EjectCode", () => {
@@ -107,7 +105,9 @@ describe("docs/protocol.md tables", () => {
       const type = parseDcText(`${PRELUDE} struct Row { ${declaration!} v; };`).struct("Row")!.fields[0]!;
       const dcType = type.kind === "parameter" ? type.param.type : undefined;
       expect(dcType, declaration).toBeDefined();
-      expect(hex(packValue(dcType!, tableValue(value!))), `${declaration} = ${value}`).toBe(hex(blockBytes(bytes!)));
+      expect(hex(packValue(dcType!, tableValue(value!))), `${declaration} = ${value}`).toBe(
+        hex(blockBytes(bytes!)),
+      );
       expect(unpackValue(dcType!, blockBytes(bytes!)), `${declaration} from ${bytes}`).toEqual(
         tableValue(readsAs!),
       );

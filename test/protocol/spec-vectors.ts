@@ -7,7 +7,7 @@
  */
 import { fileURLToPath } from "node:url";
 import {
-  DClass,
+  type DClass,
   encodeFieldDelta,
   type FieldValue,
   legacyHash,
@@ -29,11 +29,20 @@ import {
   encodeClientMessage,
   type WireClasses,
 } from "@overworld/protocol/client";
-import { DEFAULT_NETCODE_PROTOCOL_ID } from "../../libs/service/src/login-user-data.ts";
 import { DatagramReader } from "../../libs/protocol/src/pack/reader.ts";
 import { DatagramWriter } from "../../libs/protocol/src/pack/writer.ts";
-import { readMessageRecords, writeReliableRecord, writeUnreliableRecord, NO_PREVIOUS_ID } from "../../libs/protocol/src/transport/reliable/message-records.ts";
-import { type PacketHeader, readPacketHeader, writePacketHeader } from "../../libs/protocol/src/transport/reliable/packet-header.ts";
+import {
+  NO_PREVIOUS_ID,
+  readMessageRecords,
+  writeReliableRecord,
+  writeUnreliableRecord,
+} from "../../libs/protocol/src/transport/reliable/message-records.ts";
+import {
+  type PacketHeader,
+  readPacketHeader,
+  writePacketHeader,
+} from "../../libs/protocol/src/transport/reliable/packet-header.ts";
+import { DEFAULT_NETCODE_PROTOCOL_ID } from "../../libs/service/src/login-user-data.ts";
 import { DEMO_DC } from "../support/avatars.ts";
 
 export const dc = loadDcFiles([DEMO_DC]);
@@ -245,14 +254,20 @@ function packed(className: string, field: string, value: FieldValue): { fieldId:
   return { fieldId: id, value: packField(dc.fieldById(id)!, value) };
 }
 
-const hello = (): ClientMessage => ({ type: ClientMessageType.Hello, version: VERSION, schemaHash: SCHEMA_HASH });
+const hello = (): ClientMessage => ({
+  type: ClientMessageType.Hello,
+  version: VERSION,
+  schemaHash: SCHEMA_HASH,
+});
 
 /** One entry of the boss's damage table changed: argument 2 (`entries`), element 0, set whole. */
 function damageChange(): Uint8Array {
   const field = cls("DistributedBoss").field("setClusterDamage") as StoredField;
   return encodeFieldDelta(field, {
     kind: "struct",
-    entries: [{ key: 2, delta: { kind: "array", entries: [{ key: 0, value: { attacker: AVATAR, total: 30 } }] } }],
+    entries: [
+      { key: 2, delta: { kind: "array", entries: [{ key: 0, value: { attacker: AVATAR, total: 30 } }] } },
+    ],
   });
 }
 
@@ -307,7 +322,10 @@ export const VECTORS: readonly Vector[] = [
         sealedPrivate: sealedPrivate(),
       }),
     decodes(bytes) {
-      const read = netcode.readConnectionRequest(bytes, { protocolId: PROTOCOL_ID, nowSeconds: CREATE_TIMESTAMP });
+      const read = netcode.readConnectionRequest(bytes, {
+        protocolId: PROTOCOL_ID,
+        nowSeconds: CREATE_TIMESTAMP,
+      });
       if (!read.ok) throw new Error(`connection-request: ${read.reason}`);
       same(
         read.value,
@@ -351,16 +369,23 @@ export const VECTORS: readonly Vector[] = [
     1n,
     true,
   ),
-  datagramVector("reliable-hello", "reliable layer: the client's first datagram, carrying HELLO as message 0", () => ({
-    header: { sequence: 0, ack: null },
-    reliable: [{ id: 0, bytes: encodeClientMessage(hello()) }],
-  })),
+  datagramVector(
+    "reliable-hello",
+    "reliable layer: the client's first datagram, carrying HELLO as message 0",
+    () => ({
+      header: { sequence: 0, ack: null },
+      reliable: [{ id: 0, bytes: encodeClientMessage(hello()) }],
+    }),
+  ),
   packetVector(
     "payload-hello",
     "client -> server: payload packet, packet sequence 1, carrying the reliable-hello datagram",
     () => ({
       type: netcode.PacketType.Payload,
-      payload: writeDatagram({ header: { sequence: 0, ack: null }, reliable: [{ id: 0, bytes: encodeClientMessage(hello()) }] }),
+      payload: writeDatagram({
+        header: { sequence: 0, ack: null },
+        reliable: [{ id: 0, bytes: encodeClientMessage(hello()) }],
+      }),
     }),
     1n,
     false,
@@ -376,10 +401,14 @@ export const VECTORS: readonly Vector[] = [
       ],
     }),
   ),
-  datagramVector("unreliable-state", "reliable layer: sequence 9 acking 4 (and 3 of the 32 before), one unreliable message", () => ({
-    header: { sequence: 9, ack: { latest: 4, bits: 0b111 } },
-    unreliable: [counting(0xa0, 3)],
-  })),
+  datagramVector(
+    "unreliable-state",
+    "reliable layer: sequence 9 acking 4 (and 3 of the 32 before), one unreliable message",
+    () => ({
+      header: { sequence: 9, ack: { latest: 4, bits: 0b111 } },
+      unreliable: [counting(0xa0, 3)],
+    }),
+  ),
   clientVector("hello", `HELLO version "${VERSION}", the demo schema's hash`, hello),
   clientVector("heartbeat", "HEARTBEAT", () => ({ type: ClientMessageType.Heartbeat })),
   clientVector("add-interest", "ADD_INTEREST id 1, context 1, parent 1000, zones 1 and 2", () => ({
@@ -394,15 +423,19 @@ export const VECTORS: readonly Vector[] = [
     interestId: 1,
     context: 2,
   })),
-  clientVector("follow-interest", "FOLLOW_INTEREST id 2, context 3, the avatar on an 8x8 grid, radius 1", () => ({
-    type: ClientMessageType.FollowInterest,
-    interestId: 2,
-    context: 3,
-    doId: AVATAR,
-    width: 8,
-    height: 8,
-    radius: 1,
-  })),
+  clientVector(
+    "follow-interest",
+    "FOLLOW_INTEREST id 2, context 3, the avatar on an 8x8 grid, radius 1",
+    () => ({
+      type: ClientMessageType.FollowInterest,
+      interestId: 2,
+      context: 3,
+      doId: AVATAR,
+      width: 8,
+      height: 8,
+      radius: 1,
+    }),
+  ),
   clientVector("set-field-say", 'SET_FIELD the avatar\'s say("hi")', () => ({
     type: ClientMessageType.SetField,
     doId: AVATAR,
@@ -422,21 +455,25 @@ export const VECTORS: readonly Vector[] = [
     serverTime: 1_800_000_001_000,
     errorBound: 2.5,
   })),
-  agentVector("enter-owned", "ENTER_OWNED the avatar, in world 1000 zone 3, tick 5, its owner-visible fields", () => ({
-    type: AgentMessageType.EnterOwnedObject,
-    doId: AVATAR,
-    parent: WORLD,
-    zone: 3,
-    classId: cls("DistributedAvatar").id,
-    tick: 5,
-    fields: [
-      packed("DistributedAvatar", "setXY", [60, 10]),
-      packed("DistributedAvatar", "setH", [0]),
-      packed("DistributedAvatar", "setName", ["ada"]),
-      packed("DistributedAvatar", "hp", 100),
-      packed("DistributedAvatar", "setSmXYH", [60, 10, 0, 0]),
-    ],
-  })),
+  agentVector(
+    "enter-owned",
+    "ENTER_OWNED the avatar, in world 1000 zone 3, tick 5, its owner-visible fields",
+    () => ({
+      type: AgentMessageType.EnterOwnedObject,
+      doId: AVATAR,
+      parent: WORLD,
+      zone: 3,
+      classId: cls("DistributedAvatar").id,
+      tick: 5,
+      fields: [
+        packed("DistributedAvatar", "setXY", [60, 10]),
+        packed("DistributedAvatar", "setH", [0]),
+        packed("DistributedAvatar", "setName", ["ada"]),
+        packed("DistributedAvatar", "hp", 100),
+        packed("DistributedAvatar", "setSmXYH", [60, 10, 0, 0]),
+      ],
+    }),
+  ),
   agentVector("enter-object", "ENTER_OBJECT an NPC, in world 1000 zone 3, tick 200", () => ({
     type: AgentMessageType.EnterObject,
     doId: NPC,
@@ -458,7 +495,11 @@ export const VECTORS: readonly Vector[] = [
   agentVector("field-updates", "FIELD_UPDATES the NPC's setSmXYH, then the avatar's chat", () => ({
     type: AgentMessageType.FieldUpdates,
     updates: [
-      { doId: NPC, classId: cls("DistributedNpc").id, ...packed("DistributedNpc", "setSmXYH", [74.25, 20, 0, 9000]) },
+      {
+        doId: NPC,
+        classId: cls("DistributedNpc").id,
+        ...packed("DistributedNpc", "setSmXYH", [74.25, 20, 0, 9000]),
+      },
       {
         doId: AVATAR,
         classId: cls("DistributedAvatar").id,
@@ -466,18 +507,22 @@ export const VECTORS: readonly Vector[] = [
       },
     ],
   })),
-  agentVector("field-updates-nested", "FIELD_UPDATES a nested change: the boss's setClusterDamage, entries[0] set", () => ({
-    type: AgentMessageType.FieldUpdates,
-    updates: [
-      {
-        doId: BOSS,
-        classId: cls("DistributedBoss").id,
-        fieldId: fieldId("DistributedBoss", "setClusterDamage"),
-        value: damageChange(),
-        nested: true,
-      },
-    ],
-  })),
+  agentVector(
+    "field-updates-nested",
+    "FIELD_UPDATES a nested change: the boss's setClusterDamage, entries[0] set",
+    () => ({
+      type: AgentMessageType.FieldUpdates,
+      updates: [
+        {
+          doId: BOSS,
+          classId: cls("DistributedBoss").id,
+          fieldId: fieldId("DistributedBoss", "setClusterDamage"),
+          value: damageChange(),
+          nested: true,
+        },
+      ],
+    }),
+  ),
   agentVector("state-updates", "STATE_UPDATES tick 201: the NPC's setXY and setH", () => ({
     type: AgentMessageType.StateUpdates,
     tick: 201,
@@ -492,7 +537,10 @@ export const VECTORS: readonly Vector[] = [
     parent: WORLD,
     zone: 4,
   })),
-  agentVector("leave-object", "LEAVE_OBJECT the NPC", () => ({ type: AgentMessageType.LeaveObject, doId: NPC })),
+  agentVector("leave-object", "LEAVE_OBJECT the NPC", () => ({
+    type: AgentMessageType.LeaveObject,
+    doId: NPC,
+  })),
   agentVector("eject", "EJECT 125 (schema hash)", () => ({
     type: AgentMessageType.Eject,
     code: EjectCode.BadSchemaHash,
@@ -523,7 +571,9 @@ export function vectorBlock(vector: Vector): string {
     if (line.length === 16) flush();
   }
   flush();
-  return [`\`\`\`vector ${vector.name}`, `# ${vector.title} (${bytes.length} bytes)`, ...lines, "```"].join("\n");
+  return [`\`\`\`vector ${vector.name}`, `# ${vector.title} (${bytes.length} bytes)`, ...lines, "```"].join(
+    "\n",
+  );
 }
 
 function hex(byte: number): string {
