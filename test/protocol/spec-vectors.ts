@@ -571,9 +571,12 @@ export function vectorBlock(vector: Vector): string {
     if (line.length === 16) flush();
   }
   flush();
-  return [`\`\`\`vector ${vector.name}`, `# ${vector.title} (${bytes.length} bytes)`, ...lines, "```"].join(
-    "\n",
-  );
+  return [
+    `\`\`\`vector ${vector.name}`,
+    `# ${vector.title} (${bytes.length} byte${bytes.length === 1 ? "" : "s"})`,
+    ...lines,
+    "```",
+  ].join("\n");
 }
 
 function hex(byte: number): string {
