@@ -11,7 +11,10 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from nacl import bindings as sodium
+try:
+    from nacl import bindings as sodium
+except ImportError as missing:  # pragma: no cover
+    raise SystemExit("overworld_wire needs PyNaCl (libsodium): apt-get install python3-nacl, and run /usr/bin/python3") from missing
 
 # ---------------------------------------------------------------------------------------------------
 # Little-endian cursor
