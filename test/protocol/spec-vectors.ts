@@ -45,36 +45,36 @@ import {
 import { DEFAULT_NETCODE_PROTOCOL_ID } from "../../libs/service/src/login-user-data.ts";
 import { DEMO_DC } from "../support/avatars.ts";
 
-export const dc = loadDcFiles([DEMO_DC]);
+const dc = loadDcFiles([DEMO_DC]);
 const cls = (name: string): DClass => dc.class(name)!;
 const fieldId = (className: string, field: string): number => cls(className).field(field)!.id;
 
 /** Bytes 0..n-1 offset by `start`: the fixed keys and nonces of the vectors. */
-export function counting(start: number, length: number): Uint8Array {
+function counting(start: number, length: number): Uint8Array {
   return Uint8Array.from({ length }, (_, i) => (start + i) & 0xff);
 }
 
 // ---- the fixed inputs ---------------------------------------------------------------------------------
 
-export const PROTOCOL_ID = DEFAULT_NETCODE_PROTOCOL_ID;
-export const PRIVATE_KEY = counting(0x00, 32);
-export const CLIENT_TO_SERVER_KEY = counting(0x20, 32);
-export const SERVER_TO_CLIENT_KEY = counting(0x40, 32);
-export const TOKEN_NONCE = counting(0x60, 24);
-export const CHALLENGE_KEY = counting(0x80, 32);
-export const CLIENT_ID = 42n;
-export const CREATE_TIMESTAMP = 1_800_000_000n;
-export const EXPIRE_TIMESTAMP = CREATE_TIMESTAMP + 30n;
-export const TIMEOUT_SECONDS = 10;
-export const SERVER = netcode.parseAddress("127.0.0.1:40000");
+const PROTOCOL_ID = DEFAULT_NETCODE_PROTOCOL_ID;
+const PRIVATE_KEY = counting(0x00, 32);
+const CLIENT_TO_SERVER_KEY = counting(0x20, 32);
+const SERVER_TO_CLIENT_KEY = counting(0x40, 32);
+const TOKEN_NONCE = counting(0x60, 24);
+const CHALLENGE_KEY = counting(0x80, 32);
+const CLIENT_ID = 42n;
+const CREATE_TIMESTAMP = 1_800_000_000n;
+const EXPIRE_TIMESTAMP = CREATE_TIMESTAMP + 30n;
+const TIMEOUT_SECONDS = 10;
+const SERVER = netcode.parseAddress("127.0.0.1:40000");
 /** The user data uberdog would seal (opaque to a client): here "user data" and zeros. */
-export const USER_DATA = (() => {
+const USER_DATA = (() => {
   const data = new Uint8Array(256);
   data.set(new TextEncoder().encode("user data"));
   return data;
 })();
-export const VERSION = "demo-1";
-export const SCHEMA_HASH = legacyHash(dc);
+const VERSION = "demo-1";
+const SCHEMA_HASH = legacyHash(dc);
 
 const AVATAR = 100_000_001;
 const NPC = 100_000_002;
@@ -549,7 +549,7 @@ export const VECTORS: readonly Vector[] = [
 ];
 
 /** One vector as a document block: 16 bytes a line, runs of 16 or more equal bytes as `xx*N`. */
-export function vectorBlock(vector: Vector): string {
+function vectorBlock(vector: Vector): string {
   const bytes = vector.bytes();
   const lines: string[] = [];
   let line: string[] = [];
