@@ -10,11 +10,12 @@
  *
  * The clients' side (receiving the datagrams, building the acks) runs outside the measured spans. Two
  * variants alternate round by round: "copying" (the endpoint copies messages when queued and datagrams out of
- * its builder) and "in place" (the client agent's: `copyMessages: false`, `updateViews`). The figure
+ * its builder, each packet is a new array) and "in place" (the client agent's: `copyMessages: false`,
+ * `updateViews`, packets sealed into a ByteSlab as NetcodeServer does). The figure
  * is the median over rounds of agent CPU µs per datagram (process user + system time, so a busy machine
  * moves it less than wall time would); the socket's own cost (a sendmsg, 5-15 µs here) comes on top.
  */
-import { netcode, reliable } from "@overworld/protocol";
+import { ByteSlab, netcode, reliable } from "@overworld/protocol";
 
 const QUICK = process.argv.includes("--quick");
 const SESSIONS = 200;
@@ -46,11 +47,13 @@ interface Variant {
   readonly name: string;
   readonly pairs: Pair[];
   readonly build: (endpoint: reliable.ReliableEndpoint, now: number) => Uint8Array[];
+  /** Where each packet is sealed: a new array each (copying), a slab's share (in place, as NetcodeServer does). */
+  readonly allocate: ((size: number) => Uint8Array) | undefined;
   now: number;
   readonly perDatagram: number[];
 }
 
-function variant(name: string, copyMessages: boolean): Variant {
+function variantOf(name: string, copyMessages: boolean): Variant {
   return {
     name,
     pairs: Array.from({ length: SESSIONS }, () => ({
@@ -61,18 +64,25 @@ function variant(name: string, copyMessages: boolean): Variant {
     build: copyMessages
       ? (endpoint, now) => endpoint.update(now)
       : (endpoint, now) => endpoint.updateViews(now),
+    allocate: copyMessages ? undefined : slabAllocator(),
     now: 1_000,
     perDatagram: [],
   };
 }
 
-const variants = [variant("copying", true), variant("in place", false)];
+function slabAllocator(): (size: number) => Uint8Array {
+  const slab = new ByteSlab();
+  return (size) => slab.alloc(size);
+}
+
+const variants = [variantOf("copying", true), variantOf("in place", false)];
 let sink = 0;
 
 /** One tick; returns [agent CPU µs, datagrams sent]. */
-function tick({ pairs, build, ...clock }: Variant, index: number): [number, number] {
-  clock.now += TICK_MS;
-  const now = clock.now;
+function tick(variant: Variant, index: number): [number, number] {
+  const { pairs, build, allocate } = variant;
+  variant.now += TICK_MS;
+  const now = variant.now;
   const state = new Uint8Array(STATE_BYTES).fill(index & 0xff);
   const tag = { tick: index };
   const sent: Uint8Array[][] = [];
@@ -87,6 +97,7 @@ function tick({ pairs, build, ...clock }: Variant, index: number): [number, numb
         pair.sequence++,
         key,
         PROTOCOL_ID,
+        allocate,
       );
       sink += packet.length;
       plain.push(payload.slice()); // the client's copy (outside the measured span's cost model)

@@ -28,15 +28,24 @@ export class ByteSlab {
 
   /** A copy of `bytes`: a view of its own bytes, which nothing else ever writes. */
   copy(bytes: Uint8Array): Uint8Array {
-    const size = bytes.length;
-    if (size > SLAB_BYTES / 4) return bytes.slice();
+    const copy = this.alloc(bytes.length);
+    copy.set(bytes);
+    return copy;
+  }
+
+  /**
+   * `size` fresh zero bytes of their own for the caller to write (a packet sealed straight into them): no
+   * part of a slab is ever handed out twice, so what the caller keeps or gives away (to a socket still
+   * sending it) stays as written.
+   */
+  alloc(size: number): Uint8Array {
+    if (size > SLAB_BYTES / 4) return new Uint8Array(size);
     if (this.used + size > this.slab.length) {
       this.slab = new Uint8Array(SLAB_BYTES);
       this.used = 0;
     }
-    const copy = this.slab.subarray(this.used, this.used + size);
-    copy.set(bytes);
+    const bytes = this.slab.subarray(this.used, this.used + size);
     this.used += size;
-    return copy;
+    return bytes;
   }
 }

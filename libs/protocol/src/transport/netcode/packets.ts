@@ -227,17 +227,23 @@ export function writeEncryptedPacket(
   sequence: bigint,
   key: Uint8Array,
   protocolId: bigint,
+  /** Where the packet is written: fresh bytes of the given size (a ByteSlab's `alloc` spares an ArrayBuffer each). */
+  allocate: (size: number) => Uint8Array = newBytes,
 ): Uint8Array {
   if (sequence < 0n || sequence > UINT64_MAX) throw new RangeError(`sequence ${sequence} is not a uint64`);
   const data = packetData(packet);
   const sequenceBytes = sequenceByteCount(sequence);
   const prefix = prefixByte(packet.type, sequenceBytes);
-  const bytes = new Uint8Array(1 + sequenceBytes + data.length + MAC_BYTES);
+  const bytes = allocate(1 + sequenceBytes + data.length + MAC_BYTES);
   bytes[0] = prefix;
   writeSequenceBytes(bytes, sequence, sequenceBytes);
   const additionalData = cachedAdditionalData(protocolId, prefix);
   sealChaCha20Poly1305Into(bytes, 1 + sequenceBytes, key, sequenceNonce(sequence), data, additionalData);
   return bytes;
+}
+
+function newBytes(size: number): Uint8Array {
+  return new Uint8Array(size);
 }
 
 /** The sequence's low `count` bytes, little-endian, after the prefix byte. */
