@@ -21,6 +21,7 @@ import {
   CONNECT_TOKEN_NONCE_BYTES,
   CONNECT_TOKEN_PRIVATE_BYTES,
   CONNECTION_REQUEST_BYTES,
+  IETF_NONCE_BYTES,
   KEEP_ALIVE_PACKET_DATA_BYTES,
   MAC_BYTES,
   MAX_PAYLOAD_BYTES,
@@ -238,9 +239,13 @@ export function writeEncryptedPacket(
   bytes[0] = prefix;
   writeSequenceBytes(bytes, sequence, sequenceBytes);
   const additionalData = cachedAdditionalData(protocolId, prefix);
-  sealChaCha20Poly1305Into(bytes, 1 + sequenceBytes, key, sequenceNonce(sequence), data, additionalData);
+  const nonce = sequenceNonce(sequence, scratchNonce);
+  sealChaCha20Poly1305Into(bytes, 1 + sequenceBytes, key, nonce, data, additionalData);
   return bytes;
 }
+
+/** The nonce of the packet being sealed or opened: both are synchronous, so one serves every packet. */
+const scratchNonce = new Uint8Array(IETF_NONCE_BYTES);
 
 function newBytes(size: number): Uint8Array {
   return new Uint8Array(size);
@@ -340,7 +345,7 @@ export function readEncryptedPacket(
   if (replay?.alreadyReceived(sequence)) return drop("replayed");
   const data = openChaCha20Poly1305(
     reading.key,
-    sequenceNonce(sequence),
+    sequenceNonce(sequence, scratchNonce),
     bytes.subarray(1 + sequenceBytes),
     cachedAdditionalData(reading.protocolId, prefix),
   );
