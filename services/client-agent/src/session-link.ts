@@ -25,7 +25,7 @@ export interface SessionLink {
   sendReliable(bytes: Uint8Array): void;
   /** Stored state, newest value wins: it may be reported lost by `takeLost` instead. */
   sendState(message: StateMessage): void;
-  /** What to put on the wire now: datagram payloads over UDP, frames over WebSocket; valid until the next flush. */
+  /** What to put on the wire now: datagram payloads over UDP, frames over WebSocket (valid until the next flush). */
   flush(now: number): Uint8Array[];
   /** State messages lost since the last call. */
   takeLost(): StateMessage[];

@@ -184,7 +184,10 @@ export class ReliableEndpoint {
     return Math.min(this.config.maxResendDelayMs, Math.max(this.config.minResendDelayMs, estimate));
   }
 
-  /** Queues a reliable message (copied, unless `copyMessages` is false); returns its message id. Throws if larger than maxMessageSize. */
+  /**
+   * Queues a reliable message (copied, unless `copyMessages` is false); returns its message id. Throws if
+   * larger than maxMessageSize.
+   */
   sendReliable(bytes: Uint8Array): number {
     requireBytes(bytes, "sendReliable");
     if (bytes.length > this.config.maxMessageSize) {
@@ -197,9 +200,10 @@ export class ReliableEndpoint {
   }
 
   /**
-   * Queues an unreliable message (copied, unless `copyMessages` is false) for the next `update`. With a key, an unsent message queued
-   * earlier under the same key is replaced. With a tag, `takeLostTags` returns it if the message is
-   * dropped unsent or its packet is counted lost. Throws if larger than `maxUnreliableSize`.
+   * Queues an unreliable message (copied, unless `copyMessages` is false) for the next `update`. With a
+   * key, an unsent message queued earlier under the same key is replaced. With a tag, `takeLostTags`
+   * returns it if the message is dropped unsent or its packet is counted lost. Throws if larger than
+   * `maxUnreliableSize`.
    */
   sendUnreliable(bytes: Uint8Array, key?: UnreliableKey, tag?: UnreliableTag): void {
     requireBytes(bytes, "sendUnreliable");

@@ -67,7 +67,7 @@ export class ReliableSender {
     return this.queue.length;
   }
 
-  /** Queues `bytes` (a copy unless the config says not to); returns its message id. The caller has checked the size. */
+  /** Queues `bytes` (a copy, unless `copyMessages` is false); returns its message id. The size is checked. */
   enqueue(bytes: Uint8Array): number {
     const id = this.nextId;
     this.nextId = addToSequence(id, 1);
