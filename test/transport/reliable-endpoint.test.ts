@@ -303,6 +303,34 @@ describe("reliable channel on a clean link", () => {
           maxBufferedBytes: 10_000_000,
         }),
     ).toThrow(/fragments/);
+    expect(() => new ReliableEndpoint({ copyMessages: "no" as unknown as boolean })).toThrow(/copyMessages/);
+  });
+});
+
+describe("sending without copies (copyMessages: false, updateViews)", () => {
+  it("delivers the same messages as the copying endpoint, from one reused scratch datagram", () => {
+    const inPlace = new ReliableEndpoint({ copyMessages: false });
+    const copying = new ReliableEndpoint();
+    const shared = new Uint8Array(300).fill(7); // one message queued on both, as the agent's zone state is
+    const events = [numberedMessage(1, 1, 40), numberedMessage(1, 2, 900)];
+    const sent: Uint8Array[][] = [];
+    for (const sender of [inPlace, copying]) {
+      for (const event of events) sender.sendReliable(event);
+      sender.sendUnreliable(shared);
+    }
+    const views = inPlace.updateViews(0);
+    const copies = copying.update(0);
+    expect(views.map((view) => [...view])).toEqual(copies.map((copy) => [...copy]));
+    sent.push(views.map((view) => view.slice()));
+    const [receiver, other] = [new ReliableEndpoint(), new ReliableEndpoint()];
+    const fromViews = deliverAll(sent[0]!, receiver, 0).map((message) => [...message.bytes]);
+    const fromCopies = deliverAll(copies, other, 0).map((message) => [...message.bytes]);
+    expect(fromViews).toEqual(fromCopies);
+    expect(fromViews).toEqual(expect.arrayContaining([[...shared], ...events.map((event) => [...event])]));
+    // the next update builds in the same scratch space: the views of the last one are not to be kept
+    inPlace.sendUnreliable(new Uint8Array(10).fill(9));
+    const next = inPlace.updateViews(1);
+    expect(next[0]!.buffer).toBe(views[0]!.buffer);
   });
 });
 

@@ -14,6 +14,7 @@ export function toHex(bytes: Uint8Array): string {
 
 /** How much a slab holds: small copies share one allocation (and one garbage collection) in this much. */
 const SLAB_BYTES = 64 * 1024;
+const EMPTY_SLAB = new Uint8Array(0);
 
 /**
  * Copies of small byte runs carved out of shared 64 KiB slabs, as Node's Buffer pool does: one allocation
@@ -21,20 +22,30 @@ const SLAB_BYTES = 64 * 1024;
  * per-packet path spends most on). A copy keeps its slab alive as long as it lives.
  */
 export class ByteSlab {
-  private slab = new Uint8Array(SLAB_BYTES);
+  /** Allocated on the first copy: an owner that never copies (a session that only listens) costs nothing. */
+  private slab = EMPTY_SLAB;
   private used = 0;
 
   /** A copy of `bytes`: a view of its own bytes, which nothing else ever writes. */
   copy(bytes: Uint8Array): Uint8Array {
-    const size = bytes.length;
-    if (size > SLAB_BYTES / 4) return bytes.slice();
-    if (this.used + size > SLAB_BYTES) {
+    const copy = this.alloc(bytes.length);
+    copy.set(bytes);
+    return copy;
+  }
+
+  /**
+   * `size` fresh zero bytes of their own for the caller to write (a packet sealed straight into them): no
+   * part of a slab is ever handed out twice, so what the caller keeps or gives away (to a socket still
+   * sending it) stays as written.
+   */
+  alloc(size: number): Uint8Array {
+    if (size > SLAB_BYTES / 4) return new Uint8Array(size);
+    if (this.used + size > this.slab.length) {
       this.slab = new Uint8Array(SLAB_BYTES);
       this.used = 0;
     }
-    const copy = this.slab.subarray(this.used, this.used + size);
-    copy.set(bytes);
+    const bytes = this.slab.subarray(this.used, this.used + size);
     this.used += size;
-    return copy;
+    return bytes;
   }
 }

@@ -25,7 +25,7 @@ export interface SessionLink {
   sendReliable(bytes: Uint8Array): void;
   /** Stored state, newest value wins: it may be reported lost by `takeLost` instead. */
   sendState(message: StateMessage): void;
-  /** What to put on the wire now: datagram payloads over UDP, frames over WebSocket. */
+  /** What to put on the wire now: datagram payloads over UDP, frames over WebSocket (valid until the next flush). */
   flush(now: number): Uint8Array[];
   /** State messages lost since the last call. */
   takeLost(): StateMessage[];
@@ -35,7 +35,11 @@ export interface SessionLink {
 
 /** UDP: the reliable layer over netcode payloads. */
 export class ReliableLink implements SessionLink {
-  private readonly endpoint = new reliable.ReliableEndpoint();
+  /**
+   * Messages are queued uncopied: every one the session sends is encoded for it or, once per zone and
+   * tick, for every session covering the zone, and never changed afterwards.
+   */
+  private readonly endpoint = new reliable.ReliableEndpoint({ copyMessages: false });
 
   receive(payload: Uint8Array, now: number): readonly Uint8Array[] | null {
     const result = this.endpoint.receivePacket(payload, now);
@@ -50,8 +54,9 @@ export class ReliableLink implements SessionLink {
     this.endpoint.sendUnreliable(message.bytes, undefined, message);
   }
 
+  /** The payloads are views of the endpoint's scratch space: the agent seals each at once (no copy). */
   flush(now: number): Uint8Array[] {
-    return this.endpoint.update(now);
+    return this.endpoint.updateViews(now);
   }
 
   takeLost(): StateMessage[] {

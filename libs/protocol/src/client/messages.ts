@@ -59,6 +59,8 @@
 import { DClass } from "../dc/dclass.ts";
 import type { Field } from "../dc/field.ts";
 import type { DcFile } from "../dc/file.ts";
+import { DcPackError } from "../pack/errors.ts";
+import { DatagramReader } from "../pack/reader.ts";
 import { DatagramWriter } from "../pack/writer.ts";
 import { fieldAtKey, fieldKey, isNestedKey } from "./field-keys.ts";
 import { fieldValueEnd } from "./sizer.ts";
@@ -130,8 +132,6 @@ const U16_MAX = 0xffff;
 const U32_MAX = 0xffff_ffff;
 /** Field updates in one FIELD_UPDATES message at most. */
 export const MAX_UPDATES_PER_FIELD_UPDATES = 0xffff;
-const VAR_PAYLOAD = 0x7f;
-const VAR_MORE = 0x80;
 const VAR_SCALE = 0x80;
 const VAR_MAX_BYTES = 5;
 
@@ -341,68 +341,67 @@ class DecodeFailure {
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const utf8Encoder = new TextEncoder();
 
-/** A bounds-checked little-endian reader; throws DecodeFailure only, which the decoders turn into results. */
+/**
+ * The protocol's one byte cursor (DatagramReader) with each read named: a member that is cut short or
+ * malformed throws a DecodeFailure naming it, which the decoders turn into results.
+ */
 class Reader {
-  private readonly view: DataView;
-  position = 0;
+  private readonly cursor: DatagramReader;
 
   constructor(readonly bytes: Uint8Array) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.cursor = new DatagramReader(bytes);
+  }
+
+  get position(): number {
+    return this.cursor.position;
   }
 
   get remaining(): number {
-    return this.bytes.length - this.position;
+    return this.cursor.remaining;
   }
 
   private need(count: number, what: string): void {
-    if (this.remaining < count) {
+    if (this.cursor.remaining < count) {
       throw new DecodeFailure(
         "truncated",
-        `${what} needs ${count} byte(s) at offset ${this.position}, only ${this.remaining} remain`,
+        `${what} needs ${count} byte(s) at offset ${this.cursor.position}, only ${this.cursor.remaining} remain`,
       );
     }
   }
 
   u8(what: string): number {
     this.need(1, what);
-    return this.view.getUint8(this.position++);
+    return this.cursor.readUint8();
   }
 
   u16(what: string): number {
     this.need(2, what);
-    const value = this.view.getUint16(this.position, true);
-    this.position += 2;
-    return value;
+    return this.cursor.readUint16();
   }
 
   u32(what: string): number {
     this.need(4, what);
-    const value = this.view.getUint32(this.position, true);
-    this.position += 4;
-    return value;
+    return this.cursor.readUint32();
   }
 
   /** An unsigned LEB128 integer of at most VAR_MAX_BYTES bytes (up to 2^35 - 1). */
   varuint(what: string): number {
-    let value = 0;
-    let scale = 1;
-    for (let i = 0; i < VAR_MAX_BYTES; i++) {
-      const byte = this.u8(what);
-      value += (byte & VAR_PAYLOAD) * scale;
-      if ((byte & VAR_MORE) === 0) return value;
-      scale *= VAR_SCALE;
+    const at = this.cursor.position;
+    const value = varuintOf(this.cursor);
+    if (value === TRUNCATED_VARUINT)
+      throw new DecodeFailure("truncated", `${what} at offset ${at} is cut off by the end of the message`);
+    if (value === LONG_VARUINT) {
+      throw new DecodeFailure(
+        "bad_member",
+        `${what} is a variable-length integer longer than ${VAR_MAX_BYTES} bytes`,
+      );
     }
-    throw new DecodeFailure(
-      "bad_member",
-      `${what} is a variable-length integer longer than ${VAR_MAX_BYTES} bytes`,
-    );
+    return value;
   }
 
   f64(what: string): number {
     this.need(8, what);
-    const value = this.view.getFloat64(this.position, true);
-    this.position += 8;
-    return value;
+    return this.cursor.readFloat64();
   }
 
   str(what: string): string {
@@ -411,8 +410,7 @@ class Reader {
       throw new DecodeFailure("bad_member", `${what} is ${length} bytes, over ${MAX_STRING_BYTES}`);
     }
     this.need(length, what);
-    const slice = this.bytes.subarray(this.position, this.position + length);
-    this.position += length;
+    const slice = this.cursor.readView(length);
     try {
       return utf8.decode(slice);
     } catch {
@@ -427,8 +425,13 @@ class Reader {
     }
     this.need(count * 4, what);
     const zones = new Array<number>(count);
-    for (let i = 0; i < count; i++) zones[i] = this.u32(what);
+    for (let i = 0; i < count; i++) zones[i] = this.cursor.readUint32();
     return zones;
+  }
+
+  /** Moves past the rest of the message (read by someone else in place). */
+  skipRest(): void {
+    this.cursor.skip(this.cursor.remaining);
   }
 
   /** A field value whose end the dclass knows; the bytes are a view (no copy). */
@@ -453,9 +456,7 @@ class Reader {
         `the value of field ${fieldId} at offset ${this.position} is malformed`,
       );
     }
-    const value = this.bytes.subarray(this.position, end);
-    this.position = end;
-    return value;
+    return this.cursor.readView(end - this.position);
   }
 
   /** The whole values of fields of `dclass`, named by their keys. */
@@ -588,7 +589,7 @@ export function decodeAgentMessage(bytes: Uint8Array, classes: WireClasses): Dec
           );
         });
         if (!read.ok) throw new DecodeFailure(read.code, read.detail);
-        reader.position = reader.bytes.length;
+        reader.skipRest();
         if (type === AgentMessageType.FieldUpdates) return { type, updates };
         return { type, tick: read.message, updates };
       }
@@ -659,15 +660,15 @@ export function readFieldUpdates(
   if (length === 0 || (bytes[0] !== AgentMessageType.FieldUpdates && !state)) {
     return { ok: false, code: "bad_type", detail: "neither a FIELD_UPDATES nor a STATE_UPDATES message" };
   }
-  const cursor = { at: 1 };
-  const tick = state ? varuintAt(bytes, cursor) : NO_TICK;
-  if (state && tick < 0) return failure(tick === -1 ? "truncated" : "bad_member", "the tick is malformed");
-  const count = varuintAt(bytes, cursor);
-  if (count < 0) return failure(count === -1 ? "truncated" : "bad_member", "the update count is malformed");
+  const cursor = new DatagramReader(bytes, 1);
+  const tick = state ? varuintOf(cursor) : NO_TICK;
+  if (state && tick < 0) return failure(varuintFailure(tick), "the tick is malformed");
+  const count = varuintOf(cursor);
+  if (count < 0) return failure(varuintFailure(count), "the update count is malformed");
   if (count > MAX_UPDATES_PER_FIELD_UPDATES) {
     return failure("bad_member", `${count} updates, over ${MAX_UPDATES_PER_FIELD_UPDATES}`);
   }
-  return readUpdates(bytes, cursor.at, count, 0, tick, classes, visit);
+  return readUpdates(cursor, count, 0, tick, classes, visit);
 }
 
 /** Reads on what `readFieldUpdates` left unread, now that its object's class is known. */
@@ -676,44 +677,47 @@ export function readUnreadUpdates(
   classes: WireClasses,
   visit: FieldUpdateVisitor,
 ): FieldUpdatesResult {
-  return readUpdates(unread.bytes, 0, unread.count, unread.previousDoId, unread.tick, classes, visit);
+  const cursor = new DatagramReader(unread.bytes);
+  return readUpdates(cursor, unread.count, unread.previousDoId, unread.tick, classes, visit);
 }
 
 function failure(code: DecodeFailureCode, detail: string): FieldUpdatesResult {
   return { ok: false, code, detail };
 }
 
-/** A varuint at `cursor.at`, or -1 when it is truncated, -2 when too long (`cursor.at` then says where). */
-function varuintAt(bytes: Uint8Array, cursor: { at: number }): number {
-  let value = 0;
-  let scale = 1;
-  for (let i = 0; i < VAR_MAX_BYTES; i++) {
-    if (cursor.at >= bytes.length) return -1;
-    const byte = bytes[cursor.at++]!;
-    value += (byte & VAR_PAYLOAD) * scale;
-    if ((byte & VAR_MORE) === 0) return value;
-    scale *= VAR_SCALE;
+/** What `varuintOf` returns for a varuint cut off by the end of the bytes, and for one too long. */
+const TRUNCATED_VARUINT = -1;
+const LONG_VARUINT = -2;
+
+/** The next varuint of at most VAR_MAX_BYTES bytes, or TRUNCATED_VARUINT / LONG_VARUINT. */
+function varuintOf(cursor: DatagramReader): number {
+  try {
+    return cursor.readVarUint(VAR_MAX_BYTES);
+  } catch (error) {
+    if (error instanceof DcPackError && error.code === "out_of_range") return LONG_VARUINT;
+    return TRUNCATED_VARUINT;
   }
-  return -2;
+}
+
+function varuintFailure(value: number): DecodeFailureCode {
+  return value === TRUNCATED_VARUINT ? "truncated" : "bad_member";
 }
 
 function readUpdates(
-  bytes: Uint8Array,
-  from: number,
+  cursor: DatagramReader,
   count: number,
   previousDoId: number,
   tick: number,
   classes: WireClasses,
   visit: FieldUpdateVisitor,
 ): FieldUpdatesResult {
-  const length = bytes.length;
-  const cursor = { at: from };
+  const bytes = cursor.bytes;
+  const length = cursor.end;
   let doId = previousDoId;
   for (let i = 0; i < count; i++) {
-    const updateStart = cursor.at;
-    const difference = varuintAt(bytes, cursor);
-    if (difference < 0)
-      return failure(difference === -1 ? "truncated" : "bad_member", `update ${i}: the doId is malformed`);
+    const updateStart = cursor.position;
+    const difference = varuintOf(cursor);
+    if (difference < 0) return failure(varuintFailure(difference), `update ${i}: the doId is malformed`);
     const previous = doId;
     doId += unzigzag(difference);
     if (doId < 0 || doId > U32_MAX) return failure("bad_member", `doId ${doId} is not a uint32`);
@@ -728,14 +732,14 @@ function readUpdates(
       };
       return { ok: false, code: "unknown_object", detail: `object ${doId} has not entered`, unread };
     }
-    const key = varuintAt(bytes, cursor);
-    if (key < 0) return failure(key === -1 ? "truncated" : "bad_member", `update ${i}: the key is malformed`);
+    const key = varuintOf(cursor);
+    if (key < 0) return failure(varuintFailure(key), `update ${i}: the key is malformed`);
     const field = fieldAtKey(dclass, key);
     if (field === undefined)
       return failure("unknown_field", `class ${dclass.name} has no field at key ${key}`);
     const nested = isNestedKey(key);
     if (nested && tick !== NO_TICK) return failure("bad_member", "a nested change in STATE_UPDATES");
-    const at = cursor.at;
+    const at = cursor.position;
     const end = fieldValueEnd(field, nested, bytes, at);
     if (end === "out_of_range")
       return failure(
@@ -746,10 +750,10 @@ function readUpdates(
       return failure("bad_value", `the value of ${dclass.name}.${field.name} at offset ${at} is malformed`);
     }
     visit(doId, field, nested, bytes, at, end, tick);
-    cursor.at = end;
+    cursor.skip(end - at);
   }
-  if (cursor.at < length)
-    return failure("trailing_bytes", `${length - cursor.at} byte(s) left after the message`);
+  if (cursor.remaining > 0)
+    return failure("trailing_bytes", `${cursor.remaining} byte(s) left after the message`);
   return { ok: true, message: tick };
 }
 

@@ -128,9 +128,11 @@ export function openXChaCha20Poly1305(
   return opened;
 }
 
-/** The standard's 12-byte nonce from a 64-bit sequence number: four zero bytes, then the sequence little-endian. */
-export function sequenceNonce(sequence: bigint): Uint8Array {
-  const nonce = new Uint8Array(IETF_NONCE_BYTES);
+/**
+ * The standard's 12-byte nonce from a 64-bit sequence number: four zero bytes, then the sequence
+ * little-endian; written into `nonce` when given (a scratch nonce reused by a synchronous seal or open).
+ */
+export function sequenceNonce(sequence: bigint, nonce = new Uint8Array(IETF_NONCE_BYTES)): Uint8Array {
   if (sequence <= MAX_SAFE_SEQUENCE && sequence >= 0n) {
     const value = Number(sequence);
     writeUint32LE(nonce, 4, value % 0x1_0000_0000);

@@ -21,6 +21,7 @@ import {
   CONNECT_TOKEN_NONCE_BYTES,
   CONNECT_TOKEN_PRIVATE_BYTES,
   CONNECTION_REQUEST_BYTES,
+  IETF_NONCE_BYTES,
   KEEP_ALIVE_PACKET_DATA_BYTES,
   MAC_BYTES,
   MAX_PAYLOAD_BYTES,
@@ -227,17 +228,27 @@ export function writeEncryptedPacket(
   sequence: bigint,
   key: Uint8Array,
   protocolId: bigint,
+  /** Where the packet is written: fresh bytes of the given size (a ByteSlab's `alloc` spares an ArrayBuffer each). */
+  allocate: (size: number) => Uint8Array = newBytes,
 ): Uint8Array {
   if (sequence < 0n || sequence > UINT64_MAX) throw new RangeError(`sequence ${sequence} is not a uint64`);
   const data = packetData(packet);
   const sequenceBytes = sequenceByteCount(sequence);
   const prefix = prefixByte(packet.type, sequenceBytes);
-  const bytes = new Uint8Array(1 + sequenceBytes + data.length + MAC_BYTES);
+  const bytes = allocate(1 + sequenceBytes + data.length + MAC_BYTES);
   bytes[0] = prefix;
   writeSequenceBytes(bytes, sequence, sequenceBytes);
   const additionalData = cachedAdditionalData(protocolId, prefix);
-  sealChaCha20Poly1305Into(bytes, 1 + sequenceBytes, key, sequenceNonce(sequence), data, additionalData);
+  const nonce = sequenceNonce(sequence, scratchNonce);
+  sealChaCha20Poly1305Into(bytes, 1 + sequenceBytes, key, nonce, data, additionalData);
   return bytes;
+}
+
+/** The nonce of the packet being sealed or opened: both are synchronous, so one serves every packet. */
+const scratchNonce = new Uint8Array(IETF_NONCE_BYTES);
+
+function newBytes(size: number): Uint8Array {
+  return new Uint8Array(size);
 }
 
 /** The sequence's low `count` bytes, little-endian, after the prefix byte. */
@@ -334,7 +345,7 @@ export function readEncryptedPacket(
   if (replay?.alreadyReceived(sequence)) return drop("replayed");
   const data = openChaCha20Poly1305(
     reading.key,
-    sequenceNonce(sequence),
+    sequenceNonce(sequence, scratchNonce),
     bytes.subarray(1 + sequenceBytes),
     cachedAdditionalData(reading.protocolId, prefix),
   );

@@ -15,6 +15,7 @@
  * pair unique; clients do not replay-check challenge or denied packets, so any sequence is valid there.
  */
 
+import { ByteSlab } from "../../bytes.ts";
 import type { NetcodeAddress } from "./address.ts";
 import { openChallengeToken, sealChallengeToken, writeChallengeToken } from "./challenge-token.ts";
 import { openPrivateToken, type PrivateConnectToken, privateTokenMac } from "./connect-token.ts";
@@ -137,6 +138,9 @@ export class NetcodeServer {
   private challengeSequence = 0n;
   private handshakeSequence = HANDSHAKE_SEQUENCE_BASE;
   private lastMappingSweepAt = Number.NEGATIVE_INFINITY;
+  /** Clients' packets are sealed into shared slabs: one allocation for a hundred packets, not one each. */
+  private readonly packetSlab = new ByteSlab();
+  private readonly allocatePacket = (size: number): Uint8Array => this.packetSlab.alloc(size);
 
   constructor(config: NetcodeServerConfig) {
     checkServerConfig(config);
@@ -491,7 +495,13 @@ export class NetcodeServer {
   // Sending
 
   private sendToClient(slot: ClientSlot, packet: EncryptedPacket, now: number, events: ServerEvent[]): void {
-    const bytes = writeEncryptedPacket(packet, slot.sendSequence, slot.mapping.sendKey, this.protocolId);
+    const bytes = writeEncryptedPacket(
+      packet,
+      slot.sendSequence,
+      slot.mapping.sendKey,
+      this.protocolId,
+      this.allocatePacket,
+    );
     slot.sendSequence++;
     slot.lastSendAt = now;
     this.mappings.touch(slot.mapping, now);

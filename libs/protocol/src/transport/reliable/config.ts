@@ -40,6 +40,12 @@ export interface ReliableConfig {
    * hearing a server's ticks) sends one ack per tick instead of one or two per datagram heard.
    */
   readonly ackDelayMs: number;
+  /**
+   * True (the default): `sendReliable` and `sendUnreliable` queue a copy of the bytes, so the caller may
+   * reuse its buffer at once. False: they queue the caller's bytes as they are, which the caller then
+   * never changes (the client agent's messages, each encoded once for every session that sends it).
+   */
+  readonly copyMessages: boolean;
 }
 
 export const DEFAULT_RELIABLE_CONFIG: ReliableConfig = {
@@ -56,6 +62,7 @@ export const DEFAULT_RELIABLE_CONFIG: ReliableConfig = {
   lossDecisionDelayMs: 250,
   maxQueuedUnreliable: 1024,
   ackDelayMs: 0,
+  copyMessages: true,
 };
 
 /** Reliable message ids in flight at once; a receiver refuses ids further than this from its next. */
@@ -107,6 +114,9 @@ export function resolveReliableConfig(overrides: Partial<ReliableConfig> = {}): 
   requireDelay("initialResendDelayMs", config.initialResendDelayMs);
   requireDelay("lossDecisionDelayMs", config.lossDecisionDelayMs);
   requireDelay("ackDelayMs", config.ackDelayMs);
+  if (typeof config.copyMessages !== "boolean") {
+    throw new RangeError(`reliable config copyMessages must be true or false, not ${config.copyMessages}`);
+  }
   if (config.maxResendDelayMs < config.minResendDelayMs) {
     throw new RangeError(
       `reliable config maxResendDelayMs (${config.maxResendDelayMs}) is below minResendDelayMs (${config.minResendDelayMs})`,

@@ -144,7 +144,11 @@ export class ReliableEndpoint {
     this.config = this.limits.config;
     this.sender = new ReliableSender(this.limits);
     this.receiver = new ReliableReceiver(this.limits);
-    this.unreliable = new UnreliableQueue(this.config.maxQueuedUnreliable, (tag) => this.lostTags.push(tag));
+    this.unreliable = new UnreliableQueue(
+      this.config.maxQueuedUnreliable,
+      (tag) => this.lostTags.push(tag),
+      this.config.copyMessages,
+    );
   }
 
   /** Smoothed round-trip time in milliseconds; 0 until the first acknowledgement. */
@@ -180,7 +184,10 @@ export class ReliableEndpoint {
     return Math.min(this.config.maxResendDelayMs, Math.max(this.config.minResendDelayMs, estimate));
   }
 
-  /** Queues a reliable message (copied); returns its message id. Throws if larger than maxMessageSize. */
+  /**
+   * Queues a reliable message (copied, unless `copyMessages` is false); returns its message id. Throws if
+   * larger than maxMessageSize.
+   */
   sendReliable(bytes: Uint8Array): number {
     requireBytes(bytes, "sendReliable");
     if (bytes.length > this.config.maxMessageSize) {
@@ -193,9 +200,10 @@ export class ReliableEndpoint {
   }
 
   /**
-   * Queues an unreliable message (copied) for the next `update`. With a key, an unsent message queued
-   * earlier under the same key is replaced. With a tag, `takeLostTags` returns it if the message is
-   * dropped unsent or its packet is counted lost. Throws if larger than `maxUnreliableSize`.
+   * Queues an unreliable message (copied, unless `copyMessages` is false) for the next `update`. With a
+   * key, an unsent message queued earlier under the same key is replaced. With a tag, `takeLostTags`
+   * returns it if the message is dropped unsent or its packet is counted lost. Throws if larger than
+   * `maxUnreliableSize`.
    */
   sendUnreliable(bytes: Uint8Array, key?: UnreliableKey, tag?: UnreliableTag): void {
     requireBytes(bytes, "sendUnreliable");
@@ -333,6 +341,14 @@ export class ReliableEndpoint {
    * only once ackDelayMs has passed since the last datagram).
    */
   update(now: number): Uint8Array[] {
+    return this.updateViews(now).map((view) => this.slab.copy(view));
+  }
+
+  /**
+   * As `update`, but each payload is a view of the endpoint's own scratch space, valid only until its next
+   * `update` or `updateViews`: for a caller that sends (or copies) them at once, which spares a copy each.
+   */
+  updateViews(now: number): Uint8Array[] {
     this.latestTime = now;
     this.openedThisUpdate = 0;
     this.decideLosses(now);
@@ -385,7 +401,7 @@ export class ReliableEndpoint {
   }
 
   private finishDatagram(datagram: DatagramBuilder, now: number): Uint8Array {
-    const bytes = this.slab.copy(datagram.bytes);
+    const bytes = datagram.bytes;
     const ackEliciting = datagram.messageCount > 0;
     const packet: SentPacket = {
       sentAt: now,

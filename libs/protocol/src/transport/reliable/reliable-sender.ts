@@ -67,13 +67,14 @@ export class ReliableSender {
     return this.queue.length;
   }
 
-  /** Queues a copy of `bytes`; returns its message id. The caller has checked the size. */
+  /** Queues `bytes` (a copy, unless `copyMessages` is false); returns its message id. The size is checked. */
   enqueue(bytes: Uint8Array): number {
     const id = this.nextId;
     this.nextId = addToSequence(id, 1);
     const fragmentCount =
       bytes.length > this.limits.fragmentSize ? this.fragmentsFor(bytes.length) : WHOLE_MESSAGE;
-    this.queue.push(new OutgoingMessage(id, this.slab.copy(bytes), fragmentCount));
+    const queued = this.limits.config.copyMessages ? this.slab.copy(bytes) : bytes;
+    this.queue.push(new OutgoingMessage(id, queued, fragmentCount));
     this.queuedBytes += bytes.length;
     return id;
   }

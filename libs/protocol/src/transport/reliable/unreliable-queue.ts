@@ -30,6 +30,8 @@ export class UnreliableQueue {
     private readonly capacity: number,
     /** Called with the tag of a message dropped unsent (the queue was full). */
     private readonly lost: (tag: UnreliableTag) => void,
+    /** False: messages are queued as they are (their owner never changes them). */
+    private readonly copies = true,
   ) {}
 
   get length(): number {
@@ -37,21 +39,25 @@ export class UnreliableQueue {
   }
 
   /**
-   * Queues a copy of `bytes`, replacing the unsent message under the same key if there is one (its tag
+   * Queues `bytes` (a copy, unless the queue was made not to copy), replacing the unsent message under the same key if there is one (its tag
    * goes with it: the newer message supersedes it).
    */
   push(bytes: Uint8Array, key: UnreliableKey | undefined, tag: UnreliableTag | undefined): void {
     const existing = key === undefined ? undefined : this.byKey.get(key);
     if (existing !== undefined) {
-      existing.bytes = this.slab.copy(bytes);
+      existing.bytes = this.copyOf(bytes);
       existing.tag = tag;
       this.replaced += 1;
       return;
     }
-    const entry = { bytes: this.slab.copy(bytes), key, tag };
+    const entry = { bytes: this.copyOf(bytes), key, tag };
     this.entries.push(entry);
     if (key !== undefined) this.byKey.set(key, entry);
     this.dropOldestBeyondCapacity();
+  }
+
+  private copyOf(bytes: Uint8Array): Uint8Array {
+    return this.copies ? this.slab.copy(bytes) : bytes;
   }
 
   private dropOldestBeyondCapacity(): void {
