@@ -111,7 +111,7 @@ export interface FuzzReport {
   };
 }
 
-const BATCH = 256;
+const BATCH = 64;
 /** Sends whose callback has not come yet, past which the sender waits. */
 const MAX_IN_FLIGHT = 4096;
 const SESSION_TICK_MS = 20;
@@ -122,6 +122,8 @@ const HEARTBEAT_MS = 1000;
 const CORPUS_SIZE = 64;
 const MAX_PAYLOAD = 1200;
 const PACE_FLOOR = 1000;
+/** The share of a second's datagrams the agent must have read for the pace to go up (else it goes down). */
+const MIN_KEPT = 0.8;
 const MS_PER_SECOND = 1000;
 const MAX_VIOLATIONS_KEPT = 20;
 
@@ -243,7 +245,7 @@ export class DatagramFuzzer {
             if (options.received) {
               // the agent's socket drops what it cannot read in time: slow down until it keeps up
               const kept = (received - second.received) / Math.max(1, sentNow - second.sent);
-              pace = kept < 0.9 ? Math.max(PACE_FLOOR, pace * 0.8) : Math.min(options.maxRate, pace * 1.1);
+              pace = kept < MIN_KEPT ? Math.max(PACE_FLOOR, pace * 0.8) : Math.min(options.maxRate, pace * 1.1);
             }
             options.onProgress?.({
               seconds: (performance.now() - started) / MS_PER_SECOND,

@@ -21,8 +21,11 @@ const GRID: Grid = { width: 2, height: 2, cellSize: 50 };
 const BOTS = 3;
 const DATAGRAMS = 30_000;
 const SEED = Number(process.env.FUZZ_SEED ?? 20261203);
-/** On loopback a step seen later than this means the agent was hurt, not slow. */
-const BOT_P99_MS = 1000;
+/**
+ * A step seen later than this means the agent was hurt, not slow: looser than the bots test's 1 s, as
+ * here the fuzzer, the bots and the whole cluster share one process (the standalone run bounds it at 1 s).
+ */
+const BOT_P99_MS = 2000;
 /** The fuzz sources the agent's rate limit may remember, with the bots' addresses and some to spare. */
 const SOURCE_ADDRESSES = 96 + 4 + 3;
 
@@ -86,20 +89,6 @@ it("takes 30,000 mutated datagrams, tokens and session messages while 3 bots pla
     stopBots.abort();
     const played = await bots;
 
-    console.log(
-      JSON.stringify(
-        {
-          report,
-          outcomes: growth(before.byOutcome, after.byOutcome),
-          drops: growth(before.sessionDrops, after.sessionDrops),
-          lat: played.latencyMs,
-          before,
-          after,
-        },
-        null,
-        1,
-      ),
-    );
     // every kind was sent, and the agent answered no source without a session with more than it sent
     expect(report.violations).toEqual([]);
     expect(report.sent.raw.datagrams + report.sent.token.datagrams + report.sent.session.datagrams).toBe(
