@@ -245,7 +245,8 @@ export class DatagramFuzzer {
             if (options.received) {
               // the agent's socket drops what it cannot read in time: slow down until it keeps up
               const kept = (received - second.received) / Math.max(1, sentNow - second.sent);
-              pace = kept < MIN_KEPT ? Math.max(PACE_FLOOR, pace * 0.8) : Math.min(options.maxRate, pace * 1.1);
+              pace =
+                kept < MIN_KEPT ? Math.max(PACE_FLOOR, pace * 0.8) : Math.min(options.maxRate, pace * 1.1);
             }
             options.onProgress?.({
               seconds: (performance.now() - started) / MS_PER_SECOND,
