@@ -28,7 +28,7 @@ import {
   EjectCode,
   encodeClientMessage,
 } from "@overworld/protocol/client";
-import { clientMessage, flipBits, MAX_FUZZ_DATAGRAM, mutate, Random, rawPacket } from "./mutate.ts";
+import { clientMessage, flipBits, mutate, Random, rawPacket } from "./mutate.ts";
 
 export type FuzzKind = "raw" | "token" | "session";
 
@@ -59,7 +59,6 @@ export interface FuzzOptions {
   readonly received?: () => Promise<number>;
   /** Called about once a second. */
   readonly onProgress?: (progress: FuzzProgress) => void;
-  readonly signal?: AbortSignal;
 }
 
 export interface FuzzProgress {
@@ -232,7 +231,7 @@ export class DatagramFuzzer {
       for (const token of this.tokenSources) token.refreshIfDue(options.mint, now);
     }, SESSION_TICK_MS);
     try {
-      while (sent < options.count && !options.signal?.aborted) {
+      while (sent < options.count) {
         const now = performance.now();
         credit = Math.min(credit + ((now - last) * pace) / MS_PER_SECOND, BATCH * 4);
         last = now;
@@ -716,5 +715,3 @@ export function loopbackAddresses(first: string, count: number): string[] {
     return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
   });
 }
-
-export { MAX_FUZZ_DATAGRAM };

@@ -12,7 +12,7 @@ const CONNECTION_REQUEST_BYTES = 1078;
 const VERSION_INFO = new TextEncoder().encode("NETCODE 1.02\0");
 const MAC_BYTES = 16;
 /** Largest datagram the fuzzer makes: beyond netcode's largest packet, below loopback's MTU. */
-export const MAX_FUZZ_DATAGRAM = 1400;
+const MAX_FUZZ_DATAGRAM = 1400;
 /** Values at the edges of the byte, the field sizes and the length prefixes. */
 const INTERESTING_BYTES = [0x00, 0x01, 0x7f, 0x80, 0xfe, 0xff, 0x10, 0x40];
 
