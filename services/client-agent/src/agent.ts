@@ -112,7 +112,7 @@ function createMetrics(registry: Registry) {
     clients: new Gauge({ name: "ow_client_agent_clients", help: "Connected clients", registers }),
     datagrams: new Counter({
       name: "ow_client_agent_datagrams_total",
-      help: "Datagrams received, by outcome (accepted, rate_limited, or the netcode drop reason)",
+      help: "Datagrams received, each counted once by outcome (accepted, rate_limited, or the netcode drop reason)",
       labelNames: ["outcome"] as const,
       registers,
     }),
@@ -148,6 +148,17 @@ function createMetrics(registry: Registry) {
       name: "ow_client_agent_websocket_bytes_total",
       help: "Payload bytes of WebSocket frames of sessions, by direction",
       labelNames: ["direction"] as const,
+      registers,
+    }),
+    sessionPacketsDropped: new Counter({
+      name: "ow_client_agent_session_packets_dropped_total",
+      help: "Payloads of connected clients (authenticated, decrypted) that the reliable layer refused, by reason; the session goes on",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
+    rateLimitAddresses: new Gauge({
+      name: "ow_client_agent_rate_limit_addresses",
+      help: "Source addresses the datagram rate limit remembers (bounded; the one seen longest ago is forgotten first)",
       registers,
     }),
     ejections: new Counter({
@@ -544,7 +555,10 @@ class Wire {
       this.tally.outcome("rate_limited");
       return;
     }
-    this.handle(server.receive(bytes, from, now), now);
+    const events = server.receive(bytes, from, now);
+    // a dropped datagram yields one `dropped` event (counted in `handle`); anything else was accepted
+    if (!events.some((event) => event.type === "dropped")) this.tally.outcome("accepted");
+    this.handle(events, now);
   }
 
   /** Takes one token of the address's budget (a datagram, a WebSocket upgrade or frame); false: none left. */
@@ -594,6 +608,7 @@ class Wire {
       for (const session of [...this.sessions.values()]) this.tickSession(session, now);
       this.forwardUpdates();
       this.metrics.clients.set(this.connectedClients);
+      this.metrics.rateLimitAddresses.set(this.limiter.size);
       this.tally.flushTo(this.metrics);
     } catch (error) {
       this.log.error({ err: error }, "tick failed");
@@ -781,14 +796,19 @@ class Wire {
           this.tally.bytesSent += event.bytes.length;
           break;
         case "connected":
-          this.connect(event.clientIndex, event.userData, addressKey(event.address), now, new ReliableLink());
+          this.connect(
+            event.clientIndex,
+            event.userData,
+            addressKey(event.address),
+            now,
+            new ReliableLink((reason) => this.tally.sessionDrop(reason)),
+          );
           break;
         case "disconnected":
           this.release(event.clientIndex);
           this.log.debug({ client: event.clientIndex, reason: event.reason }, "client disconnected");
           break;
         case "payload": {
-          this.tally.outcome("accepted");
           const session = this.sessions.get(event.clientIndex);
           if (session === undefined) break;
           this.receiveSessionPayload(session, event.payload, now);
@@ -1003,9 +1023,14 @@ class Tally {
   frameBytesIn = 0;
   frameBytesOut = 0;
   private readonly outcomes = new Map<string, number>();
+  private readonly sessionDrops = new Map<string, number>();
 
   outcome(name: string): void {
     this.outcomes.set(name, (this.outcomes.get(name) ?? 0) + 1);
+  }
+
+  sessionDrop(reason: string): void {
+    this.sessionDrops.set(reason, (this.sessionDrops.get(reason) ?? 0) + 1);
   }
 
   flushTo(metrics: ReturnType<typeof createMetrics>): void {
@@ -1013,6 +1038,7 @@ class Tally {
     if (this.bytesSent > 0) metrics.bytesSent.inc(this.bytesSent);
     if (this.bytesReceived > 0) metrics.bytesReceived.inc(this.bytesReceived);
     for (const [outcome, count] of this.outcomes) metrics.datagrams.inc({ outcome }, count);
+    for (const [reason, count] of this.sessionDrops) metrics.sessionPacketsDropped.inc({ reason }, count);
     if (this.framesIn > 0) metrics.webSocketFrames.inc({ direction: "in" }, this.framesIn);
     if (this.framesOut > 0) metrics.webSocketFrames.inc({ direction: "out" }, this.framesOut);
     if (this.frameBytesIn > 0) metrics.webSocketBytes.inc({ direction: "in" }, this.frameBytesIn);
@@ -1025,6 +1051,7 @@ class Tally {
     this.bytesSent = 0;
     this.bytesReceived = 0;
     this.outcomes.clear();
+    this.sessionDrops.clear();
   }
 }
 

@@ -41,9 +41,14 @@ export class ReliableLink implements SessionLink {
    */
   private readonly endpoint = new reliable.ReliableEndpoint({ copyMessages: false });
 
+  /** `dropped` hears why the reliable layer refused a payload (for the agent's metrics). */
+  constructor(private readonly dropped: (reason: reliable.DropReason) => void = () => {}) {}
+
   receive(payload: Uint8Array, now: number): readonly Uint8Array[] | null {
     const result = this.endpoint.receivePacket(payload, now);
-    return result.accepted ? result.messages.map((message) => message.bytes) : null;
+    if (result.accepted) return result.messages.map((message) => message.bytes);
+    this.dropped(result.reason);
+    return null;
   }
 
   sendReliable(bytes: Uint8Array): void {
