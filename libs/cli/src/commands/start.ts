@@ -115,6 +115,11 @@ function parseStartArgs(argv: readonly string[]) {
   }).values;
 }
 
+/** `label=http://127.0.0.1:port/metrics` for each service started so far: uberdog's METRICS_URLS. */
+function metricsUrls(ports: ReadonlyMap<string, number>): string {
+  return [...ports].map(([label, port]) => `${label}=http://127.0.0.1:${port}/metrics`).join(",");
+}
+
 export async function runStartCommand(argv: readonly string[]): Promise<number> {
   if (argv.includes("--federation-demo")) return runFederationDemo(argv);
   let values: ReturnType<typeof parseStartArgs>;
@@ -225,6 +230,8 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
           ...serviceNatsEnv(NATS_TRUST_DIR, nats.url, roleOf(name)),
           ...layout.env(name),
           ...spec.env,
+          // the dashboard's charts read the services started before uberdog (the state servers' counters)
+          ...(name === "uberdog" ? { METRICS_URLS: metricsUrls(ports) } : {}),
           HTTP_PORT: String(httpPort),
           INSTANCE_ID: label,
         },
@@ -261,6 +268,9 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
     const base = `http://127.0.0.1:${uberdog[1]}`;
     console.log(`\nlog in at ${base}/v1/login; tokens name ${env.CLIENT_AGENT_ADDRESSES}`);
     console.log(`admin API at ${base}/v1/admin (browse it at ${base}/docs; OpenAPI: ${base}/openapi.json)`);
+    console.log(
+      `dashboard: ${base}/dashboard/ (admins and moderators log in with their game account; make one: pnpm overworld admin grant USERNAME admin)`,
+    );
     try {
       // a key for this run, replacing the previous run's: Authorization: Bearer <key>
       const key = await makeApiKey(
