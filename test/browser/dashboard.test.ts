@@ -299,6 +299,14 @@ describe("the dashboard", () => {
     expect(await moderatorPage.textContent("#who")).toBe(`${moderator} (moderator)`);
     expect(await moderatorPage.isHidden("#administration")).toBe(true);
     await moderatorPage.context().close();
+    // opening the feed is audited, once
+    const { entries } = await adminCall<{ entries: { actor: string; route: string; target: string }[] }>(
+      "/v1/admin/audit?limit=1000",
+    );
+    const opened = entries.filter(
+      (entry) => entry.route === "/v1/admin/live" && entry.actor.endsWith(`:${moderator}`),
+    );
+    expect(opened.map((entry) => entry.target)).toEqual([`parent:${WORLD}`]);
   }, 60_000);
 
   it("shows the bots moving on the map, the charts, participants and events, and an object's fields", async () => {

@@ -12,6 +12,7 @@
  * parameter is its sender's cluster time in ms modulo 2^32 (as the bots and the demo client stamp their
  * steps) gives the latency from the sender, through its client agent and the state server, to here.
  */
+import { latencyMs } from "@overworld/bots";
 import type { DcFile, Field } from "@overworld/protocol";
 import { parseDelivery } from "@overworld/service";
 import type { AdminCluster, Json, ObjectView } from "./cluster.ts";
@@ -40,8 +41,6 @@ export interface LiveMapOptions {
   readonly onError?: (error: unknown) => void;
 }
 
-const U32 = 0x1_0000_0000;
-const HALF_U32 = 0x8000_0000;
 /** Walk steps stamped with a cluster time: the field name's prefix the demo world and the bots use. */
 const STAMPED = /^setSm/;
 
@@ -64,12 +63,6 @@ export function pointOf(value: unknown): [number, number] | undefined {
   };
   visit(value);
   return numbers.length === 2 && numbers.every(Number.isFinite) ? [numbers[0]!, numbers[1]!] : undefined;
-}
-
-/** How long ago (ms) a step stamped with cluster time `stamp` (ms mod 2^32) left, at `nowMs`. */
-export function stampAgeMs(nowMs: number, stamp: number): number {
-  const ahead = ((((nowMs % U32) - stamp) % U32) + U32) % U32;
-  return ahead >= HALF_U32 ? ahead - U32 : ahead;
 }
 
 export class LiveMap {
@@ -222,7 +215,7 @@ export class LiveMap {
       return;
     }
     if (STAMPED.test(field.name) && Array.isArray(value) && typeof value.at(-1) === "number") {
-      this.options.onLatency?.(stampAgeMs(Date.now(), value.at(-1) as number));
+      this.options.onLatency?.(latencyMs(Date.now(), value.at(-1) as number));
     }
     const object = this.objects.get(doId);
     const point = pointOf(value);

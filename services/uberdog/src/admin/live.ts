@@ -10,7 +10,7 @@
  *                  every STATS_SECONDS
  *   event: events  new entries of the cluster event log (the last ones first, then as they come)
  *
- * A slow reader is not waited for: a map frame that finds the previous one still unsent is dropped (the
+ * Opening a stream leaves an audit row, as every admin call does. A slow reader is not waited for: a map frame that finds the previous one still unsent is dropped (the
  * next one carries everything anyway).
  */
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
@@ -68,6 +68,21 @@ export const live: FastifyPluginAsyncTypebox<{ deps: AdminDeps; live: LiveDeps }
     },
     async (request, reply) => {
       const { parentId } = request.query;
+      // a hijacked reply skips the hooks that audit every other call: the stream's opening is audited here
+      const actor = request.actor!;
+      await deps.audit
+        .record({
+          at: new Date(deps.now()),
+          actor: actor.name,
+          role: actor.role,
+          method: request.method,
+          route: request.routeOptions.url ?? request.url,
+          target: `parent:${parentId}`,
+          request: { query: request.query },
+          status: 200,
+          outcome: "ok",
+        })
+        .catch((error: unknown) => request.log.error({ err: error }, "the audit row could not be written"));
       reply.hijack();
       const out = reply.raw;
       out.writeHead(200, {
