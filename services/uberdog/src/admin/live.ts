@@ -62,8 +62,13 @@ export const live: FastifyPluginAsyncTypebox<{ deps: AdminDeps; live: LiveDeps }
         summary:
           "The dashboard's live feed (text/event-stream): map frames of a world's objects, stats, new events",
         querystring: LiveQuery,
-        produces: ["text/event-stream"],
-        response: errors(),
+        response: {
+          200: {
+            description: "server-sent events (map, stats, events), until the caller closes the stream",
+            content: { "text/event-stream": { schema: { type: "string" } } },
+          },
+          ...errors(),
+        },
       },
     },
     async (request, reply) => {
