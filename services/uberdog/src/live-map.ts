@@ -273,9 +273,4 @@ export class LiveMaps {
       if (map.listening === 0) this.maps.delete(parentId);
     };
   }
-
-  stop(): void {
-    for (const map of this.maps.values()) map.stop();
-    this.maps.clear();
-  }
 }
