@@ -309,7 +309,7 @@ describe("the dashboard", () => {
     expect(opened.map((entry) => entry.target)).toEqual([`parent:${WORLD}`]);
   }, 60_000);
 
-  it("shows the bots moving on the map, the charts, participants and events, and an object's fields", async () => {
+  it("shows the bots moving on the map, the charts, participants and events, an object's fields, pan and zoom", async () => {
     const page = await logIn(admin);
     await waitLive(page);
     // every bot's avatar, the NPCs and the boss are on the map
@@ -360,6 +360,23 @@ describe("the dashboard", () => {
     // the README's picture
     mkdirSync(resolve(REPO, "docs"), { recursive: true });
     await page.screenshot({ path: SCREENSHOT });
+
+    // the wheel zooms in, a drag pans
+    const viewOf = async () =>
+      JSON.parse((await page.getAttribute("#map", "data-view"))!) as {
+        cx: number;
+        cy: number;
+        scale: number;
+      };
+    const fitted = await viewOf();
+    const box = (await page.locator("#map").boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.wheel(0, -100);
+    await expect.poll(async () => (await viewOf()).scale).toBeGreaterThan(fitted.scale);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width / 2 - 100, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.up();
+    await expect.poll(async () => (await viewOf()).cx).toBeGreaterThan(fitted.cx);
     await page.context().close();
   }, 90_000);
 
