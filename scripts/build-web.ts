@@ -3,7 +3,9 @@
  * - libs/client/dist/overworld-client.js: the client library (login, OverworldClient over WebSocket, and
  *   parseDcText / defineSchema for the model: src/browser.ts), for a game's own page;
  * - examples/demo/web/dist/: the demo world's canvas client (index.html, play.js), which uberdog serves
- *   at /play/ (PLAY_DIR).
+ *   at /play/ (PLAY_DIR);
+ * - services/uberdog/web/dist/: the operators' dashboard (index.html, dashboard.js), which uberdog serves
+ *   at /dashboard/ (DASHBOARD_DIR).
  * `#platform` resolves to the browser's side (package.json `imports`, the `browser` condition). The build
  * fails if anything of Node (node:*, sodium-native) is left in a bundle: tree-shaking must drop it, since
  * the browser code never reaches it (@overworld/protocol is side-effect free).
@@ -14,6 +16,7 @@ import { type BuildOptions, build } from "esbuild";
 
 const REPO = resolve(import.meta.dirname, "..");
 const DEMO_WEB = resolve(REPO, "examples/demo/web");
+const DASHBOARD_WEB = resolve(REPO, "services/uberdog/web");
 
 const common: BuildOptions = {
   bundle: true,
@@ -35,6 +38,11 @@ const bundles: BuildOptions[] = [
     outfile: resolve(REPO, "libs/client/dist/overworld-client.js"),
   },
   { ...common, entryPoints: [resolve(DEMO_WEB, "play.ts")], outfile: resolve(DEMO_WEB, "dist/play.js") },
+  {
+    ...common,
+    entryPoints: [resolve(DASHBOARD_WEB, "dashboard.ts")],
+    outfile: resolve(DASHBOARD_WEB, "dist/dashboard.js"),
+  },
 ];
 
 for (const options of bundles) {
@@ -48,5 +56,7 @@ for (const options of bundles) {
     console.log(`built ${file} (${Math.round(output.bytes / 1024)} KiB)`);
   }
 }
-mkdirSync(resolve(DEMO_WEB, "dist"), { recursive: true });
-copyFileSync(resolve(DEMO_WEB, "index.html"), resolve(DEMO_WEB, "dist/index.html"));
+for (const web of [DEMO_WEB, DASHBOARD_WEB]) {
+  mkdirSync(resolve(web, "dist"), { recursive: true });
+  copyFileSync(resolve(web, "index.html"), resolve(web, "dist/index.html"));
+}

@@ -24,8 +24,8 @@ export interface PlayerClusterOptions {
   readonly dcFiles?: readonly string[];
   /** Client-agent environment (TICK_HZ, WS_PORT, ...); its WebSocket, if any, is uberdog's CLIENT_AGENT_WEBSOCKETS. */
   readonly agentEnv?: Record<string, string>;
-  /** Uberdog's environment beyond the cluster's (PLAY_DIR, the temp-admin rule's days, ...). */
-  readonly uberdogEnv?: Record<string, string>;
+  /** Uberdog's environment beyond the cluster's (PLAY_DIR, the temp-admin rule's days, ...), or made from the cluster. */
+  readonly uberdogEnv?: Record<string, string> | ((cluster: Cluster) => Record<string, string>);
   /** Uberdog's clock (default Date.now). */
   readonly now?: () => number;
 }
@@ -86,7 +86,7 @@ export async function startPlayerCluster(
         HTTP_PORT: "0",
         REDIS_PREFIX: cluster.prefix,
         CLIENT_AGENT_WEBSOCKETS: cluster.agent.webSocketUrl ?? "",
-        ...options.uberdogEnv,
+        ...(typeof options.uberdogEnv === "function" ? options.uberdogEnv(cluster) : options.uberdogEnv),
       }),
       options.now ? { now: options.now } : {},
     );

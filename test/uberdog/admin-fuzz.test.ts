@@ -25,6 +25,7 @@ interface Parameter {
 interface Operation {
   readonly parameters?: readonly Parameter[];
   readonly requestBody?: { content: { "application/json": { schema: Schema } } };
+  readonly responses?: Record<string, { content?: Record<string, unknown> }>;
 }
 type Document = { paths: Record<string, Record<string, Operation>> };
 
@@ -87,6 +88,8 @@ describe("the admin API, fuzzed from its OpenAPI document", () => {
     expect(routes.length).toBeGreaterThan(15);
     for (const [path, methods] of routes) {
       for (const [method, operation] of Object.entries(methods)) {
+        // a stream (the dashboard's live feed) answers until the caller hangs up: the browser test covers it
+        if (operation.responses?.["200"]?.content?.["text/event-stream"]) continue;
         const parameters = operation.parameters ?? [];
         const pathParams = parameters.filter((parameter) => parameter.in === "path");
         const queryParams = parameters.filter((parameter) => parameter.in === "query");

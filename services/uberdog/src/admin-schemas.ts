@@ -80,6 +80,12 @@ export const StatusQuery = Type.Object(
 );
 export type StatusQuery = Static<typeof StatusQuery>;
 
+export const LiveQuery = Type.Object(
+  { parentId: id("the world whose zones the map shows (the parent object's doId)") },
+  { additionalProperties: false },
+);
+export type LiveQuery = Static<typeof LiveQuery>;
+
 const MemberView = Type.Object({
   channel: Type.Integer(),
   instanceId: Type.String(),

@@ -5,6 +5,7 @@
  *   POST /v1/accounts   {username, password} -> 201 {accountId}       (409 when the username is taken)
  *   POST /v1/login      {username, password} -> 200 {accountId, connectToken, expiresAt, servers, webSockets}
  *   GET  /play/         a web client (PLAY_DIR), when configured; /play/config.json its settings
+ *   GET  /dashboard/    the operators' dashboard (DASHBOARD_DIR); /dashboard/config.json its settings
  *   GET  /healthz, GET /metrics, GET /openapi.json
  *
  * Every error is a 4xx or 5xx with `{ error, reason, field? }`: `error` a stable code, `reason` words for
@@ -15,6 +16,7 @@
  * replica (rate-limit.ts).
  */
 
+import { existsSync } from "node:fs";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { resolve } from "node:path";
 import rateLimit, { type RateLimitOptions } from "@fastify/rate-limit";
@@ -97,6 +99,8 @@ export interface UberdogDeps {
   readonly webSockets?: readonly string[];
   /** A web client served at /play/, and the cluster version it says hello with. */
   readonly play?: { readonly dir: string; readonly version: string };
+  /** The dashboard's files, served at /dashboard/ (when they are built), and the world its map opens on. */
+  readonly dashboard?: { readonly dir: string; readonly parentId: number };
 }
 
 /** The largest body accepted: two short strings fit many times over. */
@@ -184,6 +188,7 @@ export async function buildApp(deps: UberdogDeps): Promise<FastifyInstance> {
   addAccountRoutes(app, deps, metrics);
   addOperationRoutes(app, deps, registry);
   if (deps.play) await addPlayRoutes(app, deps.play);
+  if (deps.dashboard) await addDashboardRoutes(app, deps.dashboard);
   if (deps.admin) await app.register(adminApi, { deps: deps.admin, prefix: "/v1/admin" });
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
   return app;
@@ -322,6 +327,38 @@ async function addPlayRoutes(
   app.get("/play/config.json", { schema: { hide: true } }, async () => ({ version: play.version }));
   await app.register(fastifyStatic, { root: resolve(play.dir), prefix: "/play/" });
   app.get("/play", { schema: { hide: true } }, async (_request, reply) => reply.redirect("/play/"));
+}
+
+/**
+ * The dashboard (services/uberdog/web, built by `pnpm build:web`): its own login is the admin API's, its
+ * live data the admin API's /live feed. Not built: /dashboard/ says how to build it.
+ */
+async function addDashboardRoutes(
+  app: App,
+  dashboard: { readonly dir: string; readonly parentId: number },
+): Promise<void> {
+  app.get("/dashboard", { schema: { hide: true } }, async (_request, reply) => reply.redirect("/dashboard/"));
+  app.get("/dashboard/config.json", { schema: { hide: true } }, async () => ({
+    parentId: dashboard.parentId,
+  }));
+  if (!existsSync(resolve(dashboard.dir, "index.html"))) {
+    app.get("/dashboard/*", { schema: { hide: true } }, async (_request, reply) =>
+      reply
+        .code(404)
+        .send(
+          problem(
+            "not_found",
+            `the dashboard is not built (no index.html in ${dashboard.dir}): run pnpm build:web`,
+          ),
+        ),
+    );
+    return;
+  }
+  await app.register(fastifyStatic, {
+    root: resolve(dashboard.dir),
+    prefix: "/dashboard/",
+    decorateReply: false,
+  });
 }
 
 function addOperationRoutes(app: App, deps: UberdogDeps, registry: Registry): void {

@@ -15,6 +15,7 @@ import {
   type DcFile,
   type DcValue,
   encodeEnvelope,
+  type Field,
   type messages,
   packField,
   ROLES,
@@ -170,6 +171,22 @@ export class AdminCluster {
     await this.participant.appendEvent(kind, data);
   }
 
+  /**
+   * Hears everything said on a parent's location subjects (`<root>.l.<parent>.*`: entries, exits,
+   * deletions, broadcast updates), read-only, as the live map does; returns how to stop.
+   */
+  watchLocations(parentId: number, heard: (data: Uint8Array) => void): () => void {
+    const subscription = this.participant.nc.subscribe(`${this.participant.subjects.root}.l.${parentId}.*`, {
+      callback: (error, msg) => (error ? undefined : heard(msg.data)),
+    });
+    return () => subscription.unsubscribe();
+  }
+
+  /** A field value as JSON, unpacked by its field. */
+  decode(field: Field, bytes: Uint8Array): Json {
+    return toJson(unpackField(field, bytes));
+  }
+
   private toClient(client: number, message: messages.ClientControl): void {
     this.participant.nc.publish(this.participant.subjects.participant(client), encodeEnvelope(message));
   }
@@ -180,7 +197,8 @@ export class AdminCluster {
     return dclass;
   }
 
-  private view(object: messages.ObjectSnapshot | messages.ObjectState): ObjectView {
+  /** An object as the API shows it, from a snapshot or state the state server gave. */
+  view(object: messages.ObjectSnapshot | messages.ObjectState): ObjectView {
     const dclass = this.classOf(object.classId);
     const fields: Record<string, Json> = {};
     for (const [fieldId, bytes] of object.fields) {

@@ -39,9 +39,20 @@
  *   (temp-admin.ts). Fractions of days are allowed.
  * - ADMIN_SESSION_HOURS: how long a player's admin session lasts (default 12).
  * - MAINTENANCE_WARNING_SECONDS: the default warning before maintenance ejects players (default 60).
+ *
+ * The dashboard (served at /dashboard/; its live feed is GET /v1/admin/live):
+ * - DASHBOARD_DIR: its files, built by `pnpm build:web` (default services/uberdog/web/dist; no
+ *   /dashboard/ when it has no index.html).
+ * - MAP_PARENT_ID: the world the map opens on, a parent object's doId (default 1000, the demo world's).
+ * - MAP_HZ: the most map frames a second each dashboard gets (default 10).
+ * - MAP_POSITION_FIELDS: the fields whose first two numbers place an object on the map, comma-separated
+ *   (default setXY,setSmXYH).
+ * - METRICS_URLS: the services' /metrics the charts read (the state servers' update counters),
+ *   comma-separated `name=url` or URLs (default: none; `pnpm overworld start` passes every service's).
+ * - STATS_SECONDS: how often the charts, participants and event log are refreshed (default 2).
  */
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { netcode } from "@overworld/protocol";
 import {
   ConfigError,
@@ -53,9 +64,14 @@ import {
   readNetcodePrivateKey,
 } from "@overworld/service";
 import { z } from "zod";
+import { parseMetricsSources } from "./cluster-stats.ts";
 import { type ScryptParameters, scryptParameterProblem } from "./passwords.ts";
 
 const DEFAULT_HTTP_PORT = 8000;
+/** Where `pnpm build:web` puts the dashboard. */
+const DEFAULT_DASHBOARD_DIR = resolve(import.meta.dirname, "../web/dist");
+/** The demo world's doId. */
+const DEFAULT_MAP_PARENT_ID = 1000;
 const MAX_TOKEN_EXPIRE_SECONDS = 86_400;
 const MAX_TOKEN_TIMEOUT_SECONDS = 3_600;
 /** The longest login back-off one may configure: a day. */
@@ -138,6 +154,30 @@ export const uberdogConfigShape = {
     .max(24 * 30)
     .default(12),
   MAINTENANCE_WARNING_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
+  DASHBOARD_DIR: z.string().min(1).default(DEFAULT_DASHBOARD_DIR),
+  MAP_PARENT_ID: z.coerce.number().int().min(1).max(0xffff_ffff).default(DEFAULT_MAP_PARENT_ID),
+  MAP_HZ: z.coerce.number().positive().max(60).default(10),
+  MAP_POSITION_FIELDS: z
+    .string()
+    .default("setXY,setSmXYH")
+    .transform((text) =>
+      text
+        .split(",")
+        .map((name) => name.trim())
+        .filter((name) => name.length > 0),
+    ),
+  METRICS_URLS: z
+    .string()
+    .default("")
+    .transform((text, context) => {
+      try {
+        return parseMetricsSources(text);
+      } catch (error) {
+        context.addIssue({ code: "custom", message: (error as Error).message, input: text });
+        return z.NEVER;
+      }
+    }),
+  STATS_SECONDS: z.coerce.number().positive().max(60).default(2),
 };
 
 type Loaded = z.infer<z.ZodObject<typeof uberdogConfigShape>>;

@@ -16,8 +16,10 @@ import { buildApp, SERVICE, type UberdogDeps } from "./app.ts";
 import { AuditLog } from "./audit.ts";
 import { Bans } from "./bans.ts";
 import { AdminCluster } from "./cluster.ts";
+import { ClusterStats } from "./cluster-stats.ts";
 import { instanceIdOf, type UberdogConfig } from "./config.ts";
 import { Credentials } from "./credentials.ts";
+import { LiveMaps } from "./live-map.ts";
 import { Maintenance } from "./maintenance.ts";
 import { migrate } from "./migrations.ts";
 import { PasswordHasher } from "./passwords.ts";
@@ -39,6 +41,8 @@ const POSTGRES_POOL_SIZE = 8;
 
 const MS_PER_SECOND = 1000;
 const MS_PER_HOUR = 3_600_000;
+/** How often a live map asks the state server for its world's objects again, to mend what it missed. */
+const MAP_RESYNC_MS = 5000;
 /** The role uberdog joins the cluster with: the one the catalogue gives operators' actions. */
 const ADMIN_ROLE = "admin";
 
@@ -119,6 +123,7 @@ export function createDeps(
     ...(config.PLAY_DIR === undefined
       ? {}
       : { play: { dir: config.PLAY_DIR, version: config.CLUSTER_VERSION } }),
+    dashboard: { dir: config.DASHBOARD_DIR, parentId: config.MAP_PARENT_ID },
     ...(log ? { log } : {}),
     ...(cluster
       ? {
@@ -134,10 +139,24 @@ export function createDeps(
             cluster,
             now,
             maintenanceWarningMs: config.MAINTENANCE_WARNING_SECONDS * MS_PER_SECOND,
+            live: liveFeed(config, cluster, log),
           },
         }
       : {}),
   };
+}
+
+/** The dashboard's live feed: the map of a world from the cluster's location feed, and the charts' figures. */
+function liveFeed(config: UberdogConfig, cluster: AdminCluster, log: Logger | undefined) {
+  const stats = new ClusterStats(cluster, config.METRICS_URLS);
+  const maps = new LiveMaps(cluster, {
+    positionFields: config.MAP_POSITION_FIELDS,
+    hz: config.MAP_HZ,
+    resyncMs: MAP_RESYNC_MS,
+    onLatency: (ms) => stats.latency(ms),
+    onError: (error) => log?.warn({ err: error }, "the live map could not read a delivery"),
+  });
+  return { maps, stats, statsMs: config.STATS_SECONDS * MS_PER_SECOND };
 }
 
 /**

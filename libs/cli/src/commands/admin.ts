@@ -10,7 +10,7 @@ come before anyone can call the admin API:
   key     makes an API key for an operator or a script and prints its token once (Authorization: Bearer
           <token>); --role admin (default) or moderator
   grant   gives a player's account a role; admins and moderators log in to the admin API with their
-          game account (POST /v1/admin/login)
+          game account (POST /v1/admin/login), and to the dashboard (uberdog's /dashboard/)
 `;
 
 /** `pnpm overworld admin ...`: the first API key, the first admin. */

@@ -115,6 +115,14 @@ function parseStartArgs(argv: readonly string[]) {
   }).values;
 }
 
+/** `label=http://127.0.0.1:port/metrics` for each service started before `self`: uberdog's METRICS_URLS. */
+function metricsUrls(ports: ReadonlyMap<string, number>, self: string): string {
+  return [...ports]
+    .filter(([label]) => label !== self)
+    .map(([label, port]) => `${label}=http://127.0.0.1:${port}/metrics`)
+    .join(",");
+}
+
 export async function runStartCommand(argv: readonly string[]): Promise<number> {
   if (argv.includes("--federation-demo")) return runFederationDemo(argv);
   let values: ReturnType<typeof parseStartArgs>;
@@ -225,6 +233,8 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
           ...serviceNatsEnv(NATS_TRUST_DIR, nats.url, roleOf(name)),
           ...layout.env(name),
           ...spec.env,
+          // the dashboard's charts read the services started before uberdog (the state servers' counters)
+          ...(name === "uberdog" ? { METRICS_URLS: metricsUrls(ports, label) } : {}),
           HTTP_PORT: String(httpPort),
           INSTANCE_ID: label,
         },
@@ -261,6 +271,11 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
     const base = `http://127.0.0.1:${uberdog[1]}`;
     console.log(`\nlog in at ${base}/v1/login; tokens name ${env.CLIENT_AGENT_ADDRESSES}`);
     console.log(`admin API at ${base}/v1/admin (browse it at ${base}/docs; OpenAPI: ${base}/openapi.json)`);
+    const schema = layout.env("uberdog").DB_SCHEMA;
+    const grant = `${schema ? `DB_SCHEMA=${schema} ` : ""}pnpm overworld admin grant USERNAME admin`;
+    console.log(
+      `dashboard: ${base}/dashboard/ (admins and moderators log in with their game account; make one: ${grant})`,
+    );
     try {
       // a key for this run, replacing the previous run's: Authorization: Bearer <key>
       const key = await makeApiKey(

@@ -14,6 +14,7 @@ import type { LoginBackoff } from "../rate-limit.ts";
 import type { Actor, Right } from "../roles.ts";
 import { ErrorAnswer } from "../schemas.ts";
 import type { TempAdmin } from "../temp-admin.ts";
+import type { LiveDeps } from "./live.ts";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -42,6 +43,8 @@ export interface AdminDeps {
   readonly now: () => number;
   /** The warning before maintenance ejects players, when a call does not say. */
   readonly maintenanceWarningMs: number;
+  /** The dashboard's live feed (absent: no /live route). */
+  readonly live?: LiveDeps;
 }
 
 export function problem(error: ErrorAnswer["error"], reason: string, field?: string): ErrorAnswer {

@@ -10,6 +10,7 @@ import { Ajv } from "ajv";
 import addFormats from "ajv-formats";
 import { access, guard } from "./access.ts";
 import type { AdminDeps } from "./context.ts";
+import { live } from "./live.ts";
 import { players } from "./players.ts";
 import { world } from "./world.ts";
 
@@ -37,4 +38,5 @@ export const adminApi: FastifyPluginAsyncTypebox<{ deps: AdminDeps }> = async (a
   await app.register(access, { deps });
   await app.register(world, { deps });
   await app.register(players, { deps });
+  if (deps.live) await app.register(live, { deps, live: deps.live });
 };
