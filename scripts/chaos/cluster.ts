@@ -70,7 +70,11 @@ export class ChaosCluster {
   readonly tag = `chaos${process.pid}${Date.now().toString(36)}`;
   readonly root = `owc${this.tag}`;
   readonly prefix = `owc:${this.tag}:`;
-  readonly schemas = { director: `owc_${this.tag}_md`, stateServer: `owc_${this.tag}_ss`, uberdog: `owc_${this.tag}_ud` };
+  readonly schemas = {
+    director: `owc_${this.tag}_md`,
+    stateServer: `owc_${this.tag}_ss`,
+    uberdog: `owc_${this.tag}_ud`,
+  };
   readonly databaseUrl: string;
   readonly dir = mkdtempSync(join(tmpdir(), "overworld-chaos-"));
   readonly natsDir = join(this.dir, "nats");

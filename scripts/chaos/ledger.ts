@@ -136,7 +136,9 @@ export class Ledger {
           found = await this.read(entry);
         } catch (error) {
           // the object itself is gone: its writes with it; anything else (a timeout, a service down): later
-          const gone = error instanceof messages.RequestError && (error.code === "unknown_object" || error.code === "not_found");
+          const gone =
+            error instanceof messages.RequestError &&
+            (error.code === "unknown_object" || error.code === "not_found");
           if (!gone) {
             unreadable++;
             return;
@@ -216,7 +218,10 @@ export class Ledger {
       const [name] = unpackField(this.nameField, bytes) as [string];
       return Number(name.slice(1));
     }
-    const reply = await this.tool.request("ss", "get", { doId: entry.doId, fieldIds: [this.positionField.id] });
+    const reply = await this.tool.request("ss", "get", {
+      doId: entry.doId,
+      fieldIds: [this.positionField.id],
+    });
     const bytes = reply.fields.find(([id]) => id === this.positionField.id)?.[1];
     if (bytes === undefined) return undefined;
     const [x] = unpackField(this.positionField, bytes) as [number, number];

@@ -1,6 +1,12 @@
 /** The chaos run's table: each fault, how often it was injected, its recovery times and the invariants. */
 
-export const INVARIANTS = ["acked writes", "no ghosts", "no duplicates", "bots back", "services healthy"] as const;
+export const INVARIANTS = [
+  "acked writes",
+  "no ghosts",
+  "no duplicates",
+  "bots back",
+  "services healthy",
+] as const;
 export type Invariant = (typeof INVARIANTS)[number];
 
 export interface FaultRow {
@@ -36,7 +42,9 @@ export function formatTable(rows: readonly FaultRow[], bots: number, boundMs: nu
       return count === 0 ? "held" : `VIOLATED ${count}×`;
     }),
   ]);
-  const widths = header.map((title, column) => Math.max(title.length, ...lines.map((line) => line[column]!.length)));
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...lines.map((line) => line[column]!.length)),
+  );
   const format = (cells: readonly string[]) =>
     `| ${cells.map((cell, column) => cell.padEnd(widths[column]!)).join(" | ")} |`;
   return [

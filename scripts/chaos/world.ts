@@ -56,7 +56,9 @@ export async function checkWorld(
     if (object.classId === avatarClass.id) {
       avatars++;
       if (object.owner === undefined || !sessions.has(object.owner))
-        ghosts.push(`avatar ${object.doId} in zone ${object.zoneId}: owner ${object.owner ?? "none"} has no session`);
+        ghosts.push(
+          `avatar ${object.doId} in zone ${object.zoneId}: owner ${object.owner ?? "none"} has no session`,
+        );
       const bytes = object.fields.find(([id]) => id === nameField.id)?.[1];
       const name = bytes === undefined ? "?" : (unpackField(nameField, bytes) as [string])[0];
       names.set(name, [...(names.get(name) ?? []), object.doId]);

@@ -88,7 +88,10 @@ export async function resume(options: ResumeOptions, previous?: ObjectMirror): P
         ...options.connect,
         ...(options.localAddress === undefined ? {} : { host: options.localAddress }),
         token: connectToken,
-        connectTimeoutMs: Math.max(1, Math.min(deadline - Date.now(), options.connect.connectTimeoutMs ?? 5000)),
+        connectTimeoutMs: Math.max(
+          1,
+          Math.min(deadline - Date.now(), options.connect.connectTimeoutMs ?? 5000),
+        ),
       });
       const avatar = await ownedObject(client, options.avatarTimeoutMs ?? DEFAULT_AVATAR_TIMEOUT_MS);
       if (avatar === undefined) {
