@@ -189,7 +189,7 @@ export class ChaosCluster {
       }
       const late = await this.processes.launchGroup(specs);
       const launched = this.processes.processes.slice(-specs.length);
-      launched.forEach((managed, index) => this.httpPorts.set(managed, ports[index]!));
+      for (const [index, managed] of launched.entries()) this.httpPorts.set(managed, ports[index]!);
       this.services.set(service, launched);
       if (late.length > 0) {
         const label = late[0]!.spec.label;
