@@ -64,6 +64,8 @@ export interface ChaosClusterOptions {
   readonly npcsPerZone: number;
   readonly maxClients: number;
   readonly databaseUrl?: string;
+  /** Variables of one service more (a test's shorter timeouts). */
+  readonly env?: Partial<Record<ServiceName, Readonly<Record<string, string>>>>;
 }
 
 export class ChaosCluster {
@@ -181,6 +183,7 @@ export class ChaosCluster {
             ...shared,
             ...serviceNatsEnv(this.natsDir, this.nats!.url, roleOf(service)),
             ...own[service],
+            ...this.options.env?.[service],
             HTTP_PORT: String(port),
             INSTANCE_ID: `${this.tag}-${label}`,
           },

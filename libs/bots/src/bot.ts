@@ -346,27 +346,35 @@ export class Bot {
       void this.comeBack();
   }
 
-  /** Logs in again, reconnects and gets the avatar back where it was, then walks on; tries until resumeMs. */
+  /**
+   * Logs in again, reconnects and gets the avatar back where it was, then walks on. A try that does not
+   * come back within resumeMs is counted (a disconnect, "did not come back") and the bot tries again,
+   * until it is stopped or the cluster refuses it for good.
+   */
   private async comeBack(): Promise<void> {
     if (this.resuming !== undefined) return;
     const abort = new AbortController();
     this.resuming = abort;
-    const deadline = Date.now() + (this.config.resumeMs ?? 0);
+    const { uberdog, username, password, localAddress, dc, version, updateHz, grid } = this.config;
+    const options = {
+      uberdog,
+      username,
+      password,
+      ...(localAddress === undefined ? {} : { localAddress }),
+      connect: { file: dc, version, updateHz },
+      withinMs: this.config.resumeMs ?? 0,
+      signal: abort.signal,
+    };
     try {
       while (!this.stopping) {
-        const { uberdog, username, password, localAddress, dc, version, updateHz } = this.config;
-        const back = await resume(
-          {
-            uberdog,
-            username,
-            password,
-            ...(localAddress === undefined ? {} : { localAddress }),
-            connect: { file: dc, version, updateHz },
-            withinMs: Math.max(1, deadline - Date.now()),
-            signal: abort.signal,
-          },
-          this.avatar,
-        );
+        let back: Awaited<ReturnType<typeof resume>>;
+        try {
+          back = await resume(options, this.avatar);
+        } catch (error) {
+          if (error instanceof ResumeError && error.code !== "gave-up") throw error;
+          this.stats.disconnect(`did not come back: ${(error as Error).message}`);
+          continue;
+        }
         if (this.stopping) {
           await back.client.close();
           return;
@@ -374,9 +382,9 @@ export class Bot {
         this.attach(back.client);
         this.avatar = back.avatar;
         try {
-          await back.client.followInterest(back.avatar, this.config.grid, 1);
+          await withTimeout(back.client.followInterest(back.avatar, grid, 1), this.config.startTimeoutMs);
         } catch {
-          await back.client.close(); // lost again while taking interest: try once more
+          await back.client.close(); // lost again, or no answer, while taking interest: once more
           continue;
         }
         this.beginWalking();
@@ -399,6 +407,15 @@ export class Bot {
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => setTimeout(resolve, ms));
   }
+}
+
+/** The promise's outcome, or a rejection once `ms` passed. */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 function zoneMiddle(grid: Grid, zone: number): { x: number; y: number } {
