@@ -58,6 +58,9 @@ export class ResumeError extends Error {
 const DEFAULT_WITHIN_MS = 60_000;
 const DEFAULT_RETRY_MS = 250;
 const DEFAULT_AVATAR_TIMEOUT_MS = 10_000;
+/** How long one attempt's login, and its connection and hello, may take (a loaded cluster, every player back at once). */
+const LOGIN_TIMEOUT_MS = 10_000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 /** Ejection codes of a hello that another attempt would not change: version (124), schema hash (125). */
 const FINAL_HELLO_CODES = new Set([124, 125]);
 /** Login answers that another attempt would not change (a wrong password, a ban). */
@@ -82,7 +85,7 @@ export async function resume(options: ResumeOptions, previous?: ObjectMirror): P
     try {
       const { connectToken } = await login(options.uberdog, options.username, options.password, {
         ...from,
-        timeoutMs: Math.max(1, Math.min(deadline - Date.now(), 5000)),
+        timeoutMs: Math.max(1, Math.min(deadline - Date.now(), LOGIN_TIMEOUT_MS)),
       });
       const client = await OverworldClient.connect({
         ...options.connect,
@@ -90,7 +93,7 @@ export async function resume(options: ResumeOptions, previous?: ObjectMirror): P
         token: connectToken,
         connectTimeoutMs: Math.max(
           1,
-          Math.min(deadline - Date.now(), options.connect.connectTimeoutMs ?? 5000),
+          Math.min(deadline - Date.now(), options.connect.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS),
         ),
       });
       const avatar = await ownedObject(client, options.avatarTimeoutMs ?? DEFAULT_AVATAR_TIMEOUT_MS);
