@@ -173,6 +173,7 @@ async function main(): Promise<number> {
         for (const [invariant, detail] of outcome.failed) {
           row.violated.set(invariant, (row.violated.get(invariant) ?? 0) + 1);
           violations.push(`${fault} (round ${round + 1}): ${invariant}: ${detail}`);
+          process.stderr.write(`VIOLATED: ${violations.at(-1)}\n`);
         }
         await new Promise((wake) => setTimeout(wake, SETTLE_MS));
       }
