@@ -32,7 +32,8 @@ const DELETE_MAX_DELAY_MS = 2000;
 /**
  * Asks `request` (an `ss.delete`) until it is answered: an object already gone (`unknown_object`) counts
  * as deleted; any other failure (no state server answering) is tried again, waiting longer each time,
- * while `running()` holds.
+ * while `running()` holds. The first try is always made: a stopping agent deletes its clients' objects
+ * this way too.
  */
 export async function deleteUntilAnswered(
   doId: number,
@@ -41,7 +42,7 @@ export async function deleteUntilAnswered(
   log: Logger,
 ): Promise<void> {
   let delay = DELETE_FIRST_DELAY_MS;
-  for (let attempt = 1; running(); attempt++) {
+  for (let attempt = 1; ; attempt++) {
     try {
       await request();
       return;
@@ -52,6 +53,7 @@ export async function deleteUntilAnswered(
         return;
       }
     }
+    if (!running()) return;
     await new Promise((wake) => setTimeout(wake, delay));
     delay = Math.min(delay * 2, DELETE_MAX_DELAY_MS);
   }
