@@ -253,6 +253,7 @@ describe("bot workers", () => {
       speed: 10,
       updateHz: 30,
       startTimeoutSeconds: 1,
+      resumeSeconds: 0,
       sourceAddress: null,
       workers: 2,
     };

@@ -2,9 +2,11 @@
  * The post-removes of session objects, against a recording stand-in for the director: each object added
  * is registered; removing one clears the agent's list and registers the rest again, in order.
  */
+
+import { messages } from "@overworld/protocol";
 import { createLogger, type PostRemoveMessage } from "@overworld/service";
 import { describe, expect, it } from "vitest";
-import { SessionPostRemoves } from "../../services/client-agent/src/session-objects.ts";
+import { deleteUntilAnswered, SessionPostRemoves } from "../../services/client-agent/src/session-objects.ts";
 
 const subjectOf = (doId: number) => `ow.ss.delete#${doId}`;
 
@@ -59,5 +61,46 @@ describe("session object post-removes", () => {
     );
     await postRemoves.remove(42);
     expect(fake.calls).toEqual([]);
+  });
+
+  it("asks a session object's deletion again until a state server answers", async () => {
+    const log = createLogger("test", "t", "silent");
+    const answers = ["unavailable", "unavailable", "ok"];
+    let asked = 0;
+    await deleteUntilAnswered(
+      7,
+      async () => {
+        const answer = answers[asked++];
+        if (answer !== "ok") throw new messages.RequestError("unavailable", "no responders");
+      },
+      () => true,
+      log,
+    );
+    expect(asked).toBe(3);
+    // an object already gone is deleted; an agent that stops stops asking
+    let gone = 0;
+    await deleteUntilAnswered(
+      8,
+      async () => {
+        gone++;
+        throw new messages.RequestError("unknown_object", "object 8 does not exist");
+      },
+      () => true,
+      log,
+    );
+    expect(gone).toBe(1);
+    let stopped = 0;
+    let running = true;
+    await deleteUntilAnswered(
+      9,
+      async () => {
+        stopped++;
+        running = false;
+        throw new messages.RequestError("unavailable", "no responders");
+      },
+      () => running,
+      log,
+    );
+    expect(stopped).toBe(1);
   });
 });

@@ -4,7 +4,9 @@
  * step (`setSmXYH`, stamped with its cluster time) at a fixed rate. When its avatar changes zone, by its
  * own walk or because the game logic moved it, its client agent moves the interest along (a follow
  * interest: no round trip through the bot). Every walk step of another avatar
- * it receives is a delivered update and a latency sample.
+ * it receives is a delivered update and a latency sample. With `resumeMs`, a bot whose connection is
+ * lost comes back (`resume` of @overworld/client: a fresh login, a live agent, its avatar back where it
+ * was) and walks on from where it was.
  */
 import {
   ConnectError,
@@ -15,7 +17,9 @@ import {
   type MoveEvent,
   type ObjectMirror,
   OverworldClient,
+  ResumeError,
   register,
+  resume,
   type UpdateEvent,
 } from "@overworld/client";
 import type { DcFile, FieldValue, reliable } from "@overworld/protocol";
@@ -33,6 +37,11 @@ const STAMP_INDEX = 3;
 const MS_PER_SECOND = 1000;
 /** When uberdog says 429 without Retry-After, wait this long before asking again. */
 const DEFAULT_RETRY_AFTER_MS = 1000;
+/**
+ * Ejections a resuming bot does not come back from: logged in elsewhere (100), banned (152), maintenance
+ * (154). Any other (190: its updates were held too long while no state server answered) it resumes from.
+ */
+const FINAL_EJECT_CODES = new Set([100, 152, 154]);
 
 export interface BotConfig {
   /** The bot's index in its run (0 for the first): where the run keeps its send times. */
@@ -51,6 +60,8 @@ export interface BotConfig {
   readonly startTimeoutMs: number;
   /** The local address the bot logs in and plays from; unbound when absent. */
   readonly localAddress?: string;
+  /** Come back within this long after a lost connection (0: stay disconnected). */
+  readonly resumeMs?: number;
 }
 
 /** Why a bot did not start walking: `reason` groups failures in the report, `message` says more. */
@@ -82,6 +93,9 @@ export class Bot {
   private isWalking = false;
   private isConnected = false;
   private cancelWait: (() => void) | undefined;
+  /** Set while the bot is coming back after a lost connection; aborted by stop(). */
+  private resuming: AbortController | undefined;
+  private finalEject = false;
 
   constructor(
     private readonly config: BotConfig,
@@ -107,14 +121,8 @@ export class Bot {
     const token = await this.logIn(deadline);
     this.throwIfStopping();
     const client = await this.connect(token, deadline);
-    this.client = client;
-    this.isConnected = true;
-    this.stats.connected++;
+    this.attach(client);
     this.stats.everConnected++;
-    client.on("eject", (event) => this.ejected(event));
-    client.on("disconnect", (event) => this.disconnected(event));
-    client.on("update", (event) => this.updated(event));
-    client.on("move", (event) => this.moved(event));
     if (this.stopping) {
       await client.close();
       throw new BotStopped();
@@ -141,8 +149,19 @@ export class Bot {
   async stop(): Promise<void> {
     this.stopping = true;
     this.cancelWait?.();
+    this.resuming?.abort();
     this.stopWalking();
     await this.client?.close();
+  }
+
+  private attach(client: OverworldClient): void {
+    this.client = client;
+    this.isConnected = true;
+    this.stats.connected++;
+    client.on("eject", (event) => this.ejected(event));
+    client.on("disconnect", (event) => this.disconnected(event));
+    client.on("update", (event) => this.updated(event));
+    client.on("move", (event) => this.moved(event));
   }
 
   // ---- starting ----------------------------------------------------------------------------------------
@@ -311,6 +330,7 @@ export class Bot {
   }
 
   private ejected({ code, reason }: EjectEvent): void {
+    if (FINAL_EJECT_CODES.has(code)) this.finalEject = true;
     this.stats.eject(code, reason);
   }
 
@@ -321,6 +341,61 @@ export class Bot {
       this.stats.connected--;
     }
     if (!this.stopping && reason !== "ejected") this.stats.disconnect(reason);
+    // a bot that was walking comes back (one that was still starting counts as a failed start instead)
+    if ((this.config.resumeMs ?? 0) > 0 && !this.stopping && !this.finalEject && this.walk !== undefined)
+      void this.comeBack();
+  }
+
+  /**
+   * Logs in again, reconnects and gets the avatar back where it was, then walks on. A try that does not
+   * come back within resumeMs is counted (a disconnect, "did not come back") and the bot tries again,
+   * until it is stopped or the cluster refuses it for good.
+   */
+  private async comeBack(): Promise<void> {
+    if (this.resuming !== undefined) return;
+    const abort = new AbortController();
+    this.resuming = abort;
+    const { uberdog, username, password, localAddress, dc, version, updateHz, grid } = this.config;
+    const options = {
+      uberdog,
+      username,
+      password,
+      ...(localAddress === undefined ? {} : { localAddress }),
+      connect: { file: dc, version, updateHz },
+      withinMs: this.config.resumeMs ?? 0,
+      signal: abort.signal,
+    };
+    try {
+      while (!this.stopping) {
+        let back: Awaited<ReturnType<typeof resume>>;
+        try {
+          back = await resume(options, this.avatar);
+        } catch (error) {
+          if (error instanceof ResumeError && error.code !== "gave-up") throw error;
+          this.stats.disconnect(`did not come back: ${(error as Error).message}`);
+          continue;
+        }
+        if (this.stopping) {
+          await back.client.close();
+          return;
+        }
+        this.attach(back.client);
+        this.avatar = back.avatar;
+        try {
+          await withTimeout(back.client.followInterest(back.avatar, grid, 1), this.config.startTimeoutMs);
+        } catch {
+          await back.client.close(); // lost again, or no answer, while taking interest: once more
+          continue;
+        }
+        this.beginWalking();
+        return;
+      }
+    } catch (error) {
+      if (!(error instanceof ResumeError && error.code === "aborted"))
+        this.stats.disconnect(`did not come back: ${(error as Error).message}`);
+    } finally {
+      this.resuming = undefined;
+    }
   }
 
   // ---- helpers -----------------------------------------------------------------------------------------
@@ -332,6 +407,15 @@ export class Bot {
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => setTimeout(resolve, ms));
   }
+}
+
+/** The promise's outcome, or a rejection once `ms` passed. */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 function zoneMiddle(grid: Grid, zone: number): { x: number; y: number } {

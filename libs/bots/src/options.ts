@@ -23,6 +23,7 @@ export const DEFAULTS = {
   speed: 10,
   updateHz: 30,
   startTimeoutSeconds: 30,
+  resumeSeconds: 0,
   workers: 1,
 } as const;
 
@@ -79,6 +80,12 @@ export interface BotOptions {
   /** How long a bot may take from its first request to walking before it counts as failed. */
   readonly startTimeoutSeconds?: number;
   /**
+   * A bot whose connection is lost (its agent died, a timeout, an ejection other than 100, 152 or 154)
+   * comes back within this many seconds: logs in again, connects to a live agent and gets its avatar back
+   * where it was (`resume` of @overworld/client), then walks on. 0 (the default): it stays disconnected.
+   */
+  readonly resumeSeconds?: number;
+  /**
    * The local address the first bot sends from, for its login and its UDP socket; each next bot takes the
    * next address (127.0.1.1, 127.0.1.2, ...; see source-addresses.ts), so that every bot is a client
    * address of its own, as players are, and plays within uberdog's and the client agent's limits per
@@ -118,6 +125,7 @@ export function resolveOptions(options: BotOptions): ResolvedOptions {
     speed: options.speed ?? DEFAULTS.speed,
     updateHz: options.updateHz ?? DEFAULTS.updateHz,
     startTimeoutSeconds: options.startTimeoutSeconds ?? DEFAULTS.startTimeoutSeconds,
+    resumeSeconds: options.resumeSeconds ?? DEFAULTS.resumeSeconds,
     sourceAddress:
       options.sourceAddress !== undefined ? options.sourceAddress : defaultSource(options.uberdog),
     workers: options.workers ?? DEFAULTS.workers,
@@ -137,6 +145,7 @@ export function resolveOptions(options: BotOptions): ResolvedOptions {
   positive("updateHz", resolved.updateHz);
   positive("startTimeoutSeconds", resolved.startTimeoutSeconds);
   notNegative("durationSeconds", resolved.durationSeconds);
+  notNegative("resumeSeconds", resolved.resumeSeconds);
   notNegative("warmupSeconds", resolved.warmupSeconds);
   notNegative("speed", resolved.speed);
   if (!/^[A-Za-z0-9_-]+$/.test(resolved.prefix)) {

@@ -185,6 +185,7 @@ function botConfig(options: ShareOptions, dc: DcFile, index: number): BotConfig 
     speed: options.speed,
     updateHz: options.updateHz,
     startTimeoutMs: options.startTimeoutSeconds * MS_PER_SECOND,
+    resumeMs: options.resumeSeconds * MS_PER_SECOND,
     ...(options.sourceAddress === null ? {} : { localAddress: sourceAddress(options.sourceAddress, index) }),
   };
 }

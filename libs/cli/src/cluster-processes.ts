@@ -170,6 +170,20 @@ export class ClusterProcesses {
     return this.stopping;
   }
 
+  /**
+   * Starts a process that exited again, at once, as the same managed process (its spec, label and
+   * ports): a supervisor of its own (the chaos harness, whose exit policy leaves a killed process down)
+   * restarts it with this.
+   */
+  respawn(managed: ManagedProcess): void {
+    const own = this.running.find((each) => each === managed);
+    if (own === undefined) throw new Error(`${managed.spec.label} is not one of these processes`);
+    if (!hasExited(own.child)) throw new Error(`${managed.spec.label} is still running (pid ${own.pid})`);
+    if (this.stopping) return;
+    own.restarts++;
+    this.spawn(own);
+  }
+
   /** SIGKILL to every process at once (when this process is going away and cannot wait). */
   killAll(): void {
     for (const managed of this.running) if (!hasExited(managed.child)) managed.child.kill("SIGKILL");

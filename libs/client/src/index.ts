@@ -23,3 +23,4 @@ export {
   type RequestOptions,
   register,
 } from "./login.ts";
+export { type Resumed, ResumeError, type ResumeOptions, resume } from "./resume.ts";

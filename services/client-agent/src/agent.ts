@@ -57,7 +57,7 @@ import { AddressRateLimiter } from "./rate-limit.ts";
 import { ClientSession, fieldRulesOf, type SessionRules } from "./session.ts";
 import { type Admission, type SessionIdentity, SessionLimits } from "./session-limits.ts";
 import { ReliableLink, type SessionLink, StreamLink } from "./session-link.ts";
-import { type SessionPort, SessionPostRemoves } from "./session-objects.ts";
+import { deleteUntilAnswered, type SessionPort, SessionPostRemoves } from "./session-objects.ts";
 import { bytesOf, listenWebSocket, type WebSocketListener } from "./websocket.ts";
 
 const SERVICE = "client-agent";
@@ -341,7 +341,13 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
         await nc.flush(); // subscribed at the server before anyone learns the channel
         return { channel, close: () => subscription.unsubscribe() };
       },
-      deleteObject: (doId) => participant.publish("ss", "delete", { doId }),
+      deleteObject: (doId) =>
+        deleteUntilAnswered(
+          doId,
+          () => participant.request("ss", "delete", { doId }),
+          () => !postRemoves.stopped,
+          log,
+        ),
       postRemoves,
       arrived: (notice) => participant.publish("game", "client-arrived", notice),
       left: (notice) => participant.publish("game", "client-left", notice),
@@ -873,7 +879,7 @@ class Wire {
     switch (message.kind) {
       case "add-session-object":
         if (this.sessions.get(session.clientIndex) !== session) {
-          this.sessionPort.deleteObject(message.doId); // too late: the client went meanwhile
+          void this.sessionPort.deleteObject(message.doId); // too late: the client went meanwhile
           return;
         }
         this.declareSessionObject(session, message.doId).catch(() => undefined); // logged by the chain
@@ -992,10 +998,10 @@ class Wire {
         reason: session.ejection ? `ejected (${session.ejection.code}): ${session.ejection.reason}` : "gone",
       });
     }
-    for (const doId of session.sessionObjects) {
-      this.sessionPort.deleteObject(doId);
-      this.sessionPort.postRemoves.remove(doId);
-    }
+    // each post-remove stays with the director until its deletion was answered: if this agent dies
+    // meanwhile, the director deletes the object
+    for (const doId of session.sessionObjects)
+      void this.sessionPort.deleteObject(doId).then(() => this.sessionPort.postRemoves.remove(doId));
     session.sessionObjects.clear();
   }
 }

@@ -51,6 +51,8 @@ histograms in microseconds, over the measured window only (after the ramp and wa
   --source-address IP  the local address of the first bot; each next bot the next one (${FIRST_LOOPBACK_SOURCE},
                      127.0.1.2, ...), for its login and its UDP socket alike; 'none' to bind none
                      (default ${FIRST_LOOPBACK_SOURCE} when --uberdog is on 127.x.x.x, else none)
+  --resume S         a bot whose connection is lost logs in again, reconnects to a live agent and gets its
+                     avatar back within S seconds, then walks on (default 0: it stays disconnected)
   --json FILE        also write the report as JSON to FILE; '-' writes it to stdout (the summary goes to stderr)
   -h, --help         show this help
 
@@ -78,6 +80,7 @@ function parseBotsArgs(argv: readonly string[]) {
       password: { type: "string" },
       "update-hz": { type: "string" },
       workers: { type: "string" },
+      resume: { type: "string" },
       "source-address": { type: "string" },
       json: { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -171,6 +174,7 @@ function botOptions(values: ReturnType<typeof parseBotsArgs>): BotOptions {
     password: values.password,
     updateHz: optionalNumber("--update-hz", values["update-hz"]),
     workers: optionalNumber("--workers", values.workers),
+    resumeSeconds: optionalNumber("--resume", values.resume),
     ...sourceAddress(values["source-address"]),
   };
 }
