@@ -58,7 +58,7 @@ import {
   startNatsServer,
 } from "@overworld/service";
 import { build, type Histogram } from "hdr-histogram-js";
-import { freeTcpPort } from "./support/cluster.ts";
+import { freeTcpPort } from "../libs/cli/src/cluster-processes.ts";
 import { type CpuGroups, type CpuSample, coresBetween, pidsNamed, sampleCpu } from "./support/cpu.ts";
 
 const QUICK = process.argv.includes("--quick");

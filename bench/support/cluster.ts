@@ -8,14 +8,14 @@
  * JetStream), the Redis keys under its prefix and its Postgres schemas.
  */
 import { randomBytes } from "node:crypto";
-import { createSocket } from "node:dgram";
 import { createWriteStream, mkdtempSync, rmSync, type WriteStream } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   ClusterProcesses,
+  freeTcpPort,
+  freeUdpPort,
   type ManagedProcess,
   type ProcessSpec,
   roleOf,
@@ -255,28 +255,4 @@ async function step(what: string, work: () => Promise<unknown>): Promise<void> {
   } catch (error) {
     process.stderr.write(`  clean-up: could not ${what}: ${(error as Error).message}\n`);
   }
-}
-
-/** A TCP port free on loopback now (the OS picks it; it stays free unless someone takes it meanwhile). */
-export function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = createSocket("udp4");
-    socket.once("error", reject);
-    socket.bind(0, "127.0.0.1", () => {
-      const { port } = socket.address();
-      socket.close(() => resolve(port));
-    });
-  });
 }

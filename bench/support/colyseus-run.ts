@@ -7,9 +7,10 @@
  */
 import { fileURLToPath } from "node:url";
 import type { ManagedProcess } from "../../libs/cli/src/cluster-processes.ts";
+import { freeTcpPort } from "../../libs/cli/src/cluster-processes.ts";
 import { type ClientsReport, SERVER_METRICS } from "../colyseus/shared.ts";
 import { clusterCpuGroups } from "./bot-run.ts";
-import { type BenchCluster, freeTcpPort, sumByName } from "./cluster.ts";
+import { type BenchCluster, sumByName } from "./cluster.ts";
 import { cpuUsPer1000, median } from "./figures.ts";
 import { runLoadProcess, waitUntilNoClients, windowFigures } from "./load-run.ts";
 

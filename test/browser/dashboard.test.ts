@@ -22,13 +22,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseGrid } from "../../examples/demo/grid.ts";
 import { demoWorld } from "../../examples/demo/plugin.ts";
 import { loadDcFiles } from "../../libs/protocol/src/index.ts";
-import { loadZoneAiConfig, startZoneAi, type ZoneAiHandle } from "../../services/zone-ai/src/main.ts";
+import type { ZoneAiHandle } from "../../services/zone-ai/src/main.ts";
 import { CLUSTER_VERSION } from "../client-agent/support.ts";
 import { DEMO_DC } from "../support/avatars.ts";
-import { natsEnv } from "../support/nats.ts";
 import { PASSWORD, type PlayerCluster, signUp, startPlayerCluster } from "../support/players.ts";
-import { DATABASE_URL, REDIS_URL } from "../support/services.ts";
+import { DATABASE_URL } from "../support/services.ts";
 import { waitFor } from "../support/wait.ts";
+import { startTestZoneAi } from "../support/zone-ai.ts";
 
 const REPO = resolve(import.meta.dirname, "../..");
 const CHROMIUM = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
@@ -85,20 +85,7 @@ beforeAll(async () => {
     }),
   });
   const { cluster } = services;
-  zoneAi = await startZoneAi(
-    loadZoneAiConfig({
-      ...natsEnv("zone-ai"),
-      REDIS_URL,
-      DC_FILES: DEMO_DC,
-      CLUSTER_VERSION,
-      SUBJECT_ROOT: cluster.root,
-      REDIS_PREFIX: cluster.prefix,
-      LOG_LEVEL: "silent",
-      INSTANCE_ID: `zone-ai-dashboard-${pid}-${Date.now()}`,
-      HTTP_PORT: "0",
-    }),
-    demoWorld({ grid: GRID, worldId: WORLD, npcsPerZone: 1 }),
-  );
+  zoneAi = await startTestZoneAi(cluster, demoWorld({ grid: GRID, worldId: WORLD, npcsPerZone: 1 }));
   pool = await connectPostgres(DATABASE_URL, "test:dashboard", 2);
   // the admin and the moderator are players whose role the operator set; the admin logs in first, so
   // the temp-admin rule has no one to choose

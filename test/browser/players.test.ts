@@ -13,13 +13,12 @@ import { resolve } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { demoWorld } from "../../examples/demo/plugin.ts";
-import { loadZoneAiConfig, startZoneAi, type ZoneAiHandle } from "../../services/zone-ai/src/main.ts";
+import type { ZoneAiHandle } from "../../services/zone-ai/src/main.ts";
 import { CLUSTER_VERSION } from "../client-agent/support.ts";
 import { DEMO_DC } from "../support/avatars.ts";
-import { natsEnv } from "../support/nats.ts";
 import { PASSWORD, type PlayerCluster, startPlayerCluster } from "../support/players.ts";
-import { REDIS_URL } from "../support/services.ts";
 import { waitFor } from "../support/wait.ts";
+import { startTestZoneAi } from "../support/zone-ai.ts";
 
 const REPO = resolve(import.meta.dirname, "../..");
 const CHROMIUM = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
@@ -60,18 +59,8 @@ beforeAll(async () => {
   });
   const { cluster } = services;
   const [width, height, cellSize] = GRID.split(/[x@]/).map(Number) as [number, number, number];
-  zoneAi = await startZoneAi(
-    loadZoneAiConfig({
-      ...natsEnv("zone-ai"),
-      REDIS_URL,
-      DC_FILES: DEMO_DC,
-      CLUSTER_VERSION,
-      SUBJECT_ROOT: cluster.root,
-      REDIS_PREFIX: cluster.prefix,
-      LOG_LEVEL: "silent",
-      INSTANCE_ID: `zone-ai-browser-${process.pid}-${Date.now()}`,
-      HTTP_PORT: "0",
-    }),
+  zoneAi = await startTestZoneAi(
+    cluster,
     demoWorld({ grid: { width, height, cellSize }, worldId: 1000, npcsPerZone: 1 }),
   );
   browser = await chromium.launch({

@@ -13,13 +13,12 @@ import { promisify } from "node:util";
 import { legacyHash, loadDcFiles } from "@overworld/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { demoWorld } from "../../examples/demo/plugin.ts";
-import { loadZoneAiConfig, startZoneAi, type ZoneAiHandle } from "../../services/zone-ai/src/main.ts";
+import type { ZoneAiHandle } from "../../services/zone-ai/src/main.ts";
 import { CLUSTER_VERSION } from "../client-agent/support.ts";
 import { DEMO_DC } from "../support/avatars.ts";
-import { natsEnv } from "../support/nats.ts";
 import { type PlayerCluster, startPlayerCluster } from "../support/players.ts";
-import { REDIS_URL } from "../support/services.ts";
 import { eventually } from "../support/wait.ts";
+import { startTestZoneAi } from "../support/zone-ai.ts";
 
 const CLIENT_DIR = resolve(import.meta.dirname, "../../clients/python");
 /** Debian's python3 (where python3-nacl installs), unless PYTHON names another. */
@@ -37,20 +36,7 @@ beforeAll(async () => {
     uberdogEnv: { CLUSTER_VERSION },
   });
   const { cluster } = services;
-  zoneAi = await startZoneAi(
-    loadZoneAiConfig({
-      ...natsEnv("zone-ai"),
-      REDIS_URL,
-      DC_FILES: DEMO_DC,
-      CLUSTER_VERSION,
-      SUBJECT_ROOT: cluster.root,
-      REDIS_PREFIX: cluster.prefix,
-      LOG_LEVEL: "silent",
-      INSTANCE_ID: `zone-ai-python-${process.pid}-${Date.now()}`,
-      HTTP_PORT: "0",
-    }),
-    demoWorld({ grid: GRID, worldId: 1000, npcsPerZone: 1 }),
-  );
+  zoneAi = await startTestZoneAi(cluster, demoWorld({ grid: GRID, worldId: 1000, npcsPerZone: 1 }));
 }, 60_000);
 
 afterAll(async () => {

@@ -6,6 +6,8 @@
  * ports of their own, so they can run beside a started cluster).
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { createSocket } from "node:dgram";
+import { createServer } from "node:net";
 import { resolve } from "node:path";
 import type { Role } from "@overworld/protocol";
 
@@ -233,4 +235,29 @@ function forwardLines(child: ChildProcess, onLine: (line: string) => void): void
 
 function hasExited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
+}
+
+/** A TCP port free on loopback now (the OS picks it; it stays free unless someone takes it meanwhile). */
+export function freeTcpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A UDP port free on loopback now (as freeTcpPort). */
+export function freeUdpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket("udp4");
+    socket.once("error", reject);
+    socket.bind(0, "127.0.0.1", () => {
+      const { port } = socket.address();
+      socket.close(() => resolve(port));
+    });
+  });
 }

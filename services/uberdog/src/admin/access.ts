@@ -70,11 +70,9 @@ function auditedRequest(request: FastifyRequest): unknown {
 
 /**
  * Every admin call: authenticated (401 without a live token), held to its route's right (403), and
- * written to the audit log when answered, allowed or not.
+ * written to the audit log before it is answered, allowed or not.
  */
 export function guard(app: FastifyInstance, deps: AdminDeps): void {
-  const outcomes = new WeakMap<FastifyRequest, string>();
-
   app.addHook("onRequest", async (request, reply) => {
     const right = request.routeOptions.config.right;
     if (right === "public") return;
@@ -101,18 +99,17 @@ export function guard(app: FastifyInstance, deps: AdminDeps): void {
     }
   });
 
+  // the row is written before the answer leaves, so a caller who has its answer finds its call audited
   app.addHook("onSend", async (request, reply, payload) => {
-    if (reply.statusCode >= 400 && typeof payload === "string") {
-      try {
-        outcomes.set(request, String((JSON.parse(payload) as { error?: string }).error ?? reply.statusCode));
-      } catch {
-        outcomes.set(request, String(reply.statusCode));
+    let outcome = "ok";
+    if (reply.statusCode >= 400) {
+      outcome = String(reply.statusCode);
+      if (typeof payload === "string") {
+        try {
+          outcome = String((JSON.parse(payload) as { error?: string }).error ?? reply.statusCode);
+        } catch {}
       }
     }
-    return payload;
-  });
-
-  app.addHook("onResponse", async (request, reply) => {
     const params = request.params as Record<string, number> | undefined;
     const target =
       request.auditTarget ??
@@ -134,9 +131,10 @@ export function guard(app: FastifyInstance, deps: AdminDeps): void {
         target,
         request: auditedRequest(request),
         status: reply.statusCode,
-        outcome: reply.statusCode < 400 ? "ok" : (outcomes.get(request) ?? String(reply.statusCode)),
+        outcome,
       })
       .catch((error: unknown) => request.log.error({ err: error }, "the audit row could not be written"));
+    return payload;
   });
 }
 
