@@ -27,10 +27,15 @@ if ! docker info >/dev/null 2>&1; then
   fi
   echo "== setting up docker compose on podman (first time: 3-4 minutes)"
   bash "$SETUP"
+  STARTED_ENV=1
 fi
 [ -d node_modules ] || pnpm install --frozen-lockfile
 
-cleanup() { docker compose down -v >/dev/null 2>&1 || true; }
+# down the project, then stop what the compose-env setup started (its podman socket and health ticker)
+cleanup() {
+  docker compose down -v >/dev/null 2>&1 || true
+  if [ -n "${STARTED_ENV:-}" ]; then bash "$(dirname "$SETUP")/stop.sh" || true; fi
+}
 trap cleanup EXIT
 
 echo "== docker compose up --build $*"
