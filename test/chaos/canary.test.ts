@@ -1,33 +1,15 @@
-/**
- * The chaos checker can fail: a short `pnpm chaos --canary drop-acked` (three bots, one kill -9 of the
- * state server) deletes one acknowledged write behind the cluster's back after the fault, and the run
- * must report that write lost, by object and write number, and exit 1, while every other invariant of
- * the same run holds (the bots came back, no ghost, no duplicate): the checker tells them apart.
- */
-import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { type RunResult, runToEnd } from "../support/run.ts";
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
 /** The cluster starts in about 30 s on a quiet machine; a shared one takes far longer. */
 const RUN_LIMIT_MS = 300_000;
 
-function chaos(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("pnpm", ["-s", "chaos", ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.once("error", reject);
-    child.once("exit", (code) => resolve({ code, stdout, stderr }));
-  });
+function chaos(args: readonly string[]): Promise<RunResult> {
+  return runToEnd("pnpm", ["-s", "chaos", ...args], { cwd: REPO });
 }
 
 describe("pnpm chaos --canary drop-acked", () => {

@@ -6,7 +6,7 @@
  * state server holds the move and the client hears its chat line come back from the zone's game logic.
  * Also: the Python implementation reads and writes the document's test vectors (clients/python/test_wire.py).
  */
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { promisify } from "node:util";
@@ -17,6 +17,7 @@ import type { ZoneAiHandle } from "../../services/zone-ai/src/main.ts";
 import { CLUSTER_VERSION } from "../client-agent/support.ts";
 import { DEMO_DC } from "../support/avatars.ts";
 import { type PlayerCluster, startPlayerCluster } from "../support/players.ts";
+import { type RunResult, runToEnd } from "../support/run.ts";
 import { eventually } from "../support/wait.ts";
 import { startTestZoneAi } from "../support/zone-ai.ts";
 
@@ -45,20 +46,8 @@ afterAll(async () => {
 });
 
 /** Runs the Python client to its end; its exit code and what it printed. */
-function play(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(PYTHON, ["play.py", ...args], { cwd: CLIENT_DIR });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.once("error", fail);
-    child.once("close", (code) => done({ code, stdout, stderr }));
-  });
+function play(args: string[]): Promise<RunResult> {
+  return runToEnd(PYTHON, ["play.py", ...args], { cwd: CLIENT_DIR });
 }
 
 describe("the Python client", () => {
