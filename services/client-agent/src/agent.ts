@@ -54,6 +54,7 @@ import { HeldFrames } from "./held-frames.ts";
 import { type InterestPort, LocationSubscriptions } from "./interest.ts";
 import { serveOperators } from "./operators.ts";
 import { AddressRateLimiter } from "./rate-limit.ts";
+import type { OutgoingCall } from "./requests.ts";
 import { ClientSession, fieldRulesOf, type SessionRules } from "./session.ts";
 import { type Admission, type SessionIdentity, SessionLimits } from "./session-limits.ts";
 import { ReliableLink, type SessionLink, StreamLink } from "./session-link.ts";
@@ -351,6 +352,9 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       postRemoves,
       arrived: (notice) => participant.publish("game", "client-arrived", notice),
       left: (notice) => participant.publish("game", "client-left", notice),
+      call: async (client, call) => {
+        await participant.request("ss", "request", { as: client, ...call }, QUERY_TIMEOUT_MS);
+      },
     };
     const watched = new Map<number, { sessions: number; unsubscribe(): void }>();
     const accountPort: AccountPort = {
@@ -751,6 +755,7 @@ class Wire {
   private receiveSessionPayload(session: ClientSession, payload: Uint8Array, now: number): void {
     session.receivePayload(payload, now);
     if (session.outgoing.length > 0) this.forwardSoon();
+    if (session.requests.outgoing.length > 0) this.passRequests(session);
     if (session.urgent) this.flushSession(session, now);
   }
 
@@ -768,6 +773,23 @@ class Wire {
       groups.push([session.channel, updates]);
     }
     if (groups.length > 0) this.forward(groups);
+  }
+
+  /** The client's calls, each to the state server, which passes it to the object's AI (requests.ts). */
+  private passRequests(session: ClientSession): void {
+    const channel = session.channel;
+    if (channel === undefined) return;
+    for (const call of session.requests.outgoing.splice(0)) {
+      this.sessionPort.call(channel, call).catch((error: unknown) => {
+        // the state server's refusal (unknown_object, unavailable: no AI, no state server answered, ...)
+        const code = (error as { code?: string }).code ?? "unavailable";
+        const reason = `the request could not be passed on: ${(error as Error).message}`;
+        const answer = session.requests.fail(call.requestId, code, reason);
+        if (answer === undefined || session.state !== "active") return;
+        session.send(answer);
+        this.flushSession(session, Date.now());
+      });
+    }
   }
 
   private tickSession(session: ClientSession, now: number): void {
@@ -895,6 +917,13 @@ class Wire {
         session.send({ type: AgentMessageType.SystemMessage, text: message.text });
         this.flushSession(session, Date.now());
         return;
+      case "reply": {
+        const answer = session.requests.answer(message);
+        if (answer === undefined || session.state !== "active") return;
+        session.send(answer);
+        this.flushSession(session, Date.now());
+        return;
+      }
     }
   }
 
@@ -1065,6 +1094,8 @@ class Tally {
 interface GamePort {
   arrived(notice: messages.ClientArrived): void;
   left(notice: messages.ClientLeft): void;
+  /** Passes a client's call of a method on (`ss.request`); rejects with the state server's refusal. */
+  call(client: number, call: OutgoingCall): Promise<void>;
 }
 
 const CONTROL_KINDS: ReadonlySet<string> = new Set(

@@ -472,6 +472,32 @@ export class Replica {
           origin: output.origin,
         });
         return;
+      case "reply":
+        // to the caller's channel: a client's (its agent answers it), a zone's (journaled there)
+        publish(participant.nc, this.names.participant(output.to), {
+          kind: "reply",
+          sender: zone,
+          requestId: output.requestId,
+          ...output.answer,
+        } satisfies messages.RequestReply);
+        return;
+      case "request":
+        await ss("request", {
+          requestId: output.requestId,
+          doId: output.doId,
+          fieldId: output.fieldId,
+          args: output.args,
+        }).catch((error: unknown) => {
+          // refused (no such object, no AI) or unanswered: the zone hears it as its reply, journaled
+          const { code, message } = error as { code?: string; message?: string };
+          publish(participant.nc, this.names.participant(zone), {
+            kind: "reply",
+            sender: zone,
+            requestId: output.requestId,
+            error: { code: code ?? "unavailable", message: message ?? String(error) },
+          } satisfies messages.RequestReply);
+        });
+        return;
     }
   }
 
