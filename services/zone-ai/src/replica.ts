@@ -362,10 +362,12 @@ export class Replica {
   /** Stores the zone's snapshot once its outputs so far are sent (a snapshot never runs ahead of them). */
   private async saveSnapshot(zone: RunningZone): Promise<void> {
     const snapshot = zone.runtime.snapshot();
+    // encoded now: the state is the zone's live object, which the ticks while the outputs go on change
+    const state = encodeEnvelope(snapshot);
     await zone.chain;
     await this.deps.journal.saveSnapshot(
       { parentId: zone.spec.parent, zoneId: zone.spec.zone },
-      { seq: snapshot.seq, state: encodeEnvelope(snapshot), token: this.deps.leases.token(zone.key) ?? 0 },
+      { seq: snapshot.seq, state, token: this.deps.leases.token(zone.key) ?? 0 },
     );
   }
 
