@@ -13,6 +13,8 @@ import { type AgentMessage, AgentMessageType } from "@overworld/protocol/client"
 
 /** Requests a client may have waiting for their answers; more are refused with `too_many_requests`. */
 export const MAX_PENDING_REQUESTS = 64;
+/** A request unanswered this long no longer counts against the limit (an answer after that is dropped). */
+export const PENDING_REQUEST_MS = 60_000;
 
 export interface OutgoingCall {
   readonly requestId: number;
@@ -22,12 +24,14 @@ export interface OutgoingCall {
 }
 
 export class SessionRequests {
-  private readonly pending = new Set<number>();
+  /** When each request waiting for its answer was (last) made. */
+  private readonly pending = new Map<number, number>();
   /** Calls to pass on, in the order the client made them. */
   readonly outgoing: OutgoingCall[] = [];
 
   /** A checked call: queued, or answered at once (returned) when too many are waiting. */
-  accept(call: OutgoingCall): AgentMessage | undefined {
+  accept(call: OutgoingCall, now: number): AgentMessage | undefined {
+    if (!this.pending.has(call.requestId) && this.pending.size >= MAX_PENDING_REQUESTS) this.forget(now);
     if (!this.pending.has(call.requestId) && this.pending.size >= MAX_PENDING_REQUESTS) {
       return refusal(
         call.requestId,
@@ -35,7 +39,7 @@ export class SessionRequests {
         `${MAX_PENDING_REQUESTS} requests of this client already wait for their answers`,
       );
     }
-    this.pending.add(call.requestId);
+    this.pending.set(call.requestId, now);
     this.outgoing.push({ ...call, args: call.args.slice() }); // the message's bytes are a view of a datagram
     return undefined;
   }
@@ -49,6 +53,13 @@ export class SessionRequests {
       requestId: reply.requestId,
       value: reply.value ?? new Uint8Array(),
     };
+  }
+
+  /** Forgets the requests waiting longer than PENDING_REQUEST_MS (their zone never answered). */
+  private forget(now: number): void {
+    for (const [requestId, at] of this.pending) {
+      if (now - at >= PENDING_REQUEST_MS) this.pending.delete(requestId);
+    }
   }
 
   /** The call could not be passed on (no such object, no AI, the state server did not answer). */

@@ -330,7 +330,7 @@ export class ClientSession {
       return;
     }
     const { requestId, doId, fieldId, value: args } = message;
-    const refused = this.requests.accept({ requestId, doId, fieldId, args });
+    const refused = this.requests.accept({ requestId, doId, fieldId, args }, now);
     if (refused !== undefined) this.send(refused);
   }
 
