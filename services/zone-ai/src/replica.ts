@@ -496,7 +496,7 @@ export class Replica {
             kind: "reply",
             sender: zone,
             requestId: output.requestId,
-            error: { code: code ?? "unavailable", message: message ?? String(error) },
+            error: { code: code ?? "unavailable", message: (message ?? String(error)).slice(0, 1024) },
           } satisfies messages.RequestReply);
         });
         return;

@@ -335,7 +335,7 @@ const requestId = z.number().int().nonnegative().max(0xffff_ffff);
 const requestBytes = bytes.refine((value) => value.length <= MAX_REQUEST_BYTES, {
   message: `must be at most ${MAX_REQUEST_BYTES} bytes`,
 });
-/** A request's error code: a short name (`sold_out`), the game's own or one of REQUEST_ERRORS. */
+/** A request's error code: a short snake_case name (`sold_out`), the game's own or the cluster's. */
 const requestCode = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, "must be a short snake_case name");
 
 /**
