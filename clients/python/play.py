@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """A small Overworld client in Python, written from docs/protocol.md: it registers and logs in over uberdog's
 HTTP API, connects to a client agent over netcode.io (UDP), says hello, follows its avatar on the world's
-zone grid, waits until it sees another object appear and move, then sends fields of its avatar (say, a move),
-and calls the demo shop's `buy` if the shop is in view (a request and its reply)
-and waits until the cluster answers (its chat line comes back). It prints what it sees, one line each, and
+zone grid, waits until it sees another object appear and move, then sends fields of its avatar (say, a move)
+and waits until the cluster answers (its chat line comes back), and calls the demo shop's `buy` if the shop
+is in view (a request and its reply). It prints what it sees, one line each, and
 exits 0 only if all of that happened in time.
 
     python3 play.py --uberdog http://127.0.0.1:8000 --dc ../../examples/demo/demo.dc --version dev
