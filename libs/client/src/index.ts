@@ -8,11 +8,12 @@ export {
   type EjectEvent,
   type InterestHandle,
   type MoveEvent,
-  type ObjectMirror,
+  ObjectMirror,
   OverworldClient,
   type SystemMessageEvent,
   type UpdateEvent,
 } from "./client.ts";
+export { type ClassNotifications, type FieldUpdateOf, inherits } from "./typed.ts";
 export { type ClockEstimate, ClusterClock } from "./clock.ts";
 export { Emitter, type Listener } from "./emitter.ts";
 export {

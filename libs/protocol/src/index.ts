@@ -21,3 +21,4 @@ export * from "./envelope.ts";
 export * from "./pack/index.ts";
 export * as netcode from "./transport/netcode/index.ts";
 export * as reliable from "./transport/reliable/index.ts";
+export * from "./dc/validate.ts";
