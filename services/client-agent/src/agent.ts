@@ -28,6 +28,7 @@
  * `add-session-object` control message to the channel); `client-left` follows when it goes.
  */
 
+import { withSchemaModule } from "./schema-module.ts";
 import { encodeEnvelope, isUpdateFrame, legacyHash, messages, netcode } from "@overworld/protocol";
 import { AgentMessageType, dcFieldSizer, EjectCode } from "@overworld/protocol/client";
 import {
@@ -215,7 +216,7 @@ function forwarderMetrics(registry: Registry, forwarder: UpdateForwarder): void 
 export async function startClientAgent(config: ClientAgentConfig): Promise<ClientAgentHandle> {
   const instanceId = instanceIdOf(config);
   const log = createLogger(SERVICE, instanceId, config.LOG_LEVEL);
-  const dc = loadClusterModel(config.DC_FILES);
+  const dc = await withSchemaModule(loadClusterModel(config.DC_FILES), config.SCHEMA_MODULE);
   const schemaHash = legacyHash(dc);
   /** What to close if starting fails half-way, or when it stops. */
   const closers = new Closers();
