@@ -54,7 +54,9 @@ function game(client: OverworldClient, mirror: ObjectMirror): void {
     // @ts-expect-error no such field in the union
     if (update.field === "setNope") return;
   });
-  client.onDisabled(demo.DistributedBoss, (boss) => expectTypeOf(boss.get("hp")).toEqualTypeOf<number | undefined>());
+  client.onDisabled(demo.DistributedBoss, (boss) =>
+    expectTypeOf(boss.get("hp")).toEqualTypeOf<number | undefined>(),
+  );
   client.onDeleted(demo.DistributedNpc, () => {});
   client.onField(demo.DistributedMover, "setSmXYH", (_mover, [x, y, h, t]) => {
     expectTypeOf([x, y, h, t]).toEqualTypeOf<number[]>();

@@ -365,22 +365,34 @@ export class OverworldClient extends Emitter<ClientEvents> {
   // ---- the typed API (typed.ts, mirror.ts) -------------------------------------------------------------
 
   /** Objects of a class (or a subclass) entering view, those in view now included; returns the unsubscribe. */
-  onCreated<G extends FieldInfoMap>(handle: DClassHandle<G>, fn: ClassNotifications<G>["created"]): () => void {
+  onCreated<G extends FieldInfoMap>(
+    handle: DClassHandle<G>,
+    fn: ClassNotifications<G>["created"],
+  ): () => void {
     return onClass(this, handle, "created", fn);
   }
 
   /** Any field update of an object of a class, as `{ field, value }` typed together. */
-  onUpdated<G extends FieldInfoMap>(handle: DClassHandle<G>, fn: ClassNotifications<G>["updated"]): () => void {
+  onUpdated<G extends FieldInfoMap>(
+    handle: DClassHandle<G>,
+    fn: ClassNotifications<G>["updated"],
+  ): () => void {
     return onClass(this, handle, "updated", fn);
   }
 
   /** Objects of a class leaving view (still in `objects`). */
-  onDisabled<G extends FieldInfoMap>(handle: DClassHandle<G>, fn: ClassNotifications<G>["disabled"]): () => void {
+  onDisabled<G extends FieldInfoMap>(
+    handle: DClassHandle<G>,
+    fn: ClassNotifications<G>["disabled"],
+  ): () => void {
     return onClass(this, handle, "disabled", fn);
   }
 
   /** Objects of a class gone from `objects`. */
-  onDeleted<G extends FieldInfoMap>(handle: DClassHandle<G>, fn: ClassNotifications<G>["deleted"]): () => void {
+  onDeleted<G extends FieldInfoMap>(
+    handle: DClassHandle<G>,
+    fn: ClassNotifications<G>["deleted"],
+  ): () => void {
     return onClass(this, handle, "deleted", fn);
   }
 

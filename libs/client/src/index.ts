@@ -13,7 +13,6 @@ export {
   type SystemMessageEvent,
   type UpdateEvent,
 } from "./client.ts";
-export { type ClassNotifications, type FieldUpdateOf, inherits } from "./typed.ts";
 export { type ClockEstimate, ClusterClock } from "./clock.ts";
 export { Emitter, type Listener } from "./emitter.ts";
 export {
@@ -25,3 +24,4 @@ export {
   register,
 } from "./login.ts";
 export { type Resumed, ResumeError, type ResumeOptions, resume } from "./resume.ts";
+export { type ClassNotifications, type FieldUpdateOf, inherits } from "./typed.ts";

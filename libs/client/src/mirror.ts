@@ -52,7 +52,10 @@ export class ObjectMirror<F extends FieldInfoMap = FieldInfoMap> {
    * Calls `listener` with each new value of one field of this object (after the mirror holds it), until
    * the returned function is called or the object leaves view.
    */
-  on<N extends keyof F & string>(name: N, listener: (value: F[N]["value"], object: this) => void): () => void {
+  on<N extends keyof F & string>(
+    name: N,
+    listener: (value: F[N]["value"], object: this) => void,
+  ): () => void {
     if (this.dclass.field(name) === undefined) {
       throw new Error(`class ${this.dclass.name} has no field ${name}`);
     }

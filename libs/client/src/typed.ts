@@ -96,13 +96,15 @@ class TypedListeners {
 
   private updated({ object, field, value }: UpdateEvent): void {
     for (const entry of this.entriesOf(object.dclass)) {
-      if (entry.kind === "updated") (entry.listener as (o: ObjectMirror, u: unknown) => void)(object, { field, value });
+      if (entry.kind === "updated")
+        (entry.listener as (o: ObjectMirror, u: unknown) => void)(object, { field, value });
       else if (entry.kind === "field" && entry.field === field)
         (entry.listener as (o: ObjectMirror, v: FieldValue) => void)(object, value);
     }
     const listeners = this.byObject.get(object.doId)?.get(field);
     if (listeners === undefined) return;
-    for (const listener of [...listeners]) (listener as (v: FieldValue, o: ObjectMirror) => void)(value, object);
+    for (const listener of [...listeners])
+      (listener as (v: FieldValue, o: ObjectMirror) => void)(value, object);
   }
 }
 

@@ -28,7 +28,6 @@
  * `add-session-object` control message to the channel); `client-left` follows when it goes.
  */
 
-import { withSchemaModule } from "./schema-module.ts";
 import { encodeEnvelope, isUpdateFrame, legacyHash, messages, netcode } from "@overworld/protocol";
 import { AgentMessageType, dcFieldSizer, EjectCode } from "@overworld/protocol/client";
 import {
@@ -55,6 +54,7 @@ import { HeldFrames } from "./held-frames.ts";
 import { type InterestPort, LocationSubscriptions } from "./interest.ts";
 import { serveOperators } from "./operators.ts";
 import { AddressRateLimiter } from "./rate-limit.ts";
+import { withSchemaModule } from "./schema-module.ts";
 import { ClientSession, fieldRulesOf, type SessionRules } from "./session.ts";
 import { type Admission, type SessionIdentity, SessionLimits } from "./session-limits.ts";
 import { ReliableLink, type SessionLink, StreamLink } from "./session-link.ts";

@@ -21,7 +21,9 @@ export async function withSchemaModule(dc: DcFile, path: string | undefined): Pr
     .map((value) => (value as { file?: unknown } | null)?.file)
     .find((value): value is DcFile => value instanceof DcFile);
   if (file === undefined) {
-    throw new ConfigError(`SCHEMA_MODULE: ${path} exports no schema (what defineSchema returns, with its \`file\`)`);
+    throw new ConfigError(
+      `SCHEMA_MODULE: ${path} exports no schema (what defineSchema returns, with its \`file\`)`,
+    );
   }
   if (legacyHash(file) !== legacyHash(dc)) {
     throw new ConfigError(

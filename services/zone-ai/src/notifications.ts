@@ -130,7 +130,13 @@ export interface FieldCleaner<S> {
 export function clean<S, G extends FieldInfoMap, N extends keyof G & string>(
   handle: DClassHandle<G>,
   name: N,
-  fn: (zone: Zone, state: S, object: ZoneObject<G>, value: G[N]["value"], sender: number) => G[N]["value"] | Refusal,
+  fn: (
+    zone: Zone,
+    state: S,
+    object: ZoneObject<G>,
+    value: G[N]["value"],
+    sender: number,
+  ) => G[N]["value"] | Refusal,
 ): FieldCleaner<S> {
   handle.field(name); // throws now, naming the class, if it has no such field
   return { dclass: handle.dclass, fieldName: name, clean: fn as FieldCleaner<S>["clean"] };
@@ -146,7 +152,14 @@ export class ZoneNotifier<S> {
     private readonly cleaners: readonly FieldCleaner<S>[] = [],
   ) {}
 
-  notify(kind: Kind, zone: Zone, state: S, object: ZoneObject, update?: { field: string; value: FieldValue }, sender = 0): void {
+  notify(
+    kind: Kind,
+    zone: Zone,
+    state: S,
+    object: ZoneObject,
+    update?: { field: string; value: FieldValue },
+    sender = 0,
+  ): void {
     if (this.notifications.length === 0) return;
     for (const each of this.of(object.dclass)) {
       if (each.kind === kind) each.handle(zone, state, object, update ?? NO_UPDATE, sender);
@@ -157,7 +170,14 @@ export class ZoneNotifier<S> {
    * Runs the clean hooks of a value sent to the zone: the bytes to apply (those given, or the clean
    * value's), or undefined when a hook refused it. Writes back a changed or refused stored field.
    */
-  clean(zone: Zone, state: S, object: ZoneObject, fieldId: number, bytes: Uint8Array, sender: number): Uint8Array | undefined {
+  clean(
+    zone: Zone,
+    state: S,
+    object: ZoneObject,
+    fieldId: number,
+    bytes: Uint8Array,
+    sender: number,
+  ): Uint8Array | undefined {
     if (this.cleaners.length === 0) return bytes;
     const field = object.dclass.fieldById(fieldId);
     const hooks = field === undefined ? undefined : this.cleanersOf(object.dclass).get(field.name);
@@ -177,7 +197,10 @@ export class ZoneNotifier<S> {
         result = refuse(`its clean hook threw: ${(error as Error).message}`);
       }
       if (result instanceof Refusal) {
-        zone.log.warn(`refused ${where} from channel ${sender}: ${result.reason}`, { doId: object.doId, sender });
+        zone.log.warn(`refused ${where} from channel ${sender}: ${result.reason}`, {
+          doId: object.doId,
+          sender,
+        });
         const held = object.get(field.name) as FieldValue | undefined;
         if (isStored(field) && held !== undefined) zone.set(object, field.name, held);
         return undefined;
@@ -188,7 +211,9 @@ export class ZoneNotifier<S> {
     try {
       cleaned = packField(field, value);
     } catch (error) {
-      zone.log.warn(`refused ${where}: its clean hook gave a value that does not pack: ${(error as Error).message}`);
+      zone.log.warn(
+        `refused ${where}: its clean hook gave a value that does not pack: ${(error as Error).message}`,
+      );
       return undefined;
     }
     if (bytesEqual(cleaned, bytes)) return bytes;

@@ -122,7 +122,10 @@ export class Spec<V, K extends TypeKind = TypeKind> {
   }
 }
 
-function withCheck(type: DcType, check: { description: string; test: (value: never) => boolean | string }): DcType {
+function withCheck(
+  type: DcType,
+  check: { description: string; test: (value: never) => boolean | string },
+): DcType {
   return { ...type, checks: [...(type.checks ?? []), check] };
 }
 
@@ -292,7 +295,10 @@ export const t = {
 /** A historical keyword, or a custom one declared with `s.keyword`. */
 export type Keyword = HistoricalKeyword | (string & {});
 
-export class AtomicFieldSpec<A extends readonly AnySpec[], W extends readonly Keyword[] = readonly Keyword[]> {
+export class AtomicFieldSpec<
+  A extends readonly AnySpec[],
+  W extends readonly Keyword[] = readonly Keyword[],
+> {
   readonly kind = "atomic";
   constructor(
     readonly args: A,
@@ -325,7 +331,11 @@ export type FieldSpecs = { readonly [name: string]: FieldSpec };
  * union of their names: `"broadcast" | "ram" | "ownsend"`; a molecular field's are its atoms'), so that
  * a typed sender can refuse at compile time a field its side may not send.
  */
-export interface FieldInfo<Kind extends Field["kind"] = Field["kind"], V = unknown, W extends string = string> {
+export interface FieldInfo<
+  Kind extends Field["kind"] = Field["kind"],
+  V = unknown,
+  W extends string = string,
+> {
   readonly kind: Kind;
   readonly value: V;
   readonly keywords: W;
@@ -427,7 +437,8 @@ type CheckMolecules<F, P> = {
 };
 
 /** The keywords of a field of a dclass handle, as a union of their names. */
-export type FieldKeywords<C, N extends FieldName<C>> = C extends DClassHandle<infer F> ? F[N]["keywords"] : never;
+export type FieldKeywords<C, N extends FieldName<C>> =
+  C extends DClassHandle<infer F> ? F[N]["keywords"] : never;
 
 /**
  * The fields a client may send (clsend: always; ownsend: when it owns the object, checked at run time).

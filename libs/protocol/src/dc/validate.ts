@@ -27,7 +27,8 @@ export function validateField(field: Field, value: FieldValue): string | undefin
   if (field.kind === "parameter") return validateValue(field.param.type, value, where);
   const args = value as readonly DcValue[];
   for (const [i, param] of field.elements.entries()) {
-    const reason = validateValue(param.type, args[i] as DcValue, `${where}.${param.name ?? `[${i}]`}`);
+    const at = param.name === undefined ? `${where}[${i}]` : `${where}.${param.name}`;
+    const reason = validateValue(param.type, args[i] as DcValue, at);
     if (reason !== undefined) return reason;
   }
   return undefined;
@@ -48,7 +49,11 @@ export function validateValue(type: DcType, value: DcValue, where: string): stri
     const record = value as { readonly [member: string]: DcValue };
     for (const member of type.target().fields) {
       if (member.kind !== "parameter") continue;
-      const reason = validateValue(member.param.type, record[member.name] as DcValue, `${where}.${member.name}`);
+      const reason = validateValue(
+        member.param.type,
+        record[member.name] as DcValue,
+        `${where}.${member.name}`,
+      );
       if (reason !== undefined) return reason;
     }
   }
