@@ -130,13 +130,17 @@ export interface FieldCleaner<S> {
 export function clean<S, G extends FieldInfoMap, N extends keyof G & string>(
   handle: DClassHandle<G>,
   name: N,
-  fn: (
-    zone: Zone,
-    state: S,
-    object: ZoneObject<G>,
-    value: G[N]["value"],
-    sender: number,
-  ) => G[N]["value"] | Refusal,
+  // NoInfer: the hook is checked against the class's field once G and N are known, so that an array
+  // literal it returns is typed as the field's tuple
+  fn: NoInfer<
+    (
+      zone: Zone,
+      state: S,
+      object: ZoneObject<G>,
+      value: G[N]["value"],
+      sender: number,
+    ) => G[N]["value"] | Refusal
+  >,
 ): FieldCleaner<S> {
   handle.field(name); // throws now, naming the class, if it has no such field
   return { dclass: handle.dclass, fieldName: name, clean: fn as FieldCleaner<S>["clean"] };
