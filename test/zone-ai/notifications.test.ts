@@ -47,7 +47,7 @@ const hooks: ZoneHooks<State> = {
     clean(DistributedAvatar, "say", (_zone, _state, _avatar, [text]) =>
       text === "no" ? refuse("no") : [text.toUpperCase()],
     ),
-    clean(DistributedAvatar, "setXY", (_zone, _state, avatar, [x, y]) =>
+    clean(DistributedAvatar, "setXY", (_zone, _state, _avatar, [x, y]) =>
       x < 0 ? refuse("off the map") : [Math.min(x, 100), y],
     ),
   ],
