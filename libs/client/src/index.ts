@@ -24,4 +24,4 @@ export {
   register,
 } from "./login.ts";
 export { type Resumed, ResumeError, type ResumeOptions, resume } from "./resume.ts";
-export { type ClassNotifications, type FieldUpdateOf, inherits } from "./typed.ts";
+export type { ClassNotifications, FieldUpdateOf } from "./typed.ts";

@@ -17,10 +17,11 @@ import {
   type FieldInfoMap,
   type FieldValue,
   hasKeyword,
+  inheritsFrom,
   validateField,
 } from "@overworld/protocol";
 import type { OverworldClient } from "./client.ts";
-import { fieldListeners, inherits } from "./typed.ts";
+import { fieldListeners } from "./typed.ts";
 
 /** A local mirror of an object the client agent shows this client; `F` types its fields (see `is`). */
 export class ObjectMirror<F extends FieldInfoMap = FieldInfoMap> {
@@ -40,7 +41,7 @@ export class ObjectMirror<F extends FieldInfoMap = FieldInfoMap> {
 
   /** True when the object is of that class or inherits from it; narrows its field types. */
   is<G extends FieldInfoMap>(handle: DClassHandle<G>): this is ObjectMirror<G> {
-    return inherits(this.dclass, handle.dclass);
+    return inheritsFrom(this.dclass, handle.dclass);
   }
 
   /** A field's latest value, typed by the class (undefined if the client has not been sent one). */

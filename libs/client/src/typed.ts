@@ -1,11 +1,17 @@
 /**
  * The client's typed API over its events: notifications per class (`onCreated`, `onUpdated`,
  * `onDisabled`, `onDeleted`: the `generate`, `update`, `disable` and `delete` events of the objects of
- * one class and its subclasses), per field (`onField`, and a mirror's own `on`), and the typed sender
- * (`send`). The client's methods of the same names call these; one listener of each event per client
- * serves them all.
+ * one class and its subclasses) and per field (`onField`, and a mirror's own `on`; the typed sender is
+ * the mirror's `send`). The client's methods of the same names call these; one listener of each event
+ * per client serves them all.
  */
-import type { DClass, DClassHandle, FieldInfoMap, FieldValue } from "@overworld/protocol";
+import {
+  type DClass,
+  type DClassHandle,
+  type FieldInfoMap,
+  type FieldValue,
+  inheritsFrom,
+} from "@overworld/protocol";
 import type { OverworldClient, UpdateEvent } from "./client.ts";
 import type { ObjectMirror } from "./mirror.ts";
 
@@ -69,7 +75,7 @@ class TypedListeners {
     this.matching.clear();
     if (entry.kind === "created") {
       for (const object of this.client.objects.values()) {
-        if (inherits(object.dclass, entry.dclass)) (entry.listener as (o: ObjectMirror) => void)(object);
+        if (inheritsFrom(object.dclass, entry.dclass)) (entry.listener as (o: ObjectMirror) => void)(object);
       }
     }
     return () => {
@@ -82,7 +88,7 @@ class TypedListeners {
   private entriesOf(dclass: DClass): ClassEntry[] {
     let entries = this.matching.get(dclass);
     if (entries === undefined) {
-      entries = this.byClass.filter((entry) => inherits(dclass, entry.dclass));
+      entries = this.byClass.filter((entry) => inheritsFrom(dclass, entry.dclass));
       this.matching.set(dclass, entries);
     }
     return entries;
@@ -141,13 +147,4 @@ export function onField<G extends FieldInfoMap, N extends keyof G & string>(
     field,
     listener: listener as AnyListener,
   });
-}
-
-/**
- * Whether `dclass` is `ancestor` or inherits from it. By id and name, not identity: the client's model
- * and the schema handles given to `is` may be two loads of the same classes (same hash, same ids).
- */
-export function inherits(dclass: DClass, ancestor: DClass): boolean {
-  if (dclass.id === ancestor.id && dclass.name === ancestor.name) return true;
-  return dclass.parents.some((parent) => inherits(parent, ancestor));
 }

@@ -30,6 +30,7 @@ import {
   type Field,
   type FieldInfoMap,
   type FieldValue,
+  inheritsFrom,
   KW,
   packField,
   unpackField,
@@ -228,7 +229,7 @@ export class ZoneNotifier<S> {
   private of(dclass: DClass): ZoneNotification<S>[] {
     let found = this.byClass.get(dclass);
     if (found === undefined) {
-      found = this.notifications.filter((each) => inherits(dclass, each.dclass));
+      found = this.notifications.filter((each) => inheritsFrom(dclass, each.dclass));
       this.byClass.set(dclass, found);
     }
     return found;
@@ -239,7 +240,7 @@ export class ZoneNotifier<S> {
     if (found === undefined) {
       found = new Map();
       for (const each of this.cleaners) {
-        if (!inherits(dclass, each.dclass)) continue;
+        if (!inheritsFrom(dclass, each.dclass)) continue;
         found.set(each.fieldName, [...(found.get(each.fieldName) ?? []), each]);
       }
       this.cleanersByClass.set(dclass, found);
@@ -253,10 +254,4 @@ const NO_UPDATE = { field: "", value: 0 };
 /** A field the cluster keeps: a clean or refused value of it is written back. */
 function isStored(field: Field): boolean {
   return (field.flags & (KW.ram | KW.required | KW.db)) !== 0;
-}
-
-/** By id, as `ZoneObject.is`: the plugin's schema and the cluster's DC_FILES are two models of the same classes. */
-function inherits(dclass: DClass, ancestor: DClass): boolean {
-  if (dclass.id === ancestor.id) return true;
-  return dclass.parents.some((parent) => inherits(parent, ancestor));
 }
