@@ -8,7 +8,7 @@ export {
   type EjectEvent,
   type InterestHandle,
   type MoveEvent,
-  type ObjectMirror,
+  ObjectMirror,
   OverworldClient,
   type SystemMessageEvent,
   type UpdateEvent,
@@ -30,3 +30,4 @@ export {
   RequestTimeoutError,
 } from "./requests.ts";
 export { type Resumed, ResumeError, type ResumeOptions, resume } from "./resume.ts";
+export type { ClassNotifications, FieldUpdateOf } from "./typed.ts";

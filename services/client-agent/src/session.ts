@@ -20,6 +20,7 @@ import {
   isMethod,
   type messages,
   unpackField,
+  validateField,
 } from "@overworld/protocol";
 import {
   type AgentMessage,
@@ -416,14 +417,14 @@ export class ClientSession {
       );
       return undefined;
     }
+    let invalid: string | undefined;
     try {
-      unpackField(field, value);
+      invalid = validateField(field, unpackField(field, value)); // the schema's validators, if any
     } catch (error) {
-      this.eject(
-        EjectCode.FieldConstraint,
-        `value of ${field.owner.name}.${field.name}: ${(error as Error).message}`,
-        now,
-      );
+      invalid = `value of ${field.owner.name}.${field.name}: ${(error as Error).message}`;
+    }
+    if (invalid !== undefined) {
+      this.eject(EjectCode.FieldConstraint, invalid, now);
       return undefined;
     }
     return field;

@@ -27,6 +27,10 @@ import type { RequestHandler, RequestOptions, RequestResult } from "./requests.t
 
 export { onRequest, RequestError, type RequestResult } from "./requests.ts";
 
+import type { FieldCleaner, ZoneNotification } from "./notifications.ts";
+
+export { clean, onCreated, onDeleted, onDisabled, onUpdated, refuse } from "./notifications.ts";
+
 /** A zone of the zone graph that a plugin runs, and the kind of logic that runs it. */
 export interface ZoneSpec {
   readonly parent: number;
@@ -163,6 +167,10 @@ export interface ZoneHooks<S> {
   requests?: readonly RequestHandler<S>[];
   /** The reply to a `zone.request` (or its error, or its timeout), by the name it was made with. */
   replied?(zone: Zone, state: S, name: string, result: RequestResult, data: unknown): void;
+  /** Created / updated / disabled / deleted notifications of its objects, by class (notifications.ts). */
+  notifications?: readonly ZoneNotification<S>[];
+  /** Clean hooks of fields, run before a value sent to the zone is applied (notifications.ts: `clean`). */
+  clean?: readonly FieldCleaner<S>[];
 }
 
 /** A client that said hello, for the plugin to give an avatar. */
