@@ -388,7 +388,14 @@ class Member implements Participant {
     timeoutMs?: number,
   ): Promise<ReplyOf<S, K>> {
     await this.current();
-    return request(this.nc, this.subject(service, operation), body, timeoutMs ?? this.timeoutMs);
+    const frame = operationOf(service, operation).frame;
+    return request(
+      this.nc,
+      this.subject(service, operation),
+      body,
+      timeoutMs ?? this.timeoutMs,
+      frame?.encode ?? encodeEnvelope,
+    );
   }
 
   async gather<S extends OperatedService, K extends OperationName<S>>(
@@ -407,7 +414,8 @@ class Member implements Participant {
     operation: K,
     body: RequestOf<S, K>,
   ): void {
-    this.nc.publish(this.subject(service, operation), encodeEnvelope(body));
+    const frame = operationOf(service, operation).frame;
+    this.nc.publish(this.subject(service, operation), (frame?.encode ?? encodeEnvelope)(body as never));
   }
 
   async addPostRemove(subject: string, payload: Uint8Array): Promise<void> {
@@ -674,4 +682,9 @@ export async function readEvents(
     if (received === 0 || caughtUp) break; // nothing more arrived in time, or nothing more to read
   }
   return events;
+}
+
+/** An operation of the catalogue, as the typed client sends it (its binary frame, if it has one). */
+function operationOf(service: OperatedService, operation: string): messages.Operation {
+  return (messages.SERVICE_OPERATIONS[service] as Readonly<Record<string, messages.Operation>>)[operation]!;
 }
