@@ -1,8 +1,9 @@
 /**
  * The internal message catalogue: every message services exchange over NATS, as zod schemas (the
  * TypeScript types are inferred from them). Messages travel as msgpackr envelopes (`encodeEnvelope`), but
- * for the hot path's batches of updates, which travel as binary frames (update-batch-frame.ts); field values inside them travel as bytes packed by the dclass, never as msgpack values, so that they
- * are validated once, by the packer, and cost what the dclass says.
+ * for the hot path's batches of updates, which travel as binary frames (update-batch-frame.ts); field
+ * values inside them travel as bytes packed by the dclass, never as msgpack values, so that they are
+ * validated once, by the packer, and cost what the dclass says.
  *
  * A request never names its sender in its body: the sender's role and channel are the last two tokens of
  * its subject (`<root>.<service>.<operation>.<role>.<channel>`), which NATS lets only that sender publish
