@@ -8,13 +8,18 @@
  *   node --import tsx bench/egress.bench.ts            # 200 sessions, 9 rounds of 100 ticks
  *   node --import tsx bench/egress.bench.ts --quick    # 3 rounds of 20 ticks
  *
- * The clients' side (receiving the datagrams, building the acks) runs outside the measured spans. Two
+ * The clients' side (receiving the datagrams, building the acks) runs outside the measured spans. The
  * variants alternate round by round: "copying" (the endpoint copies messages when queued and datagrams out of
- * its builder, each packet is a new array) and "in place" (the client agent's: `copyMessages: false`,
- * `updateViews`, packets sealed into a ByteSlab as NetcodeServer does). The figure
- * is the median over rounds of agent CPU µs per datagram (process user + system time, so a busy machine
- * moves it less than wall time would); the socket's own cost (a sendmsg, 5-15 µs here) comes on top.
+ * its builder, each packet is a new array), "in place" (the client agent's: `copyMessages: false`,
+ * `updateViews`, packets sealed into a ByteSlab as NetcodeServer does), and "in place" with the real socket:
+ * each packet sent over loopback UDP to a process that reads them (bench/support/udp-sink.ts), either as
+ * the client agent sends (`netcode.openUdpEndpoint`: no completion callback) or with a completion callback
+ * per send (as the agent did before 2026-12-03's second hot-path pass). The figure is the median over
+ * rounds of agent CPU µs per datagram (process user + system time, so a busy machine moves it less than wall
+ * time would; the kernel's loopback delivery to the reader is charged to the sender's system time).
  */
+import { fork } from "node:child_process";
+import { createSocket } from "node:dgram";
 import { ByteSlab, netcode, reliable } from "@overworld/protocol";
 
 const QUICK = process.argv.includes("--quick");
@@ -49,11 +54,13 @@ interface Variant {
   readonly build: (endpoint: reliable.ReliableEndpoint, now: number) => Uint8Array[];
   /** Where each packet is sealed: a new array each (copying), a slab's share (in place, as NetcodeServer does). */
   readonly allocate: ((size: number) => Uint8Array) | undefined;
+  /** Where each sealed packet goes: nowhere, or a real socket. */
+  readonly send: ((packet: Uint8Array) => void) | undefined;
   now: number;
   readonly perDatagram: number[];
 }
 
-function variantOf(name: string, copyMessages: boolean): Variant {
+function variantOf(name: string, copyMessages: boolean, send?: (packet: Uint8Array) => void): Variant {
   return {
     name,
     pairs: Array.from({ length: SESSIONS }, () => ({
@@ -65,6 +72,7 @@ function variantOf(name: string, copyMessages: boolean): Variant {
       ? (endpoint, now) => endpoint.update(now)
       : (endpoint, now) => endpoint.updateViews(now),
     allocate: copyMessages ? undefined : slabAllocator(),
+    send,
     now: 1_000,
     perDatagram: [],
   };
@@ -75,12 +83,36 @@ function slabAllocator(): (size: number) => Uint8Array {
   return (size) => slab.alloc(size);
 }
 
-const variants = [variantOf("copying", true), variantOf("in place", false)];
-let sink = 0;
+/** A process that reads what the socket variants send, as the clients would. */
+const sink = fork(new URL("./support/udp-sink.ts", import.meta.url).pathname, [], {
+  execArgv: ["--import", "tsx"],
+});
+const sinkPort = await new Promise<number>((resolve) =>
+  sink.once("message", (port) => resolve(port as number)),
+);
+const udp = await netcode.openUdpEndpoint({ onDatagram: () => {} });
+const sinkAddress = netcode.addressFromHostPort("127.0.0.1", sinkPort);
+const withCallback = createSocket("udp4");
+await new Promise<void>((resolve) => withCallback.bind(0, "127.0.0.1", () => resolve()));
+let sendsUnderWay = 0;
+const sent = () => {
+  sendsUnderWay -= 1;
+};
 
-/** One tick; returns [agent CPU µs, datagrams sent]. */
-function tick(variant: Variant, index: number): [number, number] {
-  const { pairs, build, allocate } = variant;
+const variants = [
+  variantOf("copying", true),
+  variantOf("in place", false),
+  variantOf("in place + socket", false, (packet) => udp.send(packet, sinkAddress)),
+  variantOf("in place + socket, callback per send", false, (packet) => {
+    sendsUnderWay += 1;
+    withCallback.send(packet, sinkPort, "127.0.0.1", sent);
+  }),
+];
+let bytesOut = 0;
+
+/** One tick; returns [agent CPU µs, datagrams sent]. The socket variants' sends complete within the span. */
+async function tick(variant: Variant, index: number): Promise<[number, number]> {
+  const { pairs, build, allocate, send } = variant;
   variant.now += TICK_MS;
   const now = variant.now;
   const state = new Uint8Array(STATE_BYTES).fill(index & 0xff);
@@ -99,13 +131,15 @@ function tick(variant: Variant, index: number): [number, number] {
         PROTOCOL_ID,
         allocate,
       );
-      sink += packet.length;
+      send?.(packet);
+      bytesOut += packet.length;
       plain.push(payload.slice()); // the client's copy (outside the measured span's cost model)
       datagrams += 1;
     }
     sent.push(plain);
-    sink += pair.agent.takeLostTags().length;
+    bytesOut += pair.agent.takeLostTags().length;
   }
+  if (send !== undefined) await new Promise((resolve) => setImmediate(resolve)); // dgram sends after a tick
   let agentMicros = cpuMicros() - start;
   const acks: Uint8Array[][] = [];
   for (let i = 0; i < pairs.length; i++) {
@@ -126,13 +160,13 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
-for (const each of variants) for (let i = 0; i < TICKS; i++) tick(each, i); // warm-up
+for (const each of variants) for (let i = 0; i < TICKS; i++) await tick(each, i); // warm-up
 for (let round = 0; round < ROUNDS; round++) {
   for (const each of round % 2 === 0 ? variants : [...variants].reverse()) {
     let micros = 0;
     let datagrams = 0;
     for (let i = 0; i < TICKS; i++) {
-      const [spent, count] = tick(each, i);
+      const [spent, count] = await tick(each, i);
       micros += spent;
       datagrams += count;
     }
@@ -141,10 +175,16 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 console.log(
   `egress: ${SESSIONS} sessions, a ${STATE_BYTES}-byte state message a tick; agent CPU µs per datagram ` +
-    `(reliable endpoint + AEAD, no socket), median of ${ROUNDS} rounds:`,
+    `(reliable endpoint + AEAD, and the socket where named), median of ${ROUNDS} rounds:`,
 );
 for (const each of variants) {
   const rounds = each.perDatagram.map((v) => v.toFixed(2)).join(", ");
-  console.log(`  ${each.name.padEnd(8)}  ${median(each.perDatagram).toFixed(2)}  (${rounds})`);
+  console.log(`  ${each.name.padEnd(36)}  ${median(each.perDatagram).toFixed(2)}  (${rounds})`);
 }
-if (sink < 0) console.log(sink);
+await udp.close();
+withCallback.close();
+sink.send("done");
+const received = await new Promise<number>((resolve) => sink.once("message", (n) => resolve(n as number)));
+console.log(
+  `  (the reader got ${received} datagrams; ${bytesOut} bytes sealed; ${sendsUnderWay} sends under way at the end)`,
+);

@@ -505,6 +505,38 @@ describe("update batches (the hot path)", () => {
     ]);
     await client.ss("delete", { doId });
   });
+
+  it("takes a batch as one binary frame, and answers a forged frame malformed, naming what is wrong", async () => {
+    const { decodeEnvelope, encodeUpdateBatchFrame } = await import("@overworld/protocol");
+    const parent = freshParent();
+    const location = await client.location(parent, 1);
+    const doId = await client.create(DTO1, parent, 1, [value(DTO1, "setRequired1", [1])]);
+    await location.nextOf("enter");
+    const subject = ns.subjects.service("ss", "updates", TOOL);
+    const ask = async (bytes: Uint8Array) =>
+      decodeEnvelope((await client.nc.request(subject, bytes, { timeout: 5000 })).data) as {
+        ok: boolean;
+        applied?: number;
+        error?: { code: string; message: string };
+      };
+    const frame = encodeUpdateBatchFrame({ groups: [[0, [[doId, ...value(DTO1, "setBR1", ["framed"])]]]] });
+    // cut short, and with a doId of 0 (one update of field 1 in one group for the sender's own channel)
+    for (const [forged, reason] of [
+      [frame.subarray(0, frame.length - 1), /update batch frame/],
+      [Uint8Array.from([frame[0]!, 0, 0, 1, 0, 1, 0, 2, 0]), /doId 0 is outside 1\.\.2\^32-1/],
+    ] as const) {
+      const answer = await ask(forged);
+      expect(answer.ok).toBe(false);
+      expect(answer.error?.code).toBe("malformed");
+      expect(answer.error?.message).toMatch(reason);
+    }
+    expect(await ask(frame)).toMatchObject({ ok: true, applied: 1, refused: [] });
+    expect((await location.nextOf("update")).updates[0]![0]).toBe(doId);
+    expect(readable((await client.get(doId, [fieldId(DTO1, "setBR1")])).fields)).toEqual([
+      [fieldId(DTO1, "setBR1"), ["framed"]],
+    ]);
+    await client.ss("delete", { doId });
+  });
 });
 
 describe("operations endpoint", () => {

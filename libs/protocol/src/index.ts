@@ -3,6 +3,7 @@ export * from "./cluster/catalogue.ts";
 export * from "./cluster/channels.ts";
 export * as messages from "./cluster/messages.ts";
 export * from "./cluster/roles.ts";
+export * from "./cluster/update-batch-frame.ts";
 export * from "./cluster/update-frame.ts";
 export * from "./dc/dclass.ts";
 export * from "./dc/define.ts";

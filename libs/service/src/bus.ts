@@ -125,7 +125,7 @@ export function serve<S extends z.ZodType>(
   subject: string,
   schema: S,
   handler: Handler<S>,
-  options: { queue?: string; log: Logger },
+  options: ServeOptions<z.infer<S>>,
 ): Subscription {
   return serveRaw(
     nc,
@@ -142,19 +142,28 @@ export function serve<S extends z.ZodType>(
   );
 }
 
+export interface ServeOptions<T> {
+  readonly queue?: string;
+  readonly log: Logger;
+  /** The operation's binary form (`messages.Operation.frame`): a request in it is read by it, not the schema. */
+  readonly frame?: messages.RequestFrame<T> | undefined;
+}
+
 /**
- * Serves requests on a subject: decodes the msgpackr envelope, validates it against the schema, runs
- * the handler and replies with its result (`{ ok: true, ...result }`). A malformed message is answered
- * with a `malformed` error naming what is wrong; a `RequestError` with its code; anything else with
- * `internal` (and a log line). The service goes on serving everyone else either way.
+ * Serves requests on a subject: decodes the msgpackr envelope, validates it against the schema (or reads
+ * the operation's binary frame, which checks as it reads), runs the handler and replies with its result
+ * (`{ ok: true, ...result }`). A malformed message is answered with a `malformed` error naming what is
+ * wrong; a `RequestError` with its code; anything else with `internal` (and a log line). The service goes
+ * on serving everyone else either way.
  */
 export function serveRaw<S extends z.ZodType>(
   nc: NatsConnection,
   subject: string,
   schema: S,
   handler: (body: z.infer<S>, msg: Msg) => unknown,
-  options: { queue?: string; log: Logger },
+  options: ServeOptions<z.infer<S>>,
 ): Subscription {
+  const frame = options.frame;
   const reply = (msg: Msg, body: unknown) => {
     if (msg.reply) msg.respond(encodeEnvelope(body));
   };
@@ -167,7 +176,7 @@ export function serveRaw<S extends z.ZodType>(
       }
       let body: z.infer<S>;
       try {
-        body = parseMessage(schema, msg.data);
+        body = frame?.is(msg.data) ? frame.decode(msg.data) : parseMessage(schema, msg.data);
       } catch (problem) {
         options.log.warn(
           { subject: msg.subject, reason: (problem as Error).message },
@@ -226,10 +235,13 @@ export async function request<T>(
   subject: string,
   body: unknown,
   timeoutMs = 2000,
+  /** How the body goes on the wire: an envelope, or the operation's binary frame. */
+  encode: (body: never) => Uint8Array = encodeEnvelope,
 ): Promise<T> {
+  const data = encode(body as never);
   let response: Msg;
   try {
-    response = await nc.request(subject, encodeEnvelope(body), { timeout: timeoutMs });
+    response = await nc.request(subject, data, { timeout: timeoutMs });
   } catch (error) {
     throw new messages.RequestError(
       "unavailable",

@@ -168,6 +168,15 @@ export interface Participant {
     operation: K,
     body: RequestOf<S, K>,
   ): void;
+  /**
+   * A message to an operation, typed by the catalogue and encoded as the operation travels, to publish later
+   * (a post-remove): its subject and payload.
+   */
+  message<S extends OperatedService, K extends OperationName<S>>(
+    service: S,
+    operation: K,
+    body: RequestOf<S, K>,
+  ): PostRemoveMessage;
   /** Registers a message to publish if this participant dies without saying goodbye. */
   addPostRemove(subject: string, payload: Uint8Array): Promise<void>;
   /** Registers several, in order (they are published in the order they were registered). */
@@ -388,7 +397,28 @@ class Member implements Participant {
     timeoutMs?: number,
   ): Promise<ReplyOf<S, K>> {
     await this.current();
-    return request(this.nc, this.subject(service, operation), body, timeoutMs ?? this.timeoutMs);
+    return this.ask(service, operation, body, timeoutMs ?? this.timeoutMs);
+  }
+
+  /** The typed request without waiting for a rejoin (the heartbeat and the goodbye go while one is under way). */
+  private ask<S extends OperatedService, K extends OperationName<S>>(
+    service: S,
+    operation: K,
+    body: RequestOf<S, K>,
+    timeoutMs: number,
+  ): Promise<ReplyOf<S, K>> {
+    return request(this.nc, this.subject(service, operation), body, timeoutMs, encoderOf(service, operation));
+  }
+
+  message<S extends OperatedService, K extends OperationName<S>>(
+    service: S,
+    operation: K,
+    body: RequestOf<S, K>,
+  ): PostRemoveMessage {
+    return {
+      subject: this.subject(service, operation),
+      payload: encoderOf(service, operation)(body as never),
+    };
   }
 
   async gather<S extends OperatedService, K extends OperationName<S>>(
@@ -407,7 +437,7 @@ class Member implements Participant {
     operation: K,
     body: RequestOf<S, K>,
   ): void {
-    this.nc.publish(this.subject(service, operation), encodeEnvelope(body));
+    this.nc.publish(this.subject(service, operation), encoderOf(service, operation)(body as never));
   }
 
   async addPostRemove(subject: string, payload: Uint8Array): Promise<void> {
@@ -454,7 +484,7 @@ class Member implements Participant {
     this.state = "leaving"; // a rejoin under way gives up
     await this.rejoining?.catch(() => undefined);
     try {
-      await request(this.nc, this.subject("md", "goodbye"), {}, this.timeoutMs);
+      await this.ask("md", "goodbye", {}, this.timeoutMs);
       this.options.log?.info({ channel: this.channel }, "left the cluster");
     } catch (error) {
       this.options.log?.warn({ err: error, channel: this.channel }, "goodbye not acknowledged");
@@ -500,7 +530,7 @@ class Member implements Participant {
     if (this.connection?.isClosed() !== false) return;
     if (this.heartbeatInFlight || this.state !== "alive") return;
     this.heartbeatInFlight = true;
-    request(this.nc, this.subject("md", "heartbeat"), {}, this.heartbeatMs)
+    this.ask("md", "heartbeat", {}, this.heartbeatMs)
       .catch((error: unknown) => {
         if (error instanceof messages.RequestError && error.code === "not_found") {
           this.declaredDead(error.message);
@@ -674,4 +704,10 @@ export async function readEvents(
     if (received === 0 || caughtUp) break; // nothing more arrived in time, or nothing more to read
   }
   return events;
+}
+
+/** How the typed client puts an operation's request on the wire: its binary frame if it has one, else an envelope. */
+function encoderOf(service: OperatedService, operation: string): (body: never) => Uint8Array {
+  const operations = messages.SERVICE_OPERATIONS[service] as Readonly<Record<string, messages.Operation>>;
+  return operations[operation]!.frame?.encode ?? encodeEnvelope;
 }

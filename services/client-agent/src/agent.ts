@@ -28,7 +28,7 @@
  * `add-session-object` control message to the channel); `client-left` follows when it goes.
  */
 
-import { encodeEnvelope, isUpdateFrame, legacyHash, messages, netcode } from "@overworld/protocol";
+import { isUpdateFrame, legacyHash, messages, netcode } from "@overworld/protocol";
 import { AgentMessageType, dcFieldSizer, EjectCode } from "@overworld/protocol/client";
 import {
   addressKey,
@@ -318,11 +318,7 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
     forwarderMetrics(registry, forwarder);
     const forward = (groups: messages.UpdateBatch["groups"]) => forwarder.add(groups);
     const postRemoves = new SessionPostRemoves(
-      (doIds) =>
-        doIds.map((doId) => ({
-          subject: participant.subject("ss", "delete"),
-          payload: encodeEnvelope({ doId }),
-        })),
+      (doIds) => doIds.map((doId) => participant.message("ss", "delete", { doId })),
       participant,
       log,
     );

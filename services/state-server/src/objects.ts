@@ -198,8 +198,7 @@ export class ObjectStore {
       const outcomes: ApplyOutcome[] = [];
       for (const [error, reply] of results ?? []) {
         if (error) throw error;
-        const flat = reply as unknown[];
-        for (let i = 0; i + 5 < flat.length; i += 6) outcomes.push(applyOutcome(flat, i));
+        readApplyReply(reply as Buffer, outcomes);
       }
       return outcomes;
     });
@@ -332,17 +331,43 @@ export class ObjectStore {
   }
 }
 
-function applyOutcome(flat: unknown[], at: number): ApplyOutcome {
-  const status = text(flat[at]);
-  if (status !== "ok") return { status: status as "missing" | "class" };
-  return {
-    status: "ok",
-    parentId: num(flat[at + 1]),
-    zoneId: num(flat[at + 2]),
-    ai: num(flat[at + 3]),
-    owner: num(flat[at + 4]),
-    stored: text(flat[at + 5]) === "1",
-  };
+const SPACE = 0x20;
+const DIGIT_0 = 0x30;
+const LETTER_O = 0x6f;
+const LETTER_M = 0x6d;
+const WORDS_PER_OBJECT = 6;
+
+/**
+ * The APPLY script's answer (six space-separated words per object, see scripts.ts), read from its bytes:
+ * no string or Buffer per word.
+ */
+function readApplyReply(reply: Buffer, into: ApplyOutcome[]): void {
+  const words: number[] = [0, 0, 0, 0, 0, 0];
+  let at = 0;
+  while (at < reply.length) {
+    const status = reply[at]!;
+    for (let word = 0; word < WORDS_PER_OBJECT; word++) {
+      let value = 0;
+      while (at < reply.length && reply[at] !== SPACE) {
+        value = value * 10 + (reply[at]! - DIGIT_0);
+        at++;
+      }
+      words[word] = value;
+      at++; // the space
+    }
+    if (status !== LETTER_O) {
+      into.push({ status: status === LETTER_M ? "missing" : "class" });
+      continue;
+    }
+    into.push({
+      status: "ok",
+      parentId: words[1]!,
+      zoneId: words[2]!,
+      ai: words[3]!,
+      owner: words[4]!,
+      stored: words[5] === 1,
+    });
+  }
 }
 
 function parseObject(doId: number, hash: Record<string, Buffer>): LiveObject | undefined {

@@ -95,8 +95,9 @@ return { 'ok', ai }
 
 /**
  * Stores field values of several objects. ARGV: P, then per object: doId, expected class id, pair
- * count, pairs. Answers per object: status ('ok', 'missing', or 'class' when the object now has
- * another class), parent, zone, AI, owner, stored flag.
+ * count, pairs. Answers one text, six space-separated words per object: status ('ok', 'missing', or
+ * 'class' when the object now has another class), parent, zone, AI, owner, stored flag (one bulk reply
+ * instead of six per object: the state server reads it without a Buffer and a string per word).
  */
 export const APPLY = `${PRELUDE}
 local out = {}
@@ -121,7 +122,7 @@ while i <= #ARGV do
   end
   i = i + 2 * n
 end
-return out
+return table.concat(out, ' ')
 `;
 
 /**

@@ -240,6 +240,7 @@ function serveAll<O extends Operations>(
     return serve(nc, subjects.served(service, op), operations[op]!.request, handler, {
       queue: subjects.queue(service),
       log,
+      frame: operations[op]!.frame,
     });
   });
 }

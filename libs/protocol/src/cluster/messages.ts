@@ -1,8 +1,9 @@
 /**
  * The internal message catalogue: every message services exchange over NATS, as zod schemas (the
- * TypeScript types are inferred from them). Messages travel as msgpackr envelopes (`encodeEnvelope`);
- * field values inside them travel as bytes packed by the dclass, never as msgpack values, so that they
- * are validated once, by the packer, and cost what the dclass says.
+ * TypeScript types are inferred from them). Messages travel as msgpackr envelopes (`encodeEnvelope`), but
+ * for the hot path's batches of updates, which travel as binary frames (update-batch-frame.ts); field
+ * values inside them travel as bytes packed by the dclass, never as msgpack values, so that they are
+ * validated once, by the packer, and cost what the dclass says.
  *
  * A request never names its sender in its body: the sender's role and channel are the last two tokens of
  * its subject (`<root>.<service>.<operation>.<role>.<channel>`), which NATS lets only that sender publish
@@ -14,6 +15,7 @@
  */
 import { z } from "zod";
 import { ROLES } from "./roles.ts";
+import { decodeUpdateBatchFrame, encodeUpdateBatchFrame, isUpdateBatchFrame } from "./update-batch-frame.ts";
 
 const id = z.number().int().positive().max(0xffff_ffff);
 const zone = z.number().int().nonnegative().max(0xffff_ffff);
@@ -63,13 +65,26 @@ export type ErrorReply = z.infer<typeof errorReply>;
 export interface Operation<Request extends z.ZodType = z.ZodType, Reply extends z.ZodType = z.ZodType> {
   readonly request: Request;
   readonly reply: Reply;
+  /**
+   * A binary form of the request, for an operation on the hot path: callers through the typed client send
+   * it, servers read it (checked as it is read, instead of by the schema) and still take the envelope.
+   */
+  readonly frame?: RequestFrame<z.infer<Request>>;
+}
+
+/** A request's binary form: `is` tells it from an envelope by its first byte; `decode` throws naming what is wrong. */
+export interface RequestFrame<T> {
+  is(bytes: Uint8Array): boolean;
+  encode(body: T): Uint8Array;
+  decode(bytes: Uint8Array): T;
 }
 
 function operation<Request extends z.ZodType, Reply extends z.ZodType>(
   request: Request,
   reply: Reply,
+  frame?: RequestFrame<z.infer<Request>>,
 ): Operation<Request, Reply> {
-  return { request, reply };
+  return frame === undefined ? { request, reply } : { request, reply, frame };
 }
 
 /** The reply of an operation that answers nothing but success. */
@@ -395,7 +410,11 @@ export const STATE_SERVER_OPS = {
   "active-zones": operation(activeZones, activeZonesReply),
   "delete-zone": operation(deleteZone, deletedReply),
   "delete-children": operation(deleteChildren, deletedReply),
-  updates: operation(updateBatch, updateBatchReply),
+  updates: operation(updateBatch, updateBatchReply, {
+    is: isUpdateBatchFrame,
+    encode: encodeUpdateBatchFrame,
+    decode: decodeUpdateBatchFrame,
+  }),
   request: operation(callRequest, okReply),
 } as const;
 export type StateServerOp = keyof typeof STATE_SERVER_OPS;

@@ -32,29 +32,29 @@ export async function openUdpEndpoint(options: UdpEndpointOptions): Promise<UdpE
   });
   await bind(socket, options.host ?? "127.0.0.1", options.port ?? 0);
   const local = socket.address();
-  // a send completes after the current tick: closing waits for those under way (a disconnect's packets)
-  let sending = 0;
-  let drained: (() => void) | null = null;
-  const sent = () => {
-    sending -= 1;
-    if (sending === 0) drained?.();
-  };
   return {
     address: addressFromHostPort(local.address, local.port),
-    send: (bytes, to) => {
-      sending += 1;
-      socket.send(bytes, to.port, hostText(to), sent);
-    },
+    // no completion callback: one costs a closure call and a queued tick per datagram, and node:dgram
+    // reports nothing to it that the agent acts on (closing waits on the socket's own send queue instead)
+    send: (bytes, to) => socket.send(bytes, to.port, hostText(to)),
     close: async () => {
-      if (sending > 0) {
-        await new Promise<void>((resolve) => {
-          drained = resolve;
-          setTimeout(resolve, CLOSE_DRAIN_LIMIT_MS);
-        });
-      }
+      await drainSends(socket);
       await new Promise<void>((resolve) => socket.close(() => resolve()));
     },
   };
+}
+
+/**
+ * Waits for the sends under way (a disconnect's packets) to leave, at most CLOSE_DRAIN_LIMIT_MS: node:dgram
+ * hands a datagram to the socket a tick after `send` (after its address lookup), and the socket sends at once
+ * or queues it (`getSendQueueCount`) when the kernel's buffer is full.
+ */
+async function drainSends(socket: Socket): Promise<void> {
+  const until = Date.now() + CLOSE_DRAIN_LIMIT_MS;
+  await new Promise((resolve) => setImmediate(resolve));
+  while (socket.getSendQueueCount() > 0 && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
 }
 
 /** How long closing waits for sends under way, at most. */
