@@ -31,6 +31,7 @@ import {
   type ZoneSpec,
 } from "@overworld/zone-ai/plugin";
 import { type Slots, sharedField } from "@overworld/zone-ai/shared";
+import { DUNGEON, dungeon, isFixture } from "./dungeon.ts";
 import { DEFAULT_GRID, extent, type Grid, neighbourhood, parseGrid, zoneAt, zonesOf } from "./grid.ts";
 import { demo } from "./schema.ts";
 
@@ -43,6 +44,8 @@ export interface DemoOptions {
   readonly npcsPerZone: number;
   /** This cluster's name among linked clusters: its slot of the shared boss is written under it (`local`). */
   readonly cluster?: string;
+  /** How long a dungeon stays up without players (ms; DEMO_DUNGEON_GRACE_MS, default 30 s). */
+  readonly dungeonGraceMs?: number;
 }
 
 export const DEFAULT_WORLD_ID = 1000;
@@ -54,6 +57,7 @@ export function demoOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): DemoOp
     worldId: Number(env.DEMO_WORLD_ID ?? DEFAULT_WORLD_ID),
     npcsPerZone: Number(env.DEMO_NPCS_PER_ZONE ?? 2),
     cluster: env.CLUSTER_NAME ?? "local",
+    ...(env.DEMO_DUNGEON_GRACE_MS ? { dungeonGraceMs: Number(env.DEMO_DUNGEON_GRACE_MS) } : {}),
   };
 }
 
@@ -139,6 +143,13 @@ export function mergeDamage(slots: readonly (readonly [string, DamageSlot])[]): 
 export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlugin {
   const { grid, worldId: WORLD_ID, npcsPerZone: NPCS_PER_ZONE, cluster: CLUSTER = "local" } = options;
   const ARENA_ZONE = arenaZone(grid);
+  // the dungeon's entrance stands in the middle of the first zone
+  const dungeons = dungeon({
+    cellSize: grid.cellSize,
+    entranceZone: zoneAt(grid, 0, 0),
+    entranceAt: [grid.cellSize / 2, grid.cellSize / 2],
+    ...(options.dungeonGraceMs === undefined ? {} : { emptyGraceMs: options.dungeonGraceMs }),
+  });
   const sharedDamage = sharedField<ArenaState, BossFields, "setClusterDamage", MergedDamage>(
     DistributedBoss,
     "setClusterDamage",
@@ -160,7 +171,8 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
 
   function spawnNpcs(zone: Zone, state: FieldState): void {
     let present = 0;
-    for (const object of zone.objects.values()) if (object.is(DistributedNpc)) present += 1;
+    for (const object of zone.objects.values())
+      if (object.is(DistributedNpc) && !isFixture(object)) present += 1;
     for (let i = present; i < NPCS_PER_ZONE; i++) {
       const [x, y] = randomPointIn(zone, zone.zone);
       const doId = zone.spawn(DistributedNpc, { setXY: [x, y], setH: [0], setKind: [i % 4] });
@@ -173,7 +185,7 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
     state.ticks += 1;
     if (state.ticks % NPC_STEP_TICKS !== 0) return;
     for (const npc of zone.objects.values()) {
-      if (!npc.is(DistributedNpc)) continue;
+      if (!npc.is(DistributedNpc) || isFixture(npc)) continue;
       const [x, y] = npc.get("setXY") ?? randomPointIn(zone, zone.zone);
       let target = state.waypoints[npc.doId];
       if (target === undefined || Math.hypot(target[0] - x, target[1] - y) < NPC_STEP_UNITS) {
@@ -196,7 +208,7 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
     }),
     onField(DistributedAvatar, "say", (zone, _state, avatar, [text], sender) => {
       // say is clsend: anyone who sees the avatar may send it, but only its owner speaks through it
-      if (sender !== avatar.owner) return;
+      if (sender !== avatar.owner || text.startsWith("/")) return; // commands are not chat
       zone.set(avatar, "chat", [avatar.doId, text]);
     }),
     onField(DistributedAvatar, "attack", (zone, _state, avatar, [target], sender) => {
@@ -209,16 +221,23 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
       // the boss's zone keeps the damage table: the hit goes there, journaled with its other inputs
       zone.sendEvent(boss.zone, "damage", { attacker: avatar.doId, amount: HIT_DAMAGE }, boss.doId);
     }),
+    ...dungeons.world.fields,
   ];
 
   const field: ZoneHooks<FieldState> = {
     init: () => ({ waypoints: {}, ticks: 0 }),
-    start: spawnNpcs,
+    start: (zone, state) => {
+      spawnNpcs(zone, state);
+      dungeons.world.start(zone, state);
+    },
     tick: wander,
-    leave: (_zone, state, object) => {
+    enter: dungeons.world.enter,
+    leave: (zone, state, object) => {
       delete state.waypoints[object.doId];
+      dungeons.world.leave(zone, state, object);
     },
     fields: avatarHandlers,
+    event: dungeons.world.event,
   };
 
   /** This cluster's damage table, as its slot of the shared damage and as the boss's own table. */
@@ -276,6 +295,7 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
     }),
     start: (zone, state) => {
       spawnNpcs(zone, state);
+      dungeons.world.start(zone, state);
       for (const object of zone.objects.values()) if (object.is(DistributedBoss)) state.boss = object.doId;
       if (state.boss === 0) {
         const b = boundsOf(zone.zone);
@@ -305,7 +325,10 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
         (zone, state) => decide(zone, state),
       ),
     ],
+    enter: dungeons.world.enter,
+    leave: dungeons.world.leave,
     event: (zone, state, event) => {
+      if (dungeons.world.event(zone, state, event)) return;
       if (event.name !== "damage" || event.target !== state.boss) return;
       const boss = zone.objects.get(state.boss);
       if (boss === undefined || !boss.is(DistributedBoss) || state.shown.hp === 0) return;
@@ -347,7 +370,8 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
       );
     },
     neighbours: (spec) => neighbourhood(grid, spec.zone),
-    kinds: { field, arena },
+    kinds: { field, arena, [DUNGEON]: dungeons.kind },
+    instances: { [DUNGEON]: dungeons.template },
     async clientArrived(client, cluster) {
       const size = extent(grid);
       const x = Math.random() * size.x;

@@ -22,12 +22,25 @@ import type {
   KeyedArray,
   TrackedNode,
 } from "@overworld/protocol";
+import type { Instance, InstanceActions, InstanceInfo, InstanceTemplate } from "./instances.ts";
+
+export {
+  INSTANCE_CLOSED,
+  INSTANCE_EMPTY,
+  type Instance,
+  type InstanceClosed,
+  type InstanceInfo,
+  type InstanceTemplate,
+  instanceParent,
+} from "./instances.ts";
 
 /** A zone of the zone graph that a plugin runs, and the kind of logic that runs it. */
 export interface ZoneSpec {
   readonly parent: number;
   readonly zone: number;
   readonly kind: string;
+  /** The instance it belongs to (instances.ts), if any. */
+  readonly instance?: InstanceInfo;
 }
 
 /** An object as a zone sees it: class, place and its fields' latest values, decoded. */
@@ -55,7 +68,7 @@ export interface SpawnOptions {
 }
 
 /** What a hook may do; everything it does is sent when the tick ends, in order. */
-export interface Zone {
+export interface Zone extends InstanceActions {
   readonly parent: number;
   readonly zone: number;
   readonly kind: string;
@@ -172,6 +185,8 @@ export interface Cluster {
   exists(doId: number): Promise<boolean>;
   /** Makes an object a session object of a client (deleted when it goes; ejected if it is deleted). */
   addSessionObject(client: number, doId: number): void;
+  /** Opens an instance of a template (`instances`) outside any zone: nobody hears when it closes. */
+  createInstance(template: string, options?: { readonly data?: unknown }): Promise<Instance>;
 }
 
 export interface ZonePlugin {
@@ -186,6 +201,8 @@ export interface ZonePlugin {
   neighbours?(zone: ZoneSpec): readonly number[];
   // biome-ignore lint/suspicious/noExplicitAny: each kind has its own state type
   readonly kinds: { readonly [kind: string]: ZoneHooks<any> };
+  /** Templates of instances zone logic may open (`zone.openInstance(name)`; see instances.ts). */
+  readonly instances?: { readonly [name: string]: InstanceTemplate };
   /** A client said hello: give it an avatar (exactly one replica is asked). */
   clientArrived?(client: ArrivingClient, cluster: Cluster): Promise<void>;
 }

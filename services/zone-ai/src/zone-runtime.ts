@@ -24,8 +24,9 @@ import {
   packField,
   unpackField,
 } from "@overworld/protocol";
+import { type InstanceOutput, instanceActions } from "./instances.ts";
 import { canonicalOrder } from "./ordering.ts";
-import type { FieldHandler, Zone, ZoneHooks, ZoneObject, ZoneSpec } from "./plugin.ts";
+import type { FieldHandler, Zone, ZoneHooks, ZoneObject, ZonePlugin, ZoneSpec } from "./plugin.ts";
 
 /** One entry of a zone's journal: what was sent to its channel, when, and its place in the journal. */
 export interface ZoneInput {
@@ -63,7 +64,8 @@ export type ZoneOutput =
       readonly target: number;
       readonly data: unknown;
       readonly origin: [number, number];
-    };
+    }
+  | InstanceOutput;
 
 /**
  * One field update a zone sends: [doId, fieldId, whole value], and for an edit inside a stored container
@@ -107,6 +109,8 @@ export interface ZoneRuntimeOptions {
   /** The zone channel of another zone of the same parent. */
   readonly channelOf: (zone: number) => number;
   readonly log: Zone["log"];
+  /** The plugin's instance templates (`zone.openInstance`). */
+  readonly templates?: ZonePlugin["instances"];
 }
 
 /** Spawned objects below this many ids left ask for a new block (see `idsLow`). */
@@ -485,6 +489,13 @@ export class ZoneRuntime {
         this.timers.push({ at: this.now + ms, name, data, order: this.timerOrder++ });
       },
       log,
+      ...instanceActions({
+        spec,
+        templates: this.options.templates,
+        takeId: () => this.takeId(),
+        push: (output) => this.push(output),
+        runs: (doId) => this.objects.has(doId),
+      }),
     };
     return zone;
   }
