@@ -187,8 +187,16 @@ export function dungeon(options: DungeonOptions) {
   const kind: ZoneHooks<DungeonState> = {
     init: () => ({ exit: 0, waypoints: {}, ticks: 0 }),
     start: (zone, state) => {
-      state.exit = zone.spawn(DistributedNpc, { setXY: exitAt, setH: [0], setKind: [EXIT_KIND] });
-      for (let i = 0; i < GUARDS; i++) {
+      // a dungeon whose replica died before its first snapshot starts afresh elsewhere, with its objects
+      let guards = 0;
+      for (const object of zone.objects.values()) {
+        if (!object.is(DistributedNpc)) continue;
+        if (object.get("setKind")?.[0] === EXIT_KIND) state.exit = object.doId;
+        else guards += 1;
+      }
+      if (state.exit === 0)
+        state.exit = zone.spawn(DistributedNpc, { setXY: exitAt, setH: [0], setKind: [EXIT_KIND] });
+      for (let i = guards; i < GUARDS; i++) {
         const doId = zone.spawn(DistributedNpc, {
           setXY: randomPoint(zone),
           setH: [0],

@@ -130,6 +130,8 @@ export type InstanceOutput =
       readonly parent: number;
       readonly template: string;
       readonly data: unknown;
+      /** Where in the opener's journal it was asked for: [input sequence, index]. */
+      readonly origin: readonly [number, number];
     }
   | {
       readonly op: "enter-instance";
@@ -146,6 +148,8 @@ export interface InstanceRuntime {
   readonly spec: ZoneSpec;
   readonly templates: ZonePlugin["instances"];
   takeId(): number;
+  /** Where in the zone's journal an action is asked for, as zone events name their origin. */
+  origin(): [number, number];
   push(output: InstanceOutput): void;
   runs(doId: number): boolean;
 }
@@ -163,7 +167,8 @@ export function instanceActions(runtime: InstanceRuntime): InstanceActions {
     openInstance: (name, options = {}) => {
       template(name);
       const parent = runtime.takeId();
-      runtime.push({ op: "open-instance", parent, template: name, data: options.data ?? null });
+      const origin = runtime.origin();
+      runtime.push({ op: "open-instance", parent, template: name, data: options.data ?? null, origin });
       return { parent, template: name };
     },
     moveToInstance: (object, instance, zone) => {
@@ -193,13 +198,24 @@ export function instanceActions(runtime: InstanceRuntime): InstanceActions {
 
 // ---- the registry, in Redis ----------------------------------------------------------------------
 
-/** KEYS: instances, version, instance hash, closed marker. ARGV: parent, record. */
+/**
+ * KEYS: instances, version, instance hash, closed marker. ARGV: parent, record, request (who asked, where
+ * in its journal). The same request again (a replay) finds it 'open' or 'closed'; another request for the
+ * same parent (a zone that resumed without the inputs that led to an open reuses its ids) finds it 'taken'.
+ */
 const REGISTER = new LuaScript(
   "instance-register",
   `
-if redis.call('EXISTS', KEYS[4]) == 1 then return 'closed' end
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 'open' end
-redis.call('HSET', KEYS[3], 'state', 'open', 'entered', now_ms())
+local closed = redis.call('GET', KEYS[4])
+if closed then
+  if closed == ARGV[3] then return 'closed' end
+  return 'taken'
+end
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
+  if redis.call('HGET', KEYS[3], 'request') == ARGV[3] then return 'open' end
+  return 'taken'
+end
+redis.call('HSET', KEYS[3], 'state', 'open', 'entered', now_ms(), 'request', ARGV[3])
 redis.call('INCR', KEYS[2])
 return 'opened'
 `,
@@ -228,11 +244,11 @@ return 1
 `,
 );
 
-/** KEYS: instances, version, closed marker. ARGV: parent, marker ms. Takes it off the registry. */
+/** KEYS: instances, version, closed marker, instance hash. ARGV: parent, marker ms. Takes it off the registry. */
 const UNREGISTER = new LuaScript(
   "instance-unregister",
   `
-redis.call('SET', KEYS[3], '1', 'PX', tonumber(ARGV[2]))
+redis.call('SET', KEYS[3], redis.call('HGET', KEYS[4], 'request') or '', 'PX', tonumber(ARGV[2]))
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then redis.call('INCR', KEYS[2]) end
 return 1
 `,
@@ -264,7 +280,6 @@ export interface InstancesDeps {
 /** The replica's side of instances: the registry, the outputs of instance actions, keeping and closing. */
 export class Instances {
   private version: string | null = null;
-  private open = new Map<number, InstanceInfo>();
   private zoneSpecs: ZoneSpec[] = [];
   /** When each kept instance was first seen without a player (ms), by parent. */
   private readonly emptySince = new Map<number, number>();
@@ -316,7 +331,6 @@ export class Instances {
       open.set(doId, { parent: doId, template: record.template, data: record.data, opener: record.opener });
       for (const { zone } of template.zones) await this.deps.channels.channelOf(doId, zone);
     }
-    this.open = open;
     this.zoneSpecs = [...open.values()].flatMap((instance) =>
       this.template(instance.template).zones.map(({ zone, kind }) => ({
         parent: instance.parent,
@@ -336,8 +350,9 @@ export class Instances {
   /** Opens an instance outside any zone (`cluster.createInstance`). */
   async create(template: string, data: unknown): Promise<Instance> {
     this.template(template);
-    const parent = await this.deps.participant.nextDoId();
-    await this.register(parent, template, data, 0);
+    const { participant } = this.deps;
+    const parent = await participant.nextDoId();
+    await this.register(parent, template, data, 0, `cluster:${participant.channel}:${parent}`);
     return { parent, template };
   }
 
@@ -345,7 +360,13 @@ export class Instances {
   async perform(zone: number, output: InstanceOutput): Promise<void> {
     switch (output.op) {
       case "open-instance":
-        await this.register(output.parent, output.template, output.data, zone);
+        await this.register(
+          output.parent,
+          output.template,
+          output.data,
+          zone,
+          `${zone}:${output.origin.join(":")}`,
+        );
         return;
       case "enter-instance":
         await this.enter(output);
@@ -367,7 +388,13 @@ export class Instances {
     return `${this.deps.prefix}${name}`;
   }
 
-  private async register(parent: number, template: string, data: unknown, opener: number): Promise<void> {
+  private async register(
+    parent: number,
+    template: string,
+    data: unknown,
+    opener: number,
+    request: string,
+  ): Promise<void> {
     const { redis, participant, log } = this.deps;
     const record = encodeEnvelope({ template, data, opener } satisfies Registered);
     const outcome = await REGISTER.run(
@@ -378,9 +405,20 @@ export class Instances {
         this.key(`instance:${parent}`),
         this.key(`instance-closed:${parent}`),
       ],
-      [String(parent), Buffer.from(record)],
+      [String(parent), Buffer.from(record), request],
     );
     if (outcome === "closed") return; // a replay of an open whose instance has come and gone
+    if (outcome === "taken") {
+      // the opener resumed from a snapshot older than an open it made, without the inputs that led to it,
+      // and reuses that parent's doId: its open fails, and it hears so (its state forgets that instance)
+      log.warn(
+        { instanceParent: parent, template, opener },
+        "openInstance refused: that parent doId was an instance already",
+      );
+      if (opener !== 0)
+        this.event(opener, INSTANCE_CLOSED, parent, { parent, template, data } satisfies InstanceClosed);
+      return;
+    }
     const { classId, fields } = this.template(template).parent;
     await participant
       .request(
@@ -398,7 +436,7 @@ export class Instances {
       .catch((error: unknown) => {
         if ((error as { code?: string }).code !== "exists") throw error; // made already (a replay)
       });
-    if (outcome === "opened") log.info({ instance: parent, template, opener }, "instance opened");
+    if (outcome === "opened") log.info({ instanceParent: parent, template, opener }, "instance opened");
   }
 
   private async location(doId: number): Promise<{ parentId: number; zoneId: number } | undefined> {
@@ -420,7 +458,10 @@ export class Instances {
       [String(doId), zoneKey(from[0], from[1])],
     );
     if (entered !== 1) {
-      this.deps.log.warn({ doId, instance }, "moveToInstance refused: the instance is closed or closing");
+      this.deps.log.warn(
+        { doId, instanceParent: instance },
+        "moveToInstance refused: the instance is closed or closing",
+      );
       return;
     }
     await this.moveTo(doId, instance, zone);
@@ -432,7 +473,10 @@ export class Instances {
     if (now === undefined || now.parentId !== instance) return; // gone, or left already (a replay)
     const origin = await redis.hget(this.key(`instance:${instance}`), `from:${doId}`);
     if (origin === null) {
-      log.warn({ doId, instance }, "leaveInstance: where the object came from is not known; it stays");
+      log.warn(
+        { doId, instanceParent: instance },
+        "leaveInstance: where the object came from is not known; it stays",
+      );
       return;
     }
     const [parent, zone] = origin.split(".").map(Number) as [number, number];
@@ -530,57 +574,72 @@ export class Instances {
     } satisfies messages.ZoneEvent);
   }
 
-  /**
-   * Closes an instance: marks it closing (refused if something entered it lately, or a player is in it
-   * after all), takes it off the registry, then cleans up (see `cleanUp`).
-   */
+  /** Closes an instance: takes it off the registry (see `takeOff`), then cleans up after it (`cleanUp`). */
   private async close(instance: InstanceInfo): Promise<void> {
-    const { redis, log } = this.deps;
+    const { log } = this.deps;
     const { parent } = instance;
     this.closing.add(parent);
     try {
-      const state = this.key(`instance:${parent}`);
-      if ((await BEGIN_CLOSE.run(redis, [state], [ENTRY_SETTLE_MS])) !== 1) return;
+      if (!(await this.takeOff(instance))) return;
+      this.emptySince.delete(parent);
+      const zoneChannels = this.zonesOf(instance).map((zone) => this.deps.channels.cached(parent, zone));
+      // off the registry: no replica starts its zones again; what is left is this replica's to clean up
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.cleanUp(instance, zoneChannels);
+          log.info({ instanceParent: parent, template: instance.template }, "instance closed");
+          return;
+        } catch (error) {
+          if (attempt >= CLEAN_UP_ATTEMPTS) {
+            log.error(
+              { err: error, instanceParent: parent },
+              "an instance closed but its clean-up failed; things are left",
+            );
+            return;
+          }
+          log.warn(
+            { err: error, instanceParent: parent, attempt },
+            "cleaning up a closed instance failed; trying again",
+          );
+          await new Promise((resolve) => setTimeout(resolve, CLEAN_UP_RETRY_MS));
+        }
+      }
+    } finally {
+      this.closing.delete(parent);
+    }
+  }
+
+  /**
+   * Marks the instance closing (refused if something entered it lately, or a player is in it after all)
+   * and takes it off the registry: true when it is off.
+   */
+  private async takeOff(instance: InstanceInfo): Promise<boolean> {
+    const { redis, log } = this.deps;
+    const { parent } = instance;
+    const state = this.key(`instance:${parent}`);
+    try {
+      if ((await BEGIN_CLOSE.run(redis, [state], [ENTRY_SETTLE_MS])) !== 1) return false;
       if (await this.hasPlayers(instance)) {
         await redis.hset(state, "state", "open");
         this.emptySince.delete(parent);
-        return;
+        return false;
       }
       await UNREGISTER.run(
         redis,
-        [this.key("instances"), this.key("instances:version"), this.key(`instance-closed:${parent}`)],
+        [
+          this.key("instances"),
+          this.key("instances:version"),
+          this.key(`instance-closed:${parent}`),
+          this.key(`instance:${parent}`),
+        ],
         [String(parent), CLOSED_MARKER_MS],
       );
+      return true;
     } catch (error) {
-      log.warn({ err: error, instance: parent }, "closing an instance failed; it is tried again");
-      await redis.hset(this.key(`instance:${parent}`), "state", "open").catch(() => undefined);
-      this.closing.delete(parent);
-      return;
+      log.warn({ err: error, instanceParent: parent }, "closing an instance failed; it is tried again");
+      await redis.hset(state, "state", "open").catch(() => undefined);
+      return false;
     }
-    this.emptySince.delete(parent);
-    const zoneChannels = this.zonesOf(instance).map((zone) => this.deps.channels.cached(parent, zone));
-    // off the registry: no replica starts its zones again; what is left is this replica's to clean up
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.cleanUp(instance, zoneChannels);
-        log.info({ instance: parent, template: instance.template }, "instance closed");
-        break;
-      } catch (error) {
-        if (attempt >= CLEAN_UP_ATTEMPTS) {
-          log.error(
-            { err: error, instance: parent },
-            "an instance closed but its clean-up failed; things are left",
-          );
-          break;
-        }
-        log.warn(
-          { err: error, instance: parent, attempt },
-          "cleaning up a closed instance failed; trying again",
-        );
-        await new Promise((resolve) => setTimeout(resolve, CLEAN_UP_RETRY_MS));
-      }
-    }
-    this.closing.delete(parent);
   }
 
   /**

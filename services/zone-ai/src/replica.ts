@@ -445,6 +445,9 @@ export class Replica {
   private send(zone: RunningZone, outputs: readonly ZoneOutput[]): void {
     if (outputs.length === 0) return;
     const sender = zone.runtime.channel;
+    // a zone that opened an instance is snapshotted at its next tick: resumed from an older snapshot
+    // without the inputs that led to the open (their objects moved on), it would forget the instance
+    if (outputs.some((output) => output.op === "open-instance")) zone.lastSnapshotAt = 0;
     zone.chain = zone.chain.then(async () => {
       for (const output of outputs) {
         try {

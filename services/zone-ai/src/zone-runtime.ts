@@ -493,6 +493,7 @@ export class ZoneRuntime {
         spec,
         templates: this.options.templates,
         takeId: () => this.takeId(),
+        origin: () => [this.lastSeq, this.eventIndex++],
         push: (output) => this.push(output),
         runs: (doId) => this.objects.has(doId),
       }),
