@@ -1,8 +1,8 @@
 /**
  * The demo world's dungeon: an instance (a copy of one zone under a parent object of its own) per party.
  *
- * In the world: an entrance (an NPC of kind ENTRANCE_KIND standing still in the middle of the entrance
- * zone). An avatar that steps onto it goes into a dungeon of its own; one that says `/dungeon NAME` goes
+ * In the world: an entrance (a plain DistributedMover, standing still in the middle of the entrance
+ * zone: no NPC, so the world's NPC counts stay what they were). An avatar that steps onto it goes into a dungeon of its own; one that says `/dungeon NAME` goes
  * into party NAME's dungeon (everyone of the zone who says the same name shares one), `/dungeon` alone into
  * its own. Each world zone keeps its parties' dungeons (`parties`) until it hears they closed.
  *
@@ -30,10 +30,9 @@ const { DistributedWorld, DistributedMover, DistributedAvatar, DistributedNpc } 
 export const DUNGEON = "dungeon";
 /** The dungeon's one zone. */
 export const DUNGEON_ZONE = 1;
-/** Kinds of the NPCs that stand still: the entrance in the world, the exit in a dungeon. */
-export const ENTRANCE_KIND = 9;
+/** The kinds of a dungeon's NPCs: its exit (standing still) and its guards. */
 export const EXIT_KIND = 10;
-const GUARD_KIND = 3;
+export const GUARD_KIND = 3;
 const GUARDS = 2;
 /** How near the entrance or the exit an avatar must step. */
 export const STEP_RADIUS = 3;
@@ -44,11 +43,9 @@ const GUARD_STEP_UNITS = 3;
 
 type MoverFields = typeof DistributedMover extends DClassHandle<infer G> ? G : never;
 
-/** An NPC that stands still (an entrance or an exit): not one of the wanderers. */
-export function isFixture(npc: ZoneObject): boolean {
-  if (!npc.is(DistributedNpc)) return false;
-  const kind = npc.get("setKind")?.[0];
-  return kind === ENTRANCE_KIND || kind === EXIT_KIND;
+/** The entrance: an object of the base class itself (avatars, NPCs and the boss are of classes deriving from it). */
+export function isEntrance(object: { readonly dclass: { readonly id: number } }): boolean {
+  return object.dclass.id === DistributedMover.dclass.id;
 }
 
 /** What a world zone keeps about dungeons. */
@@ -130,13 +127,10 @@ export function dungeon(options: DungeonOptions) {
     start(zone: Zone, state: object): void {
       if (zone.zone !== entranceZone) return;
       const entrance = entranceOf(state);
-      for (const object of zone.objects.values()) if (isFixture(object)) entrance.marker = object.doId;
+      for (const object of zone.objects.values()) if (isEntrance(object)) entrance.marker = object.doId;
       if (entrance.marker === 0) {
-        entrance.marker = zone.spawn(DistributedNpc, {
-          setXY: [entranceAt[0], entranceAt[1]],
-          setH: [0],
-          setKind: [ENTRANCE_KIND],
-        });
+        const [x, y] = entranceAt;
+        entrance.marker = zone.spawn(DistributedMover, { setXY: [x, y], setH: [0], setSmXYH: [x, y, 0, 0] });
       }
     },
     fields: [
@@ -209,7 +203,7 @@ export function dungeon(options: DungeonOptions) {
       state.ticks += 1;
       if (state.ticks % GUARD_STEP_TICKS !== 0) return;
       for (const guard of zone.objects.values()) {
-        if (!guard.is(DistributedNpc) || isFixture(guard)) continue;
+        if (!guard.is(DistributedNpc) || guard.doId === state.exit) continue;
         const [x, y] = guard.get("setXY") ?? randomPoint(zone);
         let target = state.waypoints[guard.doId] ?? randomPoint(zone);
         if (Math.hypot(target[0] - x, target[1] - y) < GUARD_STEP_UNITS) target = randomPoint(zone);

@@ -31,7 +31,7 @@ import {
   type ZoneSpec,
 } from "@overworld/zone-ai/plugin";
 import { type Slots, sharedField } from "@overworld/zone-ai/shared";
-import { DUNGEON, dungeon, isFixture } from "./dungeon.ts";
+import { DUNGEON, dungeon } from "./dungeon.ts";
 import { DEFAULT_GRID, extent, type Grid, neighbourhood, parseGrid, zoneAt, zonesOf } from "./grid.ts";
 import { demo } from "./schema.ts";
 
@@ -171,8 +171,7 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
 
   function spawnNpcs(zone: Zone, state: FieldState): void {
     let present = 0;
-    for (const object of zone.objects.values())
-      if (object.is(DistributedNpc) && !isFixture(object)) present += 1;
+    for (const object of zone.objects.values()) if (object.is(DistributedNpc)) present += 1;
     for (let i = present; i < NPCS_PER_ZONE; i++) {
       const [x, y] = randomPointIn(zone, zone.zone);
       const doId = zone.spawn(DistributedNpc, { setXY: [x, y], setH: [0], setKind: [i % 4] });
@@ -185,7 +184,7 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
     state.ticks += 1;
     if (state.ticks % NPC_STEP_TICKS !== 0) return;
     for (const npc of zone.objects.values()) {
-      if (!npc.is(DistributedNpc) || isFixture(npc)) continue;
+      if (!npc.is(DistributedNpc)) continue;
       const [x, y] = npc.get("setXY") ?? randomPointIn(zone, zone.zone);
       let target = state.waypoints[npc.doId];
       if (target === undefined || Math.hypot(target[0] - x, target[1] - y) < NPC_STEP_UNITS) {

@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import type { ObjectMirror, OverworldClient } from "@overworld/client";
 import { connectRedis, type Redis } from "@overworld/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ARRIVAL, ENTRANCE_KIND, EXIT_KIND } from "../../examples/demo/dungeon.ts";
+import { ARRIVAL, EXIT_KIND, GUARD_KIND, isEntrance } from "../../examples/demo/dungeon.ts";
 import { demo } from "../../examples/demo/schema.ts";
 import { openJournal } from "../../services/zone-ai/src/journal.ts";
 import { CLUSTER_VERSION, type Cluster } from "../client-agent/support.ts";
@@ -194,7 +194,7 @@ describe("instances: the demo world's dungeons", () => {
     const survivor = replicas[1 - victimIndex]!;
     replicas[victimIndex]!.process.kill("SIGKILL");
     await eventually(async () => (await zonesOf(survivor)).includes(redZone), "the red dungeon to resume");
-    const guard = seen(alice.client).find((o) => o.parent === red && npcKind(o) === 3)!;
+    const guard = seen(alice.client).find((o) => o.parent === red && npcKind(o) === GUARD_KIND)!;
     const before = guard.fields.get("setXY");
     await eventually(() => guard.fields.get("setXY") !== before, "a guard of the red dungeon to move on");
 
@@ -207,7 +207,7 @@ describe("instances: the demo world's dungeons", () => {
       () => seen(alice.client).length > 0 && seen(alice.client).every((o) => o.parent === WORLD),
       "alice to see the world again and nothing of the dungeon",
     );
-    expect(seen(alice.client).some((o) => npcKind(o) === ENTRANCE_KIND)).toBe(true); // zone 1 borders zone 2
+    expect(seen(alice.client).some((o) => isEntrance(o))).toBe(true); // zone 1 borders zone 2
     // bob steps on the exit; carol quits the game inside hers
     bob.client.sendField(bob.avatar.doId, "setSmXYH", [
       GRID.cellSize - ARRIVAL[0],
@@ -261,23 +261,26 @@ describe("instances: the demo world's dungeons", () => {
 
   it("takes an avatar that steps on the entrance into a dungeon of its own", async () => {
     const dave = await player("dave");
-    const entrance = await eventually(
-      () => [...dave.client.objects.values()].find((o) => npcKind(o) === ENTRANCE_KIND),
-      "the entrance",
-    ).catch(async () => {
-      await walkTo(dave, [25, 40], 1);
-      return eventually(
-        () => [...dave.client.objects.values()].find((o) => npcKind(o) === ENTRANCE_KIND),
-        "the entrance",
-      );
-    });
-    const [x, y] = (entrance.fields.get("setXY") as [number, number]) ?? [25, 25];
-    await walkTo(dave, [x + 10, y], 1);
+    await walkTo(dave, [40, 25], 1); // beside the entrance, in the middle of zone 1
+    const entrance = await eventually(() => seen(dave.client).find(isEntrance), "dave to see the entrance");
+    const [x, y] = entrance.fields.get("setXY") as [number, number];
     dave.client.sendField(dave.avatar.doId, "setSmXYH", [x + 1, y, 0, 0]);
-    await eventually(() => dave.avatar.parent !== WORLD, "dave in a dungeon");
-    await eventually(
-      () => seen(dave.client).every((o) => o.parent === dave.avatar.parent) && seen(dave.client).length === 3,
-      "dave to see only his dungeon",
+    const inside = await eventually(
+      () => (dave.avatar.parent !== WORLD ? dave.avatar.parent : undefined),
+      "dave in a dungeon",
     );
+    await eventually(
+      () => seen(dave.client).length === 3 && seen(dave.client).every((o) => o.parent === inside),
+      "dave to see his dungeon and nothing else",
+    );
+    // he comes back beside the entrance, standing on it: it does not take him again until he steps off
+    dave.client.sendField(dave.avatar.doId, "say", ["/leave"]);
+    await eventually(() => dave.avatar.parent === WORLD && dave.avatar.zone === 1, "dave back in zone 1");
+    dave.client.sendField(dave.avatar.doId, "setSmXYH", [x + 1, y, 0, 0]);
+    // `say` is clsend: eve may send it on dave's avatar, but only dave's own command takes him in
+    const eve = await player("eve");
+    eve.client.sendField(dave.avatar.doId, "say", ["/dungeon eve"]);
+    await sleep(500);
+    expect(dave.avatar.parent).toBe(WORLD);
   }, 60_000);
 });
