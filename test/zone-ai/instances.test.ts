@@ -38,6 +38,7 @@ let services: PlayerCluster;
 let cluster: Cluster;
 let redis: Redis;
 const children: ChildProcess[] = [];
+let replicas: Replica[] = [];
 
 interface Replica {
   readonly process: ChildProcess;
@@ -128,7 +129,12 @@ beforeAll(async () => {
   services = await startPlayerCluster("inst", { agentEnv: { TICK_HZ: "50" }, dcFiles: [DEMO_DC] });
   ({ cluster } = services);
   redis = await connectRedis(REDIS_URL, "instances-test");
-});
+  replicas = [await startReplica(0), await startReplica(1)];
+  await eventually(async () => {
+    const zones = (await Promise.all(replicas.map(zonesOf))).flat();
+    return zones.length === ZONE_IDS.length && new Set(zones).size === ZONE_IDS.length;
+  }, "the world's zones spread over both replicas");
+}, 60_000);
 
 afterAll(async () => {
   for (const child of children) child.kill("SIGKILL");
@@ -139,12 +145,6 @@ afterAll(async () => {
 
 describe("instances: the demo world's dungeons", () => {
   it("are entered and left with the view following, shared by a party, one per party, survive a failover, and close leaving nothing", async () => {
-    const replicas = [await startReplica(0), await startReplica(1)];
-    await eventually(async () => {
-      const zones = (await Promise.all(replicas.map(zonesOf))).flat();
-      return zones.length === ZONE_IDS.length && new Set(zones).size === ZONE_IDS.length;
-    }, "the world's zones spread over both replicas");
-
     // --- alice goes in: she sees the dungeon and none of the world; she comes back and sees the world
     const alice = await player("alice");
     await walkTo(alice, GATHER, GATHER_ZONE);
