@@ -1,8 +1,9 @@
 /**
  * The demo world's zone logic, as a zone-AI plugin: a grid of zones under one world object, player
  * avatars that walk (each crossing into the zone it walks into, AI and all), NPCs that wander, a chat
- * channel (what an avatar says is broadcast to its zone as `chat`), and in the middle zone a boss that
- * targets whoever dealt it the most damage, even from across a zone border.
+ * channel (what an avatar says is broadcast to its zone as `chat`), in the middle zone a boss that
+ * targets whoever dealt it the most damage, even from across a zone border, and in the first zone the
+ * entrance to a dungeon, an instance per party (dungeon.ts).
  *
  * The boss is a shared object (federation): every linked cluster runs its own instance of it, with its
  * own players hitting it. Each cluster reports the damage its players dealt (its slot of the shared field
@@ -17,7 +18,7 @@
  *
  * Configured by environment variables: DEMO_GRID (e.g. "8x8@50": zones across, down, and their size;
  * default 8x8@50), DEMO_WORLD_ID (the world object's doId, default 1000), DEMO_NPCS_PER_ZONE (default 2),
- * CLUSTER_NAME (this cluster's name among linked clusters, default `local`).
+ * DEMO_DUNGEON_GRACE_MS (how long a dungeon without players stays up, default 30 s), CLUSTER_NAME (this cluster's name among linked clusters, default `local`).
  */
 
 import type { DClassHandle } from "@overworld/protocol";
