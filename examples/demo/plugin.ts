@@ -18,7 +18,8 @@
  *
  * Configured by environment variables: DEMO_GRID (e.g. "8x8@50": zones across, down, and their size;
  * default 8x8@50), DEMO_WORLD_ID (the world object's doId, default 1000), DEMO_NPCS_PER_ZONE (default 2),
- * DEMO_DUNGEON_GRACE_MS (how long a dungeon without players stays up, default 30 s), CLUSTER_NAME (this cluster's name among linked clusters, default `local`).
+ * DEMO_DUNGEON_GRACE_MS (how long a dungeon without players stays up, default 30 s), CLUSTER_NAME (this
+ * cluster's name among linked clusters, default `local`).
  */
 
 import type { DClassHandle } from "@overworld/protocol";
