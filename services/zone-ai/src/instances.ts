@@ -23,7 +23,6 @@
  */
 import {
   type DClassHandle,
-  type DcFile,
   decodeEnvelope,
   encodeEnvelope,
   type FieldInfoMap,
@@ -93,7 +92,7 @@ export interface Instance {
 
 /** An instance as its own zones see it (`zone.instance`). */
 export interface InstanceInfo extends Instance {
-  /** What the opener gave (`openInstance(template, { data })`). */
+  /** What the opener gave (`openInstance(template, { data })`): plain data (msgpack). */
   readonly data: unknown;
   /** The zone channel of the zone that opened it (0 when the cluster did): it hears INSTANCE_CLOSED. */
   readonly opener: number;
@@ -269,9 +268,8 @@ export interface InstancesDeps {
   readonly journal: ZoneJournal;
   readonly leases: ZoneLeases;
   readonly plugin: ZonePlugin;
-  readonly dc: DcFile;
   readonly log: Logger;
-  /** The instance zones this replica runs now. */
+  /** The zones this replica runs now. */
   running(): readonly ZoneSpec[];
   /** Stops a zone of a closing instance here at once (no snapshot) and gives its lease up. */
   retire(key: string): Promise<void>;
@@ -322,23 +320,19 @@ export class Instances {
     const version = await redis.get(this.key("instances:version"));
     if (version === this.version) return;
     const entries = await redis.hgetallBuffer(this.key("instances"));
-    const open = new Map<number, InstanceInfo>();
+    const specs: ZoneSpec[] = [];
     for (const [parent, bytes] of Object.entries(entries)) {
       const record = decodeEnvelope(bytes) as Registered;
       const template = this.deps.plugin.instances?.[record.template];
       if (template === undefined) continue; // another plugin's, or a template since removed
       const doId = Number(parent);
-      open.set(doId, { parent: doId, template: record.template, data: record.data, opener: record.opener });
-      for (const { zone } of template.zones) await this.deps.channels.channelOf(doId, zone);
+      const instance: InstanceInfo = { parent: doId, ...record };
+      for (const { zone, kind } of template.zones) {
+        await this.deps.channels.channelOf(doId, zone);
+        specs.push({ parent: doId, zone, kind, instance });
+      }
     }
-    this.zoneSpecs = [...open.values()].flatMap((instance) =>
-      this.template(instance.template).zones.map(({ zone, kind }) => ({
-        parent: instance.parent,
-        zone,
-        kind,
-        instance,
-      })),
-    );
+    this.zoneSpecs = specs;
     this.version = version;
   }
 
