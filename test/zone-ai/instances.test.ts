@@ -279,6 +279,8 @@ describe("instances: the demo world's dungeons", () => {
     dave.client.sendField(dave.avatar.doId, "setSmXYH", [x + 1, y, 0, 0]);
     // `say` is clsend: eve may send it on dave's avatar, but only dave's own command takes him in
     const eve = await player("eve");
+    await walkTo(eve, [40, 30], 1);
+    await eventually(() => eve.client.objects.has(dave.avatar.doId), "eve to see dave");
     eve.client.sendField(dave.avatar.doId, "say", ["/dungeon eve"]);
     await sleep(500);
     expect(dave.avatar.parent).toBe(WORLD);
