@@ -147,7 +147,7 @@ export interface InstanceRuntime {
   readonly spec: ZoneSpec;
   readonly templates: ZonePlugin["instances"];
   takeId(): number;
-  /** Where in the zone's journal an action is asked for, as zone events name their origin. */
+  /** Where in the zone's journal an action is asked for (the input's sequence, and the events made at it so far). */
   origin(): [number, number];
   push(output: InstanceOutput): void;
   runs(doId: number): boolean;

@@ -493,7 +493,7 @@ export class ZoneRuntime {
         spec,
         templates: this.options.templates,
         takeId: () => this.takeId(),
-        origin: () => [this.lastSeq, this.eventIndex++],
+        origin: () => [this.lastSeq, this.eventIndex], // not counted as an event: event origins stay as they were
         push: (output) => this.push(output),
         runs: (doId) => this.objects.has(doId),
       }),
