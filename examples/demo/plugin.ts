@@ -16,6 +16,12 @@
  * again and every instance comes to the same hp and target. A fight that ends starts a new epoch; a slot
  * of an older epoch no longer counts.
  *
+ * A shop stands in the middle zone (doId: the world's + 1): players buy from it with a request
+ * (`client.request(shop, "buy", [item])`), which the arena zone answers with how many are left, or with
+ * an error (`unknown_item`, `sold_out`; a sold-out item comes back after RESTOCK_MS). An avatar that says
+ * "/stock N" asks, through its own zone, the shop's zone how many of item N are left (a zone calling
+ * another zone's object), and says the answer.
+ *
  * Configured by environment variables: DEMO_GRID (e.g. "8x8@50": zones across, down, and their size;
  * default 8x8@50), DEMO_WORLD_ID (the world object's doId, default 1000), DEMO_NPCS_PER_ZONE (default 2),
  * DEMO_DUNGEON_GRACE_MS (how long a dungeon without players stays up, default 30 s), CLUSTER_NAME (this
@@ -26,6 +32,9 @@ import type { DClassHandle } from "@overworld/protocol";
 import {
   definePlugin,
   onField,
+  onRequest,
+  RequestError,
+  type RequestResult,
   type Zone,
   type ZoneHooks,
   type ZoneObject,
@@ -37,7 +46,14 @@ import { DUNGEON, dungeon } from "./dungeon.ts";
 import { DEFAULT_GRID, extent, type Grid, neighbourhood, parseGrid, zoneAt, zonesOf } from "./grid.ts";
 import { demo } from "./schema.ts";
 
-const { DistributedWorld, DistributedMover, DistributedAvatar, DistributedNpc, DistributedBoss } = demo;
+const {
+  DistributedWorld,
+  DistributedMover,
+  DistributedAvatar,
+  DistributedNpc,
+  DistributedBoss,
+  DistributedShop,
+} = demo;
 
 export interface DemoOptions {
   readonly grid: Grid;
@@ -78,6 +94,15 @@ const HIT_DAMAGE = 10;
 export const BOSS_HP = 10_000;
 const BOSS_RESPAWN_MS = 10_000;
 const MAX_DAMAGE_ROWS = 64;
+/** What the shop sells (by item number), and how many of each it holds when full. */
+export const SHOP_ITEMS = ["potion", "sword", "map"] as const;
+export const SHOP_STOCK = [20, 5, 1] as const;
+const RESTOCK_MS = 30_000;
+
+/** The shop's doId: fixed, next to the world's, so that every zone can call it. */
+export function shopId(worldId: number): number {
+  return worldId + 1;
+}
 
 interface FieldState {
   /** Each NPC's current waypoint. */
@@ -113,6 +138,8 @@ interface ArenaState extends FieldState {
   /** What the boss shows now: written again only when it changes. */
   shown: { hp: number; cluster: string; target: number };
   dying: boolean;
+  /** The shop's stock, by item number. */
+  stock: number[];
 }
 
 /** Most damage first; a tie goes to the cluster whose name sorts first, then to the lower doId. */
@@ -152,6 +179,7 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
     entranceAt: [grid.cellSize / 2, grid.cellSize / 2],
     ...(options.dungeonGraceMs === undefined ? {} : { emptyGraceMs: options.dungeonGraceMs }),
   });
+  const SHOP_ID = shopId(WORLD_ID);
   const sharedDamage = sharedField<ArenaState, BossFields, "setClusterDamage", MergedDamage>(
     DistributedBoss,
     "setClusterDamage",
@@ -209,8 +237,18 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
     }),
     onField(DistributedAvatar, "say", (zone, _state, avatar, [text], sender) => {
       // say is clsend: anyone who sees the avatar may send it, but only its owner speaks through it
-      if (sender !== avatar.owner || text.startsWith("/")) return; // commands are not chat
-      zone.set(avatar, "chat", [avatar.doId, text]);
+      if (sender !== avatar.owner) return;
+      // "/stock N": this zone asks the shop's zone (a request to another zone's object); `replied` says the answer
+      const asked = /^\/stock (\d+)$/.exec(text);
+      if (asked === null) {
+        if (!text.startsWith("/")) zone.set(avatar, "chat", [avatar.doId, text]); // other commands are not chat
+        return;
+      }
+      const item = Math.min(255, Number(asked[1]));
+      zone.request(SHOP_ID, DistributedShop, "count", [item], {
+        onReply: "stock",
+        data: { avatar: avatar.doId, item },
+      });
     }),
     onField(DistributedAvatar, "attack", (zone, _state, avatar, [target], sender) => {
       if (sender !== avatar.owner) return; // only a player attacks, through its own avatar
@@ -224,6 +262,16 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
     }),
     ...dungeons.world.fields,
   ];
+
+  /** The answer to an avatar's "/stock N", said by the avatar as the shop's words. */
+  function sayStock(zone: Zone, result: RequestResult, data: unknown): void {
+    const { avatar, item } = data as { avatar: number; item: number };
+    const speaker = zone.objects.get(avatar);
+    if (speaker === undefined || !speaker.is(DistributedAvatar)) return; // it walked on meanwhile
+    const name = SHOP_ITEMS[item] ?? `item ${item}`;
+    const text = result.ok ? `${name}: ${(result.value as [number])[0]} left` : `${name}: ${result.code}`;
+    zone.set(speaker, "chat", [SHOP_ID, text]);
+  }
 
   const field: ZoneHooks<FieldState> = {
     init: () => ({ waypoints: {}, ticks: 0 }),
@@ -239,7 +287,23 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
     },
     fields: avatarHandlers,
     event: dungeons.world.event,
+    replied: (zone, _state, name, result, data) => {
+      if (name === "stock") sayStock(zone, result, data);
+    },
   };
+
+  /** The shop's stock of an item; an error the caller can tell apart for an item it does not sell. */
+  function stockOf(state: ArenaState, item: number): number {
+    state.stock ??= [...SHOP_STOCK]; // a zone resumed from a snapshot of before the shop
+    const left = state.stock[item];
+    if (left === undefined) {
+      throw new RequestError(
+        "unknown_item",
+        `the shop sells items 0 to ${SHOP_ITEMS.length - 1}, not ${item}`,
+      );
+    }
+    return left;
+  }
 
   /** This cluster's damage table, as its slot of the shared damage and as the boss's own table. */
   function writeOwnDamage(zone: Zone, state: ArenaState, boss: ZoneObject): void {
@@ -293,6 +357,7 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
       slots: {},
       shown: { hp: BOSS_HP, cluster: "", target: 0 },
       dying: false,
+      stock: [...SHOP_STOCK],
     }),
     start: (zone, state) => {
       spawnNpcs(zone, state);
@@ -338,7 +403,24 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
       writeOwnDamage(zone, state, boss);
       decide(zone, state);
     },
+    requests: [
+      onRequest(DistributedShop, "buy", (zone, state, _shop, [item]): [number] => {
+        const left = stockOf(state, item);
+        if (left === 0) throw new RequestError("sold_out", `no ${SHOP_ITEMS[item]} left: come back later`);
+        state.stock[item] = left - 1;
+        if (left === 1) zone.after(RESTOCK_MS, "restock", item);
+        return [left - 1];
+      }),
+      onRequest(DistributedShop, "count", (_zone, state, _shop, [item]): [number] => [stockOf(state, item)]),
+    ],
+    replied: (zone, _state, name, result, data) => {
+      if (name === "stock") sayStock(zone, result, data);
+    },
     timer: (zone, state, name, data) => {
+      if (name === "restock") {
+        state.stock[data as number] = SHOP_STOCK[data as number] ?? 0;
+        return;
+      }
       const boss = zone.objects.get(state.boss);
       if (name !== "respawn" || boss === undefined || !boss.is(DistributedBoss)) return;
       if (data !== state.epoch) return; // this cluster already joined a newer fight
@@ -364,6 +446,17 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
           )
           .catch(async (error: unknown) => {
             if (!(await cluster.exists(WORLD_ID))) throw error; // else another replica made it first
+          });
+      }
+      if (!(await cluster.exists(SHOP_ID))) {
+        await cluster
+          .create(
+            DistributedShop,
+            { setName: ["the shop"] },
+            { parent: WORLD_ID, zone: ARENA_ZONE, doId: SHOP_ID },
+          )
+          .catch(async (error: unknown) => {
+            if (!(await cluster.exists(SHOP_ID))) throw error;
           });
       }
       return zonesOf(grid).map(

@@ -8,6 +8,7 @@ import { defineSchema, t } from "@overworld/protocol";
 export const demo = defineSchema((s) => {
   s.keyword("gmonly");
   s.keyword("shared");
+  s.keyword("request");
   const DoId = s.typedef("DoId", t.uint32);
   s.struct("Vec2", { x: t.float32, y: t.float32 });
   const DamageEntry = s.struct("DamageEntry", { attacker: DoId, total: t.uint32 });
@@ -39,7 +40,8 @@ export const demo = defineSchema((s) => {
     {
       setName: s.field([t.string({ min: 1, max: 32 }).named("name")], ["required", "broadcast", "db"]),
       hp: s.param(t.uint8.range(0, 100), ["required", "broadcast", "ram"], 100),
-      say: s.field([t.string({ min: 1, max: 200 }).named("text")], ["clsend", "airecv"]),
+      // a validator (not in the .dc text): the client agent refuses blank text with eject 127
+      say: s.field([t.string({ min: 1, max: 200 }).pattern(/\S/).named("text")], ["clsend", "airecv"]),
       chat: s.field([DoId.named("from"), t.string({ min: 1, max: 200 }).named("text")], ["broadcast"]),
       attack: s.field([DoId.named("target")], ["ownsend", "airecv"]),
       kick: s.field([t.string.named("reason")], ["gmonly", "airecv"]),
@@ -74,5 +76,19 @@ export const demo = defineSchema((s) => {
       ),
     },
   );
-  return { DistributedWorld, DistributedMover, DistributedAvatar, DistributedNpc, DistributedBoss };
+  const DistributedShop = s.dclass("DistributedShop", {
+    setName: s.field([t.string({ min: 1, max: 32 }).named("name")], ["required", "broadcast", "ram"]),
+    buy: s.field([t.uint8.named("item")], ["clsend", "airecv", "request"]),
+    buyReply: s.field([t.uint16.named("left")]),
+    count: s.field([t.uint8.named("item")], ["airecv", "request"]),
+    countReply: s.field([t.uint16.named("left")]),
+  });
+  return {
+    DistributedWorld,
+    DistributedMover,
+    DistributedAvatar,
+    DistributedNpc,
+    DistributedBoss,
+    DistributedShop,
+  };
 });

@@ -20,6 +20,7 @@ import type {
   FieldInfoMap,
   FieldValue,
   KeyedArray,
+  MethodName,
   TrackedNode,
 } from "@overworld/protocol";
 import type { Instance, InstanceActions, InstanceInfo, InstanceTemplate } from "./instances.ts";
@@ -33,6 +34,14 @@ export {
   type InstanceTemplate,
   instanceParent,
 } from "./instances.ts";
+
+import type { RequestHandler, RequestOptions, RequestResult } from "./requests.ts";
+
+export { onRequest, RequestError, type RequestResult } from "./requests.ts";
+
+import type { FieldCleaner, ZoneNotification } from "./notifications.ts";
+
+export { clean, onCreated, onDeleted, onDisabled, onUpdated, refuse } from "./notifications.ts";
 
 /** A zone of the zone graph that a plugin runs, and the kind of logic that runs it. */
 export interface ZoneSpec {
@@ -123,6 +132,17 @@ export interface Zone extends InstanceActions {
   delete(object: ZoneObject): void;
   /** Sends a zone event (journaled there like any input) to a zone of the same parent, this one included. */
   sendEvent(zone: number, name: string, data?: unknown, target?: number): void;
+  /**
+   * Calls a method of an object (any zone's, this one's too) and hands its reply (or error, or timeout) to
+   * the kind's `replied` hook as `options.onReply` (requests.ts). Returns the request's id.
+   */
+  request<G extends FieldInfoMap, N extends MethodName<G>>(
+    doId: number,
+    handle: DClassHandle<G>,
+    method: N,
+    args: G[N]["value"],
+    options: RequestOptions,
+  ): number;
   /** Calls the kind's `timer` hook with `name` and `data` after `ms` (on the first tick after then). */
   after(ms: number, name: string, data?: unknown): void;
   readonly log: {
@@ -157,6 +177,14 @@ export interface ZoneHooks<S> {
   fields?: readonly FieldHandler<S>[];
   event?(zone: Zone, state: S, event: ZoneEventInput): void;
   timer?(zone: Zone, state: S, name: string, data: unknown): void;
+  /** Handlers of methods of the objects the zone runs (`onRequest`): calls from clients and zones. */
+  requests?: readonly RequestHandler<S>[];
+  /** The reply to a `zone.request` (or its error, or its timeout), by the name it was made with. */
+  replied?(zone: Zone, state: S, name: string, result: RequestResult, data: unknown): void;
+  /** Created / updated / disabled / deleted notifications of its objects, by class (notifications.ts). */
+  notifications?: readonly ZoneNotification<S>[];
+  /** Clean hooks of fields, run before a value sent to the zone is applied (notifications.ts: `clean`). */
+  clean?: readonly FieldCleaner<S>[];
 }
 
 /** A client that said hello, for the plugin to give an avatar. */

@@ -25,8 +25,10 @@ import {
   unpackField,
 } from "@overworld/protocol";
 import { type InstanceOutput, instanceActions } from "./instances.ts";
+import { ZoneNotifier } from "./notifications.ts";
 import { canonicalOrder } from "./ordering.ts";
 import type { FieldHandler, Zone, ZoneHooks, ZoneObject, ZonePlugin, ZoneSpec } from "./plugin.ts";
+import { type RequestOutput, type RequestsSnapshot, ZoneRequests } from "./requests.ts";
 
 /** One entry of a zone's journal: what was sent to its channel, when, and its place in the journal. */
 export interface ZoneInput {
@@ -65,6 +67,7 @@ export type ZoneOutput =
       readonly data: unknown;
       readonly origin: [number, number];
     }
+  | RequestOutput
   | InstanceOutput;
 
 /**
@@ -91,6 +94,8 @@ export interface ZoneSnapshot {
   readonly ids: IdBlock;
   /** The last zone-event origin seen from each sender (repeats from a resumed sender are dropped). */
   readonly marks: Record<number, [number, number]>;
+  /** Calls waiting for replies, and the replies given lately (requests.ts). */
+  readonly requests?: RequestsSnapshot;
 }
 
 interface Timer {
@@ -141,7 +146,9 @@ export class ZoneRuntime {
   private readonly objects = new Map<number, LiveObject>();
   private readonly nearby = new Map<number, LiveObject>();
   private readonly handlers = new Map<string, FieldHandler<unknown>[]>();
+  private readonly notifier: ZoneNotifier<unknown>;
   private readonly zone: Zone;
+  private readonly requests: ZoneRequests;
 
   constructor(private readonly options: ZoneRuntimeOptions) {
     this.spec = options.spec;
@@ -153,7 +160,17 @@ export class ZoneRuntime {
       list.push(handler);
       this.handlers.set(key, list);
     }
+    this.notifier = new ZoneNotifier(options.hooks.notifications, options.hooks.clean);
     this.zone = this.makeZone();
+    this.requests = new ZoneRequests({
+      dc: options.dc,
+      hooks: options.hooks,
+      zone: this.zone,
+      state: () => this.state,
+      object: (doId) => this.objects.get(doId),
+      output: (output) => this.push(output),
+      lineage,
+    });
   }
 
   /** The journal sequence of the last input applied. */
@@ -188,7 +205,10 @@ export class ZoneRuntime {
     for (const data of objects) this.objects.set(data.doId, this.live(data));
     if (snapshot === undefined) {
       this.state = this.options.hooks.init(this.zone);
-      for (const object of this.objects.values()) this.options.hooks.enter?.(this.zone, this.state, object);
+      for (const object of this.objects.values()) {
+        this.options.hooks.enter?.(this.zone, this.state, object);
+        this.notifier.notify("created", this.zone, this.state, object);
+      }
       this.options.hooks.start?.(this.zone, this.state);
     } else {
       this.state = snapshot.state;
@@ -197,6 +217,7 @@ export class ZoneRuntime {
       this.timerOrder = this.timers.reduce((max, timer) => Math.max(max, timer.order + 1), 0);
       this.ids = { ...snapshot.ids };
       this.marks = { ...snapshot.marks };
+      this.requests.restore(snapshot.requests);
       this.lastSeq = snapshot.seq;
     }
     this.lastTick = now;
@@ -264,6 +285,7 @@ export class ZoneRuntime {
     }
     this.now = now;
     this.fireTimers(now);
+    this.requests.expire(now);
     const dt = this.lastTick === undefined ? 0 : now - this.lastTick;
     this.lastTick = now;
     this.options.hooks.tick?.(this.zone, this.state, dt);
@@ -278,6 +300,7 @@ export class ZoneRuntime {
       timers: [...this.timers],
       ids: { ...this.ids },
       marks: { ...this.marks },
+      requests: this.requests.snapshot(),
     };
   }
 
@@ -296,6 +319,7 @@ export class ZoneRuntime {
         this.objects.set(object.doId, object);
         this.nearby.delete(object.doId);
         hooks.enter?.(this.zone, this.state, object);
+        this.notifier.notify("created", this.zone, this.state, object);
         return;
       }
       case "update":
@@ -309,10 +333,10 @@ export class ZoneRuntime {
         return;
       }
       case "changing-ai":
-        if (message.ai !== this.channel) this.drop(message.doId);
+        if (message.ai !== this.channel) this.drop(message.doId, "disabled");
         return;
       case "delete":
-        this.drop(message.doId);
+        this.drop(message.doId, "deleted");
         return;
       case "zone-event": {
         const mark = this.marks[message.sender];
@@ -327,6 +351,12 @@ export class ZoneRuntime {
         });
         return;
       }
+      case "request":
+        this.requests.receiveCall(message);
+        return;
+      case "reply":
+        this.requests.receiveReply(message);
+        return;
       default:
         return;
     }
@@ -335,11 +365,14 @@ export class ZoneRuntime {
   private applyUpdate(doId: number, fieldId: number, value: Uint8Array, sender: number): void {
     const object = this.objects.get(doId);
     if (object === undefined) return;
-    const stored = object.store(fieldId, value);
+    const cleaned = this.notifier.clean(this.zone, this.state, object, fieldId, value, sender);
+    if (cleaned === undefined) return; // refused by a clean hook
+    const stored = object.store(fieldId, cleaned);
     if (stored === undefined) return;
     for (const handler of this.handlersOf(object.dclass, stored.field)) {
       handler.handle(this.zone, this.state, object, stored.value, sender);
     }
+    this.notifier.notify("updated", this.zone, this.state, object, stored, sender);
   }
 
   /** The handlers of a field, declared on the object's class or on a class it inherits from. */
@@ -352,11 +385,12 @@ export class ZoneRuntime {
     return found;
   }
 
-  private drop(doId: number): void {
+  private drop(doId: number, why: "disabled" | "deleted"): void {
     const object = this.objects.get(doId);
     if (object === undefined) return;
     this.objects.delete(doId);
     this.options.hooks.leave?.(this.zone, this.state, object);
+    this.notifier.notify(why, this.zone, this.state, object);
   }
 
   private fireTimers(now: number): void {
@@ -485,6 +519,8 @@ export class ZoneRuntime {
         const origin: [number, number] = [this.lastSeq, this.eventIndex++];
         this.push({ op: "event", channel: channelOf(zone), name, target, data, origin });
       },
+      request: (doId, handle, method, args, options) =>
+        this.requests.call(doId, handle, method, args as FieldValue, options),
       after: (ms, name, data = null) => {
         this.timers.push({ at: this.now + ms, name, data, order: this.timerOrder++ });
       },
@@ -599,7 +635,7 @@ class LiveObject implements ZoneObject {
 }
 
 /** A class and every class it inherits from, nearest first. */
-function lineage(dclass: DClass): DClass[] {
+export function lineage(dclass: DClass): DClass[] {
   const out: DClass[] = [];
   const visit = (each: DClass) => {
     if (out.includes(each)) return;
