@@ -1,8 +1,9 @@
 /**
  * The demo world's zone logic, as a zone-AI plugin: a grid of zones under one world object, player
  * avatars that walk (each crossing into the zone it walks into, AI and all), NPCs that wander, a chat
- * channel (what an avatar says is broadcast to its zone as `chat`), and in the middle zone a boss that
- * targets whoever dealt it the most damage, even from across a zone border.
+ * channel (what an avatar says is broadcast to its zone as `chat`), in the middle zone a boss that
+ * targets whoever dealt it the most damage, even from across a zone border, and in the first zone the
+ * entrance to a dungeon, an instance per party (dungeon.ts).
  *
  * The boss is a shared object (federation): every linked cluster runs its own instance of it, with its
  * own players hitting it. Each cluster reports the damage its players dealt (its slot of the shared field
@@ -23,7 +24,8 @@
  *
  * Configured by environment variables: DEMO_GRID (e.g. "8x8@50": zones across, down, and their size;
  * default 8x8@50), DEMO_WORLD_ID (the world object's doId, default 1000), DEMO_NPCS_PER_ZONE (default 2),
- * CLUSTER_NAME (this cluster's name among linked clusters, default `local`).
+ * DEMO_DUNGEON_GRACE_MS (how long a dungeon without players stays up, default 30 s), CLUSTER_NAME (this
+ * cluster's name among linked clusters, default `local`).
  */
 
 import type { DClassHandle } from "@overworld/protocol";
@@ -40,6 +42,7 @@ import {
   type ZoneSpec,
 } from "@overworld/zone-ai/plugin";
 import { type Slots, sharedField } from "@overworld/zone-ai/shared";
+import { DUNGEON, dungeon } from "./dungeon.ts";
 import { DEFAULT_GRID, extent, type Grid, neighbourhood, parseGrid, zoneAt, zonesOf } from "./grid.ts";
 import { demo } from "./schema.ts";
 
@@ -59,6 +62,8 @@ export interface DemoOptions {
   readonly npcsPerZone: number;
   /** This cluster's name among linked clusters: its slot of the shared boss is written under it (`local`). */
   readonly cluster?: string;
+  /** How long a dungeon stays up without players (ms; DEMO_DUNGEON_GRACE_MS, default 30 s). */
+  readonly dungeonGraceMs?: number;
 }
 
 export const DEFAULT_WORLD_ID = 1000;
@@ -70,6 +75,7 @@ export function demoOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): DemoOp
     worldId: Number(env.DEMO_WORLD_ID ?? DEFAULT_WORLD_ID),
     npcsPerZone: Number(env.DEMO_NPCS_PER_ZONE ?? 2),
     cluster: env.CLUSTER_NAME ?? "local",
+    ...(env.DEMO_DUNGEON_GRACE_MS ? { dungeonGraceMs: Number(env.DEMO_DUNGEON_GRACE_MS) } : {}),
   };
 }
 
@@ -166,6 +172,13 @@ export function mergeDamage(slots: readonly (readonly [string, DamageSlot])[]): 
 export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlugin {
   const { grid, worldId: WORLD_ID, npcsPerZone: NPCS_PER_ZONE, cluster: CLUSTER = "local" } = options;
   const ARENA_ZONE = arenaZone(grid);
+  // the dungeon's entrance stands in the middle of the first zone
+  const dungeons = dungeon({
+    cellSize: grid.cellSize,
+    entranceZone: zoneAt(grid, 0, 0),
+    entranceAt: [grid.cellSize / 2, grid.cellSize / 2],
+    ...(options.dungeonGraceMs === undefined ? {} : { emptyGraceMs: options.dungeonGraceMs }),
+  });
   const SHOP_ID = shopId(WORLD_ID);
   const sharedDamage = sharedField<ArenaState, BossFields, "setClusterDamage", MergedDamage>(
     DistributedBoss,
@@ -228,7 +241,7 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
       // "/stock N": this zone asks the shop's zone (a request to another zone's object); `replied` says the answer
       const asked = /^\/stock (\d+)$/.exec(text);
       if (asked === null) {
-        zone.set(avatar, "chat", [avatar.doId, text]);
+        if (!text.startsWith("/")) zone.set(avatar, "chat", [avatar.doId, text]); // other commands are not chat
         return;
       }
       const item = Math.min(255, Number(asked[1]));
@@ -247,6 +260,7 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
       // the boss's zone keeps the damage table: the hit goes there, journaled with its other inputs
       zone.sendEvent(boss.zone, "damage", { attacker: avatar.doId, amount: HIT_DAMAGE }, boss.doId);
     }),
+    ...dungeons.world.fields,
   ];
 
   /** The answer to an avatar's "/stock N", said by the avatar as the shop's words. */
@@ -261,12 +275,18 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
 
   const field: ZoneHooks<FieldState> = {
     init: () => ({ waypoints: {}, ticks: 0 }),
-    start: spawnNpcs,
+    start: (zone, state) => {
+      spawnNpcs(zone, state);
+      dungeons.world.start(zone, state);
+    },
     tick: wander,
-    leave: (_zone, state, object) => {
+    enter: dungeons.world.enter,
+    leave: (zone, state, object) => {
       delete state.waypoints[object.doId];
+      dungeons.world.leave(zone, state, object);
     },
     fields: avatarHandlers,
+    event: dungeons.world.event,
     replied: (zone, _state, name, result, data) => {
       if (name === "stock") sayStock(zone, result, data);
     },
@@ -341,6 +361,7 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
     }),
     start: (zone, state) => {
       spawnNpcs(zone, state);
+      dungeons.world.start(zone, state);
       for (const object of zone.objects.values()) if (object.is(DistributedBoss)) state.boss = object.doId;
       if (state.boss === 0) {
         const b = boundsOf(zone.zone);
@@ -370,7 +391,10 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
         (zone, state) => decide(zone, state),
       ),
     ],
+    enter: dungeons.world.enter,
+    leave: dungeons.world.leave,
     event: (zone, state, event) => {
+      if (dungeons.world.event(zone, state, event)) return;
       if (event.name !== "damage" || event.target !== state.boss) return;
       const boss = zone.objects.get(state.boss);
       if (boss === undefined || !boss.is(DistributedBoss) || state.shown.hp === 0) return;
@@ -440,7 +464,8 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
       );
     },
     neighbours: (spec) => neighbourhood(grid, spec.zone),
-    kinds: { field, arena },
+    kinds: { field, arena, [DUNGEON]: dungeons.kind },
+    instances: { [DUNGEON]: dungeons.template },
     async clientArrived(client, cluster) {
       const size = extent(grid);
       const x = Math.random() * size.x;

@@ -217,6 +217,11 @@ class Session {
     for (const object of this.client.objects.values()) {
       if (object.dclass === demo.DistributedNpc.dclass)
         dot(context, toScreen(...xy(object)), 3 * SCALE, COLOURS.npc);
+      if (object.dclass === demo.DistributedMover.dclass) {
+        // the dungeon's entrance (step on it, or say /dungeon NAME to go in with party NAME)
+        dot(context, toScreen(...xy(object)), 3 * SCALE, COLOURS.boss);
+        label(context, toScreen(...xy(object)), "dungeon");
+      }
     }
     if (this.avatar !== undefined) {
       const at = toScreen(cx, cy);

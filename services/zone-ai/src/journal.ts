@@ -215,6 +215,17 @@ export class ZoneJournal {
   }
 
   /**
+   * Drops everything a zone left in JetStream, for a zone that is gone for good (a closed instance's):
+   * its inputs and its snapshot (the KV bucket's messages for its key, markers included).
+   */
+  async forget(zone: ZoneRef, channel: number): Promise<void> {
+    await this.jsm.streams.purge(this.stream, { filter: this.subject(channel) });
+    await this.jsm.streams.purge(`KV_${snapshotBucket(this.root)}`, {
+      filter: `$KV.${snapshotBucket(this.root)}.${zoneToken(zone)}`,
+    });
+  }
+
+  /**
    * Drops a zone's inputs up to and including `throughSeq` (those a stored snapshot already includes);
    * returns how many were dropped. Other zones' inputs are untouched.
    */

@@ -23,6 +23,18 @@ import type {
   MethodName,
   TrackedNode,
 } from "@overworld/protocol";
+import type { Instance, InstanceActions, InstanceInfo, InstanceTemplate } from "./instances.ts";
+
+export {
+  INSTANCE_CLOSED,
+  INSTANCE_EMPTY,
+  type Instance,
+  type InstanceClosed,
+  type InstanceInfo,
+  type InstanceTemplate,
+  instanceParent,
+} from "./instances.ts";
+
 import type { RequestHandler, RequestOptions, RequestResult } from "./requests.ts";
 
 export { onRequest, RequestError, type RequestResult } from "./requests.ts";
@@ -36,6 +48,8 @@ export interface ZoneSpec {
   readonly parent: number;
   readonly zone: number;
   readonly kind: string;
+  /** The instance it belongs to (instances.ts), if any. */
+  readonly instance?: InstanceInfo;
 }
 
 /** An object as a zone sees it: class, place and its fields' latest values, decoded. */
@@ -63,7 +77,7 @@ export interface SpawnOptions {
 }
 
 /** What a hook may do; everything it does is sent when the tick ends, in order. */
-export interface Zone {
+export interface Zone extends InstanceActions {
   readonly parent: number;
   readonly zone: number;
   readonly kind: string;
@@ -199,6 +213,8 @@ export interface Cluster {
   exists(doId: number): Promise<boolean>;
   /** Makes an object a session object of a client (deleted when it goes; ejected if it is deleted). */
   addSessionObject(client: number, doId: number): void;
+  /** Opens an instance of a template (`instances`) outside any zone: nobody hears when it closes. */
+  createInstance(template: string, options?: { readonly data?: unknown }): Promise<Instance>;
 }
 
 export interface ZonePlugin {
@@ -213,6 +229,8 @@ export interface ZonePlugin {
   neighbours?(zone: ZoneSpec): readonly number[];
   // biome-ignore lint/suspicious/noExplicitAny: each kind has its own state type
   readonly kinds: { readonly [kind: string]: ZoneHooks<any> };
+  /** Templates of instances zone logic may open (`zone.openInstance(name)`; see instances.ts). */
+  readonly instances?: { readonly [name: string]: InstanceTemplate };
   /** A client said hello: give it an avatar (exactly one replica is asked). */
   clientArrived?(client: ArrivingClient, cluster: Cluster): Promise<void>;
 }

@@ -27,6 +27,7 @@ import {
   type Redis,
   UpdateForwarder,
 } from "@overworld/service";
+import { type InstanceOutput, Instances } from "./instances.ts";
 import type { ZoneJournal } from "./journal.ts";
 import { Placement, zoneKey } from "./placement.ts";
 import type { ArrivingClient, Cluster, ZonePlugin, ZoneSpec } from "./plugin.ts";
@@ -97,12 +98,20 @@ export class Replica {
   private readonly cluster: Cluster;
   /** The zones' field updates, held until a state server acknowledges them, in order (one batch in flight). */
   private readonly forwarder: UpdateForwarder;
+  /** Instances: the registry, their outputs, keeping and closing them (instances.ts). */
+  readonly instances: Instances;
   /** Zones resumed (started from a snapshot) and started fresh, for metrics and tests. */
   readonly counts = { resumed: 0, fresh: 0, inputs: 0 };
 
   constructor(private readonly deps: ReplicaDeps) {
     this.names = deps.participant.subjects;
     this.instance = String(deps.participant.channel);
+    this.instances = new Instances({
+      ...deps,
+      prefix: `${deps.redisPrefix}zone-ai:`,
+      running: () => [...this.running.values()].map((zone) => zone.spec),
+      retire: (key) => this.retire(key),
+    });
     this.cluster = this.makeCluster();
     this.forwarder = new UpdateForwarder({
       send: (batch) => deps.participant.request("ss", "updates", batch, REQUEST_TIMEOUT_MS),
@@ -162,6 +171,7 @@ export class Replica {
     });
     this.stops.push(() => subscription.unsubscribe());
     await this.control();
+    this.instances.start();
     this.controlTimer = setInterval(() => void this.control(), CONTROL_EVERY_MS);
     this.tickTimer = setInterval(() => this.tick(), MS_PER_SECOND / (plugin.tickHz ?? DEFAULT_TICK_HZ));
     log.info({ zones: this.specs.length, plugin: plugin.name }, "zone-AI replica started");
@@ -172,6 +182,7 @@ export class Replica {
     this.stopped = true;
     clearInterval(this.controlTimer);
     clearInterval(this.tickTimer);
+    this.instances.stop();
     for (const stop of this.stops.splice(0)) stop();
     await Promise.all([...this.running.values()].map((zone) => this.stopZone(zone, true)));
     await this.forwarder.drain(REQUEST_TIMEOUT_MS);
@@ -204,7 +215,11 @@ export class Replica {
         this.peers = peers;
         this.placement = new Placement(peers);
       }
-      for (const spec of this.specs) {
+      await this.instances.refresh();
+      const specs = [...this.specs, ...this.instances.specs];
+      const known = new Set(specs.map((spec) => zoneKey(spec.parent, spec.zone)));
+      for (const zone of this.running.values()) if (!known.has(zone.key)) await this.retire(zone.key); // a closed instance's
+      for (const spec of specs) {
         const key = zoneKey(spec.parent, spec.zone);
         const mine = this.placement.ownerOf(key) === this.instance;
         const zone = this.running.get(key);
@@ -226,6 +241,10 @@ export class Replica {
     try {
       const lease = await leases.acquire(key);
       if (this.stopped) return;
+      if (lease.acquired && spec.instance && !(await this.instances.isOpen(spec.instance.parent))) {
+        await leases.release(key); // closed since the placement round: it must not start again
+        return;
+      }
       if (!lease.acquired) {
         // its last owner's lease has not run out yet: try again the moment it does (not a round later)
         setTimeout(() => this.retryStart(spec, key), lease.expiresInMs + LEASE_RETRY_SLACK_MS).unref();
@@ -239,6 +258,7 @@ export class Replica {
         channel,
         dc: plugin.schema.file, // the same classes as DC_FILES (checked at start), as the plugin's handles know them
         hooks: plugin.kinds[spec.kind]!,
+        templates: plugin.instances,
         channelOf: (zone) => this.deps.channels.cached(spec.parent, zone),
         log: {
           info: (message, details) => log.info({ zone: key, ...details }, message),
@@ -315,6 +335,17 @@ export class Replica {
       await this.deps.leases.release(zone.key).catch(() => undefined);
     }
     this.deps.log.info({ zone: zone.key, handOver }, "zone stopped");
+  }
+
+  /** Stops a zone for good (a closed instance's): no snapshot, its outputs so far sent, its lease given up. */
+  private async retire(key: string): Promise<void> {
+    const zone = this.running.get(key);
+    if (zone === undefined) return;
+    this.running.delete(key);
+    for (const stop of zone.stops) stop();
+    await zone.chain;
+    await this.deps.leases.release(key).catch(() => undefined);
+    this.deps.log.info({ zone: key }, "zone retired");
   }
 
   /** The zone's lease was lost (expired or taken): it stops at once, without writing anything. */
@@ -416,6 +447,9 @@ export class Replica {
   private send(zone: RunningZone, outputs: readonly ZoneOutput[]): void {
     if (outputs.length === 0) return;
     const sender = zone.runtime.channel;
+    // a zone that opened an instance is snapshotted at its next tick: resumed from an older snapshot
+    // without the inputs that led to the open (their objects moved on), it would forget the instance
+    if (outputs.some((output) => output.op === "open-instance")) zone.lastSnapshotAt = 0;
     zone.chain = zone.chain.then(async () => {
       for (const output of outputs) {
         try {
@@ -463,6 +497,11 @@ export class Replica {
         await ss("delete", { doId: output.doId }).catch((error: unknown) => {
           if ((error as { code?: string }).code !== "unknown_object") throw error; // a replay deleting it again
         });
+        return;
+      case "open-instance":
+      case "enter-instance":
+      case "leave-instance":
+        await this.instances.perform(zone, output satisfies InstanceOutput);
         return;
       case "event":
         publish(participant.nc, this.names.participant(output.channel), {
@@ -535,6 +574,7 @@ export class Replica {
           throw error;
         }
       },
+      createInstance: (template, options = {}) => this.instances.create(template, options.data ?? null),
       addSessionObject: (client, doId) => {
         publish(participant.nc, this.names.participant(client), {
           kind: "add-session-object",

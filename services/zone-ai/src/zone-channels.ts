@@ -47,6 +47,14 @@ export class ZoneChannels {
     return channel;
   }
 
+  /** Forgets the channels of zones that are gone for good (a closed instance's); their numbers are not reused. */
+  async forget(parent: number, zones: readonly number[]): Promise<void> {
+    if (zones.length === 0) return;
+    const keys = zones.map((zone) => zoneKey(parent, zone));
+    await this.redis.hdel(`${this.prefix}zone-channels`, ...keys);
+    for (const key of keys) this.known.delete(key);
+  }
+
   /** The channel of a zone already asked for (synchronous, for zone logic); throws if never asked. */
   cached(parent: number, zone: number): number {
     const channel = this.known.get(zoneKey(parent, zone));

@@ -293,6 +293,14 @@ export class ZoneLeases {
     return Number((await this.redis.get(this.tokenKey(zone))) ?? 0);
   }
 
+  /**
+   * Deletes the fencing-token counters of zones that are gone for good (a closed instance's, whose key is
+   * never used again); their leases must be free.
+   */
+  async forget(zones: readonly string[]): Promise<void> {
+    if (zones.length > 0) await this.redis.del(...zones.map((zone) => this.tokenKey(zone)));
+  }
+
   private lose(zone: string, lease: Held, reason: LostReason): void {
     this.held.delete(zone);
     this.options.log?.warn({ zone, token: lease.token, reason }, "zone lease lost");

@@ -24,9 +24,10 @@ import {
   packField,
   unpackField,
 } from "@overworld/protocol";
+import { type InstanceOutput, instanceActions } from "./instances.ts";
 import { ZoneNotifier } from "./notifications.ts";
 import { canonicalOrder } from "./ordering.ts";
-import type { FieldHandler, Zone, ZoneHooks, ZoneObject, ZoneSpec } from "./plugin.ts";
+import type { FieldHandler, Zone, ZoneHooks, ZoneObject, ZonePlugin, ZoneSpec } from "./plugin.ts";
 import { type RequestOutput, type RequestsSnapshot, ZoneRequests } from "./requests.ts";
 
 /** One entry of a zone's journal: what was sent to its channel, when, and its place in the journal. */
@@ -66,7 +67,8 @@ export type ZoneOutput =
       readonly data: unknown;
       readonly origin: [number, number];
     }
-  | RequestOutput;
+  | RequestOutput
+  | InstanceOutput;
 
 /**
  * One field update a zone sends: [doId, fieldId, whole value], and for an edit inside a stored container
@@ -112,6 +114,8 @@ export interface ZoneRuntimeOptions {
   /** The zone channel of another zone of the same parent. */
   readonly channelOf: (zone: number) => number;
   readonly log: Zone["log"];
+  /** The plugin's instance templates (`zone.openInstance`). */
+  readonly templates?: ZonePlugin["instances"];
 }
 
 /** Spawned objects below this many ids left ask for a new block (see `idsLow`). */
@@ -521,6 +525,14 @@ export class ZoneRuntime {
         this.timers.push({ at: this.now + ms, name, data, order: this.timerOrder++ });
       },
       log,
+      ...instanceActions({
+        spec,
+        templates: this.options.templates,
+        takeId: () => this.takeId(),
+        origin: () => [this.lastSeq, this.eventIndex], // not counted as an event: event origins stay as they were
+        push: (output) => this.push(output),
+        runs: (doId) => this.objects.has(doId),
+      }),
     };
     return zone;
   }
