@@ -1,19 +1,19 @@
 /**
  * Builds one workspace package for publishing (its `prepack`, so `pnpm pack` and `pnpm publish` run it):
- * JavaScript that plain `node` runs and declarations that a game team's own `tsc` reads, in `dist/`.
+ * JavaScript that plain `node` runs and declarations that a game team's own `tsc` reads, in `dist/npm/`.
  *
  * In the workspace a package's `exports` name its TypeScript sources (the dev loop and the tests run them
  * with tsx and vitest); its `publishConfig` names what the tarball holds instead, and pnpm writes those
  * fields into the packed manifest (with `workspace:*` dependencies turned into versions). This script
- * builds what `publishConfig` names, by convention: `./dist/P.js` from `src/P.ts`, `./dist/types/P.d.ts`
- * from the declarations of `src/P.ts`.
+ * builds what `publishConfig` names, by convention: `./dist/npm/P.js` from `src/P.ts`,
+ * `./dist/npm/types/P.d.ts` from the declarations of `src/P.ts`.
  *
  * - JavaScript: esbuild bundles each entry with the package's own modules (splitting what entries share,
  *   so an entry imported twice is one module), leaving every package import to node; `#imports` the
  *   package maps stay imports (a bundler of the game's picks the browser's or node's).
  * - Declarations: one incremental program over every package with types (tsconfig.types.json, `tsc -b`, kept in
  *   node_modules/.cache/overworld-types),
- *   whose share for this package is copied into dist/types.
+ *   whose share for this package is copied into dist/npm/types.
  * - A bare import of the bundle that is not one of the package's dependencies fails the build, naming it.
  */
 import { execFileSync } from "node:child_process";
@@ -23,8 +23,10 @@ import { relative, resolve } from "node:path";
 import { build } from "esbuild";
 
 const REPO = resolve(import.meta.dirname, "..");
-const DIST_JS = /^\.\/dist\/(.+)\.js$/;
-const DIST_TYPES = /^\.\/dist\/types\/.+\.d\.ts$/;
+/** Where the build goes: beside what else builds into dist/ (the browser bundles of pnpm build:web). */
+const OUT = "dist/npm";
+const DIST_JS = /^\.\/dist\/npm\/(.+)\.js$/;
+const DIST_TYPES = /^\.\/dist\/npm\/types\/.+\.d\.ts$/;
 /** A relative module specifier ending in .ts, in an import, export or import() of a declaration file. */
 const RELATIVE_TS = /((?:from\s+|import\()\s*")(\.{1,2}\/[^"]*?)\.ts(")/g;
 
@@ -60,15 +62,15 @@ export async function buildPackage(dir: string): Promise<void> {
   const missing = entries.filter((entry) => !existsSync(resolve(dir, "src", `${entry}.ts`)));
   if (missing.length > 0)
     throw new Error(
-      `${manifest.name}: publishConfig names dist/${missing[0]}.js but src/${missing[0]}.ts is missing`,
+      `${manifest.name}: publishConfig names ${OUT}/${missing[0]}.js but src/${missing[0]}.ts is missing`,
     );
 
-  rmSync(resolve(dir, "dist"), { recursive: true, force: true });
+  rmSync(resolve(dir, OUT), { recursive: true, force: true });
   const result = await build({
     absWorkingDir: dir,
     entryPoints: entries.map((entry) => `src/${entry}.ts`),
     outbase: "src",
-    outdir: "dist",
+    outdir: OUT,
     bundle: true,
     splitting: true,
     format: "esm",
@@ -108,11 +110,11 @@ export async function buildPackage(dir: string): Promise<void> {
       throw new Error(
         `${manifest.name}: no declarations in ${declarations}: add its sources to tsconfig.types.json`,
       );
-    cpSync(declarations, resolve(dir, "dist/types"), { recursive: true });
+    cpSync(declarations, resolve(dir, OUT, "types"), { recursive: true });
     // the sources import each other as `./x.ts`; a game's tsc reads the declarations as `./x.js`
-    for (const file of readdirSync(resolve(dir, "dist/types"), { recursive: true, encoding: "utf8" })) {
+    for (const file of readdirSync(resolve(dir, OUT, "types"), { recursive: true, encoding: "utf8" })) {
       if (!file.endsWith(".d.ts")) continue;
-      const path = resolve(dir, "dist/types", file);
+      const path = resolve(dir, OUT, "types", file);
       writeFileSync(path, readFileSync(path, "utf8").replace(RELATIVE_TS, "$1$2.js$3"));
     }
   }

@@ -4,9 +4,10 @@
  * dependencies written as versions: the tarballs a game's project installs (`overworld new DIR
  * --overworld-from DIR`) as it would the registry's packages. Prints the tarballs' paths.
  */
-import { execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { promisify } from "node:util";
 
 const REPO = resolve(import.meta.dirname, "..");
 
@@ -22,18 +23,33 @@ export function publishedPackages(): string[] {
   );
 }
 
-export function packPackages(destination: string): string[] {
+/** Packs every published package into `destination`, several at a time; resolves with the tarballs' paths. */
+export async function packPackages(destination: string, concurrency = 4): Promise<string[]> {
   mkdirSync(destination, { recursive: true });
-  return publishedPackages().map((dir) => {
-    const out = execFileSync("pnpm", ["pack", "--pack-destination", destination], {
-      cwd: dir,
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    const tarball = out.trim().split("\n").at(-1) ?? "";
-    if (!tarball.endsWith(".tgz")) throw new Error(`pnpm pack in ${dir} printed no tarball:\n${out}`);
-    return tarball;
-  });
+  // the declarations first, once: each prepack then finds them up to date
+  await run(resolve(REPO, "node_modules/.bin/tsc"), ["-b", "tsconfig.types.json"], REPO);
+  const queue = publishedPackages();
+  const tarballs: string[] = [];
+  const worker = async () => {
+    for (let dir = queue.shift(); dir !== undefined; dir = queue.shift()) {
+      const out = await run("pnpm", ["pack", "--pack-destination", destination], dir);
+      const tarball = out.trim().split("\n").at(-1) ?? "";
+      if (!tarball.endsWith(".tgz")) throw new Error(`pnpm pack in ${dir} printed no tarball:\n${out}`);
+      tarballs.push(tarball);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return tarballs.sort();
+}
+
+/** Runs a command to its end; its stdout, or an error with its output when it fails. */
+async function run(command: string, args: readonly string[], cwd: string): Promise<string> {
+  try {
+    return (await promisify(execFile)(command, [...args], { cwd, maxBuffer: 16 << 20 })).stdout;
+  } catch (error) {
+    const { stdout, stderr } = error as { stdout?: string; stderr?: string };
+    throw new Error(`${command} ${args.join(" ")} failed in ${cwd}:\n${stdout ?? ""}${stderr ?? ""}`);
+  }
 }
 
 if (process.argv[1] === import.meta.filename) {
@@ -42,5 +58,5 @@ if (process.argv[1] === import.meta.filename) {
     process.stderr.write("usage: pnpm pack:packages DIR\n");
     process.exit(2);
   }
-  for (const tarball of packPackages(resolve(destination))) console.log(tarball);
+  for (const tarball of await packPackages(resolve(destination))) console.log(tarball);
 }

@@ -25,7 +25,7 @@ import {
   freeUdpPort,
   type ProcessSpec,
   roleOf,
-  SERVICE_ORDER,
+  type ServiceName,
   serviceEntry,
 } from "./cluster-processes.ts";
 
@@ -33,6 +33,15 @@ const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
 /** The last lines of each process kept, to explain a service that did not come up. */
 const KEPT_LINES = 40;
 const SCAN_COUNT = 500;
+/**
+ * The services in the order they start: the director first (everyone joins through it), the zone AI last
+ * (it creates objects through the state server); those in between need only the director.
+ */
+const STAGES: readonly (readonly ServiceName[])[] = [
+  ["message-director"],
+  ["state-server", "uberdog", "client-agent"],
+  ["zone-ai"],
+];
 
 export interface LocalClusterOptions {
   /** The game's `.dc` files, in order (the clients must load the same classes: the schema hash). */
@@ -91,6 +100,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     const natsPort = await freeTcpPort();
     await ensureNatsTrust(trust, { host: "127.0.0.1", port: natsPort });
     nats = await startNatsServer(trust, { host: "127.0.0.1", port: natsPort });
+    const natsUrl = nats.url;
     const agentAddress = `127.0.0.1:${await freeUdpPort()}`;
     const uberdogPort = await freeTcpPort();
     const common: NodeJS.ProcessEnv = {
@@ -103,34 +113,37 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       EVENT_STREAM: `OW_EVENTS_${sql.toUpperCase()}`,
       ...options.env,
     };
-    for (const service of SERVICE_ORDER) {
-      const replicas = service === "zone-ai" ? (options.zoneAis ?? 1) : 1;
+    const spec = async (service: ServiceName, replica: number): Promise<ProcessSpec> => {
+      const label = `${service}-${replica}`;
+      const httpPort = service === "uberdog" ? uberdogPort : await freeTcpPort();
+      return {
+        label,
+        entry: serviceEntry(service),
+        env: {
+          ...common,
+          ...serviceNatsEnv(trust, natsUrl, roleOf(service)),
+          REDIS_PREFIX: service === "message-director" ? `ow:${name}:md:` : `ow:${name}:`,
+          DB_SCHEMA: `ow_${sql}_${service.replaceAll("-", "_")}`,
+          ...(service === "client-agent"
+            ? { UDP_PORT: agentAddress.split(":")[1] ?? "", PUBLIC_ADDRESS: agentAddress }
+            : {}),
+          HTTP_PORT: String(httpPort),
+          INSTANCE_ID: `${name}-${label}`,
+        },
+        healthPort: httpPort,
+      };
+    };
+    for (const stage of STAGES) {
       const group: ProcessSpec[] = [];
-      for (let i = 1; i <= replicas; i++) {
-        const label = `${service}-${i}`;
-        const httpPort = service === "uberdog" ? uberdogPort : await freeTcpPort();
-        group.push({
-          label,
-          entry: serviceEntry(service),
-          env: {
-            ...common,
-            ...serviceNatsEnv(trust, nats.url, roleOf(service)),
-            REDIS_PREFIX: service === "message-director" ? `ow:${name}:md:` : `ow:${name}:`,
-            DB_SCHEMA: `ow_${sql}_${service.replaceAll("-", "_")}`,
-            ...(service === "client-agent"
-              ? { UDP_PORT: agentAddress.split(":")[1] ?? "", PUBLIC_ADDRESS: agentAddress }
-              : {}),
-            HTTP_PORT: String(httpPort),
-            INSTANCE_ID: `${name}-${label}`,
-          },
-          healthPort: httpPort,
-        });
+      for (const service of stage) {
+        const replicas = service === "zone-ai" ? (options.zoneAis ?? 1) : 1;
+        for (let i = 1; i <= replicas; i++) group.push(await spec(service, i));
       }
       const late = await cluster.launchGroup(group);
-      if (late.length > 0 || exits.length > 0) {
-        const label = late[0]?.spec.label ?? exits[0] ?? service;
-        const said = (lines.get(late[0]?.spec.label ?? `${service}-1`) ?? []).join("\n");
-        throw new Error(`${label} did not come up; its last lines:\n${said}`);
+      const failed = late[0]?.spec.label ?? exits[0];
+      if (failed !== undefined) {
+        const said = (lines.get(failed.split(" ")[0] ?? "") ?? []).join("\n");
+        throw new Error(`${failed}: the service did not come up; its last lines:\n${said}`);
       }
     }
     return { uberdog: `http://127.0.0.1:${uberdogPort}`, clientAgent: agentAddress, version, name, stop };

@@ -11,9 +11,11 @@ import { basename, dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { CLI_ENTRY } from "../cluster-processes.ts";
 
-const TEMPLATE = resolve(dirname(CLI_ENTRY), "../template");
-/** This command's package: its version is the default version of the game's Overworld dependencies. */
-const CLI_PACKAGE = JSON.parse(readFileSync(resolve(dirname(CLI_ENTRY), "../package.json"), "utf8")) as {
+/** This command's package: libs/cli in the repository, the installed package's folder otherwise. */
+const CLI_ROOT = packageRoot(CLI_ENTRY);
+const TEMPLATE = resolve(CLI_ROOT, "template");
+/** Its version is the default version of the game's Overworld dependencies. */
+const CLI_PACKAGE = JSON.parse(readFileSync(resolve(CLI_ROOT, "package.json"), "utf8")) as {
   readonly version: string;
 };
 /** What the game's code imports. */
@@ -102,6 +104,13 @@ function parse(argv: readonly string[]) {
       help: { type: "boolean", short: "h" },
     },
   });
+}
+
+/** The folder of the package.json nearest above `file`. */
+function packageRoot(file: string): string {
+  let dir = dirname(file);
+  while (!existsSync(join(dir, "package.json")) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
 }
 
 /** A valid npm package name from a directory's name. */
