@@ -17,13 +17,15 @@ const CLI = resolve(import.meta.dirname, "../../libs/cli/src/main.ts");
 const work = mkdtempSync(join(tmpdir(), "ow-new-"));
 const tarballs = join(work, "tarballs");
 
-/** The environment of a command of the new project: this suite's own vitest and NATS left out. */
+/** The environment of a command of the new project: this suite's own vitest and NATS left out, no colours. */
 function projectEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(
-    Object.entries(process.env).filter(
-      ([key]) => !key.startsWith("VITEST") && key !== "NATS_URL" && key !== "OW_TEST_NATS_TRUST",
+  const own = ["NATS_URL", "OW_TEST_NATS_TRUST", "FORCE_COLOR"];
+  return {
+    ...Object.fromEntries(
+      Object.entries(process.env).filter(([key]) => !key.startsWith("VITEST") && !own.includes(key)),
     ),
-  );
+    NO_COLOR: "1",
+  };
 }
 
 function overworld(args: readonly string[]) {
@@ -65,7 +67,7 @@ describe("overworld new", () => {
     const test = await runToEnd("pnpm", ["test"], { cwd: game, env });
     expect(test.code, test.stdout + test.stderr).toBe(0);
     expect(test.stdout).toMatch(/Tests\s+2 passed/);
-  }, 400_000);
+  }, 600_000);
 
   it("refuses a directory that is not empty, and tarballs that lack a package the game needs", async () => {
     const full = join(work, "full");
