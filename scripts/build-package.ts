@@ -32,6 +32,7 @@ const RELATIVE_TS = /((?:from\s+|import\()\s*")(\.{1,2}\/[^"]*?)\.ts(")/g;
 
 interface Manifest {
   readonly name: string;
+  readonly exports?: Record<string, unknown>;
   readonly dependencies?: Record<string, string>;
   readonly publishConfig?: {
     readonly exports?: unknown;
@@ -57,6 +58,12 @@ export async function buildPackage(dir: string): Promise<void> {
   const manifest = JSON.parse(readFileSync(resolve(dir, "package.json"), "utf8")) as Manifest;
   const config = manifest.publishConfig;
   if (config === undefined) throw new Error(`${manifest.name}: no publishConfig, nothing to build`);
+  const published = Object.keys((config.exports ?? {}) as object);
+  const unpublished = Object.keys(manifest.exports ?? {}).filter((key) => !published.includes(key));
+  if (unpublished.length > 0)
+    throw new Error(
+      `${manifest.name}: exports ${unpublished.join(", ")} but publishConfig.exports does not: add it`,
+    );
   const all = [...targets(config.exports), ...targets(config.imports), ...targets(config.bin)];
   const entries = [...new Set(all.flatMap((target) => DIST_JS.exec(target)?.[1] ?? []))];
   const missing = entries.filter((entry) => !existsSync(resolve(dir, "src", `${entry}.ts`)));

@@ -83,5 +83,5 @@ describe("overworld new", () => {
     const lacking = await overworld(["new", join(work, "other"), "--overworld-from", few]);
     expect(lacking.code).toBe(1);
     expect(lacking.stderr).toContain("no tarball of @overworld/cli, @overworld/client, @overworld/zone-ai");
-  });
+  }, 120_000);
 });

@@ -22,6 +22,9 @@ import type {
   KeyedArray,
   TrackedNode,
 } from "@overworld/protocol";
+import type { FieldCleaner, ZoneNotification } from "./notifications.ts";
+
+export { clean, onCreated, onDeleted, onDisabled, onUpdated, refuse } from "./notifications.ts";
 
 /** A zone of the zone graph that a plugin runs, and the kind of logic that runs it. */
 export interface ZoneSpec {
@@ -144,6 +147,10 @@ export interface ZoneHooks<S> {
   fields?: readonly FieldHandler<S>[];
   event?(zone: Zone, state: S, event: ZoneEventInput): void;
   timer?(zone: Zone, state: S, name: string, data: unknown): void;
+  /** Created / updated / disabled / deleted notifications of its objects, by class (notifications.ts). */
+  notifications?: readonly ZoneNotification<S>[];
+  /** Clean hooks of fields, run before a value sent to the zone is applied (notifications.ts: `clean`). */
+  clean?: readonly FieldCleaner<S>[];
 }
 
 /** A client that said hello, for the plugin to give an avatar. */

@@ -1,8 +1,8 @@
 /**
  * The game on a real cluster: the services as local processes with this project's classes and zone
- * plugin (startLocalCluster; it needs nats-server on the PATH, and Redis and PostgreSQL: REDIS_URL,
- * DATABASE_URL, else the local ones; `docker compose up -d nats redis postgres` does not do: the cluster
- * starts a NATS of its own). A player connects, sees its avatar and the coins, and picks one up.
+ * plugin (startLocalCluster: it starts a NATS of its own, so it needs nats-server on the PATH, and Redis
+ * and PostgreSQL: REDIS_URL, DATABASE_URL, else the local ones). A player connects, sees its avatar and
+ * the coins, and picks one up.
  */
 import { type LocalCluster, startLocalCluster } from "@overworld/cli/cluster";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -22,7 +22,12 @@ afterAll(async () => {
 }, 60_000);
 
 it("a player sees its avatar and the coins, and picks one up", async () => {
-  player = await joinGame(cluster.uberdog, `player${process.pid}`, "correct horse battery", cluster.version);
+  player = await joinGame(
+    cluster.uberdogUrl,
+    `player${process.pid}`,
+    "correct horse battery",
+    cluster.version,
+  );
   const { client, avatar } = player;
   expect(avatar.dclass.name).toBe("Player");
   expect(avatar.fields.get("setScore")).toEqual([0]);
