@@ -26,8 +26,9 @@ export function publishedPackages(): string[] {
 /** Packs every published package into `destination`, several at a time; resolves with the tarballs' paths. */
 export async function packPackages(destination: string, concurrency = 4): Promise<string[]> {
   mkdirSync(destination, { recursive: true });
-  // the declarations first, once: each prepack then finds them up to date
-  await run(resolve(REPO, "node_modules/.bin/tsc"), ["-b", "tsconfig.types.json"], REPO);
+  // the declarations first, once, from scratch (tsc -b goes by modification times, which a checkout or a
+  // merge can leave older than the last build): each prepack then finds them up to date
+  await run(resolve(REPO, "node_modules/.bin/tsc"), ["-b", "--force", "tsconfig.types.json"], REPO);
   const queue = publishedPackages();
   const tarballs: string[] = [];
   const worker = async () => {
