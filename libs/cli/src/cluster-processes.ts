@@ -1,5 +1,5 @@
 /**
- * The cluster as local processes: each service a `node --import tsx services/<name>/src/main.ts` child
+ * The cluster as local processes: each service a `node --import tsx <its main module>` child
  * with an environment of its own, ready once its /healthz answers 200, stopped in the reverse of the
  * order it started (so each service still finds the message director when it says goodbye).
  * `pnpm overworld start` runs the cluster with it, and so do the benchmarks under bench/ (with names and
@@ -7,11 +7,19 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
+import { createRequire } from "node:module";
 import { createServer } from "node:net";
-import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import type { Role } from "@overworld/protocol";
+import { REPO } from "./repo.ts";
 
-const REPO = resolve(import.meta.dirname, "../../..");
+/**
+ * Finds the services, this command and tsx as packages: the workspace's sources in the repository, the
+ * built JavaScript of the installed packages in a game's project.
+ */
+const require = createRequire(import.meta.url);
+/** tsx's loader, by URL: a game's plugin and schema are TypeScript, whatever the cwd. */
+export const TSX_LOADER = pathToFileURL(require.resolve("tsx")).href;
 const DEFAULT_HEALTH_TIMEOUT_MS = 30_000;
 const HEALTH_POLL_MS = 200;
 const DEFAULT_STOP_GRACE_MS = 5_000;
@@ -37,13 +45,13 @@ export function roleOf(name: ServiceName): Role {
   return name === "uberdog" ? "admin" : name;
 }
 
-/** The main module of a service. */
-export function serviceEntry(name: ServiceName): string {
-  return resolve(REPO, "services", name, "src/main.ts");
+/** The main module of a service (or of the link end). */
+export function serviceEntry(name: ServiceName | "link" | "signaling"): string {
+  return require.resolve(`@overworld/${name}/main`);
 }
 
 /** The `overworld` command's main module (`bots`, `start`, ...), for running it as a child process. */
-export const CLI_ENTRY = resolve(REPO, "libs/cli/src/main.ts");
+export const CLI_ENTRY = require.resolve("@overworld/cli/main");
 
 export interface ProcessSpec {
   /** Names the process in log lines and messages, e.g. `state-server-1`. */
@@ -195,9 +203,9 @@ export class ClusterProcesses {
     const { spec } = managed;
     const child = spawn(
       process.execPath,
-      [...(spec.nodeArgs ?? []), "--import", "tsx", spec.entry, ...(spec.args ?? [])],
+      [...(spec.nodeArgs ?? []), "--import", TSX_LOADER, spec.entry, ...(spec.args ?? [])],
       {
-        cwd: this.options.cwd ?? REPO,
+        cwd: this.options.cwd ?? REPO ?? process.cwd(),
         env: spec.env,
         stdio: ["ignore", "pipe", "pipe"],
         detached: spec.detached ?? true,

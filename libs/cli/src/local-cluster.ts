@@ -75,6 +75,8 @@ export function namespace(name: string): Namespace {
 export interface LocalClusterOptions {
   /** Names the run (its namespace, its log file) and is the cluster version the bots say hello with. */
   readonly name: string;
+  /** The cluster's `.dc` files (default: the demo world's). */
+  readonly dcFiles?: readonly string[];
   /** Variables of the zone-AI replicas: the demo world's map and NPCs (DEMO_GRID, DEMO_NPCS_PER_ZONE). */
   readonly zoneAiEnv: Readonly<Record<string, string>>;
   /** Client slots of the client agent (the most bots a run will log in). */
@@ -99,7 +101,7 @@ export interface LocalClusterOptions {
 export class LocalCluster {
   readonly ns: Namespace;
   readonly version: string;
-  readonly dcFiles = [DEMO_DC];
+  readonly dcFiles: readonly string[];
   readonly databaseUrl: string;
   /** Set when a service exited on its own under `onCrash: "fail"`: the run is void. */
   failure: Error | undefined;
@@ -130,6 +132,7 @@ export class LocalCluster {
   constructor(readonly options: LocalClusterOptions) {
     this.ns = namespace(options.name);
     this.version = options.name;
+    this.dcFiles = options.dcFiles?.map((path) => resolve(path)) ?? [DEMO_DC];
     this.databaseUrl = options.databaseUrl ?? process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
     this.dir = mkdtempSync(join(tmpdir(), `overworld-${options.name}-`));
     this.natsDir = join(this.dir, "nats");
@@ -439,4 +442,43 @@ function redisLoaded(port: number): Promise<boolean> {
     });
     socket.once("error", () => done(false));
   });
+}
+
+/** What a game's tests start: its classes and its zone plugin. */
+export interface GameClusterOptions {
+  /** The game's `.dc` files, in order (its clients load the same classes: the schema hash). */
+  readonly dcFiles: readonly string[];
+  /** Its zone-AI plugin: a module exporting a ZonePlugin as `plugin` or default, TypeScript or JavaScript. */
+  readonly plugin: string;
+  /** Names the run; also the cluster version the game's clients say in their hello (default "game"). */
+  readonly name?: string;
+  /** Zone-AI replicas (default 1). */
+  readonly zoneAis?: number;
+  /** The most clients the client agent takes (default 64). */
+  readonly maxClients?: number;
+}
+
+/**
+ * A game's cluster for its tests (`import { startLocalCluster } from "@overworld/cli/cluster"`, as the
+ * project `overworld new` makes does): every service a local process, zone AI running the game's plugin,
+ * under names and ports of the run's own. It needs nats-server (PATH or /usr/sbin), and Redis and
+ * PostgreSQL (REDIS_URL, DATABASE_URL, else the local ones). Resolves once every service is healthy
+ * (`uberdogUrl` to register and log in, `version` for the hello); `stop()` removes what the run made.
+ */
+export async function startLocalCluster(options: GameClusterOptions): Promise<LocalCluster> {
+  const cluster = new LocalCluster({
+    name: options.name ?? "game",
+    dcFiles: options.dcFiles,
+    zoneAiEnv: { PLUGIN: resolve(options.plugin) },
+    maxClients: options.maxClients ?? 64,
+    replicas: { "zone-ai": options.zoneAis ?? 1 },
+    onCrash: "fail",
+  });
+  try {
+    await cluster.start();
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
+  return cluster;
 }

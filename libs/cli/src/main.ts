@@ -1,6 +1,7 @@
 #!/usr/bin/env -S node --import tsx
 /**
- * The `overworld` command. Run from the repository root as `pnpm overworld <command> ...`.
+ * The `overworld` command. Run from the repository root as `pnpm overworld <command> ...`, and in a game's
+ * project (made by `overworld new`) as `npx overworld <command> ...`.
  */
 import { runAdminCommand } from "./commands/admin.ts";
 import { runBotsCommand } from "./commands/bots.ts";
@@ -8,13 +9,20 @@ import { runDcCommand } from "./commands/dc.ts";
 import { runSignalingCommand } from "./commands/federation.ts";
 import { runFightersCommand } from "./commands/fighters.ts";
 import { runNatsCommand } from "./commands/nats.ts";
+import { runNewCommand } from "./commands/new.ts";
+import { runServiceCommand } from "./commands/service.ts";
 import { runStartCommand } from "./commands/start.ts";
 
 const USAGE = `usage: pnpm overworld <command>
 
 commands:
-  start [--help]     run the cluster as local processes with the demo world (--cluster NAME --signaling URL:
-                     one of several linked clusters; --federation-demo: main, two linked clusters, bots)
+  new DIR [--help]   make a new game's project: schema (.dc and TypeScript), zone plugin, client, test, compose
+                     file (--overworld-from DIR: Overworld's packages from pnpm pack's tarballs)
+  start [--help]     run the cluster as local processes with the demo world, or a game's (--dc FILES --plugin
+                     FILE); --cluster NAME --signaling URL: one of several linked clusters; --federation-demo:
+                     main, two linked clusters, bots
+  service NAME       run one service in the foreground (message-director, state-server, uberdog, client-agent,
+                     zone-ai, link, signaling), configured by its environment: a container's command
   signaling          run main: the directory of clusters, link policy and tokens, rendezvous and relay
   fighters           players who hit the demo world's boss and print what it shows (--help)
   bots --count N     log in N bots that walk the demo world; live progress, then a latency report (--help)
@@ -31,8 +39,12 @@ async function main(argv: readonly string[]): Promise<number> {
   switch (command) {
     case "dc":
       return runDcCommand(rest);
+    case "new":
+      return runNewCommand(rest);
     case "start":
       return runStartCommand(rest);
+    case "service":
+      return runServiceCommand(rest);
     case "bots":
       return runBotsCommand(rest);
     case "nats":

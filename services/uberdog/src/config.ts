@@ -68,8 +68,11 @@ import { parseMetricsSources } from "./cluster-stats.ts";
 import { type ScryptParameters, scryptParameterProblem } from "./passwords.ts";
 
 const DEFAULT_HTTP_PORT = 8000;
-/** Where `pnpm build:web` puts the dashboard. */
-const DEFAULT_DASHBOARD_DIR = resolve(import.meta.dirname, "../web/dist");
+/** Where `pnpm build:web` puts the dashboard: web/dist beside src/, from the sources or the built package (dist/npm/). */
+const DEFAULT_DASHBOARD_DIR = resolve(
+  import.meta.dirname.replace(/[\\/](src|dist[\\/]npm([\\/]chunks)?)$/, ""),
+  "web/dist",
+);
 /** The demo world's doId. */
 const DEFAULT_MAP_PARENT_ID = 1000;
 const MAX_TOKEN_EXPIRE_SECONDS = 86_400;

@@ -14,11 +14,13 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { encodeKey, newSeed, signingKeyFromSeed } from "@overworld/federation";
-import { CLI_ENTRY, ClusterProcesses } from "../cluster-processes.ts";
+import { CLI_ENTRY, ClusterProcesses, serviceEntry } from "../cluster-processes.ts";
+import { REPO } from "../repo.ts";
 
-const REPO = resolve(import.meta.dirname, "../../../..");
-const SIGNALING_ENTRY = resolve(REPO, "services/signaling/src/main.ts");
-const SIGNALING_DIR = resolve(REPO, ".overworld/signaling");
+/** Where the clusters' trust and keys are kept (.overworld/): the repository, or the game's project. */
+const HOME = REPO ?? process.cwd();
+const SIGNALING_ENTRY = serviceEntry("signaling");
+const SIGNALING_DIR = resolve(HOME, ".overworld/signaling");
 export const SIGNALING_HTTP_PORT = 9000;
 const SIGNALING_UDP_PORT = 9001;
 const SIGNALING_RELAY_PORT = 9002;
@@ -48,7 +50,7 @@ export function clusterLayout(name: string | undefined, offset: number, natsPort
     return {
       name,
       natsPort,
-      natsTrustDir: resolve(REPO, ".overworld/nats"),
+      natsTrustDir: resolve(HOME, ".overworld/nats"),
       uberdogPort: 8000,
       clientAgentUdpPort: 40000,
       linkUdpPort: 41000,
@@ -60,7 +62,7 @@ export function clusterLayout(name: string | undefined, offset: number, natsPort
   return {
     name,
     natsPort: natsPort + offset,
-    natsTrustDir: resolve(REPO, ".overworld/clusters", name, "nats"),
+    natsTrustDir: resolve(HOME, ".overworld/clusters", name, "nats"),
     uberdogPort: 8000 + offset,
     clientAgentUdpPort: 40000 + offset,
     linkUdpPort: 41000 + offset,
@@ -76,7 +78,7 @@ export function clusterLayout(name: string | undefined, offset: number, natsPort
 
 /** A cluster's key seed file (made once): every link end of the cluster holds it. */
 export function clusterKeyFile(name: string): string {
-  return ensureSecret(resolve(REPO, ".overworld/clusters", name, "cluster.seed"), () =>
+  return ensureSecret(resolve(HOME, ".overworld/clusters", name, "cluster.seed"), () =>
     Buffer.from(newSeed()).toString("hex"),
   );
 }

@@ -17,6 +17,7 @@ import {
   serviceEntry,
 } from "../cluster-processes.ts";
 import { logLineFormatter } from "../log-lines.ts";
+import { REPO } from "../repo.ts";
 import { type ClusterLayout, clusterKeyFile, clusterLayout, runFederationDemo } from "./federation.ts";
 
 /**
@@ -28,13 +29,12 @@ import { type ClusterLayout, clusterKeyFile, clusterLayout, runFederationDemo } 
  * (../cluster-processes.ts), which the benchmarks use too.
  */
 
-const REPO = resolve(import.meta.dirname, "../../../..");
 /** The cluster's own NATS (the machine's, if any, on 4222, is not used: it has no credentials). */
 const NATS_PORT = Number(process.env.OVERWORLD_NATS_PORT ?? 4223);
 
 const NETCODE_KEY_BYTES = 32;
-/** The demo world's browser client, built by `pnpm build:web`; uberdog serves it at /play/. */
-const DEMO_WEB_CLIENT = resolve(REPO, "examples/demo/web/dist");
+/** The demo world's browser client, built by `pnpm build:web`; uberdog serves it at /play/ (in the repository). */
+const DEMO_WEB_CLIENT = REPO === undefined ? undefined : resolve(REPO, "examples/demo/web/dist");
 
 interface ServiceSpec {
   readonly replicas: number;
@@ -56,7 +56,10 @@ function servicesOf(layout: ClusterLayout): Readonly<Record<ServiceName, Service
     uberdog: {
       replicas: 1,
       port: layout.uberdogPort,
-      env: { CLIENT_AGENT_WEBSOCKETS: `ws://127.0.0.1:${webSocketPort}`, PLAY_DIR: DEMO_WEB_CLIENT },
+      env: {
+        CLIENT_AGENT_WEBSOCKETS: `ws://127.0.0.1:${webSocketPort}`,
+        ...(DEMO_WEB_CLIENT === undefined ? {} : { PLAY_DIR: DEMO_WEB_CLIENT }),
+      },
     },
     "client-agent": {
       replicas: 1,
@@ -74,15 +77,18 @@ function servicesOf(layout: ClusterLayout): Readonly<Record<ServiceName, Service
 /** Bots walk for this long unless the cluster is stopped first (a day). */
 const BOTS_FOREVER_SECONDS = 86_400;
 
-const START_USAGE = `usage: pnpm overworld start [--bots N] [--zone-ais N] [--state-servers N] [--directors N] [--dc FILE,...]
+const START_USAGE = `usage: pnpm overworld start [--dc FILE,... --plugin FILE] [--bots N] [--zone-ais N] [--state-servers N] [--directors N]
 
 Starts the cluster as local processes with the demo world (examples/demo: its classes, and its zone
-logic run by the zone-AI replicas).
+logic run by the zone-AI replicas), or with a game's own classes and zone logic (--dc and --plugin; in a
+project made by overworld new, outside the repository, both are needed).
+  --dc FILES           .dc files to load, comma-separated (default examples/demo/demo.dc)
+  --plugin FILE        the zone-AI plugin the replicas run: a module exporting a ZonePlugin as \`plugin\` or
+                       default, TypeScript or JavaScript (default: the demo world, examples/demo/plugin.ts)
   --bots N             also start N bots walking the world (pnpm overworld bots), until Ctrl-C
   --zone-ais N         zone-AI replicas (default 1); the zones are spread over them
   --state-servers N    state-server replicas (default 1)
   --directors N        message-director replicas (default 1; one acts, the others stand by)
-  --dc FILES           .dc files to load, comma-separated (default examples/demo/demo.dc)
   --cluster NAME       one of several clusters on this machine: its own NATS, Redis keys, Postgres schemas
                        and ports (--port-offset N: NATS 4223+N, uberdog 8000+N, players' UDP 40000+N,
                        link UDP 41000+N, operations ports from 7100+20N)
@@ -103,6 +109,7 @@ function parseStartArgs(argv: readonly string[]) {
     args: [...argv],
     options: {
       dc: { type: "string" },
+      plugin: { type: "string" },
       "state-servers": { type: "string" },
       directors: { type: "string" },
       "zone-ais": { type: "string" },
@@ -136,8 +143,16 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
     process.stdout.write(START_USAGE);
     return 0;
   }
-  const dcFiles = (values.dc ?? "examples/demo/demo.dc").split(",").map((path) => resolve(REPO, path));
-  const missing = dcFiles.find((path) => !existsSync(path));
+  if (REPO === undefined && (values.dc === undefined || values.plugin === undefined)) {
+    process.stderr.write(
+      "error: outside the Overworld repository there is no demo world: name your game's --dc files and --plugin\n",
+    );
+    return 2;
+  }
+  const base = REPO ?? process.cwd();
+  const dcFiles = (values.dc ?? "examples/demo/demo.dc").split(",").map((path) => resolve(base, path));
+  const plugin = values.plugin === undefined ? undefined : resolve(base, values.plugin);
+  const missing = [...dcFiles, ...(plugin === undefined ? [] : [plugin])].find((path) => !existsSync(path));
   if (missing) {
     process.stderr.write(`error: cannot read ${missing}: no such file\n`);
     return 1;
@@ -173,13 +188,15 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
   const SERVICES = servicesOf(layout);
   const NATS_TRUST_DIR = layout.natsTrustDir;
   const CLIENT_AGENT_ADDRESSES = `127.0.0.1:${layout.clientAgentUdpPort}`;
-  console.log("building the browser client (pnpm build:web)");
-  if (spawnSync("pnpm", ["-s", "build:web"], { cwd: REPO, stdio: "inherit" }).status !== 0) {
-    process.stderr.write("error: pnpm build:web failed (see above)\n");
-    return 1;
+  if (REPO !== undefined) {
+    console.log("building the browser client (pnpm build:web)");
+    if (spawnSync("pnpm", ["-s", "build:web"], { cwd: REPO, stdio: "inherit" }).status !== 0) {
+      process.stderr.write("error: pnpm build:web failed (see above)\n");
+      return 1;
+    }
+    console.log("starting the local Redis and PostgreSQL if they are down");
+    spawnSync("bash", [resolve(REPO, "scripts/services-up.sh")], { stdio: "inherit" });
   }
-  console.log("starting the local Redis and PostgreSQL if they are down");
-  spawnSync("bash", [resolve(REPO, "scripts/services-up.sh")], { stdio: "inherit" });
   await ensureNatsTrust(NATS_TRUST_DIR, { host: "127.0.0.1", port: layout.natsPort });
   let nats: Awaited<ReturnType<typeof startNatsServer>>;
   try {
@@ -199,8 +216,11 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
   const env = {
     ...process.env,
     DC_FILES: dcFiles.join(","),
+    ...(plugin === undefined ? {} : { PLUGIN: plugin }),
     // the demo world's TypeScript schema: the client agents run its validators (say: not blank)
-    ...(values.dc === undefined ? { SCHEMA_MODULE: resolve(REPO, "examples/demo/schema.ts") } : {}),
+    ...(values.dc === undefined && REPO !== undefined
+      ? { SCHEMA_MODULE: resolve(REPO, "examples/demo/schema.ts") }
+      : {}),
     CLUSTER_VERSION: clusterVersion(),
     // the key uberdog seals connect tokens with, shared with the client agents: fresh for each run
     // unless given, so tokens from an earlier run are worthless
@@ -369,7 +389,7 @@ function linkProcess(
   const demo = demoOptionsFromEnv();
   return {
     label: "link-1",
-    entry: resolve(REPO, "services/link/src/main.ts"),
+    entry: serviceEntry("link"),
     env: {
       ...env,
       CLUSTER_KEY_FILE: clusterKeyFile(name),
