@@ -83,7 +83,11 @@ describe("the signed manifest's bytes", () => {
       Array.isArray(value)
         ? value.map(reversed)
         : value !== null && typeof value === "object"
-          ? Object.fromEntries(Object.entries(value).reverse().map(([k, v]) => [k, reversed(v)]))
+          ? Object.fromEntries(
+              Object.entries(value)
+                .reverse()
+                .map(([k, v]) => [k, reversed(v)]),
+            )
           : value;
     const verified = await verifyPackage(contentOf(reversed(signed), files), trust, T0 + DAY);
     expect(verified.id).toBe(manifestId(signed.manifest));
@@ -118,9 +122,7 @@ describe("verification refuses", () => {
       },
     ];
     for (const manifest of changes) {
-      const error = await refusal(
-        verifyPackage(contentOf({ ...signed, manifest }, files), trust, now),
-      );
+      const error = await refusal(verifyPackage(contentOf({ ...signed, manifest }, files), trust, now));
       expect(error.refusal).toBe("tampered");
       expect(error.message).toMatch(
         /^plugin boss-ai@1\.2\.[01] refused \(tampered\): the manifest does not match its signature \(changed after it was signed/,
@@ -138,7 +140,12 @@ describe("verification refuses", () => {
   it("a file whose bytes differ from the manifest's hash, naming the file and the chunk", async () => {
     const big = new Uint8Array(5000).map((_, i) => i % 251);
     const { content, signed } = signedPlugin(
-      { name: "boss-ai", version: "1.2.0", files: { "index.js": "export {};", "art/boss.png": big }, chunkSize: 1024 },
+      {
+        name: "boss-ai",
+        version: "1.2.0",
+        files: { "index.js": "export {};", "art/boss.png": big },
+        chunkSize: 1024,
+      },
       main,
       now,
     );
@@ -168,7 +175,9 @@ describe("verification refuses", () => {
     const error = await refusal(verifyPackage(content, trust, now));
     expect(error.refusal).toBe("untrusted");
     expect(error.message).toContain(publicKeyOf(stranger));
-    expect(error.message).toMatch(/^plugin boss-ai@1\.2\.0 refused \(untrusted\): signed by key [0-9a-f]{16} \(/);
+    expect(error.message).toMatch(
+      /^plugin boss-ai@1\.2\.0 refused \(untrusted\): signed by key [0-9a-f]{16} \(/,
+    );
     expect(error.message).toContain("which is not in the trust list of main keys");
   });
 
@@ -177,12 +186,21 @@ describe("verification refuses", () => {
     const cases: [unknown, string][] = [
       [{ ...good, version: "1.2" }, "manifest.version: a version is semver: MAJOR.MINOR.PATCH[-prerelease]"],
       [{ ...good, edge: "server-moon" }, 'manifest.edge: Invalid option: expected one of "client-client"|'],
-      [{ ...good, dependencies: { combat: "two" } }, "manifest.dependencies.combat: a semver range, e.g. ^1.2.0"],
-      [{ ...good, files: [{ ...good.files[0]!, path: "../escape.js" }] }, "manifest.files[0].path: a path is relative"],
+      [
+        { ...good, dependencies: { combat: "two" } },
+        "manifest.dependencies.combat: a semver range, e.g. ^1.2.0",
+      ],
+      [
+        { ...good, files: [{ ...good.files[0]!, path: "../escape.js" }] },
+        "manifest.files[0].path: a path is relative",
+      ],
       [{ ...good, entry: "main.js" }, "manifest.entry: the entry 'main.js' is not one of the files"],
       [{ ...good, owner: "someone" }, 'manifest: Unrecognized key: "owner"'],
       [{ ...good, format: 2 }, "manifest.format: Invalid input: expected 1"],
-      [{ ...good, files: [{ ...good.files[0]!, chunks: [] }] }, "manifest.files[0].chunks: index.js: 31 bytes make 1 chunks, not 0"],
+      [
+        { ...good, files: [{ ...good.files[0]!, chunks: [] }] },
+        "manifest.files[0].chunks: index.js: 31 bytes make 1 chunks, not 0",
+      ],
     ];
     for (const [manifest, message] of cases) {
       const error = await refusal(verifyPackage(contentOf({ manifest }, {}), trust, now));
@@ -250,7 +268,10 @@ describe("the loader", () => {
       {
         name: "combat",
         version: "2.3.0",
-        files: { "index.js": 'export { damage } from "./lib/damage.js";', "lib/damage.js": "export const damage = (n) => n * 2;" },
+        files: {
+          "index.js": 'export { damage } from "./lib/damage.js";',
+          "lib/damage.js": "export const damage = (n) => n * 2;",
+        },
       },
       main,
       now,
@@ -265,7 +286,12 @@ describe("the loader", () => {
       main,
       now,
     );
-    const loaded = await loadPlugins([boss.content, combat.content], { trust, cacheDir: cacheDir(), side: "server", now });
+    const loaded = await loadPlugins([boss.content, combat.content], {
+      trust,
+      cacheDir: cacheDir(),
+      side: "server",
+      now,
+    });
     expect(loaded.map((plugin) => `${plugin.manifest.name}@${plugin.manifest.version}`)).toEqual([
       "combat@2.3.0",
       "boss-ai@1.0.0",
@@ -276,13 +302,20 @@ describe("the loader", () => {
   });
 
   it("refuses an unsatisfiable set, naming the plugin, the dependency and its range, and loads nothing", async () => {
-    const boss = signedPlugin({ name: "boss-ai", version: "1.0.0", dependencies: { combat: "^2.1.0" } }, main, now);
+    const boss = signedPlugin(
+      { name: "boss-ai", version: "1.0.0", dependencies: { combat: "^2.1.0" } },
+      main,
+      now,
+    );
     const oldCombat = signedPlugin({ name: "combat", version: "1.4.0" }, main, now);
     const newCombat = signedPlugin({ name: "combat", version: "2.2.0" }, main, now);
     const a = signedPlugin({ name: "a", version: "1.0.0", dependencies: { b: "*" } }, main, now);
     const b = signedPlugin({ name: "b", version: "1.0.0", dependencies: { a: "*" } }, main, now);
     const cases: [PackageContentList, string][] = [
-      [[boss.content], "plugin boss-ai@1.0.0 refused (unsatisfiable): it needs combat ^2.1.0, which is not in the set"],
+      [
+        [boss.content],
+        "plugin boss-ai@1.0.0 refused (unsatisfiable): it needs combat ^2.1.0, which is not in the set",
+      ],
       [
         [boss.content, oldCombat.content],
         "plugin boss-ai@1.0.0 refused (unsatisfiable): it needs combat ^2.1.0, but the set holds combat@1.4.0",
@@ -291,7 +324,10 @@ describe("the loader", () => {
         [newCombat.content, oldCombat.content],
         "plugin combat@1.4.0 refused (unsatisfiable): the set holds combat twice (2.2.0 and 1.4.0); a host runs one version of a plugin",
       ],
-      [[a.content, b.content], "plugin a@1.0.0 refused (unsatisfiable): its dependencies go round: a -> b -> a"],
+      [
+        [a.content, b.content],
+        "plugin a@1.0.0 refused (unsatisfiable): its dependencies go round: a -> b -> a",
+      ],
     ];
     for (const [set, message] of cases) {
       const dir = cacheDir();
@@ -306,13 +342,19 @@ describe("the loader", () => {
     const bad = signedPlugin({ name: "boss-ai", version: "1.0.0" }, main, now);
     const dir = cacheDir();
     const error = await refusal(
-      loadPlugins([good.content, contentOf(bad.signed, { "index.js": "process.exit(1)" })], { trust, cacheDir: dir, now }),
+      loadPlugins([good.content, contentOf(bad.signed, { "index.js": "process.exit(1)" })], {
+        trust,
+        cacheDir: dir,
+        now,
+      }),
     );
     expect(error.refusal).toBe("tampered");
     expect(readdirSync(dir)).toEqual([]);
 
     const client = signedPlugin({ name: "hud", version: "1.0.0", edge: "client-server" }, main, now);
-    expect((await refusal(loadPlugins([client.content], { trust, cacheDir: dir, side: "server", now }))).message).toBe(
+    expect(
+      (await refusal(loadPlugins([client.content], { trust, cacheDir: dir, side: "server", now }))).message,
+    ).toBe(
       "plugin hud@1.0.0 refused (wrong-edge): it attaches to the client-server edge and runs on a client; this host is a server",
     );
   });

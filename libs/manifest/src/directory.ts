@@ -11,8 +11,8 @@ import { join, relative, sep } from "node:path";
 import type { SigningKey } from "@overworld/federation";
 import { z } from "zod";
 import { describeFile, fileMismatch } from "./hash.ts";
-import { DEFAULT_CHUNK_SIZE, EDGES, type Manifest, MANIFEST_FORMAT, manifestProblem } from "./manifest.ts";
-import { PackageRefused, type PackageContent, parseSignedManifest, subjectOf } from "./package.ts";
+import { DEFAULT_CHUNK_SIZE, EDGES, MANIFEST_FORMAT, type Manifest, manifestProblem } from "./manifest.ts";
+import { type PackageContent, PackageRefused, parseSignedManifest, subjectOf } from "./package.ts";
 import { type SignedManifest, signManifest } from "./signature.ts";
 
 export const PLUGIN_FILE = "plugin.json";

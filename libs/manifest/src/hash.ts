@@ -17,7 +17,10 @@ class Sha256 {
     sodium.crypto_hash_sha256_init(this.#state);
   }
   update(bytes: Uint8Array): void {
-    sodium.crypto_hash_sha256_update(this.#state, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    sodium.crypto_hash_sha256_update(
+      this.#state,
+      Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    );
   }
   digest(): string {
     const out = Buffer.alloc(sodium.crypto_hash_sha256_BYTES);

@@ -11,7 +11,13 @@ import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import semver from "semver";
 import { label, type PluginManifest, type Side, sideOf } from "./manifest.ts";
-import { type PackageContent, PackageRefused, subjectOf, type VerifiedPackage, verifyPackage } from "./package.ts";
+import {
+  type PackageContent,
+  PackageRefused,
+  subjectOf,
+  type VerifiedPackage,
+  verifyPackage,
+} from "./package.ts";
 import type { TrustList } from "./trust.ts";
 
 export interface LoaderOptions {
@@ -46,7 +52,11 @@ export async function verifyPlugins(
     const checked = await verifyPackage(content, options.trust, options.now);
     const { manifest } = checked;
     if (manifest.kind !== "plugin") {
-      throw new PackageRefused("invalid", subjectOf(manifest), "an asset is not a plugin; it has no code to load");
+      throw new PackageRefused(
+        "invalid",
+        subjectOf(manifest),
+        "an asset is not a plugin; it has no code to load",
+      );
     }
     if (options.side !== undefined && sideOf(manifest.edge) !== options.side) {
       throw new PackageRefused(
@@ -83,7 +93,11 @@ export function loadOrder<T extends { readonly manifest: PluginManifest }>(set: 
     for (const [name, range] of Object.entries(manifest.dependencies)) {
       const dependency = byName.get(name);
       if (dependency === undefined) {
-        throw new PackageRefused("unsatisfiable", subjectOf(manifest), `it needs ${name} ${range}, which is not in the set`);
+        throw new PackageRefused(
+          "unsatisfiable",
+          subjectOf(manifest),
+          `it needs ${name} ${range}, which is not in the set`,
+        );
       }
       if (!semver.satisfies(dependency.manifest.version, range)) {
         throw new PackageRefused(

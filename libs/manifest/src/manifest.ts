@@ -58,7 +58,9 @@ export const MAIN_CHANNEL = "main";
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const HEX256 = /^[0-9a-f]{64}$/;
 
-const name = z.string().regex(NAME, "a name is 1-64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit");
+const name = z
+  .string()
+  .regex(NAME, "a name is 1-64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit");
 const version = z
   .string()
   .refine((v) => semver.valid(v) === v, "a version is semver: MAJOR.MINOR.PATCH[-prerelease]");

@@ -52,9 +52,7 @@ export interface VerifiedPackage {
 
 const envelopeSchema = z.strictObject({
   manifest: z.unknown(),
-  signature: z
-    .strictObject({ key: z.string(), signedAt: z.number().int(), value: z.string() })
-    .optional(),
+  signature: z.strictObject({ key: z.string(), signedAt: z.number().int(), value: z.string() }).optional(),
 });
 
 /** The signed manifest in `value`, checked for shape only; throws `invalid`. */

@@ -183,7 +183,7 @@ function solve(constraints: Constraint[], fixed: readonly Pin[], index: Index, s
           ],
           available: [pin.version],
         },
-        `${constraint.by} asks for ${pin.name} ${constraint.range}, but its hello requires ${pin.name}@${pin.version}; a required plugin cannot be dropped or changed`,
+        `${constraint.by} asks for ${pin.name} ${constraint.range}, but the hello requires ${pin.name}@${pin.version}; a required plugin cannot be dropped or changed`,
       );
     }
   }
@@ -204,7 +204,9 @@ function solve(constraints: Constraint[], fixed: readonly Pin[], index: Index, s
     const rules = state.constraints.filter((constraint) => constraint.plugin === name);
     const versions = onSide(name, index, side);
     if (!Array.isArray(versions)) return versions;
-    const candidates = versions.filter((plugin) => rules.every((rule) => semver.satisfies(plugin.version, rule.range)));
+    const candidates = versions.filter((plugin) =>
+      rules.every((rule) => semver.satisfies(plugin.version, rule.range)),
+    );
     if (candidates.length === 0) return conflictOn(name, rules, index, side);
     let first: Solved | undefined;
     for (const candidate of candidates) {
@@ -218,9 +220,17 @@ function solve(constraints: Constraint[], fixed: readonly Pin[], index: Index, s
       if (broken !== undefined) {
         const pin = state.chosen.get(broken.plugin)!;
         const pinnedBy = state.constraints.filter((constraint) => constraint.plugin === broken.plugin);
-        outcome = conflictOn(broken.plugin, [...pinnedBy, broken, { plugin: pin.name, range: pin.version, by: "chosen" }], index, side);
+        outcome = conflictOn(
+          broken.plugin,
+          [...pinnedBy, broken, { plugin: pin.name, range: pin.version, by: "pinned" }],
+          index,
+          side,
+        );
       } else {
-        const pin: Pin = candidate.id === undefined ? { name, version: candidate.version } : { name, version: candidate.version, id: candidate.id };
+        const pin: Pin =
+          candidate.id === undefined
+            ? { name, version: candidate.version }
+            : { name, version: candidate.version, id: candidate.id };
         outcome = search({
           chosen: new Map([...state.chosen, [name, pin]]),
           constraints: sortConstraints([...state.constraints, ...added]),
@@ -252,6 +262,8 @@ function conflictOn(name: string, rules: readonly Constraint[], index: Index, si
   if (!Array.isArray(versions)) return versions;
   const ranges = sortConstraints(rules.filter((rule) => rule.plugin === name).map((rule) => ({ ...rule })))
     .map(({ range, by }) => ({ range, by }))
-    .filter((entry, at, all) => at === 0 || entry.range !== all[at - 1]!.range || entry.by !== all[at - 1]!.by);
+    .filter(
+      (entry, at, all) => at === 0 || entry.range !== all[at - 1]!.range || entry.by !== all[at - 1]!.by,
+    );
   return failure({ plugin: name, ranges, available: versions.map((plugin) => plugin.version) });
 }
