@@ -150,7 +150,7 @@ describe("verification refuses", () => {
       now,
     );
     const bad = big.slice();
-    bad[2 * 1024 + 5] ^= 1;
+    bad[2 * 1024 + 5] = bad[2 * 1024 + 5]! ^ 1;
     const tampered = contentOf(signed, { "index.js": "export {};", "art/boss.png": bad });
     const expectedChunk = signed.manifest.files[0]!.chunks[2];
     const error = await refusal(verifyPackage(tampered, trust, now));
