@@ -2,7 +2,7 @@
  * The main keys a cluster (or a client) trusts to sign packages, with their validity, so main can rotate
  * its key without a gap:
  *
- * 1. main makes a new key and the operator adds it to the list (`addKey`, valid from now);
+ * 1. main makes a new key and the operator adds it to the list (`addKey`);
  * 2. main signs again, with the new key, what it publishes;
  * 3. the operator retires the old key (`retireKey`, at a time): packages it signed before that time still
  *    load; anything it signed at or after it is refused.
@@ -53,8 +53,13 @@ function replace(list: TrustList, entry: TrustedKey): TrustList {
   return { keys: list.keys.map((candidate) => (candidate.key === entry.key ? entry : candidate)) };
 }
 
-/** The list with `key` trusted from `validFrom` on. Throws for a bad key or one already listed. */
-export function addKey(list: TrustList, key: string, label: string, validFrom = Date.now()): TrustList {
+/**
+ * The list with `key` trusted for signatures dated from `validFrom` on (default: whenever they were made).
+ * Throws for a bad key or one already listed.
+ */
+export function addKey(list: TrustList, key: string, label: string, validFrom = 0): TrustList {
+  if (decodeKey(key) === null)
+    throw new Error(`'${key}' is not an Ed25519 public key (44 characters of base64)`);
   const entry = trustedKeySchema.parse({ key, label, validFrom });
   if (list.keys.some((candidate) => candidate.key === key)) {
     throw new Error(`${describeKey(key, list)} is already in the trust list`);
