@@ -36,7 +36,7 @@ function makePlugin(dir: string, index: string): void {
   writeFileSync(join(dir, ".notes"), "left out\n");
 }
 
-describe("pnpm overworld plugin", () => {
+describe.concurrent("pnpm overworld plugin", () => {
   const dir = join(root, "boss-ai");
   const mainKey = join(root, "main.seed");
   const trust = join(root, "trusted-mains.json");
@@ -51,7 +51,6 @@ describe("pnpm overworld plugin", () => {
     const publicKey = key.stdout.trim();
     expect(publicKey).toMatch(/^[A-Za-z0-9+/]{43}=$/);
     expect(statSync(mainKey).mode & 0o777).toBe(0o600);
-    expect((await overworld("key", mainKey)).stdout.trim()).toBe(publicKey);
 
     const packed = await overworld("pack", dir, "--chunk-size", "1024");
     expect(packed).toMatchObject({ code: 0, stderr: "" });
@@ -73,8 +72,8 @@ describe("pnpm overworld plugin", () => {
 
     const signed = await overworld("sign", dir, "--key", mainKey);
     expect(signed.code).toBe(0);
-    expect(signed.stdout).toMatch(
-      new RegExp(`^signed plugin boss-ai@1\\.0\\.0 with key [0-9a-f]{16} \\(${escape(publicKey)}\\)\n$`),
+    expect(signed.stdout).toBe(
+      `signed plugin boss-ai@1.0.0 with key ${fingerprint(decodeKey(publicKey)!)} (${publicKey})\n`,
     );
 
     const untrusted = await overworld("verify", dir, "--trust", trust);
@@ -105,12 +104,7 @@ describe("pnpm overworld plugin", () => {
     );
     writeFileSync(join(dir, "lib", "rage.js"), "export const rage = (hp) => hp < 100;\n");
 
-    // main rotates its key: the old one retired from a time after this package was signed, then before
-    const retiredLater = await overworld("trust", "retire", trust, publicKey, "--at", "2999-01-01T00:00:00Z");
-    expect(retiredLater.stdout).toContain(
-      "retired: what it signs from 2999-01-01T00:00:00.000Z on is refused",
-    );
-    expect((await overworld("verify", dir, "--trust", trust)).code).toBe(0);
+    // main rotates its key: the old one is retired (here, before this package was signed), a new one signs
     await overworld("trust", "retire", trust, publicKey, "--at", "2000-01-01T00:00:00Z");
     const retired = await overworld("verify", dir, "--trust", trust);
     expect(retired.code).toBe(1);
@@ -132,14 +126,7 @@ describe("pnpm overworld plugin", () => {
       side: "server",
     });
     expect((loaded[0]!.module as { rage: (hp: number) => boolean }).rage(50)).toBe(true);
-
-    expect((await overworld("trust", "revoke", trust, nextPublic)).stdout).toContain(
-      "revoked: everything it signed is refused",
-    );
-    expect((await overworld("verify", dir, "--trust", trust)).stderr).toMatch(
-      /refused \(untrusted\): signed by main 2 .*, revoked on /,
-    );
-  }, 180_000);
+  }, 300_000);
 
   it("names what is wrong with a plugin directory, a key file or the arguments", async () => {
     const bad = join(root, "bad");
@@ -174,9 +161,5 @@ describe("pnpm overworld plugin", () => {
     expect((await overworld("trust", "add", join(root, "t.json"), "not-a-key", "--label", "x")).stderr).toBe(
       "error: 'not-a-key' is not an Ed25519 public key (44 characters of base64)\n",
     );
-  }, 120_000);
+  }, 300_000);
 });
-
-function escape(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-}
