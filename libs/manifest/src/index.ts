@@ -4,6 +4,7 @@ export * from "./hash.ts";
 export * from "./loader.ts";
 export * from "./manifest.ts";
 export * from "./package.ts";
+export * from "./remote.ts";
 export * from "./rules.ts";
 export * from "./signature.ts";
 export * from "./trust.ts";
