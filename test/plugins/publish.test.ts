@@ -3,7 +3,7 @@
  * Postgres, HTTP). Main takes only what its own key signed, checked as a cluster would; the cluster trusts
  * nothing main serves until it verified it (a file changed in main's database is refused).
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -21,6 +21,7 @@ import { connectPostgres } from "@overworld/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, schemaFor, startMain, type TestMain } from "../signaling/support.ts";
 import { dropSchema } from "../support/cleanup.ts";
+import { runToEnd } from "../support/run.ts";
 import { DATABASE_URL } from "../support/services.ts";
 import { contentOf, newKey, pluginManifest, publicKeyOf, signedPlugin } from "./support.ts";
 
@@ -39,7 +40,7 @@ afterAll(async () => {
 
 const FILES = {
   "index.js": 'import { taunt } from "./lib/taunt.js";\nexport const greet = () => taunt("hello");\n',
-  "lib/taunt.js": "export const taunt = (text) => `${text}, mortal`;\n",
+  "lib/taunt.js": "export const taunt = (text) => text + \", mortal\";\n",
 };
 
 describe("packages published by main", () => {
@@ -101,6 +102,39 @@ describe("packages published by main", () => {
       expect(answer.body.reason).toMatch(reason);
     }
   });
+
+  it("are published from a directory with pnpm overworld plugin publish", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "overworld-publish-"));
+    try {
+      const { signed } = signedPlugin(
+        { name: "hud", version: "1.0.0", edge: "client-server", files: FILES },
+        main.key,
+      );
+      writeFileSync(join(dir, "manifest.json"), JSON.stringify(signed));
+      mkdirSync(join(dir, "lib"));
+      for (const [path, text] of Object.entries(FILES)) writeFileSync(join(dir, path), text);
+      writeFileSync(join(dir, "token"), `${ADMIN_TOKEN}\n`);
+      const cli = new URL("../../libs/cli/src/main.ts", import.meta.url).pathname;
+      const args = [
+        "--import",
+        "tsx",
+        cli,
+        "plugin",
+        "publish",
+        dir,
+        "--main",
+        main.url,
+        "--token",
+        join(dir, "token"),
+      ];
+      const run = await runToEnd(process.execPath, args);
+      expect(run.stderr).toBe("");
+      expect(run.stdout).toBe(`published: ${dir} as ${manifestId(signed.manifest)} at ${main.url}\n`);
+      expect(run.code).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it("are refused by a cluster when a file changed in main's storage", async () => {
     const { content, signed } = signedPlugin({ name: "emotes", version: "2.0.0", files: FILES }, main.key);

@@ -4,6 +4,7 @@
  *   pnpm overworld plugin pack DIR [--chunk-size BYTES]        DIR/plugin.json and DIR's files -> DIR/manifest.json
  *   pnpm overworld plugin sign DIR --key FILE                  sign DIR/manifest.json with main's key (a seed file)
  *   pnpm overworld plugin verify DIR --trust FILE              check it as a cluster would
+ *   pnpm overworld plugin publish DIR --main URL --token FILE  publish it through main's REST API
  *   pnpm overworld plugin key FILE                             print the public key of a seed file (made if missing)
  *   pnpm overworld plugin trust add|retire|revoke FILE KEY     keep a cluster's trust list of main keys
  */
@@ -17,6 +18,7 @@ import {
   describeKey,
   label,
   packDirectory,
+  publishPackage,
   readPackageDirectory,
   readTrustList,
   retireKey,
@@ -35,6 +37,9 @@ const USAGE = `usage: pnpm overworld plugin <verb> ...
                                     .overworld/signaling/main.seed), after checking DIR's files against it
   verify DIR --trust FILE           check DIR as a cluster would: signature, signer in the trust list FILE,
                                     every file's hashes; exit 1 with the reason if it is refused
+  publish DIR --main URL --token FILE
+                                    publish DIR, signed, through main's REST API (the operator's token in FILE, as
+                                    .overworld/signaling/admin.token); clusters fetch it from GET /v1/packages/NAME/VERSION
   key FILE                          print the public key of the seed in FILE (a new seed is made if FILE is missing)
   trust add FILE KEY --label TEXT [--from ISO-TIME]
                                     trust main's public KEY (base64) in the trust list FILE, for whatever it signs
@@ -68,6 +73,12 @@ export async function runPluginCommand(argv: readonly string[]): Promise<number>
         return await signPackage(one(rest, "DIR"), required(values.key, "--key FILE"));
       case "verify":
         return await verifyDirectory(one(rest, "DIR"), required(values.trust, "--trust FILE"));
+      case "publish":
+        return await publish(
+          one(rest, "DIR"),
+          required(values.main, "--main URL"),
+          required(values.token, "--token FILE"),
+        );
       case "key":
         return printKey(one(rest, "FILE"));
       case "trust":
@@ -92,6 +103,8 @@ function parse(argv: readonly string[]) {
     options: {
       key: { type: "string" },
       trust: { type: "string" },
+      main: { type: "string" },
+      token: { type: "string" },
       label: { type: "string" },
       from: { type: "string" },
       at: { type: "string" },
@@ -163,6 +176,22 @@ async function verifyDirectory(dir: string, trustFile: string): Promise<number> 
   const edge = manifest.kind === "plugin" ? ` (${manifest.edge})` : "";
   process.stdout.write(
     `ok: ${manifest.kind} ${label(manifest)}${edge}, ${manifest.files.length} files, ${bytes} bytes, id ${id}, signed by ${describeKey(signature.key, list)} on ${new Date(signature.signedAt).toISOString()}\n`,
+  );
+  return 0;
+}
+
+async function publish(dir: string, mainUrl: string, tokenFile: string): Promise<number> {
+  let token: string;
+  try {
+    token = readFileSync(tokenFile, "utf8").trim();
+  } catch {
+    throw new Error(`cannot read the operator's token file ${tokenFile}`);
+  }
+  const { status, body } = await publishPackage(mainUrl, token, await readPackageDirectory(resolve(dir)));
+  if (status !== 200 && status !== 201)
+    throw new Error(`main refused it (${status}): ${body.reason ?? "no reason given"}`);
+  process.stdout.write(
+    `${status === 201 ? "published" : "already published"}: ${dir} as ${body.id} at ${mainUrl}\n`,
   );
   return 0;
 }
