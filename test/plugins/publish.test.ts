@@ -40,7 +40,7 @@ afterAll(async () => {
 
 const FILES = {
   "index.js": 'import { taunt } from "./lib/taunt.js";\nexport const greet = () => taunt("hello");\n',
-  "lib/taunt.js": "export const taunt = (text) => text + \", mortal\";\n",
+  "lib/taunt.js": 'export const taunt = (text) => text + ", mortal";\n',
 };
 
 describe("packages published by main", () => {
