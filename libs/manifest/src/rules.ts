@@ -260,10 +260,8 @@ function onSide(name: string, index: Index, side: Side): AvailablePlugin[] | Sol
 function conflictOn(name: string, rules: readonly Constraint[], index: Index, side: Side): Solved {
   const versions = onSide(name, index, side);
   if (!Array.isArray(versions)) return versions;
-  const ranges = sortConstraints(rules.filter((rule) => rule.plugin === name).map((rule) => ({ ...rule })))
-    .map(({ range, by }) => ({ range, by }))
-    .filter(
-      (entry, at, all) => at === 0 || entry.range !== all[at - 1]!.range || entry.by !== all[at - 1]!.by,
-    );
+  const ranges = sortConstraints(rules.filter((rule) => rule.plugin === name))
+    .filter((rule, at, all) => at === 0 || rule.range !== all[at - 1]!.range || rule.by !== all[at - 1]!.by)
+    .map(({ range, by }) => ({ range, by }));
   return failure({ plugin: name, ranges, available: versions.map((plugin) => plugin.version) });
 }

@@ -37,14 +37,9 @@ export function signingBytes(manifest: Manifest, key: string, signedAt: number):
   return new TextEncoder().encode(SIGNING_CONTEXT + canonicalJson({ key, manifest, signedAt }));
 }
 
-/** The manifest's canonical JSON. */
-export function canonicalManifest(manifest: Manifest): string {
-  return canonicalJson(manifest);
-}
-
 /** The package's id: the SHA-256 of its manifest's canonical JSON (hex). Two packages alike have one id. */
 export function manifestId(manifest: Manifest): string {
-  return sha256(new TextEncoder().encode(canonicalManifest(manifest)));
+  return sha256(new TextEncoder().encode(canonicalJson(manifest)));
 }
 
 export function signManifest(manifest: Manifest, key: SigningKey, now = Date.now()): SignedManifest {

@@ -44,25 +44,27 @@ export class PackageStore {
     const client = await this.pool.connect();
     try {
       await client.query("BEGIN");
-      for (const [path, bytes] of verified.files) {
-        const sha256 = manifest.files.find((file) => file.path === path)!.sha256;
-        await client.query(
-          `INSERT INTO ${this.s}.package_files (sha256, bytes) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING`,
-          [sha256, Buffer.from(bytes)],
-        );
-      }
       const inserted = await client.query(
         `INSERT INTO ${this.s}.packages (id, name, version, kind, signed) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT DO NOTHING`,
         [id, manifest.name, manifest.version, manifest.kind, JSON.stringify(signed)],
       );
+      if (inserted.rowCount !== 1) {
+        await client.query("ROLLBACK");
+        const existing = await this.pool.query<{ id: string }>(
+          `SELECT id FROM ${this.s}.packages WHERE name = $1 AND version = $2`,
+          [manifest.name, manifest.version],
+        );
+        return existing.rows[0]?.id === id ? "exists" : "taken";
+      }
+      for (const file of manifest.files) {
+        await client.query(
+          `INSERT INTO ${this.s}.package_files (sha256, bytes) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING`,
+          [file.sha256, Buffer.from(verified.files.get(file.path)!)],
+        );
+      }
       await client.query("COMMIT");
-      if (inserted.rowCount === 1) return "created";
-      const existing = await this.pool.query<{ id: string }>(
-        `SELECT id FROM ${this.s}.packages WHERE name = $1 AND version = $2`,
-        [manifest.name, manifest.version],
-      );
-      return existing.rows[0]?.id === id ? "exists" : "taken";
+      return "created";
     } catch (error) {
       await client.query("ROLLBACK");
       throw error;
