@@ -16,8 +16,8 @@ commands:
   dc hash FILE...    print the legacy schema hash of .dc files loaded in order, as 0x%08x
   nats init DIR      make the cluster's NATS trust (credentials per role) and nats-server configuration
   admin key|grant    make an API key for the admin REST API, or give a player the admin or moderator role
-  plugin pack|sign|verify|key|trust
-                     plugin packages: make a manifest, sign it with main's key, check it, keep a trust list (--help)
+  plugin pack|sign|verify|publish|key|trust
+                     plugin packages: make a manifest, sign it with main's key, check it, publish it, keep a trust list (--help)
 `;
 
 async function main(argv: readonly string[]): Promise<number> {
