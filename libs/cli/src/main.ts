@@ -3,15 +3,7 @@
  * The `overworld` command. Run from the repository root as `pnpm overworld <command> ...`, and in a game's
  * project (made by `overworld new`) as `npx overworld <command> ...`.
  */
-import { runAdminCommand } from "./commands/admin.ts";
-import { runBotsCommand } from "./commands/bots.ts";
-import { runDcCommand } from "./commands/dc.ts";
-import { runSignalingCommand } from "./commands/federation.ts";
-import { runFightersCommand } from "./commands/fighters.ts";
-import { runNatsCommand } from "./commands/nats.ts";
-import { runNewCommand } from "./commands/new.ts";
-import { runServiceCommand } from "./commands/service.ts";
-import { runStartCommand } from "./commands/start.ts";
+import { COMMANDS } from "./commands/index.ts";
 
 const USAGE = `usage: pnpm overworld <command>
 
@@ -32,39 +24,22 @@ commands:
                      a TypeScript module of typed handles for the classes (as defineSchema gives)
   nats init DIR      make the cluster's NATS trust (credentials per role) and nats-server configuration
   admin key|grant    make an API key for the admin REST API, or give a player the admin or moderator role
+  plugin pack|sign|verify|publish|key|trust
+                     plugin packages: make a manifest, sign it with main's key, check it, publish it, keep a trust list (--help)
 `;
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
-  switch (command) {
-    case "dc":
-      return runDcCommand(rest);
-    case "new":
-      return runNewCommand(rest);
-    case "start":
-      return runStartCommand(rest);
-    case "service":
-      return runServiceCommand(rest);
-    case "bots":
-      return runBotsCommand(rest);
-    case "nats":
-      return runNatsCommand(rest);
-    case "admin":
-      return runAdminCommand(rest);
-    case "signaling":
-      return runSignalingCommand(rest);
-    case "fighters":
-      return runFightersCommand(rest);
-    case undefined:
-    case "help":
-    case "--help":
-    case "-h":
-      process.stdout.write(USAGE);
-      return command === undefined ? 2 : 0;
-    default:
-      process.stderr.write(`overworld: unknown command '${command}'\n\n${USAGE}`);
-      return 2;
+  if (command === undefined || command === "help" || command === "--help" || command === "-h") {
+    process.stdout.write(USAGE);
+    return command === undefined ? 2 : 0;
   }
+  const load = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (load === undefined) {
+    process.stderr.write(`overworld: unknown command '${command}'\n\n${USAGE}`);
+    return 2;
+  }
+  return (await load())(rest);
 }
 
 process.exitCode = await main(process.argv.slice(2));

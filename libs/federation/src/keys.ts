@@ -80,11 +80,11 @@ export function decodeKey(text: string): Uint8Array | null {
   return bytes.length === PUBLIC_KEY_BYTES ? new Uint8Array(bytes) : null;
 }
 
-/** A short fingerprint of a public key for logs: the first 8 bytes of its BLAKE2b hash, hex. */
+/** A short fingerprint of a public key for logs: the first 8 bytes of its BLAKE2b-128 hash, hex. */
 export function fingerprint(publicKey: Uint8Array): string {
-  const out = Buffer.alloc(8);
+  const out = Buffer.alloc(sodium.crypto_generichash_BYTES_MIN);
   sodium.crypto_generichash(out, Buffer.from(publicKey));
-  return out.toString("hex");
+  return out.subarray(0, 8).toString("hex");
 }
 
 export type PairKeyPurpose = "heartbeat" | "token" | "seal";

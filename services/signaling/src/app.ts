@@ -10,6 +10,8 @@
  *   GET    /v1/policy                   the pairs allowed to link (operator)
  *   PUT    /v1/policy/:a/:b             lets a and b link (operator)
  *   DELETE /v1/policy/:a/:b             stops them linking; their link comes down (operator)
+ *   POST   /v1/packages, GET /v1/packages/:name/:version, GET /v1/files/:sha256
+ *                                       published plugins and assets (packages.ts)
  *   GET    /healthz, /metrics, /openapi.json
  *
  * The operator authenticates with `Authorization: Bearer <ADMIN_TOKEN>`. A cluster authenticates by
@@ -46,6 +48,7 @@ import { collectDefaultMetrics, Registry } from "prom-client";
 import { type PairKeyCache, TICKET_LIFETIME_MS } from "./broker.ts";
 import type { ChildClusters, ClusterRecord, Directory, InstanceRecord } from "./directory.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
+import { addPackageRoutes, type PackageStore } from "./packages.ts";
 import { type ParentLink, postJson, type RemotePeer } from "./parent.ts";
 import {
   Cluster,
@@ -98,6 +101,8 @@ export interface SignalingDeps {
   readonly parent?: ParentLink;
   /** The relay's ticket key: links across child mains are relayed here. */
   readonly relayKey?: Uint8Array;
+  /** Published plugins and assets (packages.ts), when main serves them. */
+  readonly packages?: PackageStore;
 }
 
 class ApiError extends Error {
@@ -151,6 +156,13 @@ export async function buildApp(deps: SignalingDeps): Promise<FastifyInstance> {
   addClusterRoutes(app, deps, metrics);
   addMainRoutes(app, deps, metrics);
   addOperatorRoutes(app, deps);
+  if (deps.packages) {
+    addPackageRoutes(app, {
+      store: deps.packages,
+      main: deps.main,
+      operator: operatorCheck(deps.adminToken),
+    });
+  }
   addOperationRoutes(app, deps, registry);
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
   return app;
@@ -467,9 +479,10 @@ function addMainRoutes(app: App, deps: SignalingDeps, metrics: Metrics): void {
   );
 }
 
-function addOperatorRoutes(app: App, deps: SignalingDeps): void {
-  const expected = Buffer.from(`Bearer ${deps.adminToken}`);
-  const operator = async (request: FastifyRequest) => {
+/** An `onRequest` hook that refuses (401) a request without the operator's bearer token. */
+function operatorCheck(adminToken: string): (request: FastifyRequest) => Promise<void> {
+  const expected = Buffer.from(`Bearer ${adminToken}`);
+  return async (request: FastifyRequest) => {
     const given = Buffer.from(request.headers.authorization ?? "");
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
       throw new ApiError(
@@ -479,6 +492,10 @@ function addOperatorRoutes(app: App, deps: SignalingDeps): void {
       );
     }
   };
+}
+
+function addOperatorRoutes(app: App, deps: SignalingDeps): void {
+  const operator = operatorCheck(deps.adminToken);
   const security = [{ operator: [] }];
   const errors = { 401: ErrorSchema, 404: ErrorSchema };
 

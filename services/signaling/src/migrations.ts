@@ -64,6 +64,26 @@ const MIGRATIONS: readonly Migration[] = [
         updated_at timestamptz NOT NULL DEFAULT now()
       );`,
   },
+  {
+    version: 3,
+    name: "published packages",
+    // plugins and assets main published (libs/manifest): each signed manifest once per name@version, and
+    // their files by SHA-256 (one copy of a file that several packages hold)
+    sql: (s) => `
+      CREATE TABLE ${s}.packages (
+        id text PRIMARY KEY,
+        name text NOT NULL,
+        version text NOT NULL,
+        kind text NOT NULL,
+        signed jsonb NOT NULL,
+        published_at timestamptz NOT NULL DEFAULT now(),
+        UNIQUE (name, version)
+      );
+      CREATE TABLE ${s}.package_files (
+        sha256 text PRIMARY KEY,
+        bytes bytea NOT NULL
+      );`,
+  },
 ];
 
 /** Brings main's schema up to date (see `migrate` in @overworld/service). */

@@ -8,6 +8,7 @@ import { instanceIdOf, type SignalingConfig } from "./config.ts";
 import { ChildClusters, Directory } from "./directory.ts";
 import { createMetrics } from "./metrics.ts";
 import { migrate } from "./migrations.ts";
+import { PackageStore } from "./packages.ts";
 import { ParentLink } from "./parent.ts";
 import { type Relay, startRelay } from "./relay.ts";
 import { type Rendezvous, startRendezvous } from "./rendezvous.ts";
@@ -43,6 +44,7 @@ export async function startSignaling(config: SignalingConfig): Promise<Signaling
     if (applied.length > 0) log.info({ schema: config.DB_SCHEMA, applied }, "db migrations applied");
     const directory = new Directory(pool, config.DB_SCHEMA, config.LIVE_MS);
     const children = new ChildClusters(pool, config.DB_SCHEMA, config.LIVE_MS);
+    const packages = new PackageStore(pool, config.DB_SCHEMA);
     const keys = new PairKeyCache(main, pairKeys);
     const registry = new Registry();
     const metrics = createMetrics(registry);
@@ -91,6 +93,7 @@ export async function startSignaling(config: SignalingConfig): Promise<Signaling
       log,
       children,
       relayKey,
+      packages,
       get parent() {
         return parent;
       },

@@ -1,0 +1,241 @@
+/**
+ * Plugin packages for a main operator (libs/manifest):
+ *
+ *   pnpm overworld plugin pack DIR [--chunk-size BYTES]        DIR/plugin.json and DIR's files -> DIR/manifest.json
+ *   pnpm overworld plugin sign DIR --key FILE                  sign DIR/manifest.json with main's key (a seed file)
+ *   pnpm overworld plugin verify DIR --trust FILE              check it as a cluster would
+ *   pnpm overworld plugin publish DIR --main URL --token FILE  publish it through main's REST API
+ *   pnpm overworld plugin key FILE                             print the public key of a seed file (made if missing)
+ *   pnpm overworld plugin trust add|retire|revoke FILE KEY     keep a cluster's trust list of main keys
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { encodeKey, newSeed, parseSeed, type SigningKey, signingKeyFromSeed } from "@overworld/federation";
+import {
+  addKey,
+  DEFAULT_CHUNK_SIZE,
+  describeKey,
+  label,
+  packDirectory,
+  publishPackage,
+  readPackageDirectory,
+  readTrustList,
+  retireKey,
+  revokeKey,
+  signDirectory,
+  verifyPackage,
+  writeTrustList,
+} from "@overworld/manifest";
+
+const USAGE = `usage: pnpm overworld plugin <verb> ...
+
+  pack DIR [--chunk-size BYTES]     make DIR/manifest.json from DIR/plugin.json ({name, version, edge, entry,
+                                    dependencies?, channels?, description?}) and every file under DIR
+                                    (names starting with '.' left out), each with its SHA-256 and its chunks'
+  sign DIR --key FILE               sign DIR/manifest.json with the key in FILE (main's: 64 hex digits, as
+                                    .overworld/signaling/main.seed), after checking DIR's files against it
+  verify DIR --trust FILE           check DIR as a cluster would: signature, signer in the trust list FILE,
+                                    every file's hashes; exit 1 with the reason if it is refused
+  publish DIR --main URL --token FILE
+                                    publish DIR, signed, through main's REST API (the operator's token in FILE, as
+                                    .overworld/signaling/admin.token); clusters fetch it from GET /v1/packages/NAME/VERSION
+  key FILE                          print the public key of the seed in FILE (a new seed is made if FILE is missing)
+  trust add FILE KEY --label TEXT [--from ISO-TIME]
+                                    trust main's public KEY (base64) in the trust list FILE, for whatever it signs
+                                    (or what it signs from the time on)
+  trust retire FILE KEY [--at ISO-TIME]
+                                    refuse what KEY signs from now (or the time) on; what it signed before holds
+  trust revoke FILE KEY             refuse everything KEY ever signed (a key that may be in other hands)
+`;
+
+class UsageError extends Error {}
+
+export async function runPluginCommand(argv: readonly string[]): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    process.stderr.write(`error: ${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  try {
+    const [verb, ...rest] = positionals;
+    switch (verb) {
+      case "pack":
+        return await pack(one(rest, "DIR"), values["chunk-size"]);
+      case "sign":
+        return await signPackage(one(rest, "DIR"), required(values.key, "--key FILE"));
+      case "verify":
+        return await verifyDirectory(one(rest, "DIR"), required(values.trust, "--trust FILE"));
+      case "publish":
+        return await publish(
+          one(rest, "DIR"),
+          required(values.main, "--main URL"),
+          required(values.token, "--token FILE"),
+        );
+      case "key":
+        return printKey(one(rest, "FILE"));
+      case "trust":
+        return await trust(rest, values);
+      default:
+        throw new UsageError(verb === undefined ? "a verb is needed" : `unknown verb '${verb}'`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`error: ${error.message}\n\n${USAGE}`);
+      return 2;
+    }
+    process.stderr.write(`error: ${(error as Error).message}\n`);
+    return 1;
+  }
+}
+
+function parse(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      key: { type: "string" },
+      trust: { type: "string" },
+      main: { type: "string" },
+      token: { type: "string" },
+      label: { type: "string" },
+      from: { type: "string" },
+      at: { type: "string" },
+      "chunk-size": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+}
+
+function one(rest: readonly string[], what: string): string {
+  if (rest.length !== 1) throw new UsageError(`expected ${what}, got ${rest.length} arguments`);
+  return rest[0]!;
+}
+
+function required(value: string | undefined, what: string): string {
+  if (value === undefined) throw new UsageError(`${what} is needed`);
+  return value;
+}
+
+function time(value: string | undefined, option: string, otherwise = Date.now()): number {
+  if (value === undefined) return otherwise;
+  const at = Date.parse(value);
+  if (Number.isNaN(at))
+    throw new UsageError(`${option} takes an ISO time (2026-12-31T00:00:00Z), not '${value}'`);
+  return at;
+}
+
+function readKey(file: string): SigningKey {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    throw new Error(`cannot read the key file ${file}`);
+  }
+  try {
+    return signingKeyFromSeed(parseSeed(text));
+  } catch (error) {
+    throw new Error(`${file}: ${(error as Error).message}`);
+  }
+}
+
+async function pack(dir: string, chunkSizeText: string | undefined): Promise<number> {
+  const chunkSize = chunkSizeText === undefined ? DEFAULT_CHUNK_SIZE : Number(chunkSizeText);
+  if (!Number.isInteger(chunkSize))
+    throw new UsageError(`--chunk-size takes a number of bytes, not '${chunkSizeText}'`);
+  const manifest = await packDirectory(resolve(dir), chunkSize);
+  const bytes = manifest.files.reduce((sum, file) => sum + file.size, 0);
+  process.stdout.write(
+    `packed ${manifest.kind} ${label(manifest)}: ${manifest.files.length} files, ${bytes} bytes, in ${resolve(dir, "manifest.json")} (unsigned; sign it with: pnpm overworld plugin sign ${dir} --key FILE)\n`,
+  );
+  return 0;
+}
+
+async function signPackage(dir: string, keyFile: string): Promise<number> {
+  const key = readKey(keyFile);
+  const { manifest, signature } = await signDirectory(resolve(dir), key);
+  process.stdout.write(
+    `signed ${manifest.kind} ${label(manifest)} with ${describeKey(signature!.key)} (${signature!.key})\n`,
+  );
+  return 0;
+}
+
+async function verifyDirectory(dir: string, trustFile: string): Promise<number> {
+  if (!existsSync(trustFile)) throw new Error(`the trust list ${trustFile} does not exist`);
+  const list = await readTrustList(trustFile);
+  const verified = await verifyPackage(await readPackageDirectory(resolve(dir)), list);
+  const { manifest, signature, id } = verified;
+  const bytes = manifest.files.reduce((sum, file) => sum + file.size, 0);
+  const edge = manifest.kind === "plugin" ? ` (${manifest.edge})` : "";
+  process.stdout.write(
+    `ok: ${manifest.kind} ${label(manifest)}${edge}, ${manifest.files.length} files, ${bytes} bytes, id ${id}, signed by ${describeKey(signature.key, list)} on ${new Date(signature.signedAt).toISOString()}\n`,
+  );
+  return 0;
+}
+
+async function publish(dir: string, mainUrl: string, tokenFile: string): Promise<number> {
+  let token: string;
+  try {
+    token = readFileSync(tokenFile, "utf8").trim();
+  } catch {
+    throw new Error(`cannot read the operator's token file ${tokenFile}`);
+  }
+  const { status, body } = await publishPackage(mainUrl, token, await readPackageDirectory(resolve(dir)));
+  if (status !== 200 && status !== 201)
+    throw new Error(`main refused it (${status}): ${body.reason ?? "no reason given"}`);
+  process.stdout.write(
+    `${status === 201 ? "published" : "already published"}: ${dir} as ${body.id} at ${mainUrl}\n`,
+  );
+  return 0;
+}
+
+function printKey(file: string): number {
+  if (!existsSync(file)) {
+    mkdirSync(dirname(resolve(file)), { recursive: true });
+    writeFileSync(file, `${Buffer.from(newSeed()).toString("hex")}\n`, { mode: 0o600 });
+    process.stderr.write(`made a new key in ${file} (keep it secret)\n`);
+  }
+  process.stdout.write(`${encodeKey(readKey(file).publicKey)}\n`);
+  return 0;
+}
+
+async function trust(rest: readonly string[], values: ReturnType<typeof parse>["values"]): Promise<number> {
+  const [verb, file, key, ...extra] = rest;
+  if (file === undefined || key === undefined || extra.length > 0) {
+    throw new UsageError("plugin trust add|retire|revoke FILE KEY");
+  }
+  const list = await readTrustList(file);
+  let next: typeof list;
+  switch (verb) {
+    case "add":
+      next = addKey(list, key, required(values.label, "--label TEXT"), time(values.from, "--from", 0));
+      break;
+    case "retire":
+      next = retireKey(list, key, time(values.at, "--at"));
+      break;
+    case "revoke":
+      next = revokeKey(list, key);
+      break;
+    default:
+      throw new UsageError(`plugin trust takes add, retire or revoke, not '${verb}'`);
+  }
+  await writeTrustList(file, next);
+  const entry = next.keys.find((candidate) => candidate.key === key)!;
+  const state =
+    entry.revokedAt !== undefined
+      ? "revoked: everything it signed is refused"
+      : entry.retiredAt !== undefined
+        ? `retired: what it signs from ${new Date(entry.retiredAt).toISOString()} on is refused`
+        : entry.validFrom > 0
+          ? `trusted for what it signs from ${new Date(entry.validFrom).toISOString()} on`
+          : "trusted";
+  process.stdout.write(`${describeKey(key, next)} ${state} (${file})\n`);
+  return 0;
+}
