@@ -74,5 +74,27 @@ export const demo = defineSchema((s) => {
       ),
     },
   );
-  return { DistributedWorld, DistributedMover, DistributedAvatar, DistributedNpc, DistributedBoss };
+  const DistributedCrate = s.dclass("DistributedCrate", {
+    setShape: s.field([t.uint8.named("kind"), t.float32.named("size")], ["required", "broadcast", "ram"]),
+    setMotion: s.field(
+      [
+        t.float32.named("x"),
+        t.float32.named("y"),
+        t.float32.named("angle"),
+        t.float32.named("vx"),
+        t.float32.named("vy"),
+        t.float32.named("spin"),
+      ],
+      ["required", "broadcast", "ram"],
+    ),
+    bump: s.field([DoId.named("by")], ["broadcast"]),
+  });
+  return {
+    DistributedWorld,
+    DistributedMover,
+    DistributedAvatar,
+    DistributedNpc,
+    DistributedBoss,
+    DistributedCrate,
+  };
 });

@@ -144,6 +144,11 @@ export interface ZoneHooks<S> {
   fields?: readonly FieldHandler<S>[];
   event?(zone: Zone, state: S, event: ZoneEventInput): void;
   timer?(zone: Zone, state: S, name: string, data: unknown): void;
+  /**
+   * The state as plain data for the zone's snapshot, for a kind that keeps live things beside it (a
+   * physics world): a copy, as it is now; a zone resumed from the snapshot starts from it.
+   */
+  save?(state: S): S;
 }
 
 /** A client that said hello, for the plugin to give an avatar. */

@@ -362,10 +362,11 @@ export class Replica {
   /** Stores the zone's snapshot once its outputs so far are sent (a snapshot never runs ahead of them). */
   private async saveSnapshot(zone: RunningZone): Promise<void> {
     const snapshot = zone.runtime.snapshot();
+    const state = encodeEnvelope(snapshot); // now: ticks meanwhile must not change what was taken at its seq
     await zone.chain;
     await this.deps.journal.saveSnapshot(
       { parentId: zone.spec.parent, zoneId: zone.spec.zone },
-      { seq: snapshot.seq, state: encodeEnvelope(snapshot), token: this.deps.leases.token(zone.key) ?? 0 },
+      { seq: snapshot.seq, state, token: this.deps.leases.token(zone.key) ?? 0 },
     );
   }
 
