@@ -27,6 +27,7 @@
  */
 
 import type { DClassHandle } from "@overworld/protocol";
+import { type PhysicsData, physicsZone } from "@overworld/zone-ai/physics";
 import {
   definePlugin,
   onField,
@@ -36,13 +37,18 @@ import {
   type ZonePlugin,
   type ZoneSpec,
 } from "@overworld/zone-ai/plugin";
-import { type PhysicsData, physicsZone } from "@overworld/zone-ai/physics";
 import { type Slots, sharedField } from "@overworld/zone-ai/shared";
 import { DEFAULT_GRID, extent, type Grid, neighbourhood, parseGrid, zoneAt, zonesOf } from "./grid.ts";
 import { demo } from "./schema.ts";
 
-const { DistributedWorld, DistributedMover, DistributedAvatar, DistributedNpc, DistributedBoss, DistributedCrate } =
-  demo;
+const {
+  DistributedWorld,
+  DistributedMover,
+  DistributedAvatar,
+  DistributedNpc,
+  DistributedBoss,
+  DistributedCrate,
+} = demo;
 
 export interface DemoOptions {
   readonly grid: Grid;
@@ -218,7 +224,19 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
           const [kind, size] = object.get("setShape") ?? [0, CRATE_SIZE];
           const [x, y, angle, vx, vy, spin] = object.get("setMotion") ?? [0, 0, 0, 0, 0, 0];
           const shape = kind === 1 ? { box: [size, size] as const } : { ball: size };
-          return { type: "dynamic", shape, x, y, angle, vx, vy, spin, damping: 0.8, angularDamping: 1, restitution: 0.4 };
+          return {
+            type: "dynamic",
+            shape,
+            x,
+            y,
+            angle,
+            vx,
+            vy,
+            spin,
+            damping: 0.8,
+            angularDamping: 1,
+            restitution: 0.4,
+          };
         }
         if (object.is(DistributedAvatar)) {
           const [x, y] = object.get("setSmXYH") ?? object.get("setXY") ?? [0, 0];
@@ -228,7 +246,8 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
       },
       steer: [[DistributedMover, "setSmXYH"]],
       write: (zone, object, m) => {
-        if (object.is(DistributedCrate)) zone.set(object, "setMotion", [m.x, m.y, m.angle, m.vx, m.vy, m.spin]);
+        if (object.is(DistributedCrate))
+          zone.set(object, "setMotion", [m.x, m.y, m.angle, m.vx, m.vy, m.spin]);
       },
       hit: (zone, _state, object, other) => {
         if (object.is(DistributedCrate)) zone.set(object, "bump", [other]);

@@ -119,6 +119,9 @@ export interface BodyRecord {
   readonly def: PlainDef;
   /** A kinematic body's next position. */
   target?: [number, number];
+  /** The zone that handed it to this one, and the step it did (its border event of then still counts). */
+  handedBy?: number;
+  adoptedAt?: number;
 }
 
 /** The part of a body's definition that stays: its kind, shape and material. */
@@ -305,6 +308,7 @@ export function physicsZone<S extends object>(options: PhysicsOptions<S>): ZoneH
     const current = live(data);
     let moving = false;
     const near = new Map<number, BorderEvent["bodies"]>();
+    const moves: [ZoneObject, number][] = [];
     const neighbours = options.neighbours(zone.zone).filter((each) => each !== zone.zone);
     for (const [key, record] of Object.entries(data.bodies)) {
       const doId = Number(key);
@@ -325,8 +329,7 @@ export function physicsZone<S extends object>(options: PhysicsOptions<S>): ZoneH
       const owner = options.zoneAt(motion.x, motion.y);
       if (owner !== zone.zone) {
         record.owner = owner;
-        if (record.def.type === "dynamic" && object !== undefined) zone.move(object, owner);
-        continue;
+        if (record.def.type === "dynamic" && object !== undefined) moves.push([object, owner]);
       }
       for (const neighbour of neighbours) {
         if (distance(options.area(neighbour), motion.x, motion.y) > options.margin) continue;
@@ -343,6 +346,8 @@ export function physicsZone<S extends object>(options: PhysicsOptions<S>): ZoneH
       if (bodies === undefined) delete data.sent[neighbour];
       else data.sent[neighbour] = true;
     }
+    // after the border: its last word on a body it hands over is the new owner's starting point
+    for (const [object, owner] of moves) zone.move(object, owner);
   }
 
   /** A neighbour's bodies near this zone: its ghosts here, as it says they are. */
@@ -358,13 +363,17 @@ export function physicsZone<S extends object>(options: PhysicsOptions<S>): ZoneH
     }
     const data = state.physics;
     const listed = new Set<number>();
+    // its owner's step may be behind this zone's: a ghost goes on from where it was, as far as it went since
+    const ahead = Math.max(0, data.step - parsed.data.step) * dt;
     for (const [doId, def, [x, y, angle, vx, vy, spin]] of parsed.data.bodies) {
       const record = data.bodies[doId];
-      if (record?.owner === 0) continue; // this zone's own: what it says about it is the truth
+      // this zone's own: what it says about it is the truth (but for the last word of who handed it over)
+      const handedOver = record?.owner === 0 && record.handedBy === from && record.adoptedAt === data.step;
+      if (record?.owner === 0 && !handedOver) continue;
       listed.add(doId);
-      const motion = { x, y, angle, vx, vy, spin };
+      const motion = { x: x + vx * ahead, y: y + vy * ahead, angle: angle + spin * ahead, vx, vy, spin };
       if (record === undefined) addBody(data, doId, def, motion, from);
-      data.bodies[doId]!.owner = from;
+      if (!handedOver) data.bodies[doId]!.owner = from;
       place(data, data.bodies[doId]!, motion);
     }
     for (const [key, record] of Object.entries(data.bodies)) {
@@ -383,7 +392,11 @@ export function physicsZone<S extends object>(options: PhysicsOptions<S>): ZoneH
     if (record === undefined || record.def.type !== def.type) {
       removeBody(data, object.doId);
       addBody(data, object.doId, plainOf(def), motion, 0);
-    } else record.owner = 0;
+    } else if (record.owner !== 0) {
+      record.handedBy = record.owner;
+      record.adoptedAt = data.step;
+      record.owner = 0;
+    }
     const adopted = data.bodies[object.doId]!;
     if (def.type === "kinematic") adopted.target = [motion.x, motion.y];
     live(data).moving = true;
@@ -471,7 +484,11 @@ export function bodiesOf<S extends object>(
     const body = world.getRigidBody(record.body);
     const { x, y } = body.translation();
     const { x: vx, y: vy } = body.linvel();
-    return { doId: Number(doId), owner: record.owner, motion: { x, y, angle: body.rotation(), vx, vy, spin: body.angvel() } };
+    return {
+      doId: Number(doId),
+      owner: record.owner,
+      motion: { x, y, angle: body.rotation(), vx, vy, spin: body.angvel() },
+    };
   });
   world.free();
   return out;
@@ -479,7 +496,8 @@ export function bodiesOf<S extends object>(
 
 function plainOf(def: BodyDef): PlainDef {
   const { type, shape, density, friction, restitution, damping, angularDamping } = def;
-  const plain: PlainDef = "ball" in shape ? { type, ball: shape.ball } : { type, box: [shape.box[0], shape.box[1]] };
+  const plain: PlainDef =
+    "ball" in shape ? { type, ball: shape.ball } : { type, box: [shape.box[0], shape.box[1]] };
   if (density !== undefined) plain.density = density;
   if (friction !== undefined) plain.friction = friction;
   if (restitution !== undefined) plain.restitution = restitution;
