@@ -107,8 +107,11 @@ export interface PhysicsData {
   step: number;
   /** Every body, by doId: this zone's own (owner 0) and its neighbours' ghosts (owner: their zone). */
   bodies: Record<number, BodyRecord>;
-  /** The neighbours last sent a non-empty border (they hear an empty one once, to drop their ghosts). */
-  sent: Record<number, true>;
+  /**
+   * The bodies each neighbour last heard of (by doId): a neighbour hears again when one of its bodies
+   * moves or the list changes (an empty list once, to drop their ghosts), not while they all rest.
+   */
+  sent: Record<number, number[]>;
 }
 
 export interface BodyRecord {
@@ -308,6 +311,7 @@ export function physicsZone<S extends object>(options: PhysicsOptions<S>): ZoneH
     const current = live(data);
     let moving = false;
     const near = new Map<number, BorderEvent["bodies"]>();
+    const stirring = new Set<number>(); // the neighbours near a body that moves
     const moves: [ZoneObject, number][] = [];
     const neighbours = options.neighbours(zone.zone).filter((each) => each !== zone.zone);
     for (const [key, record] of Object.entries(data.bodies)) {
@@ -336,15 +340,18 @@ export function physicsZone<S extends object>(options: PhysicsOptions<S>): ZoneH
         const list = near.get(neighbour) ?? [];
         list.push([doId, record.def, [motion.x, motion.y, motion.angle, motion.vx, motion.vy, motion.spin]]);
         near.set(neighbour, list);
+        if (!body.isSleeping()) stirring.add(neighbour);
       }
     }
     current.moving = moving;
     for (const neighbour of neighbours) {
-      const bodies = near.get(neighbour);
-      if (bodies === undefined && !data.sent[neighbour]) continue;
-      zone.sendEvent(neighbour, BORDER_EVENT, { zone: zone.zone, step: data.step, bodies: bodies ?? [] });
-      if (bodies === undefined) delete data.sent[neighbour];
-      else data.sent[neighbour] = true;
+      const bodies = near.get(neighbour) ?? [];
+      const ids = bodies.map(([doId]) => doId);
+      const before = data.sent[neighbour] ?? [];
+      if (!stirring.has(neighbour) && sameIds(ids, before)) continue;
+      zone.sendEvent(neighbour, BORDER_EVENT, { zone: zone.zone, step: data.step, bodies });
+      if (ids.length === 0) delete data.sent[neighbour];
+      else data.sent[neighbour] = ids;
     }
     // after the border: its last word on a body it hands over is the new owner's starting point
     for (const [object, owner] of moves) zone.move(object, owner);
@@ -383,7 +390,7 @@ export function physicsZone<S extends object>(options: PhysicsOptions<S>): ZoneH
   }
 
   /** An object came under this zone: its body becomes its own (a ghost it had goes on as it was). */
-  function adopt(zone: Zone, state: PhysicsState<S>, object: ZoneObject): void {
+  function adopt(state: PhysicsState<S>, object: ZoneObject): void {
     const def = options.body(object);
     if (def === undefined) return;
     const data = state.physics;
@@ -446,7 +453,7 @@ export function physicsZone<S extends object>(options: PhysicsOptions<S>): ZoneH
     },
     enter: (zone, state, object) => {
       advance(zone, state, zone.now);
-      adopt(zone, state, object);
+      adopt(state, object);
       game.enter?.(zone, state, object);
     },
     leave: (zone, state, object) => {
@@ -508,6 +515,10 @@ function plainOf(def: BodyDef): PlainDef {
 
 function motionOfDef(def: BodyDef): Motion {
   return { x: def.x, y: def.y, angle: def.angle ?? 0, vx: def.vx ?? 0, vy: def.vy ?? 0, spin: def.spin ?? 0 };
+}
+
+function sameIds(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((id, i) => id === b[i]);
 }
 
 /** How far a point is from an area (0 inside). */
