@@ -90,11 +90,11 @@ export const BOSS_HP = 10_000;
 const BOSS_RESPAWN_MS = 10_000;
 const MAX_DAMAGE_ROWS = 64;
 const TICK_HZ = 10;
-/** A crate's radius (a ball) or half side (a box), and an avatar's radius as a body, in world units. */
-export const CRATE_SIZE = 2;
-const AVATAR_RADIUS = 1.5;
+/** A crate's radius (a ball) or half side (a box), and an avatar's radius as a body (as the canvas draws it), in world units. */
+export const CRATE_SIZE = 4;
+const AVATAR_RADIUS = 5;
 /** Bodies this close to a bordering zone are simulated there too. */
-const BORDER_MARGIN = 8;
+const BORDER_MARGIN = 12;
 
 interface FieldState {
   /** Each NPC's current waypoint. */
