@@ -34,8 +34,8 @@
 
 import { writeFileSync } from "node:fs";
 import { SERVICE_ORDER } from "../libs/cli/src/cluster-processes.ts";
+import { LocalCluster } from "../libs/cli/src/local-cluster.ts";
 import { botThreads, runBotProcess, waitForIdleAgent, waitForQuietMachine } from "./support/bot-run.ts";
-import { BenchCluster, namespace } from "./support/cluster.ts";
 import {
   COLYSEUS_CPU_GROUPS,
   type ColyseusFigures,
@@ -108,7 +108,9 @@ function runSeconds(count: number): number {
   return count / RAMP + WARMUP_SECONDS + DURATION_SECONDS + RUN_OVERHEAD_SECONDS;
 }
 
-const cluster = new BenchCluster(namespace("players"), {
+const cluster = new LocalCluster({
+  name: "players",
+  onCrash: "fail",
   zoneAiEnv: { DEMO_GRID: GRID, DEMO_NPCS_PER_ZONE: "0" },
   maxClients: Math.max(1024, ...COUNTS),
   nodeArgs: profileArgs(),

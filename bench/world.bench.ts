@@ -21,8 +21,8 @@
  */
 import { writeFileSync } from "node:fs";
 import { SERVICE_ORDER } from "../libs/cli/src/cluster-processes.ts";
+import { LocalCluster } from "../libs/cli/src/local-cluster.ts";
 import { botThreads, runBotProcess, waitForIdleAgent, waitForQuietMachine } from "./support/bot-run.ts";
-import { BenchCluster, namespace } from "./support/cluster.ts";
 import {
   answerHelp,
   argValue,
@@ -73,7 +73,9 @@ const NARROW_TO = 25;
 const RUN_OVERHEAD_SECONDS = 60 + QUIET_WAIT_SECONDS;
 const START_SECONDS = 120;
 
-const cluster = new BenchCluster(namespace("world"), {
+const cluster = new LocalCluster({
+  name: "world",
+  onCrash: "fail",
   zoneAiEnv: { DEMO_GRID: GRID },
   maxClients: Math.max(1024, ...COUNTS),
   nodeArgs: profileArgs(),

@@ -2,7 +2,7 @@
  * Fuzzing at scale (issue 9): millions of mutated datagrams at a client agent while bots play.
  *
  * A cluster as `pnpm overworld start` runs it (every service a process of its own, the demo world, a NATS
- * with credentials; support/cluster.ts), `pnpm overworld bots` walking in a process of its own, and the
+ * with credentials; libs/cli/src/local-cluster.ts), `pnpm overworld bots` walking in a process of its own, and the
  * fuzzer (fuzzer.ts) in this one: raw datagrams of every netcode type from --raw-addresses loopback
  * addresses (127.0.3.1 up) times --ports ports, connection requests and responses from valid connect
  * tokens bent (--token-sources, 127.0.4.1 up, each logging in for a fresh token every 5 s), and
@@ -29,7 +29,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { BotReport } from "@overworld/bots";
 import { legacyHash, loadDcFiles } from "@overworld/protocol";
 import { CLI_ENTRY } from "../../libs/cli/src/cluster-processes.ts";
-import { BenchCluster, namespace } from "../support/cluster.ts";
+import { LocalCluster } from "../../libs/cli/src/local-cluster.ts";
 import { answerHelp, integerArg, pathArg } from "../support/figures.ts";
 import { runBenchmark } from "../support/lifecycle.ts";
 import { type AgentFigures, agentFigures, agentHealthy, growth, tokenMinter } from "./agent-figures.ts";
@@ -60,7 +60,9 @@ const SETTLE_MS = 10_000;
 const BOTS_CONNECT_MS = 120_000;
 const PASSWORD = "fuzz sources' password";
 
-const cluster = new BenchCluster(namespace("fuzz"), {
+const cluster = new LocalCluster({
+  name: "fuzz",
+  onCrash: "fail",
   zoneAiEnv: { DEMO_GRID: GRID, DEMO_NPCS_PER_ZONE: "0" },
   maxClients: BOTS + SESSIONS + 64,
 });
@@ -68,7 +70,7 @@ const cluster = new BenchCluster(namespace("fuzz"), {
 const timeLimitMs = (COUNT / 1000) * 1000 + 600_000;
 
 runBenchmark("fuzz:datagrams", cluster, timeLimitMs, async () => {
-  const agentPort = cluster.httpPorts.get("client-agent")!;
+  const agentPort = cluster.httpPort("client-agent");
   process.stderr.write(`fuzz:datagrams: seed ${SEED} (--seed ${SEED} replays these datagrams)\n`);
   const bots = launchBots();
   await waitUntil(

@@ -1,12 +1,12 @@
 /**
- * One bot run against a BenchCluster: `pnpm overworld bots` in a process of its own (support/load-run.ts:
+ * One bot run against a LocalCluster: `pnpm overworld bots` in a process of its own (support/load-run.ts:
  * its progress relayed, its JSON report read back), and meanwhile the CPU of every process and the client
  * agent's wire counters sampled twice a second, taken over the bots' measured window only.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BotReport } from "@overworld/bots";
 import { CLI_ENTRY, SERVICE_ORDER, type ServiceName } from "../../libs/cli/src/cluster-processes.ts";
-import type { BenchCluster } from "./cluster.ts";
+import type { LocalCluster } from "../../libs/cli/src/local-cluster.ts";
 import { type CpuGroups, coresBetween, pidsNamed, sampleCpu } from "./cpu.ts";
 import { runLoadProcess, waitUntilNoClients, windowFigures } from "./load-run.ts";
 
@@ -51,7 +51,7 @@ export interface BotRunResult {
 }
 
 /** The CPU groups of an Overworld run besides its load process: each service, NATS, Redis and Postgres. */
-export function clusterCpuGroups(cluster: BenchCluster): CpuGroups {
+export function clusterCpuGroups(cluster: LocalCluster): CpuGroups {
   const natsPids = cluster.nats ? [cluster.nats.process.pid ?? 0] : pidsNamed("nats-server");
   const redisPids = pidsNamed("redis-server");
   return {
@@ -70,7 +70,7 @@ export function botThreads(workers: number): string {
 }
 
 /** The bots process, its report, and the window's CPU and wire figures. */
-export async function runBotProcess(cluster: BenchCluster, options: BotRunOptions): Promise<BotRunResult> {
+export async function runBotProcess(cluster: LocalCluster, options: BotRunOptions): Promise<BotRunResult> {
   const { report, samples } = await runLoadProcess<BotReport>(cluster, {
     kind: "bots",
     label: options.label,
@@ -113,7 +113,7 @@ const QUIET_LOOK_MS = 2000;
  * machine. Resolves with the cores the others used at the last look (the run goes ahead either way).
  */
 export async function waitForQuietMachine(
-  cluster: BenchCluster,
+  cluster: LocalCluster,
   maxOtherCores: number,
   maxWaitSeconds: number,
 ): Promise<number> {
@@ -143,7 +143,7 @@ export async function waitForQuietMachine(
 }
 
 /** Waits until the client agent has no client left from the last run, then lets the deletions settle. */
-export async function waitForIdleAgent(cluster: BenchCluster): Promise<void> {
+export async function waitForIdleAgent(cluster: LocalCluster): Promise<void> {
   await waitUntilNoClients(
     "the client agent",
     async () => (await cluster.agentMetrics()).get("ow_client_agent_clients") ?? 0,

@@ -8,9 +8,9 @@
 import { fileURLToPath } from "node:url";
 import type { ManagedProcess } from "../../libs/cli/src/cluster-processes.ts";
 import { freeTcpPort } from "../../libs/cli/src/cluster-processes.ts";
+import { type LocalCluster, sumByName } from "../../libs/cli/src/local-cluster.ts";
 import { type ClientsReport, SERVER_METRICS } from "../colyseus/shared.ts";
 import { clusterCpuGroups } from "./bot-run.ts";
-import { type BenchCluster, sumByName } from "./cluster.ts";
 import { cpuUsPer1000, median } from "./figures.ts";
 import { runLoadProcess, waitUntilNoClients, windowFigures } from "./load-run.ts";
 
@@ -57,7 +57,7 @@ export class ColyseusServer {
   private port = 0;
   private httpPort = 0;
 
-  constructor(private readonly cluster: BenchCluster) {}
+  constructor(private readonly cluster: LocalCluster) {}
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;

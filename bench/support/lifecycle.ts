@@ -3,22 +3,20 @@
  * names removed whatever happens: on success, on failure, on Ctrl-C (SIGINT/SIGTERM) and when the run
  * passes its time limit.
  */
-import { rmSync } from "node:fs";
-import type { BenchCluster } from "./cluster.ts";
+import type { LocalCluster } from "../../libs/cli/src/local-cluster.ts";
 
 export function runBenchmark(
   name: string,
-  cluster: BenchCluster,
+  cluster: LocalCluster,
   timeLimitMs: number,
   work: () => Promise<void>,
 ): void {
   let stopping = false;
   const finish = (code: number) => {
     stopping = true;
-    cluster.stop().finally(() => {
-      // the services' log lines are kept for a run that went wrong
-      if (code === 0) rmSync(cluster.logPath, { force: true });
-      else process.stderr.write(`${name}: the services' log lines are in ${cluster.logPath}\n`);
+    // the services' log lines are kept for a run that went wrong
+    cluster.stop(code !== 0).finally(() => {
+      if (code !== 0) process.stderr.write(`${name}: the services' log lines are in ${cluster.logPath}\n`);
       process.exit(code);
     });
   };

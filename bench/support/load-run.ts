@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ManagedProcess } from "../../libs/cli/src/cluster-processes.ts";
-import type { BenchCluster } from "./cluster.ts";
+import type { LocalCluster } from "../../libs/cli/src/local-cluster.ts";
 import { type CpuGroups, type CpuSample, coresBetween, sampleCpu } from "./cpu.ts";
 
 export const SAMPLE_MS = 500;
@@ -56,7 +56,7 @@ export interface Sample {
 
 /** Runs the load process to its end; resolves with its report and the samples taken meanwhile. */
 export async function runLoadProcess<Report>(
-  cluster: BenchCluster,
+  cluster: LocalCluster,
   options: LoadProcessOptions,
 ): Promise<{ readonly report: Report; readonly samples: readonly Sample[] }> {
   if (cluster.failure) throw cluster.failure;

@@ -39,7 +39,8 @@ export const demo = defineSchema((s) => {
     {
       setName: s.field([t.string({ min: 1, max: 32 }).named("name")], ["required", "broadcast", "db"]),
       hp: s.param(t.uint8.range(0, 100), ["required", "broadcast", "ram"], 100),
-      say: s.field([t.string({ min: 1, max: 200 }).named("text")], ["clsend", "airecv"]),
+      // a validator (not in the .dc text): the client agent refuses blank text with eject 127
+      say: s.field([t.string({ min: 1, max: 200 }).pattern(/\S/).named("text")], ["clsend", "airecv"]),
       chat: s.field([DoId.named("from"), t.string({ min: 1, max: 200 }).named("text")], ["broadcast"]),
       attack: s.field([DoId.named("target")], ["ownsend", "airecv"]),
       kick: s.field([t.string.named("reason")], ["gmonly", "airecv"]),

@@ -78,10 +78,10 @@ export class Ledger {
       natsUrl: cluster.nats!.url,
       credentials: readFileSync(trustFiles(cluster.natsDir).credentials("tool"), "utf8"),
       role: "tool",
-      instanceId: `${cluster.tag}-chaos-ledger`,
+      instanceId: `${cluster.ns.tag}-chaos-ledger`,
       version: cluster.version,
       schemaHash: legacyHash(this.dc),
-      root: cluster.root,
+      root: cluster.ns.root,
       timeoutMs: REQUEST_TIMEOUT_MS,
     });
     const avatar = this.dc.class("DistributedAvatar")!;
@@ -166,7 +166,7 @@ export class Ledger {
     while (this.inFlight === entry) await new Promise((wake) => setTimeout(wake, WRITE_GAP_MS));
     const pool = await connectPostgres(this.cluster.databaseUrl, "chaos-canary", 1);
     try {
-      await pool.query(`DELETE FROM "${this.cluster.schemas.stateServer}".fields WHERE do_id = $1`, [
+      await pool.query(`DELETE FROM "${this.cluster.ns.schemas.stateServer}".fields WHERE do_id = $1`, [
         entry.doId,
       ]);
     } finally {

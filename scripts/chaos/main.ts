@@ -126,7 +126,7 @@ async function main(): Promise<number> {
     await ledger.open(LEDGER_OBJECTS_PER_KIND);
     ledger.startWriting();
     status = `starting ${bots} bots`;
-    cluster.listeners.set("bots", (line) => readBotLine(line, figures));
+    cluster.listen("bots", (line) => readBotLine(line, figures));
     cluster.processes.launch({
       label: "bots",
       entry: CLI_ENTRY,
@@ -135,7 +135,7 @@ async function main(): Promise<number> {
         ...["--count", String(bots), "--rate", String(rate), "--ramp", String(BOT_RAMP)],
         ...["--duration", "86400", "--resume", String(boundMs / MS_PER_SECOND)],
         ...["--uberdog", cluster.uberdogUrl, "--version", cluster.version, "--dc", cluster.dcFiles.join(",")],
-        ...["--grid", GRID, "--prefix", `c${cluster.tag.slice(-6)}b`],
+        ...["--grid", GRID, "--prefix", `c${cluster.ns.tag.slice(-6)}b`],
       ],
       env: { ...process.env, LOG_LEVEL: "warn" },
       detached: false,

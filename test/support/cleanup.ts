@@ -3,28 +3,16 @@
  * schema, its JetStream streams. Each test file isolates itself in a namespace of its own; these leave the
  * shared services as they found them.
  */
-import { connectPostgres, connectRedis } from "@overworld/service";
+import { connectPostgres, dropRedisKeys as dropKeys } from "@overworld/service";
 import { connectOperator } from "./nats.ts";
 import { DATABASE_URL, REDIS_URL } from "./services.ts";
 
-/** Keys a SCAN step asks Redis for. */
-const SCAN_COUNT = 500;
 /** How long JetStream may take to answer a stream deletion before the clean-up moves on. */
 const STREAM_DELETE_TIMEOUT_MS = 2000;
 
 /** Deletes every Redis key that starts with `prefix`. */
-export async function dropRedisKeys(prefix: string, redisUrl = REDIS_URL): Promise<void> {
-  const redis = await connectRedis(redisUrl, "test-cleanup");
-  try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", SCAN_COUNT);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== "0");
-  } finally {
-    redis.disconnect();
-  }
+export function dropRedisKeys(prefix: string, redisUrl = REDIS_URL): Promise<void> {
+  return dropKeys(redisUrl, prefix);
 }
 
 /** Drops a Postgres schema and everything in it, if it exists. */

@@ -82,10 +82,14 @@ describe("physics zones in a cluster", () => {
   it("let a player push a crate over a border: the next zone's AI takes it over and moves it on", async () => {
     await replica(0);
     await replica(1);
-    const [first] = await waitFor(async () => {
-      const found = await crates();
-      return found.length === 2 ? found.sort((a, b) => a.zoneId - b.zoneId) : undefined;
-    }, "a crate in each zone", WAIT_MS);
+    const [first] = await waitFor(
+      async () => {
+        const found = await crates();
+        return found.length === 2 ? found.sort((a, b) => a.zoneId - b.zoneId) : undefined;
+      },
+      "a crate in each zone",
+      WAIT_MS,
+    );
     const before = await crateNow(first!.doId);
     expect(before.zoneId).toBe(1);
     const [cx, cy] = before.motion as [number, number];
@@ -105,10 +109,14 @@ describe("physics zones in a cluster", () => {
       client.sendField(avatar.doId, "setSmXYH", [x, cy, 0, t++]);
       await sleep(100);
     }
-    const after = await waitFor(async () => {
-      const now = await crateNow(first!.doId);
-      return now.zoneId === 2 && now.ai !== before.ai ? now : undefined;
-    }, "the crate in zone 2, run by zone 2's AI", WAIT_MS);
+    const after = await waitFor(
+      async () => {
+        const now = await crateNow(first!.doId);
+        return now.zoneId === 2 && now.ai !== before.ai ? now : undefined;
+      },
+      "the crate in zone 2, run by zone 2's AI",
+      WAIT_MS,
+    );
     expect(after.motion[0]).toBeGreaterThan(50);
     // zone 2 goes on writing it (it rests where zone 2 stepped it, past the border)
     await sleep(500);

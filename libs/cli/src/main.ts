@@ -20,6 +20,8 @@ commands:
   bots --count N     log in N bots that walk the demo world; live progress, then a latency report (--help)
   dc check FILE...   load .dc files in order; print class, struct and field counts and the hash
   dc hash FILE...    print the legacy schema hash of .dc files loaded in order, as 0x%08x
+  dc types FILE... [--out F]
+                     a TypeScript module of typed handles for the classes (as defineSchema gives)
   nats init DIR      make the cluster's NATS trust (credentials per role) and nats-server configuration
   admin key|grant    make an API key for the admin REST API, or give a player the admin or moderator role
 `;

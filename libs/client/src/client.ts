@@ -9,9 +9,11 @@ import {
   applyFieldDelta,
   bytesEqual,
   DClass,
+  type DClassHandle,
   type DcFile,
   decodeFieldDelta,
   type Field,
+  type FieldInfoMap,
   type FieldValue,
   hasKeyword,
   isContainerField,
@@ -41,8 +43,10 @@ import {
 import { platform } from "#platform";
 import { type ClockEstimate, ClusterClock } from "./clock.ts";
 import { Emitter } from "./emitter.ts";
+import { ObjectMirror } from "./mirror.ts";
 import { StateTicks } from "./state-ticks.ts";
 import type { ClientTransport } from "./transport.ts";
+import { type ClassNotifications, onClass, onField } from "./typed.ts";
 import { UnreadStore } from "./unread-updates.ts";
 
 export interface ConnectOptions {
@@ -73,17 +77,7 @@ export interface ConnectOptions {
   readonly url?: string;
 }
 
-/** A local mirror of an object the client agent shows this client. */
-export interface ObjectMirror {
-  readonly doId: number;
-  readonly dclass: DClass;
-  parent: number;
-  zone: number;
-  /** True when this client owns the object (it may send its ownsend fields). */
-  owned: boolean;
-  /** Decoded values by field name (molecular fields under their own name). */
-  readonly fields: Map<string, FieldValue>;
-}
+export { ObjectMirror };
 
 export interface UpdateEvent {
   readonly object: ObjectMirror;
@@ -368,6 +362,49 @@ export class OverworldClient extends Emitter<ClientEvents> {
     }
   }
 
+  // ---- the typed API (typed.ts, mirror.ts) -------------------------------------------------------------
+
+  /** Objects of a class (or a subclass) entering view, those in view now included; returns the unsubscribe. */
+  onCreated<G extends FieldInfoMap>(
+    handle: DClassHandle<G>,
+    fn: ClassNotifications<G>["created"],
+  ): () => void {
+    return onClass(this, handle, "created", fn);
+  }
+
+  /** Any field update of an object of a class, as `{ field, value }` typed together. */
+  onUpdated<G extends FieldInfoMap>(
+    handle: DClassHandle<G>,
+    fn: ClassNotifications<G>["updated"],
+  ): () => void {
+    return onClass(this, handle, "updated", fn);
+  }
+
+  /** Objects of a class leaving view (still in `objects`). */
+  onDisabled<G extends FieldInfoMap>(
+    handle: DClassHandle<G>,
+    fn: ClassNotifications<G>["disabled"],
+  ): () => void {
+    return onClass(this, handle, "disabled", fn);
+  }
+
+  /** Objects of a class gone from `objects`. */
+  onDeleted<G extends FieldInfoMap>(
+    handle: DClassHandle<G>,
+    fn: ClassNotifications<G>["deleted"],
+  ): () => void {
+    return onClass(this, handle, "deleted", fn);
+  }
+
+  /** Each new value of one field of every object of a class in view. */
+  onField<G extends FieldInfoMap, N extends keyof G & string>(
+    handle: DClassHandle<G>,
+    field: N,
+    fn: (object: ObjectMirror<G>, value: G[N]["value"]) => void,
+  ): () => void {
+    return onField(this, handle, field, fn);
+  }
+
   /** Says goodbye (DISCONNECT, then the transport's own goodbye) and closes the socket. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -563,7 +600,7 @@ export class OverworldClient extends Emitter<ClientEvents> {
       }
       return;
     }
-    const object: ObjectMirror = { doId, dclass, parent, zone, owned, fields: new Map() };
+    const object = new ObjectMirror(this, doId, dclass, parent, zone, owned);
     for (const field of fields) this.store(object, field.fieldId, field.value);
     // state that came before the entry, if it is newer than the entry's
     for (const early of this.stateTicks.takeEarly(doId, this.now())) {

@@ -8,7 +8,7 @@ export {
   type EjectEvent,
   type InterestHandle,
   type MoveEvent,
-  type ObjectMirror,
+  ObjectMirror,
   OverworldClient,
   type SystemMessageEvent,
   type UpdateEvent,
@@ -24,3 +24,4 @@ export {
   register,
 } from "./login.ts";
 export { type Resumed, ResumeError, type ResumeOptions, resume } from "./resume.ts";
+export type { ClassNotifications, FieldUpdateOf } from "./typed.ts";

@@ -15,6 +15,7 @@ export type * from "./dc/parameter.ts";
 export * from "./dc/print.ts";
 export { DcSyntaxError, parseDcText } from "./dc/semantics.ts";
 export * from "./dc/types.ts";
+export * from "./dc/validate.ts";
 export type * from "./dc/value.ts";
 export * from "./delta/index.ts";
 export * from "./envelope.ts";

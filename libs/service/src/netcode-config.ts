@@ -23,6 +23,24 @@ export const netcodeConfig = {
   NETCODE_PRIVATE_KEY: z.string().optional(),
 };
 
+/** An optional `ip:port` variable (IPv4, or IPv6 in brackets), parsed; the error says what it expected. */
+export const optionalAddress = z
+  .string()
+  .optional()
+  .transform((text, context) => {
+    if (text === undefined) return undefined;
+    try {
+      return netcode.parseAddress(text);
+    } catch (error) {
+      context.addIssue({
+        code: "custom",
+        message: `expected ip:port: ${(error as Error).message}`,
+        input: text,
+      });
+      return z.NEVER;
+    }
+  });
+
 function protocolIdProblem(text: string): string | undefined {
   if (!/^(0[xX][0-9a-fA-F]{1,16}|[0-9]{1,20})$/.test(text)) {
     return "expected 0x and 1-16 hex digits, or a decimal number";

@@ -20,6 +20,24 @@ async function tryRedis(url: string, name: string): Promise<Redis> {
   return redis;
 }
 
+/** Keys a SCAN step asks Redis for when dropping keys. */
+const SCAN_COUNT = 500;
+
+/** Deletes every Redis key that starts with `prefix` (what a test or a local run left under its names). */
+export async function dropRedisKeys(url: string, prefix: string): Promise<void> {
+  const redis = await connectRedis(url, "cleanup");
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", SCAN_COUNT);
+      if (keys.length > 0) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== "0");
+  } finally {
+    redis.disconnect();
+  }
+}
+
 /** A Postgres pool; the first query proves the database answers, naming DATABASE_URL if it does not. */
 export function connectPostgres(url: string, name: string, max = 10): Promise<pg.Pool> {
   return untilReachable(`Postgres at ${url}`, () => tryPostgres(url, name, max));

@@ -54,6 +54,7 @@ import { HeldFrames } from "./held-frames.ts";
 import { type InterestPort, LocationSubscriptions } from "./interest.ts";
 import { serveOperators } from "./operators.ts";
 import { AddressRateLimiter } from "./rate-limit.ts";
+import { withSchemaModule } from "./schema-module.ts";
 import { ClientSession, fieldRulesOf, type SessionRules } from "./session.ts";
 import { type Admission, type SessionIdentity, SessionLimits } from "./session-limits.ts";
 import { ReliableLink, type SessionLink, StreamLink } from "./session-link.ts";
@@ -215,7 +216,7 @@ function forwarderMetrics(registry: Registry, forwarder: UpdateForwarder): void 
 export async function startClientAgent(config: ClientAgentConfig): Promise<ClientAgentHandle> {
   const instanceId = instanceIdOf(config);
   const log = createLogger(SERVICE, instanceId, config.LOG_LEVEL);
-  const dc = loadClusterModel(config.DC_FILES);
+  const dc = await withSchemaModule(loadClusterModel(config.DC_FILES), config.SCHEMA_MODULE);
   const schemaHash = legacyHash(dc);
   /** What to close if starting fails half-way, or when it stops. */
   const closers = new Closers();

@@ -10,6 +10,8 @@
  * - NETCODE_PRIVATE_KEY (required): the 32-byte key shared with uberdog, 64 hex digits. Never printed.
  * - NETCODE_PROTOCOL_ID: decimal or 0x hex (default DEFAULT_NETCODE_PROTOCOL_ID).
  * - DC_FILES (required): comma-separated .dc files, in order; their hash is what clients must say hello with.
+ * - SCHEMA_MODULE: the game's TypeScript schema module (defineSchema), same classes as DC_FILES, whose
+ *   validators are run on every value a client sends (schema-module.ts).
  * - CLUSTER_VERSION (required): the version clients must say hello with, and the director checks at join.
  * - SUBJECT_ROOT: the cluster's NATS subject root (default `ow`).
  * - MAX_CLIENTS: client slots (default 1024). TICK_HZ: ticks per second (default 20).
@@ -65,6 +67,7 @@ export const clientAgentConfigShape = {
   ...commonConfig,
   UDP_PORT: z.coerce.number().int().min(0).max(65535).default(DEFAULT_UDP_PORT),
   UDP_HOST: z.string().min(1).default("127.0.0.1"),
+  SCHEMA_MODULE: z.string().optional(),
   PUBLIC_ADDRESS: z
     .string({ error: "required: the IP:port clients reach this agent at (as in the connect tokens)" })
     .transform((text, context) => {

@@ -19,6 +19,7 @@ import {
   isContainerField,
   type messages,
   unpackField,
+  validateField,
 } from "@overworld/protocol";
 import {
   type AgentMessage,
@@ -384,14 +385,14 @@ export class ClientSession {
       );
       return;
     }
+    let invalid: string | undefined;
     try {
-      unpackField(field, value);
+      invalid = validateField(field, unpackField(field, value)); // the schema's validators, if any
     } catch (error) {
-      this.eject(
-        EjectCode.FieldConstraint,
-        `value of ${field.owner.name}.${field.name}: ${(error as Error).message}`,
-        now,
-      );
+      invalid = `value of ${field.owner.name}.${field.name}: ${(error as Error).message}`;
+    }
+    if (invalid !== undefined) {
+      this.eject(EjectCode.FieldConstraint, invalid, now);
       return;
     }
     this.outgoing.push({ doId, field, value });

@@ -18,32 +18,15 @@
  *   keeps links.
  */
 import { isClusterName, parseSeed } from "@overworld/federation";
-import { netcode } from "@overworld/protocol";
 import {
   ConfigProblems,
   clusterConfig,
   commonConfig,
   defaultInstanceId,
+  optionalAddress,
   secretFile,
 } from "@overworld/service";
 import { z } from "zod";
-
-const optionalAddress = z
-  .string()
-  .optional()
-  .transform((text, context) => {
-    if (text === undefined) return undefined;
-    try {
-      return netcode.parseAddress(text);
-    } catch (error) {
-      context.addIssue({
-        code: "custom",
-        message: `expected ip:port: ${(error as Error).message}`,
-        input: text,
-      });
-      return z.NEVER;
-    }
-  });
 
 export const linkConfigShape = {
   HTTP_PORT: commonConfig.HTTP_PORT,

@@ -20,29 +20,17 @@
  *   parent reaches this main's API (default http://HTTP_HOST:HTTP_PORT).
  */
 import { parseSeed } from "@overworld/federation";
-import { netcode } from "@overworld/protocol";
-import { ConfigProblems, commonConfig, defaultInstanceId, secretFile } from "@overworld/service";
+import {
+  ConfigProblems,
+  commonConfig,
+  defaultInstanceId,
+  optionalAddress,
+  secretFile,
+} from "@overworld/service";
 import { z } from "zod";
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
 const count = (fallback: number, max: number) => z.coerce.number().int().min(1).max(max).default(fallback);
-
-const address = z
-  .string()
-  .optional()
-  .transform((text, context) => {
-    if (text === undefined) return undefined;
-    try {
-      return netcode.parseAddress(text).key;
-    } catch (error) {
-      context.addIssue({
-        code: "custom",
-        message: `expected ip:port: ${(error as Error).message}`,
-        input: text,
-      });
-      return z.NEVER;
-    }
-  });
 
 export const signalingConfigShape = {
   DATABASE_URL: commonConfig.DATABASE_URL,
@@ -57,7 +45,7 @@ export const signalingConfigShape = {
   UDP_HOST: z.string().min(1).optional(),
   UDP_PORT: port(9001),
   RELAY_PORT: z.union([z.literal("off"), z.coerce.number().int().min(0).max(65535)]).default(9002),
-  RELAY_ADDRESS: address,
+  RELAY_ADDRESS: optionalAddress.transform((parsed) => parsed?.key),
   RELAY_BYTES_PER_SECOND: count(4_000_000, 1_000_000_000),
   RELAY_BURST_BYTES: count(1_000_000, 1_000_000_000),
   LINK_TOKEN_SECONDS: count(15, 3600),

@@ -463,6 +463,8 @@ export function physicsZone<S extends object>(options: PhysicsOptions<S>): ZoneH
       game.leave?.(zone, state, object);
     },
     fields: [...steerHandlers, ...gameHandlers],
+    ...(game.notifications ? { notifications: game.notifications } : {}),
+    ...(game.clean ? { clean: game.clean } : {}),
     event: (zone, state, event) => {
       advance(zone, state, zone.now);
       if (event.name === CLOCK_EVENT) return;

@@ -22,6 +22,9 @@ import type {
   KeyedArray,
   TrackedNode,
 } from "@overworld/protocol";
+import type { FieldCleaner, ZoneNotification } from "./notifications.ts";
+
+export { clean, onCreated, onDeleted, onDisabled, onUpdated, refuse } from "./notifications.ts";
 
 /** A zone of the zone graph that a plugin runs, and the kind of logic that runs it. */
 export interface ZoneSpec {
@@ -149,6 +152,10 @@ export interface ZoneHooks<S> {
    * physics world): a copy, as it is now; a zone resumed from the snapshot starts from it.
    */
   save?(state: S): S;
+  /** Created / updated / disabled / deleted notifications of its objects, by class (notifications.ts). */
+  notifications?: readonly ZoneNotification<S>[];
+  /** Clean hooks of fields, run before a value sent to the zone is applied (notifications.ts: `clean`). */
+  clean?: readonly FieldCleaner<S>[];
 }
 
 /** A client that said hello, for the plugin to give an avatar. */

@@ -24,6 +24,7 @@ import {
   packField,
   unpackField,
 } from "@overworld/protocol";
+import { ZoneNotifier } from "./notifications.ts";
 import { canonicalOrder } from "./ordering.ts";
 import type { FieldHandler, Zone, ZoneHooks, ZoneObject, ZoneSpec } from "./plugin.ts";
 
@@ -137,6 +138,7 @@ export class ZoneRuntime {
   private readonly objects = new Map<number, LiveObject>();
   private readonly nearby = new Map<number, LiveObject>();
   private readonly handlers = new Map<string, FieldHandler<unknown>[]>();
+  private readonly notifier: ZoneNotifier<unknown>;
   private readonly zone: Zone;
 
   constructor(private readonly options: ZoneRuntimeOptions) {
@@ -149,6 +151,7 @@ export class ZoneRuntime {
       list.push(handler);
       this.handlers.set(key, list);
     }
+    this.notifier = new ZoneNotifier(options.hooks.notifications, options.hooks.clean);
     this.zone = this.makeZone();
   }
 
@@ -184,7 +187,10 @@ export class ZoneRuntime {
     for (const data of objects) this.objects.set(data.doId, this.live(data));
     if (snapshot === undefined) {
       this.state = this.options.hooks.init(this.zone);
-      for (const object of this.objects.values()) this.options.hooks.enter?.(this.zone, this.state, object);
+      for (const object of this.objects.values()) {
+        this.options.hooks.enter?.(this.zone, this.state, object);
+        this.notifier.notify("created", this.zone, this.state, object);
+      }
       this.options.hooks.start?.(this.zone, this.state);
     } else {
       this.state = snapshot.state;
@@ -292,6 +298,7 @@ export class ZoneRuntime {
         this.objects.set(object.doId, object);
         this.nearby.delete(object.doId);
         hooks.enter?.(this.zone, this.state, object);
+        this.notifier.notify("created", this.zone, this.state, object);
         return;
       }
       case "update":
@@ -305,10 +312,10 @@ export class ZoneRuntime {
         return;
       }
       case "changing-ai":
-        if (message.ai !== this.channel) this.drop(message.doId);
+        if (message.ai !== this.channel) this.drop(message.doId, "disabled");
         return;
       case "delete":
-        this.drop(message.doId);
+        this.drop(message.doId, "deleted");
         return;
       case "zone-event": {
         const mark = this.marks[message.sender];
@@ -331,11 +338,14 @@ export class ZoneRuntime {
   private applyUpdate(doId: number, fieldId: number, value: Uint8Array, sender: number): void {
     const object = this.objects.get(doId);
     if (object === undefined) return;
-    const stored = object.store(fieldId, value);
+    const cleaned = this.notifier.clean(this.zone, this.state, object, fieldId, value, sender);
+    if (cleaned === undefined) return; // refused by a clean hook
+    const stored = object.store(fieldId, cleaned);
     if (stored === undefined) return;
     for (const handler of this.handlersOf(object.dclass, stored.field)) {
       handler.handle(this.zone, this.state, object, stored.value, sender);
     }
+    this.notifier.notify("updated", this.zone, this.state, object, stored, sender);
   }
 
   /** The handlers of a field, declared on the object's class or on a class it inherits from. */
@@ -348,11 +358,12 @@ export class ZoneRuntime {
     return found;
   }
 
-  private drop(doId: number): void {
+  private drop(doId: number, why: "disabled" | "deleted"): void {
     const object = this.objects.get(doId);
     if (object === undefined) return;
     this.objects.delete(doId);
     this.options.hooks.leave?.(this.zone, this.state, object);
+    this.notifier.notify(why, this.zone, this.state, object);
   }
 
   private fireTimers(now: number): void {

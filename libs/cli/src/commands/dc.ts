@@ -1,7 +1,10 @@
-import { resolve } from "node:path";
+import { readFileSync, writeFileSync } from "node:fs";
+import { basename, resolve } from "node:path";
 import { DcSyntaxError, formatHash, legacyHash, loadDcFiles } from "@overworld/protocol";
+import { dcTypesModule } from "./dc-types.ts";
 
-const DC_USAGE = "usage: pnpm overworld dc check|hash FILE...\n";
+const DC_USAGE =
+  "usage: pnpm overworld dc check|hash FILE...\n       pnpm overworld dc types FILE... [--out F]\n";
 
 /** `pnpm` runs scripts from the repository root; paths are taken relative to where the user typed them. */
 function userPath(path: string): string {
@@ -9,8 +12,12 @@ function userPath(path: string): string {
 }
 
 export function runDcCommand(argv: readonly string[]): number {
-  const [action, ...paths] = argv;
-  if ((action !== "check" && action !== "hash") || paths.length === 0) {
+  const [action, ...rest] = argv;
+  const outAt = rest.indexOf("--out");
+  const out = outAt < 0 ? undefined : rest[outAt + 1];
+  const paths = outAt < 0 ? rest : rest.filter((_, i) => i !== outAt && i !== outAt + 1);
+  const known = action === "check" || action === "hash" || action === "types";
+  if (!known || paths.length === 0 || (outAt >= 0 && (action !== "types" || out === undefined))) {
     process.stderr.write(DC_USAGE);
     return 2;
   }
@@ -27,6 +34,16 @@ export function runDcCommand(argv: readonly string[]): number {
       return 1;
     }
     throw error;
+  }
+  if (action === "types") {
+    const sources = paths.map((path) => ({
+      name: basename(path),
+      text: readFileSync(userPath(path), "utf8"),
+    }));
+    const module = dcTypesModule(file, sources, `pnpm overworld dc types ${paths.join(" ")}`);
+    if (out === undefined) process.stdout.write(module);
+    else writeFileSync(userPath(out), module);
+    return 0;
   }
   const hash = formatHash(legacyHash(file));
   if (action === "hash") {

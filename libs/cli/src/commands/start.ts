@@ -199,6 +199,8 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
   const env = {
     ...process.env,
     DC_FILES: dcFiles.join(","),
+    // the demo world's TypeScript schema: the client agents run its validators (say: not blank)
+    ...(values.dc === undefined ? { SCHEMA_MODULE: resolve(REPO, "examples/demo/schema.ts") } : {}),
     CLUSTER_VERSION: clusterVersion(),
     // the key uberdog seals connect tokens with, shared with the client agents: fresh for each run
     // unless given, so tokens from an earlier run are worthless

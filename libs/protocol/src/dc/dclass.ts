@@ -117,3 +117,12 @@ export class DStruct {
 }
 
 export type DType = DClass | DStruct;
+
+/**
+ * Whether `dclass` is `ancestor` or inherits from it. By id and name, not identity: a service's model
+ * and a schema's handles may be two loads of the same classes (same hash, same ids).
+ */
+export function inheritsFrom(dclass: DClass, ancestor: DClass): boolean {
+  if (dclass.id === ancestor.id && dclass.name === ancestor.name) return true;
+  return dclass.parents.some((parent) => inheritsFrom(parent, ancestor));
+}

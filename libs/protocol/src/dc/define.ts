@@ -106,6 +106,33 @@ export class Spec<V, K extends TypeKind = TypeKind> {
   array(length?: LengthOption): Spec<ArrayValue<V, K>, "array"> {
     return arrayOf(this, length);
   }
+
+  /**
+   * Adds a game's own check of a value (the pastry seed's validators): `test` returns true when the
+   * value passes, false or a reason otherwise. The client agent runs it on every value a client sends
+   * (eject 127 when it fails, as for a value out of range); it is not part of the `.dc` text or the hash.
+   */
+  validate(test: (value: V) => boolean | string, description = "validate"): Spec<V, K> {
+    return new Spec(withCheck(this.dcType, { description, test }), this.meta);
+  }
+
+  /** Text must match `pattern` (a string, char array or char type): `t.string({ max: 16 }).pattern(/^\w+$/)`. */
+  pattern(this: Spec<string, K>, pattern: RegExp): Spec<string, K> {
+    return this.validate((text) => matches(pattern, text), `matches ${pattern}`);
+  }
+}
+
+function withCheck(
+  type: DcType,
+  check: { description: string; test: (value: never) => boolean | string },
+): DcType {
+  return { ...type, checks: [...(type.checks ?? []), check] };
+}
+
+/** A regular expression's match without its `lastIndex` state (a /g or /y pattern is shared). */
+function matches(pattern: RegExp, text: string): boolean {
+  pattern.lastIndex = 0;
+  return pattern.test(text);
 }
 
 /** Any type spec, whatever its value type. */
@@ -128,6 +155,10 @@ export class NumSpec<K extends IntKind | FloatKind, V extends number | bigint> e
 
   override default(value: V): NumSpec<K, V> {
     return new NumSpec(this.dcType, withDefault(this.meta, this.dcType, value));
+  }
+
+  override validate(test: (value: V) => boolean | string, description = "validate"): NumSpec<K, V> {
+    return new NumSpec(withCheck(this.dcType, { description, test }) as IntType | FloatType, this.meta);
   }
 
   /**
@@ -249,6 +280,11 @@ export const t = {
   blob: bytesFactory<Uint8Array, "blob">("blob"),
   /** Raw bytes with a uint32 length prefix. */
   blob32: bytesFactory<Uint8Array, "blob32">("blob32"),
+  /**
+   * A point in time, seen as a `Date`: packed as the `int64` of its Unix milliseconds, and an `int64`
+   * in the `.dc` text (so `.dc` files and other clients stay compatible; they see the number).
+   */
+  datetime: new Spec<Date, "int64">({ kind: "int64", divisor: 1, datetime: true }),
   array: arrayOf,
   /** A struct (or a dclass) as a parameter type. */
   struct: structOf,
@@ -259,19 +295,22 @@ export const t = {
 /** A historical keyword, or a custom one declared with `s.keyword`. */
 export type Keyword = HistoricalKeyword | (string & {});
 
-export class AtomicFieldSpec<A extends readonly AnySpec[]> {
+export class AtomicFieldSpec<
+  A extends readonly AnySpec[],
+  W extends readonly Keyword[] = readonly Keyword[],
+> {
   readonly kind = "atomic";
   constructor(
     readonly args: A,
-    readonly keywords: readonly Keyword[],
+    readonly keywords: W,
   ) {}
 }
 
-export class ParameterFieldSpec<S extends AnySpec> {
+export class ParameterFieldSpec<S extends AnySpec, W extends readonly Keyword[] = readonly Keyword[]> {
   readonly kind = "parameter";
   constructor(
     readonly spec: S,
-    readonly keywords: readonly Keyword[],
+    readonly keywords: W,
     readonly defaultValue?: DcValue,
   ) {}
 }
@@ -287,10 +326,19 @@ export type FieldSpec =
   | MolecularFieldSpec<readonly string[]>;
 export type FieldSpecs = { readonly [name: string]: FieldSpec };
 
-/** What the type system knows of one field of a dclass: its kind and its value type. */
-export interface FieldInfo<Kind extends Field["kind"] = Field["kind"], V = unknown> {
+/**
+ * What the type system knows of one field of a dclass: its kind, its value type and its keywords (a
+ * union of their names: `"broadcast" | "ram" | "ownsend"`; a molecular field's are its atoms'), so that
+ * a typed sender can refuse at compile time a field its side may not send.
+ */
+export interface FieldInfo<
+  Kind extends Field["kind"] = Field["kind"],
+  V = unknown,
+  W extends string = string,
+> {
   readonly kind: Kind;
   readonly value: V;
+  readonly keywords: W;
 }
 export type FieldInfoMap = { readonly [name: string]: FieldInfo };
 
@@ -324,10 +372,10 @@ type ArgValues<A extends readonly unknown[]> = { -readonly [I in keyof A]: Value
 type IsMolecular<S> = S extends MolecularFieldSpec<readonly string[]> ? true : false;
 
 type InfoOfSpec<S> =
-  S extends AtomicFieldSpec<infer A>
-    ? FieldInfo<"atomic", ArgValues<A>>
-    : S extends ParameterFieldSpec<infer P>
-      ? FieldInfo<"parameter", ValueOf<P>>
+  S extends AtomicFieldSpec<infer A, infer W>
+    ? FieldInfo<"atomic", ArgValues<A>, W[number]>
+    : S extends ParameterFieldSpec<infer P, infer W>
+      ? FieldInfo<"parameter", ValueOf<P>, W[number]>
       : never;
 
 type FieldsOf<H> = H extends DClassHandle<infer F> ? F : EmptyObject;
@@ -354,12 +402,18 @@ type AtomTuple<All, A> = A extends keyof All
 type JoinAtoms<All, Atoms> = Atoms extends readonly [infer A, ...infer R]
   ? [...AtomTuple<All, A>, ...JoinAtoms<All, R>]
   : [];
+/** A molecular field's keywords are its first atom's (the model requires all atoms to share them). */
+type AtomKeywords<All, Atoms> = Atoms extends readonly [infer A extends keyof All, ...unknown[]]
+  ? All[A] extends FieldInfo<Field["kind"], unknown, infer W>
+    ? W
+    : never
+  : never;
 
 type OwnMolecularInfo<F, All> = {
   [N in keyof F & string as IsMolecular<F[N]> extends true ? N : never]: F[N] extends MolecularFieldSpec<
     infer A
   >
-    ? FieldInfo<"molecular", JoinAtoms<All, A>>
+    ? FieldInfo<"molecular", JoinAtoms<All, A>, AtomKeywords<All, A>>
     : never;
 };
 
@@ -381,6 +435,22 @@ type CheckMolecules<F, P> = {
     ? MolecularFieldSpec<{ readonly [I in keyof A]: A[I] extends AtomName<F, P> ? A[I] : AtomName<F, P> }>
     : unknown;
 };
+
+/** The keywords of a field of a dclass handle, as a union of their names. */
+export type FieldKeywords<C, N extends FieldName<C>> =
+  C extends DClassHandle<infer F> ? F[N]["keywords"] : never;
+
+/**
+ * The fields a client may send (clsend: always; ownsend: when it owns the object, checked at run time).
+ * Fields of an untyped map (keywords `string`) all pass.
+ */
+export type ClientSendable<F extends FieldInfoMap> = {
+  [N in keyof F & string]: "clsend" extends F[N]["keywords"]
+    ? N
+    : "ownsend" extends F[N]["keywords"]
+      ? N
+      : never;
+}[keyof F & string];
 
 /** The value types of all fields of a dclass handle, by field name. */
 export type FieldValues<C> = C extends DClassHandle<infer F> ? { [N in keyof F]: F[N]["value"] } : never;
@@ -508,16 +578,19 @@ export class SchemaBuilder {
   }
 
   /** An atomic field: `setPos(int16/10 x, int16/10 y) broadcast ram;` */
-  field<const A extends readonly AnySpec[]>(args: A, keywords: readonly Keyword[] = []): AtomicFieldSpec<A> {
+  field<const A extends readonly AnySpec[], const W extends readonly Keyword[] = []>(
+    args: A,
+    keywords: W = [] as unknown as W,
+  ): AtomicFieldSpec<A, W> {
     return new AtomicFieldSpec(args, keywords);
   }
 
   /** A parameter field: `uint8(0-100) hp = 100 broadcast ram;` */
-  param<S extends AnySpec>(
+  param<S extends AnySpec, const W extends readonly Keyword[] = []>(
     spec: S,
-    keywords: readonly Keyword[] = [],
+    keywords: W = [] as unknown as W,
     defaultValue?: ValueOf<S>,
-  ): ParameterFieldSpec<S> {
+  ): ParameterFieldSpec<S, W> {
     if (defaultValue !== undefined) checkDefaultValue(spec.dcType, defaultValue, "parameter field default");
     return new ParameterFieldSpec(spec, keywords, defaultValue as DcValue | undefined);
   }

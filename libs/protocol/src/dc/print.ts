@@ -12,6 +12,7 @@ import type { Parameter } from "./parameter.ts";
 import {
   type DcType,
   isBigIntValued,
+  isDatetime,
   isFixedLength,
   isNumeric,
   type Length,
@@ -252,6 +253,7 @@ export function printValue(type: DcType, value: DcValue): string {
       return `{${members.map((member) => printMember(member, record)).join(", ")}}`;
     }
     default:
+      if (value instanceof Date && isDatetime(type)) return String(value.getTime());
       if (isBigIntValued(type)) return String(expect(value, "bigint", type));
       return numberText(expect(value, "number", type));
   }

@@ -28,11 +28,29 @@ export type Length = { readonly fixed: number } | { readonly range?: NumericRang
 interface TypeCommon {
   /** The typedef name this type was written as, if any (kept so printing gives back the same text). */
   readonly alias?: string;
+  /**
+   * A game's own checks of a value of this type (the TypeScript API's `.validate` and `.pattern`),
+   * beyond what DC says (ranges, lengths): run where a value enters the cluster (`validateField`, in
+   * the client agent), not by packing. They have no `.dc` syntax: printing and the schema hash ignore them.
+   */
+  readonly checks?: readonly ValueCheck[];
+}
+
+/** One of a game's checks of a value: true when the value passes, false or a reason when it does not. */
+export interface ValueCheck {
+  /** What it checks, for the reason of a refusal: "matches /^[a-z]+$/", "is even". */
+  readonly description: string;
+  readonly test: (value: never) => boolean | string;
 }
 
 export interface IntType extends TypeCommon {
   readonly kind: IntKind;
   readonly divisor: number;
+  /**
+   * An `int64` of Unix milliseconds that game code sees as a `Date` (the TypeScript API's
+   * `t.datetime`); on the wire and in a `.dc` file it is a plain `int64`.
+   */
+  readonly datetime?: true;
   readonly modulus?: number;
   readonly ranges?: readonly NumericRange[];
 }
@@ -127,6 +145,11 @@ export function isNumeric(type: DcType): type is NumericType {
 /** 64-bit integers without a divisor are bigints in TypeScript; everything numeric else is a number. */
 export function isBigIntValued(type: DcType): boolean {
   return (type.kind === "int64" || type.kind === "uint64") && type.divisor === 1;
+}
+
+/** An `int64` that game code sees as a `Date` (see `IntType.datetime`). */
+export function isDatetime(type: DcType): boolean {
+  return type.kind === "int64" && type.datetime === true;
 }
 
 export function isFixedLength(length: Length): length is { readonly fixed: number } {

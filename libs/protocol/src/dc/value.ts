@@ -4,6 +4,7 @@
  *   `int64`/`uint64` without a divisor: `bigint`;
  * - `char`, `string` and arrays of `char`: `string`;
  * - `blob`, `blob32`: `Uint8Array`;
+ * - an `int64` made with `t.datetime`: a `Date` (Unix milliseconds on the wire);
  * - arrays: arrays of their element values;
  * - structs (and dclasses used as parameters): objects keyed by field name.
  */
@@ -12,6 +13,7 @@ export type DcValue =
   | bigint
   | string
   | Uint8Array
+  | Date
   | readonly DcValue[]
   | { readonly [field: string]: DcValue };
 

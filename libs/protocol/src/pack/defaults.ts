@@ -9,7 +9,7 @@ import type { DClass, DStruct } from "../dc/dclass.ts";
 import type { Field } from "../dc/field.ts";
 import type { Parameter } from "../dc/parameter.ts";
 import type { DcType, Length, NumericRange } from "../dc/types.ts";
-import { isBigIntValued, isFixedLength } from "../dc/types.ts";
+import { isBigIntValued, isDatetime, isFixedLength } from "../dc/types.ts";
 import type { DcValue, FieldValue } from "../dc/value.ts";
 
 const NUL = "\0";
@@ -33,6 +33,7 @@ export function defaultValue(type: DcType): DcValue {
       return structDefault(type.target());
     default: {
       const start = numericDefault(type.ranges);
+      if (isDatetime(type)) return new Date(start);
       return isBigIntValued(type) ? BigInt(start) : start;
     }
   }

@@ -12,7 +12,7 @@
  */
 
 import type { FloatType, IntKind, IntType, NumericRange } from "../dc/types.ts";
-import { INT_LIMITS, isBigIntValued } from "../dc/types.ts";
+import { INT_LIMITS, isBigIntValued, isDatetime } from "../dc/types.ts";
 import type { Codec } from "./codec.ts";
 import { outOfRange, wrongType } from "./errors.ts";
 import type { DatagramReader } from "./reader.ts";
@@ -116,7 +116,25 @@ function inRanges(bounds: readonly number[], packed: number): boolean {
 }
 
 export function intCodec(type: IntType): Codec {
+  if (isDatetime(type)) return datetimeCodec(bigIntCodec(type));
   return isBigIntValued(type) ? bigIntCodec(type) : numberIntCodec(type);
+}
+
+/** `t.datetime`: a `Date`, packed as the int64 of its Unix milliseconds. */
+function datetimeCodec(int64: Codec): Codec {
+  return {
+    write(w, value) {
+      if (!(value instanceof Date) || Number.isNaN(value.getTime()))
+        throw wrongType("a valid Date for datetime", value);
+      int64.write(w, BigInt(value.getTime()));
+    },
+    read(r) {
+      const ms = int64.read(r) as bigint;
+      if (ms > 8_640_000_000_000_000n || ms < -8_640_000_000_000_000n)
+        throw outOfRange(`expected datetime within the range of a Date (±8.64e15 ms), read ${ms}`);
+      return new Date(Number(ms));
+    },
+  };
 }
 
 /** Integers seen as numbers: every int kind of up to 32 bits, and 64-bit kinds with a divisor. */
