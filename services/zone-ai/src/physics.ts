@@ -276,7 +276,8 @@ export function physicsZone<S extends object>(options: PhysicsOptions<S>): ZoneH
     if (target - data.step > MAX_CATCH_UP_STEPS) data.step = target - MAX_CATCH_UP_STEPS;
     const hits: [number, number][] = [];
     while (data.step < target) {
-      for (const record of Object.values(data.bodies)) {
+      for (const key in data.bodies) {
+        const record = data.bodies[key]!;
         if (record.target === undefined) continue;
         current.world
           .getRigidBody(record.body)
@@ -314,7 +315,9 @@ export function physicsZone<S extends object>(options: PhysicsOptions<S>): ZoneH
     const stirring = new Set<number>(); // the neighbours near a body that moves
     const moves: [ZoneObject, number][] = [];
     const neighbours = options.neighbours(zone.zone).filter((each) => each !== zone.zone);
-    for (const [key, record] of Object.entries(data.bodies)) {
+    const areas = neighbours.map((neighbour) => [neighbour, options.area(neighbour)] as const);
+    for (const key in data.bodies) {
+      const record = data.bodies[key]!;
       const doId = Number(key);
       const body = current.world.getRigidBody(record.body);
       if (body === undefined) continue;
@@ -335,8 +338,8 @@ export function physicsZone<S extends object>(options: PhysicsOptions<S>): ZoneH
         record.owner = owner;
         if (record.def.type === "dynamic" && object !== undefined) moves.push([object, owner]);
       }
-      for (const neighbour of neighbours) {
-        if (distance(options.area(neighbour), motion.x, motion.y) > options.margin) continue;
+      for (const [neighbour, area] of areas) {
+        if (distance(area, motion.x, motion.y) > options.margin) continue;
         const list = near.get(neighbour) ?? [];
         list.push([doId, record.def, [motion.x, motion.y, motion.angle, motion.vx, motion.vy, motion.spin]]);
         near.set(neighbour, list);
@@ -383,8 +386,8 @@ export function physicsZone<S extends object>(options: PhysicsOptions<S>): ZoneH
       if (!handedOver) data.bodies[doId]!.owner = from;
       place(data, data.bodies[doId]!, motion);
     }
-    for (const [key, record] of Object.entries(data.bodies)) {
-      if (record.owner === from && !listed.has(Number(key))) removeBody(data, Number(key));
+    for (const key in data.bodies) {
+      if (data.bodies[key]!.owner === from && !listed.has(Number(key))) removeBody(data, Number(key));
     }
     live(data).moving = true;
   }
