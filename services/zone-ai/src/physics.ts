@@ -175,8 +175,9 @@ interface Live {
 }
 
 /**
- * A zone kind whose objects with a body are simulated (see the module comment); the game's hooks get
- * its own state (`state.game`). Returns the hooks to list under `kinds`.
+ * A zone kind whose objects with a body are simulated (see the module comment), around the game's own
+ * hooks: they get the zone's state, whose `physics` member is the sim's. Returns the hooks to list under
+ * `kinds`.
  */
 export function physicsZone<S extends object>(options: PhysicsOptions<S>): ZoneHooks<PhysicsState<S>> {
   const { game, stepMs } = options;
