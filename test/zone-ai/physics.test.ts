@@ -11,7 +11,6 @@ import { describe, expect, it } from "vitest";
 import { arenaZone, demoWorld } from "../../examples/demo/plugin.ts";
 import { demo } from "../../examples/demo/schema.ts";
 import { BORDER_EVENT, bodiesOf, type PhysicsState } from "../../services/zone-ai/src/physics.ts";
-import type { ZoneHooks } from "../../services/zone-ai/src/plugin.ts";
 import type { ZoneSnapshot } from "../../services/zone-ai/src/zone-runtime.ts";
 import { channelOf, Journals } from "./physics-journals.ts";
 
@@ -54,10 +53,7 @@ function motion(sim: Journals, doId: number): number[] {
 }
 
 function bodies(snapshot: ZoneSnapshot) {
-  return bodiesOf(
-    snapshot.state as PhysicsState<object>,
-    plugin.kinds.field as ZoneHooks<PhysicsState<object>>,
-  );
+  return bodiesOf(snapshot.state as PhysicsState<object>);
 }
 
 describe("physics zones", () => {

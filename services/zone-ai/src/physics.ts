@@ -485,14 +485,10 @@ export function physicsZone<S extends object>(options: PhysicsOptions<S>): ZoneH
   };
 }
 
-/** The bodies of a physics zone's state as they are now: for tests and tools (doId, owner, motion). */
-export function bodiesOf<S extends object>(
-  state: PhysicsState<S>,
-  hooks: ZoneHooks<PhysicsState<S>>,
-): { doId: number; owner: number; motion: Motion }[] {
-  // the live world is reached through the hooks' own save (a snapshot), so callers never hold it
-  const saved = hooks.save!(state);
-  const world = RAPIER.World.restoreSnapshot(saved.physics.world!);
+/** The bodies in a physics zone's snapshot state (`save`'s): for tests and tools (doId, owner, motion). */
+export function bodiesOf(saved: PhysicsState<object>): { doId: number; owner: number; motion: Motion }[] {
+  if (saved.physics.world === null) throw new Error("bodiesOf takes a snapshot's state: its world is saved");
+  const world = RAPIER.World.restoreSnapshot(saved.physics.world);
   const out = Object.entries(saved.physics.bodies).map(([doId, record]) => {
     const body = world.getRigidBody(record.body);
     const { x, y } = body.translation();
