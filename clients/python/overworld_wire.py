@@ -594,6 +594,7 @@ def apply_nested(value: Any, change: Any) -> Any:
 HELLO, HEARTBEAT, DISCONNECT, ADD_INTEREST, REMOVE_INTEREST, SET_FIELD, FOLLOW_INTEREST = 1, 2, 3, 4, 5, 6, 7
 HELLO_RESP, EJECT, CLOCK, ENTER_OBJECT, LEAVE_OBJECT, DONE_INTEREST = 0x41, 0x42, 0x43, 0x44, 0x45, 0x46
 FIELD_UPDATES, ENTER_OWNED, OBJECT_LOCATION, STATE_UPDATES, SYSTEM_MESSAGE = 0x47, 0x48, 0x49, 0x4A, 0x4B
+CALL, REPLY, REQUEST_ERROR = 8, 0x4C, 0x4D  # REQUEST is the netcode packet below
 
 
 def hello(version: str, schema_hash: int) -> bytes:
@@ -614,6 +615,22 @@ def follow_interest(interest_id: int, context: int, do_id: int, width: int, heig
 
 def set_field(do_id: int, dc_field: DcField, value: Any) -> bytes:
     return struct.pack("<BIH", SET_FIELD, do_id, dc_field.id) + pack_field(dc_field, value)
+
+
+def request(request_id: int, do_id: int, method: DcField, args: Any) -> bytes:
+    """A call of a method (a field with the keyword `request`); answered by REPLY or REQUEST_ERROR (section 14)."""
+    return struct.pack("<BIIH", CALL, request_id, do_id, method.id) + pack_field(method, args)
+
+
+def read_reply(dclass: DcClass, method: str, value: bytes) -> Any:
+    """A REPLY's value, read with the method's reply field (`<method>Reply`; None when the class has none)."""
+    if not value and not any(f.name == method + "Reply" for f in dclass.fields):
+        return None
+    r = Reader(value)
+    result = read_field(r, dclass.field(method + "Reply"))
+    if r.remaining:
+        raise WireError(f"{r.remaining} byte(s) after the reply of {dclass.name}.{method}")
+    return result
 
 
 @dataclass
@@ -658,6 +675,10 @@ def read_agent_message(data: bytes, schema: Schema, class_of) -> dict[str, Any]:
         message = {"type": "OBJECT_LOCATION", "doId": r.u32(), "parent": r.u32(), "zone": r.u32()}
     elif kind == DONE_INTEREST:
         message = {"type": "DONE_INTEREST", "interestId": r.u16(), "context": r.u32()}
+    elif kind == REPLY:
+        message = {"type": "REPLY", "requestId": r.u32(), "value": r.take(r.remaining)}
+    elif kind == REQUEST_ERROR:
+        message = {"type": "REQUEST_ERROR", "requestId": r.u32(), "code": r.string(), "message": r.string()}
     elif kind in (FIELD_UPDATES, STATE_UPDATES):
         message = {"type": "STATE_UPDATES" if kind == STATE_UPDATES else "FIELD_UPDATES"}
         if kind == STATE_UPDATES:

@@ -2,7 +2,8 @@
 """A small Overworld client in Python, written from docs/protocol.md: it registers and logs in over uberdog's
 HTTP API, connects to a client agent over netcode.io (UDP), says hello, follows its avatar on the world's
 zone grid, waits until it sees another object appear and move, then sends fields of its avatar (say, a move)
-and waits until the cluster answers (its chat line comes back). It prints what it sees, one line each, and
+and waits until the cluster answers (its chat line comes back), and calls the demo shop's `buy` if the shop
+is in view (a request and its reply). It prints what it sees, one line each, and
 exits 0 only if all of that happened in time.
 
     python3 play.py --uberdog http://127.0.0.1:8000 --dc ../../examples/demo/demo.dc --version dev
@@ -174,6 +175,7 @@ def main() -> int:
 
     objects: dict[int, dict] = {}  # doId -> {dclass, parent, zone, fields}
     state = {"hello": False, "avatar": None, "interest": False, "appeared": None, "moved": None, "chat": False}
+    answers: dict[int, dict] = {}  # request id -> its REPLY or REQUEST_ERROR
 
     def class_of(do_id: int):
         seen = objects.get(do_id)
@@ -205,6 +207,8 @@ def main() -> int:
             if seen:
                 seen["parent"], seen["zone"] = message["parent"], message["zone"]
                 log(f"relocated {message['doId']} to {message['parent']}/{message['zone']}")
+        elif kind in ("REPLY", "REQUEST_ERROR"):
+            answers[message["requestId"]] = message
         elif kind == "DONE_INTEREST":
             state["interest"] = True
             log(f"interest {message['interestId']} done (context {message['context']}): {len(objects)} objects in view")
@@ -254,6 +258,18 @@ def main() -> int:
     connection.send(wire.set_field(avatar_id, avatar_class.field("say"), [args.say]))
     log(f"sent say({args.say!r})")
     run_until(lambda: state["chat"], "the cluster to answer what the avatar said")
+
+    # a request: buy item 0 from the demo's shop, if one is in view (section 14)
+    shop = next((do_id for do_id, seen in objects.items() if seen["dclass"].name == "DistributedShop"), None)
+    if shop is not None:
+        shop_class = objects[shop]["dclass"]
+        connection.send(wire.request(1, shop, shop_class.field("buy"), [0]))
+        run_until(lambda: 1 in answers, "the answer to the request")
+        answer = answers[1]
+        if answer["type"] == "REPLY":
+            log(f"shop {shop} answered buy(0): {wire.read_reply(shop_class, 'buy', answer['value'])[0]} left")
+        else:
+            log(f"shop {shop} refused buy(0): {answer['code']} {answer['message']}")
 
     connection.send(bytes([wire.DISCONNECT]))
     goodbye_deadline = time.monotonic() + 2

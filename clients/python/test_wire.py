@@ -102,12 +102,19 @@ class ReliableLayer(unittest.TestCase):
 class Messages(unittest.TestCase):
     def test_client_messages(self):
         avatar = SCHEMA.cls("DistributedAvatar")
-        self.assertEqual(wire.hello("demo-1", 0x04221FCA), VECTORS["hello"])
+        self.assertEqual(wire.hello("demo-1", 0x065B353A), VECTORS["hello"])
         self.assertEqual(wire.heartbeat(), VECTORS["heartbeat"])
         self.assertEqual(wire.add_interest(1, 1, 1000, [1, 2]), VECTORS["add-interest"])
         self.assertEqual(wire.follow_interest(2, 3, AVATAR, 8, 8, 1), VECTORS["follow-interest"])
         self.assertEqual(wire.set_field(AVATAR, avatar.field("say"), ["hi"]), VECTORS["set-field-say"])
         self.assertEqual(wire.set_field(AVATAR, avatar.field("setSmXYH"), [12.5, -3, 90, 1234]), VECTORS["set-field-move"])
+        self.assertEqual(wire.request(1, 1001, SCHEMA.cls("DistributedShop").field("buy"), [0]), VECTORS["request-buy"])
+
+    def test_replies(self):
+        reply = read("reply-buy")
+        self.assertEqual((reply["type"], reply["requestId"]), ("REPLY", 1))
+        self.assertEqual(wire.read_reply(SCHEMA.cls("DistributedShop"), "buy", reply["value"]), [19])
+        self.assertEqual(read("request-error"), {"type": "REQUEST_ERROR", "requestId": 2, "code": "sold_out", "message": "no map left"})
 
     def test_agent_messages(self):
         self.assertEqual(read("hello-resp"), {"type": "HELLO_RESP", "clusterTime": 1_800_000_000_000.5})

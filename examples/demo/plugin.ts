@@ -15,6 +15,12 @@
  * again and every instance comes to the same hp and target. A fight that ends starts a new epoch; a slot
  * of an older epoch no longer counts.
  *
+ * A shop stands in the middle zone (doId: the world's + 1): players buy from it with a request
+ * (`client.request(shop, "buy", [item])`), which the arena zone answers with how many are left, or with
+ * an error (`unknown_item`, `sold_out`; a sold-out item comes back after RESTOCK_MS). An avatar that says
+ * "/stock N" asks, through its own zone, the shop's zone how many of item N are left (a zone calling
+ * another zone's object), and says the answer.
+ *
  * Every zone is also a physics sim (`physicsZone`): crates (balls and boxes) lie about, avatars push them
  * (an avatar is a kinematic body following its walk), and they roll on across zone borders, each zone
  * simulating its neighbours' bodies near the border and handing a crate to the zone it rolls into. A
@@ -31,6 +37,9 @@ import { type PhysicsData, physicsZone } from "@overworld/zone-ai/physics";
 import {
   definePlugin,
   onField,
+  onRequest,
+  RequestError,
+  type RequestResult,
   type Zone,
   type ZoneHooks,
   type ZoneObject,
@@ -48,6 +57,7 @@ const {
   DistributedNpc,
   DistributedBoss,
   DistributedCrate,
+  DistributedShop,
 } = demo;
 
 export interface DemoOptions {
@@ -95,6 +105,15 @@ export const CRATE_SIZE = 4;
 const AVATAR_RADIUS = 5;
 /** Bodies this close to a bordering zone are simulated there too. */
 const BORDER_MARGIN = 12;
+/** What the shop sells (by item number), and how many of each it holds when full. */
+export const SHOP_ITEMS = ["potion", "sword", "map"] as const;
+export const SHOP_STOCK = [20, 5, 1] as const;
+const RESTOCK_MS = 30_000;
+
+/** The shop's doId: fixed, next to the world's, so that every zone can call it. */
+export function shopId(worldId: number): number {
+  return worldId + 1;
+}
 
 interface FieldState {
   /** Each NPC's current waypoint. */
@@ -130,6 +149,8 @@ interface ArenaState extends FieldState {
   /** What the boss shows now: written again only when it changes. */
   shown: { hp: number; cluster: string; target: number };
   dying: boolean;
+  /** The shop's stock, by item number. */
+  stock: number[];
 }
 
 /** Most damage first; a tie goes to the cluster whose name sorts first, then to the lower doId. */
@@ -168,6 +189,7 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
     cluster: CLUSTER = "local",
   } = options;
   const ARENA_ZONE = arenaZone(grid);
+  const SHOP_ID = shopId(WORLD_ID);
   const sharedDamage = sharedField<ArenaState, BossFields, "setClusterDamage", MergedDamage>(
     DistributedBoss,
     "setClusterDamage",
@@ -285,7 +307,17 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
     onField(DistributedAvatar, "say", (zone, _state, avatar, [text], sender) => {
       // say is clsend: anyone who sees the avatar may send it, but only its owner speaks through it
       if (sender !== avatar.owner) return;
-      zone.set(avatar, "chat", [avatar.doId, text]);
+      // "/stock N": this zone asks the shop's zone (a request to another zone's object); `replied` says the answer
+      const asked = /^\/stock (\d+)$/.exec(text);
+      if (asked === null) {
+        zone.set(avatar, "chat", [avatar.doId, text]);
+        return;
+      }
+      const item = Math.min(255, Number(asked[1]));
+      zone.request(SHOP_ID, DistributedShop, "count", [item], {
+        onReply: "stock",
+        data: { avatar: avatar.doId, item },
+      });
     }),
     onField(DistributedAvatar, "attack", (zone, _state, avatar, [target], sender) => {
       if (sender !== avatar.owner) return; // only a player attacks, through its own avatar
@@ -299,6 +331,16 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
     }),
   ];
 
+  /** The answer to an avatar's "/stock N", said by the avatar as the shop's words. */
+  function sayStock(zone: Zone, result: RequestResult, data: unknown): void {
+    const { avatar, item } = data as { avatar: number; item: number };
+    const speaker = zone.objects.get(avatar);
+    if (speaker === undefined || !speaker.is(DistributedAvatar)) return; // it walked on meanwhile
+    const name = SHOP_ITEMS[item] ?? `item ${item}`;
+    const text = result.ok ? `${name}: ${(result.value as [number])[0]} left` : `${name}: ${result.code}`;
+    zone.set(speaker, "chat", [SHOP_ID, text]);
+  }
+
   const field: ZoneHooks<FieldState> = {
     init: () => ({ waypoints: {}, ticks: 0 }),
     start: (zone, state) => {
@@ -310,7 +352,23 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
       delete state.waypoints[object.doId];
     },
     fields: avatarHandlers,
+    replied: (zone, _state, name, result, data) => {
+      if (name === "stock") sayStock(zone, result, data);
+    },
   };
+
+  /** The shop's stock of an item; an error the caller can tell apart for an item it does not sell. */
+  function stockOf(state: ArenaState, item: number): number {
+    state.stock ??= [...SHOP_STOCK]; // a zone resumed from a snapshot of before the shop
+    const left = state.stock[item];
+    if (left === undefined) {
+      throw new RequestError(
+        "unknown_item",
+        `the shop sells items 0 to ${SHOP_ITEMS.length - 1}, not ${item}`,
+      );
+    }
+    return left;
+  }
 
   /** This cluster's damage table, as its slot of the shared damage and as the boss's own table. */
   function writeOwnDamage(zone: Zone, state: ArenaState, boss: ZoneObject): void {
@@ -364,6 +422,7 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
       slots: {},
       shown: { hp: BOSS_HP, cluster: "", target: 0 },
       dying: false,
+      stock: [...SHOP_STOCK],
     }),
     start: (zone, state) => {
       spawnNpcs(zone, state);
@@ -406,7 +465,24 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
       writeOwnDamage(zone, state, boss);
       decide(zone, state);
     },
+    requests: [
+      onRequest(DistributedShop, "buy", (zone, state, _shop, [item]): [number] => {
+        const left = stockOf(state, item);
+        if (left === 0) throw new RequestError("sold_out", `no ${SHOP_ITEMS[item]} left: come back later`);
+        state.stock[item] = left - 1;
+        if (left === 1) zone.after(RESTOCK_MS, "restock", item);
+        return [left - 1];
+      }),
+      onRequest(DistributedShop, "count", (_zone, state, _shop, [item]): [number] => [stockOf(state, item)]),
+    ],
+    replied: (zone, _state, name, result, data) => {
+      if (name === "stock") sayStock(zone, result, data);
+    },
     timer: (zone, state, name, data) => {
+      if (name === "restock") {
+        state.stock[data as number] = SHOP_STOCK[data as number] ?? 0;
+        return;
+      }
       const boss = zone.objects.get(state.boss);
       if (name !== "respawn" || boss === undefined || !boss.is(DistributedBoss)) return;
       if (data !== state.epoch) return; // this cluster already joined a newer fight
@@ -432,6 +508,17 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
           )
           .catch(async (error: unknown) => {
             if (!(await cluster.exists(WORLD_ID))) throw error; // else another replica made it first
+          });
+      }
+      if (!(await cluster.exists(SHOP_ID))) {
+        await cluster
+          .create(
+            DistributedShop,
+            { setName: ["the shop"] },
+            { parent: WORLD_ID, zone: ARENA_ZONE, doId: SHOP_ID },
+          )
+          .catch(async (error: unknown) => {
+            if (!(await cluster.exists(SHOP_ID))) throw error;
           });
       }
       return zonesOf(grid).map(

@@ -8,6 +8,7 @@ import { defineSchema, t } from "@overworld/protocol";
 export const demo = defineSchema((s) => {
   s.keyword("gmonly");
   s.keyword("shared");
+  s.keyword("request");
   const DoId = s.typedef("DoId", t.uint32);
   s.struct("Vec2", { x: t.float32, y: t.float32 });
   const DamageEntry = s.struct("DamageEntry", { attacker: DoId, total: t.uint32 });
@@ -75,6 +76,13 @@ export const demo = defineSchema((s) => {
       ),
     },
   );
+  const DistributedShop = s.dclass("DistributedShop", {
+    setName: s.field([t.string({ min: 1, max: 32 }).named("name")], ["required", "broadcast", "ram"]),
+    buy: s.field([t.uint8.named("item")], ["clsend", "airecv", "request"]),
+    buyReply: s.field([t.uint16.named("left")]),
+    count: s.field([t.uint8.named("item")], ["airecv", "request"]),
+    countReply: s.field([t.uint16.named("left")]),
+  });
   const DistributedCrate = s.dclass("DistributedCrate", {
     setShape: s.field([t.uint8.named("kind"), t.float32.named("size")], ["required", "broadcast", "ram"]),
     setMotion: s.field(
@@ -96,6 +104,7 @@ export const demo = defineSchema((s) => {
     DistributedAvatar,
     DistributedNpc,
     DistributedBoss,
+    DistributedShop,
     DistributedCrate,
   };
 });

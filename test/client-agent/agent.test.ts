@@ -138,6 +138,28 @@ describe("client agent", () => {
       },
     },
     {
+      code: EjectCode.MissingObject,
+      name: "a request to an object it cannot see (as an update)",
+      helloFirst: true,
+      misbehave: (c) => {
+        const field = dc.class("DistributedClientTestObject")!.field("requestKill")!;
+        c.send({
+          type: ClientMessageType.Request,
+          requestId: 1,
+          doId: 424242,
+          fieldId: field.id,
+          value: new Uint8Array(0),
+        });
+      },
+    },
+    {
+      code: EjectCode.ForbiddenField,
+      name: "a request of a field no class has (as an update)",
+      helloFirst: true,
+      misbehave: (c) =>
+        c.sendBytes(new Uint8Array([ClientMessageType.Request, 1, 0, 0, 0, 1, 0, 0, 0, 0xfe, 0xff])),
+    },
+    {
       code: EjectCode.ForbiddenField,
       name: "update of a field no class has",
       helloFirst: true,

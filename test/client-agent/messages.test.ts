@@ -56,6 +56,13 @@ const clientSamples: ClientMessage[] = [
     height: 8,
     radius: 1,
   },
+  {
+    type: ClientMessageType.Request,
+    requestId: 0xffff_fffe,
+    doId: 3,
+    fieldId: setColor.id,
+    value: colorBytes,
+  },
 ];
 
 const agentSamples: AgentMessage[] = [
@@ -76,6 +83,9 @@ const agentSamples: AgentMessage[] = [
   },
   { type: AgentMessageType.LeaveObject, doId: 9 },
   { type: AgentMessageType.DoneInterest, interestId: 3, context: 77 },
+  { type: AgentMessageType.Reply, requestId: 7, value: colorBytes },
+  { type: AgentMessageType.Reply, requestId: 8, value: new Uint8Array() },
+  { type: AgentMessageType.RequestError, requestId: 9, code: "sold_out", message: "no map left" },
   {
     type: AgentMessageType.FieldUpdates,
     updates: [

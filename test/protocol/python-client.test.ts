@@ -101,6 +101,7 @@ describe("the Python client", () => {
     expect(lines).toContainEqual(expect.stringMatching(/^appeared \d+ DistributedNpc in 1000\/[1-4] at \(/));
     expect(lines).toContainEqual(expect.stringMatching(/^moved \d+ Distributed(Npc|Boss) \(.*\) -> \(.*\)$/));
     expect(lines).toContain("heard chat from my avatar: 'hello from python'");
+    expect(lines).toContainEqual(expect.stringMatching(/^shop 1001 answered buy\(0\): 19 left$/));
     expect(lines.at(-2)).toMatch(/^ok: /);
 
     // the other player saw the move the Python client sent, and its chat line

@@ -80,6 +80,7 @@ const AVATAR = 100_000_001;
 const NPC = 100_000_002;
 const BOSS = 100_000_003;
 const WORLD = 1000;
+const SHOP = 1001;
 
 const classes: WireClasses = {
   dc,
@@ -545,6 +546,23 @@ export const VECTORS: readonly Vector[] = [
     type: AgentMessageType.Eject,
     code: EjectCode.BadSchemaHash,
     reason: "bad hash",
+  })),
+  clientVector("request-buy", "REQUEST 1: the shop's buy(0)", () => ({
+    type: ClientMessageType.Request,
+    requestId: 1,
+    doId: SHOP,
+    ...packed("DistributedShop", "buy", [0]),
+  })),
+  agentVector("reply-buy", "REPLY to request 1: buyReply(19)", () => ({
+    type: AgentMessageType.Reply,
+    requestId: 1,
+    value: packed("DistributedShop", "buyReply", [19]).value,
+  })),
+  agentVector("request-error", 'REQUEST_ERROR to request 2: sold_out, "no map left"', () => ({
+    type: AgentMessageType.RequestError,
+    requestId: 2,
+    code: "sold_out",
+    message: "no map left",
   })),
 ];
 

@@ -255,3 +255,32 @@ describe("a client agent's numbered batches", () => {
     expect(await avatarState()).toContainEqual([fieldId(CLIENT_CLASS, "setColor"), [22, 22, 22]]);
   });
 });
+
+describe("a client agent's calls of methods (ss.request)", () => {
+  const call = (agent: Participant, as: number, field: string) =>
+    agent.request("ss", "request", {
+      as,
+      requestId: 1,
+      doId: avatar,
+      ...(([fieldId, args]) => ({ fieldId, args }))(value(CLIENT_CLASS, field, [])),
+    });
+
+  it("may not call for another agent's client, nor as itself, nor a field that is no method", async () => {
+    const ai: Recorder = await client.channel(ZONE_AI_CHANNEL);
+    await expect(call(agent2, alice, "requestKill")).rejects.toMatchObject({
+      code: "forbidden",
+      message: expect.stringMatching(/it is not one of this client agent's clients/),
+    });
+    await expect(call(agent1, agent1.channel, "requestKill")).rejects.toMatchObject({
+      code: "forbidden",
+      message: expect.stringMatching(/every group must name the client/),
+    });
+    // requestKill is clsend airecv, but not a method (no keyword request): nothing reaches the AI
+    await expect(call(agent1, alice, "requestKill")).rejects.toMatchObject({
+      code: "forbidden",
+      message: expect.stringMatching(/requestKill is not a method/),
+    });
+    expect(await ai.drain()).toEqual([]);
+    ai.stop();
+  });
+});

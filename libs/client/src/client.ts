@@ -18,6 +18,8 @@ import {
   hasKeyword,
   isContainerField,
   legacyHash,
+  type MethodName,
+  type MethodReply,
   packField,
   type reliable,
   unpackFieldAt,
@@ -44,6 +46,7 @@ import { platform } from "#platform";
 import { type ClockEstimate, ClusterClock } from "./clock.ts";
 import { Emitter } from "./emitter.ts";
 import { ObjectMirror } from "./mirror.ts";
+import { type CallOptions, ClientRequests } from "./requests.ts";
 import { StateTicks } from "./state-ticks.ts";
 import type { ClientTransport } from "./transport.ts";
 import { type ClassNotifications, onClass, onField } from "./typed.ts";
@@ -193,6 +196,10 @@ export class OverworldClient extends Emitter<ClientEvents> {
   /** Send times of the hello and heartbeats whose answers (HELLO_RESP, CLOCK) have not come yet. */
   private readonly clockRequests: number[] = [];
   private readonly pendingContexts = new Map<number, Pending>();
+  private readonly requests = new ClientRequests(
+    (message) => this.send(message),
+    () => this.flush(),
+  );
   private readonly interests = new Map<number, InterestHandle>();
   /** Values this client sent, by object and field, oldest first, until their echo comes back. */
   private readonly echoes = new Map<number, Uint8Array[]>();
@@ -257,7 +264,7 @@ export class OverworldClient extends Emitter<ClientEvents> {
     const handle: InterestHandle = { id, parent, zones: [...zones] };
     this.interests.set(id, handle);
     try {
-      await this.request((context) => ({
+      await this.awaitContext((context) => ({
         type: ClientMessageType.AddInterest,
         interestId: id,
         context,
@@ -286,7 +293,7 @@ export class OverworldClient extends Emitter<ClientEvents> {
     };
     this.interests.set(id, handle);
     try {
-      await this.request((context) => ({
+      await this.awaitContext((context) => ({
         type: ClientMessageType.FollowInterest,
         interestId: id,
         context,
@@ -316,7 +323,7 @@ export class OverworldClient extends Emitter<ClientEvents> {
     }
     const altered: InterestHandle = { id: handle.id, parent, zones: [...zones] };
     this.interests.set(handle.id, altered);
-    await this.request((context) => ({
+    await this.awaitContext((context) => ({
       type: ClientMessageType.AddInterest,
       interestId: handle.id,
       context,
@@ -332,7 +339,7 @@ export class OverworldClient extends Emitter<ClientEvents> {
       throw new Error(`interest ${handle.id} is not held by this client`);
     }
     this.interests.delete(handle.id);
-    await this.request((context) => ({
+    await this.awaitContext((context) => ({
       type: ClientMessageType.RemoveInterest,
       interestId: handle.id,
       context,
@@ -360,6 +367,43 @@ export class OverworldClient extends Emitter<ClientEvents> {
       if (queue === undefined) this.echoes.set(key, [bytes]);
       else if (queue.push(bytes) > MAX_PENDING_ECHOES) queue.shift();
     }
+  }
+
+  /**
+   * Calls a method of an object in view (a field with the keyword `request`) and resolves with its reply,
+   * the value of the class's `<method>Reply` field (undefined when it has none); rejects with a
+   * RequestError (`code`, `message`), a RequestTimeoutError past `timeoutMs` (requests.ts). Typed by a
+   * typed mirror (`shop.is(demo.DistributedShop)`), or by `dclass` (the class's handle) with a doId.
+   */
+  request<G extends FieldInfoMap, N extends MethodName<G>>(
+    target: ObjectMirror<G>,
+    method: N,
+    args: G[N]["value"],
+    options?: CallOptions,
+  ): Promise<MethodReply<G, N>>;
+  request<G extends FieldInfoMap, N extends MethodName<G>>(
+    target: number | ObjectMirror,
+    method: N,
+    args: G[N]["value"],
+    options: CallOptions & { readonly dclass: DClassHandle<G> },
+  ): Promise<MethodReply<G, N>>;
+  request(
+    target: number | ObjectMirror,
+    method: string,
+    args: FieldValue,
+    options?: CallOptions,
+  ): Promise<unknown>;
+  request(
+    target: number | ObjectMirror,
+    method: string,
+    args: FieldValue,
+    options: CallOptions = {},
+  ): Promise<unknown> {
+    const doId = typeof target === "number" ? target : target.doId;
+    const object = this.objects.get(doId);
+    if (object === undefined)
+      return Promise.reject(new Error(`object ${doId} is not in view of this client`));
+    return this.requests.call(doId, object.dclass, method, args, options);
   }
 
   // ---- the typed API (typed.ts, mirror.ts) -------------------------------------------------------------
@@ -553,6 +597,10 @@ export class OverworldClient extends Emitter<ClientEvents> {
         pending?.resolve();
         return;
       }
+      case AgentMessageType.Reply:
+      case AgentMessageType.RequestError:
+        this.requests.receive(message);
+        return;
       // FIELD_UPDATES and STATE_UPDATES are read in place (receivePayload), never decoded into messages
     }
   }
@@ -739,7 +787,7 @@ export class OverworldClient extends Emitter<ClientEvents> {
   }
 
   /** Sends a message carrying a fresh context and waits for its DONE_INTEREST. */
-  private request(build: (context: number) => ClientMessage): Promise<void> {
+  private awaitContext(build: (context: number) => ClientMessage): Promise<void> {
     if (!this.helloDone || this.closed) return Promise.reject(new Error("the client is not connected"));
     const context = this.nextContext;
     this.nextContext = (this.nextContext % (U32_LIMIT - 1)) + 1;
@@ -759,6 +807,7 @@ export class OverworldClient extends Emitter<ClientEvents> {
     const error = new Error(`the client disconnected: ${reason}`);
     for (const pending of this.pendingContexts.values()) pending.reject(error);
     this.pendingContexts.clear();
+    this.requests.closeAll(error);
     this.failHello(new ConnectError(`the client disconnected: ${reason}`));
     await this.transport?.close(this.now());
     this.emit("disconnect", { reason });

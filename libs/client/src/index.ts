@@ -23,5 +23,11 @@ export {
   type RequestOptions,
   register,
 } from "./login.ts";
+export {
+  type CallOptions,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  RequestError,
+  RequestTimeoutError,
+} from "./requests.ts";
 export { type Resumed, ResumeError, type ResumeOptions, resume } from "./resume.ts";
 export type { ClassNotifications, FieldUpdateOf } from "./typed.ts";

@@ -11,6 +11,7 @@ export * from "./dc/file.ts";
 export * from "./dc/hash.ts";
 export * from "./dc/keywords.ts";
 export * from "./dc/load.ts";
+export * from "./dc/methods.ts";
 export type * from "./dc/parameter.ts";
 export * from "./dc/print.ts";
 export { DcSyntaxError, parseDcText } from "./dc/semantics.ts";

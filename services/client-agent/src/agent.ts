@@ -54,6 +54,7 @@ import { HeldFrames } from "./held-frames.ts";
 import { type InterestPort, LocationSubscriptions } from "./interest.ts";
 import { serveOperators } from "./operators.ts";
 import { AddressRateLimiter } from "./rate-limit.ts";
+import type { OutgoingCall } from "./requests.ts";
 import { withSchemaModule } from "./schema-module.ts";
 import { ClientSession, fieldRulesOf, type SessionRules } from "./session.ts";
 import { type Admission, type SessionIdentity, SessionLimits } from "./session-limits.ts";
@@ -315,7 +316,7 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
     );
     closers.push(async () => forwarder.close());
     forwarderMetrics(registry, forwarder);
-    const forward = (groups: messages.UpdateBatch["groups"]) => void forwarder.add(groups);
+    const forward = (groups: messages.UpdateBatch["groups"]) => forwarder.add(groups);
     const postRemoves = new SessionPostRemoves(
       (doIds) =>
         doIds.map((doId) => ({
@@ -352,6 +353,9 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       postRemoves,
       arrived: (notice) => participant.publish("game", "client-arrived", notice),
       left: (notice) => participant.publish("game", "client-left", notice),
+      call: async (client, call) => {
+        await participant.request("ss", "request", { as: client, ...call }, QUERY_TIMEOUT_MS);
+      },
     };
     const watched = new Map<number, { sessions: number; unsubscribe(): void }>();
     const accountPort: AccountPort = {
@@ -513,6 +517,8 @@ class Wire {
   /** Where each session connects from (its addressKey), and how many sessions each such address holds. */
   private readonly addresses = new Map<number, string>();
   private readonly sessionsAt = new Map<string, number>();
+  /** What each session's next request waits for: its updates sent before it, its requests before it. */
+  private readonly lastCalls = new WeakMap<ClientSession, Promise<unknown>>();
   /** Ends each session's watch of its account's subject (by client index). */
   private readonly unwatch = new Map<number, () => void>();
 
@@ -522,7 +528,8 @@ class Wire {
     private readonly log: Logger,
     private readonly metrics: ReturnType<typeof createMetrics>,
     private readonly port: InterestPort,
-    private readonly forward: (groups: messages.UpdateBatch["groups"]) => void,
+    /** Resolves once the state server has acknowledged them (or they were given up on). */
+    private readonly forward: (groups: messages.UpdateBatch["groups"]) => Promise<boolean>,
     private readonly sessionPort: SessionPort & GamePort,
     private readonly accounts: AccountPort,
     /** Ends the zones' tick: their updates are encoded once, for the sessions to send. */
@@ -752,6 +759,7 @@ class Wire {
   private receiveSessionPayload(session: ClientSession, payload: Uint8Array, now: number): void {
     session.receivePayload(payload, now);
     if (session.outgoing.length > 0) this.forwardSoon();
+    if (session.requests.outgoing.length > 0) this.passRequests(session);
     if (session.urgent) this.flushSession(session, now);
   }
 
@@ -761,14 +769,44 @@ class Wire {
    */
   private forwardUpdates(): void {
     const groups: messages.UpdateBatch["groups"] = [];
+    const senders: ClientSession[] = [];
     for (const session of this.sessions.values()) {
       if (session.channel === undefined || session.outgoing.length === 0) continue;
       const updates = session.outgoing
         .splice(0)
         .map(({ doId, field, value }) => [doId, field.id, value] as [number, number, Uint8Array]);
       groups.push([session.channel, updates]);
+      senders.push(session);
     }
-    if (groups.length > 0) this.forward(groups);
+    if (groups.length === 0) return;
+    const kept = this.forward(groups);
+    for (const session of senders) this.lastCalls.set(session, kept);
+  }
+
+  /**
+   * The client's calls, each to the state server, which passes it to the object's AI (requests.ts): in
+   * order, and after the field updates the client sent before them are kept (so that game logic sees a
+   * request after the moves that came before it).
+   */
+  private passRequests(session: ClientSession): void {
+    const channel = session.channel;
+    if (channel === undefined) return;
+    if (session.outgoing.length > 0) this.forwardUpdates();
+    let after: Promise<unknown> = this.lastCalls.get(session) ?? Promise.resolve();
+    for (const call of session.requests.outgoing.splice(0)) {
+      after = after
+        .then(() => this.sessionPort.call(channel, call))
+        .catch((error: unknown) => {
+          // the state server's refusal (unknown_object, unavailable: no AI, no state server answered, ...)
+          const code = (error as { code?: string }).code ?? "unavailable";
+          const reason = `the request could not be passed on: ${(error as Error).message}`;
+          const answer = session.requests.fail(call.requestId, code, reason);
+          if (answer === undefined || session.state !== "active") return;
+          session.send(answer);
+          this.flushSession(session, Date.now());
+        });
+    }
+    this.lastCalls.set(session, after);
   }
 
   private tickSession(session: ClientSession, now: number): void {
@@ -896,6 +934,13 @@ class Wire {
         session.send({ type: AgentMessageType.SystemMessage, text: message.text });
         this.flushSession(session, Date.now());
         return;
+      case "reply": {
+        const answer = session.requests.answer(message);
+        if (answer === undefined || session.state !== "active") return;
+        session.send(answer);
+        this.flushSession(session, Date.now());
+        return;
+      }
     }
   }
 
@@ -1066,6 +1111,8 @@ class Tally {
 interface GamePort {
   arrived(notice: messages.ClientArrived): void;
   left(notice: messages.ClientLeft): void;
+  /** Passes a client's call of a method on (`ss.request`); rejects with the state server's refusal. */
+  call(client: number, call: OutgoingCall): Promise<void>;
 }
 
 const CONTROL_KINDS: ReadonlySet<string> = new Set(

@@ -17,6 +17,7 @@ import {
   type Field,
   hasKeyword,
   isContainerField,
+  isMethod,
   type messages,
   unpackField,
   validateField,
@@ -34,6 +35,7 @@ import {
   MAX_FOLLOW_RADIUS,
 } from "@overworld/protocol/client";
 import { ClientInterests, type FieldRules, type InterestPort, type VisibleObject } from "./interest.ts";
+import { SessionRequests } from "./requests.ts";
 import type { SessionLink } from "./session-link.ts";
 
 /** Client messages larger than this are refused with 106: nothing a client says needs more. */
@@ -71,6 +73,8 @@ export class ClientSession {
   readonly interests: ClientInterests;
   /** Well-formed field updates the client sent, for the agent to forward. */
   readonly outgoing: { doId: number; field: Field; value: Uint8Array }[] = [];
+  /** The client's requests: those to pass on, and those waiting for their answers. */
+  readonly requests = new SessionRequests();
   /** The client's participant channel (owner deliveries come to it), once the director gave one. */
   channel: number | undefined;
   /** A reply whose timing matters (HELLO_RESP, CLOCK) is queued: the agent flushes the session at once. */
@@ -308,7 +312,27 @@ export class ClientSession {
       case ClientMessageType.FollowInterest:
         this.receiveFollowInterest(message, now);
         return;
+      case ClientMessageType.Request:
+        this.receiveRequest(message, now);
+        return;
     }
+  }
+
+  /** A call of a method: checked as a field update of that field is, and it must be a method (118). */
+  private receiveRequest(
+    message: Extract<ClientMessage, { type: typeof ClientMessageType.Request }>,
+    now: number,
+  ): void {
+    const field = this.sendable(message.doId, message.fieldId, message.value, now);
+    if (field === undefined) return;
+    if (!isMethod(field)) {
+      const name = `${field.owner.name}.${field.name}`;
+      this.eject(EjectCode.ForbiddenField, `field ${name} is not a method (no keyword request)`, now);
+      return;
+    }
+    const { requestId, doId, fieldId, value: args } = message;
+    const refused = this.requests.accept({ requestId, doId, fieldId, args }, now);
+    if (refused !== undefined) this.send(refused);
   }
 
   /** Following is allowed for an object the client owns, on a grid of at most 65535 zones, within the zone limit. */
@@ -363,18 +387,26 @@ export class ClientSession {
     this.interests.add(interestId, context, parent, zones);
   }
 
-  /** Astron's order: the object must be visible (117), the field allowed (118), the value in range (127). */
   private receiveSetField(doId: number, fieldId: number, value: Uint8Array, now: number): void {
+    const field = this.sendable(doId, fieldId, value, now);
+    if (field !== undefined) this.outgoing.push({ doId, field, value });
+  }
+
+  /**
+   * Astron's order: the object must be visible (117), the field allowed (118), the value in range (127).
+   * The field if the client may send it; undefined once the client is ejected.
+   */
+  private sendable(doId: number, fieldId: number, value: Uint8Array, now: number): Field | undefined {
     const object = this.visible.get(doId);
     if (object === undefined) {
       this.eject(EjectCode.MissingObject, `object ${doId} is not visible to this client`, now);
-      return;
+      return undefined;
     }
     const dclass = this.rules.dc.typeById(object.classId);
     const field = this.rules.dc.fieldById(fieldId);
     if (dclass?.kind !== "class" || field === undefined || dclass.fieldById(fieldId) !== field) {
       this.eject(EjectCode.ForbiddenField, `field ${fieldId} is not a field of object ${doId}'s class`, now);
-      return;
+      return undefined;
     }
     const sendable = hasKeyword(field, "clsend") || (object.owned && hasKeyword(field, "ownsend"));
     if (!sendable) {
@@ -383,7 +415,7 @@ export class ClientSession {
         `field ${field.owner.name}.${field.name} of object ${doId} may not be sent by this client`,
         now,
       );
-      return;
+      return undefined;
     }
     let invalid: string | undefined;
     try {
@@ -393,9 +425,9 @@ export class ClientSession {
     }
     if (invalid !== undefined) {
       this.eject(EjectCode.FieldConstraint, invalid, now);
-      return;
+      return undefined;
     }
-    this.outgoing.push({ doId, field, value });
+    return field;
   }
 }
 

@@ -26,6 +26,7 @@ import { LiveObjects, type Origin } from "./live.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { ClassModel } from "./model.ts";
 import { ObjectStore } from "./objects.ts";
+import { forwardRequest, type RequestDeps } from "./requests.ts";
 import { Senders } from "./senders.ts";
 
 export interface StateServerHandle {
@@ -134,7 +135,7 @@ export async function startStateServer(config: StateServerConfig): Promise<State
         subjects,
         "ss",
         messages.STATE_SERVER_OPS,
-        stateServerHandlers(live, objects, senders),
+        stateServerHandlers(live, objects, senders, { nc, subjects, live, model }),
         context,
       ),
       ...serveAll(nc, subjects, "db", messages.DB_OPS, dbHandlers(stored, senders), context),
@@ -270,6 +271,7 @@ function stateServerHandlers(
   live: LiveObjects,
   objects: ObjectStore,
   senders: Senders,
+  requests: RequestDeps,
 ): Handlers<typeof messages.STATE_SERVER_OPS> {
   const as = <B extends { as?: number | undefined }>(from: Identity, body: B) =>
     actingFor(senders, from, body);
@@ -302,6 +304,12 @@ function stateServerHandlers(
       const result = await live.updates(body, from.channel, originOf(from));
       if (body.seq !== undefined) await objects.batchApplied(from.channel, body.seq);
       return result;
+    },
+    request: async (body, from) => {
+      const call = await as(from, body);
+      // a client agent calls only for its clients, never as itself
+      if (from.role === "client-agent") senders.checkClients(from, [call.sender]);
+      await forwardRequest(requests, call);
     },
   };
 }

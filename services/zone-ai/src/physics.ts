@@ -445,6 +445,7 @@ export function physicsZone<S extends object>(options: PhysicsOptions<S>): ZoneH
   }));
 
   return {
+    ...game, // the hooks the physics has no part in (requests, notifications, ...) as the game gives them
     init: (zone) => ({
       ...game.init(zone),
       physics: { world: null, step: -1, bodies: {}, sent: {} },
@@ -467,8 +468,6 @@ export function physicsZone<S extends object>(options: PhysicsOptions<S>): ZoneH
       game.leave?.(zone, state, object);
     },
     fields: [...steerHandlers, ...gameHandlers],
-    ...(game.notifications ? { notifications: game.notifications } : {}),
-    ...(game.clean ? { clean: game.clean } : {}),
     event: (zone, state, event) => {
       advance(zone, state, zone.now);
       if (event.name === CLOCK_EVENT) return;

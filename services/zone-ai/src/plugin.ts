@@ -20,8 +20,13 @@ import type {
   FieldInfoMap,
   FieldValue,
   KeyedArray,
+  MethodName,
   TrackedNode,
 } from "@overworld/protocol";
+import type { RequestHandler, RequestOptions, RequestResult } from "./requests.ts";
+
+export { onRequest, RequestError, type RequestResult } from "./requests.ts";
+
 import type { FieldCleaner, ZoneNotification } from "./notifications.ts";
 
 export { clean, onCreated, onDeleted, onDisabled, onUpdated, refuse } from "./notifications.ts";
@@ -113,6 +118,17 @@ export interface Zone {
   delete(object: ZoneObject): void;
   /** Sends a zone event (journaled there like any input) to a zone of the same parent, this one included. */
   sendEvent(zone: number, name: string, data?: unknown, target?: number): void;
+  /**
+   * Calls a method of an object (any zone's, this one's too) and hands its reply (or error, or timeout) to
+   * the kind's `replied` hook as `options.onReply` (requests.ts). Returns the request's id.
+   */
+  request<G extends FieldInfoMap, N extends MethodName<G>>(
+    doId: number,
+    handle: DClassHandle<G>,
+    method: N,
+    args: G[N]["value"],
+    options: RequestOptions,
+  ): number;
   /** Calls the kind's `timer` hook with `name` and `data` after `ms` (on the first tick after then). */
   after(ms: number, name: string, data?: unknown): void;
   readonly log: {
@@ -152,6 +168,10 @@ export interface ZoneHooks<S> {
    * physics world): a copy, as it is now; a zone resumed from the snapshot starts from it.
    */
   save?(state: S): S;
+  /** Handlers of methods of the objects the zone runs (`onRequest`): calls from clients and zones. */
+  requests?: readonly RequestHandler<S>[];
+  /** The reply to a `zone.request` (or its error, or its timeout), by the name it was made with. */
+  replied?(zone: Zone, state: S, name: string, result: RequestResult, data: unknown): void;
   /** Created / updated / disabled / deleted notifications of its objects, by class (notifications.ts). */
   notifications?: readonly ZoneNotification<S>[];
   /** Clean hooks of fields, run before a value sent to the zone is applied (notifications.ts: `clean`). */

@@ -362,7 +362,8 @@ export class Replica {
   /** Stores the zone's snapshot once its outputs so far are sent (a snapshot never runs ahead of them). */
   private async saveSnapshot(zone: RunningZone): Promise<void> {
     const snapshot = zone.runtime.snapshot();
-    const state = encodeEnvelope(snapshot); // now: ticks meanwhile must not change what was taken at its seq
+    // encoded now: the state is the zone's live object, which the ticks while the outputs go on change
+    const state = encodeEnvelope(snapshot);
     await zone.chain;
     await this.deps.journal.saveSnapshot(
       { parentId: zone.spec.parent, zoneId: zone.spec.zone },
@@ -471,6 +472,32 @@ export class Replica {
           target: output.target,
           data: output.data,
           origin: output.origin,
+        });
+        return;
+      case "reply":
+        // to the caller's channel: a client's (its agent answers it), a zone's (journaled there)
+        publish(participant.nc, this.names.participant(output.to), {
+          kind: "reply",
+          sender: zone,
+          requestId: output.requestId,
+          ...output.answer,
+        } satisfies messages.RequestReply);
+        return;
+      case "request":
+        await ss("request", {
+          requestId: output.requestId,
+          doId: output.doId,
+          fieldId: output.fieldId,
+          args: output.args,
+        }).catch((error: unknown) => {
+          // refused (no such object, no AI) or unanswered: the zone hears it as its reply, journaled
+          const { code, message } = error as { code?: string; message?: string };
+          publish(participant.nc, this.names.participant(zone), {
+            kind: "reply",
+            sender: zone,
+            requestId: output.requestId,
+            error: { code: code ?? "unavailable", message: (message ?? String(error)).slice(0, 1024) },
+          } satisfies messages.RequestReply);
         });
         return;
     }

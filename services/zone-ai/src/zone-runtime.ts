@@ -27,6 +27,7 @@ import {
 import { ZoneNotifier } from "./notifications.ts";
 import { canonicalOrder } from "./ordering.ts";
 import type { FieldHandler, Zone, ZoneHooks, ZoneObject, ZoneSpec } from "./plugin.ts";
+import { type RequestOutput, type RequestsSnapshot, ZoneRequests } from "./requests.ts";
 
 /** One entry of a zone's journal: what was sent to its channel, when, and its place in the journal. */
 export interface ZoneInput {
@@ -64,7 +65,8 @@ export type ZoneOutput =
       readonly target: number;
       readonly data: unknown;
       readonly origin: [number, number];
-    };
+    }
+  | RequestOutput;
 
 /**
  * One field update a zone sends: [doId, fieldId, whole value], and for an edit inside a stored container
@@ -90,6 +92,8 @@ export interface ZoneSnapshot {
   readonly ids: IdBlock;
   /** The last zone-event origin seen from each sender (repeats from a resumed sender are dropped). */
   readonly marks: Record<number, [number, number]>;
+  /** Calls waiting for replies, and the replies given lately (requests.ts). */
+  readonly requests?: RequestsSnapshot;
 }
 
 interface Timer {
@@ -140,6 +144,7 @@ export class ZoneRuntime {
   private readonly handlers = new Map<string, FieldHandler<unknown>[]>();
   private readonly notifier: ZoneNotifier<unknown>;
   private readonly zone: Zone;
+  private readonly requests: ZoneRequests;
 
   constructor(private readonly options: ZoneRuntimeOptions) {
     this.spec = options.spec;
@@ -153,6 +158,15 @@ export class ZoneRuntime {
     }
     this.notifier = new ZoneNotifier(options.hooks.notifications, options.hooks.clean);
     this.zone = this.makeZone();
+    this.requests = new ZoneRequests({
+      dc: options.dc,
+      hooks: options.hooks,
+      zone: this.zone,
+      state: () => this.state,
+      object: (doId) => this.objects.get(doId),
+      output: (output) => this.push(output),
+      lineage,
+    });
   }
 
   /** The journal sequence of the last input applied. */
@@ -199,6 +213,7 @@ export class ZoneRuntime {
       this.timerOrder = this.timers.reduce((max, timer) => Math.max(max, timer.order + 1), 0);
       this.ids = { ...snapshot.ids };
       this.marks = { ...snapshot.marks };
+      this.requests.restore(snapshot.requests);
       this.lastSeq = snapshot.seq;
     }
     this.lastTick = now;
@@ -266,6 +281,7 @@ export class ZoneRuntime {
     }
     this.now = now;
     this.fireTimers(now);
+    this.requests.expire(now);
     const dt = this.lastTick === undefined ? 0 : now - this.lastTick;
     this.lastTick = now;
     this.options.hooks.tick?.(this.zone, this.state, dt);
@@ -280,6 +296,7 @@ export class ZoneRuntime {
       timers: [...this.timers],
       ids: { ...this.ids },
       marks: { ...this.marks },
+      requests: this.requests.snapshot(),
     };
   }
 
@@ -330,6 +347,12 @@ export class ZoneRuntime {
         });
         return;
       }
+      case "request":
+        this.requests.receiveCall(message);
+        return;
+      case "reply":
+        this.requests.receiveReply(message);
+        return;
       default:
         return;
     }
@@ -492,6 +515,8 @@ export class ZoneRuntime {
         const origin: [number, number] = [this.lastSeq, this.eventIndex++];
         this.push({ op: "event", channel: channelOf(zone), name, target, data, origin });
       },
+      request: (doId, handle, method, args, options) =>
+        this.requests.call(doId, handle, method, args as FieldValue, options),
       after: (ms, name, data = null) => {
         this.timers.push({ at: this.now + ms, name, data, order: this.timerOrder++ });
       },
@@ -598,7 +623,7 @@ class LiveObject implements ZoneObject {
 }
 
 /** A class and every class it inherits from, nearest first. */
-function lineage(dclass: DClass): DClass[] {
+export function lineage(dclass: DClass): DClass[] {
   const out: DClass[] = [];
   const visit = (each: DClass) => {
     if (out.includes(each)) return;

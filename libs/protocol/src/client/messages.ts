@@ -27,6 +27,9 @@
  *   ADD_INTEREST     interestId: u16, context: u32, parent: u32, zones
  *   REMOVE_INTEREST  interestId: u16, context: u32
  *   SET_FIELD        doId: u32, fieldId: u16, value
+ *   FOLLOW_INTEREST  interestId: u16, context: u32, doId: u32, width: u16, height: u16, radius: u8
+ *   REQUEST          requestId: u32, doId: u32, fieldId: u16 (a method: dc/methods.ts), value (its
+ *                    arguments); answered by REPLY or REQUEST_ERROR with the same requestId
  *
  *   agent -> client
  *   HELLO_RESP       clusterTime: f64
@@ -45,6 +48,9 @@
  *                    STATE_UPDATES; a container field's updates, whole or nested, all come here
  *   OBJECT_LOCATION  doId: u32, parent: u32, zone: u32 (an object in view moved to another zone in view,
  *                    or an owned object moved anywhere)
+ *   REPLY            requestId: u32, then the reply field's value (<method>Reply) to the end of the
+ *                    message (nothing for a method without one); the client knows the method it asked
+ *   REQUEST_ERROR    requestId: u32, code: str (a short name, e.g. sold_out), message: str
  *   STATE_UPDATES    tick: var, then as FIELD_UPDATES: the newest values of stored fields (ram, required,
  *                    db) as of the agent's tick `tick`, sent on the unreliable channel; a value of an older
  *                    tick than the one a client holds for that field is stale and skipped; keys of
@@ -74,6 +80,8 @@ export const ClientMessageType = {
   SetField: 6,
   /** An interest the client agent moves itself, following an object the client owns on a zone grid. */
   FollowInterest: 7,
+  /** A call of a method (a field with the keyword `request`) of an object, answered by REPLY or REQUEST_ERROR. */
+  Request: 8,
 } as const;
 export type ClientMessageType = (typeof ClientMessageType)[keyof typeof ClientMessageType];
 
@@ -90,6 +98,10 @@ export const AgentMessageType = {
   StateUpdates: 0x4a,
   /** Words from the cluster's operators to the player (OTP's CLIENT_SYSTEM_MESSAGE): a broadcast, a warning. */
   SystemMessage: 0x4b,
+  /** The answer to a REQUEST: its reply value. */
+  Reply: 0x4c,
+  /** The answer to a REQUEST that failed: a code and a message. */
+  RequestError: 0x4d,
 } as const;
 export type AgentMessageType = (typeof AgentMessageType)[keyof typeof AgentMessageType];
 
@@ -219,6 +231,16 @@ export type ClientMessage =
       readonly height: number;
       /** 0: the object's zone only; 1: and the eight around it; ... */
       readonly radius: number;
+    }
+  | {
+      readonly type: typeof ClientMessageType.Request;
+      /** The client's number for the request: a retry of it (after a lost reply) keeps it. */
+      readonly requestId: number;
+      readonly doId: number;
+      /** The method's global field id. */
+      readonly fieldId: number;
+      /** The arguments, packed by the dclass. */
+      readonly value: Uint8Array;
     };
 
 export interface PackedField {
@@ -268,6 +290,18 @@ export type AgentMessage =
       readonly doId: number;
       readonly parent: number;
       readonly zone: number;
+    }
+  | {
+      readonly type: typeof AgentMessageType.Reply;
+      readonly requestId: number;
+      /** The reply field's value packed by the dclass (empty for a method without a reply field). */
+      readonly value: Uint8Array;
+    }
+  | {
+      readonly type: typeof AgentMessageType.RequestError;
+      readonly requestId: number;
+      readonly code: string;
+      readonly message: string;
     };
 
 /** The agent message of one type (ENTER_OBJECT and ENTER_OWNED share a layout and a variant). */
@@ -434,6 +468,11 @@ class Reader {
     this.cursor.skip(this.cursor.remaining);
   }
 
+  /** The rest of the message, as a view (no copy). */
+  rest(): Uint8Array {
+    return this.cursor.readView(this.cursor.remaining);
+  }
+
   /** A field value whose end the dclass knows; the bytes are a view (no copy). */
   value(fieldId: number, sizer: FieldValueSizer): Uint8Array {
     let end: number | FieldSizeFailure;
@@ -536,6 +575,12 @@ export function decodeClientMessage(bytes: Uint8Array, sizer: FieldValueSizer): 
           height: reader.u16("grid height"),
           radius: reader.u8("radius"),
         };
+      case ClientMessageType.Request: {
+        const requestId = reader.u32("request id");
+        const doId = reader.u32("doId");
+        const fieldId = reader.u16("field id");
+        return { type, requestId, doId, fieldId, value: reader.value(fieldId, sizer) };
+      }
       default:
         throw new DecodeFailure("bad_type", `${type} is not a client message type`);
     }
@@ -576,6 +621,15 @@ export function decodeAgentMessage(bytes: Uint8Array, classes: WireClasses): Dec
         return { type, doId: reader.u32("doId"), parent: reader.u32("parent"), zone: reader.u32("zone") };
       case AgentMessageType.DoneInterest:
         return { type, interestId: reader.u16("interest id"), context: reader.u32("context") };
+      case AgentMessageType.Reply:
+        return { type, requestId: reader.u32("request id"), value: reader.rest() };
+      case AgentMessageType.RequestError:
+        return {
+          type,
+          requestId: reader.u32("request id"),
+          code: reader.str("code"),
+          message: reader.str("message"),
+        };
       case AgentMessageType.FieldUpdates:
       case AgentMessageType.StateUpdates: {
         const updates: FieldUpdate[] = [];
@@ -862,6 +916,13 @@ export function encodeClientMessage(message: ClientMessage): Uint8Array {
         .u16(message.height, "grid height")
         .u8(message.radius, "radius")
         .finish();
+    case ClientMessageType.Request:
+      return writer
+        .u32(message.requestId, "request id")
+        .u32(message.doId, "doId")
+        .u16(message.fieldId, "field id")
+        .raw(message.value, "value")
+        .finish();
   }
 }
 
@@ -905,6 +966,14 @@ export function encodeAgentMessage(message: AgentMessage, dc: DcFile): Uint8Arra
         .finish();
     case AgentMessageType.DoneInterest:
       return writer.u16(message.interestId, "interest id").u32(message.context, "context").finish();
+    case AgentMessageType.Reply:
+      return writer.u32(message.requestId, "request id").raw(message.value, "value").finish();
+    case AgentMessageType.RequestError:
+      return writer
+        .u32(message.requestId, "request id")
+        .str(message.code, "code")
+        .str(message.message, "message")
+        .finish();
     case AgentMessageType.FieldUpdates:
     case AgentMessageType.StateUpdates: {
       if (message.updates.length > MAX_UPDATES_PER_FIELD_UPDATES) {

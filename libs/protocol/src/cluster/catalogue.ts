@@ -61,6 +61,7 @@ export const STATE_SERVICE: ServiceRule<keyof typeof STATE_SERVER_OPS> = {
     "delete-zone": ["zone-ai", ...OPERATORS],
     "delete-children": ["zone-ai", ...OPERATORS],
     updates: ["client-agent", "zone-ai", "link", ...OPERATORS],
+    request: ["client-agent", "zone-ai", ...OPERATORS],
   },
 };
 

@@ -327,6 +327,59 @@ export const updateBatchReply = z.object({
   ),
 });
 
+// ---- requests: calls of methods, and their replies (dc/methods.ts) ---------------------------------
+
+/** The most bytes of a request's arguments or a reply's value (a client message is at most 4096). */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+const requestId = z.number().int().nonnegative().max(0xffff_ffff);
+const requestBytes = bytes.refine((value) => value.length <= MAX_REQUEST_BYTES, {
+  message: `must be at most ${MAX_REQUEST_BYTES} bytes`,
+});
+/** A request's error code: a short snake_case name (`sold_out`), the game's own or the cluster's. */
+const requestCode = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, "must be a short snake_case name");
+
+/**
+ * A call of a method of an object (`ss.request`), for the channel the sender acts for (a client agent
+ * for one of its clients, a zone-AI replica for a zone): the state server checks that the field is a
+ * method of the object's class and passes the call to the object's AI channel (a zone's: journaled), or
+ * refuses it (`unknown_object`, `unknown_field`, `unavailable` when no AI runs the object). Answered once
+ * the call is on its way; the reply comes later to the caller's channel (`requestReply`).
+ */
+export const callRequest = z.object({
+  ...actingFor,
+  /** The caller's number for the request: answered once per caller and number, however often it comes. */
+  requestId,
+  doId: id,
+  fieldId,
+  /** The method's arguments, packed by the dclass. */
+  args: requestBytes,
+});
+export type CallRequest = z.infer<typeof callRequest>;
+
+/** A call as the object's AI hears it: `sender` is the caller's channel, where the reply goes. */
+export const requestCall = z.object({
+  kind: z.literal("request"),
+  sender,
+  requestId,
+  doId: id,
+  fieldId,
+  args: requestBytes,
+});
+export type RequestCall = z.infer<typeof requestCall>;
+
+/**
+ * The answer to a call, to the caller's channel (a client's: its agent sends it REPLY or REQUEST_ERROR; a
+ * zone's: journaled like any input): the reply field's value packed, or an error. `sender`: who answered.
+ */
+export const requestReply = z.object({
+  kind: z.literal("reply"),
+  sender,
+  requestId,
+  value: requestBytes.optional(),
+  error: z.object({ code: requestCode, message: z.string().max(1024) }).optional(),
+});
+export type RequestReply = z.infer<typeof requestReply>;
+
 /** The state server's operations: `service("ss", op, from)`. */
 export const STATE_SERVER_OPS = {
   create: operation(createObject, createObjectReply),
@@ -343,6 +396,7 @@ export const STATE_SERVER_OPS = {
   "delete-zone": operation(deleteZone, deletedReply),
   "delete-children": operation(deleteChildren, deletedReply),
   updates: operation(updateBatch, updateBatchReply),
+  request: operation(callRequest, okReply),
 } as const;
 export type StateServerOp = keyof typeof STATE_SERVER_OPS;
 
@@ -516,6 +570,8 @@ export const clientControl = z.discriminatedUnion("kind", [
   }),
   /** Tell the player these words (an operator's broadcast, a maintenance warning): SYSTEM_MESSAGE. */
   z.object({ kind: z.literal("system-message"), sender, text: z.string().min(1).max(1024) }),
+  /** The answer to one of the client's requests: its agent sends it REPLY or REQUEST_ERROR. */
+  requestReply,
 ]);
 export type ClientControl = z.infer<typeof clientControl>;
 
@@ -659,5 +715,10 @@ export const zoneEvent = z.object({
 export type ZoneEvent = z.infer<typeof zoneEvent>;
 
 /** Anything published to a zone channel: a delivery about the objects the zone runs, or a zone event. */
-export const zoneChannelMessage = z.discriminatedUnion("kind", [...delivery.options, zoneEvent]);
+export const zoneChannelMessage = z.discriminatedUnion("kind", [
+  ...delivery.options,
+  zoneEvent,
+  requestCall,
+  requestReply,
+]);
 export type ZoneChannelMessage = z.infer<typeof zoneChannelMessage>;
