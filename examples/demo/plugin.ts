@@ -22,13 +22,19 @@
  * "/stock N" asks, through its own zone, the shop's zone how many of item N are left (a zone calling
  * another zone's object), and says the answer.
  *
+ * Every zone is also a physics sim (`physicsZone`): crates (balls and boxes) lie about, avatars push them
+ * (an avatar is a kinematic body following its walk), and they roll on across zone borders, each zone
+ * simulating its neighbours' bodies near the border and handing a crate to the zone it rolls into. A
+ * crate hit by another body says so (`bump`), told by the zone that owns it.
+ *
  * Configured by environment variables: DEMO_GRID (e.g. "8x8@50": zones across, down, and their size;
  * default 8x8@50), DEMO_WORLD_ID (the world object's doId, default 1000), DEMO_NPCS_PER_ZONE (default 2),
- * DEMO_DUNGEON_GRACE_MS (how long a dungeon without players stays up, default 30 s), CLUSTER_NAME (this
- * cluster's name among linked clusters, default `local`).
+ * DEMO_CRATES_PER_ZONE (default 1), DEMO_DUNGEON_GRACE_MS (how long a dungeon without players stays up,
+ * default 30 s), CLUSTER_NAME (this cluster's name among linked clusters, default `local`).
  */
 
 import type { DClassHandle } from "@overworld/protocol";
+import { type PhysicsData, physicsZone } from "@overworld/zone-ai/physics";
 import {
   definePlugin,
   onField,
@@ -52,6 +58,7 @@ const {
   DistributedAvatar,
   DistributedNpc,
   DistributedBoss,
+  DistributedCrate,
   DistributedShop,
 } = demo;
 
@@ -60,6 +67,8 @@ export interface DemoOptions {
   /** The world object's doId (below the director's id ranges, so it can be fixed). */
   readonly worldId: number;
   readonly npcsPerZone: number;
+  /** Crates spawned in each zone when it first starts (default 1). */
+  readonly cratesPerZone?: number;
   /** This cluster's name among linked clusters: its slot of the shared boss is written under it (`local`). */
   readonly cluster?: string;
   /** How long a dungeon stays up without players (ms; DEMO_DUNGEON_GRACE_MS, default 30 s). */
@@ -74,6 +83,7 @@ export function demoOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): DemoOp
     grid: env.DEMO_GRID ? parseGrid(env.DEMO_GRID) : DEFAULT_GRID,
     worldId: Number(env.DEMO_WORLD_ID ?? DEFAULT_WORLD_ID),
     npcsPerZone: Number(env.DEMO_NPCS_PER_ZONE ?? 2),
+    cratesPerZone: Number(env.DEMO_CRATES_PER_ZONE ?? 1),
     cluster: env.CLUSTER_NAME ?? "local",
     ...(env.DEMO_DUNGEON_GRACE_MS ? { dungeonGraceMs: Number(env.DEMO_DUNGEON_GRACE_MS) } : {}),
   };
@@ -94,6 +104,12 @@ const HIT_DAMAGE = 10;
 export const BOSS_HP = 10_000;
 const BOSS_RESPAWN_MS = 10_000;
 const MAX_DAMAGE_ROWS = 64;
+const TICK_HZ = 10;
+/** A crate's radius (a ball) or half side (a box), and an avatar's radius as a body (as the canvas draws it), in world units. */
+export const CRATE_SIZE = 4;
+const AVATAR_RADIUS = 5;
+/** Bodies this close to a bordering zone are simulated there too. */
+const BORDER_MARGIN = 12;
 /** What the shop sells (by item number), and how many of each it holds when full. */
 export const SHOP_ITEMS = ["potion", "sword", "map"] as const;
 export const SHOP_STOCK = [20, 5, 1] as const;
@@ -170,7 +186,13 @@ export function mergeDamage(slots: readonly (readonly [string, DamageSlot])[]): 
 
 /** The demo world as a plugin, for a given map. */
 export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlugin {
-  const { grid, worldId: WORLD_ID, npcsPerZone: NPCS_PER_ZONE, cluster: CLUSTER = "local" } = options;
+  const {
+    grid,
+    worldId: WORLD_ID,
+    npcsPerZone: NPCS_PER_ZONE,
+    cratesPerZone: CRATES_PER_ZONE = 1,
+    cluster: CLUSTER = "local",
+  } = options;
   const ARENA_ZONE = arenaZone(grid);
   // the dungeon's entrance stands in the middle of the first zone
   const dungeons = dungeon({
@@ -207,6 +229,65 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
       const doId = zone.spawn(DistributedNpc, { setXY: [x, y], setH: [0], setKind: [i % 4] });
       state.waypoints[doId] = randomPointIn(zone, zone.zone);
     }
+  }
+
+  /** Crates at random points of the zone, balls and boxes in turn. */
+  function spawnCrates(zone: Zone): void {
+    let present = 0;
+    for (const object of zone.objects.values()) if (object.is(DistributedCrate)) present += 1;
+    for (let i = present; i < CRATES_PER_ZONE; i++) {
+      const [x, y] = randomPointIn(zone, zone.zone);
+      zone.spawn(DistributedCrate, { setShape: [i % 2, CRATE_SIZE], setMotion: [x, y, 0, 0, 0, 0] });
+    }
+  }
+
+  /**
+   * A zone of the map as a physics sim around the game's own hooks: crates are dynamic bodies, avatars
+   * kinematic ones following their walk (`setSmXYH`); the map's edges are walls.
+   */
+  function withPhysics<S extends object>(game: ZoneHooks<S>): ZoneHooks<S & { physics: PhysicsData }> {
+    return physicsZone<S>({
+      stepMs: 1000 / TICK_HZ,
+      margin: BORDER_MARGIN,
+      bounds: { x0: 0, y0: 0, x1: extent(grid).x, y1: extent(grid).y },
+      neighbours: (zone) => neighbourhood(grid, zone),
+      area: boundsOf,
+      zoneAt: (x, y) => zoneAt(grid, x, y),
+      body: (object) => {
+        if (object.is(DistributedCrate)) {
+          const [kind, size] = object.get("setShape") ?? [0, CRATE_SIZE];
+          const [x, y, angle, vx, vy, spin] = object.get("setMotion") ?? [0, 0, 0, 0, 0, 0];
+          const shape = kind === 1 ? { box: [size, size] as const } : { ball: size };
+          return {
+            type: "dynamic",
+            shape,
+            x,
+            y,
+            angle,
+            vx,
+            vy,
+            spin,
+            damping: 0.8,
+            angularDamping: 1,
+            restitution: 0.4,
+          };
+        }
+        if (object.is(DistributedAvatar)) {
+          const [x, y] = object.get("setSmXYH") ?? object.get("setXY") ?? [0, 0];
+          return { type: "kinematic", shape: { ball: AVATAR_RADIUS }, x, y };
+        }
+        return undefined;
+      },
+      steer: [[DistributedMover, "setSmXYH"]],
+      write: (zone, object, m) => {
+        if (object.is(DistributedCrate))
+          zone.set(object, "setMotion", [m.x, m.y, m.angle, m.vx, m.vy, m.spin]);
+      },
+      hit: (zone, _state, object, other) => {
+        if (object.is(DistributedCrate)) zone.set(object, "bump", [other]);
+      },
+      game,
+    });
   }
 
   /** NPCs walk towards their waypoint, and pick another once there; they stay in their zone. */
@@ -277,6 +358,7 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
     init: () => ({ waypoints: {}, ticks: 0 }),
     start: (zone, state) => {
       spawnNpcs(zone, state);
+      spawnCrates(zone);
       dungeons.world.start(zone, state);
     },
     tick: wander,
@@ -361,6 +443,7 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
     }),
     start: (zone, state) => {
       spawnNpcs(zone, state);
+      spawnCrates(zone);
       dungeons.world.start(zone, state);
       for (const object of zone.objects.values()) if (object.is(DistributedBoss)) state.boss = object.doId;
       if (state.boss === 0) {
@@ -435,7 +518,7 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
   return definePlugin({
     name: "demo-world",
     schema: demo,
-    tickHz: 10,
+    tickHz: TICK_HZ,
     async zones(cluster) {
       if (!(await cluster.exists(WORLD_ID))) {
         await cluster
@@ -464,7 +547,7 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
       );
     },
     neighbours: (spec) => neighbourhood(grid, spec.zone),
-    kinds: { field, arena, [DUNGEON]: dungeons.kind },
+    kinds: { field: withPhysics(field), arena: withPhysics(arena), [DUNGEON]: dungeons.kind },
     instances: { [DUNGEON]: dungeons.template },
     async clientArrived(client, cluster) {
       const size = extent(grid);

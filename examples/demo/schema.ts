@@ -83,6 +83,21 @@ export const demo = defineSchema((s) => {
     count: s.field([t.uint8.named("item")], ["airecv", "request"]),
     countReply: s.field([t.uint16.named("left")]),
   });
+  const DistributedCrate = s.dclass("DistributedCrate", {
+    setShape: s.field([t.uint8.named("kind"), t.float32.named("size")], ["required", "broadcast", "ram"]),
+    setMotion: s.field(
+      [
+        t.float32.named("x"),
+        t.float32.named("y"),
+        t.float32.named("angle"),
+        t.float32.named("vx"),
+        t.float32.named("vy"),
+        t.float32.named("spin"),
+      ],
+      ["required", "broadcast", "ram"],
+    ),
+    bump: s.field([DoId.named("by")], ["broadcast"]),
+  });
   return {
     DistributedWorld,
     DistributedMover,
@@ -90,5 +105,6 @@ export const demo = defineSchema((s) => {
     DistributedNpc,
     DistributedBoss,
     DistributedShop,
+    DistributedCrate,
   };
 });

@@ -1,6 +1,7 @@
 /**
  * The demo world in a browser: log in (registering a new name), connect to the client agent over
- * WebSocket, walk with the arrow keys, see the other players and the NPCs move, chat, hit the boss.
+ * WebSocket, walk with the arrow keys, see the other players and the NPCs move, push crates, chat, hit
+ * the boss.
  * Bundled with the client library by `pnpm build:web` into dist/play.js; uberdog serves it at /play/
  * (PLAY_DIR). `?grid=8x8@50` names the world's grid if it is not the demo's default (DEMO_GRID).
  */
@@ -20,6 +21,7 @@ const COLOURS = {
   grid: "#2a5a3a",
   edge: "#7fbf8f",
   npc: "#a3a3a3",
+  crate: "#b45309",
   boss: "#ef4444",
   other: "#3b82f6",
   self: "#facc15",
@@ -211,7 +213,7 @@ class Session {
     context.strokeStyle = COLOURS.edge;
     const [left, top] = toScreen(0, 0);
     context.strokeRect(left, top, size.x * SCALE, size.y * SCALE);
-    // bottom to top: the boss, the NPCs, you, the other players (whom nothing hides)
+    // bottom to top: the boss, the NPCs and crates, you, the other players (whom nothing hides)
     const boss = this.boss();
     if (boss !== undefined) dot(context, toScreen(...xy(boss)), 10 * SCALE, COLOURS.boss);
     for (const object of this.client.objects.values()) {
@@ -222,6 +224,7 @@ class Session {
         dot(context, toScreen(...xy(object)), 3 * SCALE, COLOURS.boss);
         label(context, toScreen(...xy(object)), "dungeon");
       }
+      if (object.dclass === demo.DistributedCrate.dclass) crate(context, object, toScreen);
     }
     if (this.avatar !== undefined) {
       const at = toScreen(cx, cy);
@@ -266,6 +269,32 @@ function positionOf(object: ObjectMirror): [number, number, number] {
   if (step !== undefined) return [step[0], step[1], step[2]];
   const [x, y] = (object.fields.get("setXY") as [number, number] | undefined) ?? [0, 0];
   return [x, y, 0];
+}
+
+/** A crate (a ball or a box, turned by its angle) where its physics put it. */
+function crate(
+  context: CanvasRenderingContext2D,
+  object: ObjectMirror,
+  toScreen: (x: number, y: number) => [number, number],
+): void {
+  const [kind, size] = (object.fields.get("setShape") as [number, number] | undefined) ?? [0, 1];
+  const [x, y, angle] = (object.fields.get("setMotion") as number[] | undefined) ?? [0, 0, 0];
+  const [sx, sy] = toScreen(x ?? 0, y ?? 0);
+  const half = size * SCALE;
+  context.save();
+  context.translate(sx, sy);
+  context.rotate(angle ?? 0);
+  context.fillStyle = COLOURS.crate;
+  context.strokeStyle = COLOURS.label;
+  context.beginPath();
+  if (kind === 1) context.rect(-half, -half, 2 * half, 2 * half);
+  else context.arc(0, 0, half, 0, 2 * Math.PI);
+  context.fill();
+  context.beginPath();
+  context.moveTo(0, 0);
+  context.lineTo(half, 0); // shows it turning
+  context.stroke();
+  context.restore();
 }
 
 function nameOf(object: ObjectMirror): string {

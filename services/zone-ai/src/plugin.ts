@@ -177,6 +177,11 @@ export interface ZoneHooks<S> {
   fields?: readonly FieldHandler<S>[];
   event?(zone: Zone, state: S, event: ZoneEventInput): void;
   timer?(zone: Zone, state: S, name: string, data: unknown): void;
+  /**
+   * The state as plain data for the zone's snapshot, for a kind that keeps live things beside it (a
+   * physics world): a copy, as it is now; a zone resumed from the snapshot starts from it.
+   */
+  save?(state: S): S;
   /** Handlers of methods of the objects the zone runs (`onRequest`): calls from clients and zones. */
   requests?: readonly RequestHandler<S>[];
   /** The reply to a `zone.request` (or its error, or its timeout), by the name it was made with. */

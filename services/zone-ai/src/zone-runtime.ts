@@ -295,7 +295,7 @@ export class ZoneRuntime {
   snapshot(): ZoneSnapshot {
     return {
       seq: this.lastSeq,
-      state: this.state,
+      state: this.options.hooks.save?.(this.state) ?? this.state,
       rng: this.rng,
       timers: [...this.timers],
       ids: { ...this.ids },
