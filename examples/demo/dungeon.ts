@@ -69,8 +69,8 @@ interface DungeonState {
 export interface DungeonOptions {
   /** The side of the dungeon's zone (the world's cell size). */
   readonly cellSize: number;
-  /** The world zone with the entrance. */
-  readonly entranceZone: number;
+  /** The world zone with the entrance (none: no entrance; `/dungeon` still works). */
+  readonly entranceZone: number | undefined;
   /** The middle of the entrance zone (world units). */
   readonly entranceAt: readonly [number, number];
   /** How long a dungeon stays up without players (ms; default 30 s). */

@@ -73,6 +73,8 @@ export interface DemoOptions {
   readonly cluster?: string;
   /** How long a dungeon stays up without players (ms; DEMO_DUNGEON_GRACE_MS, default 30 s). */
   readonly dungeonGraceMs?: number;
+  /** Places the dungeon's entrance in the first zone (default true). */
+  readonly dungeonEntrance?: boolean;
 }
 
 export const DEFAULT_WORLD_ID = 1000;
@@ -197,7 +199,7 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
   // the dungeon's entrance stands in the middle of the first zone
   const dungeons = dungeon({
     cellSize: grid.cellSize,
-    entranceZone: zoneAt(grid, 0, 0),
+    entranceZone: options.dungeonEntrance === false ? undefined : zoneAt(grid, 0, 0),
     entranceAt: [grid.cellSize / 2, grid.cellSize / 2],
     ...(options.dungeonGraceMs === undefined ? {} : { emptyGraceMs: options.dungeonGraceMs }),
   });

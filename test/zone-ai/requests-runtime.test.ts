@@ -19,7 +19,7 @@ import {
 } from "../../services/zone-ai/src/zone-runtime.ts";
 
 const grid = { width: 3, height: 3, cellSize: 50 };
-const plugin = demoWorld({ grid, worldId: 1000, npcsPerZone: 0, cratesPerZone: 0 });
+const plugin = demoWorld({ grid, worldId: 1000, npcsPerZone: 0, cratesPerZone: 0, dungeonEntrance: false });
 const ARENA = arenaZone(grid);
 const SHOP = 1001;
 const CLIENT = 77;
