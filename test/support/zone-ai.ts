@@ -1,7 +1,10 @@
 /**
- * A zone-AI replica in a test's cluster, in-process: `plugin` over the demo world's `.dc` (or `dcFile`),
- * with the test's NATS credentials, a silent log (ZAI_LOG to hear it) and an ops port of its own.
+ * Zone-AI replicas in a test's cluster. In-process (`startTestZoneAi`): `plugin` over the demo world's `.dc` (or `dcFile`),
+ * with the test's NATS credentials, a silent log (ZAI_LOG to hear it) and an ops port of its own. As a
+ * process of its own running the demo world (`spawnZoneAiReplica`), for a test that kills one with SIGKILL.
  */
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 
 import { loadZoneAiConfig, startZoneAi, type ZoneAiHandle } from "../../services/zone-ai/src/main.ts";
 import type { ZonePlugin } from "../../services/zone-ai/src/plugin.ts";
@@ -34,4 +37,63 @@ export function startTestZoneAi(
     }),
     plugin,
   );
+}
+
+const MAIN = fileURLToPath(new URL("../../services/zone-ai/src/main.ts", import.meta.url));
+
+/** A zone-AI replica process and its ops port. */
+export interface ReplicaProcess {
+  readonly process: ChildProcess;
+  readonly port: number;
+}
+
+/**
+ * Starts a zone-AI replica process with the demo world, its leases and snapshots quick (`env` adds the
+ * demo's map and anything else); resolves with its ops port once it logged that it started. Its log lines
+ * are printed with ZAI_LOG. The caller kills it (SIGKILL) when the test ends.
+ */
+export function spawnZoneAiReplica(
+  cluster: Pick<Cluster, "root" | "prefix">,
+  name: string,
+  env: Record<string, string>,
+): Promise<ReplicaProcess> {
+  started += 1;
+  const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
+    env: {
+      ...process.env,
+      ...natsEnv("zone-ai"),
+      REDIS_URL,
+      DC_FILES: DEMO_DC,
+      CLUSTER_VERSION,
+      SUBJECT_ROOT: cluster.root,
+      REDIS_PREFIX: cluster.prefix,
+      INSTANCE_ID: `${name}-${process.pid}-${started}`,
+      LOG_LEVEL: "info",
+      HTTP_PORT: "0",
+      LEASE_TTL_MS: "1000",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  return new Promise((resolve, reject) => {
+    let buffered = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      buffered += chunk.toString();
+      for (let end = buffered.indexOf("\n"); end >= 0; end = buffered.indexOf("\n")) {
+        const line = buffered.slice(0, end);
+        buffered = buffered.slice(end + 1);
+        if (process.env.ZAI_LOG) console.log(`[${name}] ${line}`);
+        if (line.includes('"zone AI started"')) resolve({ process: child, port: JSON.parse(line).httpPort });
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`zone-ai replica ${name} exited with ${code}`)));
+  });
+}
+
+/** The zones a replica process runs, as its /healthz says (none when it does not answer). */
+export async function zonesOf(replica: ReplicaProcess): Promise<string[]> {
+  const response = await fetch(`http://127.0.0.1:${replica.port}/healthz`).catch(() => undefined);
+  if (response === undefined) return [];
+  const body = (await response.json()) as { zones?: string[]; details?: { zones?: string[] } };
+  return body.details?.zones ?? body.zones ?? [];
 }

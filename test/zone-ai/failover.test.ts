@@ -6,8 +6,7 @@
  * accepted input lost, none applied twice), the bots play on without an ejection or a disconnect, and no
  * object is lost or duplicated.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import type { ChildProcess } from "node:child_process";
 import { runBots } from "@overworld/bots";
 import type { messages } from "@overworld/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,12 +14,11 @@ import { BOSS_HP } from "../../examples/demo/plugin.ts";
 import { demo } from "../../examples/demo/schema.ts";
 import { CLUSTER_VERSION, type Cluster } from "../client-agent/support.ts";
 import { DEMO_DC } from "../support/avatars.ts";
-import { natsEnv } from "../support/nats.ts";
 import { type PlayerCluster, startPlayerCluster } from "../support/players.ts";
 import { sleep, waitFor } from "../support/wait.ts";
-import { dropNamespaceAndJournal, REDIS_URL } from "./support.ts";
+import { type ReplicaProcess, spawnZoneAiReplica, zonesOf } from "../support/zone-ai.ts";
+import { dropNamespaceAndJournal } from "./support.ts";
 
-const MAIN = fileURLToPath(new URL("../../services/zone-ai/src/main.ts", import.meta.url));
 const WORLD = 1000;
 const ZONE_IDS = [1, 2, 3, 4, 5, 6, 7, 8, 9];
 const ARENA = "1000.5";
@@ -42,57 +40,19 @@ let cluster: Cluster;
 let baseUrl: string;
 const children: ChildProcess[] = [];
 
-interface Replica {
-  readonly process: ChildProcess;
-  readonly port: number;
+async function startReplica(index: number): Promise<ReplicaProcess> {
+  const replica = await spawnZoneAiReplica(cluster, `failover-${index}`, {
+    SNAPSHOT_EVERY_MS: "500",
+    DEMO_GRID: "3x3@50",
+    DEMO_NPCS_PER_ZONE: "1",
+  });
+  children.push(replica.process);
+  return replica;
 }
 
 /** {@link waitFor} with this file's longer wait. */
 const eventually = <T>(probe: () => Promise<T | undefined> | T | undefined, what: string) =>
   waitFor(probe, what, WAIT_MS);
-
-/** Starts a replica process; resolves with its ops port once it logged that it started. */
-function startReplica(index: number): Promise<Replica> {
-  const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
-    env: {
-      ...process.env,
-      ...natsEnv("zone-ai"),
-      REDIS_URL,
-      DC_FILES: DEMO_DC,
-      CLUSTER_VERSION,
-      SUBJECT_ROOT: cluster.root,
-      REDIS_PREFIX: cluster.prefix,
-      INSTANCE_ID: `failover-${process.pid}-${index}`,
-      LOG_LEVEL: "info",
-      HTTP_PORT: "0",
-      LEASE_TTL_MS: "1000",
-      SNAPSHOT_EVERY_MS: "500",
-      DEMO_GRID: "3x3@50",
-      DEMO_NPCS_PER_ZONE: "1",
-    },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let buffered = "";
-    child.stdout!.on("data", (chunk: Buffer) => {
-      buffered += chunk.toString();
-      for (let end = buffered.indexOf("\n"); end >= 0; end = buffered.indexOf("\n")) {
-        const line = buffered.slice(0, end);
-        buffered = buffered.slice(end + 1);
-        if (line.includes('"zone AI started"')) resolve({ process: child, port: JSON.parse(line).httpPort });
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`zone-ai replica ${index} exited with ${code}`)));
-  });
-}
-
-async function zonesOf(replica: Replica): Promise<string[]> {
-  const response = await fetch(`http://127.0.0.1:${replica.port}/healthz`).catch(() => undefined);
-  if (response === undefined) return [];
-  const body = (await response.json()) as { zones?: string[]; details?: { zones?: string[] } };
-  return body.details?.zones ?? body.zones ?? [];
-}
 
 const player = (name: string) =>
   services.join(name, { file: demo.file, version: CLUSTER_VERSION, timeoutMs: WAIT_MS });

@@ -8,8 +8,7 @@
  * no object, zone index, registry entry, lease, fencing token or zone channel in Redis, no zone running
  * on a replica, no journal input or snapshot in JetStream.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import type { ChildProcess } from "node:child_process";
 import type { ObjectMirror, OverworldClient } from "@overworld/client";
 import { connectRedis, type Redis } from "@overworld/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -18,12 +17,12 @@ import { demo } from "../../examples/demo/schema.ts";
 import { openJournal } from "../../services/zone-ai/src/journal.ts";
 import { CLUSTER_VERSION, type Cluster } from "../client-agent/support.ts";
 import { DEMO_DC } from "../support/avatars.ts";
-import { connectOperator, natsEnv } from "../support/nats.ts";
+import { connectOperator } from "../support/nats.ts";
 import { type Player, type PlayerCluster, startPlayerCluster } from "../support/players.ts";
 import { sleep, waitFor } from "../support/wait.ts";
+import { type ReplicaProcess, spawnZoneAiReplica, zonesOf } from "../support/zone-ai.ts";
 import { dropNamespaceAndJournal, REDIS_URL } from "./support.ts";
 
-const MAIN = fileURLToPath(new URL("../../services/zone-ai/src/main.ts", import.meta.url));
 const WORLD = 1000;
 const GRID = { width: 3, height: 3, cellSize: 50 };
 const ZONE_IDS = [1, 2, 3, 4, 5, 6, 7, 8, 9];
@@ -38,59 +37,21 @@ let services: PlayerCluster;
 let cluster: Cluster;
 let redis: Redis;
 const children: ChildProcess[] = [];
-let replicas: Replica[] = [];
+let replicas: ReplicaProcess[] = [];
 
-interface Replica {
-  readonly process: ChildProcess;
-  readonly port: number;
+async function startReplica(index: number): Promise<ReplicaProcess> {
+  const replica = await spawnZoneAiReplica(cluster, `instances-${index}`, {
+    SNAPSHOT_EVERY_MS: "300",
+    DEMO_GRID: "3x3@50",
+    DEMO_NPCS_PER_ZONE: "1",
+    DEMO_DUNGEON_GRACE_MS: String(GRACE_MS),
+  });
+  children.push(replica.process);
+  return replica;
 }
 
 const eventually = <T>(probe: () => Promise<T | undefined> | T | undefined, what: string) =>
   waitFor(probe, what, WAIT_MS);
-
-function startReplica(index: number): Promise<Replica> {
-  const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
-    env: {
-      ...process.env,
-      ...natsEnv("zone-ai"),
-      REDIS_URL,
-      DC_FILES: DEMO_DC,
-      CLUSTER_VERSION,
-      SUBJECT_ROOT: cluster.root,
-      REDIS_PREFIX: cluster.prefix,
-      INSTANCE_ID: `instances-${process.pid}-${index}`,
-      LOG_LEVEL: process.env.ZAI_LOG ?? "info",
-      HTTP_PORT: "0",
-      LEASE_TTL_MS: "1000",
-      SNAPSHOT_EVERY_MS: "300",
-      DEMO_GRID: "3x3@50",
-      DEMO_NPCS_PER_ZONE: "1",
-      DEMO_DUNGEON_GRACE_MS: String(GRACE_MS),
-    },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let buffered = "";
-    child.stdout!.on("data", (chunk: Buffer) => {
-      buffered += chunk.toString();
-      for (let end = buffered.indexOf("\n"); end >= 0; end = buffered.indexOf("\n")) {
-        const line = buffered.slice(0, end);
-        buffered = buffered.slice(end + 1);
-        if (process.env.ZAI_LOG) console.log(`[${index}] ${line}`);
-        if (line.includes('"zone AI started"')) resolve({ process: child, port: JSON.parse(line).httpPort });
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`zone-ai replica ${index} exited with ${code}`)));
-  });
-}
-
-async function zonesOf(replica: Replica): Promise<string[]> {
-  const response = await fetch(`http://127.0.0.1:${replica.port}/healthz`).catch(() => undefined);
-  if (response === undefined) return [];
-  const body = (await response.json()) as { zones?: string[]; details?: { zones?: string[] } };
-  return body.details?.zones ?? body.zones ?? [];
-}
 
 const player = async (name: string): Promise<Player> => {
   const joined = await services.join(name, { file: demo.file, version: CLUSTER_VERSION, timeoutMs: WAIT_MS });
