@@ -22,7 +22,8 @@ const WORLD = 1000;
 const SHOP = shopId(WORLD);
 const ZONE_IDS = [1, 2, 3, 4, 5, 6, 7, 8, 9];
 const plugin = demoWorld({ grid, worldId: WORLD, npcsPerZone: 1 });
-const WAIT_MS = 8000;
+/** Waits allow a busy machine: zones start and move in the background, and the suite runs files side by side. */
+const WAIT_MS = 20_000;
 const { DistributedShop } = demo;
 
 let services: PlayerCluster;
