@@ -1,6 +1,6 @@
-import { parseArgs } from "node:util";
 import { DEFAULT_DATABASE_URL } from "@overworld/service";
 import { grantRole, makeApiKey, STORED_ROLES, type StoredRole } from "@overworld/uberdog";
+import { parseCommand } from "../command-args.ts";
 
 const ADMIN_USAGE = `usage: pnpm overworld admin key --name NAME [--role admin|moderator]
        pnpm overworld admin grant USERNAME player|moderator|admin
@@ -13,20 +13,13 @@ come before anyone can call the admin API:
           game account (POST /v1/admin/login), and to the dashboard (uberdog's /dashboard/)
 `;
 
+const OPTIONS = { name: { type: "string" }, role: { type: "string" } } as const;
+
 /** `pnpm overworld admin ...`: the first API key, the first admin. */
 export async function runAdminCommand(argv: readonly string[]): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv);
-  } catch (error) {
-    process.stderr.write(`error: ${(error as Error).message}\n\n${ADMIN_USAGE}`);
-    return 2;
-  }
+  const parsed = parseCommand(argv, OPTIONS, ADMIN_USAGE);
+  if (typeof parsed === "number") return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(ADMIN_USAGE);
-    return 0;
-  }
   const databaseUrl = process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
   const schema = process.env.DB_SCHEMA ?? "uberdog";
   const [verb, ...rest] = positionals;
@@ -55,12 +48,4 @@ export async function runAdminCommand(argv: readonly string[]): Promise<number> 
   }
   process.stderr.write(ADMIN_USAGE);
   return 2;
-}
-
-function parse(argv: readonly string[]) {
-  return parseArgs({
-    args: [...argv],
-    allowPositionals: true,
-    options: { name: { type: "string" }, role: { type: "string" }, help: { type: "boolean", short: "h" } },
-  });
 }

@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { ensureNatsTrust, trustFiles } from "@overworld/service";
+import { parseCommand } from "../command-args.ts";
 
 const NATS_USAGE = `usage: pnpm overworld nats init DIR [--host HOST] [--port PORT] [--store DIR]
 
@@ -16,21 +16,18 @@ and writes the nats-server configuration for it:
   --store DIR   its JetStream directory (default DIR/jetstream)
 `;
 
+const OPTIONS = {
+  host: { type: "string" },
+  port: { type: "string" },
+  store: { type: "string" },
+} as const;
+
 /** `pnpm overworld nats init DIR`: the cluster's NATS trust and server configuration. */
 export async function runNatsCommand(argv: readonly string[]): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv);
-  } catch (error) {
-    process.stderr.write(`error: ${(error as Error).message}\n\n${NATS_USAGE}`);
-    return 2;
-  }
+  const parsed = parseCommand(argv, OPTIONS, NATS_USAGE);
+  if (typeof parsed === "number") return parsed;
   const { values, positionals } = parsed;
   const [verb, dir] = positionals;
-  if (values.help) {
-    process.stdout.write(NATS_USAGE);
-    return 0;
-  }
   if (verb !== "init" || dir === undefined) {
     process.stderr.write(NATS_USAGE);
     return 2;
@@ -48,17 +45,4 @@ export async function runNatsCommand(argv: readonly string[]): Promise<number> {
   });
   process.stdout.write(`NATS trust in ${target}; run: nats-server -c ${trustFiles(target).serverConfig}\n`);
   return 0;
-}
-
-function parse(argv: readonly string[]) {
-  return parseArgs({
-    args: [...argv],
-    allowPositionals: true,
-    options: {
-      host: { type: "string" },
-      port: { type: "string" },
-      store: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
 }

@@ -8,8 +8,8 @@
  */
 import { cpSync, existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { CLI_ENTRY } from "../cluster-processes.ts";
+import { parseCommand } from "../command-args.ts";
 
 /** This command's package: libs/cli in the repository, the installed package's folder otherwise. */
 const CLI_ROOT = packageRoot(CLI_ENTRY);
@@ -53,19 +53,16 @@ npm start runs the cluster with the game (overworld start --dc schema.dc --plugi
   --overworld-version RANGE the registry's versions to depend on (default ^${CLI_PACKAGE.version})
 `;
 
+const OPTIONS = {
+  name: { type: "string" },
+  "overworld-from": { type: "string" },
+  "overworld-version": { type: "string" },
+} as const;
+
 export async function runNewCommand(argv: readonly string[]): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv);
-  } catch (error) {
-    process.stderr.write(`error: ${(error as Error).message}\n\n${NEW_USAGE}`);
-    return 2;
-  }
+  const parsed = parseCommand(argv, OPTIONS, NEW_USAGE);
+  if (typeof parsed === "number") return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(NEW_USAGE);
-    return 0;
-  }
   try {
     const target = positionals[0];
     if (target === undefined || positionals.length > 1)
@@ -91,19 +88,6 @@ export async function runNewCommand(argv: readonly string[]): Promise<number> {
     process.stderr.write(`error: ${(error as Error).message}\n`);
     return 1;
   }
-}
-
-function parse(argv: readonly string[]) {
-  return parseArgs({
-    args: [...argv],
-    allowPositionals: true,
-    options: {
-      name: { type: "string" },
-      "overworld-from": { type: "string" },
-      "overworld-version": { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
 }
 
 /** The folder of the package.json nearest above `file`. */

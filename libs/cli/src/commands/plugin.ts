@@ -10,7 +10,6 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { encodeKey, newSeed, parseSeed, type SigningKey, signingKeyFromSeed } from "@overworld/federation";
 import {
   addKey,
@@ -27,6 +26,7 @@ import {
   verifyPackage,
   writeTrustList,
 } from "@overworld/manifest";
+import { parseCommand } from "../command-args.ts";
 
 const USAGE = `usage: pnpm overworld plugin <verb> ...
 
@@ -51,19 +51,21 @@ const USAGE = `usage: pnpm overworld plugin <verb> ...
 
 class UsageError extends Error {}
 
+const OPTIONS = {
+  key: { type: "string" },
+  trust: { type: "string" },
+  main: { type: "string" },
+  token: { type: "string" },
+  label: { type: "string" },
+  from: { type: "string" },
+  at: { type: "string" },
+  "chunk-size": { type: "string" },
+} as const;
+
 export async function runPluginCommand(argv: readonly string[]): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv);
-  } catch (error) {
-    process.stderr.write(`error: ${(error as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+  const parsed = parseCommand(argv, OPTIONS, USAGE);
+  if (typeof parsed === "number") return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
   try {
     const [verb, ...rest] = positionals;
     switch (verb) {
@@ -94,24 +96,6 @@ export async function runPluginCommand(argv: readonly string[]): Promise<number>
     process.stderr.write(`error: ${(error as Error).message}\n`);
     return 1;
   }
-}
-
-function parse(argv: readonly string[]) {
-  return parseArgs({
-    args: [...argv],
-    allowPositionals: true,
-    options: {
-      key: { type: "string" },
-      trust: { type: "string" },
-      main: { type: "string" },
-      token: { type: "string" },
-      label: { type: "string" },
-      from: { type: "string" },
-      at: { type: "string" },
-      "chunk-size": { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
 }
 
 function one(rest: readonly string[], what: string): string {
@@ -206,7 +190,10 @@ function printKey(file: string): number {
   return 0;
 }
 
-async function trust(rest: readonly string[], values: ReturnType<typeof parse>["values"]): Promise<number> {
+async function trust(
+  rest: readonly string[],
+  values: { readonly label?: string; readonly from?: string; readonly at?: string },
+): Promise<number> {
   const [verb, file, key, ...extra] = rest;
   if (file === undefined || key === undefined || extra.length > 0) {
     throw new UsageError("plugin trust add|retire|revoke FILE KEY");
