@@ -183,6 +183,12 @@ export function physicsZone<S extends object>(options: PhysicsOptions<S>): ZoneH
   const { game, stepMs } = options;
   const dt = stepMs / 1000;
   const lives = new WeakMap<PhysicsData, Live>();
+  // a Rapier world lives in WebAssembly memory, which the GC does not reclaim: freed once its zone's state
+  // is gone (a zone stopped, handed to another replica, an instance closed)
+  const unused = new FinalizationRegistry<Live>(({ world, queue }) => {
+    queue.free();
+    world.free();
+  });
 
   function live(data: PhysicsData): Live {
     let found = lives.get(data);
@@ -193,6 +199,7 @@ export function physicsZone<S extends object>(options: PhysicsOptions<S>): ZoneH
     for (const [doId, record] of Object.entries(data.bodies)) doIdOf.set(record.collider, Number(doId));
     found = { world, queue: new RAPIER.EventQueue(true), doIdOf, moving: true };
     lives.set(data, found);
+    unused.register(data, found);
     return found;
   }
 
