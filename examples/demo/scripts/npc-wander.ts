@@ -55,8 +55,8 @@ export function tick(zone: ScriptZone, state: State): void {
   state.ticks += 1;
   if (state.ticks % stepTicks !== 0) return;
   const step = fx.from(stepUnits);
-  for (const npc of zone.objects("DistributedNpc")) {
-    const at = zone.get(npc.doId, "setXY") as [number, number] | undefined;
+  for (const npc of zone.objects("DistributedNpc", ["setXY"])) {
+    const at = npc.fields?.setXY as [number, number] | undefined;
     const [x, y] =
       at === undefined ? randomPoint(zone) : [snap(zone, fx.from(at[0])), snap(zone, fx.from(at[1]))];
     let target = state.waypoints[npc.doId];

@@ -23,6 +23,8 @@ export interface ScriptObject {
   readonly zone: number;
   /** The owner's channel (a client's), 0 for none. */
   readonly owner: number;
+  /** The fields asked for by `zone.objects(dclass, fields)`, by name (undefined: never set). */
+  readonly fields?: Readonly<Record<string, unknown>>;
 }
 
 /** Fixed-point numbers (16 fractional bits, integers in a double): exact and the same on every machine. */
@@ -54,11 +56,17 @@ export interface ScriptZone {
   readonly config: unknown;
   /** A number in [0, 1) from the zone's seeded generator. `Math.random()` is the same generator. */
   random(): number;
-  /** The objects this zone runs, of a class (or inheriting from it) when named, in doId order. */
-  objects(dclass?: string): ScriptObject[];
+  /**
+   * The objects this zone runs, of a class (or inheriting from it) when named, in doId order; with the
+   * values of `fields` when asked (one call instead of a `get` each).
+   */
+  objects(dclass?: string, fields?: readonly string[]): ScriptObject[];
   /** A field's latest value (an atomic field's argument array), undefined if never set or not seen here. */
   get(doId: number, field: string): unknown;
-  /** Sets a field of an object the zone runs or sees nearby. */
+  /**
+   * Sets a field of an object the zone runs or sees nearby. Writes reach the zone together when the hook
+   * returns or the script next calls the zone (in the order they were made).
+   */
   set(doId: number, field: string, value: unknown): void;
   /** Creates an object in this zone (or `zone`); returns its doId. */
   spawn(dclass: string, fields: Record<string, unknown>, zone?: number): number;

@@ -30,6 +30,14 @@ export const PRELUDE = `"use strict";
     },
     random: (lo, hi) => lo + Math.floor(host.random() * (hi - lo)),
   });
+  // field writes are sent to the host together, before any other call that may see them or order after them
+  let writes = [];
+  const flush = () => {
+    if (writes.length === 0) return;
+    const sent = writes;
+    writes = [];
+    host.sets(JSON.stringify(sent));
+  };
   const zone = Object.freeze({
     parent: info.parent,
     zone: info.zone,
@@ -37,15 +45,18 @@ export const PRELUDE = `"use strict";
     config: Object.freeze(info.config),
     get now() { return host.now(); },
     random: () => host.random(),
-    objects: (dclass) => JSON.parse(host.objects(dclass === undefined ? "" : String(dclass))),
-    get: (doId, field) => parse(host.get(doId, String(field))),
-    set: (doId, field, value) => { host.set(doId, String(field), json(value)); },
-    spawn: (dclass, fields, where) => host.spawn(String(dclass), json(fields || {}), where === undefined ? -1 : where),
-    move: (doId, to) => { host.move(doId, to); },
-    delete: (doId) => { host.del(doId); },
-    sendEvent: (to, name, data, target) => { host.event(to, String(name), json(data), target || 0); },
-    after: (ms, name, data) => { host.after(ms, String(name), json(data)); },
-    log: (message, details) => { host.log(String(message), json(details || {})); },
+    objects: (dclass, fields) => {
+      flush();
+      return JSON.parse(host.objects(dclass === undefined || dclass === null ? "" : String(dclass), json(fields || [])));
+    },
+    get: (doId, field) => { flush(); return parse(host.get(doId, String(field))); },
+    set: (doId, field, value) => { writes.push([doId, String(field), value === undefined ? null : value]); },
+    spawn: (dclass, fields, where) => { flush(); return host.spawn(String(dclass), json(fields || {}), where === undefined ? -1 : where); },
+    move: (doId, to) => { flush(); host.move(doId, to); },
+    delete: (doId) => { flush(); host.del(doId); },
+    sendEvent: (to, name, data, target) => { flush(); host.event(to, String(name), json(data), target || 0); },
+    after: (ms, name, data) => { flush(); host.after(ms, String(name), json(data)); },
+    log: (message, details) => { flush(); host.log(String(message), json(details || {})); },
     fx,
   });
   // the zone's clock and its seeded generator only: the same inputs give the same outputs anywhere
@@ -68,6 +79,8 @@ export const PRELUDE = `"use strict";
   let hooks = {};
   let state = null;
   const fields = () => hooks.fields || {};
+  /** A hook's call: its writes flushed when it returns. */
+  const done = (result) => { flush(); return result; };
   return {
     define: (factory) => {
       const module = { exports: {} };
@@ -81,15 +94,16 @@ export const PRELUDE = `"use strict";
     init: () => {
       state = typeof hooks.init === "function" ? hooks.init(zone) : {};
       if (state === undefined) state = null;
+      flush();
     },
     restore: (text) => { state = JSON.parse(text); },
     save: () => JSON.stringify(state === undefined ? null : state),
-    start: () => { if (hooks.start) hooks.start(zone, state); },
-    tick: (dt) => { if (hooks.tick) hooks.tick(zone, state, dt); },
-    enter: (object) => { if (hooks.enter) hooks.enter(zone, state, JSON.parse(object)); },
-    leave: (object) => { if (hooks.leave) hooks.leave(zone, state, JSON.parse(object)); },
-    event: (event) => { if (hooks.event) hooks.event(zone, state, JSON.parse(event)); },
-    timer: (name, data) => { if (hooks.timer) hooks.timer(zone, state, name, JSON.parse(data)); },
-    field: (key, object, value, sender) => { fields()[key](zone, state, JSON.parse(object), JSON.parse(value), sender); },
+    start: () => done(hooks.start && hooks.start(zone, state)),
+    tick: (dt) => done(hooks.tick && hooks.tick(zone, state, dt)),
+    enter: (object) => done(hooks.enter && hooks.enter(zone, state, JSON.parse(object))),
+    leave: (object) => done(hooks.leave && hooks.leave(zone, state, JSON.parse(object))),
+    event: (event) => done(hooks.event && hooks.event(zone, state, JSON.parse(event))),
+    timer: (name, data) => done(hooks.timer && hooks.timer(zone, state, name, JSON.parse(data))),
+    field: (key, object, value, sender) => done(fields()[key](zone, state, JSON.parse(object), JSON.parse(value), sender)),
   };
 })()`;

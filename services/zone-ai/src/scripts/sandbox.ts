@@ -326,14 +326,21 @@ export class ScriptSandbox {
     const str = (handle: QuickJSHandle) => vm.getString(handle);
     fn("now", () => vm.newNumber(zone().now));
     fn("random", () => vm.newNumber(zone().random()));
-    fn("objects", (dclass) => {
+    fn("objects", (dclass, fields) => {
       const name = str(dclass);
+      const wanted = JSON.parse(str(fields)) as string[];
       const out: ScriptObject[] = [];
       for (const each of zone().objects.values()) {
-        if (name === "" || isA(each.dclass, name)) out.push(describe(each));
+        if (name !== "" && !isA(each.dclass, name)) continue;
+        if (wanted.length === 0) out.push(describe(each));
+        else {
+          const values: Record<string, unknown> = {};
+          for (const field of wanted) values[field] = each.get(field as never);
+          out.push({ ...describe(each), fields: values });
+        }
       }
       out.sort((a, b) => a.doId - b.doId);
-      return vm.newString(JSON.stringify(out));
+      return vm.newString(toJson(out));
     });
     fn("get", (doId, field) => {
       const found = zone().find(num(doId));
@@ -341,9 +348,10 @@ export class ScriptSandbox {
       const value = found.get(str(field) as never) as unknown;
       return value === undefined ? vm.undefined : vm.newString(toJson(value));
     });
-    fn("set", (doId, field, value) => {
-      const target = object(num(doId), "set a field of");
-      zone().set(target, str(field) as never, JSON.parse(str(value)) as never);
+    fn("sets", (writes) => {
+      for (const [doId, field, value] of JSON.parse(str(writes)) as [number, string, unknown][]) {
+        zone().set(object(doId, "set a field of"), field as never, value as never);
+      }
       return undefined;
     });
     fn("spawn", (dclass, fields, where) => {
