@@ -12,8 +12,8 @@
  *   pnpm bench:scripts --npcs 20 --seconds 5 --runs 5
  */
 import { packField, ZONE_CHANNEL_BASE } from "@overworld/protocol";
-import * as wander from "../examples/demo/scripts/npc-wander.ts";
 import { demo } from "../examples/demo/schema.ts";
+import * as wander from "../examples/demo/scripts/npc-wander.ts";
 import type { Zone, ZoneHooks } from "../services/zone-ai/src/plugin.ts";
 import {
   compileScript,
@@ -70,9 +70,14 @@ function scriptZoneOf(zone: Zone): ScriptZone {
     random: () => zone.random(),
     objects: (dclass, fields) =>
       [...zone.objects.values()]
-        .filter((object) => dclass === undefined || lineage(object.dclass).some((each) => each.name === dclass))
+        .filter(
+          (object) => dclass === undefined || lineage(object.dclass).some((each) => each.name === dclass),
+        )
         .sort((a, b) => a.doId - b.doId)
-        .map((object) => ({ ...describe(object), fields: Object.fromEntries((fields ?? []).map((f) => [f, object.get(f as never)])) })),
+        .map((object) => ({
+          ...describe(object),
+          fields: Object.fromEntries((fields ?? []).map((f) => [f, object.get(f as never)])),
+        })),
     get: (doId, field) => zone.find(doId)?.get(field as never),
     set: (doId, field, value) => zone.set(zone.find(doId)!, field as never, value as never),
     spawn: () => 0,
@@ -162,5 +167,7 @@ for (const [name, native, sandboxed, npcs] of cases) {
     `${(s / n).toFixed(1)}x`,
   ]);
 }
-console.log(`node ${process.version}; ${RUNS} runs of ${SECONDS} s per case; µs per zone tick (the runtime's own work included)`);
+console.log(
+  `node ${process.version}; ${RUNS} runs of ${SECONDS} s per case; µs per zone tick (the runtime's own work included)`,
+);
 table(["case", "native hook", "sandboxed script", "overhead", "ratio"], rows);
