@@ -168,6 +168,22 @@ describe("a world script in its sandbox", () => {
       fetch: await script("fetch", "export function tick() { fetch('http://127.0.0.1/'); }"),
       global: await script("global", "export function tick() { globalThis.process.env.HOME; }"),
       require: await script("late-require", "export function tick() { require('node:fs'); }"),
+      catches: await script(
+        "catches",
+        "export function tick() { for (;;) { try { for (;;) {} } catch (e) {} } }",
+      ),
+      "bad-value": await script(
+        "bad-value",
+        "export function tick(zone) { zone.set(500, 'setXY', ['far', 'away']); }",
+      ),
+      "not-here": await script(
+        "not-here",
+        "export function tick(zone) { zone.set(99999, 'setXY', [1, 2]); }",
+      ),
+      "bad-class": await script(
+        "bad-class",
+        "export function tick(zone) { zone.spawn('DistributedNothing', {}); }",
+      ),
     };
     const neighbour = begun(1, scriptHooks(walker) as ZoneHooks<unknown>);
     const zones = Object.entries(bad).map(([name, each], index) => ({
@@ -191,6 +207,13 @@ describe("a world script in its sandbox", () => {
     expect(stops.fetch?.message).toMatch(/'fetch' is not defined/);
     expect(stops.global?.message).toMatch(/cannot read property 'env' of undefined/i);
     expect(stops["late-require"]?.message).toMatch(/imports nothing/);
+    // the interrupt cannot be caught; what a script hands the zone is checked like any input
+    expect(stops.catches).toMatchObject({ reason: "budget" });
+    expect(stops["bad-value"]?.message).toMatch(/setXY/);
+    expect(stops["not-here"]?.message).toMatch(
+      /cannot set a field of object 99999: this zone neither runs it nor sees it/,
+    );
+    expect(stops["bad-class"]?.message).toMatch(/there is no class DistributedNothing to spawn/);
     for (const { name, zone } of zones) {
       const state = zone.snapshot().state as Counted & ScriptsState;
       expect(state.ticks, `${name}'s zone ticks on`).toBe(3);
