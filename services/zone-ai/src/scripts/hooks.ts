@@ -132,6 +132,7 @@ export function withScript<S extends object>(
     return sandbox.bind(zone);
   }
 
+  /** Keeps a zone's sandbox beside its state; it is freed when the state is collected (the zone gone). */
   function adopt(data: ScriptData, sandbox: ScriptSandbox): void {
     lives.set(data, sandbox);
     reaper.register(data, sandbox, data);
@@ -166,9 +167,19 @@ export function withScript<S extends object>(
       if (sandbox === undefined) {
         sandbox = sandboxFor(zone);
         adopt(data, sandbox);
+        if (data.hash !== script.compiled.hash) {
+          zone.log.info(`script ${name} resumes from a state its version ${data.hash.slice(0, 12)} saved`, {
+            script: name,
+            running: script.compiled.hash.slice(0, 12),
+          });
+        }
         sandbox.restore(data.saved ?? "null");
       }
-      fn(sandbox.bind(zone));
+      try {
+        fn(sandbox.bind(zone));
+      } finally {
+        sandbox.unbind();
+      }
     } catch (error) {
       stop(zone, data, error);
     }
@@ -195,7 +206,11 @@ export function withScript<S extends object>(
       try {
         const sandbox = sandboxFor(zone);
         adopt(data, sandbox);
-        sandbox.init();
+        try {
+          sandbox.init();
+        } finally {
+          sandbox.unbind();
+        }
       } catch (error) {
         stop(zone, data, error);
       }
@@ -242,7 +257,9 @@ export function withScript<S extends object>(
           throw new Error(`script ${name}: its state cannot be saved: ${(error as Error).message}`);
         }
       }
-      return { ...base, scripts: { ...base.scripts, [name]: { ...data, saved } } } as T;
+      // the state saved is this version's (a zone resumed from another version's state saves its own)
+      const hash = sandbox === undefined ? data.hash : script.compiled.hash;
+      return { ...base, scripts: { ...base.scripts, [name]: { ...data, hash, saved } } } as T;
     },
   };
 }

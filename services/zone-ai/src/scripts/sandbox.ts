@@ -156,10 +156,17 @@ export class ScriptSandbox {
     }
   }
 
-  /** The zone the next calls act on (the runtime hands hooks the zone of the moment). */
+  /**
+   * The zone the next calls act on (the runtime hands hooks the zone of the moment); `unbind` after, so
+   * that the sandbox holds nothing of the zone between calls (it is freed when the zone's state goes).
+   */
   bind(zone: Zone): this {
     this.zone = zone;
     return this;
+  }
+
+  unbind(): void {
+    this.zone = undefined;
   }
 
   init(): void {
