@@ -7,6 +7,7 @@
  */
 import { type messages, packField, unpackField, ZONE_CHANNEL_BASE } from "@overworld/protocol";
 import { describe, expect, it } from "vitest";
+import { demoWorld } from "../../examples/demo/plugin.ts";
 import { demo } from "../../examples/demo/schema.ts";
 import type { ZoneHooks } from "../../services/zone-ai/src/plugin.ts";
 import {
@@ -16,6 +17,7 @@ import {
   type Script,
   type ScriptsState,
   scriptHooks,
+  scriptMetrics,
   scriptStops,
   withScript,
 } from "../../services/zone-ai/src/scripts/index.ts";
@@ -221,6 +223,9 @@ describe("a world script in its sandbox", () => {
       expect(data.stopped, name).not.toBeNull();
     }
     expect(warnings.some((warning) => /script loops stopped \(budget\)/.test(warning))).toBe(true);
+    const metrics = await scriptMetrics.metrics();
+    expect(metrics).toMatch(/ow_zone_script_stops_total\{script="loops",reason="budget"\} 1/);
+    expect(metrics).toMatch(/ow_zone_script_stops_total\{script="allocates",reason="memory"\} 1/);
     // a stopped script stays stopped in a zone resumed from the snapshot
     const loops = zones[0]!.zone.snapshot();
     const resumed = begun(
@@ -285,6 +290,38 @@ describe("a world script in its sandbox", () => {
     );
     const after = run(resumed, 5, 10);
     expect([...before, ...after]).toEqual(once);
+  });
+
+  it("runs the demo's wander script in its field kind the same across a snapshot and a resume", () => {
+    const plugin = demoWorld({
+      grid: { width: 1, height: 1, cellSize: 50 },
+      worldId: 1000,
+      npcsPerZone: 0,
+      cratesPerZone: 0,
+      dungeonEntrance: false,
+    });
+    const hooks = plugin.kinds.field as ZoneHooks<unknown>;
+    const ticks = (zone: ZoneRuntime, from: number, to: number) => {
+      const out: unknown[] = [];
+      for (let tick = from; tick <= to; tick++) out.push(written(zone.tick(tick * 100)));
+      return out;
+    };
+    const whole = ticks(begun(1, hooks), 1, 16);
+    const moves = whole.flat().filter((row) => (row as [number, string])[1] === "setXY");
+    expect(moves).toHaveLength(3); // a step every 5 ticks
+    const first = begun(1, hooks);
+    const before = ticks(first, 1, 7);
+    const resumed = runtime(1, hooks);
+    const [, , at] = before
+      .flat()
+      .filter((row) => (row as [number, string])[1] === "setXY")
+      .at(-1) as [number, string, [number, number]];
+    resumed.begin(
+      [{ ...objects(1)[0]!, fields: [[xy.id, packField(xy, at)]] }, objects(1)[1]!],
+      structuredClone(first.snapshot()),
+      700,
+    );
+    expect([...before, ...ticks(resumed, 8, 16)]).toEqual(whole);
   });
 
   it("receives its inputs in the canonical order (time, sender, sequence) whatever order they came in", async () => {
