@@ -50,7 +50,10 @@ const services = {
     handler.method === "whois"
       ? {
           ...handler,
-          handle: (...args: Parameters<typeof handler.handle>) => ((whoisRuns += 1), handler.handle(...args)),
+          handle: (...args: Parameters<typeof handler.handle>) => {
+            whoisRuns += 1;
+            return handler.handle(...args);
+          },
         }
       : handler,
   ),

@@ -163,7 +163,7 @@ export class ServiceObjects {
 
   constructor(
     private readonly deps: ServiceDeps,
-    private readonly services: UberdogServices | undefined,
+    services: UberdogServices | undefined,
   ) {
     this.calls = new AwaitedCalls(deps.participant);
     this.context = {
