@@ -185,18 +185,40 @@ export class ServiceObjects {
     for (const object of services.objects) this.objects.set(object.doId, object);
   }
 
-  /** Hears uberdog's channel, and creates (or takes over) the service objects. */
+  /**
+   * Hears uberdog's channel, and creates (or takes over) the service objects. If no state server answers
+   * yet (the cluster is starting), uberdog starts anyway and tries again every second, as it does after a
+   * rejoin (a new channel: heard, and made the objects' AI).
+   */
   async start(): Promise<void> {
     this.listen();
     await this.deps.participant.nc.flush();
-    await this.takeOver();
-    // after a rejoin uberdog has a new channel: hear it, and make it the objects' AI
+    let owned = await this.takeOver().then(
+      () => true,
+      (error: unknown) => {
+        this.deps.log.warn({ err: error }, "the service objects are not taken over yet; trying again");
+        return false;
+      },
+    );
+    let trying = false;
     this.watch = setInterval(() => {
-      if (this.listening?.channel === this.deps.participant.channel || !this.deps.participant.alive) return;
-      this.listen();
-      this.takeOver().catch((error: unknown) =>
-        this.deps.log.error({ err: error }, "the service objects could not be taken over after a rejoin"),
-      );
+      const moved = this.listening?.channel !== this.deps.participant.channel;
+      if ((owned && !moved) || trying || !this.deps.participant.alive) return;
+      if (moved) this.listen();
+      trying = true;
+      this.takeOver()
+        .then(
+          () => {
+            owned = true;
+          },
+          (error: unknown) => {
+            owned = false;
+            this.deps.log.warn({ err: error }, "the service objects are not taken over yet; trying again");
+          },
+        )
+        .finally(() => {
+          trying = false;
+        });
     }, 1000);
     this.watch.unref();
   }
