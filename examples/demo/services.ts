@@ -4,24 +4,23 @@
  * a zone: a player who sees zone 0 calls `client.request(directory, "whois", [avatarDoId])` and gets the
  * player's name, or the error `unknown_avatar`. `lookups` (how many whois it answered since uberdog
  * started) is for zone logic and operators (the admin API's POST /v1/objects/:doId/request), not clients:
- * a client calling it is ejected (118).
+ * a client calling it is ejected (118). An avatar that says "/whois N" has its zone ask the directory
+ * (a zone calling a service object: plugin.ts) and says the answer.
  *
  * Uberdog loads it with SERVICES=examples/demo/services.ts (the CLI's `overworld start` and the compose
  * file do), and creates the directory at start if it is not there yet.
  */
 import { defineServices, onServiceRequest, RequestError, serviceObject } from "@overworld/uberdog/services";
-import { DEFAULT_WORLD_ID } from "./plugin.ts";
+import { DEFAULT_WORLD_ID, directoryId } from "./plugin.ts";
+
+export { directoryId };
+
 import { demo } from "./schema.ts";
 
 const { DistributedDirectory, DistributedAvatar } = demo;
 
 /** The zone of the world where the directory stands: no zone-AI runs it. */
 export const SERVICES_ZONE = 0;
-
-/** The directory's doId: fixed, next to the world's and the shop's. */
-export function directoryId(worldId: number): number {
-  return worldId + 2;
-}
 
 /** The demo's services for the world `worldId` (DEMO_WORLD_ID, as the zone plugin). */
 export function demoServices(worldId = Number(process.env.DEMO_WORLD_ID ?? DEFAULT_WORLD_ID)) {

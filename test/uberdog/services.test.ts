@@ -4,7 +4,8 @@
  * directory and gets the typed reply, or a typed error; a method the client may not call ejects it (118);
  * a request retried with the same id after uberdog restarted is answered from its record and runs once;
  * a participant without the right to publish on a client's channel cannot forge a reply; operators call
- * methods through the admin API; plugin code awaits requests (`Cluster.request`) of a zone's object and
+ * methods through the admin API; a zone calls the service (its reply journaled on the zone's channel);
+ * plugin code awaits requests (`Cluster.request`) of a zone's object and
  * of a service.
  */
 import { RequestError, RequestTimeoutError } from "@overworld/client";
@@ -283,6 +284,23 @@ describe("uberdog's service objects", () => {
       body: { method: "whois", args: [avatar.doId] },
     });
     expect(refused.status).toBe(403);
+  });
+
+  it("lets a zone call the service and act on the reply (/whois): uberdog answers on the zone's channel", async () => {
+    const { client, avatar } = await player("heidi");
+    const heard: [number, string][] = [];
+    client.on("update", ({ object, field, value }) => {
+      if (object.doId === avatar.doId && field === "chat") heard.push(value as [number, string]);
+    });
+    await eventually(() => avatar.zone !== undefined && avatar.zone > 0, "the avatar in a zone", WAIT_MS);
+    await sleep(200); // its zone runs it
+    client.sendField(avatar.doId, "say", [`/whois ${avatar.doId}`]);
+    client.sendField(avatar.doId, "say", [`/whois ${SHOP}`]);
+    await eventually(() => heard.length === 2, "both answers said", WAIT_MS);
+    expect(heard).toEqual([
+      [DIRECTORY, expect.stringMatching(new RegExp(`^${avatar.doId} is heidi`))],
+      [DIRECTORY, `${SHOP}: unknown_avatar`],
+    ]);
   });
 
   it("lets plugin code await a request of a zone's object and of a service (Cluster.request)", async () => {
