@@ -29,6 +29,8 @@ import {
 import type { Participant } from "@overworld/service";
 import { DEFAULT_REQUEST_TIMEOUT_MS, RequestError } from "./requests.ts";
 
+/** What a RequestError's code must be (requests.ts). */
+const CODE = /^[a-z][a-z0-9_]{0,63}$/;
 /** How long the state server has to take a call on its way. */
 const PASS_TIMEOUT_MS = 2000;
 
@@ -106,10 +108,10 @@ export class AwaitedCalls {
     this.participant
       .request("ss", "request", { requestId, doId, fieldId: field.id, args: packed }, PASS_TIMEOUT_MS)
       .catch((error: unknown) => {
-        const { code, message } = error as { code?: string; message?: string };
-        this.settle(requestId)?.reject(
-          new RequestError(code ?? "unavailable", `${what}: ${message ?? String(error)}`),
-        );
+        // refused (no such object, not a method, no AI) or not taken (no state server answered)
+        const { code, message } = error as { code?: unknown; message?: string };
+        const named = typeof code === "string" && CODE.test(code) ? code : "unavailable";
+        this.settle(requestId)?.reject(new RequestError(named, `${what}: ${message ?? String(error)}`));
       });
     return answered;
   }
