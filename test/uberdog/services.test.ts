@@ -226,6 +226,11 @@ describe("uberdog's service objects", () => {
       await forger.flush().catch(() => undefined);
       await forger.close().catch(() => undefined);
       expect(await pending).toBeInstanceOf(RequestTimeoutError); // no forged "mallory"
+      // plugin code's awaited request times out too while nobody answers
+      const late = await pluginCluster!
+        .request(DIRECTORY, DistributedDirectory, "whois", [avatar.doId], { timeoutMs: 300 })
+        .catch((problem: unknown) => problem);
+      expect(late).toMatchObject({ name: "RequestError", code: "timeout" });
       expect(seen).toEqual([]); // NATS refused every publish: nothing reached the client's channel
       // while uberdog's own rights (role admin) do reach it: the refusal is the role's, not the subject's
       const allowed = await connectAs({ role: "admin", channel: 3_999_999_002 }, cluster.root);
