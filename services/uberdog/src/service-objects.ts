@@ -308,12 +308,17 @@ export class ServiceObjects {
       return; // Redis is down: unanswered, the caller times out or retries
     }
     const { participant } = this.deps;
-    publish(participant.nc, participant.subjects.participant(call.sender), {
-      kind: "reply",
-      sender: participant.channel,
-      requestId: call.requestId,
-      ...answer,
-    } satisfies messages.RequestReply);
+    try {
+      publish(participant.nc, participant.subjects.participant(call.sender), {
+        kind: "reply",
+        sender: participant.channel,
+        requestId: call.requestId,
+        ...answer,
+      } satisfies messages.RequestReply);
+    } catch (error) {
+      // uberdog is stopping (its connection closed): the answer is recorded, a retry gets it
+      this.deps.log.warn({ err: error, sender: call.sender }, "a service answer could not be sent");
+    }
   }
 
   /** The recorded answer, or the handler's, recorded before it goes. */
