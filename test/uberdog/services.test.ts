@@ -327,5 +327,9 @@ describe("uberdog's service objects", () => {
       .request(123_456_789, DistributedShop, "count", [0], { timeoutMs: WAIT_MS })
       .catch((problem: unknown) => problem);
     expect((missing as { code?: string }).code).toBe("unknown_object");
+    // uberdog's own code awaits requests the same way
+    expect(await players.uberdog.request(DIRECTORY, DistributedDirectory, "whois", [avatar.doId])).toEqual([
+      expect.stringMatching(/^grace/),
+    ]);
   });
 });

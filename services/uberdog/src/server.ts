@@ -10,6 +10,7 @@ import {
   type Pool,
   type Redis,
 } from "@overworld/service";
+import type { AwaitRequest } from "@overworld/zone-ai/calls";
 import type { FastifyInstance } from "fastify";
 import { PostgresAccounts } from "./accounts.ts";
 import { buildApp, SERVICE, type UberdogDeps } from "./app.ts";
@@ -35,6 +36,8 @@ export interface UberdogHandle {
   /** The port the API (and /healthz, /metrics) listens on: useful when HTTP_PORT=0 picks a free one. */
   readonly port: number;
   readonly log: Logger;
+  /** Calls a method of an object (a zone's or a service's) and awaits its typed reply or a RequestError. */
+  readonly request: AwaitRequest;
   /** Stops taking requests, finishes those under way, closes the database pool. */
   stop(): Promise<void>;
 }
@@ -250,7 +253,7 @@ export async function startUberdog(
       })();
       return stopping;
     };
-    return { instanceId, app, port, log, stop };
+    return { instanceId, app, port, log, request: services.calls.request, stop };
   } catch (error) {
     await closers.closeAll();
     throw error;
