@@ -63,6 +63,7 @@ const {
   DistributedBoss,
   DistributedCrate,
   DistributedShop,
+  DistributedDirectory,
 } = demo;
 
 export interface DemoOptions {
@@ -130,6 +131,11 @@ const RESTOCK_MS = 30_000;
 /** The shop's doId: fixed, next to the world's, so that every zone can call it. */
 export function shopId(worldId: number): number {
   return worldId + 1;
+}
+
+/** The directory's doId (uberdog's service, services.ts): fixed, next to the shop's. */
+export function directoryId(worldId: number): number {
+  return worldId + 2;
 }
 
 /** A field zone's own state (its NPCs' wander is the script's, kept in the script's sandbox). */
@@ -220,6 +226,7 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
       stepUnits: NPC_STEP_UNITS,
     },
   };
+  const DIRECTORY_ID = directoryId(WORLD_ID);
   const sharedDamage = sharedField<ArenaState, BossFields, "setClusterDamage", MergedDamage>(
     DistributedBoss,
     "setClusterDamage",
@@ -319,6 +326,16 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
     onField(DistributedAvatar, "say", (zone, _state, avatar, [text], sender) => {
       // say is clsend: anyone who sees the avatar may send it, but only its owner speaks through it
       if (sender !== avatar.owner) return;
+      // "/whois N": this zone asks uberdog's directory (a request to a service object) who is behind avatar N
+      const whois = /^\/whois (\d+)$/.exec(text);
+      if (whois !== null) {
+        const target = Math.min(0xffff_ffff, Number(whois[1]));
+        zone.request(DIRECTORY_ID, DistributedDirectory, "whois", [target], {
+          onReply: "whois",
+          data: { avatar: avatar.doId, target },
+        });
+        return;
+      }
       // "/stock N": this zone asks the shop's zone (a request to another zone's object); `replied` says the answer
       const asked = /^\/stock (\d+)$/.exec(text);
       if (asked === null) {
@@ -344,6 +361,15 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
     ...dungeons.world.fields,
   ];
 
+  /** The answer to an avatar's "/whois N", said as the directory's words. */
+  function sayWhois(zone: Zone, result: RequestResult, data: unknown): void {
+    const { avatar, target } = data as { avatar: number; target: number };
+    const speaker = zone.objects.get(avatar);
+    if (speaker === undefined || !speaker.is(DistributedAvatar)) return; // it walked on meanwhile
+    const text = result.ok ? `${target} is ${(result.value as [string])[0]}` : `${target}: ${result.code}`;
+    zone.set(speaker, "chat", [DIRECTORY_ID, text.slice(0, 200)]);
+  }
+
   /** The answer to an avatar's "/stock N", said by the avatar as the shop's words. */
   function sayStock(zone: Zone, result: RequestResult, data: unknown): void {
     const { avatar, item } = data as { avatar: number; item: number };
@@ -367,6 +393,7 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
     event: dungeons.world.event,
     replied: (zone, _state, name, result, data) => {
       if (name === "stock") sayStock(zone, result, data);
+      if (name === "whois") sayWhois(zone, result, data);
     },
   };
 
@@ -491,6 +518,7 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
     ],
     replied: (zone, _state, name, result, data) => {
       if (name === "stock") sayStock(zone, result, data);
+      if (name === "whois") sayWhois(zone, result, data);
     },
     timer: (zone, state, name, data) => {
       if (name === "restock") {
