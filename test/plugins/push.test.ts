@@ -42,6 +42,7 @@ import {
 import { startTestLinkEnd, type TestLinkEnd } from "../link/support.ts";
 import { ADMIN_TOKEN, dropMain, schemaFor, startMain, type TestMain } from "../signaling/support.ts";
 import { natsEnv } from "../support/nats.ts";
+import { runToEnd } from "../support/run.ts";
 import { DATABASE_URL } from "../support/services.ts";
 import { eventually, sleep, waitFor } from "../support/wait.ts";
 import { publicKeyOf, signedPlugin } from "./support.ts";
@@ -359,4 +360,61 @@ describe("a plugin set pushed by main", () => {
     });
     expect(replayed.status).toBe(401);
   });
+
+  it("is pushed, and shown per cluster, with pnpm overworld plugin push and sets", async () => {
+    const [, , pc] = sites as [Site, Site, Site];
+    const tokenFile = join(dir, "token");
+    writeFileSync(tokenFile, `${ADMIN_TOKEN}\n`);
+    const cli = new URL("../../libs/cli/src/main.ts", import.meta.url).pathname;
+    const overworld = (...args: string[]) =>
+      runToEnd(process.execPath, [
+        "--import",
+        "tsx",
+        cli,
+        "plugin",
+        ...args,
+        "--main",
+        main.url,
+        "--token",
+        tokenFile,
+      ]);
+
+    const refused = await overworld("push", "--clients", "hud@2.0.0");
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(
+      /^error: plugin push takes one of --to CLUSTER,\.\.\., --tag TAG, --all\n/,
+    );
+
+    const pushed = await overworld(
+      "push",
+      "--tag",
+      "us",
+      "--servers",
+      "boss-taunts@1.1.0",
+      "--clients",
+      "hud@2.0.0",
+    );
+    expect(pushed.stderr).toBe("");
+    const number = Number(/^pushed set (\d+) /.exec(pushed.stdout)?.[1]);
+    expect(pushed.stdout).toBe(
+      `pushed set ${number} (servers: boss-taunts@1.1.0; clients: hud@2.0.0) to tag us: pc\n`,
+    );
+    await eventually(() => running(pc).push === number, "pc on the set pushed to us", WAIT_MS);
+    await eventually(() => lastHeard(pc).join() === "hud@2.0.0", "pc's client told", WAIT_MS);
+    const shown = await waitFor(
+      async () => {
+        const run = await overworld("sets");
+        return run.stdout.includes(`pc [us]: assigned set ${number}, runs set ${number}`) ? run : undefined;
+      },
+      "pc's report at main",
+      WAIT_MS,
+    );
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain(
+      `pc [us]: assigned set ${number}, runs set ${number} (servers: boss-taunts@1.1.0; clients: hud@2.0.0)\n`,
+    );
+    expect(shown.stdout).toMatch(
+      /\n {2}refused plugin hud@2\.0\.0 \(untrusted\): signed by main \(key .+\), revoked on /,
+    );
+  }, 60_000);
 });
