@@ -39,7 +39,7 @@ import {
   startCluster,
   TestClient,
 } from "../client-agent/support.ts";
-import { startTestLinkEnd, type TestLinkEnd } from "../link/support.ts";
+import { startTestLinkEnd, type TestLinkEnd, waitForLink } from "../link/support.ts";
 import { ADMIN_TOKEN, dropMain, schemaFor, startMain, type TestMain } from "../signaling/support.ts";
 import { natsEnv } from "../support/nats.ts";
 import { runToEnd } from "../support/run.ts";
@@ -416,5 +416,32 @@ describe("a plugin set pushed by main", () => {
     expect(shown.stdout).toMatch(
       /\n {2}refused plugin hud@2\.0\.0 \(untrusted\): signed by main \(key .+\), revoked on /,
     );
+  }, 60_000);
+
+  it("takes a file from a linked cluster that holds it, before main, and verifies it all the same", async () => {
+    const [pa, , pc] = sites as [Site, Site, Site];
+    expect((await main.operator("PUT", "/v1/policy/pa/pc")).status).toBe(204);
+    await waitForLink(pa.link, pc.link);
+    const { files } = await publish("maps", "1.0.0", CLIENT, "the map of the eastern marches");
+    const toPa = await push({ clients: ["maps@1.0.0"], to: ["pa"] });
+    await eventually(() => running(pa).push === toPa, "pa running maps", WAIT_MS);
+    expect(pa.link.handle.peerFiles!.fetched).toBe(0); // pc did not hold it: from main
+
+    // main's copy is broken now: only pa's verified copy is good
+    const pool = await connectPostgres(DATABASE_URL, "test-push", 1);
+    try {
+      await pool.query(`UPDATE "${SCHEMA}".package_files SET bytes = $1 WHERE sha256 = $2`, [
+        Buffer.from("export const plugin = 'not the map';\n"),
+        sha256(new TextEncoder().encode(files["index.js"])),
+      ]);
+    } finally {
+      await pool.end();
+    }
+    const toPc = await push({ clients: ["maps@1.0.0"], to: ["pc"] });
+    await eventually(() => running(pc).push === toPc, "pc running maps, from pa", WAIT_MS);
+    expect(pc.link.handle.peerFiles!.fetched).toBe(1);
+    expect(pa.link.handle.peerFiles!.served).toBeGreaterThan(0);
+    await eventually(() => lastHeard(pc).join() === "maps@1.0.0", "pc's client told maps", WAIT_MS);
+    expect((await view()).pc.refusals).toEqual([]);
   }, 60_000);
 });

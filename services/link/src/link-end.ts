@@ -22,6 +22,7 @@ import type { DestinationStream } from "pino";
 import { Registry } from "prom-client";
 import { instanceIdOf, type LinkConfig } from "./config.ts";
 import { createLinkMetrics } from "./metrics.ts";
+import { PeerFiles } from "./peer-files.ts";
 import { PluginSync } from "./plugin-sync.ts";
 import { SharedObjects } from "./shared-objects.ts";
 
@@ -48,6 +49,8 @@ export interface LinkEndHandle {
   readonly shared: SharedObjects | undefined;
   /** The plugin sets main pushes (when PLUGIN_TRUST_FILE is set). */
   readonly plugins: PluginSync | undefined;
+  /** Package files asked of and served to linked peers (with `plugins`). */
+  readonly peerFiles: PeerFiles | undefined;
   onMessage(listener: MessageListener): void;
   onLink(listener: LinkListener): void;
   sendTo(peer: string, bytes: Uint8Array, channel?: "reliable" | "unreliable"): boolean;
@@ -135,6 +138,7 @@ export async function startLinkEnd(config: LinkConfig, options: LinkEndOptions =
     const linkNode = node;
     let shared: SharedObjects | undefined;
     let plugins: PluginSync | undefined;
+    let peerFiles: PeerFiles | undefined;
     let participantOf: Participant | undefined;
     const dc = config.DC_FILES === undefined ? undefined : loadDcFiles(config.DC_FILES);
     if (config.SHARED_ZONES.length > 0 || config.PLUGIN_TRUST_FILE !== undefined) {
@@ -159,6 +163,9 @@ export async function startLinkEnd(config: LinkConfig, options: LinkEndOptions =
           pollMs: config.PLUGIN_POLL_MS,
           clientPlugins: config.CLIENT_PLUGINS,
           log,
+          peers: {
+            fetch: (sha256, size) => peerFiles?.fetch(sha256, size) ?? Promise.resolve(undefined),
+          },
           tellClients: async (set) => {
             const agents = await participant.members("client-agent");
             await participant.gather(
@@ -170,6 +177,14 @@ export async function startLinkEnd(config: LinkConfig, options: LinkEndOptions =
             );
           },
         });
+        const files = new PeerFiles({
+          sendTo: (peer, bytes) => linkNode.sendTo(peer, bytes),
+          upPeers: () => linkNode.upPeers(),
+          held: (sha256) => sync.file(sha256),
+          log,
+        });
+        peerFiles = files;
+        messageListeners.push((peer, bytes) => files.receive(peer, bytes));
         sync.start();
         closers.push(() => sync.stop());
         plugins = sync;
@@ -226,6 +241,7 @@ export async function startLinkEnd(config: LinkConfig, options: LinkEndOptions =
       metrics: registry,
       shared,
       plugins,
+      peerFiles,
       onMessage: (listener) => messageListeners.push(listener),
       onLink: (listener) => linkListeners.push(listener),
       sendTo: (peer, bytes, channel) => linkNode.sendTo(peer, bytes, channel),

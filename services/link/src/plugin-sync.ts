@@ -21,6 +21,7 @@ import {
   fetchPackage,
   type PackageContent,
   PackageRefused,
+  parseSignedManifest,
   type Ranges,
   readTrustList,
   resolveCluster,
@@ -50,6 +51,8 @@ export interface PluginSyncOptions {
   readonly log: Logger;
   /** Tells the cluster's client agents the client plugins (every poll, so late agents learn them). */
   readonly tellClients?: (set: ClientPluginSet) => Promise<void>;
+  /** Linked peers asked for a file (by SHA-256 and size) before main (peer-files.ts). */
+  readonly peers?: { fetch(sha256: string, size: number): Promise<Uint8Array | undefined> };
 }
 
 type Refusals = PluginReport["refusals"];
@@ -60,6 +63,8 @@ export class PluginSync {
   /** What the last set tried was refused for (none when it went in). */
   refusals: Refusals = [];
   private readonly verified = new Map<string, VerifiedPlugin>();
+  /** The files of every package verified, by SHA-256: what linked peers may ask for. */
+  private readonly files = new Map<string, Uint8Array>();
   private applied = false;
   private refusedPush = -1;
   private reportDue = false;
@@ -189,17 +194,44 @@ export class PluginSync {
         );
       }
       this.verified.set(plugin!.id, plugin!);
+      for (const entry of plugin!.manifest.files)
+        this.files.set(entry.sha256, plugin!.files.get(entry.path)!);
       out.push(plugin!);
     }
     return out;
   }
 
+  /** A verified file this cluster holds, by SHA-256. */
+  file(sha256: string): Uint8Array | undefined {
+    return this.files.get(sha256);
+  }
+
+  /** The package from main: its manifest, and each file from a linked peer that holds it, else from main. */
   private async fetch(pin: { name: string; version: string }): Promise<PackageContent> {
+    let content: PackageContent;
     try {
-      return await fetchPackage(this.options.main.url, pin.name, pin.version);
+      content = await fetchPackage(this.options.main.url, pin.name, pin.version);
     } catch (error) {
       throw new Unavailable(`plugin ${pin.name}@${pin.version}`, (error as Error).message);
     }
+    const peers = this.options.peers;
+    if (peers === undefined) return content;
+    const entries = new Map<string, { sha256: string; size: number }>();
+    try {
+      for (const file of parseSignedManifest(content.signed, content.origin).manifest.files) {
+        entries.set(file.path, file);
+      }
+    } catch {
+      return content; // not a manifest: verification says so
+    }
+    return {
+      ...content,
+      read: async (path) => {
+        const entry = entries.get(path);
+        const fromPeer = entry === undefined ? undefined : await peers.fetch(entry.sha256, entry.size);
+        return fromPeer ?? content.read(path);
+      },
+    };
   }
 
   /** Writes a verified package's files under `dir/<id>/` (what the cluster's services load from). */
