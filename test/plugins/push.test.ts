@@ -68,9 +68,15 @@ const dir = mkdtempSync(join(tmpdir(), "overworld-push-"));
 const SERVER = "server-client" as const;
 const CLIENT = "client-server" as const;
 
-async function publish(name: string, version: string, edge: typeof SERVER | typeof CLIENT, body = name) {
+async function publish(
+  name: string,
+  version: string,
+  edge: typeof SERVER | typeof CLIENT,
+  body = name,
+  dependencies: Record<string, string> = {},
+) {
   const files = { "index.js": `export const plugin = ${JSON.stringify(`${body}@${version}`)};\n` };
-  const { content, signed } = signedPlugin({ name, version, edge, files }, main.key);
+  const { content, signed } = signedPlugin({ name, version, edge, files, dependencies }, main.key);
   expect((await publishPackage(main.url, ADMIN_TOKEN, content)).status).toBe(201);
   return { signed, files };
 }
@@ -322,6 +328,25 @@ describe("a plugin set pushed by main", () => {
       },
     ]);
     expect(lastHeard(pb)).toEqual(["hud@2.1.0"]);
+
+    // a set whose dependencies cannot be met: pa refuses it whole
+    const [pa] = sites as [Site];
+    const paBefore = running(pa).push;
+    await publish("hud-skins", "1.0.0", CLIENT, "skins", { hud: "^9.0.0" });
+    const unsatisfiable = await push({ clients: ["hud@2.1.0", "hud-skins@1.0.0"], to: ["pa"] });
+    const paView = await refused("pa");
+    expect(paView.assigned.push).toBe(unsatisfiable);
+    expect(paView.running.push).toBe(paBefore);
+    expect(paView.refusals).toEqual([
+      {
+        package: `the plugin set of push ${unsatisfiable}`,
+        refusal: "unsatisfiable",
+        detail: expect.stringMatching(
+          /^no version of hud satisfies every rule on it: .*\^9\.0\.0 \(hud-skins@1\.0\.0\)/,
+        ),
+      },
+    ]);
+    expect(lastHeard(pa)).toEqual(["emotes@1.0.0", "hud@2.1.0"]);
   }, 60_000);
 
   it("is refused to whoever is not the operator, or not the cluster", async () => {
