@@ -595,10 +595,14 @@ HELLO, HEARTBEAT, DISCONNECT, ADD_INTEREST, REMOVE_INTEREST, SET_FIELD, FOLLOW_I
 HELLO_RESP, EJECT, CLOCK, ENTER_OBJECT, LEAVE_OBJECT, DONE_INTEREST = 0x41, 0x42, 0x43, 0x44, 0x45, 0x46
 FIELD_UPDATES, ENTER_OWNED, OBJECT_LOCATION, STATE_UPDATES, SYSTEM_MESSAGE = 0x47, 0x48, 0x49, 0x4A, 0x4B
 CALL, REPLY, REQUEST_ERROR = 8, 0x4C, 0x4D  # REQUEST is the netcode packet below
+PLUGINS = 0x4E  # revision 1: sent only to a client whose HELLO has HELLO_FEATURE_PLUGINS
+HELLO_FEATURE_PLUGINS = 1
 
 
-def hello(version: str, schema_hash: int) -> bytes:
-    return bytes([HELLO]) + wire_string(version) + struct.pack("<I", schema_hash)
+def hello(version: str, schema_hash: int, features: int | None = None) -> bytes:
+    """HELLO; `features` (revision 1 on) asks for what later revisions add, e.g. HELLO_FEATURE_PLUGINS."""
+    out = bytes([HELLO]) + wire_string(version) + struct.pack("<I", schema_hash)
+    return out if features is None else out + struct.pack("<I", features)
 
 
 def heartbeat() -> bytes:
@@ -679,6 +683,11 @@ def read_agent_message(data: bytes, schema: Schema, class_of) -> dict[str, Any]:
         message = {"type": "REPLY", "requestId": r.u32(), "value": r.take(r.remaining)}
     elif kind == REQUEST_ERROR:
         message = {"type": "REQUEST_ERROR", "requestId": r.u32(), "code": r.string(), "message": r.string()}
+    elif kind == PLUGINS:
+        push, plugins = r.u32(), []
+        for _ in range(r.u16()):
+            plugins.append({"name": r.string(), "version": r.string(), "id": r.take(32).hex()})
+        message = {"type": "PLUGINS", "push": push, "plugins": plugins}
     elif kind in (FIELD_UPDATES, STATE_UPDATES):
         message = {"type": "STATE_UPDATES" if kind == STATE_UPDATES else "FIELD_UPDATES"}
         if kind == STATE_UPDATES:

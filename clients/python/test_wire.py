@@ -103,6 +103,7 @@ class Messages(unittest.TestCase):
     def test_client_messages(self):
         avatar = SCHEMA.cls("DistributedAvatar")
         self.assertEqual(wire.hello("demo-1", 0x09A1FE9C), VECTORS["hello"])
+        self.assertEqual(wire.hello("demo-1", 0x09A1FE9C, wire.HELLO_FEATURE_PLUGINS), VECTORS["hello-plugins"])
         self.assertEqual(wire.heartbeat(), VECTORS["heartbeat"])
         self.assertEqual(wire.add_interest(1, 1, 1000, [1, 2]), VECTORS["add-interest"])
         self.assertEqual(wire.follow_interest(2, 3, AVATAR, 8, 8, 1), VECTORS["follow-interest"])
@@ -118,6 +119,7 @@ class Messages(unittest.TestCase):
 
     def test_agent_messages(self):
         self.assertEqual(read("hello-resp"), {"type": "HELLO_RESP", "clusterTime": 1_800_000_000_000.5})
+        self.assertEqual(read("plugins"), {"type": "PLUGINS", "push": 3, "plugins": [{"name": "hud", "version": "2.1.0", "id": bytes(range(32)).hex()}]})
         self.assertEqual(read("clock"), {"type": "CLOCK", "serverTime": 1_800_000_001_000, "errorBound": 2.5})
         self.assertEqual(read("eject"), {"type": "EJECT", "code": 125, "reason": "bad hash"})
         self.assertEqual(read("done-interest"), {"type": "DONE_INTEREST", "interestId": 2, "context": 3})

@@ -36,6 +36,7 @@ const encode = (message: AgentMessage) => encodeAgentMessage(message, dc);
 
 const clientSamples: ClientMessage[] = [
   { type: ClientMessageType.Hello, version: "test-1", schemaHash: 0xdeadbeef },
+  { type: ClientMessageType.Hello, version: "test-1", schemaHash: 0xdeadbeef, features: 1 },
   { type: ClientMessageType.Heartbeat },
   { type: ClientMessageType.Disconnect },
   {
@@ -67,6 +68,15 @@ const clientSamples: ClientMessage[] = [
 
 const agentSamples: AgentMessage[] = [
   { type: AgentMessageType.HelloResp, clusterTime: 1_790_000_000_123.5 },
+  {
+    type: AgentMessageType.Plugins,
+    push: 7,
+    plugins: [
+      { name: "emotes", version: "1.0.0", id: "ab".repeat(32) },
+      { name: "hud", version: "2.1.0-beta.1", id: "0f".repeat(32) },
+    ],
+  },
+  { type: AgentMessageType.Plugins, push: 0, plugins: [] },
   { type: AgentMessageType.Eject, code: EjectCode.NoHeartbeat, reason: "no heartbeat for 10 s" },
   { type: AgentMessageType.Clock, serverTime: 1_790_000_000_000, errorBound: 1.25 },
   {
@@ -242,7 +252,10 @@ dclass Shop { Item stock[] broadcast ram; uint8 open broadcast ram; };`);
     const hello = encodeClientMessage(clientSamples[0]!);
     const truncated = decodeClientMessage(hello.subarray(0, hello.length - 1), sizer);
     expect(truncated).toMatchObject({ ok: false, code: "truncated" });
-    const trailing = decodeClientMessage(new Uint8Array([...hello, 0]), sizer);
+    // after the schema hash only HELLO's features (u32, revision 1) may follow, and nothing after them
+    const cutFeatures = decodeClientMessage(new Uint8Array([...hello, 1]), sizer);
+    expect(cutFeatures).toMatchObject({ ok: false, code: "truncated" });
+    const trailing = decodeClientMessage(new Uint8Array([...hello, 1, 0, 0, 0, 0]), sizer);
     expect(trailing).toMatchObject({ ok: false, code: "trailing_bytes" });
     expect(decodeClientMessage(new Uint8Array([0x41]), sizer)).toMatchObject({ ok: false, code: "bad_type" });
     expect(decodeClientMessage(new Uint8Array(0), sizer)).toMatchObject({ ok: false, code: "truncated" });

@@ -27,6 +27,7 @@ import {
   EjectCode,
   encodeAgentMessage,
   encodeClientMessage,
+  HELLO_FEATURE_PLUGINS,
   type WireClasses,
 } from "@overworld/protocol/client";
 import { DatagramReader } from "../../libs/protocol/src/pack/reader.ts";
@@ -411,6 +412,11 @@ export const VECTORS: readonly Vector[] = [
     }),
   ),
   clientVector("hello", `HELLO version "${VERSION}", the demo schema's hash`, hello),
+  clientVector(
+    "hello-plugins",
+    `HELLO version "${VERSION}", the demo schema's hash, features: PLUGINS (revision 1)`,
+    () => ({ ...hello(), features: HELLO_FEATURE_PLUGINS }),
+  ),
   clientVector("heartbeat", "HEARTBEAT", () => ({ type: ClientMessageType.Heartbeat })),
   clientVector("add-interest", "ADD_INTEREST id 1, context 1, parent 1000, zones 1 and 2", () => ({
     type: ClientMessageType.AddInterest,
@@ -563,6 +569,11 @@ export const VECTORS: readonly Vector[] = [
     requestId: 2,
     code: "sold_out",
     message: "no map left",
+  })),
+  agentVector("plugins", "PLUGINS of push 3: hud 2.1.0 (package id 00 01 .. 1f)", () => ({
+    type: AgentMessageType.Plugins,
+    push: 3,
+    plugins: [{ name: "hud", version: "2.1.0", id: Buffer.from(counting(0x00, 32)).toString("hex") }],
   })),
 ];
 

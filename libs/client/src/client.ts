@@ -35,8 +35,10 @@ import {
   type FieldUpdatesResult,
   type FieldUpdateVisitor,
   gridNeighbourhood,
+  HELLO_FEATURE_PLUGINS,
   NO_TICK,
   onGrid,
+  type RequiredPlugin,
   readFieldUpdates,
   readUnreadUpdates,
   type WireClasses,
@@ -103,6 +105,17 @@ export interface SystemMessageEvent {
   readonly text: string;
 }
 
+/**
+ * The client plugins this client must run, exactly (main's required set and its cluster's): given just
+ * before the hello is answered, and again whenever main pushes a new set while connected. Fetch and verify
+ * each one (`fetchPackage` and `verifyPlugins` of @overworld/manifest, from main or the cluster) and load it.
+ */
+export interface PluginsEvent {
+  /** Main's push the set came with (0: no push yet). */
+  readonly push: number;
+  readonly plugins: readonly RequiredPlugin[];
+}
+
 export interface DisconnectEvent {
   /** Why: "closed" (close() was called), "ejected", or how the connection ended (a netcode state, a WebSocket close). */
   readonly reason: string;
@@ -129,6 +142,8 @@ export interface ClientEvents {
   eject: EjectEvent;
   /** The cluster's operators said something to the players (a broadcast, a maintenance warning). */
   "system-message": SystemMessageEvent;
+  /** The plugins this client must run, exactly: at the hello, and whenever the set changes. */
+  plugins: PluginsEvent;
   /** The connection ended; the client is closed. */
   disconnect: DisconnectEvent;
   /** An agent message could not be decoded (a schema mismatch or a bug): it was skipped. */
@@ -210,6 +225,8 @@ export class OverworldClient extends Emitter<ClientEvents> {
   private helloDone = false;
   private closed = false;
   private onHello: Pending | null = null;
+  /** The plugins this client must run, as the agent last said (PLUGINS); none before it says. */
+  requiredPlugins: PluginsEvent = { push: 0, plugins: [] };
   /** Says hello once the transport is up (set while connecting). */
   private onTransportOpen: (() => void) | null = null;
 
@@ -465,7 +482,12 @@ export class OverworldClient extends Emitter<ClientEvents> {
     const hash = options.schemaHash ?? legacyHash(this.dc);
     this.onTransportOpen = () => {
       this.clockRequests.push(this.now());
-      this.send({ type: ClientMessageType.Hello, version: options.version, schemaHash: hash });
+      this.send({
+        type: ClientMessageType.Hello,
+        version: options.version,
+        schemaHash: hash,
+        features: HELLO_FEATURE_PLUGINS,
+      });
     };
     this.transport = await platform.openTransport(
       token,
@@ -578,6 +600,10 @@ export class OverworldClient extends Emitter<ClientEvents> {
         return;
       case AgentMessageType.SystemMessage:
         this.emit("system-message", { text: message.text });
+        return;
+      case AgentMessageType.Plugins:
+        this.requiredPlugins = { push: message.push, plugins: message.plugins };
+        this.emit("plugins", this.requiredPlugins);
         return;
       case AgentMessageType.EnterObject:
       case AgentMessageType.EnterOwnedObject: {

@@ -10,6 +10,7 @@ export {
   type MoveEvent,
   ObjectMirror,
   OverworldClient,
+  type PluginsEvent,
   type SystemMessageEvent,
   type UpdateEvent,
 } from "./client.ts";

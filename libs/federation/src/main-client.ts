@@ -33,6 +33,31 @@ export interface LinkTokenAnswer {
 
 const REQUEST_TIMEOUT_MS = 5000;
 
+/** One plugin at one version, and its package id (the SHA-256 of its manifest). */
+export interface PluginPinRef {
+  readonly name: string;
+  readonly version: string;
+  readonly id: string;
+}
+
+/** A plugin set main assigned a cluster: the push it came with, the servers' plugins, the clients'. */
+export interface AssignedPlugins {
+  readonly push: number;
+  readonly servers: readonly PluginPinRef[];
+  readonly clients: readonly PluginPinRef[];
+}
+
+/** What a cluster runs (of which push) and what it refused, named. */
+export interface PluginReport extends AssignedPlugins {
+  readonly refusals: readonly {
+    readonly package: string;
+    readonly refusal: string;
+    readonly detail: string;
+  }[];
+}
+
+const pinOf = (pin: PluginPinRef): PluginPinRef => ({ name: pin.name, version: pin.version, id: pin.id });
+
 /** Main's identity as it states it at `url` (GET /v1/identity). */
 export async function fetchMainIdentity(url: string): Promise<MainIdentity> {
   return call<MainIdentity>(url, "GET", "/v1/identity");
@@ -108,6 +133,8 @@ export class MainClient {
     plugins: readonly string[];
     linkAddress?: string;
     kind?: "cluster" | "main";
+    /** Tags main's operator can push a plugin set to (e.g. `eu`). */
+    tags?: readonly string[];
   }): Promise<{
     created: boolean;
   }> {
@@ -117,8 +144,27 @@ export class MainClient {
       plugins: [...options.plugins],
       ...(options.linkAddress ? { linkAddress: options.linkAddress } : {}),
       ...(options.kind ? { kind: options.kind } : {}),
+      ...(options.tags && options.tags.length > 0 ? { tags: [...options.tags] } : {}),
     });
     return call(this.url, "POST", "/v1/clusters", body);
+  }
+
+  /** The plugin set main's operator assigned this cluster (push 0 and empty lists: none yet). */
+  async assignedPlugins(): Promise<AssignedPlugins> {
+    const body = signBody(this.key, "plugin-set", { cluster: this.cluster });
+    return call<AssignedPlugins>(this.url, "POST", "/v1/plugins/assigned", body);
+  }
+
+  /** Tells main the plugin set this cluster runs and the packages it refused. */
+  async reportPlugins(report: PluginReport): Promise<void> {
+    const body = signBody(this.key, "plugin-report", {
+      cluster: this.cluster,
+      push: report.push,
+      servers: report.servers.map(pinOf),
+      clients: report.clients.map(pinOf),
+      refusals: report.refusals.map((refusal) => ({ ...refusal })),
+    });
+    await call(this.url, "POST", "/v1/plugins/report", body);
   }
 
   /** A link token to dial `peer`, opened. */

@@ -50,7 +50,7 @@ export interface RuleLevel {
 
 /**
  * What a client is told in its hello: the exact plugins it must run, dependencies included, sorted by
- * name. (The client agent's hello will carry it; the wire change is to come.)
+ * name. The client agent tells it a client in PLUGINS, just before HELLO_RESP (docs/protocol.md).
  */
 export interface PluginHello {
   readonly required: readonly Pin[];

@@ -53,10 +53,11 @@ import { type ClientAgentConfig, instanceIdOf } from "./config.ts";
 import { HeldFrames } from "./held-frames.ts";
 import { type InterestPort, LocationSubscriptions } from "./interest.ts";
 import { serveOperators } from "./operators.ts";
+import { ClientPlugins, servePlugins } from "./plugins.ts";
 import { AddressRateLimiter } from "./rate-limit.ts";
 import type { OutgoingCall } from "./requests.ts";
 import { withSchemaModule } from "./schema-module.ts";
-import { ClientSession, fieldRulesOf, type SessionRules } from "./session.ts";
+import { type ClientPluginSet, ClientSession, fieldRulesOf, type SessionRules } from "./session.ts";
 import { type Admission, type SessionIdentity, SessionLimits } from "./session-limits.ts";
 import { ReliableLink, type SessionLink, StreamLink } from "./session-link.ts";
 import { deleteUntilAnswered, type SessionPort, SessionPostRemoves } from "./session-objects.ts";
@@ -256,6 +257,7 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
 
     const registry = new Registry();
     const metrics = createMetrics(registry);
+    const plugins = new ClientPlugins();
     const rules: SessionRules = {
       version: config.CLUSTER_VERSION,
       schemaHash,
@@ -266,6 +268,7 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       maxInterestZones: config.INTEREST_MAX_ZONES,
       // the agent's wall clock stands for the cluster's (hosts run NTP); its error bound is not measured yet
       clock: () => ({ time: Date.now(), errorBound: 0 }),
+      plugins: () => plugins.current,
     };
     const locations = new LocationSubscriptions(
       (subject, deliver, frame) => {
@@ -402,6 +405,8 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
     running.attach(udp, publicAddress);
     const operators = serveOperators(participant, instanceId, running, log);
     closers.push(async () => operators.unsubscribe());
+    const pluginService = servePlugins(participant, instanceId, plugins, running, log);
+    closers.push(async () => pluginService.unsubscribe());
     const tick = setInterval(() => running.tick(), MS_PER_SECOND / config.TICK_HZ);
     closers.push(async () => {
       clearInterval(tick);
@@ -623,6 +628,18 @@ class Wire {
     } catch (error) {
       this.log.error({ err: error }, "tick failed");
     }
+  }
+
+  /** Tells every connected client that reads PLUGINS the plugins it must run now; how many were told. */
+  tellPlugins(set: ClientPluginSet): number {
+    let told = 0;
+    const now = Date.now();
+    for (const session of this.sessions.values()) {
+      if (!session.tellPlugins(set)) continue;
+      this.flushSession(session, now);
+      told++;
+    }
+    return told;
   }
 
   /** The sessions that have their channel (all of them, or one account's): what `ca.sessions` answers. */

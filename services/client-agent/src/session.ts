@@ -32,7 +32,9 @@ import {
   EjectCode,
   encodeAgentMessage,
   type FieldValueSizer,
+  HELLO_FEATURE_PLUGINS,
   MAX_FOLLOW_RADIUS,
+  type RequiredPlugin,
 } from "@overworld/protocol/client";
 import { ClientInterests, type FieldRules, type InterestPort, type VisibleObject } from "./interest.ts";
 import { SessionRequests } from "./requests.ts";
@@ -58,6 +60,14 @@ export interface SessionRules {
   readonly maxInterestZones: number;
   /** The cluster's time in Unix milliseconds, and how far off it may be. */
   readonly clock: () => { readonly time: number; readonly errorBound: number };
+  /** The client plugins every client must run now (plugins.ts), told in the hello. */
+  readonly plugins?: () => ClientPluginSet;
+}
+
+/** The client plugins a cluster's clients must run: main's push it came with, and the exact plugins. */
+export interface ClientPluginSet {
+  readonly push: number;
+  readonly required: readonly RequiredPlugin[];
 }
 
 export interface Ejection {
@@ -87,6 +97,8 @@ export class ClientSession {
   private admitted = false;
   /** Set once a good hello waits for admission: the messages that came after it, in order. */
   private afterHello: Uint8Array[] | null = null;
+  /** The client reads PLUGINS (its hello set HELLO_FEATURE_PLUGINS). */
+  private readsPlugins = false;
 
   constructor(
     readonly clientIndex: number,
@@ -269,6 +281,7 @@ export class ClientSession {
       return;
     }
     this.lastHeartbeatAt = now;
+    this.readsPlugins = ((message.features ?? 0) & HELLO_FEATURE_PLUGINS) !== 0;
     if (!this.admitted) {
       this.afterHello = []; // answered once admitted
       return;
@@ -279,8 +292,20 @@ export class ClientSession {
   private activate(now: number): void {
     this.currentState = "active";
     this.lastHeartbeatAt = now;
+    // the plugins come just before the hello's answer: a client knows them once it is connected
+    if (this.rules.plugins !== undefined) this.tellPlugins(this.rules.plugins());
     this.send({ type: AgentMessageType.HelloResp, clusterTime: this.rules.clock().time });
     this.urgent = true;
+  }
+
+  /**
+   * Tells the client the plugins it must run (PLUGINS), if it reads them; true when told. Called at the
+   * hello (state awaiting it) and by the agent when the set changes (state active).
+   */
+  tellPlugins(set: ClientPluginSet): boolean {
+    if (!this.readsPlugins || this.currentState !== "active") return false;
+    this.send({ type: AgentMessageType.Plugins, push: set.push, plugins: set.required });
+    return true;
   }
 
   private receiveActive(message: ClientMessage, now: number): void {

@@ -12,6 +12,15 @@
  * - LINK_UDP_HOST / LINK_UDP_PORT: the link end's UDP socket (default 0.0.0.0, 41000).
  * - PLUGINS: what the cluster publishes to main, comma-separated name@version.
  * - HEARTBEAT_MS (500), PUNCH_TIMEOUT_MS (2500: how long a direct attempt may take before the relay).
+ * - CLUSTER_TAGS: tags the cluster declares to main, comma-separated (main's operator can push a plugin set
+ *   to a tag: `overworld plugin push --tag eu`).
+ * - PLUGIN_TRUST_FILE: the cluster's trust list of main keys (`overworld plugin trust`). When set, the link
+ *   end takes the plugin sets main pushes (plugin-sync.ts): every PLUGIN_POLL_MS (5000) it asks main for
+ *   its set, fetches and verifies what it lacks into PLUGIN_DIR (default: a directory under the system's
+ *   temporary one), reports what runs, and tells the client agents the client plugins; it joins its cluster
+ *   for that (NATS_URL, NATS_CREDS, DC_FILES, CLUSTER_VERSION, SUBJECT_ROOT, as for SHARED_ZONES).
+ *   CLIENT_PLUGINS: the cluster's own required client plugins, comma-separated name@version, added to
+ *   main's (published on main too).
  * - SHARED_ZONES: the locations holding shared objects, comma-separated `parent:zone` (e.g. `1000:28`).
  *   When set, the link end joins its cluster (NATS_URL, NATS_CREDS of the `link` role, DC_FILES,
  *   CLUSTER_VERSION, SUBJECT_ROOT) and reflects the shared objects there to its peers; unset, it only
@@ -77,6 +86,35 @@ export const linkConfigShape = {
       }
       return locations;
     }),
+  CLUSTER_TAGS: z
+    .string()
+    .default("")
+    .transform((text) =>
+      text
+        .split(",")
+        .map((entry) => entry.trim())
+        .filter((entry) => entry.length > 0),
+    )
+    .refine(
+      (tags) => tags.every((tag) => /^[a-z0-9][a-z0-9-]{0,31}$/.test(tag)),
+      "tags are lower-case letters, digits and '-', 1 to 32 each",
+    ),
+  PLUGIN_TRUST_FILE: z.string().min(1).optional(),
+  PLUGIN_DIR: z.string().min(1).optional(),
+  PLUGIN_POLL_MS: z.coerce.number().int().min(50).max(3_600_000).default(5000),
+  CLIENT_PLUGINS: z
+    .string()
+    .default("")
+    .transform((text) =>
+      text
+        .split(",")
+        .map((entry) => entry.trim())
+        .filter((entry) => entry.length > 0),
+    )
+    .refine(
+      (labels) => labels.every((label) => /^[a-z0-9][a-z0-9._-]{0,63}@[0-9A-Za-z.+-]+$/.test(label)),
+      "name@version, comma-separated",
+    ),
   HEARTBEAT_MS: z.coerce.number().int().min(50).max(60_000).default(500),
   PUNCH_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(2500),
 };
@@ -100,11 +138,19 @@ export function loadLinkConfig(env: NodeJS.ProcessEnv = process.env): LinkConfig
       parseSeed,
       "a file with the cluster's key seed, 64 hex digits",
     );
-  if (loaded && loaded.SHARED_ZONES.length > 0) {
+  const joining =
+    loaded === undefined
+      ? undefined
+      : loaded.SHARED_ZONES.length > 0
+        ? "SHARED_ZONES"
+        : loaded.PLUGIN_TRUST_FILE !== undefined
+          ? "PLUGIN_TRUST_FILE"
+          : undefined;
+  if (loaded && joining !== undefined) {
     if (loaded.DC_FILES === undefined)
-      problems.add("DC_FILES", "required with SHARED_ZONES: the cluster's .dc files (got null)");
+      problems.add("DC_FILES", `required with ${joining}: the cluster's .dc files (got null)`);
     if (loaded.CLUSTER_VERSION === undefined)
-      problems.add("CLUSTER_VERSION", "required with SHARED_ZONES: the cluster's version (got null)");
+      problems.add("CLUSTER_VERSION", `required with ${joining}: the cluster's version (got null)`);
   }
   problems.throwIfAny();
   return { ...loaded!, CLUSTER_SEED: seed! };

@@ -6,19 +6,32 @@
  */
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { LinkNode, type LinkVia, MainClient, MainError, signingKeyFromSeed } from "@overworld/federation";
 import { legacyHash, loadDcFiles, netcode } from "@overworld/protocol";
-import { Closers, createLogger, joinCluster, type Logger, startOpsServer } from "@overworld/service";
+import {
+  Closers,
+  createLogger,
+  joinCluster,
+  type Logger,
+  type Participant,
+  startOpsServer,
+} from "@overworld/service";
 import type { DestinationStream } from "pino";
 import { Registry } from "prom-client";
 import { instanceIdOf, type LinkConfig } from "./config.ts";
 import { createLinkMetrics } from "./metrics.ts";
+import { PeerFiles } from "./peer-files.ts";
+import { PluginSync } from "./plugin-sync.ts";
 import { SharedObjects } from "./shared-objects.ts";
 
 export const SERVICE = "link";
 /** How often the link node runs (handshakes, keep-alives, acks and resends between flushes). */
 const TICK_MS = 5;
 const REGISTER_RETRY_MS = 1000;
+/** How long the client agents have to acknowledge a plugin set told to them. */
+const TELL_TIMEOUT_MS = 1000;
 
 export type MessageListener = (peer: string, bytes: Uint8Array, channel: "reliable" | "unreliable") => void;
 export type LinkListener = (peer: string, up: boolean, detail: string) => void;
@@ -34,6 +47,10 @@ export interface LinkEndHandle {
   readonly metrics: Registry;
   /** The shared objects it reflects (when SHARED_ZONES is set). */
   readonly shared: SharedObjects | undefined;
+  /** The plugin sets main pushes (when PLUGIN_TRUST_FILE is set). */
+  readonly plugins: PluginSync | undefined;
+  /** Package files asked of and served to linked peers (with `plugins`). */
+  readonly peerFiles: PeerFiles | undefined;
   onMessage(listener: MessageListener): void;
   onLink(listener: LinkListener): void;
   sendTo(peer: string, bytes: Uint8Array, channel?: "reliable" | "unreliable"): boolean;
@@ -67,9 +84,11 @@ export async function startLinkEnd(config: LinkConfig, options: LinkEndOptions =
     const identity = await until(log, "main's identity", () => main.identity());
     const mainHost = await hostOf(config.SIGNALING_URL);
     const rendezvous = config.SIGNALING_UDP ?? reachable(netcode.parseAddress(identity.rendezvous), mainHost);
-    await until(log, "registration with main", () => main.register({ plugins: config.PLUGINS }));
+    await until(log, "registration with main", () =>
+      main.register({ plugins: config.PLUGINS, tags: config.CLUSTER_TAGS }),
+    );
     log.info(
-      { main: identity.name, rendezvous: rendezvous.key, plugins: config.PLUGINS },
+      { main: identity.name, rendezvous: rendezvous.key, plugins: config.PLUGINS, tags: config.CLUSTER_TAGS },
       "registered with main",
     );
 
@@ -118,23 +137,64 @@ export async function startLinkEnd(config: LinkConfig, options: LinkEndOptions =
     });
     const linkNode = node;
     let shared: SharedObjects | undefined;
-    if (config.SHARED_ZONES.length > 0) {
-      const dc = loadDcFiles(config.DC_FILES!);
+    let plugins: PluginSync | undefined;
+    let peerFiles: PeerFiles | undefined;
+    let participantOf: Participant | undefined;
+    const dc = config.DC_FILES === undefined ? undefined : loadDcFiles(config.DC_FILES);
+    if (config.SHARED_ZONES.length > 0 || config.PLUGIN_TRUST_FILE !== undefined) {
       const participant = await joinCluster({
         natsUrl: config.NATS_URL,
         credentials: config.NATS_CREDS,
         role: "link",
         instanceId,
         version: config.CLUSTER_VERSION!,
-        schemaHash: legacyHash(dc),
+        schemaHash: legacyHash(dc!),
         root: config.SUBJECT_ROOT,
         log,
       });
       closers.push(() => participant.leave());
+      participantOf = participant;
+      if (config.PLUGIN_TRUST_FILE !== undefined) {
+        const sync = new PluginSync({
+          main,
+          cluster: config.CLUSTER_NAME,
+          trustFile: config.PLUGIN_TRUST_FILE,
+          dir: config.PLUGIN_DIR ?? join(tmpdir(), `overworld-plugins-${config.CLUSTER_NAME}`),
+          pollMs: config.PLUGIN_POLL_MS,
+          clientPlugins: config.CLIENT_PLUGINS,
+          log,
+          peers: {
+            fetch: (sha256, size) => peerFiles?.fetch(sha256, size) ?? Promise.resolve(undefined),
+          },
+          tellClients: async (set) => {
+            const agents = await participant.members("client-agent");
+            await participant.gather(
+              "ca",
+              "plugins",
+              { push: set.push, required: set.required.map((pin) => ({ ...pin })) },
+              agents.length,
+              TELL_TIMEOUT_MS,
+            );
+          },
+        });
+        const files = new PeerFiles({
+          sendTo: (peer, bytes) => linkNode.sendTo(peer, bytes),
+          upPeers: () => linkNode.upPeers(),
+          held: (sha256) => sync.file(sha256),
+          log,
+        });
+        peerFiles = files;
+        messageListeners.push((peer, bytes) => files.receive(peer, bytes));
+        sync.start();
+        closers.push(() => sync.stop());
+        plugins = sync;
+      }
+    }
+    if (config.SHARED_ZONES.length > 0) {
       const objects = new SharedObjects({
         cluster: config.CLUSTER_NAME,
-        participant,
-        dc,
+        participant: participantOf!,
+        dc: dc!,
         locations: config.SHARED_ZONES,
         log,
         sendTo: (peer, bytes) => linkNode.sendTo(peer, bytes),
@@ -180,6 +240,8 @@ export async function startLinkEnd(config: LinkConfig, options: LinkEndOptions =
       log,
       metrics: registry,
       shared,
+      plugins,
+      peerFiles,
       onMessage: (listener) => messageListeners.push(listener),
       onLink: (listener) => linkListeners.push(listener),
       sendTo: (peer, bytes, channel) => linkNode.sendTo(peer, bytes, channel),

@@ -232,6 +232,8 @@ export class SharedObjects {
     if (message?.t === "slot") this.accept(peer, message.key, message.field, message.value);
     else if (message?.t === "refresh" && Array.isArray(message.slots)) {
       for (const slot of message.slots) this.accept(peer, slot.key, slot.field, slot.value);
+    } else if (typeof message?.t === "string" && message.t.startsWith("file-")) {
+      // package files between peers (peer-files.ts): theirs
     } else this.refuse(peer, "unknown_message", {});
   }
 

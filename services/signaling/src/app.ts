@@ -50,6 +50,7 @@ import type { ChildClusters, ClusterRecord, Directory, InstanceRecord } from "./
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { addPackageRoutes, type PackageStore } from "./packages.ts";
 import { type ParentLink, postJson, type RemotePeer } from "./parent.ts";
+import { addPluginSetRoutes, type PluginSetStore } from "./plugin-sets.ts";
 import {
   Cluster,
   ClusterList,
@@ -103,6 +104,8 @@ export interface SignalingDeps {
   readonly relayKey?: Uint8Array;
   /** Published plugins and assets (packages.ts), when main serves them. */
   readonly packages?: PackageStore;
+  /** Plugin sets pushed to clusters (plugin-sets.ts), with `packages`. */
+  readonly pluginSets?: PluginSetStore;
 }
 
 class ApiError extends Error {
@@ -162,6 +165,15 @@ export async function buildApp(deps: SignalingDeps): Promise<FastifyInstance> {
       main: deps.main,
       operator: operatorCheck(deps.adminToken),
     });
+    if (deps.pluginSets) {
+      addPluginSetRoutes(app, {
+        sets: deps.pluginSets,
+        packages: deps.packages,
+        directory: deps.directory,
+        operator: operatorCheck(deps.adminToken),
+        now: deps.now ?? Date.now,
+      });
+    }
   }
   addOperationRoutes(app, deps, registry);
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
@@ -208,6 +220,7 @@ function addClusterRoutes(app: App, deps: SignalingDeps, metrics: Metrics): void
         kind: body.kind ?? "cluster",
         plugins: body.plugins,
         linkAddress: body.linkAddress ?? null,
+        tags: body.tags ?? [],
       });
       if (!result.ok) {
         metrics.registrations.inc({ result: result.reason });
@@ -629,6 +642,7 @@ function clusterView(cluster: ClusterRecord, instances: readonly InstanceRecord[
     kind: cluster.kind,
     plugins: [...cluster.plugins],
     linkAddress: cluster.linkAddress,
+    tags: [...cluster.tags],
     registeredAt: cluster.registeredAt.toISOString(),
     revoked: cluster.revokedAt !== null,
     revokedReason: cluster.revokedReason,

@@ -16,6 +16,8 @@ export interface ClusterRecord {
   readonly kind: ClusterKind;
   readonly plugins: readonly string[];
   readonly linkAddress: string | null;
+  /** The tags it declared (a plugin set can be pushed to a tag). */
+  readonly tags: readonly string[];
   readonly registeredAt: Date;
   readonly revokedAt: Date | null;
   readonly revokedReason: string | null;
@@ -41,6 +43,7 @@ export interface Registration {
   readonly kind: ClusterKind;
   readonly plugins: readonly string[];
   readonly linkAddress: string | null;
+  readonly tags?: readonly string[];
 }
 
 interface ClusterRow {
@@ -49,6 +52,7 @@ interface ClusterRow {
   kind: ClusterKind;
   plugins: string[];
   link_address: string | null;
+  tags: string[];
   registered_at: Date;
   revoked_at: Date | null;
   revoked_reason: string | null;
@@ -60,6 +64,7 @@ const toCluster = (row: ClusterRow): ClusterRecord => ({
   kind: row.kind,
   plugins: row.plugins,
   linkAddress: row.link_address,
+  tags: row.tags,
   registeredAt: row.registered_at,
   revokedAt: row.revoked_at,
   revokedReason: row.revoked_reason,
@@ -116,15 +121,16 @@ export class Directory {
         return { ok: false, reason: "name_taken" };
       }
       await client.query(
-        `INSERT INTO ${this.s}.clusters (name, public_key, kind, plugins, link_address)
-         VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (name) DO UPDATE SET kind = $3, plugins = $4, link_address = $5, updated_at = now()`,
+        `INSERT INTO ${this.s}.clusters (name, public_key, kind, plugins, link_address, tags)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (name) DO UPDATE SET kind = $3, plugins = $4, link_address = $5, tags = $6, updated_at = now()`,
         [
           registration.name,
           registration.publicKey,
           registration.kind,
           JSON.stringify(registration.plugins),
           registration.linkAddress,
+          JSON.stringify([...new Set(registration.tags ?? [])].sort()),
         ],
       );
       await client.query("COMMIT");

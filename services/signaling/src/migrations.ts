@@ -84,6 +84,32 @@ const MIGRATIONS: readonly Migration[] = [
         bytes bytea NOT NULL
       );`,
   },
+  {
+    version: 4,
+    name: "plugin sets pushed to clusters",
+    // the tags a cluster declares when it registers; every push of a plugin set (to all clusters, to named
+    // ones, or to a tag: a cluster's assigned set is the newest push that names it); what each cluster last
+    // reported it runs, and the packages it refused (plugin-sets.ts)
+    sql: (s) => `
+      ALTER TABLE ${s}.clusters ADD COLUMN tags jsonb NOT NULL DEFAULT '[]';
+      CREATE TABLE ${s}.plugin_pushes (
+        id bigserial PRIMARY KEY,
+        target_all boolean NOT NULL DEFAULT false,
+        target_clusters jsonb NOT NULL DEFAULT '[]',
+        target_tag text,
+        servers jsonb NOT NULL,
+        clients jsonb NOT NULL,
+        pushed_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE ${s}.plugin_reports (
+        cluster text PRIMARY KEY REFERENCES ${s}.clusters (name) ON DELETE CASCADE,
+        push bigint NOT NULL,
+        servers jsonb NOT NULL,
+        clients jsonb NOT NULL,
+        refusals jsonb NOT NULL DEFAULT '[]',
+        reported_at timestamptz NOT NULL DEFAULT now()
+      );`,
+  },
 ];
 
 /** Brings main's schema up to date (see `migrate` in @overworld/service). */

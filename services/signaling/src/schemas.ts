@@ -38,6 +38,12 @@ export const RegisterBody = Type.Object(
       description: "the plugins it runs, name@version",
     }),
     linkAddress: Type.Optional(Address),
+    tags: Type.Optional(
+      Type.Array(Type.String({ pattern: "^[a-z0-9][a-z0-9-]{0,31}$" }), {
+        maxItems: 32,
+        description: "tags a plugin set can be pushed to (e.g. eu), lower-case letters, digits and '-'",
+      }),
+    ),
     ...Signature,
   },
   { additionalProperties: false },
@@ -100,6 +106,7 @@ export const Cluster = Type.Object({
   kind: Type.String(),
   plugins: Type.Array(Type.String()),
   linkAddress: Type.Union([Type.String(), Type.Null()]),
+  tags: Type.Array(Type.String()),
   registeredAt: Type.String({ format: "date-time" }),
   revoked: Type.Boolean(),
   revokedReason: Type.Union([Type.String(), Type.Null()]),

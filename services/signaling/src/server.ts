@@ -10,6 +10,7 @@ import { createMetrics } from "./metrics.ts";
 import { migrate } from "./migrations.ts";
 import { PackageStore } from "./packages.ts";
 import { ParentLink } from "./parent.ts";
+import { PluginSetStore } from "./plugin-sets.ts";
 import { type Relay, startRelay } from "./relay.ts";
 import { type Rendezvous, startRendezvous } from "./rendezvous.ts";
 
@@ -45,6 +46,7 @@ export async function startSignaling(config: SignalingConfig): Promise<Signaling
     const directory = new Directory(pool, config.DB_SCHEMA, config.LIVE_MS);
     const children = new ChildClusters(pool, config.DB_SCHEMA, config.LIVE_MS);
     const packages = new PackageStore(pool, config.DB_SCHEMA);
+    const pluginSets = new PluginSetStore(pool, config.DB_SCHEMA);
     const keys = new PairKeyCache(main, pairKeys);
     const registry = new Registry();
     const metrics = createMetrics(registry);
@@ -94,6 +96,7 @@ export async function startSignaling(config: SignalingConfig): Promise<Signaling
       children,
       relayKey,
       packages,
+      pluginSets,
       get parent() {
         return parent;
       },

@@ -7,6 +7,8 @@
  *   pnpm overworld plugin publish DIR --main URL --token FILE  publish it through main's REST API
  *   pnpm overworld plugin key FILE                             print the public key of a seed file (made if missing)
  *   pnpm overworld plugin trust add|retire|revoke FILE KEY     keep a cluster's trust list of main keys
+ *   pnpm overworld plugin push ... --to A,B | --tag T | --all  push a plugin set to clusters (plugin-push.ts)
+ *   pnpm overworld plugin sets --main URL --token FILE         per cluster: assigned, running, refused
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
@@ -27,6 +29,7 @@ import {
   writeTrustList,
 } from "@overworld/manifest";
 import { parseCommand } from "../command-args.ts";
+import { listOf, pushSet, showSets } from "./plugin-push.ts";
 
 const USAGE = `usage: pnpm overworld plugin <verb> ...
 
@@ -47,6 +50,12 @@ const USAGE = `usage: pnpm overworld plugin <verb> ...
   trust retire FILE KEY [--at ISO-TIME]
                                     refuse what KEY signs from now (or the time) on; what it signed before holds
   trust revoke FILE KEY             refuse everything KEY ever signed (a key that may be in other hands)
+  push --main URL --token FILE [--servers NAME@VERSION,...] [--clients NAME@VERSION,...]
+       --to CLUSTER,... | --tag TAG | --all
+                                    assign a plugin set (published packages) to the clusters named, to those
+                                    of a tag, or to all; each fetches and verifies it, runs it, and tells its
+                                    connected clients their client plugins
+  sets --main URL --token FILE      per cluster: the set assigned, the set it runs, and what it refused
 `;
 
 class UsageError extends Error {}
@@ -60,6 +69,11 @@ const OPTIONS = {
   from: { type: "string" },
   at: { type: "string" },
   "chunk-size": { type: "string" },
+  servers: { type: "string" },
+  clients: { type: "string" },
+  to: { type: "string" },
+  tag: { type: "string" },
+  all: { type: "boolean" },
 } as const;
 
 export async function runPluginCommand(argv: readonly string[]): Promise<number> {
@@ -85,6 +99,24 @@ export async function runPluginCommand(argv: readonly string[]): Promise<number>
         return printKey(one(rest, "FILE"));
       case "trust":
         return await trust(rest, values);
+      case "push": {
+        none(rest, "plugin push");
+        const targets = [values.to, values.tag, values.all].filter((given) => given !== undefined);
+        if (targets.length !== 1)
+          throw new UsageError("plugin push takes one of --to CLUSTER,..., --tag TAG, --all");
+        const to = listOf(values.to);
+        return await pushSet({
+          main: required(values.main, "--main URL"),
+          tokenFile: required(values.token, "--token FILE"),
+          servers: listOf(values.servers),
+          clients: listOf(values.clients),
+          target:
+            values.to !== undefined ? { to } : values.tag !== undefined ? { tag: values.tag } : { all: true },
+        });
+      }
+      case "sets":
+        none(rest, "plugin sets");
+        return await showSets(required(values.main, "--main URL"), required(values.token, "--token FILE"));
       default:
         throw new UsageError(verb === undefined ? "a verb is needed" : `unknown verb '${verb}'`);
     }
@@ -101,6 +133,10 @@ export async function runPluginCommand(argv: readonly string[]): Promise<number>
 function one(rest: readonly string[], what: string): string {
   if (rest.length !== 1) throw new UsageError(`expected ${what}, got ${rest.length} arguments`);
   return rest[0]!;
+}
+
+function none(rest: readonly string[], what: string): void {
+  if (rest.length > 0) throw new UsageError(`${what} takes options only, not '${rest.join(" ")}'`);
 }
 
 function required(value: string | undefined, what: string): string {

@@ -21,7 +21,8 @@
  *   fields                  u16 count, then (key, value) each (keys of whole values only)
  *
  *   client -> agent
- *   HELLO            version: str, schemaHash: u32
+ *   HELLO            version: str, schemaHash: u32, then optionally features: u32 (a bit set of what
+ *                    the client understands beyond revision 0: HELLO_FEATURE_PLUGINS)
  *   HEARTBEAT        (nothing)
  *   DISCONNECT       (nothing)
  *   ADD_INTEREST     interestId: u16, context: u32, parent: u32, zones
@@ -51,6 +52,9 @@
  *   REPLY            requestId: u32, then the reply field's value (<method>Reply) to the end of the
  *                    message (nothing for a method without one); the client knows the method it asked
  *   REQUEST_ERROR    requestId: u32, code: str (a short name, e.g. sold_out), message: str
+ *   PLUGINS          push: u32, count: u16, then (name: str, version: str, id: 32 bytes) each: the client
+ *                    plugins the client must run, exactly (sent only to a client whose HELLO set
+ *                    HELLO_FEATURE_PLUGINS: right after HELLO_RESP, and again whenever the set changes)
  *   STATE_UPDATES    tick: var, then as FIELD_UPDATES: the newest values of stored fields (ram, required,
  *                    db) as of the agent's tick `tick`, sent on the unreliable channel; a value of an older
  *                    tick than the one a client holds for that field is stale and skipped; keys of
@@ -102,7 +106,21 @@ export const AgentMessageType = {
   Reply: 0x4c,
   /** The answer to a REQUEST that failed: a code and a message. */
   RequestError: 0x4d,
+  /** The client plugins the client must run (main's required set and its cluster's), exactly. */
+  Plugins: 0x4e,
 } as const;
+
+/** HELLO's `features` bit: the client reads PLUGINS messages (wire revision 1). */
+export const HELLO_FEATURE_PLUGINS = 1;
+/** The most plugins one PLUGINS message lists. */
+export const MAX_PLUGINS = 256;
+
+/** A plugin a client must run: its name, exact version and package id (SHA-256 of its manifest, hex). */
+export interface RequiredPlugin {
+  readonly name: string;
+  readonly version: string;
+  readonly id: string;
+}
 export type AgentMessageType = (typeof AgentMessageType)[keyof typeof AgentMessageType];
 
 /** Astron's ejection codes, as the client agent uses them. */
@@ -200,7 +218,13 @@ export interface WireClasses {
 }
 
 export type ClientMessage =
-  | { readonly type: typeof ClientMessageType.Hello; readonly version: string; readonly schemaHash: number }
+  | {
+      readonly type: typeof ClientMessageType.Hello;
+      readonly version: string;
+      readonly schemaHash: number;
+      /** What the client understands beyond wire revision 0 (HELLO_FEATURE_PLUGINS); absent: nothing. */
+      readonly features?: number;
+    }
   | { readonly type: typeof ClientMessageType.Heartbeat }
   | { readonly type: typeof ClientMessageType.Disconnect }
   | {
@@ -262,6 +286,11 @@ export type AgentMessage =
   | { readonly type: typeof AgentMessageType.HelloResp; readonly clusterTime: number }
   | { readonly type: typeof AgentMessageType.Eject; readonly code: number; readonly reason: string }
   | { readonly type: typeof AgentMessageType.SystemMessage; readonly text: string }
+  | {
+      readonly type: typeof AgentMessageType.Plugins;
+      readonly push: number;
+      readonly plugins: readonly RequiredPlugin[];
+    }
   | { readonly type: typeof AgentMessageType.Clock; readonly serverTime: number; readonly errorBound: number }
   | {
       readonly type: typeof AgentMessageType.EnterObject | typeof AgentMessageType.EnterOwnedObject;
@@ -463,6 +492,14 @@ class Reader {
     return zones;
   }
 
+  /** 32 bytes, as 64 lower-case hex digits (a SHA-256). */
+  hash(what: string): string {
+    this.need(32, what);
+    let hex = "";
+    for (const byte of this.cursor.readView(32)) hex += byte.toString(16).padStart(2, "0");
+    return hex;
+  }
+
   /** Moves past the rest of the message (read by someone else in place). */
   skipRest(): void {
     this.cursor.skip(this.cursor.remaining);
@@ -545,8 +582,12 @@ export function decodeClientMessage(bytes: Uint8Array, sizer: FieldValueSizer): 
   return decodeWith(bytes, (reader): ClientMessage => {
     const type = reader.u8("message type");
     switch (type) {
-      case ClientMessageType.Hello:
-        return { type, version: reader.str("version"), schemaHash: reader.u32("schema hash") };
+      case ClientMessageType.Hello: {
+        const version = reader.str("version");
+        const schemaHash = reader.u32("schema hash");
+        if (reader.remaining === 0) return { type, version, schemaHash };
+        return { type, version, schemaHash, features: reader.u32("features") };
+      }
       case ClientMessageType.Heartbeat:
       case ClientMessageType.Disconnect:
         return { type };
@@ -601,6 +642,21 @@ export function decodeAgentMessage(bytes: Uint8Array, classes: WireClasses): Dec
         return { type, code: reader.u16("code"), reason: reader.str("reason") };
       case AgentMessageType.SystemMessage:
         return { type, text: reader.str("text") };
+      case AgentMessageType.Plugins: {
+        const push = reader.u32("push");
+        const count = reader.u16("plugin count");
+        if (count > MAX_PLUGINS)
+          throw new DecodeFailure("bad_member", `${count} plugins, over ${MAX_PLUGINS}`);
+        const plugins: RequiredPlugin[] = [];
+        for (let i = 0; i < count; i++) {
+          plugins.push({
+            name: reader.str("plugin name"),
+            version: reader.str("plugin version"),
+            id: reader.hash("package id"),
+          });
+        }
+        return { type, push, plugins };
+      }
       case AgentMessageType.Clock:
         return { type, serverTime: reader.f64("server time"), errorBound: reader.f64("error bound") };
       case AgentMessageType.EnterObject:
@@ -888,7 +944,9 @@ export function encodeClientMessage(message: ClientMessage): Uint8Array {
   const writer = new Writer().u8(message.type, "message type");
   switch (message.type) {
     case ClientMessageType.Hello:
-      return writer.str(message.version, "version").u32(message.schemaHash, "schema hash").finish();
+      writer.str(message.version, "version").u32(message.schemaHash, "schema hash");
+      if (message.features !== undefined) writer.u32(message.features, "features");
+      return writer.finish();
     case ClientMessageType.Heartbeat:
     case ClientMessageType.Disconnect:
       return writer.finish();
@@ -939,6 +997,21 @@ export function encodeAgentMessage(message: AgentMessage, dc: DcFile): Uint8Arra
       return writer.u16(message.code, "code").str(message.reason, "reason").finish();
     case AgentMessageType.SystemMessage:
       return writer.str(message.text, "text").finish();
+    case AgentMessageType.Plugins: {
+      if (message.plugins.length > MAX_PLUGINS)
+        throw new RangeError(`${message.plugins.length} plugins, over ${MAX_PLUGINS}`);
+      writer.u32(message.push, "push").u16(message.plugins.length, "plugin count");
+      for (const plugin of message.plugins) {
+        if (!/^[0-9a-f]{64}$/.test(plugin.id))
+          throw new RangeError(`package id ${plugin.id} is not 64 hex digits`);
+        writer.str(plugin.name, "plugin name").str(plugin.version, "plugin version");
+        writer.raw(
+          Uint8Array.from({ length: 32 }, (_, i) => Number.parseInt(plugin.id.slice(i * 2, i * 2 + 2), 16)),
+          "package id",
+        );
+      }
+      return writer.finish();
+    }
     case AgentMessageType.Clock:
       return writer.f64(message.serverTime, "server time").f64(message.errorBound, "error bound").finish();
     case AgentMessageType.EnterObject:

@@ -87,11 +87,12 @@ export const GAME_SERVICE: ServiceRule<"client-arrived" | "client-left"> = {
 
 /**
  * What every client agent answers for its own clients (each hears every request: no queue group): the
- * sessions it holds, for operators (uberdog's admin API joins as `admin`) and readers (the live map).
+ * sessions it holds, for operators (uberdog's admin API joins as `admin`) and readers (the live map); the
+ * client plugins its clients must run, from the link end (which fetches and verifies main's plugin set).
  */
 export const CLIENT_AGENT_SERVICE: ServiceRule<keyof typeof CLIENT_AGENT_OPS> = {
   servedBy: "client-agent",
-  operations: { sessions: READERS },
+  operations: { sessions: READERS, plugins: ["link", ...OPERATORS] },
 };
 
 export const SERVICES: { readonly [S in ServiceName]: ServiceRule<string> } = {

@@ -678,9 +678,33 @@ export const listSessionsReply = z.object({
 });
 export type ListSessionsReply = z.infer<typeof listSessionsReply>;
 
+/**
+ * The client plugins every client of the cluster must run (main's required set and the cluster's own,
+ * resolved and verified by the cluster's link end): each agent tells its clients in their hello, and tells
+ * the connected ones again when it changes (the PLUGINS message, docs/protocol.md). `push` is main's push
+ * the set came with (0: none); an agent keeps the set of the highest push it heard.
+ */
+export const pluginPin = z.object({
+  name: z.string().max(64),
+  version: z.string().max(256),
+  /** The package id: the SHA-256 (hex) of its manifest's canonical JSON. */
+  id: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export type PluginPinMessage = z.infer<typeof pluginPin>;
+export const clientPlugins = z.object({
+  push: z.number().int().nonnegative(),
+  required: z.array(pluginPin).max(256),
+});
+export const clientPluginsReply = z.object({
+  ok: z.literal(true),
+  agent: id,
+  instanceId: z.string(),
+});
+
 /** What every client agent answers: `service("ca", op, from)`. */
 export const CLIENT_AGENT_OPS = {
   sessions: operation(listSessions, listSessionsReply),
+  plugins: operation(clientPlugins, clientPluginsReply),
 } as const;
 
 /** Every service's operations, by service name. */
