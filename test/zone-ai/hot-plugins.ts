@@ -81,8 +81,8 @@ export function hotWorld(options: HotOptions): ZonePlugin {
         tick(zone, state: HotState) {
           state.ticks += 1;
           if (state.ticks % NPC_EVERY_TICKS !== 0) return;
-          const npc = zone.objects.get(state.npc) as ZoneObject<typeof DistributedNpc.fields> | undefined;
-          if (npc === undefined) return;
+          const npc = zone.objects.get(state.npc);
+          if (npc === undefined || !npc.is(DistributedNpc)) return;
           state.npcX = (state.npcX + npcStep) % CELL;
           zone.set(npc, "setXY", [state.npcX, 10]);
         },
