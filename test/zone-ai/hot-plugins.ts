@@ -6,12 +6,7 @@
  * depends on it.
  */
 import { demo } from "../../examples/demo/schema.ts";
-import {
-  definePlugin,
-  onField,
-  type ZoneObject,
-  type ZonePlugin,
-} from "../../services/zone-ai/src/plugin.ts";
+import { definePlugin, onField, type ZonePlugin } from "../../services/zone-ai/src/plugin.ts";
 
 const { DistributedWorld, DistributedAvatar, DistributedNpc } = demo;
 
