@@ -369,18 +369,14 @@ export class Replica {
   }
 
   /**
-   * Hands the running zones of `kinds` to the code `to` (a loaded version): each one's migration is tried
-   * on a copy of its state first, here, between ticks; if any throws, nothing changes and the error names
-   * the zone. Else a switch entry is appended to each zone's journal, and each zone switches when its
-   * tick reaches it. Returns the zones switched.
+   * Tries handing the running zones of `kinds` to the code `to` (a loaded version): each one's `migrate`
+   * runs on a copy of its state, between two ticks, one zone at a time (the ticks go on in between); the
+   * first that throws is named in the error. Changes nothing.
    */
-  async switchCode(kinds: ReadonlySet<string>, to: string): Promise<string[]> {
+  async trySwitch(kinds: ReadonlySet<string>, to: string): Promise<void> {
     const versions = this.deps.versions;
     if (versions === undefined) throw new Error("this replica runs no plugin set: it cannot switch code");
-    const zones = [...this.running.values()].filter(
-      (zone) => kinds.has(zone.spec.kind) && zone.runtime.code !== to,
-    );
-    for (const zone of zones) {
+    for (const zone of this.zonesToSwitch(kinds, to)) {
       const hooks = versions.hooksOf(to, zone.spec.kind);
       if (hooks === undefined)
         throw new Error(`${to} has no zone kind ${zone.spec.kind} (zone ${zone.key} runs it)`);
@@ -390,9 +386,22 @@ export class Replica {
           cause: problem,
         });
       }
+      await new Promise((resolve) => setImmediate(resolve)); // a tick due meanwhile runs now
     }
+  }
+
+  /**
+   * Hands the running zones of `kinds` not running `to` yet to it: a switch entry appended to each one's
+   * journal, which the zone applies when its tick reaches it. Returns the zones.
+   */
+  async switchCode(kinds: ReadonlySet<string>, to: string): Promise<string[]> {
+    const zones = this.zonesToSwitch(kinds, to);
     await this.appendSwitches(zones, to);
     return zones.map((zone) => zone.key);
+  }
+
+  private zonesToSwitch(kinds: ReadonlySet<string>, to: string): RunningZone[] {
+    return [...this.running.values()].filter((zone) => kinds.has(zone.spec.kind) && zone.runtime.code !== to);
   }
 
   private async appendSwitches(zones: readonly RunningZone[], to: string): Promise<void> {

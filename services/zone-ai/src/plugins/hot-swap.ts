@@ -6,8 +6,8 @@
  *    range, the others' dependencies on it still in range, no kind claimed twice) and be written against
  *    the cluster's classes; the new version must have the kinds of the zones that run;
  * 2. the new version's `start` (and `zones`) run: if either throws, it is refused and the old runs on;
- * 3. between two ticks, each running zone of the plugin has the new version's `migrate` tried on a copy
- *    of its state: if one throws, it is refused (the error names the zone) and the old runs on;
+ * 3. between ticks, each running zone of the plugin in turn has the new version's `migrate` tried on a
+ *    copy of its state: if one throws, it is refused (the error names the zone) and the old runs on;
  * 4. the new version becomes the plugin's (zones starting from now on run it), and a switch entry is
  *    appended to each running zone's journal (switch-entry.ts): each zone hands over when its tick
  *    reaches the entry, inputs before it by the old code, after it by the new, on every replay too.
@@ -106,18 +106,27 @@ async function swapNow(set: PluginSet, replica: Replica, next: ZonePlugin): Prom
     );
   }
   for (const kind of Object.keys(next.kinds)) kinds.add(kind);
-  // the new version is the plugin's before any zone switches (a zone starting meanwhile takes it); a
-  // refused migration is found before switchCode first awaits, so nothing ran it when it is undone
+  set.load(next);
+  try {
+    await replica.trySwitch(kinds, to);
+  } catch (error) {
+    set.unload(next);
+    throw new SwapRefused("migrate", `${to} refused, ${from} runs on: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  // the new version is the plugin's: a zone starting from now on takes it (one resumed under the old
+  // one is handed over as it starts); the running zones switch at their entries
   set.use(next);
   let zones: string[];
   try {
     zones = await replica.switchCode(kinds, to);
   } catch (error) {
-    set.use(old);
-    set.unload(next);
-    throw new SwapRefused("migrate", `${to} refused, ${from} runs on: ${(error as Error).message}`, {
-      cause: error,
-    });
+    // the zones whose entries were stored switch; the others run on the old code until swapped again
+    throw new Error(
+      `${to} is the version of ${next.name} here now, but not every running zone's switch was journaled (${(error as Error).message}): swap again to hand the rest over`,
+      { cause: error },
+    );
   }
   // each zone switches when its tick reaches its entry
   const deadline = Date.now() + SETTLE_MS;
