@@ -41,7 +41,12 @@ function kind(version: number): ZoneHooks<BenchState> {
   return {
     init: () => ({
       ticks: 0,
-      records: Array.from({ length: ENTRIES }, (_, id) => ({ id, x: id % 50, y: id % 7, name: `record ${id}` })),
+      records: Array.from({ length: ENTRIES }, (_, id) => ({
+        id,
+        x: id % 50,
+        y: id % 7,
+        name: `record ${id}`,
+      })),
     }),
     tick: (_zone, state) => {
       state.ticks += 1;
@@ -71,7 +76,12 @@ interface RunResult {
 }
 
 async function run(): Promise<RunResult> {
-  const plugin = definePlugin({ name: "bench", schema: demo, zones: async () => [], kinds: { bench: kind(1) } });
+  const plugin = definePlugin({
+    name: "bench",
+    schema: demo,
+    zones: async () => [],
+    kinds: { bench: kind(1) },
+  });
   const v2 = kind(2) as ZoneHooks<unknown>;
   const runtimes = Array.from({ length: ZONES }, (_, index) => {
     const runtime = new ZoneRuntime({
@@ -144,7 +154,9 @@ const column = (pick: (result: RunResult) => number) => [
   ms(median(results.map(pick))),
   results.map((result) => pick(result).toFixed(2)).join(", "),
 ];
-console.log(`${ZONES} zones of ${ENTRIES} records each, ticking every ${TICK_MS} ms; medians of ${RUNS} runs\n`);
+console.log(
+  `${ZONES} zones of ${ENTRIES} records each, ticking every ${TICK_MS} ms; medians of ${RUNS} runs\n`,
+);
 table(
   ["what", "median", "runs (ms)"],
   [
