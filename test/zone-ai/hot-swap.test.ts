@@ -6,7 +6,14 @@
  * failover from a snapshot taken before a switch replays the old code up to the switch entry and the new
  * after it, reaching the live zone's state.
  */
-import { decodeEnvelope, encodeEnvelope, subjects } from "@overworld/protocol";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { encodeKey, newSeed, signingKeyFromSeed } from "@overworld/federation";
+import { addKey, EMPTY_TRUST_LIST, packDirectory, signDirectory, writeTrustList } from "@overworld/manifest";
+import { decodeEnvelope, encodeEnvelope, type messages, type Role, subjects } from "@overworld/protocol";
+import { gather } from "@overworld/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { demo } from "../../examples/demo/schema.ts";
 import { openJournal, snapshotBucket } from "../../services/zone-ai/src/journal.ts";
@@ -18,7 +25,7 @@ import { encodeSwitch } from "../../services/zone-ai/src/plugins/switch-entry.ts
 import type { ZoneSnapshot } from "../../services/zone-ai/src/zone-runtime.ts";
 import { CLUSTER_VERSION, type Cluster } from "../client-agent/support.ts";
 import { DEMO_DC } from "../support/avatars.ts";
-import { connectOperator, natsEnv } from "../support/nats.ts";
+import { connectAs, connectOperator, natsEnv } from "../support/nats.ts";
 import type { Player, PlayerCluster } from "../support/players.ts";
 import { startPlayerCluster } from "../support/players.ts";
 import { eventually, sleep } from "../support/wait.ts";
@@ -42,7 +49,11 @@ const heard: string[] = [];
 /** The NPC of zone 1's x positions, as the first player saw them. */
 const npcXs: number[] = [];
 
-async function replica(plugins: ZonePlugin[] | PluginSet, snapshotEveryMs = 300): Promise<ZoneAiHandle> {
+async function replica(
+  plugins: ZonePlugin[] | PluginSet,
+  snapshotEveryMs = 300,
+  env: Record<string, string> = {},
+): Promise<ZoneAiHandle> {
   const handle = await startZoneAi(
     loadZoneAiConfig({
       ...natsEnv("zone-ai"),
@@ -56,6 +67,7 @@ async function replica(plugins: ZonePlugin[] | PluginSet, snapshotEveryMs = 300)
       HTTP_PORT: "0",
       LEASE_TTL_MS: "1000",
       SNAPSHOT_EVERY_MS: String(snapshotEveryMs),
+      ...env,
     }),
     plugins,
   );
@@ -80,7 +92,52 @@ async function say(line: string): Promise<string> {
   return heard.slice(before).find((text) => text.endsWith(` ${line}`))!;
 }
 
+/** Files the tests write: plugin packages, the replicas' trust list of main keys. */
+const work = mkdtempSync(join(tmpdir(), "ow-hot-swap-"));
+const mainKey = signingKeyFromSeed(newSeed());
+const trustFile = join(work, "trusted-mains.json");
+
+/** A plugin package of hot-world at `version`, signed by `key`, in a directory of its own. */
+async function hotPackage(version: string, greeting: string, key = mainKey): Promise<string> {
+  const dir = join(work, `hot-world-${version}`);
+  mkdirSync(dir, { recursive: true });
+  const fixture = pathToFileURL(join(import.meta.dirname, "hot-plugins.ts")).href;
+  writeFileSync(
+    join(dir, "plugin.json"),
+    JSON.stringify({ name: "hot-world", version, edge: "server-server", entry: "index.mjs" }),
+  );
+  writeFileSync(
+    join(dir, "index.mjs"),
+    `import { hotWorld } from ${JSON.stringify(fixture)};\nexport const plugin = hotWorld({ version: ${JSON.stringify(version)}, greeting: ${JSON.stringify(greeting)}, npcStep: 2 });\n`,
+  );
+  await packDirectory(dir);
+  await signDirectory(dir, key);
+  return dir;
+}
+
+/** Asks every zone-AI replica to swap, as an operator (role admin) would over NATS. */
+async function askSwap(
+  body: messages.PluginSwap,
+  role: Role = "admin",
+  expected = 1,
+): Promise<messages.PluginSwapReply[]> {
+  const identity = { role, channel: 4_242_424 };
+  const nc = await connectAs(identity, cluster.root);
+  try {
+    return await gather<messages.PluginSwapReply>(
+      nc,
+      subjects(cluster.root).service("zai", "plugin-swap", identity),
+      body,
+      expected,
+      WAIT_MS,
+    );
+  } finally {
+    await nc.close();
+  }
+}
+
 beforeAll(async () => {
+  await writeTrustList(trustFile, addKey(EMPTY_TRUST_LIST, encodeKey(mainKey.publicKey), "main"));
   services = await startPlayerCluster("zhot", { agentEnv: { TICK_HZ: "50" }, dcFiles: [DEMO_DC] });
   ({ cluster } = services);
 });
@@ -89,6 +146,7 @@ afterAll(async () => {
   for (const handle of handles) await handle.stop().catch(() => undefined);
   await services?.stop();
   if (cluster) await dropNamespaceAndJournal(cluster);
+  rmSync(work, { recursive: true, force: true });
 });
 
 describe("hot-loading zone AI", () => {
@@ -252,7 +310,7 @@ describe("hot-loading zone AI", () => {
       // the next owner has both versions loaded: 1.3.0 runs, 1.1.0 for replays
       const set = new PluginSet([v3, extras]);
       set.load(v2);
-      const b = await replica(set);
+      const b = await replica(set, 300, { PLUGIN_TRUST: trustFile, PLUGIN_CACHE_DIR: join(work, "cache") });
       await eventually(
         () => b.replica.codes()[ZONE] === "hot-world@1.3.0",
         "zone 1 replayed on the next owner",
@@ -270,6 +328,42 @@ describe("hot-loading zone AI", () => {
     } finally {
       await operator.close();
     }
+    expect(troubles).toEqual([]);
+  });
+});
+
+describe("an operator's swap over NATS", () => {
+  it("swaps every replica to a signed package's version; refuses unsigned or untrusted packages and non-operators", async () => {
+    const b = handles.at(-1)!;
+    const good = await hotPackage("1.5.0", "v5:");
+    const [reply] = await askSwap({ package: good });
+    expect(reply).toMatchObject({
+      ok: true,
+      replica: b.channel,
+      swapped: true,
+      plugin: "hot-world",
+      from: "hot-world@1.3.0",
+      to: "hot-world@1.5.0",
+    });
+    expect(await say("over NATS")).toBe("v5: over NATS");
+
+    // signed by a key the replicas do not trust
+    const stranger = await hotPackage("1.6.0", "v6:", signingKeyFromSeed(newSeed()));
+    const [untrusted] = await askSwap({ package: stranger });
+    expect(untrusted).toMatchObject({ swapped: false, zones: [] });
+    expect(untrusted!.error).toMatch(/hot-world@1\.6\.0.*(not in the trust list|untrusted|not trusted)/i);
+    // tampered after signing
+    writeFileSync(join(good, "index.mjs"), "export const plugin = 'a Trojan horse';\n");
+    const [tampered] = await askSwap({ package: good });
+    expect(tampered).toMatchObject({ swapped: false });
+    expect(tampered!.error).toMatch(/index\.mjs/);
+    // a module path that is no plugin
+    const [missing] = await askSwap({ module: join(work, "nowhere.mjs") });
+    expect(missing!.error).toMatch(/^PLUGIN: cannot load .*nowhere\.mjs/);
+    // a role the catalogue does not let send it: NATS refuses its publish, no replica hears it
+    expect(await askSwap({ module: join(work, "nowhere.mjs") }, "client-agent")).toEqual([]);
+    expect(b.replica.codes()[ZONE]).toBe("hot-world@1.5.0");
+    expect(await say("still v5")).toBe("v5: still v5");
     expect(troubles).toEqual([]);
   });
 });

@@ -24,6 +24,7 @@ import { openJournal } from "./journal.ts";
 import type { ZonePlugin } from "./plugin.ts";
 import { PluginSet } from "./plugins/compose.ts";
 import { type SwapReport, swapPlugin } from "./plugins/hot-swap.ts";
+import { servePluginSwaps } from "./plugins/operators.ts";
 import { Replica } from "./replica.ts";
 import { ZoneChannels } from "./zone-channels.ts";
 import { ZoneLeases } from "./zone-leases.ts";
@@ -147,6 +148,22 @@ export async function startZoneAi(config: ZoneAiConfig, plugin?: PluginsToRun): 
       details: () => ({ zones: current()?.zones ?? [], replicas: current()?.members ?? [] }),
     });
     closers.push(() => ops.close());
+    const swap = async (next: ZonePlugin): Promise<SwapReport> => {
+      const replica = current();
+      if (replica === undefined)
+        throw new Error("the zone-AI replica is restarting: swap again once it runs");
+      const report = await swapPlugin(plugins, replica, next);
+      log.info({ ...report }, "plugin version swapped");
+      return report;
+    };
+    const swaps = servePluginSwaps(participant, {
+      trustFile: config.PLUGIN_TRUST,
+      cacheDir: config.PLUGIN_CACHE_DIR,
+      loadModule: loadPlugin,
+      swap,
+      log,
+    });
+    closers.push(async () => swaps.unsubscribe());
     log.info({ httpPort: ops.port, channel: participant.channel, plugin: game.name }, "zone AI started");
     let stopping: Promise<void> | undefined;
     return {
@@ -161,15 +178,7 @@ export async function startZoneAi(config: ZoneAiConfig, plugin?: PluginsToRun): 
         return replica;
       },
       plugins,
-      async swap(next) {
-        const replica = current();
-        if (replica === undefined)
-          throw new Error("the zone-AI replica is restarting: swap again once it runs");
-        const loaded = typeof next === "string" ? await loadPlugin(next) : next;
-        const report = await swapPlugin(plugins, replica, loaded);
-        log.info({ ...report }, "plugin version swapped");
-        return report;
-      },
+      swap: async (next) => swap(typeof next === "string" ? await loadPlugin(next) : next),
       stop: () => {
         stopping ??= closers.closeAll().then(() => log.info("zone AI stopped"));
         return stopping;
