@@ -16,6 +16,7 @@ import { decodeEnvelope, encodeEnvelope, type messages, type Role, subjects } fr
 import { gather } from "@overworld/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { demo } from "../../examples/demo/schema.ts";
+import { swapOnReplicas } from "../../libs/cli/src/commands/plugin-swap.ts";
 import { openJournal, snapshotBucket } from "../../services/zone-ai/src/journal.ts";
 import { loadZoneAiConfig, startZoneAi, type ZoneAiHandle } from "../../services/zone-ai/src/main.ts";
 import type { ZonePlugin } from "../../services/zone-ai/src/plugin.ts";
@@ -365,6 +366,25 @@ describe("an operator's swap over NATS", () => {
     expect(b.replica.codes()[ZONE]).toBe("hot-world@1.5.0");
     expect(await say("still v5")).toBe("v5: still v5");
     expect(troubles).toEqual([]);
+  });
+
+  it("is what `overworld plugin swap --module PATH` asks, as an operator with the cluster's environment", async () => {
+    const b = handles.at(-1)!;
+    const module = join(work, "hot-world-1.7.0.mjs");
+    const fixture = pathToFileURL(join(import.meta.dirname, "hot-plugins.ts")).href;
+    writeFileSync(
+      module,
+      `import { hotWorld } from ${JSON.stringify(fixture)};\nexport default hotWorld({ version: "1.7.0", greeting: "v7:", npcStep: 2 });\n`,
+    );
+    const env = { ...natsEnv("admin"), DC_FILES: DEMO_DC, CLUSTER_VERSION, SUBJECT_ROOT: cluster.root };
+    const lines: string[] = [];
+    expect(await swapOnReplicas({ module }, env, (line) => lines.push(line))).toBe(0);
+    expect(lines).toEqual([`replica ${b.channel}: hot-world@1.5.0 -> hot-world@1.7.0 (2 zones handed over)`]);
+    expect(await say("from the CLI")).toBe("v7: from the CLI");
+    // the same version again: refused, exit 1
+    lines.length = 0;
+    expect(await swapOnReplicas({ module }, env, (line) => lines.push(line))).toBe(1);
+    expect(lines).toEqual([`replica ${b.channel}: refused: hot-world@1.7.0 runs already`]);
   });
 });
 

@@ -7,6 +7,7 @@
  *   pnpm overworld plugin publish DIR --main URL --token FILE  publish it through main's REST API
  *   pnpm overworld plugin key FILE                             print the public key of a seed file (made if missing)
  *   pnpm overworld plugin trust add|retire|revoke FILE KEY     keep a cluster's trust list of main keys
+ *   pnpm overworld plugin swap --module PATH | --package DIR   swap a plugin's version on every zone-AI replica, live
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
@@ -27,6 +28,7 @@ import {
   writeTrustList,
 } from "@overworld/manifest";
 import { parseCommand } from "../command-args.ts";
+import { swapOnReplicas } from "./plugin-swap.ts";
 
 const USAGE = `usage: pnpm overworld plugin <verb> ...
 
@@ -47,6 +49,11 @@ const USAGE = `usage: pnpm overworld plugin <verb> ...
   trust retire FILE KEY [--at ISO-TIME]
                                     refuse what KEY signs from now (or the time) on; what it signed before holds
   trust revoke FILE KEY             refuse everything KEY ever signed (a key that may be in other hands)
+  swap --module PATH | --package DIR
+                                    swap a running plugin's version on every zone-AI replica of the cluster,
+                                    live (a package is verified against each replica's PLUGIN_TRUST); joins
+                                    as an operator with the cluster's environment: NATS_URL, NATS_CREDS (the
+                                    admin role's), DC_FILES, CLUSTER_VERSION, SUBJECT_ROOT
 `;
 
 class UsageError extends Error {}
@@ -60,6 +67,8 @@ const OPTIONS = {
   from: { type: "string" },
   at: { type: "string" },
   "chunk-size": { type: "string" },
+  module: { type: "string" },
+  package: { type: "string" },
 } as const;
 
 export async function runPluginCommand(argv: readonly string[]): Promise<number> {
@@ -85,6 +94,10 @@ export async function runPluginCommand(argv: readonly string[]): Promise<number>
         return printKey(one(rest, "FILE"));
       case "trust":
         return await trust(rest, values);
+      case "swap":
+        if (rest.length > 0 || (values.module === undefined) === (values.package === undefined))
+          throw new UsageError("swap takes exactly one of --module PATH and --package DIR");
+        return await swapOnReplicas({ module: values.module, package: values.package });
       default:
         throw new UsageError(verb === undefined ? "a verb is needed" : `unknown verb '${verb}'`);
     }
