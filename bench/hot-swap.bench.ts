@@ -7,7 +7,8 @@
  * 1. the dry run: every zone's `migrate` tried on a copy of its state, one zone at a time, the ticks
  *    going on in between;
  * 2. the switch: each zone's switch entry given to it, applied at its next tick (the migration again,
- *    for real, and the new hooks taken).
+ *    for real, and the new hooks taken), in groups whose migrations fit half a tick, a tick apart (as
+ *    Replica.switchCode groups the entries it appends), or all at once with --all-at-once.
  *
  * The journal's part (appending the switch entries to JetStream and reading them back, a round trip of
  * about a millisecond, during which the zones tick on with the old code) is not counted: it does not
@@ -20,17 +21,20 @@
 import { ZONE_CHANNEL_BASE } from "@overworld/protocol";
 import { demo } from "../examples/demo/schema.ts";
 import { definePlugin, type ZoneHooks } from "../services/zone-ai/src/plugin.ts";
+import { switchGroups } from "../services/zone-ai/src/plugins/switch-entry.ts";
 import { ZoneRuntime } from "../services/zone-ai/src/zone-runtime.ts";
 import { answerHelp, integerArg, median, table } from "./support/figures.ts";
 
-answerHelp(`usage: pnpm bench:hot-swap [--zones 64] [--entries 1000] [--runs 3]
-How long a plugin version swap pauses N zones ticking at 20 Hz, each with a state of E records.`);
+answerHelp(`usage: pnpm bench:hot-swap [--zones 64] [--entries 1000] [--runs 3] [--all-at-once]
+How long a plugin version swap pauses N zones ticking at 20 Hz, each with a state of E records.
+  --all-at-once  every zone's switch in one tick (not in groups that fit half a tick)`);
 const ZONES = integerArg("--zones", 64);
 const ENTRIES = integerArg("--entries", 1000);
 const RUNS = integerArg("--runs", 3);
 const TICK_MS = 50;
 const BEFORE_MS = 1000;
 const AFTER_MS = 1000;
+const ALL_AT_ONCE = process.argv.includes("--all-at-once");
 
 interface BenchState {
   ticks: number;
@@ -69,6 +73,10 @@ interface RunResult {
   dryRunMs: number;
   /** From the swap's start to the end of the dry runs (ticks in between included). */
   dryRunTotalMs: number;
+  /** The groups the switches went in. */
+  groups: number;
+  /** From the first group's entries to the last group's (ms). */
+  switchTotalMs: number;
   switchTickMs: number;
   medianTickMs: number;
   gapBeforeMs: number;
@@ -98,36 +106,43 @@ async function run(): Promise<RunResult> {
   });
   const starts: number[] = [];
   const durations: number[] = [];
-  let switchTickMs = 0;
-  let switching = false;
   const timer = setInterval(() => {
     const start = performance.now();
     starts.push(start);
     for (const runtime of runtimes) runtime.tick(Date.now());
     const took = performance.now() - start;
     durations.push(took);
-    if (switching) {
-      switchTickMs = took;
-      switching = false;
-    }
   }, TICK_MS);
   await new Promise((resolve) => setTimeout(resolve, BEFORE_MS));
   const swapAt = performance.now();
   // 1. the dry run, one zone at a time between ticks (as Replica.trySwitch: a tick due runs in between)
   let dryRunMs = 0;
-  for (const runtime of runtimes) {
+  const costs: [string, number][] = [];
+  for (const [index, runtime] of runtimes.entries()) {
     const start = performance.now();
     const problem = runtime.trySwitch(v2);
     if (problem) throw problem;
-    dryRunMs = Math.max(dryRunMs, performance.now() - start);
+    const took = performance.now() - start;
+    costs.push([String(index), took]);
+    dryRunMs = Math.max(dryRunMs, took);
     await new Promise((resolve) => setImmediate(resolve));
   }
   const dryRunTotalMs = performance.now() - swapAt;
-  // 2. the switch entries, applied by the zones' next tick
-  for (const [index, runtime] of runtimes.entries()) {
-    runtime.receiveSwitch({ seq: runtime.seq + 1 + index, to: "bench@2.0.0", hooks: v2 });
+  // 2. the switch entries, in groups that fit half a tick (as Replica.switchCode), a tick apart; or all
+  // at once (--all-at-once), each applied by its zone's next tick
+  const groups = ALL_AT_ONCE ? [costs.map(([key]) => key)] : switchGroups(costs, TICK_MS / 2);
+  const switchStart = performance.now();
+  const firstTick = durations.length;
+  for (const [index, group] of groups.entries()) {
+    if (index > 0) await new Promise((resolve) => setTimeout(resolve, TICK_MS));
+    for (const key of group) {
+      const runtime = runtimes[Number(key)]!;
+      runtime.receiveSwitch({ seq: runtime.seq + 1, to: "bench@2.0.0", hooks: v2 });
+    }
   }
-  switching = true;
+  await new Promise((resolve) => setTimeout(resolve, TICK_MS * 2));
+  const switchTickMs = Math.max(...durations.slice(firstTick));
+  const switchTotalMs = performance.now() - switchStart - TICK_MS * 2;
   await new Promise((resolve) => setTimeout(resolve, AFTER_MS));
   clearInterval(timer);
   for (const runtime of runtimes) {
@@ -140,6 +155,8 @@ async function run(): Promise<RunResult> {
   return {
     dryRunMs,
     dryRunTotalMs,
+    groups: groups.length,
+    switchTotalMs,
     switchTickMs,
     medianTickMs: median(durations),
     gapBeforeMs: Math.max(...gaps(swapAt - BEFORE_MS + TICK_MS * 2, swapAt)),
@@ -150,8 +167,8 @@ async function run(): Promise<RunResult> {
 const results: RunResult[] = [];
 for (let i = 0; i < RUNS; i++) results.push(await run());
 const ms = (value: number) => `${value.toFixed(2)} ms`;
-const column = (pick: (result: RunResult) => number) => [
-  ms(median(results.map(pick))),
+const column = (pick: (result: RunResult) => number, unit = ms) => [
+  unit(median(results.map(pick))),
   results.map((result) => pick(result).toFixed(2)).join(", "),
 ];
 console.log(
@@ -162,7 +179,8 @@ table(
   [
     ["dry run of one zone's migrate, longest", ...column((r) => r.dryRunMs)],
     ["dry runs of every zone, ticks between them", ...column((r) => r.dryRunTotalMs)],
-    ["the switching tick (migrate + new hooks)", ...column((r) => r.switchTickMs)],
+    ["switch groups, a tick apart", ...column((r) => r.groups, String)],
+    ["the longest switching tick (migrations + new hooks)", ...column((r) => r.switchTickMs)],
     ["a tick, median", ...column((r) => r.medianTickMs)],
     ["longest gap between ticks, second before", ...column((r) => r.gapBeforeMs)],
     ["longest gap between ticks, second after", ...column((r) => r.gapAfterMs)],

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { definePlugin } from "../../services/zone-ai/src/plugin.ts";
 import { CompositionError, checkComposition, PluginSet } from "../../services/zone-ai/src/plugins/compose.ts";
-import { encodeSwitch, readSwitch } from "../../services/zone-ai/src/plugins/switch-entry.ts";
+import { encodeSwitch, readSwitch, switchGroups } from "../../services/zone-ai/src/plugins/switch-entry.ts";
 import { hotExtras, hotWorld } from "./hot-plugins.ts";
 
 const v1 = hotWorld({ version: "1.0.0", greeting: "v1", npcStep: 1 });
@@ -77,5 +77,20 @@ describe("composing plugins", () => {
     expect(readSwitch(entry, 77)?.to).toBe("hot-world@1.1.0");
     expect(readSwitch(entry, 78)).toBeUndefined(); // written for another zone: not this zone's switch
     expect(readSwitch(new Uint8Array([1, 2, 3]), 77)).toBeUndefined();
+  });
+});
+
+describe("switching zones in groups", () => {
+  it("groups zones whose migrations fit the budget together, in order, an expensive one alone", () => {
+    const costs: [string, number][] = [
+      ["a", 10],
+      ["b", 10],
+      ["c", 10],
+      ["d", 40],
+      ["e", 1],
+    ];
+    expect(switchGroups(costs, 25)).toEqual([["a", "b"], ["c"], ["d"], ["e"]]);
+    expect(switchGroups(costs, 1000)).toEqual([["a", "b", "c", "d", "e"]]);
+    expect(switchGroups([], 25)).toEqual([]);
   });
 });

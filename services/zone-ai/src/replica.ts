@@ -32,7 +32,7 @@ import type { ZoneJournal } from "./journal.ts";
 import { Placement, zoneKey } from "./placement.ts";
 import type { ArrivingClient, Cluster, ZonePlugin, ZoneSpec } from "./plugin.ts";
 import type { PluginSet } from "./plugins/compose.ts";
-import { encodeSwitch, readSwitch } from "./plugins/switch-entry.ts";
+import { encodeSwitch, readSwitch, switchGroups } from "./plugins/switch-entry.ts";
 import type { ZoneChannels } from "./zone-channels.ts";
 import type { ZoneLeases } from "./zone-leases.ts";
 import {
@@ -371,16 +371,19 @@ export class Replica {
   /**
    * Tries handing the running zones of `kinds` to the code `to` (a loaded version): each one's `migrate`
    * runs on a copy of its state, between two ticks, one zone at a time (the ticks go on in between); the
-   * first that throws is named in the error. Changes nothing.
+   * first that throws is named in the error. Changes nothing; returns how long each zone's took (ms).
    */
-  async trySwitch(kinds: ReadonlySet<string>, to: string): Promise<void> {
+  async trySwitch(kinds: ReadonlySet<string>, to: string): Promise<Map<string, number>> {
     const versions = this.deps.versions;
     if (versions === undefined) throw new Error("this replica runs no plugin set: it cannot switch code");
+    const costs = new Map<string, number>();
     for (const zone of this.zonesToSwitch(kinds, to)) {
       const hooks = versions.hooksOf(to, zone.spec.kind);
       if (hooks === undefined)
         throw new Error(`${to} has no zone kind ${zone.spec.kind} (zone ${zone.key} runs it)`);
+      const started = performance.now();
       const problem = zone.runtime.trySwitch(hooks);
+      costs.set(zone.key, performance.now() - started);
       if (problem !== undefined) {
         throw new Error(`zone ${zone.key} cannot be handed to ${to}: its migrate threw: ${problem.message}`, {
           cause: problem,
@@ -388,15 +391,33 @@ export class Replica {
       }
       await new Promise((resolve) => setImmediate(resolve)); // a tick due meanwhile runs now
     }
+    return costs;
   }
 
   /**
    * Hands the running zones of `kinds` not running `to` yet to it: a switch entry appended to each one's
-   * journal, which the zone applies when its tick reaches it. Returns the zones.
+   * journal, which the zone applies when its tick reaches it. With the migrations' costs (`trySwitch`),
+   * the entries go in groups that fit half a tick's time together, a tick apart, so that no tick migrates
+   * every zone at once. Returns the zones.
    */
-  async switchCode(kinds: ReadonlySet<string>, to: string): Promise<string[]> {
+  async switchCode(
+    kinds: ReadonlySet<string>,
+    to: string,
+    costs: ReadonlyMap<string, number> = new Map(),
+  ): Promise<string[]> {
     const zones = this.zonesToSwitch(kinds, to);
-    await this.appendSwitches(zones, to);
+    const tickMs = MS_PER_SECOND / (this.deps.plugin.tickHz ?? DEFAULT_TICK_HZ);
+    const groups = switchGroups(
+      zones.map((zone) => [zone.key, costs.get(zone.key) ?? 0] as const),
+      tickMs / 2,
+    );
+    for (const [index, group] of groups.entries()) {
+      if (index > 0) await new Promise((resolve) => setTimeout(resolve, tickMs));
+      await this.appendSwitches(
+        zones.filter((zone) => group.includes(zone.key) && this.running.get(zone.key) === zone),
+        to,
+      );
+    }
     return zones.map((zone) => zone.key);
   }
 

@@ -10,7 +10,8 @@
  *    copy of its state: if one throws, it is refused (the error names the zone) and the old runs on;
  * 4. the new version becomes the plugin's (zones starting from now on run it), and a switch entry is
  *    appended to each running zone's journal (switch-entry.ts): each zone hands over when its tick
- *    reaches the entry, inputs before it by the old code, after it by the new, on every replay too.
+ *    reaches the entry, inputs before it by the old code, after it by the new, on every replay too. The
+ *    entries go in groups whose migrations (as the dry runs took) fit half a tick, a tick apart.
  *
  * The old version stays loaded: a zone resumed from a snapshot taken before the switch replays up to the
  * entry with it. Every replica of the cluster must be swapped (each runs its own zones).
@@ -107,8 +108,9 @@ async function swapNow(set: PluginSet, replica: Replica, next: ZonePlugin): Prom
   }
   for (const kind of Object.keys(next.kinds)) kinds.add(kind);
   set.load(next);
+  let costs: Map<string, number>;
   try {
-    await replica.trySwitch(kinds, to);
+    costs = await replica.trySwitch(kinds, to);
   } catch (error) {
     set.unload(next);
     throw new SwapRefused("migrate", `${to} refused, ${from} runs on: ${(error as Error).message}`, {
@@ -120,7 +122,7 @@ async function swapNow(set: PluginSet, replica: Replica, next: ZonePlugin): Prom
   set.use(next);
   let zones: string[];
   try {
-    zones = await replica.switchCode(kinds, to);
+    zones = await replica.switchCode(kinds, to, costs);
   } catch (error) {
     // the zones whose entries were stored switch; the others run on the old code until swapped again
     throw new Error(

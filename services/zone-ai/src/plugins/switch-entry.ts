@@ -43,3 +43,25 @@ export function readSwitch(data: Uint8Array, channel: number): SwitchEntry | und
   if (!parsed.success || parsed.data.sender !== channel) return undefined;
   return parsed.data;
 }
+
+/**
+ * The zones of a swap in groups whose migrations (as their dry runs took, ms) fit `budgetMs` together,
+ * each group switched a tick after the one before, so that no tick does them all at once. A zone whose
+ * migration alone is over the budget is a group of its own. In the order given.
+ */
+export function switchGroups(costs: readonly (readonly [string, number])[], budgetMs: number): string[][] {
+  const groups: string[][] = [];
+  let group: string[] = [];
+  let spent = 0;
+  for (const [key, cost] of costs) {
+    if (group.length > 0 && spent + cost > budgetMs) {
+      groups.push(group);
+      group = [];
+      spent = 0;
+    }
+    group.push(key);
+    spent += cost;
+  }
+  if (group.length > 0) groups.push(group);
+  return groups;
+}
