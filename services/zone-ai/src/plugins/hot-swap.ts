@@ -107,12 +107,13 @@ async function swapNow(set: PluginSet, replica: Replica, next: ZonePlugin): Prom
     );
   }
   for (const kind of Object.keys(next.kinds)) kinds.add(kind);
+  const loadedBefore = set.has(to); // a version run before (a swap back): kept loaded whatever happens
   set.load(next);
   let costs: Map<string, number>;
   try {
     costs = await replica.trySwitch(kinds, to);
   } catch (error) {
-    set.unload(next);
+    if (!loadedBefore) set.unload(next);
     throw new SwapRefused("migrate", `${to} refused, ${from} runs on: ${(error as Error).message}`, {
       cause: error,
     });
@@ -124,9 +125,10 @@ async function swapNow(set: PluginSet, replica: Replica, next: ZonePlugin): Prom
   try {
     zones = await replica.switchCode(kinds, to, costs);
   } catch (error) {
-    // the zones whose entries were stored switch; the others run on the old code until swapped again
+    // the zones whose entries were stored switch; the others run on the old code until they next start
+    // (a restart, a move to another replica), when they are handed over as they resume
     throw new Error(
-      `${to} is the version of ${next.name} here now, but not every running zone's switch was journaled (${(error as Error).message}): swap again to hand the rest over`,
+      `${to} is the version of ${next.name} here now, but not every running zone's switch was journaled (${(error as Error).message}): the others switch when they next start`,
       { cause: error },
     );
   }

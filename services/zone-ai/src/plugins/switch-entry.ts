@@ -3,6 +3,9 @@
  * JetStream among the zone's inputs, so that every replay of the zone (after a failover) hands it from
  * the old code to the new at the same place: inputs before the entry run the old code, those after the
  * new. It is not a zone channel message (older replicas skip it as unreadable, as the journal keeps it).
+ * Only the zone's own sender counts, and it names a version the replica has loaded (another is skipped,
+ * the zone running on): whoever NATS lets publish on zone channels (the state server, zone AI,
+ * operators) could otherwise only switch a zone between versions its replica already runs or ran.
  */
 import { decodeEnvelope, encodeEnvelope } from "@overworld/protocol";
 import { z } from "zod";
