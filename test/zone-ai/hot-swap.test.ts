@@ -151,7 +151,13 @@ afterAll(async () => {
 });
 
 describe("hot-loading zone AI", () => {
-  it("runs two plugins composed, each its own zones", async () => {
+  it("runs two plugins composed, each its own zones; refuses a set that cannot run together", async () => {
+    await expect(replica([v1, hotExtras("^2.0.0")])).rejects.toThrow(
+      "plugin hot-extras@1.0.0 depends on hot-world ^2.0.0, but hot-world@1.0.0 is given: run a version of hot-world in ^2.0.0",
+    );
+    await expect(replica([hotExtras("^1.0.0")])).rejects.toThrow(
+      /depends on hot-world \^1\.0\.0, which is not among/,
+    );
     const a = await replica([v1, extras]);
     await eventually(() => a.replica.zones.length === 3, "the three zones", WAIT_MS);
     expect(a.replica.codes()).toEqual({
