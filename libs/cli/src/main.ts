@@ -24,8 +24,9 @@ commands:
                      a TypeScript module of typed handles for the classes (as defineSchema gives)
   nats init DIR      make the cluster's NATS trust (credentials per role) and nats-server configuration
   admin key|grant    make an API key for the admin REST API, or give a player the admin or moderator role
-  plugin pack|sign|verify|publish|key|trust
-                     plugin packages: make a manifest, sign it with main's key, check it, publish it, keep a trust list (--help)
+  plugin pack|sign|verify|publish|key|trust|swap
+                     plugin packages: make a manifest, sign it with main's key, check it, publish it, keep a trust list,
+                     swap a running plugin's version on every zone-AI replica (--help)
 `;
 
 async function main(argv: readonly string[]): Promise<number> {

@@ -11,6 +11,12 @@
  * - SNAPSHOT_EVERY_MS: how often a running zone stores its snapshot (default 1000): a resumed zone replays
  *   at most this much of its journal.
  * - JOURNAL_MAX_AGE_MS: how long the zone journal keeps inputs (default one hour).
+ * - PLUGIN_TRUST: the trust list of main keys (a file, as `overworld plugin trust` keeps it) against which
+ *   plugin packages sent for a swap (`zai.plugin-swap`) are verified; without it packages are refused.
+ * - PLUGIN_CACHE_DIR: where a package's checked files are written to be imported from (default a
+ *   directory under the system's temporary one).
+ *
+ * PLUGIN may name several modules, comma-separated: the plugins run side by side (plugins/compose.ts).
  */
 import { fileURLToPath } from "node:url";
 import { clusterConfig, commonConfig, defaultInstanceId, loadConfig } from "@overworld/service";
@@ -24,6 +30,8 @@ export const zoneAiConfigShape = {
   ...clusterConfig,
   PLUGIN: z.string().min(1).default(DEFAULT_PLUGIN),
   REDIS_PREFIX: z.string().max(64).default("ow:"),
+  PLUGIN_TRUST: z.string().min(1).optional(),
+  PLUGIN_CACHE_DIR: z.string().min(1).optional(),
   LEASE_TTL_MS: z.coerce.number().int().min(200).max(60_000).default(1000),
   SNAPSHOT_EVERY_MS: z.coerce.number().int().min(100).max(600_000).default(1000),
   JOURNAL_MAX_AGE_MS: z.coerce

@@ -22,6 +22,9 @@ import { Gauge, Registry } from "prom-client";
 import { instanceIdOf, loadZoneAiConfig, type ZoneAiConfig } from "./config.ts";
 import { openJournal } from "./journal.ts";
 import type { ZonePlugin } from "./plugin.ts";
+import { PluginSet } from "./plugins/compose.ts";
+import { type SwapReport, swapPlugin } from "./plugins/hot-swap.ts";
+import { servePluginSwaps } from "./plugins/operators.ts";
 import { Replica } from "./replica.ts";
 import { scriptMetrics, scriptRoutes } from "./scripts/routes.ts";
 import { ZoneChannels } from "./zone-channels.ts";
@@ -39,8 +42,18 @@ export interface ZoneAiHandle {
   readonly channel: number;
   /** The running replica (a new one if it had to join the cluster again). */
   readonly replica: Replica;
+  /** The plugins it runs (composed) and every version it has loaded. */
+  readonly plugins: PluginSet;
+  /**
+   * Swaps in another version of a running plugin (plugins/hot-swap.ts): a plugin, or the path of a module
+   * exporting one (as PLUGIN). Throws SwapRefused, the old version running on, if it cannot.
+   */
+  swap(next: ZonePlugin | string): Promise<SwapReport>;
   stop(): Promise<void>;
 }
+
+/** What a replica runs: a plugin, several composed (plugins/compose.ts), or a set with older versions loaded. */
+export type PluginsToRun = ZonePlugin | readonly ZonePlugin[] | PluginSet;
 
 /** Loads the plugin module: its `plugin` export or its default one. */
 export async function loadPlugin(path: string): Promise<ZonePlugin> {
@@ -60,13 +73,23 @@ export async function loadPlugin(path: string): Promise<ZonePlugin> {
   return plugin;
 }
 
-export async function startZoneAi(config: ZoneAiConfig, plugin?: ZonePlugin): Promise<ZoneAiHandle> {
+export async function startZoneAi(config: ZoneAiConfig, plugin?: PluginsToRun): Promise<ZoneAiHandle> {
   const instanceId = instanceIdOf(config);
   const log = createLogger(SERVICE, instanceId, config.LOG_LEVEL);
   /** What to close if starting fails half-way, or when it stops. */
   const closers = new Closers();
   try {
-    const game = plugin ?? (await loadPlugin(config.PLUGIN));
+    const plugins =
+      plugin instanceof PluginSet
+        ? plugin
+        : new PluginSet(
+            plugin === undefined
+              ? await Promise.all(config.PLUGIN.split(",").map((path) => loadPlugin(path.trim())))
+              : Array.isArray(plugin)
+                ? (plugin as readonly ZonePlugin[])
+                : [plugin as ZonePlugin],
+          );
+    const game = plugins.composed;
     const dc = loadDcFiles(config.DC_FILES);
     const redis = await connectRedis(config.REDIS_URL, SERVICE);
     closers.push(() => redis.quit());
@@ -86,14 +109,14 @@ export async function startZoneAi(config: ZoneAiConfig, plugin?: ZonePlugin): Pr
         running = undefined;
         void (old?.stop() ?? Promise.resolve())
           .then(async () => {
-            running = await replicate(config, participant, redis, game, dc, log);
+            running = await replicate(config, participant, redis, plugins, dc, log);
             log.info({ channel: participant.channel }, "zone-AI replica started again under its new channel");
           })
           .catch((error: unknown) => log.error({ err: error }, "the zone-AI replica could not start again"));
       },
     });
     closers.push(() => participant.leave());
-    running = await replicate(config, participant, redis, game, dc, log);
+    running = await replicate(config, participant, redis, plugins, dc, log);
     closers.push(() => running?.stop() ?? Promise.resolve());
     const current = () => running?.replica;
 
@@ -127,6 +150,22 @@ export async function startZoneAi(config: ZoneAiConfig, plugin?: ZonePlugin): Pr
       details: () => ({ zones: current()?.zones ?? [], replicas: current()?.members ?? [] }),
     });
     closers.push(() => ops.close());
+    const swap = async (next: ZonePlugin): Promise<SwapReport> => {
+      const replica = current();
+      if (replica === undefined)
+        throw new Error("the zone-AI replica is restarting: swap again once it runs");
+      const report = await swapPlugin(plugins, replica, next);
+      log.info({ ...report }, "plugin version swapped");
+      return report;
+    };
+    const swaps = servePluginSwaps(participant, {
+      trustFile: config.PLUGIN_TRUST,
+      cacheDir: config.PLUGIN_CACHE_DIR,
+      loadModule: loadPlugin,
+      swap,
+      log,
+    });
+    closers.push(async () => swaps.unsubscribe());
     log.info({ httpPort: ops.port, channel: participant.channel, plugin: game.name }, "zone AI started");
     let stopping: Promise<void> | undefined;
     return {
@@ -140,6 +179,8 @@ export async function startZoneAi(config: ZoneAiConfig, plugin?: ZonePlugin): Pr
         if (replica === undefined) throw new Error("the zone-AI replica is restarting");
         return replica;
       },
+      plugins,
+      swap: async (next) => swap(typeof next === "string" ? await loadPlugin(next) : next),
       stop: () => {
         stopping ??= closers.closeAll().then(() => log.info("zone AI stopped"));
         return stopping;
@@ -161,7 +202,7 @@ async function replicate(
   config: ZoneAiConfig,
   participant: Participant,
   redis: Redis,
-  plugin: ZonePlugin,
+  plugins: PluginSet,
   dc: DcFile,
   log: Logger,
 ): Promise<Replicated> {
@@ -187,7 +228,8 @@ async function replicate(
     journal,
     leases,
     channels: new ZoneChannels(redis, `${config.REDIS_PREFIX}zone-ai:`),
-    plugin,
+    plugin: plugins.composed,
+    versions: plugins,
     dc,
     redisPrefix: config.REDIS_PREFIX,
     snapshotEveryMs: config.SNAPSHOT_EVERY_MS,

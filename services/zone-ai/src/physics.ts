@@ -458,6 +458,13 @@ export function physicsZone<S extends object>(options: PhysicsOptions<S>): ZoneH
       physics: { world: null, step: -1, bodies: {}, sent: {} },
     }),
     start: (zone, state) => game.start?.(zone, state),
+    // a hot swap: the game migrates its part; the bodies go on as they were (rebuilt from their data)
+    migrate: game.migrate
+      ? (state, from) => ({
+          ...game.migrate!(state, from),
+          physics: (state as PhysicsState<S>).physics,
+        })
+      : undefined,
     tick: (zone, state, dtMs) => {
       // the clock goes on while something moves: as an event, journaled, so replays step the same
       if (live(state.physics).moving) zone.sendEvent(zone.zone, CLOCK_EVENT);

@@ -193,6 +193,13 @@ export interface ZoneHooks<S> {
   notifications?: readonly ZoneNotification<S>[];
   /** Clean hooks of fields, run before a value sent to the zone is applied (notifications.ts: `clean`). */
   clean?: readonly FieldCleaner<S>[];
+  /**
+   * A hot swap hands the zone to this version (plugins/hot-swap.ts): the state as the version `from`
+   * (`name@version`) left it, returned as this version's (a copy: change it freely). Pure: no zone
+   * actions, the same result on every replay. Throwing refuses the version (the old one runs on).
+   * Without it the state is taken as it is.
+   */
+  migrate?(state: unknown, from: string): S;
 }
 
 /** A client that said hello, for the plugin to give an avatar. */
@@ -235,6 +242,18 @@ export interface Cluster {
 
 export interface ZonePlugin {
   readonly name: string;
+  /** Its version (semver, `0.0.0` when not given): a replica runs one version of each plugin at a time. */
+  readonly version?: string;
+  /**
+   * Plugins it needs beside it on the replica, by name, with semver ranges (`{ "demo-world": "^1.2.0" }`):
+   * checked when plugins are composed and when one is swapped (plugins/compose.ts).
+   */
+  readonly dependencies?: { readonly [name: string]: string };
+  /**
+   * A version starts on a replica (before its zones: at the replica's start, and when it is swapped in).
+   * Throwing refuses it: at a swap the old version runs on.
+   */
+  start?(cluster: Cluster): Promise<void>;
   /** The classes it is written against; the replica refuses to start if they are not the cluster's. */
   readonly schema: { readonly file: DcFile };
   /** Ticks per second of every zone (10 by default). */

@@ -32,6 +32,8 @@ import { type InstanceOutput, Instances } from "./instances.ts";
 import type { ZoneJournal } from "./journal.ts";
 import { Placement, zoneKey } from "./placement.ts";
 import type { ArrivingClient, Cluster, ZonePlugin, ZoneSpec } from "./plugin.ts";
+import type { PluginSet } from "./plugins/compose.ts";
+import { encodeSwitch, readSwitch, switchGroups } from "./plugins/switch-entry.ts";
 import type { ZoneChannels } from "./zone-channels.ts";
 import type { ZoneLeases } from "./zone-leases.ts";
 import {
@@ -63,6 +65,11 @@ export interface ReplicaDeps {
   readonly leases: ZoneLeases;
   readonly channels: ZoneChannels;
   readonly plugin: ZonePlugin;
+  /**
+   * The plugins behind `plugin` and every version loaded (plugins/compose.ts): zones name their code by
+   * version, a snapshot's version resumes it, and switches in the journal hand it to another.
+   */
+  readonly versions?: PluginSet;
   readonly dc: DcFile;
   readonly redisPrefix: string;
   readonly snapshotEveryMs: number;
@@ -96,7 +103,8 @@ export class Replica {
   /** What to undo when the replica stops. */
   private readonly stops: (() => void)[] = [];
   private stopped = false;
-  private readonly cluster: Cluster;
+  /** What plugins may do outside any zone (their `start`, `zones`, `clientArrived`). */
+  readonly cluster: Cluster;
   /** The plugin's awaitable requests (`Cluster.request`), answered on this replica's own channel. */
   private readonly calls: AwaitedCalls;
   /** The zones' field updates, held until a state server acknowledges them, in order (one batch in flight). */
@@ -143,6 +151,7 @@ export class Replica {
       );
     }
     this.hearOwnChannel(); // before `zones`, which may make requests
+    await plugin.start?.(this.cluster);
     this.specs = [...(await plugin.zones(this.cluster))];
     for (const spec of this.specs) {
       if (plugin.kinds[spec.kind] === undefined) {
@@ -277,11 +286,15 @@ export class Replica {
       const channel = this.deps.channels.cached(spec.parent, spec.zone);
       const saved = await journal.loadSnapshot({ parentId: spec.parent, zoneId: spec.zone });
       const snapshot = saved ? (decodeEnvelope(saved.state) as ZoneSnapshot) : undefined;
+      const code = this.codeToResume(spec, snapshot?.code);
       const runtime = new ZoneRuntime({
         spec,
         channel,
         dc: plugin.schema.file, // the same classes as DC_FILES (checked at start), as the plugin's handles know them
-        hooks: plugin.kinds[spec.kind]!,
+        hooks:
+          (code === undefined ? undefined : this.deps.versions?.hooksOf(code, spec.kind)) ??
+          plugin.kinds[spec.kind]!,
+        ...(code === undefined ? {} : { code }),
         templates: plugin.instances,
         channelOf: (zone) => this.deps.channels.cached(spec.parent, zone),
         log: {
@@ -310,6 +323,11 @@ export class Replica {
           try {
             message = parseMessage(messages.zoneChannelMessage, entry.data);
           } catch {
+            const change = readSwitch(entry.data, channel);
+            if (change !== undefined) {
+              const hooks = this.deps.versions?.hooksOf(change.to, spec.kind);
+              runtime.receiveSwitch({ seq: entry.seq, to: change.to, hooks });
+            }
             return; // not for zone logic (or from a newer version): skipped, as the journal keeps it
           }
           this.counts.inputs += 1;
@@ -322,6 +340,13 @@ export class Replica {
         return;
       }
       this.running.set(key, zone);
+      // resumed under an older version than runs here now: handed to the current one (journaled)
+      const current = this.deps.versions?.codeOf(spec.kind);
+      if (current !== undefined && runtime.code !== current) {
+        await this.appendSwitches([zone], current).catch((error: unknown) =>
+          log.warn({ err: error, zone: key }, "the zone's switch to the current code was not journaled"),
+        );
+      }
       if (snapshot) this.counts.resumed += 1;
       else this.counts.fresh += 1;
       log.info(
@@ -334,6 +359,112 @@ export class Replica {
     } finally {
       this.starting.delete(key);
     }
+  }
+
+  // ---- plugin versions (plugins/hot-swap.ts) ------------------------------------------------------
+
+  /** The code a zone resumes with: its snapshot's, if loaded here, else the current code of its kind. */
+  private codeToResume(spec: ZoneSpec, saved: string | undefined): string | undefined {
+    const versions = this.deps.versions;
+    if (versions === undefined) return undefined;
+    if (saved !== undefined && versions.has(saved)) return saved;
+    if (saved !== undefined) {
+      this.deps.log.warn(
+        { zone: zoneKey(spec.parent, spec.zone), snapshotCode: saved },
+        "the zone's snapshot is of a version not loaded here; it resumes under the current one",
+      );
+    }
+    return versions.codeOf(spec.kind);
+  }
+
+  /** A running zone's snapshot as it would be stored now (for tests and operators). */
+  snapshotOf(key: string): ZoneSnapshot | undefined {
+    return this.running.get(key)?.runtime.snapshot();
+  }
+
+  /** The kind of a running zone. */
+  kindOf(key: string): string | undefined {
+    return this.running.get(key)?.spec.kind;
+  }
+
+  /** The code each running zone runs (`parent.zone` → `name@version`). */
+  codes(): Record<string, string | undefined> {
+    return Object.fromEntries([...this.running].map(([key, zone]) => [key, zone.runtime.code]));
+  }
+
+  /**
+   * Tries handing the running zones of `kinds` to the code `to` (a loaded version): each one's `migrate`
+   * runs on a copy of its state, between two ticks, one zone at a time (the ticks go on in between); the
+   * first that throws is named in the error. Changes nothing; returns how long each zone's took (ms).
+   */
+  async trySwitch(kinds: ReadonlySet<string>, to: string): Promise<Map<string, number>> {
+    const versions = this.deps.versions;
+    if (versions === undefined) throw new Error("this replica runs no plugin set: it cannot switch code");
+    const costs = new Map<string, number>();
+    for (const zone of this.zonesToSwitch(kinds, to)) {
+      const hooks = versions.hooksOf(to, zone.spec.kind);
+      if (hooks === undefined)
+        throw new Error(`${to} has no zone kind ${zone.spec.kind} (zone ${zone.key} runs it)`);
+      const started = performance.now();
+      const problem = zone.runtime.trySwitch(hooks);
+      costs.set(zone.key, performance.now() - started);
+      if (problem !== undefined) {
+        throw new Error(`zone ${zone.key} cannot be handed to ${to}: its migrate threw: ${problem.message}`, {
+          cause: problem,
+        });
+      }
+      await new Promise((resolve) => setImmediate(resolve)); // a tick due meanwhile runs now
+    }
+    return costs;
+  }
+
+  /**
+   * Hands the running zones of `kinds` not running `to` yet to it: a switch entry appended to each one's
+   * journal, which the zone applies when its tick reaches it. With the migrations' costs (`trySwitch`),
+   * the entries go in groups that fit half a tick's time together, a tick apart, so that no tick migrates
+   * every zone at once. Returns the zones.
+   */
+  async switchCode(
+    kinds: ReadonlySet<string>,
+    to: string,
+    costs: ReadonlyMap<string, number> = new Map(),
+  ): Promise<string[]> {
+    const zones = this.zonesToSwitch(kinds, to);
+    const tickMs = MS_PER_SECOND / (this.deps.plugin.tickHz ?? DEFAULT_TICK_HZ);
+    const groups = switchGroups(
+      zones.map((zone) => [zone.key, costs.get(zone.key) ?? 0] as const),
+      tickMs / 2,
+    );
+    for (const [index, group] of groups.entries()) {
+      if (index > 0) await new Promise((resolve) => setTimeout(resolve, tickMs));
+      await this.appendSwitches(
+        zones.filter((zone) => group.includes(zone.key) && this.running.get(zone.key) === zone),
+        to,
+      );
+    }
+    return zones.map((zone) => zone.key);
+  }
+
+  private zonesToSwitch(kinds: ReadonlySet<string>, to: string): RunningZone[] {
+    return [...this.running.values()].filter((zone) => kinds.has(zone.spec.kind) && zone.runtime.code !== to);
+  }
+
+  private async appendSwitches(zones: readonly RunningZone[], to: string): Promise<void> {
+    const at = Date.now();
+    await Promise.all(
+      zones.map((zone) =>
+        this.deps.journal.append(
+          zone.runtime.channel,
+          encodeSwitch({
+            sender: zone.runtime.channel,
+            plugin: to.slice(0, to.lastIndexOf("@")),
+            from: zone.runtime.code ?? to,
+            to,
+            at,
+          }),
+        ),
+      ),
+    );
   }
 
   /** Starts a zone whose lease was held by another, if it is still this replica's to run. */

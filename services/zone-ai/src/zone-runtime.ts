@@ -96,6 +96,20 @@ export interface ZoneSnapshot {
   readonly marks: Record<number, [number, number]>;
   /** Calls waiting for replies, and the replies given lately (requests.ts). */
   readonly requests?: RequestsSnapshot;
+  /** The code the state is of (`name@version`, plugins/compose.ts), when the replica names it. */
+  readonly code?: string;
+}
+
+/**
+ * A switch of a zone's code at a place in its journal (a hot swap, plugins/hot-swap.ts): inputs before
+ * `seq` are applied by the old code, those after by the new one (its hooks: undefined when this replica
+ * has not loaded that version, and the zone runs on with its code).
+ */
+export interface CodeSwitch {
+  readonly seq: number;
+  /** The new code, `name@version`. */
+  readonly to: string;
+  readonly hooks: ZoneHooks<unknown> | undefined;
 }
 
 interface Timer {
@@ -116,6 +130,8 @@ export interface ZoneRuntimeOptions {
   readonly log: Zone["log"];
   /** The plugin's instance templates (`zone.openInstance`). */
   readonly templates?: ZonePlugin["instances"];
+  /** The code `hooks` are of (`name@version`), kept in the snapshot: a replay starts with the same code. */
+  readonly code?: string;
 }
 
 /** Spawned objects below this many ids left ask for a new block (see `idsLow`). */
@@ -145,32 +161,111 @@ export class ZoneRuntime {
   private now = 0;
   private readonly objects = new Map<number, LiveObject>();
   private readonly nearby = new Map<number, LiveObject>();
-  private readonly handlers = new Map<string, FieldHandler<unknown>[]>();
-  private readonly notifier: ZoneNotifier<unknown>;
+  private handlers = new Map<string, FieldHandler<unknown>[]>();
+  private notifier: ZoneNotifier<unknown>;
+  /** The kind's hooks of the code running the zone; replaced by a code switch. */
+  private hooks: ZoneHooks<unknown>;
+  private codeLabel: string | undefined;
+  /** Code switches read from the journal, applied at their place among the inputs at the next tick. */
+  private switches: CodeSwitch[] = [];
   private readonly zone: Zone;
-  private readonly requests: ZoneRequests;
+  private requests: ZoneRequests;
 
   constructor(private readonly options: ZoneRuntimeOptions) {
     this.spec = options.spec;
     this.channel = options.channel;
     this.rng = seedOf(options.spec);
-    for (const handler of options.hooks.fields ?? []) {
+    this.hooks = options.hooks;
+    this.codeLabel = options.code;
+    this.zone = this.makeZone();
+    this.notifier = new ZoneNotifier(undefined, undefined);
+    this.requests = this.useHooks(options.hooks);
+  }
+
+  /** The code running the zone (`name@version`), if the replica names it. */
+  get code(): string | undefined {
+    return this.codeLabel;
+  }
+
+  /** Takes a kind's hooks: its field handlers, notifications and request handlers. */
+  private useHooks(hooks: ZoneHooks<unknown>): ZoneRequests {
+    this.hooks = hooks;
+    this.handlers = new Map();
+    for (const handler of hooks.fields ?? []) {
       const key = `${handler.dclass.name}.${handler.fieldName}`;
       const list = this.handlers.get(key) ?? [];
       list.push(handler);
       this.handlers.set(key, list);
     }
-    this.notifier = new ZoneNotifier(options.hooks.notifications, options.hooks.clean);
-    this.zone = this.makeZone();
-    this.requests = new ZoneRequests({
-      dc: options.dc,
-      hooks: options.hooks,
+    this.notifier = new ZoneNotifier(hooks.notifications, hooks.clean);
+    const requests = new ZoneRequests({
+      dc: this.options.dc,
+      hooks,
       zone: this.zone,
       state: () => this.state,
       object: (doId) => this.objects.get(doId),
       output: (output) => this.push(output),
       lineage,
     });
+    this.requests = requests;
+    return requests;
+  }
+
+  /**
+   * Whether the zone could be handed to `hooks` now: runs their `migrate` on a copy of the state and
+   * returns what it threw (undefined when it would go). Changes nothing.
+   */
+  trySwitch(hooks: ZoneHooks<unknown>): Error | undefined {
+    if (hooks.migrate === undefined) return undefined;
+    try {
+      hooks.migrate(this.portableState(), this.codeLabel ?? "");
+      return undefined;
+    } catch (error) {
+      return error instanceof Error ? error : new Error(String(error));
+    }
+  }
+
+  /** A code switch read from the journal (one at or before the last applied sequence is ignored). */
+  receiveSwitch(entry: CodeSwitch): void {
+    if (entry.seq > this.lastSeq) this.switches.push(entry);
+  }
+
+  /** The state as plain data, copied: what a new version's `migrate` is given. */
+  private portableState(): unknown {
+    return structuredClone(this.hooks.save?.(this.state) ?? this.state);
+  }
+
+  /** Hands the zone to the switch's code: its state migrated, its hooks taken (or, if it cannot, kept). */
+  private applySwitch(entry: CodeSwitch): void {
+    this.lastSeq = Math.max(this.lastSeq, entry.seq);
+    if (entry.to === this.codeLabel) return;
+    const { hooks } = entry;
+    if (hooks === undefined) {
+      this.options.log.warn("code switch skipped: this replica has not loaded the version", {
+        from: this.codeLabel,
+        to: entry.to,
+      });
+      return;
+    }
+    let state = this.state;
+    if (hooks.migrate !== undefined) {
+      try {
+        state = hooks.migrate(this.portableState(), this.codeLabel ?? "");
+      } catch (error) {
+        // the same on every replay: the old code runs on, deterministically
+        this.options.log.warn("code switch refused by the new version's migrate; the old code runs on", {
+          from: this.codeLabel,
+          to: entry.to,
+          error: (error as Error).message,
+        });
+        return;
+      }
+    }
+    this.flushEdits();
+    const saved = this.requests.snapshot();
+    this.useHooks(hooks).restore(saved);
+    this.state = state;
+    this.codeLabel = entry.to;
   }
 
   /** The journal sequence of the last input applied. */
@@ -204,12 +299,12 @@ export class ZoneRuntime {
     this.now = now;
     for (const data of objects) this.objects.set(data.doId, this.live(data));
     if (snapshot === undefined) {
-      this.state = this.options.hooks.init(this.zone);
+      this.state = this.hooks.init(this.zone);
       for (const object of this.objects.values()) {
-        this.options.hooks.enter?.(this.zone, this.state, object);
+        this.hooks.enter?.(this.zone, this.state, object);
         this.notifier.notify("created", this.zone, this.state, object);
       }
-      this.options.hooks.start?.(this.zone, this.state);
+      this.hooks.start?.(this.zone, this.state);
     } else {
       this.state = snapshot.state;
       this.rng = snapshot.rng;
@@ -268,34 +363,49 @@ export class ZoneRuntime {
 
   /** Applies the inputs received since the last tick in canonical order, fires due timers, ticks. */
   tick(now: number): ZoneOutput[] {
+    let pending = this.pending;
+    this.pending = [];
+    // a code switch is a barrier: the inputs before it (by journal sequence) are the old code's
+    const switches = this.switches.sort((a, b) => a.seq - b.seq);
+    this.switches = [];
+    for (const entry of switches) {
+      this.applyInputs(pending.filter((input) => input.seq < entry.seq));
+      pending = pending.filter((input) => input.seq > entry.seq);
+      this.applySwitch(entry);
+    }
+    this.applyInputs(pending);
+    this.now = now;
+    this.fireTimers(now);
+    this.requests.expire(now);
+    const dt = this.lastTick === undefined ? 0 : now - this.lastTick;
+    this.lastTick = now;
+    this.hooks.tick?.(this.zone, this.state, dt);
+    return this.takeOutputs();
+  }
+
+  /** Applies inputs in canonical order. */
+  private applyInputs(pending: readonly ZoneInput[]): void {
     const inputs = canonicalOrder(
-      this.pending.map((input) => ({
+      pending.map((input) => ({
         input,
         time: input.time,
         source: input.message.sender,
         sequence: input.seq,
       })),
     );
-    this.pending = [];
     for (const { input } of inputs) {
       this.now = input.time;
       this.lastSeq = Math.max(this.lastSeq, input.seq);
       this.eventIndex = 0;
       this.apply(input);
     }
-    this.now = now;
-    this.fireTimers(now);
-    this.requests.expire(now);
-    const dt = this.lastTick === undefined ? 0 : now - this.lastTick;
-    this.lastTick = now;
-    this.options.hooks.tick?.(this.zone, this.state, dt);
-    return this.takeOutputs();
   }
 
   snapshot(): ZoneSnapshot {
     return {
+      ...(this.codeLabel === undefined ? {} : { code: this.codeLabel }),
       seq: this.lastSeq,
-      state: this.options.hooks.save?.(this.state) ?? this.state,
+      state: this.hooks.save?.(this.state) ?? this.state,
       rng: this.rng,
       timers: [...this.timers],
       ids: { ...this.ids },
@@ -309,7 +419,7 @@ export class ZoneRuntime {
   private apply(input: ZoneInput): void {
     this.flushEdits();
     const message = input.message;
-    const hooks = this.options.hooks;
+    const hooks = this.hooks;
     switch (message.kind) {
       case "enter-ai": {
         const data = snapshotData(message.object);
@@ -389,7 +499,7 @@ export class ZoneRuntime {
     const object = this.objects.get(doId);
     if (object === undefined) return;
     this.objects.delete(doId);
-    this.options.hooks.leave?.(this.zone, this.state, object);
+    this.hooks.leave?.(this.zone, this.state, object);
     this.notifier.notify(why, this.zone, this.state, object);
   }
 
@@ -399,7 +509,7 @@ export class ZoneRuntime {
       .sort((a, b) => a.at - b.at || a.order - b.order);
     if (due.length === 0) return;
     this.timers = this.timers.filter((timer) => timer.at > now);
-    for (const timer of due) this.options.hooks.timer?.(this.zone, this.state, timer.name, timer.data);
+    for (const timer of due) this.hooks.timer?.(this.zone, this.state, timer.name, timer.data);
   }
 
   // ---- outputs -------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@
  *   pnpm overworld plugin trust add|retire|revoke FILE KEY     keep a cluster's trust list of main keys
  *   pnpm overworld plugin push ... --to A,B | --tag T | --all  push a plugin set to clusters (plugin-push.ts)
  *   pnpm overworld plugin sets --main URL --token FILE         per cluster: assigned, running, refused
+ *   pnpm overworld plugin swap --module PATH | --package DIR   swap a plugin's version on every zone-AI replica, live
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
@@ -30,6 +31,7 @@ import {
 } from "@overworld/manifest";
 import { parseCommand } from "../command-args.ts";
 import { listOf, pushSet, showSets } from "./plugin-push.ts";
+import { swapOnReplicas } from "./plugin-swap.ts";
 
 const USAGE = `usage: pnpm overworld plugin <verb> ...
 
@@ -56,6 +58,11 @@ const USAGE = `usage: pnpm overworld plugin <verb> ...
                                     of a tag, or to all; each fetches and verifies it, runs it, and tells its
                                     connected clients their client plugins
   sets --main URL --token FILE      per cluster: the set assigned, the set it runs, and what it refused
+  swap --module PATH | --package DIR
+                                    swap a running plugin's version on every zone-AI replica of the cluster,
+                                    live (a package is verified against each replica's PLUGIN_TRUST); joins
+                                    as an operator with the cluster's environment: NATS_URL, NATS_CREDS (the
+                                    admin role's), DC_FILES, CLUSTER_VERSION, SUBJECT_ROOT
 `;
 
 class UsageError extends Error {}
@@ -74,6 +81,8 @@ const OPTIONS = {
   to: { type: "string" },
   tag: { type: "string" },
   all: { type: "boolean" },
+  module: { type: "string" },
+  package: { type: "string" },
 } as const;
 
 export async function runPluginCommand(argv: readonly string[]): Promise<number> {
@@ -117,6 +126,10 @@ export async function runPluginCommand(argv: readonly string[]): Promise<number>
       case "sets":
         none(rest, "plugin sets");
         return await showSets(required(values.main, "--main URL"), required(values.token, "--token FILE"));
+      case "swap":
+        if (rest.length > 0 || (values.module === undefined) === (values.package === undefined))
+          throw new UsageError("swap takes exactly one of --module PATH and --package DIR");
+        return await swapOnReplicas({ module: values.module, package: values.package });
       default:
         throw new UsageError(verb === undefined ? "a verb is needed" : `unknown verb '${verb}'`);
     }

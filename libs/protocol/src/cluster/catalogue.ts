@@ -12,7 +12,7 @@
  * received), so it cannot publish into inboxes at will.
  */
 import { EVENT_STREAM, type Identity, type ServiceName, subjects } from "./channels.ts";
-import type { CLIENT_AGENT_OPS, DB_OPS, DirectorOp, STATE_SERVER_OPS } from "./messages.ts";
+import type { CLIENT_AGENT_OPS, DB_OPS, DirectorOp, STATE_SERVER_OPS, ZONE_AI_OPS } from "./messages.ts";
 import { ROLES, type Role } from "./roles.ts";
 
 /** Every role that joins through the director (all but the director itself). */
@@ -95,12 +95,22 @@ export const CLIENT_AGENT_SERVICE: ServiceRule<keyof typeof CLIENT_AGENT_OPS> = 
   operations: { sessions: READERS, plugins: ["link", ...OPERATORS] },
 };
 
+/**
+ * What every zone-AI replica answers operators (each hears every request: no queue group): a plugin
+ * version swap, which only operators may ask.
+ */
+export const ZONE_AI_SERVICE: ServiceRule<keyof typeof ZONE_AI_OPS> = {
+  servedBy: "zone-ai",
+  operations: { "plugin-swap": OPERATORS },
+};
+
 export const SERVICES: { readonly [S in ServiceName]: ServiceRule<string> } = {
   md: DIRECTOR_SERVICE,
   ss: STATE_SERVICE,
   db: DB_SERVICE,
   game: GAME_SERVICE,
   ca: CLIENT_AGENT_SERVICE,
+  zai: ZONE_AI_SERVICE,
 };
 
 /** A subject that carries no sender: who may publish on it and who may subscribe to it. */

@@ -40,9 +40,10 @@ const ROOT_TOKEN = /^[A-Za-z0-9_-]+$/;
 
 /**
  * md: message director, ss: state server, db: db fields, game: game logic (zone AI) that serves clients,
- * ca: the client agents, asked all at once (each answers for its own clients).
+ * ca: the client agents, asked all at once (each answers for its own clients), zai: the zone-AI replicas,
+ * asked all at once by operators (a plugin version swap).
  */
-export type ServiceName = "md" | "ss" | "db" | "game" | "ca";
+export type ServiceName = "md" | "ss" | "db" | "game" | "ca" | "zai";
 
 export function isId(value: unknown): value is number {
   return typeof value === "number" && Number.isInteger(value) && value > 0 && value <= MAX_ID;

@@ -707,6 +707,39 @@ export const CLIENT_AGENT_OPS = {
   plugins: operation(clientPlugins, clientPluginsReply),
 } as const;
 
+// ---- zone-AI replicas: asked all at once by operators --------------------------------------------------
+
+/**
+ * Swap a running plugin's version on every zone-AI replica (services/zone-ai/src/plugins/hot-swap.ts):
+ * the new version from a module path or a plugin package directory on the replicas' machines (a package is
+ * verified against the replica's trust list of main keys, PLUGIN_TRUST, before it is loaded).
+ */
+export const pluginSwap = z.union([
+  z.strictObject({ module: z.string().min(1).max(4096) }),
+  z.strictObject({ package: z.string().min(1).max(4096) }),
+]);
+export type PluginSwap = z.infer<typeof pluginSwap>;
+/** One replica's answer: what it swapped, or why it refused (its old version running on). */
+export const pluginSwapReply = z.object({
+  ok: z.literal(true),
+  /** The replica's participant channel. */
+  replica: id,
+  swapped: z.boolean(),
+  plugin: z.string().optional(),
+  from: z.string().optional(),
+  to: z.string().optional(),
+  /** The zones handed to the new version (`parent.zone`). */
+  zones: z.array(z.string()),
+  /** Why it refused, naming what is wrong. */
+  error: z.string().optional(),
+});
+export type PluginSwapReply = z.infer<typeof pluginSwapReply>;
+
+/** What every zone-AI replica answers: `service("zai", op, from)`. */
+export const ZONE_AI_OPS = {
+  "plugin-swap": operation(pluginSwap, pluginSwapReply),
+} as const;
+
 /** Every service's operations, by service name. */
 export const SERVICE_OPERATIONS = {
   md: DIRECTOR_OPS,
@@ -714,6 +747,7 @@ export const SERVICE_OPERATIONS = {
   db: DB_OPS,
   game: GAME_OPS,
   ca: CLIENT_AGENT_OPS,
+  zai: ZONE_AI_OPS,
 } as const;
 export type OperatedService = keyof typeof SERVICE_OPERATIONS;
 export type OperationName<S extends OperatedService> = keyof (typeof SERVICE_OPERATIONS)[S] & string;
