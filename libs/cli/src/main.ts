@@ -26,6 +26,8 @@ commands:
   admin key|grant    make an API key for the admin REST API, or give a player the admin or moderator role
   plugin pack|sign|verify|publish|key|trust
                      plugin packages: make a manifest, sign it with main's key, check it, publish it, keep a trust list (--help)
+  assets pack|sign|verify|publish
+                     asset packages (content chunked for clients to swarm): make, sign, check, publish (--help)
 `;
 
 async function main(argv: readonly string[]): Promise<number> {
