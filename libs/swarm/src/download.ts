@@ -5,7 +5,9 @@
  * returns, the same code in the simulator (sim/) and on the network.
  *
  * - Rarest first (picker.ts) across the have-sets of the peers; peers asked closest first (proximity.ts),
- *   then by score (scoring.ts), each within its request window (pipeline.ts).
+ *   then by score (scoring.ts), each within its request window (pipeline.ts). Peers of the same or a
+ *   neighbouring zone cell form a sub-network: a farther peer is asked for a chunk only when no nearer
+ *   one has it (the endgame asks anyone).
  * - The server (a peer marked `server`) is asked only for chunks no usable peer has, and directly for a
  *   chunk that failed from a peer (`directAfterFailures`); when it answers "ask-peers" (seed-policy.ts), the
  *   chunk is not asked of it again for `serverRetryMs`.
@@ -20,7 +22,7 @@ import type { Clock } from "./clock.ts";
 import { PiecePicker } from "./picker.ts";
 import { DEFAULT_LIMITS, type PeerId, type PipelineLimits, RequestPipeline } from "./pipeline.ts";
 import { type Progress, RateMeter } from "./progress.ts";
-import { type Proximity, proximityRank } from "./proximity.ts";
+import { type Proximity, proximityGroup, proximityRank } from "./proximity.ts";
 import type { Random } from "./random.ts";
 import { chunkVerifies } from "./resume.ts";
 import { DEFAULT_SCORING, PeerScores, type ScoringOptions } from "./scoring.ts";
@@ -94,6 +96,8 @@ export class Download {
   readonly #busyUntil = new Map<PeerId, number>();
   readonly #busyBackoffMs: number;
   readonly #rate = new RateMeter();
+  /** peer -> bytes of verified chunks it gave */
+  readonly #sources = new Map<PeerId, number>();
   #bytesDone = 0;
   #fromPeers = 0;
   #fromServer = 0;
@@ -188,15 +192,27 @@ export class Download {
     const capacity_ = (peer: Peer) =>
       (this.#busyUntil.get(peer.id) ?? 0) > now ? 0 : this.pipeline.capacity(peer.id);
     const order = this.#askOrder();
+    // sub-networks by proximity: a peer is asked for a chunk only if no nearer group has it
+    const nearest = new Uint8Array(this.have.size).fill(2);
+    const groups = new Map<PeerId, number>();
+    for (const peer of order) {
+      const group = proximityGroup(this.#proximity, peer.proximity);
+      groups.set(peer.id, group);
+      if (group === 2) continue;
+      for (const index of peer.has)
+        if (!peer.failed.has(index) && group < nearest[index]!) nearest[index] = group;
+    }
     for (const peer of order) {
       let room = capacity_(peer);
+      const group = groups.get(peer.id)!;
       while (room-- > 0) {
         const chunk = this.#picker.pick(
           (index) =>
             missing(index) &&
             peer.has.has(index) &&
             this.pipeline.requests(index) === 0 &&
-            !peer.failed.has(index),
+            !peer.failed.has(index) &&
+            nearest[index]! >= group,
         );
         if (chunk < 0) break;
         ask(peer, chunk);
@@ -283,6 +299,7 @@ export class Download {
     }
     this.have.add(chunk);
     this.#bytesDone += size;
+    this.#sources.set(id, (this.#sources.get(id) ?? 0) + size);
     if (peer.server) this.#fromServer += size;
     else this.#fromPeers += size;
     this.#rate.record(size, this.#clock.now());
@@ -310,6 +327,11 @@ export class Download {
         this.#failures.set(chunk, (this.#failures.get(chunk) ?? 0) + 1);
       }
     }
+  }
+
+  /** Bytes of verified chunks each peer (and the server) gave. */
+  sources(): ReadonlyMap<PeerId, number> {
+    return this.#sources;
   }
 
   progress(): Progress {

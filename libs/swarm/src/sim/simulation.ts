@@ -66,6 +66,8 @@ export interface PeerResult {
   readonly wasted: number;
   readonly uploaded: number;
   readonly banned: readonly string[];
+  /** Bytes of verified chunks from each source (of its last download, after any comeback). */
+  readonly sources: ReadonlyMap<string, number>;
   /** Every chunk it asked for, in order, across restarts. */
   readonly asked: readonly number[];
   /** Each time it came back after leaving: what it held then, and where its requests from then on start. */
@@ -245,6 +247,7 @@ export function simulate(options: SimulationOptions): SimulationResult {
         wasted: progress?.wasted ?? 0,
         uploaded: node.uploadedBytes,
         banned: (node.finished ?? node.download)?.scores.bannedPeers() ?? [],
+        sources: (node.finished ?? node.download)?.sources() ?? new Map(),
         asked: node.asked,
         resumes: node.resumes,
       };
