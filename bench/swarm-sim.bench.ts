@@ -8,7 +8,7 @@
  *
  * Links: clients 20 Mbit/s up, 15 ms to the network; the seed 100 Mbit/s up, 5 ms. Chunks of 256 KiB.
  *
- *   pnpm bench:swarm-sim [--peers 20] [--size-mb 50] [--chunk-kib 256] [--real] [--seed 1] [--json FILE]
+ *   pnpm bench:swarm-sim [--peers 20] [--seeds 1] [--size-mb 50] [--chunk-kib 256] [--real] [--seed 1] [--json FILE]
  *
  * --real carries real bytes (random, each chunk's SHA-256 checked on arrival, every copy compared).
  */
@@ -27,13 +27,21 @@ const peers = option("peers", 20);
 const size = option("size-mb", 50) * 1024 * 1024;
 const chunkSize = option("chunk-kib", 256) * 1024;
 const seed = option("seed", 1);
+const seeds = option("seeds", 1);
 const real = args.includes("--real");
 const SERVER_UPLINK = 12_500_000;
 
 const asset: Pick<SimulationOptions, "assetBytes" | "bytes"> = real
   ? { bytes: new Uint8Array(randomBytes(size)) }
   : { assetBytes: size };
-const base: SimulationOptions = { peers, chunkSize, seed, serverLink: { uplink: SERVER_UPLINK }, ...asset };
+const base: SimulationOptions = {
+  peers,
+  seeds,
+  chunkSize,
+  seed,
+  serverLink: { uplink: SERVER_UPLINK },
+  ...asset,
+};
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const rows: Record<string, unknown>[] = [];
@@ -65,7 +73,7 @@ function run(name: string, options: SimulationOptions): SimulationResult {
 }
 
 console.log(
-  `swarm simulation: ${peers} clients, ${(size / 1024 / 1024).toFixed(0)} MiB in chunks of ${chunkSize / 1024} KiB, ${real ? "real bytes (SHA-256 checked)" : "virtual bytes"}, seed ${seed}`,
+  `swarm simulation: ${peers} clients, ${seeds} seed(s), ${(size / 1024 / 1024).toFixed(0)} MiB in chunks of ${chunkSize / 1024} KiB, ${real ? "real bytes (SHA-256 checked)" : "virtual bytes"}, seed ${seed}`,
 );
 const calm = run("swarm, no loss", base);
 run("swarm, 5% loss, 30% of clients leave for 5 s", {
@@ -79,7 +87,7 @@ run("swarm + game packets, no congestion control", {
   congestion: "none",
   gameTraffic: { bytes: 120, everyMs: 50 },
 });
-const serverAloneMs = ((peers * size) / SERVER_UPLINK) * 1000;
+const serverAloneMs = ((peers * size) / (seeds * SERVER_UPLINK)) * 1000;
 console.log(
   JSON.stringify({
     scenario: "server alone (every client from the seed, its uplink the limit)",

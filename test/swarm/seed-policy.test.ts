@@ -49,6 +49,25 @@ describe("the seed policy", () => {
     const fromPeers = result.peers.reduce((sum, peer) => sum + peer.fromPeers, 0);
     expect(fromPeers).toBeGreaterThan(15 * result.assetBytes);
   });
+
+  it("holds across several seeds of one cluster sharing one view", () => {
+    const result = simulate({
+      peers: 12,
+      seeds: 3,
+      assetBytes: 4 * 1024 * 1024,
+      chunkSize: 64 * 1024,
+      seed: 8,
+    });
+    expect(result.allFinished).toBe(true);
+    expect(result.seedRatio).toBeLessThanOrEqual(1.5);
+    const bySeed = new Map<string, number>();
+    for (const peer of result.peers) {
+      for (const [source, bytes] of peer.sources) {
+        if (source.startsWith("seed")) bySeed.set(source, (bySeed.get(source) ?? 0) + bytes);
+      }
+    }
+    expect([...bySeed.keys()].sort()).toEqual(["seed", "seed-1", "seed-2"]);
+  });
 });
 
 describe("proximity", () => {

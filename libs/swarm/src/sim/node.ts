@@ -8,19 +8,14 @@
  *   refuse(chunk, "ask-peers" | "not-held" | "busy")
  */
 import { ChunkSet, type ChunkTable } from "../chunks.ts";
+import type { Clock } from "../clock.ts";
 import { Download, type Payload } from "../download.ts";
 import { DEFAULT_LEDBAT, LedbatController } from "../ledbat.ts";
 import type { PipelineLimits } from "../pipeline.ts";
 import type { Proximity } from "../proximity.ts";
 import type { Random } from "../random.ts";
 import { chunkVerifies } from "../resume.ts";
-import {
-  DEFAULT_SEED_POLICY,
-  SeedPolicy as Policy,
-  type SeedPolicy,
-  type SeedPolicyOptions,
-  type SwarmView,
-} from "../seed-policy.ts";
+import { DEFAULT_SEED_POLICY, SeedPolicy, type SeedPolicyOptions, type SwarmView } from "../seed-policy.ts";
 import type { EventLoop } from "./events.ts";
 import type { Network, Uplink } from "./network.ts";
 
@@ -38,7 +33,28 @@ export interface NodeOptions {
   /** Requests an uploader queues before it answers "busy". */
   readonly uploadQueue: number;
   readonly limits?: Partial<PipelineLimits>;
-  readonly seedPolicy?: Partial<SeedPolicyOptions>;
+}
+
+/**
+ * The cluster's side, shared by all its seeds: one view of the swarm (whom each peer was introduced to,
+ * what each announced) and one policy, as the client agents would share them.
+ */
+export class ClusterView {
+  readonly known = new Map<string, ChunkSet>();
+  readonly policy: SeedPolicy;
+
+  constructor(
+    nodes: ReadonlyMap<string, SimNode>,
+    chunkCount: number,
+    clock: Clock,
+    options?: Partial<SeedPolicyOptions>,
+  ) {
+    const view: SwarmView = {
+      neighbours: (peer) => nodes.get(peer)?.neighbours ?? [],
+      has: (peer, chunk) => this.known.get(peer)?.has(chunk) ?? false,
+    };
+    this.policy = new SeedPolicy(view, chunkCount, clock, { ...DEFAULT_SEED_POLICY, ...options });
+  }
 }
 
 export interface Shared {
@@ -48,6 +64,7 @@ export interface Shared {
   /** The asset's real bytes, when the simulation carries them. */
   readonly bytes: Uint8Array | undefined;
   readonly nodes: Map<string, SimNode>;
+  readonly cluster: ClusterView;
   /** How long until neighbours notice a node went away, ms. */
   readonly detectMs: number;
   /** A game packet's queueing delay (above the path's own), ms. */
@@ -78,8 +95,8 @@ export class SimNode {
   readonly #ledbat: LedbatController | undefined;
   /** from:chunk -> bytes of it arrived */
   readonly #arriving = new Map<string, number>();
-  /** What the seed knows of each peer's chunks. */
-  readonly #known = new Map<string, ChunkSet>();
+  /** What the seeds know of each peer's chunks (one view for all the cluster's seeds). */
+  readonly #known: Map<string, ChunkSet>;
   readonly #policy: SeedPolicy | undefined;
   readonly #random: Random;
   #ticking = false;
@@ -116,13 +133,11 @@ export class SimNode {
         initialWindow: 4 * options.segmentBytes,
       });
     }
-    // the seed's view: whom the cluster introduced each peer to, and what each announced to the seed
-    const view: SwarmView = {
-      neighbours: (peer) => shared.nodes.get(peer)?.neighbours ?? [],
-      has: (peer, chunk) => this.#known.get(peer)?.has(chunk) ?? false,
-    };
     if (options.server) {
-      this.#policy = new Policy(view, size, shared.loop, { ...DEFAULT_SEED_POLICY, ...options.seedPolicy });
+      this.#known = shared.cluster.known;
+      this.#policy = shared.cluster.policy;
+    } else {
+      this.#known = new Map();
     }
   }
 
@@ -318,7 +333,9 @@ export class SimNode {
     const verdict = download.received(from, chunk, payload);
     if (verdict === "corrupt" && download.scores.banned(from)) {
       // tell the cluster, whose seed then counts nothing of the banned peer's for this one
-      this.#control("seed", (node) => node.onBanned(this.id, from));
+      for (const id of this.neighbours) {
+        if (this.shared.nodes.get(id)?.server) this.#control(id, (node) => node.onBanned(this.id, from));
+      }
     }
     if (verdict !== "verified") {
       this.pump();

@@ -13,7 +13,7 @@ import { Random } from "../random.ts";
 import type { SeedPolicyOptions } from "../seed-policy.ts";
 import { EventLoop } from "./events.ts";
 import { type LinkOptions, Network } from "./network.ts";
-import { SimNode } from "./node.ts";
+import { ClusterView, SimNode } from "./node.ts";
 
 export interface Departure {
   /** The peer's number, 0 to peers - 1. */
@@ -32,6 +32,8 @@ export interface SimulationOptions {
   readonly bytes?: Uint8Array;
   readonly chunkSize: number;
   readonly seed?: number;
+  /** The cluster's seeds (one view and one policy for all), each with `serverLink`. */
+  readonly seeds?: number;
   readonly peerLink?: Partial<LinkOptions>;
   readonly serverLink?: Partial<LinkOptions>;
   /** Loss rate of every link (overrides theirs). */
@@ -77,7 +79,7 @@ export interface PeerResult {
 export interface SimulationResult {
   readonly assetBytes: number;
   readonly chunks: number;
-  /** Bytes the seed sent (retransmissions included), and as a multiple of the asset. */
+  /** Bytes the seeds sent together (retransmissions included), and as a multiple of the asset. */
   readonly seedUploaded: number;
   readonly seedRatio: number;
   readonly peers: readonly PeerResult[];
@@ -130,6 +132,7 @@ export function simulate(options: SimulationOptions): SimulationResult {
   const network = new Network(loop, random.fork());
   const table = tableOf(options);
   const nodes = new Map<string, SimNode>();
+  const cluster = new ClusterView(nodes, table.chunks.length, loop, options.seedPolicy);
   const gameDelays: number[] = [];
   const shared = {
     loop,
@@ -137,6 +140,7 @@ export function simulate(options: SimulationOptions): SimulationResult {
     table,
     bytes: options.bytes,
     nodes,
+    cluster,
     detectMs: options.detectMs ?? 1000,
     onGamePacket: (delay: number) => gameDelays.push(delay),
   };
@@ -148,18 +152,14 @@ export function simulate(options: SimulationOptions): SimulationResult {
     ...(options.limits !== undefined ? { limits: options.limits } : {}),
   } as const;
 
-  network.add("seed", lossOf({ ...SERVER_LINK, ...options.serverLink }));
-  const seed = new SimNode(
-    {
-      id: "seed",
-      server: true,
-      ...common,
-      ...(options.seedPolicy ? { seedPolicy: options.seedPolicy } : {}),
-    },
-    shared,
-    random.fork(),
-  );
-  nodes.set("seed", seed);
+  const seeds: SimNode[] = [];
+  for (let index = 0; index < (options.seeds ?? 1); index++) {
+    const id = index === 0 ? "seed" : `seed-${index}`;
+    network.add(id, lossOf({ ...SERVER_LINK, ...options.serverLink }));
+    const seed = new SimNode({ id, server: true, ...common }, shared, random.fork());
+    nodes.set(id, seed);
+    seeds.push(seed);
+  }
   const corrupt = new Set(options.corrupt ?? []);
   const peers: SimNode[] = [];
   for (let index = 0; index < options.peers; index++) {
@@ -180,12 +180,12 @@ export function simulate(options: SimulationOptions): SimulationResult {
     nodes.set(id, node);
     peers.push(node);
   }
-  // the cluster introduces every client to the seed and to the other clients
+  // the cluster introduces every client to its seeds and to the other clients
   for (const node of peers) {
-    node.neighbours.add("seed");
+    for (const seed of seeds) node.neighbours.add(seed.id);
     for (const other of peers) if (other !== node) node.neighbours.add(other.id);
   }
-  seed.join(random.fork());
+  for (const seed of seeds) seed.join(random.fork());
   const spread = options.startSpreadMs ?? 1000;
   for (const node of peers) {
     const joinRandom = random.fork();
@@ -229,12 +229,13 @@ export function simulate(options: SimulationOptions): SimulationResult {
         Buffer.concat(table.chunks.map((chunk) => node.stored.get(chunk.index)!)).equals(whole),
       );
   }
+  const seedUploaded = seeds.reduce((sum, seed) => sum + seed.uploadedBytes, 0);
   const sortedGame = [...gameDelays].sort((a, b) => a - b);
   return {
     assetBytes: table.totalBytes,
     chunks: table.chunks.length,
-    seedUploaded: seed.uploadedBytes,
-    seedRatio: seed.uploadedBytes / table.totalBytes,
+    seedUploaded,
+    seedRatio: seedUploaded / table.totalBytes,
     peers: peers.map((node) => {
       const progress = (node.finished ?? node.download)?.progress();
       return {
