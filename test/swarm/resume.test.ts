@@ -65,6 +65,22 @@ describe("resume after an interruption", () => {
     );
   });
 
+  it("writes chunks in any order, at once, into the asset's files; refuses a path that leaves its folder", async () => {
+    const { bytes, table } = realAsset(9 * 1024 + 7, 1024);
+    const store = new FileChunkStore(join(root, "concurrent", "nested"), table);
+    await Promise.all(
+      [...table.chunks].reverse().map((chunk) => store.write(chunk, chunkBytes(bytes, table, chunk.index))),
+    );
+    expect(
+      Buffer.from(readFileSync(join(root, "concurrent", "nested", "asset.bin"))).equals(Buffer.from(bytes)),
+    ).toBe(true);
+    expect((await verifiedChunks(table, store)).complete).toBe(true);
+    const escaping = { ...table, chunks: [{ ...table.chunks[0]!, path: "../outside.bin" }] };
+    expect(() => new FileChunkStore(join(root, "x"), escaping)).toThrow(
+      "the asset's path '../outside.bin' would leave",
+    );
+  });
+
   it("in a swarm: a peer that leaves and comes back asks only for what it did not hold", () => {
     const { bytes } = realAsset(1024 * 1024, 16 * 1024);
     const calm = simulate({ peers: 6, bytes, chunkSize: 16 * 1024, seed: 4 });

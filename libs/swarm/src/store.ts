@@ -5,7 +5,7 @@
  * (resume.ts).
  */
 import { mkdir, open } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { dirname, isAbsolute, join } from "node:path";
 import type { Chunk, ChunkTable } from "./chunks.ts";
 
 export interface ChunkStore {
@@ -27,10 +27,27 @@ export class MemoryChunkStore implements ChunkStore {
 
 /** The asset's files under `dir`, as the manifest names them. */
 export class FileChunkStore implements ChunkStore {
+  /** path -> the file's full size */
+  readonly #sizes = new Map<string, number>();
+
   constructor(
     readonly dir: string,
-    private readonly table: ChunkTable,
-  ) {}
+    table: ChunkTable,
+  ) {
+    for (const chunk of table.chunks) {
+      // a verified manifest's paths never leave DIR; a table made otherwise is checked here too
+      const segments = chunk.path.split("/");
+      if (
+        segments.some((segment) => segment === "" || segment === "." || segment === "..") ||
+        isAbsolute(chunk.path)
+      ) {
+        throw new Error(
+          `the asset's path '${chunk.path}' would leave ${dir}: a path is relative, without '.' or '..'`,
+        );
+      }
+      this.#sizes.set(chunk.path, chunk.offset + chunk.size);
+    }
+  }
 
   #file(chunk: Chunk): string {
     return join(this.dir, ...chunk.path.split("/"));
@@ -51,19 +68,14 @@ export class FileChunkStore implements ChunkStore {
   async write(chunk: Chunk, bytes: Uint8Array): Promise<void> {
     const file = this.#file(chunk);
     await mkdir(dirname(file), { recursive: true });
-    const handle = await open(file, "r+").catch(() => open(file, "wx+"));
+    // made if missing (by whichever of two concurrent writes gets there first)
+    const handle = await open(file, "r+").catch(() => open(file, "wx+").catch(() => open(file, "r+")));
     try {
-      const size = this.#fileSize(chunk.path);
+      const size = this.#sizes.get(chunk.path) ?? 0;
       if ((await handle.stat()).size < size) await handle.truncate(size);
       await handle.write(bytes, 0, bytes.length, chunk.offset);
     } finally {
       await handle.close();
     }
-  }
-
-  #fileSize(path: string): number {
-    let size = 0;
-    for (const chunk of this.table.chunks) if (chunk.path === path) size = chunk.offset + chunk.size;
-    return size;
   }
 }
