@@ -102,7 +102,7 @@ class ReliableLayer(unittest.TestCase):
 class Messages(unittest.TestCase):
     def test_client_messages(self):
         avatar = SCHEMA.cls("DistributedAvatar")
-        self.assertEqual(wire.hello("demo-1", 0x065B353A), VECTORS["hello"])
+        self.assertEqual(wire.hello("demo-1", 0x09A1FE9C), VECTORS["hello"])
         self.assertEqual(wire.heartbeat(), VECTORS["heartbeat"])
         self.assertEqual(wire.add_interest(1, 1, 1000, [1, 2]), VECTORS["add-interest"])
         self.assertEqual(wire.follow_interest(2, 3, AVATAR, 8, 8, 1), VECTORS["follow-interest"])

@@ -1,6 +1,8 @@
 /**
  * The demo world's zone logic, as a zone-AI plugin: a grid of zones under one world object, player
- * avatars that walk (each crossing into the zone it walks into, AI and all), NPCs that wander, a chat
+ * avatars that walk (each crossing into the zone it walks into, AI and all), NPCs that wander (a world
+ * script, scripts/npc-wander.ts, run sandboxed in every zone: its source is served at the zone AI's
+ * `GET /scripts/npc-wander`), a chat
  * channel (what an avatar says is broadcast to its zone as `chat`), in the middle zone a boss that
  * targets whoever dealt it the most damage, even from across a zone border, and in the first zone the
  * entrance to a dungeon, an instance per party (dungeon.ts).
@@ -47,6 +49,7 @@ import {
   type ZonePlugin,
   type ZoneSpec,
 } from "@overworld/zone-ai/plugin";
+import { compileScriptFile, loadScript, withScript } from "@overworld/zone-ai/scripts";
 import { type Slots, sharedField } from "@overworld/zone-ai/shared";
 import { DUNGEON, dungeon } from "./dungeon.ts";
 import { DEFAULT_GRID, extent, type Grid, neighbourhood, parseGrid, zoneAt, zonesOf } from "./grid.ts";
@@ -60,6 +63,7 @@ const {
   DistributedBoss,
   DistributedCrate,
   DistributedShop,
+  DistributedDirectory,
 } = demo;
 
 export interface DemoOptions {
@@ -97,9 +101,16 @@ export function arenaZone(grid: Grid): number {
 }
 /** The world object's own place: zone 0 of parent 0 (it is the parent of every zone of the map). */
 const WORLD_PLACE = { parent: 0, zone: 0 };
-/** NPCs take a step every this many ticks. */
+/** NPCs take a step every this many ticks, of this many units (the wander script's pace). */
 const NPC_STEP_TICKS = 5;
-const NPC_STEP_UNITS = 4;
+export const NPC_STEP_UNITS = 4;
+/** The NPCs' wander, a world script (its map and pace given per world as its config). */
+const NPC_WANDER = await loadScript(
+  await compileScriptFile(new URL("./scripts/npc-wander.ts", import.meta.url)),
+  {
+    schema: demo,
+  },
+);
 /** How far an avatar may be from the boss to hit it: two zones' width. */
 const ATTACK_RANGE_CELLS = 2;
 const HIT_DAMAGE = 10;
@@ -122,11 +133,13 @@ export function shopId(worldId: number): number {
   return worldId + 1;
 }
 
-interface FieldState {
-  /** Each NPC's current waypoint. */
-  waypoints: Record<number, [number, number]>;
-  ticks: number;
+/** The directory's doId (uberdog's service, services.ts): fixed, next to the shop's. */
+export function directoryId(worldId: number): number {
+  return worldId + 2;
 }
+
+/** A field zone's own state (its NPCs' wander is the script's, kept in the script's sandbox). */
+type FieldState = object;
 
 type BossFields = typeof DistributedBoss extends DClassHandle<infer G> ? G : never;
 
@@ -204,6 +217,16 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
     ...(options.dungeonGraceMs === undefined ? {} : { emptyGraceMs: options.dungeonGraceMs }),
   });
   const SHOP_ID = shopId(WORLD_ID);
+  const npcWander = {
+    ...NPC_WANDER,
+    config: {
+      width: grid.width,
+      cellSize: grid.cellSize,
+      stepTicks: NPC_STEP_TICKS,
+      stepUnits: NPC_STEP_UNITS,
+    },
+  };
+  const DIRECTORY_ID = directoryId(WORLD_ID);
   const sharedDamage = sharedField<ArenaState, BossFields, "setClusterDamage", MergedDamage>(
     DistributedBoss,
     "setClusterDamage",
@@ -223,13 +246,12 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
     return [b.x0 + zone.random() * (b.x1 - b.x0), b.y0 + zone.random() * (b.y1 - b.y0)];
   }
 
-  function spawnNpcs(zone: Zone, state: FieldState): void {
+  function spawnNpcs(zone: Zone): void {
     let present = 0;
     for (const object of zone.objects.values()) if (object.is(DistributedNpc)) present += 1;
     for (let i = present; i < NPCS_PER_ZONE; i++) {
       const [x, y] = randomPointIn(zone, zone.zone);
-      const doId = zone.spawn(DistributedNpc, { setXY: [x, y], setH: [0], setKind: [i % 4] });
-      state.waypoints[doId] = randomPointIn(zone, zone.zone);
+      zone.spawn(DistributedNpc, { setXY: [x, y], setH: [0], setKind: [i % 4] });
     }
   }
 
@@ -292,23 +314,6 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
     });
   }
 
-  /** NPCs walk towards their waypoint, and pick another once there; they stay in their zone. */
-  function wander(zone: Zone, state: FieldState): void {
-    state.ticks += 1;
-    if (state.ticks % NPC_STEP_TICKS !== 0) return;
-    for (const npc of zone.objects.values()) {
-      if (!npc.is(DistributedNpc)) continue;
-      const [x, y] = npc.get("setXY") ?? randomPointIn(zone, zone.zone);
-      let target = state.waypoints[npc.doId];
-      if (target === undefined || Math.hypot(target[0] - x, target[1] - y) < NPC_STEP_UNITS) {
-        target = randomPointIn(zone, zone.zone);
-        state.waypoints[npc.doId] = target;
-      }
-      const angle = Math.atan2(target[1] - y, target[0] - x);
-      zone.set(npc, "setXY", [x + Math.cos(angle) * NPC_STEP_UNITS, y + Math.sin(angle) * NPC_STEP_UNITS]);
-    }
-  }
-
   const clampToMap = (value: number, limit: number) => Math.min(limit - 0.001, Math.max(0, value));
 
   /** What every zone of the map does with avatars: walking (across borders), chat, attacks. */
@@ -321,6 +326,16 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
     onField(DistributedAvatar, "say", (zone, _state, avatar, [text], sender) => {
       // say is clsend: anyone who sees the avatar may send it, but only its owner speaks through it
       if (sender !== avatar.owner) return;
+      // "/whois N": this zone asks uberdog's directory (a request to a service object) who is behind avatar N
+      const whois = /^\/whois (\d+)$/.exec(text);
+      if (whois !== null) {
+        const target = Math.min(0xffff_ffff, Number(whois[1]));
+        zone.request(DIRECTORY_ID, DistributedDirectory, "whois", [target], {
+          onReply: "whois",
+          data: { avatar: avatar.doId, target },
+        });
+        return;
+      }
       // "/stock N": this zone asks the shop's zone (a request to another zone's object); `replied` says the answer
       const asked = /^\/stock (\d+)$/.exec(text);
       if (asked === null) {
@@ -346,6 +361,15 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
     ...dungeons.world.fields,
   ];
 
+  /** The answer to an avatar's "/whois N", said as the directory's words. */
+  function sayWhois(zone: Zone, result: RequestResult, data: unknown): void {
+    const { avatar, target } = data as { avatar: number; target: number };
+    const speaker = zone.objects.get(avatar);
+    if (speaker === undefined || !speaker.is(DistributedAvatar)) return; // it walked on meanwhile
+    const text = result.ok ? `${target} is ${(result.value as [string])[0]}` : `${target}: ${result.code}`;
+    zone.set(speaker, "chat", [DIRECTORY_ID, text.slice(0, 200)]);
+  }
+
   /** The answer to an avatar's "/stock N", said by the avatar as the shop's words. */
   function sayStock(zone: Zone, result: RequestResult, data: unknown): void {
     const { avatar, item } = data as { avatar: number; item: number };
@@ -357,22 +381,19 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
   }
 
   const field: ZoneHooks<FieldState> = {
-    init: () => ({ waypoints: {}, ticks: 0 }),
+    init: () => ({}),
     start: (zone, state) => {
-      spawnNpcs(zone, state);
+      spawnNpcs(zone);
       spawnCrates(zone);
       dungeons.world.start(zone, state);
     },
-    tick: wander,
     enter: dungeons.world.enter,
-    leave: (zone, state, object) => {
-      delete state.waypoints[object.doId];
-      dungeons.world.leave(zone, state, object);
-    },
+    leave: dungeons.world.leave,
     fields: avatarHandlers,
     event: dungeons.world.event,
     replied: (zone, _state, name, result, data) => {
       if (name === "stock") sayStock(zone, result, data);
+      if (name === "whois") sayWhois(zone, result, data);
     },
   };
 
@@ -433,8 +454,6 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
   /** The boss's zone: a field zone whose boss targets the top attacker of every linked cluster. */
   const arena: ZoneHooks<ArenaState> = {
     init: () => ({
-      waypoints: {},
-      ticks: 0,
       boss: 0,
       damage: {},
       epoch: 0,
@@ -444,7 +463,7 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
       stock: [...SHOP_STOCK],
     }),
     start: (zone, state) => {
-      spawnNpcs(zone, state);
+      spawnNpcs(zone);
       spawnCrates(zone);
       dungeons.world.start(zone, state);
       for (const object of zone.objects.values()) if (object.is(DistributedBoss)) state.boss = object.doId;
@@ -463,7 +482,6 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
       state.slots[CLUSTER] = { value: [state.epoch, []], at: zone.now };
     },
     tick: (zone, state) => {
-      wander(zone, state);
       const boss = zone.objects.get(state.boss);
       if (boss === undefined) return;
       sharedDamage.refresh(zone, boss, state.slots); // peers hear this cluster's slot while the link is up
@@ -500,6 +518,7 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
     ],
     replied: (zone, _state, name, result, data) => {
       if (name === "stock") sayStock(zone, result, data);
+      if (name === "whois") sayWhois(zone, result, data);
     },
     timer: (zone, state, name, data) => {
       if (name === "restock") {
@@ -549,7 +568,11 @@ export function demoWorld(options: DemoOptions = demoOptionsFromEnv()): ZonePlug
       );
     },
     neighbours: (spec) => neighbourhood(grid, spec.zone),
-    kinds: { field: withPhysics(field), arena: withPhysics(arena), [DUNGEON]: dungeons.kind },
+    kinds: {
+      field: withScript(npcWander, withPhysics(field)),
+      arena: withScript(npcWander, withPhysics(arena)),
+      [DUNGEON]: dungeons.kind,
+    },
     instances: { [DUNGEON]: dungeons.template },
     async clientArrived(client, cluster) {
       const size = extent(grid);

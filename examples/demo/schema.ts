@@ -98,6 +98,13 @@ export const demo = defineSchema((s) => {
     ),
     bump: s.field([DoId.named("by")], ["broadcast"]),
   });
+  const DistributedDirectory = s.dclass("DistributedDirectory", {
+    setName: s.field([t.string({ min: 1, max: 32 }).named("name")], ["required", "broadcast", "ram"]),
+    whois: s.field([DoId.named("avatar")], ["clsend", "airecv", "request"]),
+    whoisReply: s.field([t.string.named("name")]),
+    lookups: s.field([t.uint8.named("unused")], ["airecv", "request"]),
+    lookupsReply: s.field([t.uint32.named("count")]),
+  });
   return {
     DistributedWorld,
     DistributedMover,
@@ -106,5 +113,6 @@ export const demo = defineSchema((s) => {
     DistributedBoss,
     DistributedShop,
     DistributedCrate,
+    DistributedDirectory,
   };
 });

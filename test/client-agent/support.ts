@@ -57,7 +57,7 @@ export const sizer = dcFieldSizer(dc);
 export const PRIVATE_KEY = new Uint8Array(randomBytes(netcode.KEY_BYTES));
 
 /** The channel the tests send state-server requests as. */
-const TEST_SENDER = 4_000_000_000;
+export const TEST_SENDER = 4_000_000_000;
 
 export interface Cluster {
   /** The cluster's NATS subject root (SUBJECT_ROOT). */

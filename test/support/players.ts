@@ -9,6 +9,7 @@ import { FIRST_LOOPBACK_SOURCE, sourceAddress } from "@overworld/bots";
 import { login, type ObjectMirror, OverworldClient, register } from "@overworld/client";
 import type { DcFile } from "@overworld/protocol";
 import { loadUberdogConfig, startUberdog, type UberdogHandle } from "../../services/uberdog/src/main.ts";
+import type { UberdogServices } from "../../services/uberdog/src/service-objects.ts";
 import { type Cluster, DATABASE_URL, PRIVATE_KEY, startCluster } from "../client-agent/support.ts";
 import { serveAvatars } from "./avatars.ts";
 import { dropSchema } from "./cleanup.ts";
@@ -28,6 +29,8 @@ export interface PlayerClusterOptions {
   readonly uberdogEnv?: Record<string, string> | ((cluster: Cluster) => Record<string, string>);
   /** Uberdog's clock (default Date.now). */
   readonly now?: () => number;
+  /** The game's uberdog service objects (service-objects.ts), if any. */
+  readonly services?: UberdogServices;
 }
 
 export interface PlayerOptions {
@@ -48,6 +51,7 @@ export interface Player {
 
 export interface PlayerCluster {
   readonly cluster: Cluster;
+  /** Uberdog as it runs now (`restartUberdog` starts another). */
   readonly uberdog: UberdogHandle;
   /** Uberdog's REST API. */
   readonly baseUrl: string;
@@ -57,6 +61,8 @@ export interface PlayerCluster {
   readonly clients: OverworldClient[];
   /** {@link joinAsPlayer} from the next loopback address of this cluster, with the client closed by `stop`. */
   join(name: string, options: PlayerOptions): Promise<Player>;
+  /** Stops uberdog and starts it again on the same schema and port (a new instance: a new channel). */
+  restartUberdog(): Promise<UberdogHandle>;
   /** Closes the clients, stops uberdog and the cluster, drops uberdog's schema. */
   stop(): Promise<void>;
 }
@@ -71,8 +77,8 @@ export async function startPlayerCluster(
     ...(options.dcFiles ? { dcFiles: options.dcFiles } : {}),
   });
   let uberdog: UberdogHandle;
-  try {
-    uberdog = await startUberdog(
+  const launch = (port: number) =>
+    startUberdog(
       loadUberdogConfig({
         ...cluster.env,
         ...natsEnv("admin"),
@@ -83,13 +89,18 @@ export async function startPlayerCluster(
         NETCODE_PRIVATE_KEY: Buffer.from(PRIVATE_KEY).toString("hex"),
         SCRYPT_LOG_N: TEST_SCRYPT_LOG_N,
         LOG_LEVEL: "silent",
-        HTTP_PORT: "0",
+        HTTP_PORT: String(port),
         REDIS_PREFIX: cluster.prefix,
         CLIENT_AGENT_WEBSOCKETS: cluster.agent.webSocketUrl ?? "",
         ...(typeof options.uberdogEnv === "function" ? options.uberdogEnv(cluster) : options.uberdogEnv),
       }),
-      options.now ? { now: options.now } : {},
+      {
+        ...(options.now ? { now: options.now } : {}),
+        ...(options.services ? { services: options.services } : {}),
+      },
     );
+  try {
+    uberdog = await launch(0);
   } catch (error) {
     await cluster.stop();
     await dropSchema(schema);
@@ -100,7 +111,9 @@ export async function startPlayerCluster(
   let players = 0;
   return {
     cluster,
-    uberdog,
+    get uberdog() {
+      return uberdog;
+    },
     baseUrl,
     schema,
     clients,
@@ -109,6 +122,11 @@ export async function startPlayerCluster(
       const joined = await joinAsPlayer(baseUrl, player, { localAddress, ...playerOptions });
       clients.push(joined.client);
       return joined;
+    },
+    async restartUberdog() {
+      await uberdog.stop();
+      uberdog = await launch(uberdog.port);
+      return uberdog;
     },
     async stop() {
       for (const client of clients) await client.close().catch(() => undefined);

@@ -1,6 +1,9 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import { collectDefaultMetrics, Registry } from "prom-client";
 
+/** The ops server's app, for a service's own routes (`startOpsServer`'s `routes`). */
+export type OpsApp = FastifyInstance;
+
 /** What `/healthz` reports: each dependency the service needs, and whether it answers. */
 export type HealthCheck = () => Promise<boolean> | boolean;
 
@@ -24,6 +27,8 @@ export async function startOpsServer(options: {
   metrics?: Registry;
   /** More to say on /healthz (e.g. a replica's role); merged into the body, never failing it. */
   details?: () => Promise<Record<string, unknown>> | Record<string, unknown>;
+  /** More routes of the service's own (e.g. zone AI's `/scripts`), added before it listens. */
+  routes?: (app: FastifyInstance) => void;
 }): Promise<OpsServer> {
   const metrics = options.metrics ?? new Registry();
   metrics.setDefaultLabels({ service: options.service });
@@ -54,6 +59,7 @@ export async function startOpsServer(options: {
   app.get("/metrics", async (_request, reply) => {
     return reply.header("content-type", metrics.contentType).send(await metrics.metrics());
   });
+  options.routes?.(app);
   await app.listen({ port: options.port, host: options.host ?? "127.0.0.1" });
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : options.port;

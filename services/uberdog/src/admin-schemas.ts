@@ -169,6 +169,29 @@ export const SetFieldsBody = Type.Object(
 );
 export type SetFieldsBody = Static<typeof SetFieldsBody>;
 
+export const CallBody = Type.Object(
+  {
+    method: text(64, "the method's name (a field of the object's class with the keyword request)"),
+    args: Type.Unknown({
+      description: 'its arguments as JSON, as GET shows field values (the tuple: [42], ["potion", 2])',
+    }),
+    timeoutMs: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 60_000,
+        default: 5000,
+        description: "how long to wait for the answer",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type CallBody = Static<typeof CallBody>;
+
+export const CallAnswer = Type.Object({
+  reply: Type.Unknown({ description: "the value of the class's <method>Reply field as JSON (null: none)" }),
+});
+
 // ---- players -------------------------------------------------------------------------------------------
 
 export const PlayerQuery = Type.Object(

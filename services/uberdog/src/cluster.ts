@@ -16,6 +16,7 @@ import {
   type DcValue,
   encodeEnvelope,
   type Field,
+  isMethod,
   type messages,
   packField,
   ROLES,
@@ -23,6 +24,7 @@ import {
   unpackField,
 } from "@overworld/protocol";
 import { type LoggedEvent, type Participant, readEvents } from "@overworld/service";
+import type { AwaitedCalls } from "@overworld/zone-ai/calls";
 import { assign, zoneKey } from "@overworld/zone-ai/placement";
 
 /** How long the client agents have to answer `ca.sessions`. */
@@ -65,6 +67,8 @@ export class AdminCluster {
     readonly version: string,
     readonly schemaHash: number,
     private readonly eventStream: string,
+    /** Uberdog's awaitable requests (service-objects.ts): answered on its channel. */
+    private readonly calls?: AwaitedCalls,
   ) {}
 
   get alive(): boolean {
@@ -143,6 +147,29 @@ export class AdminCluster {
     });
     await this.participant.request("ss", "set", { doId, fields });
     return this.object(doId);
+  }
+
+  /**
+   * Calls a method of an object (a zone's or a service's) with arguments as JSON, packed by the object's
+   * class, and waits for its answer: the reply field's value as JSON (null when the method has none). A
+   * refusal or an error answer rejects with a RequestError naming its code; bad arguments with BadField.
+   */
+  async request(doId: number, method: string, args: Json, timeoutMs: number): Promise<Json> {
+    if (this.calls === undefined) throw new Error("uberdog makes no requests without its service objects");
+    const state = await this.participant.request("ss", "get", { doId, fieldIds: [] });
+    const dclass = this.classOf(state.classId);
+    const field = dclass.field(method);
+    if (field === undefined) throw new BadField("method", `${dclass.name} has no field ${method}`);
+    if (!isMethod(field)) {
+      throw new BadField("method", `${dclass.name}.${method} is not a method (it has no keyword request)`);
+    }
+    try {
+      packField(field, args as DcValue);
+    } catch (error) {
+      throw new BadField("args", `${dclass.name}.${method}: ${(error as Error).message}`);
+    }
+    const reply = await this.calls.call(doId, dclass, method, args as DcValue, { timeoutMs });
+    return reply === undefined ? null : toJson(reply as DcValue);
   }
 
   /** Ejects a client (by its channel) with a code and reason; its agent sends the EJECT and disconnects it. */

@@ -35,6 +35,9 @@
  * The admin API: uberdog joins the cluster as a participant of role `admin` (NATS_URL, NATS_CREDS: the
  * admin role's join credentials; DC_FILES, CLUSTER_VERSION, SUBJECT_ROOT as every participant):
  * - EVENT_STREAM: the cluster event log's JetStream stream, as the director names it (default OW_EVENTS).
+ * - SERVICES: the module of the game's service objects (a path or package exporting `defineServices(...)`
+ *   as `services` or default; see service-objects.ts), which uberdog creates at start and answers the
+ *   requests of (default: none; the demo's is examples/demo/services.ts).
  * - ADMIN_ABSENT_DAYS (X, default 30) and TEMP_ADMIN_RECENT_DAYS (Y, default 7): the temp-admin rule
  *   (temp-admin.ts). Fractions of days are allowed.
  * - ADMIN_SESSION_HOURS: how long a player's admin session lasts (default 12).
@@ -120,6 +123,7 @@ export const uberdogConfigShape = {
       return urls;
     }),
   PLAY_DIR: z.string().min(1).optional(),
+  SERVICES: z.string().min(1).optional(),
   ...netcodeConfig,
   TOKEN_EXPIRE_SECONDS: count(30, MAX_TOKEN_EXPIRE_SECONDS),
   TOKEN_TIMEOUT_SECONDS: z.coerce

@@ -88,6 +88,7 @@ export const ErrorAnswer = Type.Object({
       Type.Literal("maintenance"),
       Type.Literal("unavailable"),
       Type.Literal("internal"),
+      Type.Literal("request_failed"),
     ],
     { description: "a stable code for programs" },
   ),
@@ -95,6 +96,12 @@ export const ErrorAnswer = Type.Object({
   field: Type.Optional(
     Type.String({
       description: "the field at fault (of the body, the query or the path), for invalid_request",
+    }),
+  ),
+  code: Type.Optional(
+    Type.String({
+      description:
+        "for request_failed: the error code the object answered (`sold_out`), or `timeout` when none came",
     }),
   ),
 });

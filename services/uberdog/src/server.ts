@@ -10,6 +10,7 @@ import {
   type Pool,
   type Redis,
 } from "@overworld/service";
+import type { AwaitRequest } from "@overworld/zone-ai/calls";
 import type { FastifyInstance } from "fastify";
 import { PostgresAccounts } from "./accounts.ts";
 import { buildApp, SERVICE, type UberdogDeps } from "./app.ts";
@@ -24,6 +25,8 @@ import { Maintenance } from "./maintenance.ts";
 import { migrate } from "./migrations.ts";
 import { PasswordHasher } from "./passwords.ts";
 import { LoginBackoff } from "./rate-limit.ts";
+import { ReplyRecords } from "./reply-records.ts";
+import { loadServices, ServiceObjects, type UberdogServices } from "./service-objects.ts";
 import { TempAdmin } from "./temp-admin.ts";
 import { TokenIssuer } from "./tokens.ts";
 
@@ -33,6 +36,8 @@ export interface UberdogHandle {
   /** The port the API (and /healthz, /metrics) listens on: useful when HTTP_PORT=0 picks a free one. */
   readonly port: number;
   readonly log: Logger;
+  /** Calls a method of an object (a zone's or a service's) and awaits its typed reply or a RequestError. */
+  readonly request: AwaitRequest;
   /** Stops taking requests, finishes those under way, closes the database pool. */
   stop(): Promise<void>;
 }
@@ -166,7 +171,11 @@ function liveFeed(config: UberdogConfig, cluster: AdminCluster, log: Logger | un
  */
 export async function startUberdog(
   config: UberdogConfig,
-  options: { now?: () => number } = {},
+  options: {
+    now?: () => number;
+    /** The game's service objects, instead of loading the SERVICES module. */
+    services?: UberdogServices;
+  } = {},
 ): Promise<UberdogHandle> {
   const instanceId = instanceIdOf(config);
   const log = createLogger(SERVICE, instanceId, config.LOG_LEVEL);
@@ -193,14 +202,23 @@ export async function startUberdog(
       log,
     });
     closers.push(() => participant.leave());
+    const { services: given, ...depsOptions } = options;
+    const game = given ?? (config.SERVICES === undefined ? undefined : await loadServices(config.SERVICES));
+    const services = new ServiceObjects(
+      { participant, dc, records: new ReplyRecords(redis, `${config.REDIS_PREFIX}uberdog:`), log },
+      game,
+    );
+    closers.push(async () => services.stop());
+    await services.start();
     const cluster = new AdminCluster(
       participant,
       dc,
       config.CLUSTER_VERSION,
       schemaHash,
       config.EVENT_STREAM,
+      services.calls,
     );
-    const deps = createDeps(config, pool, redis, { log, cluster, ...options });
+    const deps = createDeps(config, pool, redis, { log, cluster, ...depsOptions });
     const stopDaily = deps.tempAdmin.everyDay((error) =>
       log.error({ err: error }, "the temp-admin rule failed"),
     );
@@ -235,7 +253,7 @@ export async function startUberdog(
       })();
       return stopping;
     };
-    return { instanceId, app, port, log, stop };
+    return { instanceId, app, port, log, request: services.calls.request, stop };
   } catch (error) {
     await closers.closeAll();
     throw error;

@@ -23,6 +23,7 @@ import { instanceIdOf, loadZoneAiConfig, type ZoneAiConfig } from "./config.ts";
 import { openJournal } from "./journal.ts";
 import type { ZonePlugin } from "./plugin.ts";
 import { Replica } from "./replica.ts";
+import { scriptMetrics, scriptRoutes } from "./scripts/routes.ts";
 import { ZoneChannels } from "./zone-channels.ts";
 import { ZoneLeases } from "./zone-leases.ts";
 
@@ -117,7 +118,8 @@ export async function startZoneAi(config: ZoneAiConfig, plugin?: ZonePlugin): Pr
       service: SERVICE,
       port: config.HTTP_PORT,
       host: config.HTTP_HOST,
-      metrics: registry,
+      metrics: Registry.merge([registry, scriptMetrics]),
+      routes: scriptRoutes,
       checks: {
         nats: () => !participant.nc.isClosed(),
         cluster: () => participant.alive && current() !== undefined,

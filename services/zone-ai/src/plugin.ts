@@ -35,7 +35,10 @@ export {
   instanceParent,
 } from "./instances.ts";
 
+import type { AwaitRequest } from "./calls.ts";
 import type { RequestHandler, RequestOptions, RequestResult } from "./requests.ts";
+
+export type { AwaitOptions, AwaitRequest } from "./calls.ts";
 
 export { onRequest, RequestError, type RequestResult } from "./requests.ts";
 
@@ -218,6 +221,14 @@ export interface Cluster {
   exists(doId: number): Promise<boolean>;
   /** Makes an object a session object of a client (deleted when it goes; ejected if it is deleted). */
   addSessionObject(client: number, doId: number): void;
+  /**
+   * Calls a method of an object (a zone's, or an uberdog service's) and waits for its answer:
+   * `await cluster.request(doId, demo.DistributedDirectory, "whois", [avatar], { timeoutMs })` resolves
+   * with the typed reply, or rejects with a RequestError (the answering side's code, the state server's
+   * refusal, or `timeout`). For code outside a zone's tick (`zones`, `clientArrived`); inside a tick,
+   * `zone.request` (its reply comes journaled, to the kind's `replied` hook).
+   */
+  request: AwaitRequest;
   /** Opens an instance of a template (`instances`) outside any zone: nobody hears when it closes. */
   createInstance(template: string, options?: { readonly data?: unknown }): Promise<Instance>;
 }

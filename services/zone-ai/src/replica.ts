@@ -27,6 +27,7 @@ import {
   type Redis,
   UpdateForwarder,
 } from "@overworld/service";
+import { AwaitedCalls } from "./calls.ts";
 import { type InstanceOutput, Instances } from "./instances.ts";
 import type { ZoneJournal } from "./journal.ts";
 import { Placement, zoneKey } from "./placement.ts";
@@ -96,6 +97,8 @@ export class Replica {
   private readonly stops: (() => void)[] = [];
   private stopped = false;
   private readonly cluster: Cluster;
+  /** The plugin's awaitable requests (`Cluster.request`), answered on this replica's own channel. */
+  private readonly calls: AwaitedCalls;
   /** The zones' field updates, held until a state server acknowledges them, in order (one batch in flight). */
   private readonly forwarder: UpdateForwarder;
   /** Instances: the registry, their outputs, keeping and closing them (instances.ts). */
@@ -112,6 +115,7 @@ export class Replica {
       running: () => [...this.running.values()].map((zone) => zone.spec),
       retire: (key) => this.retire(key),
     });
+    this.calls = new AwaitedCalls(deps.participant);
     this.cluster = this.makeCluster();
     this.forwarder = new UpdateForwarder({
       send: (batch) => deps.participant.request("ss", "updates", batch, REQUEST_TIMEOUT_MS),
@@ -138,6 +142,7 @@ export class Replica {
         `plugin ${plugin.name} is written against other classes than the cluster's DC_FILES (schema hash 0x${legacyHash(plugin.schema.file).toString(16)} vs 0x${legacyHash(this.deps.dc).toString(16)})`,
       );
     }
+    this.hearOwnChannel(); // before `zones`, which may make requests
     this.specs = [...(await plugin.zones(this.cluster))];
     for (const spec of this.specs) {
       if (plugin.kinds[spec.kind] === undefined) {
@@ -184,10 +189,29 @@ export class Replica {
     clearInterval(this.tickTimer);
     this.instances.stop();
     for (const stop of this.stops.splice(0)) stop();
+    this.calls.closeAll("the zone-AI replica stopped");
     await Promise.all([...this.running.values()].map((zone) => this.stopZone(zone, true)));
     await this.forwarder.drain(REQUEST_TIMEOUT_MS);
     this.forwarder.close();
     await this.deps.redis.del(this.aliveKey(this.instance)).catch(() => undefined);
+  }
+
+  /** The replies to the plugin's awaitable requests come to the replica's own channel. */
+  private hearOwnChannel(): void {
+    const subscription = this.deps.participant.nc.subscribe(
+      this.names.participant(this.deps.participant.channel),
+      {
+        callback: (error, msg) => {
+          if (error) return;
+          try {
+            this.calls.receive(parseMessage(messages.requestReply, msg.data));
+          } catch {
+            // not a reply (nothing else is sent to a replica's channel): dropped
+          }
+        },
+      },
+    );
+    this.stops.push(() => subscription.unsubscribe());
   }
 
   // ---- placement -----------------------------------------------------------------------------------
@@ -574,6 +598,7 @@ export class Replica {
           throw error;
         }
       },
+      request: this.calls.request,
       createInstance: (template, options = {}) => this.instances.create(template, options.data ?? null),
       addSessionObject: (client, doId) => {
         publish(participant.nc, this.names.participant(client), {

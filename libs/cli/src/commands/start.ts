@@ -218,8 +218,12 @@ export async function runStartCommand(argv: readonly string[]): Promise<number> 
     DC_FILES: dcFiles.join(","),
     ...(plugin === undefined ? {} : { PLUGIN: plugin }),
     // the demo world's TypeScript schema: the client agents run its validators (say: not blank)
+    // and its service objects, which uberdog answers
     ...(values.dc === undefined && REPO !== undefined
-      ? { SCHEMA_MODULE: resolve(REPO, "examples/demo/schema.ts") }
+      ? {
+          SCHEMA_MODULE: resolve(REPO, "examples/demo/schema.ts"),
+          SERVICES: resolve(REPO, "examples/demo/services.ts"),
+        }
       : {}),
     CLUSTER_VERSION: clusterVersion(),
     // the key uberdog seals connect tokens with, shared with the client agents: fresh for each run

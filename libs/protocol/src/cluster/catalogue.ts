@@ -123,10 +123,13 @@ export const BROADCASTS = {
     publish: ["state-server", "zone-ai", ...OPERATORS],
     subscribe: ["client-agent", ...OPERATORS],
   },
-  /** A zone's channel: its AI's deliveries and zone events, stored by the zone journal (read through JetStream). */
+  /**
+   * A zone's channel: its AI's deliveries and zone events, stored by the zone journal (read through
+   * JetStream). Uberdog (role `admin`) answers there the requests zones make of its service objects.
+   */
   zone: {
     pattern: (root) => `${subjects(root).root}.zc.*`,
-    publish: ["state-server", "zone-ai", "tool"],
+    publish: ["state-server", "zone-ai", "admin", "tool"],
     subscribe: ["tool"],
   },
   /** An account's channel: what concerns all its sessions (e.g. "logged in elsewhere"). */
@@ -199,7 +202,9 @@ export function permissionsFor(role: Role, scope: PermissionScope): NatsPermissi
   const names = subjects(scope.root);
   const me: Identity = { role, channel: scope.channel };
   const pub = new Set<string>();
-  const sub = new Set<string>([`${inboxOf(scope.key)}.>`]);
+  // its own channel: where the answers to the requests it makes of objects come (and, for uberdog, the
+  // calls of its service objects), whatever its role
+  const sub = new Set<string>([`${inboxOf(scope.key)}.>`, names.participant(scope.channel)]);
   let serves = false;
   for (const [service, rule] of Object.entries(SERVICES) as [ServiceName, ServiceRule<string>][]) {
     for (const [operation, senders] of Object.entries(rule.operations)) {

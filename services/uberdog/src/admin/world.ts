@@ -4,9 +4,12 @@
  * maintenance mode.
  */
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { RequestError } from "@overworld/zone-ai/plugin";
 import {
   BroadcastBody,
   Broadcasted,
+  CallAnswer,
+  CallBody,
   DoIdParams,
   EventList,
   EventQuery,
@@ -21,7 +24,8 @@ import {
 } from "../admin-schemas.ts";
 import { BadField, type Json, type ObjectView as ObjectViewOf } from "../cluster.ts";
 import type { MaintenanceState } from "../maintenance.ts";
-import { type AdminDeps, errors, iso } from "./context.ts";
+import { ErrorAnswer } from "../schemas.ts";
+import { type AdminDeps, errors, iso, problem } from "./context.ts";
 
 const MS_PER_SECOND = 1000;
 
@@ -153,6 +157,35 @@ export const world: FastifyPluginAsyncTypebox<{ deps: AdminDeps }> = async (app,
       },
     },
     async (request) => cluster.setFields(request.params.doId, request.body.fields as Record<string, Json>),
+  );
+
+  app.post(
+    "/objects/:doId/request",
+    {
+      config: { right: "administer" },
+      schema: {
+        tags: ["admin: objects"],
+        summary:
+          "Call a method of an object (a zone's or an uberdog service's) and wait for its answer; its typed error is a 422 naming the code, no answer in time a 504",
+        params: DoIdParams,
+        body: CallBody,
+        response: { 200: CallAnswer, ...errors(), 422: ErrorAnswer, 504: ErrorAnswer },
+      },
+    },
+    async (request, reply) => {
+      const { doId } = request.params;
+      const { method, args, timeoutMs } = request.body;
+      request.auditTarget = `object:${doId}`;
+      try {
+        return { reply: await cluster.request(doId, method, (args ?? null) as Json, timeoutMs ?? 5000) };
+      } catch (error) {
+        if (!(error instanceof RequestError)) throw error;
+        if (error.code === "unknown_object") return reply.code(404).send(problem("not_found", error.message));
+        return reply
+          .code(error.code === "timeout" ? 504 : 422)
+          .send({ ...problem("request_failed", error.message), code: error.code });
+      }
+    },
   );
 
   app.get(
