@@ -27,6 +27,8 @@ commands:
   plugin pack|sign|verify|publish|key|trust|swap
                      plugin packages: make a manifest, sign it with main's key, check it, publish it, keep a trust list,
                      swap a running plugin's version on every zone-AI replica (--help)
+  assets pack|sign|verify|publish
+                     asset packages (content chunked for clients to swarm): make, sign, check, publish (--help)
 `;
 
 async function main(argv: readonly string[]): Promise<number> {

@@ -3,8 +3,10 @@
  *
  *   DIR/plugin.json     what the plugin's author writes: {name, version, edge, entry, dependencies?,
  *                       channels? (default ["main"]), description?}
+ *   DIR/asset.json      or, for an asset (content only): {name, version, description?}
  *   DIR/...             its code and assets (every regular file; names starting with '.' are left out)
- *   DIR/manifest.json   the manifest `packDirectory` makes from them, which `signDirectory` signs
+ *   DIR/manifest.json   the manifest `packDirectory` (`packAssetDirectory`) makes from them, which
+ *                       `signDirectory` signs
  */
 import { lstat, readdir, readFile, writeFile } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
@@ -16,6 +18,7 @@ import { type PackageContent, PackageRefused, parseSignedManifest, subjectOf } f
 import { type SignedManifest, signManifest } from "./signature.ts";
 
 export const PLUGIN_FILE = "plugin.json";
+export const ASSET_FILE = "asset.json";
 export const MANIFEST_FILE = "manifest.json";
 
 const pluginFileSchema = z.strictObject({
@@ -25,6 +28,12 @@ const pluginFileSchema = z.strictObject({
   entry: z.string(),
   dependencies: z.record(z.string(), z.string()).default({}),
   channels: z.array(z.string()).default(["main"]),
+  description: z.string().optional(),
+});
+
+const assetFileSchema = z.strictObject({
+  name: z.string(),
+  version: z.string(),
   description: z.string().optional(),
 });
 
@@ -51,7 +60,7 @@ async function listFiles(dir: string): Promise<string[]> {
       if (entry.name.startsWith(".")) continue;
       const full = join(at, entry.name);
       const path = relative(dir, full).split(sep).join("/");
-      if (path === PLUGIN_FILE || path === MANIFEST_FILE) continue;
+      if (path === PLUGIN_FILE || path === ASSET_FILE || path === MANIFEST_FILE) continue;
       if (entry.isDirectory()) await walk(full);
       else if (entry.isFile()) found.push(path);
       else throw new Error(`${full} is not a regular file (a package holds files and directories only)`);
@@ -61,29 +70,44 @@ async function listFiles(dir: string): Promise<string[]> {
   return found.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
-/** Makes DIR/manifest.json (unsigned) from DIR/plugin.json and DIR's files; throws saying what is wrong. */
-export async function packDirectory(dir: string, chunkSize = DEFAULT_CHUNK_SIZE): Promise<Manifest> {
-  const source = pluginFileSchema.safeParse(await readJson(join(dir, PLUGIN_FILE)));
+/** What the author wrote in DIR/`file`, checked against `schema`; throws naming the file and the member. */
+async function readSource<T>(dir: string, file: string, schema: z.ZodType<T>): Promise<T> {
+  const source = schema.safeParse(await readJson(join(dir, file)));
   if (!source.success) {
     const first = source.error.issues[0]!;
-    throw new Error(`${join(dir, PLUGIN_FILE)}: ${first.path.join(".") || "(top)"}: ${first.message}`);
+    throw new Error(`${join(dir, file)}: ${first.path.join(".") || "(top)"}: ${first.message}`);
   }
+  return source.data;
+}
+
+/** Lists DIR's files with their hashes into `head`, checks the manifest and writes it (unsigned). */
+async function packFiles(dir: string, head: Record<string, unknown>, chunkSize: number): Promise<Manifest> {
   const files = [];
   for (const path of await listFiles(dir)) files.push(await describeFile(path, join(dir, path), chunkSize));
-  const { channels, dependencies, ...rest } = source.data;
-  const manifest = {
-    format: MANIFEST_FORMAT,
-    kind: "plugin",
-    ...rest,
-    dependencies,
-    channels: [...new Set(channels)].sort(),
-    chunkSize,
-    files,
-  };
+  const manifest = { format: MANIFEST_FORMAT, ...head, chunkSize, files };
   const problem = manifestProblem(manifest);
   if (problem !== null) throw new Error(`${dir}: ${problem}`);
   await writeSignedManifest(dir, { manifest: manifest as Manifest });
   return manifest as Manifest;
+}
+
+/** Makes DIR/manifest.json (unsigned) from DIR/plugin.json and DIR's files; throws saying what is wrong. */
+export async function packDirectory(dir: string, chunkSize = DEFAULT_CHUNK_SIZE): Promise<Manifest> {
+  const { channels, dependencies, ...rest } = await readSource(dir, PLUGIN_FILE, pluginFileSchema);
+  return packFiles(
+    dir,
+    { kind: "plugin", ...rest, dependencies, channels: [...new Set(channels)].sort() },
+    chunkSize,
+  );
+}
+
+/** Makes DIR/manifest.json (unsigned) of an asset from DIR/asset.json and DIR's files. */
+export async function packAssetDirectory(dir: string, chunkSize = DEFAULT_CHUNK_SIZE): Promise<Manifest> {
+  return packFiles(
+    dir,
+    { kind: "asset", ...(await readSource(dir, ASSET_FILE, assetFileSchema)) },
+    chunkSize,
+  );
 }
 
 async function writeSignedManifest(dir: string, signed: SignedManifest): Promise<void> {

@@ -87,7 +87,7 @@ export async function verifyPackage(
     throw new PackageRefused(
       "unsigned",
       subject,
-      "the manifest has no signature; main signs what it publishes: pnpm overworld plugin sign DIR --key FILE",
+      `the manifest has no signature; main signs what it publishes: pnpm overworld ${manifest.kind === "asset" ? "assets" : "plugin"} sign DIR --key FILE`,
     );
   }
   if (!signatureHolds(manifest, signature)) {

@@ -15,4 +15,5 @@ export const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   signaling: async () => (await import("./federation.ts")).runSignalingCommand,
   fighters: async () => (await import("./fighters.ts")).runFightersCommand,
   plugin: async () => (await import("./plugin.ts")).runPluginCommand,
+  assets: async () => (await import("./assets.ts")).runAssetsCommand,
 };

@@ -11,25 +11,29 @@
  *   pnpm overworld plugin sets --main URL --token FILE         per cluster: assigned, running, refused
  *   pnpm overworld plugin swap --module PATH | --package DIR   swap a plugin's version on every zone-AI replica, live
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { encodeKey, newSeed, parseSeed, type SigningKey, signingKeyFromSeed } from "@overworld/federation";
+import { encodeKey, newSeed } from "@overworld/federation";
 import {
   addKey,
-  DEFAULT_CHUNK_SIZE,
   describeKey,
-  label,
-  packDirectory,
-  publishPackage,
-  readPackageDirectory,
   readTrustList,
   retireKey,
   revokeKey,
-  signDirectory,
-  verifyPackage,
   writeTrustList,
 } from "@overworld/manifest";
 import { parseCommand } from "../command-args.ts";
+import {
+  none,
+  one,
+  pack,
+  publish,
+  readKey,
+  required,
+  signPackage,
+  UsageError,
+  verifyDirectory,
+} from "./package-verbs.ts";
 import { listOf, pushSet, showSets } from "./plugin-push.ts";
 import { swapOnReplicas } from "./plugin-swap.ts";
 
@@ -65,8 +69,6 @@ const USAGE = `usage: pnpm overworld plugin <verb> ...
                                     admin role's), DC_FILES, CLUSTER_VERSION, SUBJECT_ROOT
 `;
 
-class UsageError extends Error {}
-
 const OPTIONS = {
   key: { type: "string" },
   trust: { type: "string" },
@@ -93,7 +95,8 @@ export async function runPluginCommand(argv: readonly string[]): Promise<number>
     const [verb, ...rest] = positionals;
     switch (verb) {
       case "pack":
-        return await pack(one(rest, "DIR"), values["chunk-size"]);
+        await pack("plugin", one(rest, "DIR"), values["chunk-size"]);
+        return 0;
       case "sign":
         return await signPackage(one(rest, "DIR"), required(values.key, "--key FILE"));
       case "verify":
@@ -143,90 +146,12 @@ export async function runPluginCommand(argv: readonly string[]): Promise<number>
   }
 }
 
-function one(rest: readonly string[], what: string): string {
-  if (rest.length !== 1) throw new UsageError(`expected ${what}, got ${rest.length} arguments`);
-  return rest[0]!;
-}
-
-function none(rest: readonly string[], what: string): void {
-  if (rest.length > 0) throw new UsageError(`${what} takes options only, not '${rest.join(" ")}'`);
-}
-
-function required(value: string | undefined, what: string): string {
-  if (value === undefined) throw new UsageError(`${what} is needed`);
-  return value;
-}
-
 function time(value: string | undefined, option: string, otherwise = Date.now()): number {
   if (value === undefined) return otherwise;
   const at = Date.parse(value);
   if (Number.isNaN(at))
     throw new UsageError(`${option} takes an ISO time (2026-12-31T00:00:00Z), not '${value}'`);
   return at;
-}
-
-function readKey(file: string): SigningKey {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch {
-    throw new Error(`cannot read the key file ${file}`);
-  }
-  try {
-    return signingKeyFromSeed(parseSeed(text));
-  } catch (error) {
-    throw new Error(`${file}: ${(error as Error).message}`);
-  }
-}
-
-async function pack(dir: string, chunkSizeText: string | undefined): Promise<number> {
-  const chunkSize = chunkSizeText === undefined ? DEFAULT_CHUNK_SIZE : Number(chunkSizeText);
-  if (!Number.isInteger(chunkSize))
-    throw new UsageError(`--chunk-size takes a number of bytes, not '${chunkSizeText}'`);
-  const manifest = await packDirectory(resolve(dir), chunkSize);
-  const bytes = manifest.files.reduce((sum, file) => sum + file.size, 0);
-  process.stdout.write(
-    `packed ${manifest.kind} ${label(manifest)}: ${manifest.files.length} files, ${bytes} bytes, in ${resolve(dir, "manifest.json")} (unsigned; sign it with: pnpm overworld plugin sign ${dir} --key FILE)\n`,
-  );
-  return 0;
-}
-
-async function signPackage(dir: string, keyFile: string): Promise<number> {
-  const key = readKey(keyFile);
-  const { manifest, signature } = await signDirectory(resolve(dir), key);
-  process.stdout.write(
-    `signed ${manifest.kind} ${label(manifest)} with ${describeKey(signature!.key)} (${signature!.key})\n`,
-  );
-  return 0;
-}
-
-async function verifyDirectory(dir: string, trustFile: string): Promise<number> {
-  if (!existsSync(trustFile)) throw new Error(`the trust list ${trustFile} does not exist`);
-  const list = await readTrustList(trustFile);
-  const verified = await verifyPackage(await readPackageDirectory(resolve(dir)), list);
-  const { manifest, signature, id } = verified;
-  const bytes = manifest.files.reduce((sum, file) => sum + file.size, 0);
-  const edge = manifest.kind === "plugin" ? ` (${manifest.edge})` : "";
-  process.stdout.write(
-    `ok: ${manifest.kind} ${label(manifest)}${edge}, ${manifest.files.length} files, ${bytes} bytes, id ${id}, signed by ${describeKey(signature.key, list)} on ${new Date(signature.signedAt).toISOString()}\n`,
-  );
-  return 0;
-}
-
-async function publish(dir: string, mainUrl: string, tokenFile: string): Promise<number> {
-  let token: string;
-  try {
-    token = readFileSync(tokenFile, "utf8").trim();
-  } catch {
-    throw new Error(`cannot read the operator's token file ${tokenFile}`);
-  }
-  const { status, body } = await publishPackage(mainUrl, token, await readPackageDirectory(resolve(dir)));
-  if (status !== 200 && status !== 201)
-    throw new Error(`main refused it (${status}): ${body.reason ?? "no reason given"}`);
-  process.stdout.write(
-    `${status === 201 ? "published" : "already published"}: ${dir} as ${body.id} at ${mainUrl}\n`,
-  );
-  return 0;
 }
 
 function printKey(file: string): number {
