@@ -62,7 +62,8 @@ const services = {
 
 /** The Cluster the zone-AI replica hands the plugin (for `Cluster.request` from plugin code). */
 let pluginCluster: PluginCluster | undefined;
-const world = demoWorld({ grid, worldId: WORLD, npcsPerZone: 1 });
+// no dungeon entrance (instances.test.ts has it): a walking avatar is not taken away mid-test
+const world = demoWorld({ grid, worldId: WORLD, npcsPerZone: 1, dungeonEntrance: false });
 const plugin: ZonePlugin = {
   ...world,
   zones: (cluster) => {

@@ -19,7 +19,8 @@ import { dropNamespaceAndJournal } from "./support.ts";
 
 const grid = { width: 2, height: 1, cellSize: 50 };
 const WORLD = 1000;
-const plugin = demoWorld({ grid, worldId: WORLD, npcsPerZone: 0, cratesPerZone: 1 });
+// no dungeon entrance: it stands in the middle of zone 1, on the pusher's way
+const plugin = demoWorld({ grid, worldId: WORLD, npcsPerZone: 0, cratesPerZone: 1, dungeonEntrance: false });
 /** A busy machine: zones start and move in the background. */
 const WAIT_MS = 20_000;
 const crate = demo.DistributedCrate;

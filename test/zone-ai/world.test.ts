@@ -23,7 +23,8 @@ const grid = { width: 3, height: 3, cellSize: 50 };
 const WORLD = 1000;
 const ZONE_IDS = [1, 2, 3, 4, 5, 6, 7, 8, 9];
 const ZONES = ZONE_IDS.map((zone) => `${WORLD}.${zone}`);
-const plugin = demoWorld({ grid, worldId: WORLD, npcsPerZone: 1 });
+// no dungeon entrance (instances.test.ts has it): a walking avatar is not taken away mid-test
+const plugin = demoWorld({ grid, worldId: WORLD, npcsPerZone: 1, dungeonEntrance: false });
 /** Zones move between replicas in the background: waits here allow more than the default. */
 const WAIT_MS = 8000;
 const HEARTBEAT_MS = 200;
