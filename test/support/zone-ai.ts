@@ -6,8 +6,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
-import { loadZoneAiConfig, startZoneAi, type ZoneAiHandle } from "../../services/zone-ai/src/main.ts";
-import type { ZonePlugin } from "../../services/zone-ai/src/plugin.ts";
+import {
+  loadZoneAiConfig,
+  type PluginsToRun,
+  startZoneAi,
+  type ZoneAiHandle,
+} from "../../services/zone-ai/src/main.ts";
 import { CLUSTER_VERSION, type Cluster } from "../client-agent/support.ts";
 import { DEMO_DC } from "./avatars.ts";
 import { natsEnv } from "./nats.ts";
@@ -17,7 +21,7 @@ let started = 0;
 
 export function startTestZoneAi(
   cluster: Pick<Cluster, "root" | "prefix">,
-  plugin: ZonePlugin,
+  plugin: PluginsToRun,
   env: Record<string, string> = {},
   dcFile = DEMO_DC,
 ): Promise<ZoneAiHandle> {

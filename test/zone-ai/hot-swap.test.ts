@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { demo } from "../../examples/demo/schema.ts";
 import { swapOnReplicas } from "../../libs/cli/src/commands/plugin-swap.ts";
 import { openJournal, snapshotBucket } from "../../services/zone-ai/src/journal.ts";
-import { loadZoneAiConfig, startZoneAi, type ZoneAiHandle } from "../../services/zone-ai/src/main.ts";
+import type { ZoneAiHandle } from "../../services/zone-ai/src/main.ts";
 import type { ZonePlugin } from "../../services/zone-ai/src/plugin.ts";
 import { PluginSet } from "../../services/zone-ai/src/plugins/compose.ts";
 import { SwapRefused } from "../../services/zone-ai/src/plugins/hot-swap.ts";
@@ -30,8 +30,9 @@ import { connectAs, connectOperator, natsEnv } from "../support/nats.ts";
 import type { Player, PlayerCluster } from "../support/players.ts";
 import { startPlayerCluster } from "../support/players.ts";
 import { eventually, sleep } from "../support/wait.ts";
+import { startTestZoneAi } from "../support/zone-ai.ts";
 import { HOT_WORLD, type HotState, hotExtras, hotWorld } from "./hot-plugins.ts";
-import { dropNamespaceAndJournal, REDIS_URL } from "./support.ts";
+import { dropNamespaceAndJournal } from "./support.ts";
 
 const WAIT_MS = 8000;
 const ZONE = `${HOT_WORLD}.1`;
@@ -55,23 +56,11 @@ async function replica(
   snapshotEveryMs = 300,
   env: Record<string, string> = {},
 ): Promise<ZoneAiHandle> {
-  const handle = await startZoneAi(
-    loadZoneAiConfig({
-      ...natsEnv("zone-ai"),
-      REDIS_URL,
-      DC_FILES: DEMO_DC,
-      CLUSTER_VERSION,
-      SUBJECT_ROOT: cluster.root,
-      REDIS_PREFIX: cluster.prefix,
-      LOG_LEVEL: process.env.ZAI_LOG ?? "silent",
-      INSTANCE_ID: `zone-ai-hot-${process.pid}-${handles.length}-${Date.now()}`,
-      HTTP_PORT: "0",
-      LEASE_TTL_MS: "1000",
-      SNAPSHOT_EVERY_MS: String(snapshotEveryMs),
-      ...env,
-    }),
-    plugins,
-  );
+  const handle = await startTestZoneAi(cluster, plugins, {
+    LEASE_TTL_MS: "1000",
+    SNAPSHOT_EVERY_MS: String(snapshotEveryMs),
+    ...env,
+  });
   handles.push(handle);
   return handle;
 }

@@ -9,13 +9,13 @@ import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { demoWorld, NPC_STEP_UNITS } from "../../examples/demo/plugin.ts";
 import { demo } from "../../examples/demo/schema.ts";
-import { loadZoneAiConfig, startZoneAi, type ZoneAiHandle } from "../../services/zone-ai/src/main.ts";
+import type { ZoneAiHandle } from "../../services/zone-ai/src/main.ts";
 import { CLUSTER_VERSION } from "../client-agent/support.ts";
 import { DEMO_DC } from "../support/avatars.ts";
-import { natsEnv } from "../support/nats.ts";
 import { type PlayerCluster, startPlayerCluster } from "../support/players.ts";
 import { eventually } from "../support/wait.ts";
-import { dropNamespaceAndJournal, REDIS_URL } from "./support.ts";
+import { startTestZoneAi } from "../support/zone-ai.ts";
+import { dropNamespaceAndJournal } from "./support.ts";
 
 const grid = { width: 2, height: 1, cellSize: 50 };
 const WORLD = 1000;
@@ -29,21 +29,10 @@ let replica: ZoneAiHandle | undefined;
 beforeAll(async () => {
   services = await startPlayerCluster("zscr", { agentEnv: { TICK_HZ: "50" }, dcFiles: [DEMO_DC] });
   const { cluster } = services;
-  replica = await startZoneAi(
-    loadZoneAiConfig({
-      ...natsEnv("zone-ai"),
-      REDIS_URL,
-      DC_FILES: DEMO_DC,
-      CLUSTER_VERSION,
-      SUBJECT_ROOT: cluster.root,
-      REDIS_PREFIX: cluster.prefix,
-      LOG_LEVEL: process.env.ZAI_LOG ?? "silent",
-      INSTANCE_ID: `zone-ai-scripts-${process.pid}-${Date.now()}`,
-      HTTP_PORT: "0",
-      LEASE_TTL_MS: "5000",
-      SNAPSHOT_EVERY_MS: "500",
-    }),
+  replica = await startTestZoneAi(
+    cluster,
     demoWorld({ grid, worldId: WORLD, npcsPerZone: 1, cratesPerZone: 0, dungeonEntrance: false }),
+    { LEASE_TTL_MS: "5000", SNAPSHOT_EVERY_MS: "500" },
   );
 });
 

@@ -10,14 +10,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { zoneAt } from "../../examples/demo/grid.ts";
 import { arenaZone, BOSS_HP, demoWorld } from "../../examples/demo/plugin.ts";
 import { demo } from "../../examples/demo/schema.ts";
-import { loadZoneAiConfig, startZoneAi, type ZoneAiHandle } from "../../services/zone-ai/src/main.ts";
+import type { ZoneAiHandle } from "../../services/zone-ai/src/main.ts";
 import { Placement } from "../../services/zone-ai/src/placement.ts";
 import { CLUSTER_VERSION, type Cluster } from "../client-agent/support.ts";
 import { DEMO_DC } from "../support/avatars.ts";
-import { connectOperator, natsEnv } from "../support/nats.ts";
+import { connectOperator } from "../support/nats.ts";
 import { type PlayerCluster, startPlayerCluster } from "../support/players.ts";
 import { eventually } from "../support/wait.ts";
-import { dropNamespaceAndJournal, REDIS_URL } from "./support.ts";
+import { startTestZoneAi } from "../support/zone-ai.ts";
+import { dropNamespaceAndJournal } from "./support.ts";
 
 const grid = { width: 3, height: 3, cellSize: 50 };
 const WORLD = 1000;
@@ -34,22 +35,7 @@ let cluster: Cluster;
 const replicas: ZoneAiHandle[] = [];
 
 async function replica(): Promise<ZoneAiHandle> {
-  const handle = await startZoneAi(
-    loadZoneAiConfig({
-      ...natsEnv("zone-ai"),
-      REDIS_URL,
-      DC_FILES: DEMO_DC,
-      CLUSTER_VERSION,
-      SUBJECT_ROOT: cluster.root,
-      REDIS_PREFIX: cluster.prefix,
-      LOG_LEVEL: process.env.ZAI_LOG ?? "silent",
-      INSTANCE_ID: `zone-ai-test-${process.pid}-${replicas.length}-${Date.now()}`,
-      HTTP_PORT: "0",
-      LEASE_TTL_MS: "1000",
-      SNAPSHOT_EVERY_MS: "300",
-    }),
-    plugin,
-  );
+  const handle = await startTestZoneAi(cluster, plugin, { LEASE_TTL_MS: "1000", SNAPSHOT_EVERY_MS: "300" });
   replicas.push(handle);
   return handle;
 }

@@ -27,10 +27,8 @@ import {
   unpackField,
 } from "@overworld/protocol";
 import type { Participant } from "@overworld/service";
-import { DEFAULT_REQUEST_TIMEOUT_MS, RequestError } from "./requests.ts";
+import { CODE, DEFAULT_REQUEST_TIMEOUT_MS, RequestError } from "./requests.ts";
 
-/** What a RequestError's code must be (requests.ts). */
-const CODE = /^[a-z][a-z0-9_]{0,63}$/;
 /** How long the state server has to take a call on its way. */
 const PASS_TIMEOUT_MS = 2000;
 

@@ -38,7 +38,7 @@ import {
 import type { Zone, ZoneHooks, ZoneObject } from "./plugin.ts";
 
 /** A short snake_case name: what a RequestError's code must be (it travels as such to clients). */
-const CODE = /^[a-z][a-z0-9_]{0,63}$/;
+export const CODE = /^[a-z][a-z0-9_]{0,63}$/;
 const MAX_MESSAGE_CHARS = 1024;
 /** Replies kept per caller (a client may have 64 requests waiting: client-agent/src/requests.ts). */
 export const RECENT_REPLIES_PER_CALLER = 64;
