@@ -19,6 +19,7 @@
  * caller retried after a lost reply, even to a restarted uberdog) is answered from its record and does
  * not run again; a copy that comes while the first still runs waits for its answer.
  */
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import {
@@ -420,9 +421,12 @@ function failure(code: string, message: string): Answer {
   return { error: { code, message: message.slice(0, MAX_MESSAGE_CHARS) } };
 }
 
-/** Loads the SERVICES module: its `services` export or its default one. */
+/**
+ * Loads the SERVICES module: its `services` export or its default one. `path` is a file (relative to the
+ * working directory, as SCHEMA_MODULE is) when one is there, else a package specifier (`my-game/services`).
+ */
 export async function loadServices(path: string): Promise<UberdogServices> {
-  const url = path.startsWith(".") || path.startsWith("/") ? pathToFileURL(resolve(path)).href : path;
+  const url = existsSync(resolve(path)) ? pathToFileURL(resolve(path)).href : path;
   let module: { services?: UberdogServices; default?: UberdogServices };
   try {
     module = await import(url);
