@@ -271,6 +271,11 @@ export class Replica {
   private async startZone(spec: ZoneSpec, key: string): Promise<void> {
     this.starting.add(key);
     const { leases, journal, log, plugin } = this.deps;
+    /** What a half-started zone has set up, undone if the start fails. */
+    const stops: (() => void)[] = [];
+    /** One step of the start, bounded: a step that hangs fails the start (retried next round), naming it. */
+    const step = <T>(what: string, work: Promise<T>, undoLate?: (late: T) => void): Promise<T> =>
+      boundedStep(`zone ${key}: ${what}`, work, undoLate);
     try {
       const lease = await leases.acquire(key);
       if (this.stopped) return;
@@ -284,7 +289,10 @@ export class Replica {
         return;
       }
       const channel = this.deps.channels.cached(spec.parent, spec.zone);
-      const saved = await journal.loadSnapshot({ parentId: spec.parent, zoneId: spec.zone });
+      const saved = await step(
+        "loading its snapshot",
+        journal.loadSnapshot({ parentId: spec.parent, zoneId: spec.zone }),
+      );
       const snapshot = saved ? (decodeEnvelope(saved.state) as ZoneSnapshot) : undefined;
       const code = this.codeToResume(spec, snapshot?.code);
       const runtime = new ZoneRuntime({
@@ -306,35 +314,39 @@ export class Replica {
         spec,
         key,
         runtime,
-        stops: [],
+        stops,
         chain: Promise.resolve(),
         lastSnapshotAt: Date.now(),
         snapshotting: false,
         refilling: false,
       };
       // a fresh zone spawns in `start`: it needs ids first (a resumed one has its block in the snapshot)
-      if (snapshot === undefined) await this.refillIds(runtime);
-      const objects = await this.query(spec.parent, [spec.zone]);
+      if (snapshot === undefined) await step("taking doIds", this.refillIds(runtime));
+      const objects = await step("reading its objects", this.query(spec.parent, [spec.zone]));
       this.send(zone, runtime.begin(objects, snapshot, Date.now()));
       // follow the journal before the neighbours, so no input of the zone is missed
       zone.stops.push(
-        await journal.follow(channel, runtime.seq, (entry) => {
-          let message: messages.ZoneChannelMessage;
-          try {
-            message = parseMessage(messages.zoneChannelMessage, entry.data);
-          } catch {
-            const change = readSwitch(entry.data, channel);
-            if (change !== undefined) {
-              const hooks = this.deps.versions?.hooksOf(change.to, spec.kind);
-              runtime.receiveSwitch({ seq: entry.seq, to: change.to, hooks });
+        await step(
+          "following its journal",
+          journal.follow(channel, runtime.seq, (entry) => {
+            let message: messages.ZoneChannelMessage;
+            try {
+              message = parseMessage(messages.zoneChannelMessage, entry.data);
+            } catch {
+              const change = readSwitch(entry.data, channel);
+              if (change !== undefined) {
+                const hooks = this.deps.versions?.hooksOf(change.to, spec.kind);
+                runtime.receiveSwitch({ seq: entry.seq, to: change.to, hooks });
+              }
+              return; // not for zone logic (or from a newer version): skipped, as the journal keeps it
             }
-            return; // not for zone logic (or from a newer version): skipped, as the journal keeps it
-          }
-          this.counts.inputs += 1;
-          runtime.receive({ seq: entry.seq, time: entry.time, message } satisfies ZoneInput);
-        }),
+            this.counts.inputs += 1;
+            runtime.receive({ seq: entry.seq, time: entry.time, message } satisfies ZoneInput);
+          }),
+          (stop) => stop(),
+        ),
       );
-      await this.watchNeighbours(zone);
+      await step("watching its neighbours", this.watchNeighbours(zone));
       if (!leases.holds(key) || this.stopped) {
         for (const stop of zone.stops) stop();
         return;
@@ -354,6 +366,7 @@ export class Replica {
         "zone started",
       );
     } catch (error) {
+      for (const stop of stops) stop();
       log.error({ err: error, zone: key }, "zone failed to start; retrying");
       await leases.release(key).catch(() => undefined);
     } finally {
@@ -740,4 +753,30 @@ export class Replica {
       },
     };
   }
+}
+
+/** How long one step of starting a zone may take before the start is given up and tried again. */
+const START_STEP_TIMEOUT_MS = 10_000;
+
+/**
+ * `work`, or an error naming `what` once it has taken START_STEP_TIMEOUT_MS (a NATS or JetStream call
+ * that never answers must not leave a zone half-started, holding its lease, for good); what `work`
+ * brings after that is handed to `undoLate`.
+ */
+function boundedStep<T>(what: string, work: Promise<T>, undoLate?: (late: T) => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  let late = false;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      late = true;
+      reject(new Error(`${what} took over ${START_STEP_TIMEOUT_MS} ms`));
+    }, START_STEP_TIMEOUT_MS);
+  });
+  void work.then(
+    (value) => {
+      if (late) undoLate?.(value);
+    },
+    () => undefined,
+  );
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
