@@ -259,6 +259,12 @@ export class Replica {
         if (mine && zone === undefined && !this.starting.has(key)) void this.startZone(spec, key);
         else if (!mine && zone !== undefined) await this.stopZone(zone, true);
       }
+      // a lease held for a zone neither running nor starting here keeps every replica from running it
+      for (const key of this.deps.leases.zones()) {
+        if (this.running.has(key) || this.starting.has(key)) continue;
+        this.deps.log.warn({ zone: key }, "a lease held for a zone that does not run here: released");
+        await this.deps.leases.release(key).catch(() => undefined);
+      }
     } catch (error) {
       this.deps.log.warn({ err: error }, "zone placement round failed; retrying");
     } finally {
