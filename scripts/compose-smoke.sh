@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SERVICES=(message-director state-server uberdog client-agent zone-ai signaling link)
-TIMEOUT_S=${COMPOSE_SMOKE_TIMEOUT_S:-240}
+TIMEOUT_S=${COMPOSE_SMOKE_TIMEOUT_S:-480}
 DEMO_ZONES=64
 # through the published ports every bot may reach the containers from the one address of docker's proxy:
 # the smoke stays under uberdog's default of 10 registrations a minute per address
