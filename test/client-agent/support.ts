@@ -90,7 +90,12 @@ export interface Cluster {
 export async function startCluster(
   name: string,
   agentEnv: Record<string, string> = {},
-  options: { stateServer?: boolean; dcFiles?: readonly string[] } = {},
+  options: {
+    stateServer?: boolean;
+    dcFiles?: readonly string[];
+    /** Message-director environment beyond the cluster's (e.g. DEAD_AFTER_MS). */
+    directorEnv?: Record<string, string>;
+  } = {},
 ): Promise<Cluster> {
   const tag = `${name}${process.pid}${Date.now().toString(36)}`.replace(/[^a-z0-9]/gi, "").toLowerCase();
   const root = `owt${tag}`;
@@ -113,6 +118,7 @@ export async function startCluster(
       DB_SCHEMA: schema,
       REDIS_PREFIX: `${prefix}md:`,
       EVENT_STREAM: stream,
+      ...options.directorEnv,
     }),
   );
   const newStateServer = () =>

@@ -49,6 +49,8 @@ const MAIN = fileURLToPath(new URL("../../services/zone-ai/src/main.ts", import.
 export interface ReplicaProcess {
   readonly process: ChildProcess;
   readonly port: number;
+  /** Every log line it printed so far (JSON, as pino writes them). */
+  readonly lines: string[];
 }
 
 /**
@@ -79,6 +81,7 @@ export function spawnZoneAiReplica(
     },
     stdio: ["ignore", "pipe", "inherit"],
   });
+  const lines: string[] = [];
   return new Promise((resolve, reject) => {
     let buffered = "";
     child.stdout!.on("data", (chunk: Buffer) => {
@@ -86,8 +89,10 @@ export function spawnZoneAiReplica(
       for (let end = buffered.indexOf("\n"); end >= 0; end = buffered.indexOf("\n")) {
         const line = buffered.slice(0, end);
         buffered = buffered.slice(end + 1);
+        lines.push(line);
         if (process.env.ZAI_LOG) console.log(`[${name}] ${line}`);
-        if (line.includes('"zone AI started"')) resolve({ process: child, port: JSON.parse(line).httpPort });
+        if (line.includes('"zone AI started"'))
+          resolve({ process: child, port: JSON.parse(line).httpPort, lines });
       }
     });
     child.once("exit", (code) => reject(new Error(`zone-ai replica ${name} exited with ${code}`)));

@@ -8,6 +8,10 @@
  * - REDIS_PREFIX: prepended to the replica's Redis keys (zone leases, zone channels, liveness; default `ow:`).
  * - LEASE_TTL_MS: a zone's lease lasts this long without renewal (default 1000): a replica killed -9 has
  *   its zones resumed elsewhere after about this long.
+ * - LEASE_MARGIN_MS: how long before its lease would lapse in Redis a replica pauses a zone it could not
+ *   renew (default 250; less than LEASE_TTL_MS, and renewals every fifth of the TTL must fit twice in
+ *   the rest): a replica whose event loop stalls longer than TTL - margin pauses its zones until the next
+ *   renewal says whether they are still its own.
  * - SNAPSHOT_EVERY_MS: how often a running zone stores its snapshot (default 1000): a resumed zone replays
  *   at most this much of its journal.
  * - JOURNAL_MAX_AGE_MS: how long the zone journal keeps inputs (default one hour).
@@ -33,6 +37,7 @@ export const zoneAiConfigShape = {
   PLUGIN_TRUST: z.string().min(1).optional(),
   PLUGIN_CACHE_DIR: z.string().min(1).optional(),
   LEASE_TTL_MS: z.coerce.number().int().min(200).max(60_000).default(1000),
+  LEASE_MARGIN_MS: z.coerce.number().int().min(0).max(59_000).default(250),
   SNAPSHOT_EVERY_MS: z.coerce.number().int().min(100).max(600_000).default(1000),
   JOURNAL_MAX_AGE_MS: z.coerce
     .number()

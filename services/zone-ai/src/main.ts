@@ -215,6 +215,7 @@ async function replicate(
     prefix: `${config.REDIS_PREFIX}zone-ai:lease:`,
     owner: String(participant.channel),
     ttlMs: config.LEASE_TTL_MS,
+    marginMs: config.LEASE_MARGIN_MS,
     log,
     onLost: (zone, reason) => {
       log.warn({ zone, reason }, "zone lease lost; the zone stops here");

@@ -87,6 +87,8 @@ interface RunningZone {
   snapshotting: boolean;
   /** A block of spawn ids is being asked for. */
   refilling: boolean;
+  /** Not ticking: its lease's local deadline passed without a renewal (the next renewal resumes or ends it). */
+  paused: boolean;
 }
 
 export class Replica {
@@ -111,8 +113,12 @@ export class Replica {
   private readonly forwarder: UpdateForwarder;
   /** Instances: the registry, their outputs, keeping and closing them (instances.ts). */
   readonly instances: Instances;
-  /** Zones resumed (started from a snapshot) and started fresh, for metrics and tests. */
-  readonly counts = { resumed: 0, fresh: 0, inputs: 0 };
+  /**
+   * Zones resumed (started from a snapshot) and started fresh, inputs received, pauses (a lease not renewed
+   * in time), and stray leases (held for a zone that neither runs nor starts here: released by the
+   * placement round; never expected), for metrics and tests.
+   */
+  readonly counts = { resumed: 0, fresh: 0, inputs: 0, pauses: 0, strayLeases: 0 };
 
   constructor(private readonly deps: ReplicaDeps) {
     this.names = deps.participant.subjects;
@@ -262,6 +268,7 @@ export class Replica {
       // a lease held for a zone neither running nor starting here keeps every replica from running it
       for (const key of this.deps.leases.zones()) {
         if (this.running.has(key) || this.starting.has(key)) continue;
+        this.counts.strayLeases += 1;
         this.deps.log.warn({ zone: key }, "a lease held for a zone that does not run here: released");
         await this.deps.leases.release(key).catch(() => undefined);
       }
@@ -325,6 +332,7 @@ export class Replica {
         lastSnapshotAt: Date.now(),
         snapshotting: false,
         refilling: false,
+        paused: false,
       };
       // a fresh zone spawns in `start`: it needs ids first (a resumed one has its block in the snapshot)
       if (snapshot === undefined) await step("taking doIds", this.refillIds(runtime));
@@ -354,7 +362,9 @@ export class Replica {
       );
       await step("watching its neighbours", this.watchNeighbours(zone));
       if (!leases.holds(key) || this.stopped) {
+        // lost or not renewed in time while starting: undone, and the lease (if still ours) given up
         for (const stop of zone.stops) stop();
+        await leases.release(key).catch(() => undefined);
         return;
       }
       this.running.set(key, zone);
@@ -506,8 +516,10 @@ export class Replica {
           "last snapshot not stored; the next owner replays more",
         ),
       );
-      await this.deps.leases.release(zone.key).catch(() => undefined);
     }
+    // always given up (a no-op when lost): a paused zone's lease kept here would be renewed by the next
+    // round of renewals, for a zone no replica could then run
+    await this.deps.leases.release(zone.key).catch(() => undefined);
     this.deps.log.info({ zone: zone.key, handOver }, "zone stopped");
   }
 
@@ -532,8 +544,17 @@ export class Replica {
     const now = Date.now();
     for (const zone of this.running.values()) {
       if (!this.deps.leases.holds(zone.key)) {
-        void this.stopZone(zone, false);
+        // paused, not stopped: the next renewal resumes it (the lease never left Redis) or loses it (`lost`)
+        if (!zone.paused) {
+          zone.paused = true;
+          this.counts.pauses += 1;
+          this.deps.log.warn({ zone: zone.key }, "zone paused: its lease was not renewed in time");
+        }
         continue;
+      }
+      if (zone.paused) {
+        zone.paused = false;
+        this.deps.log.info({ zone: zone.key }, "zone resumed: its lease was renewed");
       }
       try {
         this.send(zone, zone.runtime.tick(now));
