@@ -370,7 +370,13 @@ describe("operations", () => {
     expect(response.statusCode).toBe(200);
     const document = response.json();
     expect(document.openapi).toBe("3.1.0");
-    expect(Object.keys(document.paths).sort()).toEqual(["/healthz", "/metrics", "/v1/accounts", "/v1/login"]);
+    expect(Object.keys(document.paths).sort()).toEqual([
+      "/healthz",
+      "/livez",
+      "/metrics",
+      "/v1/accounts",
+      "/v1/login",
+    ]);
     const login = document.paths["/v1/login"].post;
     const body = login.requestBody.content["application/json"].schema;
     expect(body.required).toEqual(["username", "password"]);
@@ -420,6 +426,9 @@ describe("operations", () => {
         ok: false,
         checks: { postgres: true, cluster: false },
       });
+      // alive all the same: a dependency down is no reason to restart it
+      const alive = await sick.inject({ method: "GET", url: "/livez" });
+      expect(alive.statusCode).toBe(200);
     } finally {
       await sick.close();
     }

@@ -16,8 +16,8 @@ export interface OpsServer {
 }
 
 /**
- * The operations endpoint every service has: `GET /healthz` (200 when every check passes, 503 naming
- * the failing ones otherwise) and `GET /metrics` in Prometheus text format.
+ * The operations endpoint every service has: `GET /healthz` and `GET /livez` (`addHealthRoutes`) and
+ * `GET /metrics` in Prometheus text format.
  */
 export async function startOpsServer(options: {
   service: string;
@@ -34,7 +34,34 @@ export async function startOpsServer(options: {
   metrics.setDefaultLabels({ service: options.service });
   collectDefaultMetrics({ register: metrics });
   const app = Fastify({ logger: false });
-  app.get("/healthz", async (_request, reply) => {
+  addHealthRoutes(app, options);
+  app.get("/metrics", async (_request, reply) => {
+    return reply.header("content-type", metrics.contentType).send(await metrics.metrics());
+  });
+  options.routes?.(app);
+  await app.listen({ port: options.port, host: options.host ?? "127.0.0.1" });
+  const address = app.server.address();
+  const port = typeof address === "object" && address ? address.port : options.port;
+  return { app, metrics, port, close: () => app.close() };
+}
+
+/**
+ * `GET /healthz`: 200 when every check passes, 503 naming the failing ones (a check that throws fails):
+ * the readiness probe. `GET /livez`: 200 while the process answers at all: the liveness probe, which must
+ * not fail because a dependency is down (every service would be restarted through a NATS outage, and a
+ * client agent restarted drops its players). For the ops server and for services with an API of their own.
+ */
+export function addHealthRoutes(
+  app: FastifyInstance,
+  options: {
+    service: string;
+    checks: Record<string, HealthCheck>;
+    details?: () => Promise<Record<string, unknown>> | Record<string, unknown>;
+    /** The routes' schemas, for an API's OpenAPI document. */
+    schema?: { healthz?: object; livez?: object };
+  },
+): void {
+  app.get("/healthz", { schema: options.schema?.healthz ?? {} }, async (_request, reply) => {
     const results = await Promise.all(
       Object.entries(options.checks).map(async ([name, check]) => {
         try {
@@ -56,12 +83,8 @@ export async function startOpsServer(options: {
     };
     return reply.code(failing.length === 0 ? 200 : 503).send(body);
   });
-  app.get("/metrics", async (_request, reply) => {
-    return reply.header("content-type", metrics.contentType).send(await metrics.metrics());
-  });
-  options.routes?.(app);
-  await app.listen({ port: options.port, host: options.host ?? "127.0.0.1" });
-  const address = app.server.address();
-  const port = typeof address === "object" && address ? address.port : options.port;
-  return { app, metrics, port, close: () => app.close() };
+  app.get("/livez", { schema: options.schema?.livez ?? {} }, async () => ({
+    service: options.service,
+    ok: true,
+  }));
 }

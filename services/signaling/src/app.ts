@@ -35,7 +35,7 @@ import {
   signBody,
   tokenSealContext,
 } from "@overworld/federation";
-import type { HealthCheck, Logger } from "@overworld/service";
+import { addHealthRoutes, type HealthCheck, type Logger } from "@overworld/service";
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
@@ -661,23 +661,14 @@ function clusterView(cluster: ClusterRecord, instances: readonly InstanceRecord[
 
 function addOperationRoutes(app: App, deps: SignalingDeps, registry: Registry): void {
   const checks: Record<string, HealthCheck> = { postgres: () => deps.directory.ping(), ...deps.checks };
-  app.get(
-    "/healthz",
-    { schema: { tags: ["operations"], response: { 200: Health, 503: Health } } },
-    async (_request, reply) => {
-      const results = await Promise.all(
-        Object.entries(checks).map(async ([name, check]) => {
-          try {
-            return [name, await check()] as const;
-          } catch {
-            return [name, false] as const;
-          }
-        }),
-      );
-      const ok = results.every(([, passed]) => passed);
-      return reply.code(ok ? 200 : 503).send({ service: SERVICE, ok, checks: Object.fromEntries(results) });
+  addHealthRoutes(app, {
+    service: SERVICE,
+    checks,
+    schema: {
+      healthz: { tags: ["operations"], response: { 200: Health, 503: Health } },
+      livez: { tags: ["operations"] },
     },
-  );
+  });
   app.get("/metrics", { schema: { tags: ["operations"] } }, async (_request, reply) =>
     reply.header("content-type", registry.contentType).send(await registry.metrics()),
   );

@@ -25,7 +25,7 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { messages } from "@overworld/protocol";
-import { addressKey, type HealthCheck, type Logger, type Redis } from "@overworld/service";
+import { addHealthRoutes, addressKey, type HealthCheck, type Logger, type Redis } from "@overworld/service";
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
@@ -363,29 +363,18 @@ async function addDashboardRoutes(
 
 function addOperationRoutes(app: App, deps: UberdogDeps, registry: Registry): void {
   const checks: Record<string, HealthCheck> = { postgres: () => deps.accounts.ping(), ...deps.checks };
-  app.get(
-    "/healthz",
-    {
-      schema: {
+  addHealthRoutes(app, {
+    service: SERVICE,
+    checks,
+    schema: {
+      healthz: {
         tags: ["operations"],
         summary: "200 when every dependency answers, 503 naming the checks that fail",
         response: { 200: Health, 503: Health },
       },
+      livez: { tags: ["operations"], summary: "200 while the process answers (a liveness probe)" },
     },
-    async (_request, reply) => {
-      const results = await Promise.all(
-        Object.entries(checks).map(async ([name, check]) => {
-          try {
-            return [name, await check()] as const;
-          } catch {
-            return [name, false] as const;
-          }
-        }),
-      );
-      const ok = results.every(([, passed]) => passed);
-      return reply.code(ok ? 200 : 503).send({ service: SERVICE, ok, checks: Object.fromEntries(results) });
-    },
-  );
+  });
   app.get(
     "/metrics",
     { schema: { tags: ["operations"], summary: "Prometheus metrics (text format)" } },
