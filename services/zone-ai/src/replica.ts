@@ -337,7 +337,14 @@ export class Replica {
       // a fresh zone spawns in `start`: it needs ids first (a resumed one has its block in the snapshot)
       if (snapshot === undefined) await step("taking doIds", this.refillIds(runtime));
       const objects = await step("reading its objects", this.query(spec.parent, [spec.zone]));
-      this.send(zone, runtime.begin(objects, snapshot, Date.now()));
+      const first = runtime.begin(objects, snapshot, Date.now());
+      if (snapshot === undefined) {
+        // a fresh zone's first snapshot is stored before its spawns leave: were its lease lost before the
+        // next one, a second fresh start elsewhere would spawn them again, under other doIds
+        await step("storing its first snapshot", this.saveSnapshot(zone));
+        if (!leases.holds(key)) throw new Error("its lease was lost while it started");
+      }
+      this.send(zone, first);
       // follow the journal before the neighbours, so no input of the zone is missed
       zone.stops.push(
         await step(
