@@ -52,7 +52,9 @@ export interface BotRunResult {
 
 /** The CPU groups of an Overworld run besides its load process: each service, NATS, Redis and Postgres. */
 export function clusterCpuGroups(cluster: LocalCluster): CpuGroups {
-  const natsPids = cluster.nats ? [cluster.nats.process.pid ?? 0] : pidsNamed("nats-server");
+  const natsPids = cluster.nats
+    ? cluster.nats.nodes.map((node) => node.process.pid ?? 0)
+    : pidsNamed("nats-server");
   const redisPids = pidsNamed("redis-server");
   return {
     ...Object.fromEntries(

@@ -17,8 +17,8 @@ import { LocalCluster } from "../../libs/cli/src/local-cluster.ts";
 /** How Redis persists. */
 export const APPENDFSYNC = "everysec";
 
-/** What the harness can break: each service, the NATS and the Redis. */
-export type Target = ServiceName | "nats" | "redis";
+/** What the harness can break: each service, the NATS (every node), one NATS node of several, the Redis. */
+export type Target = ServiceName | "nats" | "nats-node" | "redis";
 
 export interface ChaosClusterOptions {
   /** Replicas per service (zone AI needs two to fail over). */
@@ -27,6 +27,8 @@ export interface ChaosClusterOptions {
   readonly grid: string;
   readonly npcsPerZone: number;
   readonly maxClients: number;
+  /** Nodes of the NATS (default 1; a NATS cluster when more than one). */
+  readonly natsNodes?: number;
   /** Variables of one service more (a test's shorter timeouts). */
   readonly env?: Partial<Record<ServiceName, Readonly<Record<string, string>>>>;
 }
@@ -38,6 +40,7 @@ export class ChaosCluster extends LocalCluster {
       replicas: options.replicas,
       zoneAiEnv: { DEMO_GRID: options.grid, DEMO_NPCS_PER_ZONE: String(options.npcsPerZone) },
       maxClients: options.maxClients,
+      natsNodes: options.natsNodes ?? 1,
       env: options.env,
       ownRedis: { appendfsync: APPENDFSYNC },
       onCrash: "respawn",

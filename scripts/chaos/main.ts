@@ -13,10 +13,10 @@ import { parseArgs } from "node:util";
 import { CLI_ENTRY, type ManagedProcess, type ServiceName } from "../../libs/cli/src/cluster-processes.ts";
 import { APPENDFSYNC, ChaosCluster, type Target } from "./cluster.ts";
 import { Ledger } from "./ledger.ts";
-import { type FaultRow, formatTable, type Invariant } from "./report.ts";
+import { checked, type FaultRow, formatTable, type Invariant } from "./report.ts";
 import { checkWorld } from "./world.ts";
 
-const USAGE = `usage: pnpm chaos [--bots N] [--rounds R] [--bound S] [--faults LIST] [--canary drop-acked]
+const USAGE = `usage: pnpm chaos [--bots N] [--rounds R] [--bound S] [--faults LIST] [--nats-nodes K] [--canary drop-acked]
 
 Runs the demo world with N bots (default 100) and injects each fault R times (default 3), one after
 another: kill -9 of the message director, a state server, the client agent, a zone-AI replica (of two),
@@ -27,14 +27,18 @@ violated.
   --bots N           bots playing (default 100)
   --rounds R         times each fault is injected (default 3)
   --bound S          seconds a fault may take to recover (default 60)
-  --faults LIST      comma-separated, of ${"message-director,state-server,client-agent,zone-ai,uberdog,nats,redis"}
+  --faults LIST      comma-separated, of ${"message-director,state-server,client-agent,zone-ai,uberdog,nats,nats-node,redis"}
+                     (nats-node: kill -9 of one NATS node, in turn, then started again; needs --nats-nodes 3 or
+                     more; players must stay connected through it)
+  --nats-nodes K     the cluster's NATS as K nodes (default 1): a NATS cluster, streams with 3 replicas
   --rate HZ          walk steps per bot per second (default 5)
   --canary drop-acked  after the first fault, delete one acknowledged write behind the cluster's back:
                      the run must report it (exit 1)
   --keep-logs        keep the services' log lines (their path is printed) even when all held
 `;
 
-const ALL_FAULTS: readonly Target[] = [
+/** The faults of a run without --faults. */
+const DEFAULT_FAULTS: readonly Target[] = [
   "message-director",
   "state-server",
   "client-agent",
@@ -43,6 +47,9 @@ const ALL_FAULTS: readonly Target[] = [
   "nats",
   "redis",
 ];
+const ALL_FAULTS: readonly Target[] = [...DEFAULT_FAULTS, "nats-node"];
+/** Nodes a NATS cluster needs for a stream of three replicas to keep its quorum with one node down. */
+const MIN_NODES_FOR_NODE_FAULT = 3;
 const GRID = "8x8@50";
 const ZONES = 64;
 const NPCS_PER_ZONE = 2;
@@ -75,10 +82,16 @@ async function main(): Promise<number> {
   const rounds = whole("--rounds", values.rounds, 3);
   const boundMs = whole("--bound", values.bound, 60) * MS_PER_SECOND;
   const rate = Number(values.rate ?? 5);
-  const faults = (values.faults?.split(",") ?? ALL_FAULTS) as Target[];
+  const natsNodes = whole("--nats-nodes", values["nats-nodes"], 1);
+  const faults = (values.faults?.split(",") ??
+    (natsNodes >= MIN_NODES_FOR_NODE_FAULT ? ALL_FAULTS : DEFAULT_FAULTS)) as Target[];
   const unknown = faults.find((fault) => !ALL_FAULTS.includes(fault));
   if (unknown !== undefined)
     throw new Error(`--faults: no fault ${unknown}; the faults: ${ALL_FAULTS.join(", ")}`);
+  if (faults.includes("nats-node") && natsNodes < MIN_NODES_FOR_NODE_FAULT)
+    throw new Error(
+      `--faults nats-node: a NATS of ${natsNodes} node(s) has no node to spare; run with --nats-nodes ${MIN_NODES_FOR_NODE_FAULT}`,
+    );
   if (values.canary !== undefined && values.canary !== "drop-acked")
     throw new Error(`--canary: the only canary is drop-acked, not ${values.canary}`);
 
@@ -87,8 +100,10 @@ async function main(): Promise<number> {
     grid: GRID,
     npcsPerZone: NPCS_PER_ZONE,
     maxClients: bots * 2 + 16,
+    natsNodes,
   });
   let stopping = false;
+  let streams: string[] = [];
   const ledger = new Ledger(cluster);
   const rows = new Map<Target, FaultRow>(faults.map((fault) => [fault, emptyRow(fault)]));
   const violations: string[] = [];
@@ -120,9 +135,12 @@ async function main(): Promise<number> {
   try {
     process.stderr.write(
       `chaos: ${bots} bots, ${rounds} round(s) of ${faults.join(", ")}; recovery bound ${boundMs / MS_PER_SECOND} s; ` +
+        `NATS ${natsNodes === 1 ? "one node" : `${natsNodes} nodes clustered, streams with ${Math.min(3, natsNodes)} replicas`}; ` +
         `Redis with appendonly yes, appendfsync ${APPENDFSYNC}\n`,
     );
     await cluster.start();
+    streams = [...(await cluster.streamReplicas())].map(([name, replicas]) => `${name} R${replicas}`);
+    process.stderr.write(`JetStream streams: ${streams.join(", ")}\n`);
     await ledger.open(LEDGER_OBJECTS_PER_KIND);
     ledger.startWriting();
     status = `starting ${bots} bots`;
@@ -169,6 +187,12 @@ async function main(): Promise<number> {
           fault !== "client-agent" || figures.disconnected - before.disconnected >= before.walking;
         status = `round ${round + 1}/${rounds}: ${fault} injected, recovering`;
         const outcome = await recover(cluster, ledger, figures, bots, injectedAt, boundMs, seen);
+        if (checked("players stayed", fault) && figures.disconnected > before.disconnected) {
+          outcome.failed.set(
+            "players stayed",
+            `${figures.disconnected - before.disconnected} bot(s) lost their connection`,
+          );
+        }
         if (outcome.failed.size === 0) row.recoveryMs.push(outcome.atMs);
         for (const [invariant, detail] of outcome.failed) {
           row.violated.set(invariant, (row.violated.get(invariant) ?? 0) + 1);
@@ -188,7 +212,8 @@ async function main(): Promise<number> {
     `acknowledged writes: ${ledger.acked} (db and ram, ${LEDGER_OBJECTS_PER_KIND * 2} objects); unanswered: ${ledger.failed}\n`,
   );
   process.stdout.write(
-    `Redis: appendonly yes, appendfsync ${APPENDFSYNC}; crashes of services not injected: ${cluster.crashes.size === 0 ? "none" : [...cluster.crashes].map(([l, c]) => `${l} ${c}`).join(", ")}\n`,
+    `NATS: ${natsNodes} node(s); JetStream streams: ${streams.join(", ") || "none seen"}\n` +
+      `Redis: appendonly yes, appendfsync ${APPENDFSYNC}; crashes of services not injected: ${cluster.crashes.size === 0 ? "none" : [...cluster.crashes].map(([l, c]) => `${l} ${c}`).join(", ")}\n`,
   );
   if (violations.length > 0) {
     process.stdout.write(
@@ -202,6 +227,7 @@ async function main(): Promise<number> {
 
 async function inject(cluster: ChaosCluster, fault: Target, round: number): Promise<void> {
   if (fault === "nats") return cluster.restartNats();
+  if (fault === "nats-node") return cluster.restartNatsNode(round % cluster.natsPorts.length);
   if (fault === "redis") return cluster.restartRedis();
   const replicas = cluster.replicas(fault as ServiceName);
   const victim: ManagedProcess = replicas[round % replicas.length]!;
@@ -294,6 +320,7 @@ function parse() {
       faults: { type: "string" },
       rate: { type: "string" },
       canary: { type: "string" },
+      "nats-nodes": { type: "string" },
       "keep-logs": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },

@@ -20,13 +20,16 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import {
+  connectMinted,
   connectPostgres,
   DEFAULT_DATABASE_URL,
   dropRedisKeys,
+  EVERYWHERE,
   ensureNatsTrust,
-  type RunningNats,
+  type RunningNatsCluster,
   serviceNatsEnv,
-  startNatsServer,
+  startNatsCluster,
+  streamReplicaCounts,
 } from "@overworld/service";
 import {
   ClusterProcesses,
@@ -87,6 +90,12 @@ export interface LocalClusterOptions {
   readonly env?: Partial<Record<ServiceName, Readonly<Record<string, string>>>>;
   /** Options for node in every service (a benchmark's `--cpu-prof DIR`). */
   readonly nodeArgs?: readonly string[];
+  /**
+   * Nodes of the run's NATS (default 1): with several, a NATS cluster on loopback ports, JetStream
+   * clustered, and the services' streams with as many replicas as nodes, up to three (the services see
+   * the cluster in the server's INFO: libs/service/src/streams.ts).
+   */
+  readonly natsNodes?: number;
   /** A redis-server of the run's own with this `appendfsync`, instead of the local Redis. */
   readonly ownRedis?: { readonly appendfsync: "always" | "everysec" | "no" };
   /**
@@ -110,11 +119,13 @@ export class LocalCluster {
   readonly processes: ClusterProcesses;
   /** Each service's replicas, in order. */
   readonly services = new Map<ServiceName, ManagedProcess[]>();
-  /** The run's NATS, with its trust and JetStream in `natsDir`. */
-  nats: RunningNats | undefined;
+  /** The run's NATS (one node or several), with its trust and JetStream in `natsDir`. */
+  nats: RunningNatsCluster | undefined;
   redis: ChildProcess | undefined;
   udpPort = 0;
-  natsPort = 0;
+  /** The NATS nodes' client ports, and their route ports when there are several. */
+  natsPorts: number[] = [];
+  natsClusterPorts: number[] = [];
   redisPort = 0;
   /** The run's directory: the NATS's trust and JetStream, its own Redis's files, the services' log. */
   readonly dir: string;
@@ -188,13 +199,17 @@ export class LocalCluster {
   async start(): Promise<void> {
     const { ns, options } = this;
     this.udpPort = await freeUdpPort();
-    this.natsPort = await freeTcpPort();
+    const natsNodes = options.natsNodes ?? 1;
+    for (let node = 0; node < natsNodes; node++) {
+      this.natsPorts.push(await freeTcpPort());
+      if (natsNodes > 1) this.natsClusterPorts.push(await freeTcpPort());
+    }
     if (options.ownRedis) {
       this.redisPort = await freeTcpPort();
       mkdirSync(join(this.dir, "redis"));
       await this.startRedis();
     }
-    await ensureNatsTrust(this.natsDir, { host: "127.0.0.1", port: this.natsPort });
+    await ensureNatsTrust(this.natsDir, { host: "127.0.0.1", port: this.natsPorts[0]! });
     await this.startNats();
     const agentAddress = `127.0.0.1:${this.udpPort}`;
     const shared: NodeJS.ProcessEnv = {
@@ -278,12 +293,18 @@ export class LocalCluster {
     this.processes.respawn(managed);
   }
 
-  /** kill -9 of the NATS server, then the same server (trust, port, JetStream directory) started again. */
+  /** kill -9 of every NATS node, then the same nodes (trust, ports, JetStream directories) started again. */
   async restartNats(): Promise<void> {
-    const child = this.nats?.process;
-    child?.kill("SIGKILL");
-    if (child) await exitOf(child);
-    await this.startNats();
+    const nats = this.nats!;
+    await Promise.all(nats.nodes.map((_, node) => nats.kill(node)));
+    await Promise.all(nats.nodes.map((_, node) => nats.start(node)));
+  }
+
+  /** kill -9 of one NATS node (of several), then the same node started again, as a supervisor would. */
+  async restartNatsNode(node: number): Promise<void> {
+    const nats = this.nats!;
+    await nats.kill(node);
+    await nats.start(node);
   }
 
   /** kill -9 of the run's own redis-server, then started again on the same append-only file. */
@@ -293,6 +314,16 @@ export class LocalCluster {
     child?.kill("SIGKILL");
     if (child) await exitOf(child);
     await this.startRedis();
+  }
+
+  /** The run's JetStream streams (the zone journal, the event log, the snapshot bucket) and their replicas. */
+  async streamReplicas(): Promise<Map<string, number>> {
+    const nc = await connectMinted(this.natsDir, this.nats!.url, `${this.options.name} streams`, EVERYWHERE);
+    try {
+      return await streamReplicaCounts(nc);
+    } finally {
+      await nc.close();
+    }
   }
 
   /** True when every replica answers /healthz with 200. */
@@ -351,10 +382,12 @@ export class LocalCluster {
   }
 
   private async startNats(): Promise<void> {
-    this.nats = await startNatsServer(this.natsDir, {
+    this.nats = await startNatsCluster(this.natsDir, {
       host: "127.0.0.1",
-      port: this.natsPort,
-      onLine: (line) => this.line("nats", line),
+      ports: this.natsPorts,
+      clusterPorts: this.natsClusterPorts,
+      name: this.ns.tag,
+      onLine: (node, line) => this.line(this.natsPorts.length > 1 ? `nats-${node + 1}` : "nats", line),
     });
   }
 

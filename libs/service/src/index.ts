@@ -13,4 +13,5 @@ export * from "./participant.ts";
 export * from "./retry.ts";
 export * from "./run.ts";
 export * from "./stores.ts";
+export * from "./streams.ts";
 export * from "./update-forwarder.ts";

@@ -4,9 +4,10 @@
  * NATS. The binary is `NATS_SERVER_BIN`, else `nats-server` on the PATH, else `/usr/sbin/nats-server`.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { createUser } from "@nats-io/nkeys";
 import { inboxOf, type NatsPermissions, type Role } from "@overworld/protocol";
 import { connectBus, type NatsConnection } from "./bus.ts";
@@ -14,6 +15,7 @@ import {
   createNatsTrust,
   mint,
   type NatsServerOptions,
+  natsServerConfig,
   readNatsTrust,
   trustFiles,
   writeNatsTrust,
@@ -95,9 +97,15 @@ export async function ensureNatsTrust(
  */
 export async function startNatsServer(
   dir: string,
-  options: { host: string; port: number; onLine?: (line: string) => void },
+  options: {
+    host: string;
+    port: number;
+    onLine?: (line: string) => void;
+    /** Its configuration file (default the trust's `nats.conf`). */
+    config?: string;
+  },
 ): Promise<RunningNats> {
-  const child = spawn(natsServerBinary(), ["-c", trustFiles(dir).serverConfig], {
+  const child = spawn(natsServerBinary(), ["-c", options.config ?? trustFiles(dir).serverConfig], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   for (const stream of [child.stdout, child.stderr]) {
@@ -135,4 +143,120 @@ function accepts(host: string, port: number): Promise<boolean> {
     });
     socket.once("error", () => done(false));
   });
+}
+
+/** NATS as several nodes (or one): their client URLs as services take them, and each node to kill and start. */
+export interface RunningNatsCluster {
+  /** Every node's client URL, comma-separated (NATS_URL). */
+  readonly url: string;
+  /** The nodes, in order; a node killed and started again is a new RunningNats at the same index. */
+  readonly nodes: readonly RunningNats[];
+  /** kill -9 of one node; resolves once it exited. */
+  kill(node: number): Promise<void>;
+  /** Starts a node again, on its port, configuration and JetStream directory. */
+  start(node: number): Promise<void>;
+  /** Stops every node. */
+  stop(): Promise<void>;
+}
+
+const JETSTREAM_READY_TIMEOUT_MS = 30_000;
+
+/**
+ * Starts `ports.length` nats-servers with the trust in `dir` (see `ensureNatsTrust`) as one NATS cluster
+ * (routes between all of them on `clusterPorts`, JetStream clustered, each node its own store), or a lone
+ * server when one port is given, and waits until JetStream answers on it (a cluster's meta group has
+ * elected its leader). Node `i`'s configuration is `dir/nats-<i>.conf`.
+ */
+export async function startNatsCluster(
+  dir: string,
+  options: {
+    host: string;
+    ports: readonly number[];
+    /** One per node when there are several. */
+    clusterPorts?: readonly number[];
+    name?: string;
+    onLine?: (node: number, line: string) => void;
+  },
+): Promise<RunningNatsCluster> {
+  const trust = readNatsTrust(dir);
+  if (trust === undefined)
+    throw new Error(`startNatsCluster: no NATS trust in ${dir} (ensureNatsTrust first)`);
+  const count = options.ports.length;
+  const clusterPorts = options.clusterPorts ?? [];
+  if (count > 1 && clusterPorts.length !== count) {
+    throw new RangeError(
+      `startNatsCluster: ${count} nodes need ${count} cluster ports, got ${clusterPorts.length}`,
+    );
+  }
+  const name = options.name ?? "overworld";
+  const configs = options.ports.map((port, node) => {
+    const path = join(dir, `nats-${node}.conf`);
+    const text = natsServerConfig(trust, {
+      host: options.host,
+      port,
+      storeDir: join(dir, `jetstream-${node}`),
+      ...(count > 1
+        ? {
+            cluster: { name, serverName: `${name}-${node}`, port: clusterPorts[node]!, routes: clusterPorts },
+          }
+        : {}),
+    });
+    writeFileSync(path, text);
+    return path;
+  });
+  const nodes: RunningNats[] = [];
+  const start = async (node: number) => {
+    nodes[node] = await startNatsServer(dir, {
+      host: options.host,
+      port: options.ports[node]!,
+      config: configs[node],
+      onLine: (line) => options.onLine?.(node, line),
+    });
+  };
+  const stop = async () => {
+    await Promise.all(nodes.map((running) => running.stop()));
+  };
+  try {
+    await Promise.all(options.ports.map((_, node) => start(node)));
+    const url = nodes.map((running) => running.url).join(",");
+    await untilJetStreamAnswers(dir, url);
+    return {
+      url,
+      nodes,
+      start,
+      stop,
+      kill: async (node) => {
+        const child = nodes[node]!.process;
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise<void>((done) => child.once("exit", () => done()));
+        child.kill("SIGKILL");
+        await exited;
+      },
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+async function untilJetStreamAnswers(dir: string, url: string): Promise<void> {
+  const nc = await connectMinted(dir, url, "jetstream readiness probe", EVERYWHERE);
+  try {
+    const deadline = Date.now() + JETSTREAM_READY_TIMEOUT_MS;
+    for (;;) {
+      try {
+        await (await jetstreamManager(nc)).getAccountInfo();
+        return;
+      } catch (error) {
+        if (Date.now() > deadline) {
+          throw new Error(
+            `NATS at ${url}: JetStream did not answer within ${JETSTREAM_READY_TIMEOUT_MS} ms (${(error as Error).message})`,
+          );
+        }
+        await new Promise((wake) => setTimeout(wake, 200));
+      }
+    }
+  } finally {
+    await nc.close();
+  }
 }

@@ -117,6 +117,19 @@ export interface NatsServerOptions {
   readonly storeDir: string;
   /** The HTTP monitoring port (none when absent). */
   readonly monitorPort?: number;
+  /** This server as a node of a NATS cluster (JetStream clustered: streams can have replicas). */
+  readonly cluster?: NatsClusterNode;
+}
+
+export interface NatsClusterNode {
+  /** The cluster's name, the same on every node. */
+  readonly name: string;
+  /** This node's name, unique in the cluster (JetStream's peers are named by it). */
+  readonly serverName: string;
+  /** The port this node takes routes from the others on. */
+  readonly port: number;
+  /** Every node's route port, this one's included (a node ignores the route to itself). */
+  readonly routes: readonly number[];
 }
 
 /** A nats-server configuration that trusts exactly this operator and knows the two accounts. */
@@ -128,6 +141,7 @@ export function natsServerConfig(trust: NatsTrust, options: NatsServerOptions): 
     // a connection's CONNECT carries its JWT, whose permissions list every subject of its role
     "max_control_line: 32768",
     ...(options.monitorPort === undefined ? [] : [`http_port: ${options.monitorPort}`]),
+    ...(options.cluster === undefined ? [] : clusterBlock(options.host, options.cluster)),
     `jetstream: { store_dir: ${JSON.stringify(options.storeDir)} }`,
     `operator: ${JSON.stringify(trust.operatorJwt)}`,
     `system_account: ${trust.systemAccount}`,
@@ -138,6 +152,18 @@ export function natsServerConfig(trust: NatsTrust, options: NatsServerOptions): 
     "}",
     "",
   ].join("\n");
+}
+
+function clusterBlock(host: string, node: NatsClusterNode): string[] {
+  return [
+    `server_name: ${JSON.stringify(node.serverName)}`,
+    "cluster: {",
+    `  name: ${JSON.stringify(node.name)}`,
+    `  host: ${JSON.stringify(host)}`,
+    `  port: ${node.port}`,
+    `  routes: [${node.routes.map((port) => JSON.stringify(`nats-route://${host}:${port}`)).join(", ")}]`,
+    "}",
+  ];
 }
 
 /** The files of a trust directory. */

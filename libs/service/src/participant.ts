@@ -18,7 +18,7 @@
  * Every request names its sender in its subject: `subjects(root).service(service, op, identity)`.
  */
 
-import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { createUser, type KeyPair } from "@nats-io/nkeys";
 import {
   EVENT_STREAM,
@@ -41,6 +41,7 @@ type ReplyOf<S extends OperatedService, K extends OperationName<S>> = messages.R
 
 import type { Logger } from "./log.ts";
 import { untilReachable } from "./retry.ts";
+import { ensureStream, streamReplicas } from "./streams.ts";
 
 // ---- id ranges -------------------------------------------------------------------------------------
 
@@ -600,51 +601,24 @@ export interface LoggedEvent extends messages.ClusterEvent {
 /** Event kinds are dot-separated lowercase words, each a subject token. */
 const EVENT_KIND = /^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*$/;
 const DAY_MS = 24 * 60 * 60 * 1000;
-const NANOS_PER_MS = 1_000_000;
 /** How long one fetch of `readEvents` waits for messages the stream said it holds. */
 const READ_WAIT_MS = 2000;
 
 /**
  * Creates the event-log stream if it is missing (subjects `<root>.events.>`, kept on disk, for
- * `maxAgeDays`, 30 by default). An existing stream is left as it is.
+ * `maxAgeDays`, 30 by default, with `replicas`, by default as many as the NATS cluster has nodes up to
+ * three: streams.ts). An existing stream is left as it is.
  */
 export async function ensureEventStream(
   nc: NatsConnection,
-  options: EventLogOptions & { maxAgeDays?: number } = {},
+  options: EventLogOptions & { maxAgeDays?: number; replicas?: number } = {},
 ): Promise<void> {
-  const stream = options.stream ?? EVENT_STREAM;
-  const jsm = await jetstreamManager(nc);
-  try {
-    await jsm.streams.info(stream);
-    return;
-  } catch (error) {
-    if (!isNotFound(error)) throw error;
-  }
-  try {
-    await jsm.streams.add({
-      name: stream,
-      subjects: [`${subjects(options.root).root}.events.>`],
-      storage: StorageType.File,
-      retention: RetentionPolicy.Limits,
-      max_age: (options.maxAgeDays ?? 30) * DAY_MS * NANOS_PER_MS,
-    });
-  } catch (error) {
-    // Another replica may have created it between our look and our add.
-    if (!(await streamExists(nc, stream))) throw error;
-  }
-}
-
-async function streamExists(nc: NatsConnection, stream: string): Promise<boolean> {
-  try {
-    await (await jetstreamManager(nc)).streams.info(stream);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function isNotFound(error: unknown): boolean {
-  return error instanceof Error && /not found/i.test(error.message);
+  await ensureStream(nc, {
+    name: options.stream ?? EVENT_STREAM,
+    subjects: [`${subjects(options.root).root}.events.>`],
+    maxAgeMs: (options.maxAgeDays ?? 30) * DAY_MS,
+    replicas: streamReplicas(nc, options.replicas),
+  });
 }
 
 /**

@@ -16,6 +16,7 @@ import {
   commonConfig,
   defaultInstanceId,
   isAccountSeed,
+  jetstreamConfig,
   loadConfig,
   secretFile,
 } from "@overworld/service";
@@ -39,6 +40,8 @@ export const directorConfigShape = {
     .optional(),
   /** The first token of every subject of this cluster. */
   SUBJECT_ROOT: z.string().regex(token, "expected letters, digits, '-' or '_'").default(SUBJECT_ROOT),
+  /** Replicas of the event log's stream when the director makes it (default: the NATS cluster's nodes, up to 3). */
+  ...jetstreamConfig,
   /** The JetStream stream of the cluster event log. */
   EVENT_STREAM: z.string().regex(token, "expected letters, digits, '-' or '_'").default("OW_EVENTS"),
   /** The prefix of every Redis key the director keeps. */
@@ -90,6 +93,8 @@ export interface DirectorConfig {
   schemaHash: number;
   root: string;
   eventStream: string;
+  /** JETSTREAM_REPLICAS, when set. */
+  streamReplicas: number | undefined;
   redisPrefix: string;
   dbSchema: string;
   heartbeatMs: number;
@@ -139,6 +144,7 @@ export function loadDirectorConfig(env: NodeJS.ProcessEnv = process.env): Direct
     schemaHash: schemaHash ?? 0,
     root: raw.SUBJECT_ROOT,
     eventStream: raw.EVENT_STREAM,
+    streamReplicas: raw.JETSTREAM_REPLICAS,
     redisPrefix: raw.REDIS_PREFIX,
     dbSchema: raw.DB_SCHEMA,
     heartbeatMs: raw.HEARTBEAT_MS,

@@ -123,7 +123,11 @@ async function wire(
   self: Identity,
   closers: (() => Promise<unknown>)[],
 ): Promise<MessageDirector> {
-  await ensureEventStream(nc, { stream: config.eventStream, root: config.root });
+  await ensureEventStream(nc, {
+    stream: config.eventStream,
+    root: config.root,
+    replicas: config.streamReplicas,
+  });
   const registry = new Registry(redis, config.redisPrefix);
   const lease = new LeaderLease(redis, registry.keys, config.instanceId, config.leaseMs);
   const metrics = createMetrics(() => registry.count());

@@ -15,6 +15,8 @@
  * - SNAPSHOT_EVERY_MS: how often a running zone stores its snapshot (default 1000): a resumed zone replays
  *   at most this much of its journal.
  * - JOURNAL_MAX_AGE_MS: how long the zone journal keeps inputs (default one hour).
+ * - JETSTREAM_REPLICAS: replicas of the journal's stream and the snapshot bucket when this replica makes
+ *   them (default: as many as the NATS cluster has nodes, up to three; one on a lone server).
  * - PLUGIN_TRUST: the trust list of main keys (a file, as `overworld plugin trust` keeps it) against which
  *   plugin packages sent for a swap (`zai.plugin-swap`) are verified; without it packages are refused.
  * - PLUGIN_CACHE_DIR: where a package's checked files are written to be imported from (default a
@@ -23,7 +25,13 @@
  * PLUGIN may name several modules, comma-separated: the plugins run side by side (plugins/compose.ts).
  */
 import { fileURLToPath } from "node:url";
-import { clusterConfig, commonConfig, defaultInstanceId, loadConfig } from "@overworld/service";
+import {
+  clusterConfig,
+  commonConfig,
+  defaultInstanceId,
+  jetstreamConfig,
+  loadConfig,
+} from "@overworld/service";
 import { z } from "zod";
 
 const DEFAULT_PLUGIN = fileURLToPath(new URL("../../../examples/demo/plugin.ts", import.meta.url));
@@ -32,6 +40,7 @@ const HOUR_MS = 3_600_000;
 export const zoneAiConfigShape = {
   ...commonConfig,
   ...clusterConfig,
+  ...jetstreamConfig,
   PLUGIN: z.string().min(1).default(DEFAULT_PLUGIN),
   REDIS_PREFIX: z.string().max(64).default("ow:"),
   PLUGIN_TRUST: z.string().min(1).optional(),

@@ -26,10 +26,10 @@
  */
 
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
-import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import { decodeEnvelope, encodeEnvelope, isZoneChannel, SUBJECT_ROOT, subjects } from "@overworld/protocol";
-import type { NatsConnection } from "@overworld/service";
+import { ensureStream, type NatsConnection, streamReplicas } from "@overworld/service";
 
 /** Inputs older than this are dropped by JetStream: a zone must be snapshotted more often than this. */
 export const DEFAULT_JOURNAL_MAX_AGE_MS = 24 * 60 * 60 * 1000;
@@ -71,6 +71,8 @@ export interface JournalOptions {
   root?: string;
   /** How long JetStream keeps an input (default a day); applies when this call creates the stream. */
   maxAgeMs?: number;
+  /** Replicas of the stream and the snapshot bucket when this call makes them (default: streams.ts). */
+  replicas?: number;
 }
 
 /** The journal stream of a cluster root. */
@@ -86,15 +88,16 @@ export function snapshotBucket(root: string = SUBJECT_ROOT): string {
 /** Opens the journal of a cluster, creating its stream and snapshot bucket if they are missing. */
 export async function openJournal(nc: NatsConnection, options: JournalOptions = {}): Promise<ZoneJournal> {
   const root = options.root ?? SUBJECT_ROOT;
-  const jsm = await jetstreamManager(nc);
   const stream = journalStream(root);
-  await ensureStream(
-    jsm,
-    stream,
-    subjects(root).zoneChannels,
-    options.maxAgeMs ?? DEFAULT_JOURNAL_MAX_AGE_MS,
-  );
-  const kv = await new Kvm(nc).create(snapshotBucket(root), { history: 1, storage: "file" });
+  const replicas = streamReplicas(nc, options.replicas);
+  await ensureStream(nc, {
+    name: stream,
+    subjects: [subjects(root).zoneChannels],
+    maxAgeMs: options.maxAgeMs ?? DEFAULT_JOURNAL_MAX_AGE_MS,
+    replicas,
+  });
+  const kv = await new Kvm(nc).create(snapshotBucket(root), { history: 1, storage: "file", replicas });
+  const jsm = await jetstreamManager(nc);
   return new ZoneJournal(root, stream, jetstream(nc), jsm, kv);
 }
 
@@ -259,34 +262,4 @@ function decodeSnapshot(value: Uint8Array): Required<Snapshot> {
 /** Older: taken under an earlier lease, or under the same lease at an earlier sequence. */
 function isOlder(incoming: { seq: number; token: number }, stored: { seq: number; token: number }): boolean {
   return incoming.token < stored.token || (incoming.token === stored.token && incoming.seq < stored.seq);
-}
-
-async function ensureStream(
-  jsm: JetStreamManager,
-  name: string,
-  subject: string,
-  maxAgeMs: number,
-): Promise<void> {
-  try {
-    await jsm.streams.info(name);
-    return;
-  } catch (error) {
-    if (!(error instanceof Error && /not found/i.test(error.message))) throw error;
-  }
-  try {
-    await jsm.streams.add({
-      name,
-      subjects: [subject],
-      storage: StorageType.File,
-      retention: RetentionPolicy.Limits,
-      max_age: maxAgeMs * NANOS_PER_MS,
-    });
-  } catch (error) {
-    // Another replica may have created it between our look and our add.
-    try {
-      await jsm.streams.info(name);
-    } catch {
-      throw error;
-    }
-  }
 }

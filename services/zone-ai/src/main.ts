@@ -209,6 +209,7 @@ async function replicate(
   const journal = await openJournal(participant.nc, {
     root: config.SUBJECT_ROOT,
     maxAgeMs: config.JOURNAL_MAX_AGE_MS,
+    replicas: config.JETSTREAM_REPLICAS,
   });
   let replica: Replica | undefined;
   const leases = new ZoneLeases(redis, {
