@@ -31,6 +31,8 @@ violated.
                      (nats-node: kill -9 of one NATS node, in turn, then started again; needs --nats-nodes 3 or
                      more; players must stay connected through it)
   --nats-nodes K     the cluster's NATS as K nodes (default 1): a NATS cluster, streams with 3 replicas
+  --agents K         client agents (default 1): uberdog's tokens name them all, the least loaded first; a
+                     killed agent's players log in again and go to another
   --rate HZ          walk steps per bot per second (default 5)
   --canary drop-acked  after the first fault, delete one acknowledged write behind the cluster's back:
                      the run must report it (exit 1)
@@ -83,6 +85,7 @@ async function main(): Promise<number> {
   const boundMs = whole("--bound", values.bound, 60) * MS_PER_SECOND;
   const rate = Number(values.rate ?? 5);
   const natsNodes = whole("--nats-nodes", values["nats-nodes"], 1);
+  const agents = whole("--agents", values.agents, 1);
   const faults = (values.faults?.split(",") ??
     (natsNodes >= MIN_NODES_FOR_NODE_FAULT ? ALL_FAULTS : DEFAULT_FAULTS)) as Target[];
   const unknown = faults.find((fault) => !ALL_FAULTS.includes(fault));
@@ -96,7 +99,7 @@ async function main(): Promise<number> {
     throw new Error(`--canary: the only canary is drop-acked, not ${values.canary}`);
 
   const cluster = new ChaosCluster({
-    replicas: { "message-director": 1, "state-server": 1, uberdog: 1, "client-agent": 1, "zone-ai": 2 },
+    replicas: { "message-director": 1, "state-server": 1, uberdog: 1, "client-agent": agents, "zone-ai": 2 },
     grid: GRID,
     npcsPerZone: NPCS_PER_ZONE,
     maxClients: bots * 2 + 16,
@@ -104,6 +107,7 @@ async function main(): Promise<number> {
   });
   let stopping = false;
   let streams: string[] = [];
+  let playersPerAgent: number[] = [];
   const ledger = new Ledger(cluster);
   const rows = new Map<Target, FaultRow>(faults.map((fault) => [fault, emptyRow(fault)]));
   const violations: string[] = [];
@@ -166,6 +170,8 @@ async function main(): Promise<number> {
         violations.push(`before any fault: ${invariant}: ${detail}`);
       throw new Error(`the cluster did not settle with ${bots} bots walking before the first fault`);
     }
+    playersPerAgent = await cluster.agentClients();
+    process.stderr.write(`players per client agent: ${playersPerAgent.join(", ")}\n`);
 
     let canaryDropped = values.canary === undefined;
     for (let round = 0; round < rounds && !stopping; round++) {
@@ -182,9 +188,11 @@ async function main(): Promise<number> {
           process.stderr.write(`canary drop-acked: ${dropped}\n`);
           canaryDropped = true;
         }
-        // the client agent's death is seen once every bot that walked lost its connection
+        // the client agent's death is seen once every bot on it lost its connection (with one agent, every
+        // bot that walked; with several, those the killed one held)
+        const victims = agents === 1 ? before.walking : (playersPerAgent[round % agents] ?? 1);
         const seen = () =>
-          fault !== "client-agent" || figures.disconnected - before.disconnected >= before.walking;
+          fault !== "client-agent" || figures.disconnected - before.disconnected >= Math.max(1, victims);
         status = `round ${round + 1}/${rounds}: ${fault} injected, recovering`;
         const outcome = await recover(cluster, ledger, figures, bots, injectedAt, boundMs, seen);
         if (checked("players stayed", fault) && figures.disconnected > before.disconnected) {
@@ -213,6 +221,7 @@ async function main(): Promise<number> {
   );
   process.stdout.write(
     `NATS: ${natsNodes} node(s); JetStream streams: ${streams.join(", ") || "none seen"}\n` +
+      `players per client agent before the first fault: ${playersPerAgent.join(", ") || "-"}\n` +
       `Redis: appendonly yes, appendfsync ${APPENDFSYNC}; crashes of services not injected: ${cluster.crashes.size === 0 ? "none" : [...cluster.crashes].map(([l, c]) => `${l} ${c}`).join(", ")}\n`,
   );
   if (violations.length > 0) {
@@ -321,6 +330,7 @@ function parse() {
       rate: { type: "string" },
       canary: { type: "string" },
       "nats-nodes": { type: "string" },
+      agents: { type: "string" },
       "keep-logs": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },

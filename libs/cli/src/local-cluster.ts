@@ -122,7 +122,9 @@ export class LocalCluster {
   /** The run's NATS (one node or several), with its trust and JetStream in `natsDir`. */
   nats: RunningNatsCluster | undefined;
   redis: ChildProcess | undefined;
+  /** The first client agent's UDP port (the players' address); `udpPorts` has every agent's. */
   udpPort = 0;
+  udpPorts: number[] = [];
   /** The NATS nodes' client ports, and their route ports when there are several. */
   natsPorts: number[] = [];
   natsClusterPorts: number[] = [];
@@ -198,7 +200,9 @@ export class LocalCluster {
   /** Starts the NATS (and its Redis), then the services in order, each once the ones before are healthy. */
   async start(): Promise<void> {
     const { ns, options } = this;
-    this.udpPort = await freeUdpPort();
+    for (let agent = 0; agent < (options.replicas?.["client-agent"] ?? 1); agent++)
+      this.udpPorts.push(await freeUdpPort());
+    this.udpPort = this.udpPorts[0]!;
     const natsNodes = options.natsNodes ?? 1;
     for (let node = 0; node < natsNodes; node++) {
       this.natsPorts.push(await freeTcpPort());
@@ -211,7 +215,7 @@ export class LocalCluster {
     }
     await ensureNatsTrust(this.natsDir, { host: "127.0.0.1", port: this.natsPorts[0]! });
     await this.startNats();
-    const agentAddress = `127.0.0.1:${this.udpPort}`;
+    const agentAddresses = this.udpPorts.map((port) => `127.0.0.1:${port}`);
     const shared: NodeJS.ProcessEnv = {
       ...process.env,
       REDIS_URL: this.redisUrl,
@@ -222,7 +226,8 @@ export class LocalCluster {
       LOG_LEVEL: "warn",
       HTTP_HOST: "127.0.0.1",
       NETCODE_PRIVATE_KEY: randomBytes(NETCODE_KEY_BYTES).toString("hex"),
-      CLIENT_AGENT_ADDRESSES: agentAddress,
+      // several agents: uberdog's tokens name them all, the least loaded first
+      CLIENT_AGENT_ADDRESSES: agentAddresses.join(","),
     };
     const own: Record<ServiceName, Record<string, string>> = {
       "message-director": { REDIS_PREFIX: `${ns.prefix}md:`, DB_SCHEMA: ns.schemas.director },
@@ -232,8 +237,6 @@ export class LocalCluster {
       uberdog: { REDIS_PREFIX: ns.prefix, DB_SCHEMA: ns.schemas.uberdog, SCRYPT_LOG_N },
       "client-agent": {
         REDIS_PREFIX: ns.prefix,
-        UDP_PORT: String(this.udpPort),
-        PUBLIC_ADDRESS: agentAddress,
         MAX_CLIENTS: String(options.maxClients),
       },
       "zone-ai": { REDIS_PREFIX: ns.prefix, ...options.zoneAiEnv },
@@ -254,6 +257,9 @@ export class LocalCluster {
             ...serviceNatsEnv(this.natsDir, this.nats!.url, roleOf(service)),
             ...own[service],
             ...options.env?.[service],
+            ...(service === "client-agent"
+              ? { UDP_PORT: String(this.udpPorts[i]), PUBLIC_ADDRESS: agentAddresses[i]! }
+              : {}),
             HTTP_PORT: String(port),
             INSTANCE_ID: `${ns.tag}-${label}`,
           },
@@ -324,6 +330,20 @@ export class LocalCluster {
     } finally {
       await nc.close();
     }
+  }
+
+  /** The players each client agent holds (its /healthz), in order; 0 for one that does not answer. */
+  async agentClients(): Promise<number[]> {
+    return Promise.all(
+      this.replicas("client-agent").map(async (managed) => {
+        try {
+          const response = await fetch(`http://127.0.0.1:${this.httpPort(managed)}/healthz`);
+          return Number(((await response.json()) as { clients?: number }).clients ?? 0);
+        } catch {
+          return 0;
+        }
+      }),
+    );
   }
 
   /** True when every replica answers /healthz with 200. */

@@ -404,7 +404,9 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
         : config.PUBLIC_ADDRESS;
     running.attach(udp, publicAddress);
     const operators = serveOperators(participant, instanceId, running, log);
-    closers.push(async () => operators.unsubscribe());
+    closers.push(async () => {
+      for (const subscription of operators) subscription.unsubscribe();
+    });
     const pluginService = servePlugins(participant, instanceId, plugins, running, log);
     closers.push(async () => pluginService.unsubscribe());
     const tick = setInterval(() => running.tick(), MS_PER_SECOND / config.TICK_HZ);
@@ -502,6 +504,7 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
 class Wire {
   private server: netcode.NetcodeServer | undefined;
   private udp: netcode.UdpEndpoint | undefined;
+  private publicAddress: netcode.NetcodeAddress | undefined;
   private readonly limiter: AddressRateLimiter;
   private readonly sessions = new Map<number, ClientSession>();
   /** The WebSocket of each session that came that way (by session number). */
@@ -552,6 +555,7 @@ class Wire {
 
   attach(udp: netcode.UdpEndpoint, publicAddress: netcode.NetcodeAddress): void {
     this.udp = udp;
+    this.publicAddress = publicAddress;
     this.server = new netcode.NetcodeServer({
       protocolId: this.config.NETCODE_PROTOCOL_ID,
       privateKey: this.config.NETCODE_PRIVATE_KEY,
@@ -640,6 +644,15 @@ class Wire {
       told++;
     }
     return told;
+  }
+
+  /** What `ca.load` answers: where players reach this agent and how full it is. */
+  load(): { publicAddress: string; clients: number; maxClients: number } {
+    return {
+      publicAddress: this.publicAddress?.key ?? "",
+      clients: this.connectedClients,
+      maxClients: this.config.MAX_CLIENTS,
+    };
   }
 
   /** The sessions that have their channel (all of them, or one account's): what `ca.sessions` answers. */

@@ -94,6 +94,13 @@ export class AdminCluster {
     return replies.map(({ agent, instanceId, sessions }) => ({ agent, instanceId, sessions }));
   }
 
+  /** How full each live client agent is (`ca.load`): agents that did not answer in time are left out. */
+  async agentLoads(): Promise<messages.AgentLoadReply[]> {
+    const agents = await this.participant.members("client-agent");
+    if (agents.length === 0) return [];
+    return this.participant.gather("ca", "load", {}, agents.length, SESSIONS_TIMEOUT_MS);
+  }
+
   /**
    * Which zone-AI replica runs each zone of a parent that holds objects, as the replicas place them:
    * rendezvous hashing over the live replicas' channels (services/zone-ai placement.ts). During a handover

@@ -1,4 +1,4 @@
-import { legacyHash } from "@overworld/protocol";
+import { legacyHash, type netcode } from "@overworld/protocol";
 import {
   Closers,
   connectPostgres,
@@ -13,6 +13,7 @@ import {
 import type { AwaitRequest } from "@overworld/zone-ai/calls";
 import type { FastifyInstance } from "fastify";
 import { PostgresAccounts } from "./accounts.ts";
+import { AgentPicker } from "./agent-picker.ts";
 import { buildApp, SERVICE, type UberdogDeps } from "./app.ts";
 import { AuditLog } from "./audit.ts";
 import { Bans } from "./bans.ts";
@@ -57,6 +58,8 @@ export interface DepsOptions {
   readonly cluster?: AdminCluster;
   /** The clock (default Date.now): the temp-admin test runs days in seconds. */
   readonly now?: () => number;
+  /** The order of the client agents in the next token (default as configured): agent-picker.ts. */
+  readonly agentOrder?: () => readonly netcode.NetcodeAddress[];
 }
 
 /** Everything the app needs, made from the configuration, an open (migrated) Postgres pool and Redis. */
@@ -105,6 +108,7 @@ export function createDeps(
       protocolId: config.NETCODE_PROTOCOL_ID,
       privateKey: config.NETCODE_PRIVATE_KEY,
       serverAddresses: config.CLIENT_AGENT_ADDRESSES,
+      ...(options.agentOrder ? { order: options.agentOrder } : {}),
       expireSeconds: config.TOKEN_EXPIRE_SECONDS,
       timeoutSeconds: config.TOKEN_TIMEOUT_SECONDS,
     }),
@@ -152,6 +156,34 @@ export function createDeps(
 }
 
 /** The dashboard's live feed: the map of a world from the cluster's location feed, and the charts' figures. */
+/** How often uberdog asks the client agents how full they are. */
+const AGENT_LOAD_EVERY_MS = 1000;
+
+/**
+ * With several client agents, tokens name the least loaded first (agent-picker.ts), from their answers
+ * to `ca.load` every second; with one, there is nothing to spread.
+ */
+function spreadLogins(config: UberdogConfig, cluster: AdminCluster, log: Logger) {
+  if (config.CLIENT_AGENT_ADDRESSES.length < 2) return undefined;
+  const picker = new AgentPicker(config.CLIENT_AGENT_ADDRESSES);
+  let asking = false;
+  const ask = () => {
+    if (asking) return;
+    asking = true;
+    cluster
+      .agentLoads()
+      .then((answers) => picker.update(answers))
+      .catch((error: unknown) => log.warn({ err: error }, "the client agents' load could not be asked"))
+      .finally(() => {
+        asking = false;
+      });
+  };
+  ask();
+  const timer = setInterval(ask, AGENT_LOAD_EVERY_MS);
+  timer.unref();
+  return { next: () => picker.next(), stop: () => clearInterval(timer) };
+}
+
 function liveFeed(config: UberdogConfig, cluster: AdminCluster, log: Logger | undefined) {
   const stats = new ClusterStats(cluster, config.METRICS_URLS);
   const maps = new LiveMaps(cluster, {
@@ -218,7 +250,14 @@ export async function startUberdog(
       config.EVENT_STREAM,
       services.calls,
     );
-    const deps = createDeps(config, pool, redis, { log, cluster, ...depsOptions });
+    const agentOrder = spreadLogins(config, cluster, log);
+    closers.push(async () => agentOrder?.stop());
+    const deps = createDeps(config, pool, redis, {
+      log,
+      cluster,
+      ...(agentOrder ? { agentOrder: agentOrder.next } : {}),
+      ...depsOptions,
+    });
     const stopDaily = deps.tempAdmin.everyDay((error) =>
       log.error({ err: error }, "the temp-admin rule failed"),
     );

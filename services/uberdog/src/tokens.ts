@@ -13,6 +13,8 @@ export interface TokenSettings {
   readonly privateKey: Uint8Array;
   /** Where the client may connect, tried in order. */
   readonly serverAddresses: readonly netcode.NetcodeAddress[];
+  /** The order of `serverAddresses` for the next token (agent-picker.ts: the least loaded agent first). */
+  readonly order?: () => readonly netcode.NetcodeAddress[];
   /** How long the token may be used to connect. */
   readonly expireSeconds: number;
   /** Seconds of silence before the connection times out (-1: never, for debugging). */
@@ -42,11 +44,12 @@ export class TokenIssuer {
   issue(account: LoginUserData): IssuedToken {
     const nowSeconds = Math.floor(this.nowMs() / MS_PER_SECOND);
     const clientId = freshClientId();
+    const serverAddresses = this.settings.order?.() ?? this.settings.serverAddresses;
     const connectToken = netcode.generateConnectToken({
       protocolId: this.settings.protocolId,
       privateKey: this.settings.privateKey,
       clientId,
-      serverAddresses: this.settings.serverAddresses,
+      serverAddresses,
       expireSeconds: this.settings.expireSeconds,
       timeoutSeconds: this.settings.timeoutSeconds,
       userData: encodeLoginUserData(account),
@@ -56,7 +59,7 @@ export class TokenIssuer {
       connectToken,
       clientId,
       expiresAt: new Date((nowSeconds + this.settings.expireSeconds) * MS_PER_SECOND),
-      servers: this.settings.serverAddresses.map((address) => address.key),
+      servers: serverAddresses.map((address) => address.key),
     };
   }
 }

@@ -87,12 +87,13 @@ export const GAME_SERVICE: ServiceRule<"client-arrived" | "client-left"> = {
 
 /**
  * What every client agent answers for its own clients (each hears every request: no queue group): the
- * sessions it holds, for operators (uberdog's admin API joins as `admin`) and readers (the live map); the
+ * sessions it holds, for operators (uberdog's admin API joins as `admin`) and readers (the live map); how
+ * full it is, for uberdog's logins; the
  * client plugins its clients must run, from the link end (which fetches and verifies main's plugin set).
  */
 export const CLIENT_AGENT_SERVICE: ServiceRule<keyof typeof CLIENT_AGENT_OPS> = {
   servedBy: "client-agent",
-  operations: { sessions: READERS, plugins: ["link", ...OPERATORS] },
+  operations: { sessions: READERS, load: ["uberdog", ...READERS], plugins: ["link", ...OPERATORS] },
 };
 
 /**

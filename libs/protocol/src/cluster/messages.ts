@@ -701,9 +701,26 @@ export const clientPluginsReply = z.object({
   instanceId: z.string(),
 });
 
+/**
+ * How full a client agent is (`ca.load`): where players reach it and how many it holds of how many it
+ * takes, for uberdog to put the least loaded agent first in the connect tokens it issues.
+ */
+export const agentLoad = z.object({});
+export const agentLoadReply = z.object({
+  ok: z.literal(true),
+  agent: id,
+  instanceId: z.string(),
+  /** Its public UDP address (`IP:port`), as connect tokens name it. */
+  publicAddress: z.string(),
+  clients: z.number().int().nonnegative(),
+  maxClients: z.number().int().positive(),
+});
+export type AgentLoadReply = z.infer<typeof agentLoadReply>;
+
 /** What every client agent answers: `service("ca", op, from)`. */
 export const CLIENT_AGENT_OPS = {
   sessions: operation(listSessions, listSessionsReply),
+  load: operation(agentLoad, agentLoadReply),
   plugins: operation(clientPlugins, clientPluginsReply),
 } as const;
 
