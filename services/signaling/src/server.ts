@@ -6,6 +6,7 @@ import { buildApp, SERVICE } from "./app.ts";
 import { PairKeyCache } from "./broker.ts";
 import { instanceIdOf, type SignalingConfig } from "./config.ts";
 import { ChildClusters, Directory } from "./directory.ts";
+import type { MainPlugins } from "./main-plugins.ts";
 import { createMetrics } from "./metrics.ts";
 import { migrate } from "./migrations.ts";
 import { PackageStore } from "./packages.ts";
@@ -32,7 +33,15 @@ const POSTGRES_POOL_SIZE = 8;
  * Postgres, so any number of replicas may run against one database, and one may restart at any time:
  * links between clusters are peer to peer and do not go through main.
  */
-export async function startSignaling(config: SignalingConfig): Promise<SignalingHandle> {
+export interface SignalingOptions {
+  /** Main-side plugins, by name (main-plugins.ts): what clusters and their clients send them, and their answers. */
+  readonly mainPlugins?: MainPlugins;
+}
+
+export async function startSignaling(
+  config: SignalingConfig,
+  options: SignalingOptions = {},
+): Promise<SignalingHandle> {
   const instanceId = instanceIdOf(config);
   const log = createLogger(SERVICE, instanceId, config.LOG_LEVEL);
   const closers = new Closers();
@@ -97,6 +106,7 @@ export async function startSignaling(config: SignalingConfig): Promise<Signaling
       relayKey,
       packages,
       pluginSets,
+      ...(options.mainPlugins === undefined ? {} : { mainPlugins: options.mainPlugins }),
       get parent() {
         return parent;
       },
