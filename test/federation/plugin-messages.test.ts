@@ -9,6 +9,8 @@
  *   and answers; the answer reaches the servers' plugin as from main.
  * - client-main: a client of pa sends to main through its cluster (agent, link end, main) and hears main's
  *   answer; main hears the client's channel and account and its cluster.
+ * - main-server, main-client: main's own code sends first, to a cluster's servers or one of its clients;
+ *   the cluster's link end takes it from main (signed) and delivers it.
  * - A forged request to main (a key main does not hold for that cluster, a tampered body, a cluster main
  *   does not know) is refused, and main's plugin never hears it.
  */
@@ -68,6 +70,7 @@ async function startSide(name: string): Promise<Side> {
     env: {
       ...natsEnv("link"),
       PLUGIN_MESSAGES: "1",
+      PLUGIN_MESSAGE_POLL_MS: "200",
       DC_FILES: DEMO_DC,
       CLUSTER_VERSION,
       SUBJECT_ROOT: cluster.root,
@@ -195,12 +198,25 @@ describe("plugin messages between clusters and main", () => {
     expect(errors[0]!.message).toContain("main hosts no plugin absent");
     client.plugins.send("trade", "again", { to: "main" });
     await eventually(() => heard.length === 2, "the next answer");
+
+    // main speaks first: to this client, and to the other cluster's servers
+    await main.handle.sendPluginMessage({ cluster: "pa", client: channel! }, "trade", { news: "for you" });
+    await eventually(() => heard.length === 3, "main's own message at the client");
+    expect(heard[2]).toEqual({ data: { news: "for you" }, from: "main" });
+    const b = sides[1]!;
+    const before = b.heard.length;
+    await main.handle.sendPluginMessage({ cluster: "pb" }, "trade", new Uint8Array([9, 9]));
+    await eventually(() => b.heard.length === before + 1, "main's own message at pb's servers");
+    expect(b.heard.at(-1)).toMatchObject({ from: { kind: "main" }, data: new Uint8Array([9, 9]) });
+    await expect(main.handle.sendPluginMessage({ cluster: "pz" }, "trade", 1)).rejects.toThrow(
+      /cluster pz is not registered/,
+    );
   });
 
   it("refuses a message to main that a registered cluster's key did not sign, and main's plugin never hears it", async () => {
     const heardBefore = atMain.length;
-    const post = async (body: unknown) => {
-      const response = await fetch(new URL("/v1/plugin-messages", main.url), {
+    const post = async (body: unknown, path = "/v1/plugin-messages") => {
+      const response = await fetch(new URL(path, main.url), {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify(body),
@@ -225,6 +241,17 @@ describe("plugin messages between clusters and main", () => {
     const unknown = await post(signBody(stranger, "plugin-message", { ...message, cluster: "pz" }));
     expect(unknown).toMatchObject({ status: 401, body: { error: "not_registered" } });
     expect(atMain.length).toBe(heardBefore);
+    // nor may a stranger take what main's plugins keep for pa
+    await main.handle.sendPluginMessage({ cluster: "pa" }, "trade", { secret: true });
+    const taking = await post(
+      signBody(stranger, "plugin-pending", { cluster: "pa" }),
+      "/v1/plugin-messages/pending",
+    );
+    expect(taking).toMatchObject({ status: 401, body: { error: "bad_signature" } });
+    await eventually(
+      () => sides[0]!.heard.some((m) => (m.data as { secret?: boolean }).secret),
+      "pa's own copy",
+    );
     // the same request signed with pa's key passes: the refusals were the signature's
     const passed = await post(genuine);
     expect(passed.status).toBe(200);

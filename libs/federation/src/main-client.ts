@@ -200,6 +200,20 @@ export class MainClient {
     };
   }
 
+  /** Takes the plugin messages main's plugins sent this cluster first (each is handed over once). */
+  async pendingPluginMessages(): Promise<
+    { plugin: string; client: number | null; encoding: 0 | 1; data: Uint8Array }[]
+  > {
+    const body = signBody(this.key, "plugin-pending", { cluster: this.cluster });
+    const answer = await call<{
+      messages: { plugin: string; client: number | null; encoding: 0 | 1; data: string }[];
+    }>(this.url, "POST", "/v1/plugin-messages/pending", body);
+    return answer.messages.map((each) => ({
+      ...each,
+      data: new Uint8Array(Buffer.from(each.data, "base64")),
+    }));
+  }
+
   /** A link token to dial `peer`, opened. */
   async linkToken(peer: string): Promise<LinkTokenAnswer> {
     const body = signBody(this.key, "link-token", { cluster: this.cluster, peer });

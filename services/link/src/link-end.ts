@@ -163,6 +163,7 @@ export async function startLinkEnd(config: LinkConfig, options: LinkEndOptions =
         sendTo: (peer, bytes) => linkNode.sendTo(peer, bytes),
         upPeers: () => linkNode.upPeers(),
         main,
+        pollMs: config.PLUGIN_MESSAGE_POLL_MS,
         log,
       });
       relay.start();

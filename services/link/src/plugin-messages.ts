@@ -28,7 +28,9 @@ export interface LinkPluginMessagesOptions {
   readonly sendTo: (peer: string, bytes: Uint8Array) => boolean;
   readonly upPeers: () => string[];
   /** Main's API, signed with the cluster's key (server-main, client-main). */
-  readonly main: Pick<MainClient, "pluginMessage">;
+  readonly main: Pick<MainClient, "pluginMessage" | "pendingPluginMessages">;
+  /** How often to take what main's plugins sent this cluster first (main-server, main-client). */
+  readonly pollMs: number;
   readonly log: Logger;
 }
 
@@ -36,6 +38,10 @@ export class LinkPluginMessages {
   /** Messages sent to peers, received from peers (and handed on), and sent to main. */
   readonly counts = { sent: 0, received: 0, refused: 0, toMain: 0, fromMain: 0 };
   private subscription: Subscription | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private polling = false;
+  /** The last reason taking from main failed (said once, not every poll). */
+  private pollProblem = "";
 
   constructor(private readonly options: LinkPluginMessagesOptions) {}
 
@@ -49,10 +55,65 @@ export class LinkPluginMessages {
       async (body, sender) => ({ replies: await this.send(body, sender.role) }),
       { queue: participant.subjects.queue("lk"), log },
     );
+    this.pollTimer = setInterval(() => void this.poll(), this.options.pollMs);
   }
 
   stop(): void {
+    clearInterval(this.pollTimer);
     this.subscription?.unsubscribe();
+  }
+
+  /** Takes what main's plugins sent this cluster first and delivers it: to a client, or to the servers. */
+  async poll(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      const pending = await this.options.main.pendingPluginMessages();
+      this.pollProblem = "";
+      for (const message of pending) {
+        this.counts.fromMain++;
+        await this.deliverFromMain(
+          message.plugin,
+          message.client ?? undefined,
+          message.encoding,
+          message.data,
+        );
+      }
+    } catch (error) {
+      const problem = (error as Error).message;
+      if (problem !== this.pollProblem)
+        this.options.log.warn({ err: problem }, "plugin messages from main not taken; trying again");
+      this.pollProblem = problem;
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  /** A message from main's plugin: to one client of this cluster, or to the servers' plugin. */
+  private async deliverFromMain(
+    plugin: string,
+    client: number | undefined,
+    encoding: 0 | 1,
+    data: Uint8Array,
+  ): Promise<void> {
+    const { participant } = this.options;
+    if (client !== undefined) {
+      participant.publish("ca", "plugin-deliver", { plugin, clients: [client], encoding, data });
+      return;
+    }
+    await participant
+      .request(
+        "game",
+        "plugin-message",
+        { plugin, from: { kind: "main" }, encoding, data },
+        REQUEST_TIMEOUT_MS,
+      )
+      .catch((error: unknown) =>
+        this.options.log.warn(
+          { plugin, err: (error as Error).message },
+          "a plugin message from main was not taken by this cluster's servers",
+        ),
+      );
   }
 
   /** Sends a message out of the cluster; how many answers main gave (delivered already). */
@@ -92,7 +153,6 @@ export class LinkPluginMessages {
 
   /** Posts the message to main (signed by the cluster) and delivers main's answers back. */
   private async toMain(body: messages.LinkPluginMessage): Promise<number> {
-    const { participant } = this.options;
     let answers: Awaited<ReturnType<MainClient["pluginMessage"]>>;
     try {
       answers = await this.options.main.pluginMessage({
@@ -109,28 +169,7 @@ export class LinkPluginMessages {
     this.counts.toMain++;
     for (const answer of answers.replies) {
       this.counts.fromMain++;
-      if (body.client !== undefined) {
-        participant.publish("ca", "plugin-deliver", {
-          plugin: body.plugin,
-          clients: [body.client.client],
-          encoding: answer.encoding,
-          data: answer.data,
-        });
-        continue;
-      }
-      await participant
-        .request(
-          "game",
-          "plugin-message",
-          { plugin: body.plugin, from: { kind: "main" }, encoding: answer.encoding, data: answer.data },
-          REQUEST_TIMEOUT_MS,
-        )
-        .catch((error: unknown) =>
-          this.options.log.warn(
-            { plugin: body.plugin, err: (error as Error).message },
-            "main's answer to a plugin was not taken",
-          ),
-        );
+      await this.deliverFromMain(body.plugin, body.client?.client, answer.encoding, answer.data);
     }
     return answers.replies.length;
   }

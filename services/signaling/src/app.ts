@@ -48,7 +48,7 @@ import Fastify, {
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { type PairKeyCache, TICKET_LIFETIME_MS } from "./broker.ts";
 import type { ChildClusters, ClusterRecord, Directory, InstanceRecord } from "./directory.ts";
-import { addMainPluginRoutes, type MainPlugins } from "./main-plugins.ts";
+import { addMainPluginRoutes, addPendingRoute, type MainPlugins, type PluginOutbox } from "./main-plugins.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { addPackageRoutes, type PackageStore } from "./packages.ts";
 import { type ParentLink, postJson, type RemotePeer } from "./parent.ts";
@@ -110,6 +110,8 @@ export interface SignalingDeps {
   readonly pluginSets?: PluginSetStore;
   /** Main-side plugins, by name (main-plugins.ts): what clusters and their clients send them. */
   readonly mainPlugins?: MainPlugins;
+  /** What main's plugins send clusters first, until their link ends take it (main-plugins.ts). */
+  readonly pluginOutbox?: PluginOutbox;
 }
 
 class ApiError extends Error {
@@ -184,6 +186,9 @@ export async function buildApp(deps: SignalingDeps): Promise<FastifyInstance> {
     directory: deps.directory,
     now: deps.now ?? Date.now,
   });
+  if (deps.pluginOutbox) {
+    addPendingRoute(app, { outbox: deps.pluginOutbox, directory: deps.directory, now: deps.now ?? Date.now });
+  }
   addOperationRoutes(app, deps, registry);
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -6,7 +6,7 @@ import { buildApp, SERVICE } from "./app.ts";
 import { PairKeyCache } from "./broker.ts";
 import { instanceIdOf, type SignalingConfig } from "./config.ts";
 import { ChildClusters, Directory } from "./directory.ts";
-import type { MainPlugins } from "./main-plugins.ts";
+import { type MainPluginSend, type MainPlugins, mainPluginSender, PluginOutbox } from "./main-plugins.ts";
 import { createMetrics } from "./metrics.ts";
 import { migrate } from "./migrations.ts";
 import { PackageStore } from "./packages.ts";
@@ -23,6 +23,12 @@ export interface SignalingHandle {
   readonly rendezvous: Rendezvous;
   readonly relay: Relay | undefined;
   readonly log: Logger;
+  /**
+   * A plugin message from main's plugin to a cluster's servers (`{ cluster }`) or one of its clients
+   * (`{ cluster, client }`: its channel, as a message from it named it): kept until the cluster's link end
+   * takes it (every PLUGIN_MESSAGE_POLL_MS). Rejects naming the reason (an unknown cluster, too large).
+   */
+  readonly sendPluginMessage: MainPluginSend;
   stop(): Promise<void>;
 }
 
@@ -56,6 +62,7 @@ export async function startSignaling(
     const children = new ChildClusters(pool, config.DB_SCHEMA, config.LIVE_MS);
     const packages = new PackageStore(pool, config.DB_SCHEMA);
     const pluginSets = new PluginSetStore(pool, config.DB_SCHEMA);
+    const pluginOutbox = new PluginOutbox(pool, config.DB_SCHEMA);
     const keys = new PairKeyCache(main, pairKeys);
     const registry = new Registry();
     const metrics = createMetrics(registry);
@@ -107,6 +114,7 @@ export async function startSignaling(
       packages,
       pluginSets,
       ...(options.mainPlugins === undefined ? {} : { mainPlugins: options.mainPlugins }),
+      pluginOutbox,
       get parent() {
         return parent;
       },
@@ -144,7 +152,8 @@ export async function startSignaling(
       })();
       return stopping;
     };
-    return { instanceId, app, port, rendezvous, relay, log, stop };
+    const sendPluginMessage = mainPluginSender(pluginOutbox, directory);
+    return { instanceId, app, port, rendezvous, relay, log, sendPluginMessage, stop };
   } catch (error) {
     await closers.closeAll();
     throw error;
