@@ -234,6 +234,22 @@ describe("plugin messages between a client and the cluster's servers", () => {
     expect(raw.connected).toBe(true);
   });
 
+  it("ejects a client that sends a plugin message without asking for them in its hello (108)", async () => {
+    const client = await TestClient.connect(cluster.agent, { file: demo.file });
+    testClients.push(client);
+    client.send({
+      type: ClientMessageType.Hello,
+      version: CLUSTER_VERSION,
+      schemaHash: SCHEMA_HASH,
+      features: HELLO_FEATURE_PLUGINS,
+    });
+    await client.next(is(AgentMessageType.HelloResp), "HELLO_RESP");
+    pluginBytes(client, "emotes", new Uint8Array([1]));
+    const ejection = await client.ejection();
+    expect(ejection.code).toBe(108);
+    expect(ejection.reason).toContain("HELLO_FEATURE_PLUGIN_MESSAGES");
+  });
+
   it("refuses a sender the cluster does not vouch for: another agent's client, or a client named by a non-agent", async () => {
     const victim = await connect(["echo"], 9106);
     const channel = cluster.agent.clientChannel(9106)!;

@@ -1087,6 +1087,8 @@ class Wire implements PluginDeliverer {
         const now = Date.now();
         if (admission.admitted) {
           session.admit(now);
+          // what the client said while it waited is taken now: its plugin messages go on
+          if (session.pluginMessages.outgoing.length > 0) this.passPluginMessages(session);
         } else {
           session.eject(
             EjectCode.SessionRefused,
