@@ -234,6 +234,19 @@ describe("plugin messages between a client and the cluster's servers", () => {
     expect(raw.connected).toBe(true);
   });
 
+  it("counts plugin messages on the agent's /metrics by outcome", async () => {
+    const text = await (await fetch(`http://127.0.0.1:${cluster.agent.httpPort}/metrics`)).text();
+    const count = (outcome: string) =>
+      Number(
+        new RegExp(`ow_client_agent_plugin_messages_total\\{[^}]*outcome="${outcome}"[^}]*\\} (\\d+)`).exec(
+          text,
+        )?.[1] ?? 0,
+      );
+    for (const outcome of ["accepted", "not_in_set", "too_large", "rate_limited", "no_handler"])
+      expect(count(outcome), outcome).toBeGreaterThan(0);
+    expect(text).toMatch(/ow_client_agent_plugin_deliveries_total\{[^}]*from="server"[^}]*\} [1-9]/);
+  });
+
   it("ejects a client that sends a plugin message without asking for them in its hello (108)", async () => {
     const client = await TestClient.connect(cluster.agent, { file: demo.file });
     testClients.push(client);

@@ -176,6 +176,18 @@ function createMetrics(registry: Registry) {
       labelNames: ["code"] as const,
       registers,
     }),
+    pluginMessages: new Counter({
+      name: "ow_client_agent_plugin_messages_total",
+      help: "Clients' plugin messages by outcome: accepted (then passed on) or refused at the agent (not_in_set, too_large, rate_limited), and refused further on (no_handler, unavailable, refused)",
+      labelNames: ["outcome"] as const,
+      registers,
+    }),
+    pluginDeliveries: new Counter({
+      name: "ow_client_agent_plugin_deliveries_total",
+      help: "Plugin messages sent to clients, by where they came from (server, main)",
+      labelNames: ["from"] as const,
+      registers,
+    }),
   };
 }
 
@@ -279,6 +291,7 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
         burst: config.PLUGIN_MESSAGE_BURST,
         perSecond: config.PLUGIN_MESSAGE_PER_SECOND,
       },
+      countPluginMessage: (outcome) => metrics.pluginMessages.inc({ outcome }),
     };
     const locations = new LocationSubscriptions(
       (subject, deliver, frame) => {
@@ -688,6 +701,8 @@ class Wire implements PluginDeliverer {
       this.flushSession(session, now);
       delivered++;
     }
+    if (delivered > 0)
+      this.metrics.pluginDeliveries.inc({ from: from === PluginEdge.Main ? "main" : "server" }, delivered);
     return delivered;
   }
 
@@ -840,6 +855,7 @@ class Wire implements PluginDeliverer {
         .catch((error: unknown) => {
           if (session.state !== "active") return;
           const code = pluginErrorCode((error as { code?: string }).code);
+          this.metrics.pluginMessages.inc({ outcome: code });
           session.send({
             type: AgentMessageType.PluginError,
             edge: message.edge,
@@ -1025,8 +1041,9 @@ class Wire implements PluginDeliverer {
         this.flushSession(session, Date.now());
         return;
       case "plugin-message":
-        if (session.deliverPlugin(PluginEdge.Server, message.plugin, message.encoding, message.data))
-          this.flushSession(session, Date.now());
+        if (!session.deliverPlugin(PluginEdge.Server, message.plugin, message.encoding, message.data)) return;
+        this.metrics.pluginDeliveries.inc({ from: "server" });
+        this.flushSession(session, Date.now());
         return;
       case "reply": {
         const answer = session.requests.answer(message);

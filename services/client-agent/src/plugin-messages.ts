@@ -38,13 +38,12 @@ export class SessionPluginMessages {
   private readonly limiter: AddressRateLimiter;
   /** Messages to pass on, in the order the client sent them. */
   readonly outgoing: OutgoingPluginMessage[] = [];
-  /** Messages refused here, by code (for tests and metrics). */
-  readonly refused = new Map<string, number>();
-
   constructor(
     budget: DatagramBudget,
     /** The plugins the client runs now: required (told by the cluster) and its own optional ones. */
     private readonly plugins: () => ReadonlySet<string>,
+    /** Counts each message by what became of it here: `accepted`, or the refusal's code. */
+    private readonly count: (outcome: string) => void = () => undefined,
   ) {
     this.limiter = new AddressRateLimiter(budget, { burst: 0, perSecond: 0 }, 1);
   }
@@ -57,7 +56,7 @@ export class SessionPluginMessages {
   /** A message the client sent: queued (undefined), or its refusal to send the client. */
   accept(message: OutgoingPluginMessage, now: number): AgentMessage | undefined {
     const refuse = (code: string, text: string): AgentMessage => {
-      this.refused.set(code, (this.refused.get(code) ?? 0) + 1);
+      this.count(code);
       return {
         type: AgentMessageType.PluginError,
         edge: message.edge,
@@ -83,6 +82,7 @@ export class SessionPluginMessages {
     }
     // the message's bytes are a view of a datagram: copied
     this.outgoing.push({ ...message, data: message.data.slice() });
+    this.count("accepted");
     return undefined;
   }
 }

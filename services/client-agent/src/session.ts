@@ -69,6 +69,8 @@ export interface SessionRules {
   readonly plugins?: () => ClientPluginSet;
   /** Each session's budget of plugin messages (plugin-messages.ts); a default when absent. */
   readonly pluginMessages?: DatagramBudget;
+  /** Counts a client's plugin message by what became of it at the session (metrics). */
+  readonly countPluginMessage?: (outcome: string) => void;
 }
 
 /** Plugin messages a session may send at once, and per second, unless the rules say otherwise. */
@@ -131,6 +133,7 @@ export class ClientSession {
     this.pluginMessages = new SessionPluginMessages(
       rules.pluginMessages ?? DEFAULT_PLUGIN_MESSAGE_BUDGET,
       () => this.pluginSet(),
+      rules.countPluginMessage,
     );
     this.interests = new ClientInterests(
       port,
