@@ -16,7 +16,8 @@
  */
 import { OverworldClient } from "@overworld/client";
 import { newSeed, signBody, signingKeyFromSeed } from "@overworld/federation";
-import { encodeEnvelope } from "@overworld/protocol";
+import { encodeEnvelope, subjects } from "@overworld/protocol";
+import { request } from "@overworld/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { demo } from "../../examples/demo/schema.ts";
 import type { MainPluginMessage } from "../../services/signaling/src/main.ts";
@@ -152,6 +153,32 @@ describe("plugin messages between clusters and main", () => {
         { offer: 1 },
       ),
     ).rejects.toThrow(/no link to cluster nowhere is up/);
+    expect(b.link.handle.pluginMessages?.counts.received).toBe(2);
+
+    // the link end takes from each role only what it may say: no client straight over a link, and a
+    // zone-AI replica does not speak for a client
+    const names = subjects(a.cluster.root);
+    const ask = (role: "client-agent" | "zone-ai", body: object) =>
+      request(
+        a.cluster.bus,
+        names.service("lk", "plugin-message", { role, channel: 4_000_000_200 }),
+        body,
+        5000,
+      );
+    const base = { plugin: "trade", encoding: 0, data: new Uint8Array([1]) };
+    await expect(
+      ask("client-agent", {
+        ...base,
+        to: { kind: "cluster", cluster: "pb" },
+        client: { client: 5, accountId: 5 },
+      }),
+    ).rejects.toMatchObject({
+      code: "forbidden",
+      message: expect.stringContaining("through its own cluster's servers"),
+    });
+    await expect(
+      ask("zone-ai", { ...base, to: { kind: "main" }, client: { client: 5, accountId: 5 } }),
+    ).rejects.toMatchObject({ code: "forbidden", message: expect.stringContaining("only a client agent") });
     expect(b.link.handle.pluginMessages?.counts.received).toBe(2);
   });
 
