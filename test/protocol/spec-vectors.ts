@@ -27,7 +27,10 @@ import {
   EjectCode,
   encodeAgentMessage,
   encodeClientMessage,
+  HELLO_FEATURE_PLUGIN_MESSAGES,
   HELLO_FEATURE_PLUGINS,
+  PluginEdge,
+  PluginEncoding,
   type WireClasses,
 } from "@overworld/protocol/client";
 import { DatagramReader } from "../../libs/protocol/src/pack/reader.ts";
@@ -417,6 +420,26 @@ export const VECTORS: readonly Vector[] = [
     `HELLO version "${VERSION}", the demo schema's hash, features: PLUGINS (revision 1)`,
     () => ({ ...hello(), features: HELLO_FEATURE_PLUGINS }),
   ),
+  clientVector(
+    "hello-plugin-messages",
+    `HELLO version "${VERSION}", the demo schema's hash, features: PLUGINS and PLUGIN_MESSAGES (revision 2), optional plugin "emotes"`,
+    () => ({
+      ...hello(),
+      features: HELLO_FEATURE_PLUGINS | HELLO_FEATURE_PLUGIN_MESSAGES,
+      optionalPlugins: ["emotes"],
+    }),
+  ),
+  clientVector(
+    "plugin-message",
+    'PLUGIN_MESSAGE to the servers\' "emotes": the MessagePack value {"wave": 1}',
+    () => ({
+      type: ClientMessageType.PluginMessage,
+      edge: PluginEdge.Server,
+      plugin: "emotes",
+      encoding: PluginEncoding.MessagePack,
+      data: Uint8Array.from([0x81, 0xa4, 0x77, 0x61, 0x76, 0x65, 0x01]),
+    }),
+  ),
   clientVector("heartbeat", "HEARTBEAT", () => ({ type: ClientMessageType.Heartbeat })),
   clientVector("add-interest", "ADD_INTEREST id 1, context 1, parent 1000, zones 1 and 2", () => ({
     type: ClientMessageType.AddInterest,
@@ -569,6 +592,20 @@ export const VECTORS: readonly Vector[] = [
     requestId: 2,
     code: "sold_out",
     message: "no map left",
+  })),
+  agentVector("plugin-message-from-main", 'PLUGIN_MESSAGE from main\'s "hud": the bytes 01 02 03', () => ({
+    type: AgentMessageType.PluginMessage,
+    from: PluginEdge.Main,
+    plugin: "hud",
+    encoding: PluginEncoding.Bytes,
+    data: Uint8Array.from([1, 2, 3]),
+  })),
+  agentVector("plugin-error", 'PLUGIN_ERROR for "emotes" to the servers: not_in_set, "not yours"', () => ({
+    type: AgentMessageType.PluginError,
+    edge: PluginEdge.Server,
+    plugin: "emotes",
+    code: "not_in_set",
+    message: "not yours",
   })),
   agentVector("plugins", "PLUGINS of push 3: hud 2.1.0 (package id 00 01 .. 1f)", () => ({
     type: AgentMessageType.Plugins,

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { encodeKey, MainClient, newSeed, type SigningKey, signingKeyFromSeed } from "@overworld/federation";
 import {
   loadSignalingConfig,
+  type MainPlugins,
   type SignalingHandle,
   startSignaling,
 } from "../../services/signaling/src/main.ts";
@@ -36,7 +37,7 @@ export function schemaFor(name: string): string {
 export async function startMain(
   schema: string,
   extra: Record<string, string> = {},
-  options: { dropFirst?: boolean; seed?: Uint8Array } = {},
+  options: { dropFirst?: boolean; seed?: Uint8Array; mainPlugins?: MainPlugins } = {},
 ): Promise<TestMain> {
   if (options.dropFirst !== false) await dropSchema(schema);
   const dir = mkdtempSync(join(tmpdir(), "ow-main-"));
@@ -56,7 +57,10 @@ export async function startMain(
     LIVE_MS: "3000",
     ...extra,
   };
-  const handle = await startSignaling(loadSignalingConfig(env));
+  const handle = await startSignaling(
+    loadSignalingConfig(env),
+    options.mainPlugins === undefined ? {} : { mainPlugins: options.mainPlugins },
+  );
   const url = `http://${env.HTTP_HOST}:${handle.port}`;
   return {
     handle,

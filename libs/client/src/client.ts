@@ -35,6 +35,7 @@ import {
   type FieldUpdatesResult,
   type FieldUpdateVisitor,
   gridNeighbourhood,
+  HELLO_FEATURE_PLUGIN_MESSAGES,
   HELLO_FEATURE_PLUGINS,
   NO_TICK,
   onGrid,
@@ -48,6 +49,7 @@ import { platform } from "#platform";
 import { type ClockEstimate, ClusterClock } from "./clock.ts";
 import { Emitter } from "./emitter.ts";
 import { ObjectMirror } from "./mirror.ts";
+import { ClientPluginMessages, type PluginErrorEvent } from "./plugin-messages.ts";
 import { type CallOptions, ClientRequests } from "./requests.ts";
 import { StateTicks } from "./state-ticks.ts";
 import type { ClientTransport } from "./transport.ts";
@@ -80,6 +82,11 @@ export interface ConnectOptions {
    * the token's addresses; the only way in a browser.
    */
   readonly url?: string;
+  /**
+   * The optional plugins this client runs beside the required ones (names), told in the hello: it may
+   * send plugin messages for these and for the required ones (`client.plugins`).
+   */
+  readonly optionalPlugins?: readonly string[];
 }
 
 export { ObjectMirror };
@@ -144,6 +151,8 @@ export interface ClientEvents {
   "system-message": SystemMessageEvent;
   /** The plugins this client must run, exactly: at the hello, and whenever the set changes. */
   plugins: PluginsEvent;
+  /** A plugin message of this client was not delivered (`client.plugins.send`): the agent's reason. */
+  "plugin-error": PluginErrorEvent;
   /** The connection ended; the client is closed. */
   disconnect: DisconnectEvent;
   /** An agent message could not be decoded (a schema mismatch or a bug): it was skipped. */
@@ -227,6 +236,15 @@ export class OverworldClient extends Emitter<ClientEvents> {
   private onHello: Pending | null = null;
   /** The plugins this client must run, as the agent last said (PLUGINS); none before it says. */
   requiredPlugins: PluginsEvent = { push: 0, plugins: [] };
+  /**
+   * Plugin messages: `plugins.send("emotes", { wave: true })` to the servers' plugin of that name (or
+   * `{ to: "main" }`), `plugins.on("emotes", (data, from) => ...)` for what they send this client.
+   */
+  readonly plugins = new ClientPluginMessages(
+    (message) => this.send(message),
+    () => this.flush(),
+    (event) => this.emit("plugin-error", event),
+  );
   /** Says hello once the transport is up (set while connecting). */
   private onTransportOpen: (() => void) | null = null;
 
@@ -486,7 +504,8 @@ export class OverworldClient extends Emitter<ClientEvents> {
         type: ClientMessageType.Hello,
         version: options.version,
         schemaHash: hash,
-        features: HELLO_FEATURE_PLUGINS,
+        features: HELLO_FEATURE_PLUGINS | HELLO_FEATURE_PLUGIN_MESSAGES,
+        optionalPlugins: [...(options.optionalPlugins ?? [])],
       });
     };
     this.transport = await platform.openTransport(
@@ -600,6 +619,10 @@ export class OverworldClient extends Emitter<ClientEvents> {
         return;
       case AgentMessageType.SystemMessage:
         this.emit("system-message", { text: message.text });
+        return;
+      case AgentMessageType.PluginMessage:
+      case AgentMessageType.PluginError:
+        this.plugins.receive(message);
         return;
       case AgentMessageType.Plugins:
         this.requiredPlugins = { push: message.push, plugins: message.plugins };

@@ -25,6 +25,13 @@ export {
   register,
 } from "./login.ts";
 export {
+  ClientPluginMessages,
+  type PluginEnd,
+  type PluginErrorEvent,
+  type PluginMessageEvent,
+  type PluginSendOptions,
+} from "./plugin-messages.ts";
+export {
   type CallOptions,
   DEFAULT_REQUEST_TIMEOUT_MS,
   RequestError,

@@ -167,6 +167,53 @@ export class MainClient {
     await call(this.url, "POST", "/v1/plugins/report", body);
   }
 
+  /**
+   * Passes a plugin message to main's plugin of that name (server-main; client-main with the client's
+   * channel and account, as the cluster vouches for them), signed with the cluster's key; main's answers.
+   */
+  async pluginMessage(message: {
+    readonly plugin: string;
+    readonly encoding: 0 | 1;
+    readonly data: Uint8Array;
+    readonly client?: { readonly client: number; readonly accountId: number };
+  }): Promise<{ replies: { encoding: 0 | 1; data: Uint8Array }[] }> {
+    const body = signBody(this.key, "plugin-message", {
+      cluster: this.cluster,
+      plugin: message.plugin,
+      encoding: message.encoding,
+      data: Buffer.from(message.data).toString("base64"),
+      ...(message.client === undefined
+        ? {}
+        : { client: { client: message.client.client, accountId: message.client.accountId } }),
+    });
+    const answer = await call<{ replies: { encoding: 0 | 1; data: string }[] }>(
+      this.url,
+      "POST",
+      "/v1/plugin-messages",
+      body,
+    );
+    return {
+      replies: answer.replies.map((each) => ({
+        encoding: each.encoding,
+        data: new Uint8Array(Buffer.from(each.data, "base64")),
+      })),
+    };
+  }
+
+  /** Takes the plugin messages main's plugins sent this cluster first (each is handed over once). */
+  async pendingPluginMessages(): Promise<
+    { plugin: string; client: number | null; encoding: 0 | 1; data: Uint8Array }[]
+  > {
+    const body = signBody(this.key, "plugin-pending", { cluster: this.cluster });
+    const answer = await call<{
+      messages: { plugin: string; client: number | null; encoding: 0 | 1; data: string }[];
+    }>(this.url, "POST", "/v1/plugin-messages/pending", body);
+    return answer.messages.map((each) => ({
+      ...each,
+      data: new Uint8Array(Buffer.from(each.data, "base64")),
+    }));
+  }
+
   /** A link token to dial `peer`, opened. */
   async linkToken(peer: string): Promise<LinkTokenAnswer> {
     const body = signBody(this.key, "link-token", { cluster: this.cluster, peer });

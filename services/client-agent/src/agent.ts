@@ -29,7 +29,7 @@
  */
 
 import { isUpdateFrame, legacyHash, messages, netcode } from "@overworld/protocol";
-import { AgentMessageType, dcFieldSizer, EjectCode } from "@overworld/protocol/client";
+import { AgentMessageType, dcFieldSizer, EjectCode, PluginEdge } from "@overworld/protocol/client";
 import {
   addressKey,
   Closers,
@@ -53,6 +53,12 @@ import { type ClientAgentConfig, instanceIdOf } from "./config.ts";
 import { HeldFrames } from "./held-frames.ts";
 import { type InterestPort, LocationSubscriptions } from "./interest.ts";
 import { serveOperators } from "./operators.ts";
+import {
+  type OutgoingPluginMessage,
+  type PluginDeliverer,
+  pluginErrorCode,
+  servePluginDeliveries,
+} from "./plugin-messages.ts";
 import { ClientPlugins, servePlugins } from "./plugins.ts";
 import { AddressRateLimiter } from "./rate-limit.ts";
 import type { OutgoingCall } from "./requests.ts";
@@ -170,6 +176,18 @@ function createMetrics(registry: Registry) {
       labelNames: ["code"] as const,
       registers,
     }),
+    pluginMessages: new Counter({
+      name: "ow_client_agent_plugin_messages_total",
+      help: "Clients' plugin messages by outcome: accepted (then passed on) or refused at the agent (not_in_set, too_large, rate_limited), and refused further on (no_handler, unavailable, refused)",
+      labelNames: ["outcome"] as const,
+      registers,
+    }),
+    pluginDeliveries: new Counter({
+      name: "ow_client_agent_plugin_deliveries_total",
+      help: "Plugin messages sent to clients, by where they came from (server, main)",
+      labelNames: ["from"] as const,
+      registers,
+    }),
   };
 }
 
@@ -269,6 +287,11 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       // the agent's wall clock stands for the cluster's (hosts run NTP); its error bound is not measured yet
       clock: () => ({ time: Date.now(), errorBound: 0 }),
       plugins: () => plugins.current,
+      pluginMessages: {
+        burst: config.PLUGIN_MESSAGE_BURST,
+        perSecond: config.PLUGIN_MESSAGE_PER_SECOND,
+      },
+      countPluginMessage: (outcome) => metrics.pluginMessages.inc({ outcome }),
     };
     const locations = new LocationSubscriptions(
       (subject, deliver, frame) => {
@@ -355,6 +378,26 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       call: async (client, call) => {
         await participant.request("ss", "request", { as: client, ...call }, QUERY_TIMEOUT_MS);
       },
+      pluginMessage: async (client, accountId, message) => {
+        const { plugin, encoding, data } = message;
+        if (message.edge === PluginEdge.Server) {
+          const from = { kind: "client" as const, client, accountId };
+          await participant.request(
+            "game",
+            "plugin-message",
+            { plugin, from, encoding, data },
+            QUERY_TIMEOUT_MS,
+          );
+          return;
+        }
+        const to = { kind: "main" as const };
+        await participant.request(
+          "lk",
+          "plugin-message",
+          { plugin, to, client: { client, accountId }, encoding, data },
+          QUERY_TIMEOUT_MS,
+        );
+      },
     };
     const watched = new Map<number, { sessions: number; unsubscribe(): void }>();
     const accountPort: AccountPort = {
@@ -409,6 +452,8 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
     });
     const pluginService = servePlugins(participant, instanceId, plugins, running, log);
     closers.push(async () => pluginService.unsubscribe());
+    const pluginDeliveries = servePluginDeliveries(participant, running, log);
+    closers.push(async () => pluginDeliveries.unsubscribe());
     const tick = setInterval(() => running.tick(), MS_PER_SECOND / config.TICK_HZ);
     closers.push(async () => {
       clearInterval(tick);
@@ -501,7 +546,7 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
  * The socket side: datagrams in through the rate limit and the netcode server, WebSocket frames through
  * the same rate limit, sessions, the tick.
  */
-class Wire {
+class Wire implements PluginDeliverer {
   private server: netcode.NetcodeServer | undefined;
   private udp: netcode.UdpEndpoint | undefined;
   private publicAddress: netcode.NetcodeAddress | undefined;
@@ -523,6 +568,8 @@ class Wire {
   private readonly sessionsAt = new Map<string, number>();
   /** What each session's next request waits for: its updates sent before it, its requests before it. */
   private readonly lastCalls = new WeakMap<ClientSession, Promise<unknown>>();
+  /** Each session's last plugin message passed on: the next goes once it is answered. */
+  private readonly lastPluginMessages = new WeakMap<ClientSession, Promise<unknown>>();
   /** Ends each session's watch of its account's subject (by client index). */
   private readonly unwatch = new Map<number, () => void>();
 
@@ -653,6 +700,23 @@ class Wire {
       clients: this.connectedClients,
       maxClients: this.config.MAX_CLIENTS,
     };
+  }
+
+  /** Plugin data for clients of this agent (`ca.plugin-deliver`); how many sessions were sent it. */
+  deliverPlugins(from: PluginEdge, message: messages.PluginDeliver): number {
+    const wanted = message.clients === undefined ? undefined : new Set(message.clients);
+    const now = Date.now();
+    let delivered = 0;
+    for (const session of this.sessions.values()) {
+      if (session.channel === undefined) continue;
+      if (wanted !== undefined && !wanted.has(session.channel)) continue;
+      if (!session.deliverPlugin(from, message.plugin, message.encoding, message.data)) continue;
+      this.flushSession(session, now);
+      delivered++;
+    }
+    if (delivered > 0)
+      this.metrics.pluginDeliveries.inc({ from: from === PluginEdge.Main ? "main" : "server" }, delivered);
+    return delivered;
   }
 
   /** The sessions that have their channel (all of them, or one account's): what `ca.sessions` answers. */
@@ -786,7 +850,36 @@ class Wire {
     session.receivePayload(payload, now);
     if (session.outgoing.length > 0) this.forwardSoon();
     if (session.requests.outgoing.length > 0) this.passRequests(session);
+    if (session.pluginMessages.outgoing.length > 0) this.passPluginMessages(session);
     if (session.urgent) this.flushSession(session, now);
+  }
+
+  /**
+   * The client's plugin messages, passed on under its channel and account, one after the other (in the
+   * order it sent them); a refusal from the cluster comes back to it as PLUGIN_ERROR.
+   */
+  private passPluginMessages(session: ClientSession): void {
+    const channel = session.channel;
+    if (channel === undefined) return;
+    let after = this.lastPluginMessages.get(session) ?? Promise.resolve();
+    for (const message of session.pluginMessages.outgoing.splice(0)) {
+      after = after
+        .then(() => this.sessionPort.pluginMessage(channel, session.accountId, message))
+        .catch((error: unknown) => {
+          if (session.state !== "active") return;
+          const code = pluginErrorCode((error as { code?: string }).code);
+          this.metrics.pluginMessages.inc({ outcome: code });
+          session.send({
+            type: AgentMessageType.PluginError,
+            edge: message.edge,
+            plugin: message.plugin,
+            code,
+            message: `the plugin message was not delivered: ${(error as Error).message}`,
+          });
+          this.flushSession(session, Date.now());
+        });
+    }
+    this.lastPluginMessages.set(session, after);
   }
 
   /**
@@ -960,6 +1053,11 @@ class Wire {
         session.send({ type: AgentMessageType.SystemMessage, text: message.text });
         this.flushSession(session, Date.now());
         return;
+      case "plugin-message":
+        if (!session.deliverPlugin(PluginEdge.Server, message.plugin, message.encoding, message.data)) return;
+        this.metrics.pluginDeliveries.inc({ from: "server" });
+        this.flushSession(session, Date.now());
+        return;
       case "reply": {
         const answer = session.requests.answer(message);
         if (answer === undefined || session.state !== "active") return;
@@ -1019,6 +1117,8 @@ class Wire {
         const now = Date.now();
         if (admission.admitted) {
           session.admit(now);
+          // what the client said while it waited is taken now: its plugin messages go on
+          if (session.pluginMessages.outgoing.length > 0) this.passPluginMessages(session);
         } else {
           session.eject(
             EjectCode.SessionRefused,
@@ -1139,6 +1239,11 @@ interface GamePort {
   left(notice: messages.ClientLeft): void;
   /** Passes a client's call of a method on (`ss.request`); rejects with the state server's refusal. */
   call(client: number, call: OutgoingCall): Promise<void>;
+  /**
+   * Passes a client's plugin message on, under its channel and account: to the servers' plugin
+   * (`game.plugin-message`) or to main's through the link end (`lk.plugin-message`); rejects with the refusal.
+   */
+  pluginMessage(client: number, accountId: number, message: OutgoingPluginMessage): Promise<void>;
 }
 
 const CONTROL_KINDS: ReadonlySet<string> = new Set(

@@ -37,6 +37,8 @@
  * - UPDATES_HOLD_MS: how long the agent holds clients' accepted updates that no state server acknowledges
  *   (down, restarting), sending them again, before it gives up and ejects those clients with 190 (default
  *   15000).
+ * - PLUGIN_MESSAGE_BURST / PLUGIN_MESSAGE_PER_SECOND: the token bucket of plugin messages per session
+ *   (defaults 32 and 16); one over it is refused with PLUGIN_ERROR rate_limited, the session goes on.
  * - WS_PORT: where browsers connect over WebSocket (websocket.ts); unset, the agent has no WebSocket
  *   listener. WS_HOST: its interface (default 127.0.0.1; 0.0.0.0 in containers).
  * - WS_ORIGINS: comma-separated origins a browser may connect from, e.g. `https://play.example.com`, or `*`
@@ -96,6 +98,8 @@ export const clientAgentConfigShape = {
   RATE_LIMIT_SESSION_BURST: share(120),
   RATE_LIMIT_SESSION_PER_SECOND: share(120),
   UPDATES_HOLD_MS: positive(15_000, 3_600_000),
+  PLUGIN_MESSAGE_BURST: positive(32, 1_000_000),
+  PLUGIN_MESSAGE_PER_SECOND: positive(16, 1_000_000),
   WS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   WS_HOST: z.string().min(1).default("127.0.0.1"),
   WS_ORIGINS: z

@@ -32,11 +32,16 @@ import {
   EjectCode,
   encodeAgentMessage,
   type FieldValueSizer,
+  HELLO_FEATURE_PLUGIN_MESSAGES,
   HELLO_FEATURE_PLUGINS,
   MAX_FOLLOW_RADIUS,
+  type PluginEdge,
+  type PluginEncoding,
   type RequiredPlugin,
 } from "@overworld/protocol/client";
 import { ClientInterests, type FieldRules, type InterestPort, type VisibleObject } from "./interest.ts";
+import { SessionPluginMessages } from "./plugin-messages.ts";
+import type { DatagramBudget } from "./rate-limit.ts";
 import { SessionRequests } from "./requests.ts";
 import type { SessionLink } from "./session-link.ts";
 
@@ -62,7 +67,14 @@ export interface SessionRules {
   readonly clock: () => { readonly time: number; readonly errorBound: number };
   /** The client plugins every client must run now (plugins.ts), told in the hello. */
   readonly plugins?: () => ClientPluginSet;
+  /** Each session's budget of plugin messages (plugin-messages.ts); a default when absent. */
+  readonly pluginMessages?: DatagramBudget;
+  /** Counts a client's plugin message by what became of it at the session (metrics). */
+  readonly countPluginMessage?: (outcome: string) => void;
 }
+
+/** Plugin messages a session may send at once, and per second, unless the rules say otherwise. */
+export const DEFAULT_PLUGIN_MESSAGE_BUDGET: DatagramBudget = { burst: 32, perSecond: 16 };
 
 /** The client plugins a cluster's clients must run: main's push it came with, and the exact plugins. */
 export interface ClientPluginSet {
@@ -99,6 +111,12 @@ export class ClientSession {
   private afterHello: Uint8Array[] | null = null;
   /** The client reads PLUGINS (its hello set HELLO_FEATURE_PLUGINS). */
   private readsPlugins = false;
+  /** The client sends and reads plugin messages (its hello set HELLO_FEATURE_PLUGIN_MESSAGES). */
+  private speaksPlugins = false;
+  /** The optional plugins the client's hello listed. */
+  private optionalPlugins: ReadonlySet<string> = new Set();
+  /** The client's plugin messages: checked, and queued for the agent to pass on. */
+  readonly pluginMessages: SessionPluginMessages;
 
   constructor(
     readonly clientIndex: number,
@@ -112,6 +130,11 @@ export class ClientSession {
   ) {
     this.lastHeartbeatAt = now;
     this.connectedAt = now;
+    this.pluginMessages = new SessionPluginMessages(
+      rules.pluginMessages ?? DEFAULT_PLUGIN_MESSAGE_BUDGET,
+      () => this.pluginSet(),
+      rules.countPluginMessage,
+    );
     this.interests = new ClientInterests(
       port,
       (message) => this.send(message),
@@ -282,6 +305,8 @@ export class ClientSession {
     }
     this.lastHeartbeatAt = now;
     this.readsPlugins = ((message.features ?? 0) & HELLO_FEATURE_PLUGINS) !== 0;
+    this.speaksPlugins = ((message.features ?? 0) & HELLO_FEATURE_PLUGIN_MESSAGES) !== 0;
+    this.optionalPlugins = new Set(message.optionalPlugins ?? []);
     if (!this.admitted) {
       this.afterHello = []; // answered once admitted
       return;
@@ -306,6 +331,44 @@ export class ClientSession {
     if (!this.readsPlugins || this.currentState !== "active") return false;
     this.send({ type: AgentMessageType.Plugins, push: set.push, plugins: set.required });
     return true;
+  }
+
+  /** The plugins the client runs: the required ones the cluster tells it, and its optional ones. */
+  private pluginSet(): ReadonlySet<string> {
+    const names = new Set(this.optionalPlugins);
+    for (const pin of this.rules.plugins?.().required ?? []) names.add(pin.name);
+    return names;
+  }
+
+  /**
+   * Plugin data for the client from the other end of an edge (a server's plugin, main's): sent when the
+   * client speaks plugin messages and runs that plugin; true when sent.
+   */
+  deliverPlugin(from: PluginEdge, plugin: string, encoding: PluginEncoding, data: Uint8Array): boolean {
+    if (!this.speaksPlugins || this.currentState !== "active" || !this.pluginMessages.runs(plugin))
+      return false;
+    this.send({ type: AgentMessageType.PluginMessage, from, plugin, encoding, data });
+    return true;
+  }
+
+  /** A PLUGIN_MESSAGE of the client: checked (plugin-messages.ts), queued or refused with PLUGIN_ERROR. */
+  private receivePluginMessage(
+    message: Extract<ClientMessage, { type: typeof ClientMessageType.PluginMessage }>,
+    now: number,
+  ): void {
+    if (!this.speaksPlugins) {
+      this.eject(
+        EjectCode.InvalidMessageType,
+        "a plugin message from a client whose hello did not ask for plugin messages (HELLO_FEATURE_PLUGIN_MESSAGES)",
+        now,
+      );
+      return;
+    }
+    const { edge, plugin, encoding, data } = message;
+    const refused = this.pluginMessages.accept({ edge, plugin, encoding, data }, now);
+    if (refused === undefined) return;
+    this.send(refused);
+    this.urgent = true;
   }
 
   private receiveActive(message: ClientMessage, now: number): void {
@@ -339,6 +402,9 @@ export class ClientSession {
         return;
       case ClientMessageType.Request:
         this.receiveRequest(message, now);
+        return;
+      case ClientMessageType.PluginMessage:
+        this.receivePluginMessage(message, now);
         return;
     }
   }

@@ -21,6 +21,11 @@
  *   for that (NATS_URL, NATS_CREDS, DC_FILES, CLUSTER_VERSION, SUBJECT_ROOT, as for SHARED_ZONES).
  *   CLIENT_PLUGINS: the cluster's own required client plugins, comma-separated name@version, added to
  *   main's (published on main too).
+ * - PLUGIN_MESSAGES: `1` to carry plugin messages (plugin-messages.ts) between this cluster's servers and
+ *   clients and linked clusters and main; the link end joins its cluster for it (NATS_URL, NATS_CREDS,
+ *   DC_FILES, CLUSTER_VERSION, SUBJECT_ROOT). It carries them too whenever it joins for SHARED_ZONES or
+ *   PLUGIN_TRUST_FILE. Every PLUGIN_MESSAGE_POLL_MS (1000) it takes what main's plugins sent the cluster
+ *   first.
  * - SHARED_ZONES: the locations holding shared objects, comma-separated `parent:zone` (e.g. `1000:28`).
  *   When set, the link end joins its cluster (NATS_URL, NATS_CREDS of the `link` role, DC_FILES,
  *   CLUSTER_VERSION, SUBJECT_ROOT) and reflects the shared objects there to its peers; unset, it only
@@ -115,6 +120,11 @@ export const linkConfigShape = {
       (labels) => labels.every((label) => /^[a-z0-9][a-z0-9._-]{0,63}@[0-9A-Za-z.+-]+$/.test(label)),
       "name@version, comma-separated",
     ),
+  PLUGIN_MESSAGES: z
+    .enum(["0", "1", "false", "true"])
+    .default("0")
+    .transform((text) => text === "1" || text === "true"),
+  PLUGIN_MESSAGE_POLL_MS: z.coerce.number().int().min(50).max(3_600_000).default(1000),
   HEARTBEAT_MS: z.coerce.number().int().min(50).max(60_000).default(500),
   PUNCH_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(2500),
 };
@@ -145,7 +155,9 @@ export function loadLinkConfig(env: NodeJS.ProcessEnv = process.env): LinkConfig
         ? "SHARED_ZONES"
         : loaded.PLUGIN_TRUST_FILE !== undefined
           ? "PLUGIN_TRUST_FILE"
-          : undefined;
+          : loaded.PLUGIN_MESSAGES
+            ? "PLUGIN_MESSAGES"
+            : undefined;
   if (loaded && joining !== undefined) {
     if (loaded.DC_FILES === undefined)
       problems.add("DC_FILES", `required with ${joining}: the cluster's .dc files (got null)`);

@@ -23,6 +23,7 @@ import { Registry } from "prom-client";
 import { instanceIdOf, type LinkConfig } from "./config.ts";
 import { createLinkMetrics } from "./metrics.ts";
 import { PeerFiles } from "./peer-files.ts";
+import { LinkPluginMessages } from "./plugin-messages.ts";
 import { PluginSync } from "./plugin-sync.ts";
 import { SharedObjects } from "./shared-objects.ts";
 
@@ -51,6 +52,8 @@ export interface LinkEndHandle {
   readonly plugins: PluginSync | undefined;
   /** Package files asked of and served to linked peers (with `plugins`). */
   readonly peerFiles: PeerFiles | undefined;
+  /** Plugin messages to and from linked clusters and main (whenever the link end joins its cluster). */
+  readonly pluginMessages: LinkPluginMessages | undefined;
   onMessage(listener: MessageListener): void;
   onLink(listener: LinkListener): void;
   sendTo(peer: string, bytes: Uint8Array, channel?: "reliable" | "unreliable"): boolean;
@@ -140,8 +143,9 @@ export async function startLinkEnd(config: LinkConfig, options: LinkEndOptions =
     let plugins: PluginSync | undefined;
     let peerFiles: PeerFiles | undefined;
     let participantOf: Participant | undefined;
+    let pluginMessages: LinkPluginMessages | undefined;
     const dc = config.DC_FILES === undefined ? undefined : loadDcFiles(config.DC_FILES);
-    if (config.SHARED_ZONES.length > 0 || config.PLUGIN_TRUST_FILE !== undefined) {
+    if (config.SHARED_ZONES.length > 0 || config.PLUGIN_TRUST_FILE !== undefined || config.PLUGIN_MESSAGES) {
       const participant = await joinCluster({
         natsUrl: config.NATS_URL,
         credentials: config.NATS_CREDS,
@@ -154,6 +158,18 @@ export async function startLinkEnd(config: LinkConfig, options: LinkEndOptions =
       });
       closers.push(() => participant.leave());
       participantOf = participant;
+      const relay = new LinkPluginMessages({
+        participant,
+        sendTo: (peer, bytes) => linkNode.sendTo(peer, bytes),
+        upPeers: () => linkNode.upPeers(),
+        main,
+        pollMs: config.PLUGIN_MESSAGE_POLL_MS,
+        log,
+      });
+      relay.start();
+      closers.push(async () => relay.stop());
+      messageListeners.push((peer, bytes) => relay.receive(peer, bytes));
+      pluginMessages = relay;
       if (config.PLUGIN_TRUST_FILE !== undefined) {
         const sync = new PluginSync({
           main,
@@ -242,6 +258,7 @@ export async function startLinkEnd(config: LinkConfig, options: LinkEndOptions =
       shared,
       plugins,
       peerFiles,
+      pluginMessages,
       onMessage: (listener) => messageListeners.push(listener),
       onLink: (listener) => linkListeners.push(listener),
       sendTo: (peer, bytes, channel) => linkNode.sendTo(peer, bytes, channel),

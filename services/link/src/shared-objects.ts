@@ -234,6 +234,8 @@ export class SharedObjects {
       for (const slot of message.slots) this.accept(peer, slot.key, slot.field, slot.value);
     } else if (typeof message?.t === "string" && message.t.startsWith("file-")) {
       // package files between peers (peer-files.ts): theirs
+    } else if ((message?.t as string) === "plugin-msg") {
+      // plugin messages between clusters (plugin-messages.ts): theirs
     } else this.refuse(peer, "unknown_message", {});
   }
 

@@ -10,6 +10,7 @@
  *   GET    /v1/policy                   the pairs allowed to link (operator)
  *   PUT    /v1/policy/:a/:b             lets a and b link (operator)
  *   DELETE /v1/policy/:a/:b             stops them linking; their link comes down (operator)
+ *   POST   /v1/plugin-messages      a cluster passes a plugin message to a main plugin (signed; main-plugins.ts)
  *   POST   /v1/packages, GET /v1/packages/:name/:version, GET /v1/files/:sha256
  *                                       published plugins and assets (packages.ts)
  *   GET    /healthz, /metrics, /openapi.json
@@ -47,6 +48,7 @@ import Fastify, {
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { type PairKeyCache, TICKET_LIFETIME_MS } from "./broker.ts";
 import type { ChildClusters, ClusterRecord, Directory, InstanceRecord } from "./directory.ts";
+import { addMainPluginRoutes, addPendingRoute, type MainPlugins, type PluginOutbox } from "./main-plugins.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { addPackageRoutes, type PackageStore } from "./packages.ts";
 import { type ParentLink, postJson, type RemotePeer } from "./parent.ts";
@@ -106,6 +108,10 @@ export interface SignalingDeps {
   readonly packages?: PackageStore;
   /** Plugin sets pushed to clusters (plugin-sets.ts), with `packages`. */
   readonly pluginSets?: PluginSetStore;
+  /** Main-side plugins, by name (main-plugins.ts): what clusters and their clients send them. */
+  readonly mainPlugins?: MainPlugins;
+  /** What main's plugins send clusters first, until their link ends take it (main-plugins.ts). */
+  readonly pluginOutbox?: PluginOutbox;
 }
 
 class ApiError extends Error {
@@ -174,6 +180,14 @@ export async function buildApp(deps: SignalingDeps): Promise<FastifyInstance> {
         now: deps.now ?? Date.now,
       });
     }
+  }
+  addMainPluginRoutes(app, {
+    plugins: deps.mainPlugins ?? {},
+    directory: deps.directory,
+    now: deps.now ?? Date.now,
+  });
+  if (deps.pluginOutbox) {
+    addPendingRoute(app, { outbox: deps.pluginOutbox, directory: deps.directory, now: deps.now ?? Date.now });
   }
   addOperationRoutes(app, deps, registry);
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());

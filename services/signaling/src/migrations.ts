@@ -8,7 +8,9 @@ import type { Pool } from "pg";
  * - `revoked_keys`: every key ever revoked, so that it cannot come back under another name;
  * - `instances`: each link end of a cluster that heartbeats, with the address main observed it at, its
  *   load, its links as it reports them, and the sequence of its last heartbeat (which must grow);
- * - `link_policy`: the pairs of clusters the operator lets link (names in order, a < b).
+ * - `link_policy`: the pairs of clusters the operator lets link (names in order, a < b);
+ * - `plugin_outbox`: plugin messages main's plugins send first, to a cluster's servers or one of its
+ *   clients, until the cluster's link end takes them (main-plugins.ts).
  */
 const MIGRATIONS: readonly Migration[] = [
   {
@@ -109,6 +111,21 @@ const MIGRATIONS: readonly Migration[] = [
         refusals jsonb NOT NULL DEFAULT '[]',
         reported_at timestamptz NOT NULL DEFAULT now()
       );`,
+  },
+  {
+    version: 5,
+    name: "plugin messages main sends first",
+    sql: (s) => `
+      CREATE TABLE ${s}.plugin_outbox (
+        id bigserial PRIMARY KEY,
+        cluster text NOT NULL REFERENCES ${s}.clusters (name) ON DELETE CASCADE,
+        plugin text NOT NULL,
+        client bigint,
+        encoding smallint NOT NULL CHECK (encoding IN (0, 1)),
+        data bytea NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX plugin_outbox_cluster ON ${s}.plugin_outbox (cluster, id);`,
   },
 ];
 

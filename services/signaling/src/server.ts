@@ -6,6 +6,7 @@ import { buildApp, SERVICE } from "./app.ts";
 import { PairKeyCache } from "./broker.ts";
 import { instanceIdOf, type SignalingConfig } from "./config.ts";
 import { ChildClusters, Directory } from "./directory.ts";
+import { type MainPluginSend, type MainPlugins, mainPluginSender, PluginOutbox } from "./main-plugins.ts";
 import { createMetrics } from "./metrics.ts";
 import { migrate } from "./migrations.ts";
 import { PackageStore } from "./packages.ts";
@@ -22,6 +23,12 @@ export interface SignalingHandle {
   readonly rendezvous: Rendezvous;
   readonly relay: Relay | undefined;
   readonly log: Logger;
+  /**
+   * A plugin message from main's plugin to a cluster's servers (`{ cluster }`) or one of its clients
+   * (`{ cluster, client }`: its channel, as a message from it named it): kept until the cluster's link end
+   * takes it (every PLUGIN_MESSAGE_POLL_MS). Rejects naming the reason (an unknown cluster, too large).
+   */
+  readonly sendPluginMessage: MainPluginSend;
   stop(): Promise<void>;
 }
 
@@ -32,7 +39,15 @@ const POSTGRES_POOL_SIZE = 8;
  * Postgres, so any number of replicas may run against one database, and one may restart at any time:
  * links between clusters are peer to peer and do not go through main.
  */
-export async function startSignaling(config: SignalingConfig): Promise<SignalingHandle> {
+export interface SignalingOptions {
+  /** Main-side plugins, by name (main-plugins.ts): what clusters and their clients send them, and their answers. */
+  readonly mainPlugins?: MainPlugins;
+}
+
+export async function startSignaling(
+  config: SignalingConfig,
+  options: SignalingOptions = {},
+): Promise<SignalingHandle> {
   const instanceId = instanceIdOf(config);
   const log = createLogger(SERVICE, instanceId, config.LOG_LEVEL);
   const closers = new Closers();
@@ -47,6 +62,7 @@ export async function startSignaling(config: SignalingConfig): Promise<Signaling
     const children = new ChildClusters(pool, config.DB_SCHEMA, config.LIVE_MS);
     const packages = new PackageStore(pool, config.DB_SCHEMA);
     const pluginSets = new PluginSetStore(pool, config.DB_SCHEMA);
+    const pluginOutbox = new PluginOutbox(pool, config.DB_SCHEMA);
     const keys = new PairKeyCache(main, pairKeys);
     const registry = new Registry();
     const metrics = createMetrics(registry);
@@ -97,6 +113,8 @@ export async function startSignaling(config: SignalingConfig): Promise<Signaling
       relayKey,
       packages,
       pluginSets,
+      ...(options.mainPlugins === undefined ? {} : { mainPlugins: options.mainPlugins }),
+      pluginOutbox,
       get parent() {
         return parent;
       },
@@ -134,7 +152,8 @@ export async function startSignaling(config: SignalingConfig): Promise<Signaling
       })();
       return stopping;
     };
-    return { instanceId, app, port, rendezvous, relay, log, stop };
+    const sendPluginMessage = mainPluginSender(pluginOutbox, directory);
+    return { instanceId, app, port, rendezvous, relay, log, sendPluginMessage, stop };
   } catch (error) {
     await closers.closeAll();
     throw error;

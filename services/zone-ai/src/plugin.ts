@@ -43,8 +43,10 @@ export type { AwaitOptions, AwaitRequest } from "./calls.ts";
 export { onRequest, RequestError, type RequestResult } from "./requests.ts";
 
 import type { FieldCleaner, ZoneNotification } from "./notifications.ts";
+import type { PluginMessageIn, PluginPeer, PluginTarget } from "./plugin-messages.ts";
 
 export { clean, onCreated, onDeleted, onDisabled, onUpdated, refuse } from "./notifications.ts";
+export type { PluginMessageIn, PluginPeer, PluginTarget } from "./plugin-messages.ts";
 
 /** A zone of the zone graph that a plugin runs, and the kind of logic that runs it. */
 export interface ZoneSpec {
@@ -238,6 +240,14 @@ export interface Cluster {
   request: AwaitRequest;
   /** Opens an instance of a template (`instances`) outside any zone: nobody hears when it closes. */
   createInstance(template: string, options?: { readonly data?: unknown }): Promise<Instance>;
+  /**
+   * Sends a plugin message to the plugin of that name at the other end of an edge (plugin-messages.ts):
+   * one client (`{ kind: "client", client }`, or a message's `from`, to answer it), every client running
+   * the plugin (`{ kind: "clients" }`), a linked cluster's servers (`{ kind: "cluster", cluster }`) or main
+   * (`{ kind: "main" }`). `data` is bytes (a Uint8Array) or any MessagePack value. Resolves once the
+   * message is on its way (for a cluster or main: once the link end took it); rejects naming the reason.
+   */
+  sendPluginMessage(plugin: string, to: PluginTarget | PluginPeer, data: unknown): Promise<void>;
 }
 
 export interface ZonePlugin {
@@ -268,6 +278,14 @@ export interface ZonePlugin {
   readonly instances?: { readonly [name: string]: InstanceTemplate };
   /** A client said hello: give it an avatar (exactly one replica is asked). */
   clientArrived?(client: ArrivingClient, cluster: Cluster): Promise<void>;
+  /**
+   * Plugin messages from the plugin of this name at the other end of an edge: a client (client-server),
+   * a linked cluster (server-server), main (server-main). One replica hears each. `from` is who sent it,
+   * as the cluster vouches for it; throwing refuses the message (the client hears PLUGIN_ERROR).
+   */
+  readonly messages?: {
+    onMessage(message: PluginMessageIn, cluster: Cluster): void | Promise<void>;
+  };
 }
 
 /**

@@ -32,6 +32,7 @@ import { type InstanceOutput, Instances } from "./instances.ts";
 import type { ZoneJournal } from "./journal.ts";
 import { Placement, zoneKey } from "./placement.ts";
 import type { ArrivingClient, Cluster, ZonePlugin, ZoneSpec } from "./plugin.ts";
+import { pluginMessageSender, servePluginMessages } from "./plugin-messages.ts";
 import type { PluginSet } from "./plugins/compose.ts";
 import { encodeSwitch, readSwitch, switchGroups } from "./plugins/switch-entry.ts";
 import type { ZoneChannels } from "./zone-channels.ts";
@@ -190,6 +191,13 @@ export class Replica {
       },
     });
     this.stops.push(() => subscription.unsubscribe());
+    const pluginMessages = servePluginMessages({
+      participant: this.deps.participant,
+      plugin: (name) => this.deps.versions?.get(name) ?? (name === plugin.name ? plugin : undefined),
+      cluster: this.cluster,
+      log,
+    });
+    this.stops.push(() => pluginMessages.unsubscribe());
     await this.control();
     this.instances.start();
     this.controlTimer = setInterval(() => void this.control(), CONTROL_EVERY_MS);
@@ -785,6 +793,7 @@ export class Replica {
           doId,
         });
       },
+      sendPluginMessage: pluginMessageSender(participant),
     };
   }
 }

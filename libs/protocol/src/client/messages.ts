@@ -22,7 +22,10 @@
  *
  *   client -> agent
  *   HELLO            version: str, schemaHash: u32, then optionally features: u32 (a bit set of what
- *                    the client understands beyond revision 0: HELLO_FEATURE_PLUGINS)
+ *                    the client understands beyond revision 0: HELLO_FEATURE_PLUGINS,
+ *                    HELLO_FEATURE_PLUGIN_MESSAGES), then, when features has HELLO_FEATURE_PLUGIN_MESSAGES,
+ *                    optional: u16 count, then name: str each (the optional plugins the client runs
+ *                    beside the required ones: it may send plugin messages for these and the required)
  *   HEARTBEAT        (nothing)
  *   DISCONNECT       (nothing)
  *   ADD_INTEREST     interestId: u16, context: u32, parent: u32, zones
@@ -31,6 +34,11 @@
  *   FOLLOW_INTEREST  interestId: u16, context: u32, doId: u32, width: u16, height: u16, radius: u8
  *   REQUEST          requestId: u32, doId: u32, fieldId: u16 (a method: dc/methods.ts), value (its
  *                    arguments); answered by REPLY or REQUEST_ERROR with the same requestId
+ *   PLUGIN_MESSAGE   edge: u8 (PluginEdge: 0 the cluster's servers, 1 main), plugin: str, encoding: u8
+ *                    (PluginEncoding: 0 bytes, 1 MessagePack), data: the rest of the message (at most
+ *                    MAX_PLUGIN_DATA_BYTES): to the plugin of that name at the other end of the edge;
+ *                    refused with PLUGIN_ERROR (never an ejection) when the plugin is not in the client's
+ *                    set, the data is too long, or the client sends too fast
  *
  *   agent -> client
  *   HELLO_RESP       clusterTime: f64
@@ -55,6 +63,10 @@
  *   PLUGINS          push: u32, count: u16, then (name: str, version: str, id: 32 bytes) each: the client
  *                    plugins the client must run, exactly (sent only to a client whose HELLO set
  *                    HELLO_FEATURE_PLUGINS: right after HELLO_RESP, and again whenever the set changes)
+ *   PLUGIN_MESSAGE   from: u8 (PluginEdge: 0 a server of the cluster, 1 main), plugin: str, encoding: u8,
+ *                    data: the rest (sent only to a client whose HELLO set HELLO_FEATURE_PLUGIN_MESSAGES)
+ *   PLUGIN_ERROR     edge: u8, plugin: str, code: str (too_large, not_in_set, rate_limited, no_handler,
+ *                    unavailable), message: str: a PLUGIN_MESSAGE of the client was not delivered
  *   STATE_UPDATES    tick: var, then as FIELD_UPDATES: the newest values of stored fields (ram, required,
  *                    db) as of the agent's tick `tick`, sent on the unreliable channel; a value of an older
  *                    tick than the one a client holds for that field is stale and skipped; keys of
@@ -86,6 +98,8 @@ export const ClientMessageType = {
   FollowInterest: 7,
   /** A call of a method (a field with the keyword `request`) of an object, answered by REPLY or REQUEST_ERROR. */
   Request: 8,
+  /** Bytes or a MessagePack value for the plugin of that name on the cluster's servers or on main. */
+  PluginMessage: 9,
 } as const;
 export type ClientMessageType = (typeof ClientMessageType)[keyof typeof ClientMessageType];
 
@@ -108,12 +122,43 @@ export const AgentMessageType = {
   RequestError: 0x4d,
   /** The client plugins the client must run (main's required set and its cluster's), exactly. */
   Plugins: 0x4e,
+  /** Bytes or a MessagePack value from the plugin of that name on a server of the cluster or on main. */
+  PluginMessage: 0x4f,
+  /** A PLUGIN_MESSAGE of the client was not delivered: a code and a message. */
+  PluginError: 0x50,
 } as const;
 
 /** HELLO's `features` bit: the client reads PLUGINS messages (wire revision 1). */
 export const HELLO_FEATURE_PLUGINS = 1;
 /** The most plugins one PLUGINS message lists. */
 export const MAX_PLUGINS = 256;
+/**
+ * HELLO's `features` bit: the client sends and reads plugin messages (wire revision 2), and its hello
+ * lists the optional plugins it runs.
+ */
+export const HELLO_FEATURE_PLUGIN_MESSAGES = 2;
+/** The most data one plugin message carries; a client's longer one is refused with PLUGIN_ERROR too_large. */
+export const MAX_PLUGIN_DATA_BYTES = 2048;
+/** The longest plugin name (UTF-8 bytes), as manifests allow. */
+export const MAX_PLUGIN_NAME_BYTES = 64;
+
+/** The other end of a plugin message's edge, as the client sees it. */
+export const PluginEdge = {
+  /** client-server: the cluster's servers (zone AI). */
+  Server: 0,
+  /** client-main: main, through the cluster. */
+  Main: 1,
+} as const;
+export type PluginEdge = (typeof PluginEdge)[keyof typeof PluginEdge];
+
+/** How a plugin message's data is to be read. */
+export const PluginEncoding = {
+  /** Bytes, as they are. */
+  Bytes: 0,
+  /** One MessagePack value. */
+  MessagePack: 1,
+} as const;
+export type PluginEncoding = (typeof PluginEncoding)[keyof typeof PluginEncoding];
 
 /** A plugin a client must run: its name, exact version and package id (SHA-256 of its manifest, hex). */
 export interface RequiredPlugin {
@@ -224,6 +269,8 @@ export type ClientMessage =
       readonly schemaHash: number;
       /** What the client understands beyond wire revision 0 (HELLO_FEATURE_PLUGINS); absent: nothing. */
       readonly features?: number;
+      /** With HELLO_FEATURE_PLUGIN_MESSAGES: the optional plugins the client runs (names). */
+      readonly optionalPlugins?: readonly string[];
     }
   | { readonly type: typeof ClientMessageType.Heartbeat }
   | { readonly type: typeof ClientMessageType.Disconnect }
@@ -265,6 +312,13 @@ export type ClientMessage =
       readonly fieldId: number;
       /** The arguments, packed by the dclass. */
       readonly value: Uint8Array;
+    }
+  | {
+      readonly type: typeof ClientMessageType.PluginMessage;
+      readonly edge: PluginEdge;
+      readonly plugin: string;
+      readonly encoding: PluginEncoding;
+      readonly data: Uint8Array;
     };
 
 export interface PackedField {
@@ -329,6 +383,20 @@ export type AgentMessage =
   | {
       readonly type: typeof AgentMessageType.RequestError;
       readonly requestId: number;
+      readonly code: string;
+      readonly message: string;
+    }
+  | {
+      readonly type: typeof AgentMessageType.PluginMessage;
+      readonly from: PluginEdge;
+      readonly plugin: string;
+      readonly encoding: PluginEncoding;
+      readonly data: Uint8Array;
+    }
+  | {
+      readonly type: typeof AgentMessageType.PluginError;
+      readonly edge: PluginEdge;
+      readonly plugin: string;
       readonly code: string;
       readonly message: string;
     };
@@ -492,6 +560,22 @@ class Reader {
     return zones;
   }
 
+  /** A plugin's name: a string of at most MAX_PLUGIN_NAME_BYTES, not empty. */
+  pluginName(what: string): string {
+    const name = this.str(what);
+    if (name.length === 0 || utf8Encoder.encode(name).length > MAX_PLUGIN_NAME_BYTES)
+      throw new DecodeFailure("bad_member", `${what} must be 1 to ${MAX_PLUGIN_NAME_BYTES} bytes`);
+    return name;
+  }
+
+  /** One byte that must be below `limit` (an enumeration). */
+  choice<T extends number>(limit: number, what: string): T {
+    const value = this.u8(what);
+    if (value >= limit)
+      throw new DecodeFailure("bad_member", `${what} ${value} is not one of 0..${limit - 1}`);
+    return value as T;
+  }
+
   /** 32 bytes, as 64 lower-case hex digits (a SHA-256). */
   hash(what: string): string {
     this.need(32, what);
@@ -586,8 +670,23 @@ export function decodeClientMessage(bytes: Uint8Array, sizer: FieldValueSizer): 
         const version = reader.str("version");
         const schemaHash = reader.u32("schema hash");
         if (reader.remaining === 0) return { type, version, schemaHash };
-        return { type, version, schemaHash, features: reader.u32("features") };
+        const features = reader.u32("features");
+        if ((features & HELLO_FEATURE_PLUGIN_MESSAGES) === 0) return { type, version, schemaHash, features };
+        const count = reader.u16("optional plugin count");
+        if (count > MAX_PLUGINS)
+          throw new DecodeFailure("bad_member", `${count} optional plugins, over ${MAX_PLUGINS}`);
+        const optionalPlugins: string[] = [];
+        for (let i = 0; i < count; i++) optionalPlugins.push(reader.pluginName("optional plugin"));
+        return { type, version, schemaHash, features, optionalPlugins };
       }
+      case ClientMessageType.PluginMessage:
+        return {
+          type,
+          edge: reader.choice<PluginEdge>(2, "plugin edge"),
+          plugin: reader.pluginName("plugin name"),
+          encoding: reader.choice<PluginEncoding>(2, "plugin data encoding"),
+          data: reader.rest(),
+        };
       case ClientMessageType.Heartbeat:
       case ClientMessageType.Disconnect:
         return { type };
@@ -683,6 +782,22 @@ export function decodeAgentMessage(bytes: Uint8Array, classes: WireClasses): Dec
         return {
           type,
           requestId: reader.u32("request id"),
+          code: reader.str("code"),
+          message: reader.str("message"),
+        };
+      case AgentMessageType.PluginMessage:
+        return {
+          type,
+          from: reader.choice<PluginEdge>(2, "plugin edge"),
+          plugin: reader.pluginName("plugin name"),
+          encoding: reader.choice<PluginEncoding>(2, "plugin data encoding"),
+          data: reader.rest(),
+        };
+      case AgentMessageType.PluginError:
+        return {
+          type,
+          edge: reader.choice<PluginEdge>(2, "plugin edge"),
+          plugin: reader.pluginName("plugin name"),
           code: reader.str("code"),
           message: reader.str("message"),
         };
@@ -919,6 +1034,13 @@ class Writer {
     return this.u16(encoded.length, `${what} length`).raw(encoded, what);
   }
 
+  pluginName(name: string, what: string): this {
+    const bytes = utf8Encoder.encode(name).length;
+    if (bytes === 0 || bytes > MAX_PLUGIN_NAME_BYTES)
+      throw new RangeError(`${what} ${JSON.stringify(name)} must be 1 to ${MAX_PLUGIN_NAME_BYTES} bytes`);
+    return this.str(name, what);
+  }
+
   zones(zones: readonly number[], what: string): this {
     if (zones.length > MAX_ZONES_PER_INTEREST) {
       throw new RangeError(`${what} lists ${zones.length} zones, over ${MAX_ZONES_PER_INTEREST}`);
@@ -946,7 +1068,21 @@ export function encodeClientMessage(message: ClientMessage): Uint8Array {
     case ClientMessageType.Hello:
       writer.str(message.version, "version").u32(message.schemaHash, "schema hash");
       if (message.features !== undefined) writer.u32(message.features, "features");
+      if (message.features !== undefined && (message.features & HELLO_FEATURE_PLUGIN_MESSAGES) !== 0) {
+        const optional = message.optionalPlugins ?? [];
+        if (optional.length > MAX_PLUGINS)
+          throw new RangeError(`${optional.length} optional plugins, over ${MAX_PLUGINS}`);
+        writer.u16(optional.length, "optional plugin count");
+        for (const name of optional) writer.pluginName(name, "optional plugin");
+      }
       return writer.finish();
+    case ClientMessageType.PluginMessage:
+      return writer
+        .u8(message.edge, "plugin edge")
+        .pluginName(message.plugin, "plugin name")
+        .u8(message.encoding, "plugin data encoding")
+        .raw(message.data, "plugin data")
+        .finish();
     case ClientMessageType.Heartbeat:
     case ClientMessageType.Disconnect:
       return writer.finish();
@@ -1044,6 +1180,20 @@ export function encodeAgentMessage(message: AgentMessage, dc: DcFile): Uint8Arra
     case AgentMessageType.RequestError:
       return writer
         .u32(message.requestId, "request id")
+        .str(message.code, "code")
+        .str(message.message, "message")
+        .finish();
+    case AgentMessageType.PluginMessage:
+      return writer
+        .u8(message.from, "plugin edge")
+        .pluginName(message.plugin, "plugin name")
+        .u8(message.encoding, "plugin data encoding")
+        .raw(message.data, "plugin data")
+        .finish();
+    case AgentMessageType.PluginError:
+      return writer
+        .u8(message.edge, "plugin edge")
+        .pluginName(message.plugin, "plugin name")
         .str(message.code, "code")
         .str(message.message, "message")
         .finish();

@@ -12,7 +12,14 @@
  * received), so it cannot publish into inboxes at will.
  */
 import { EVENT_STREAM, type Identity, type ServiceName, subjects } from "./channels.ts";
-import type { CLIENT_AGENT_OPS, DB_OPS, DirectorOp, STATE_SERVER_OPS, ZONE_AI_OPS } from "./messages.ts";
+import type {
+  CLIENT_AGENT_OPS,
+  DB_OPS,
+  DirectorOp,
+  LINK_OPS,
+  STATE_SERVER_OPS,
+  ZONE_AI_OPS,
+} from "./messages.ts";
 import { ROLES, type Role } from "./roles.ts";
 
 /** Every role that joins through the director (all but the director itself). */
@@ -40,7 +47,8 @@ export const DIRECTOR_SERVICE: ServiceRule<DirectorOp> = {
     clearPostRemoves: JOINING,
     allocateIds: JOINING,
     members: JOINING,
-    owners: ["state-server", ...READERS],
+    // zone AI: to check that a client agent vouching for a client's plugin message holds that client
+    owners: ["state-server", "zone-ai", ...READERS],
   },
 };
 
@@ -79,10 +87,17 @@ export const DB_SERVICE: ServiceRule<keyof typeof DB_OPS> = {
   },
 };
 
-/** What game logic (zone AI) serves: the notices of client agents. */
-export const GAME_SERVICE: ServiceRule<"client-arrived" | "client-left"> = {
+/**
+ * What game logic (zone AI) serves: the notices of client agents, and plugin messages to the servers'
+ * plugins from clients (their agents vouch for them) and from linked clusters and main (the link end).
+ */
+export const GAME_SERVICE: ServiceRule<"client-arrived" | "client-left" | "plugin-message"> = {
   servedBy: "zone-ai",
-  operations: { "client-arrived": ["client-agent"], "client-left": ["client-agent"] },
+  operations: {
+    "client-arrived": ["client-agent"],
+    "client-left": ["client-agent"],
+    "plugin-message": ["client-agent", "link"],
+  },
 };
 
 /**
@@ -93,7 +108,21 @@ export const GAME_SERVICE: ServiceRule<"client-arrived" | "client-left"> = {
  */
 export const CLIENT_AGENT_SERVICE: ServiceRule<keyof typeof CLIENT_AGENT_OPS> = {
   servedBy: "client-agent",
-  operations: { sessions: READERS, load: ["uberdog", ...READERS], plugins: ["link", ...OPERATORS] },
+  operations: {
+    sessions: READERS,
+    load: ["uberdog", ...READERS],
+    plugins: ["link", ...OPERATORS],
+    "plugin-deliver": ["zone-ai", "link"],
+  },
+};
+
+/**
+ * What the cluster's link ends serve (a queue group): plugin messages out of the cluster, to a linked
+ * cluster's plugin or to main's, from the servers' plugins and from clients (through their agent).
+ */
+export const LINK_SERVICE: ServiceRule<keyof typeof LINK_OPS> = {
+  servedBy: "link",
+  operations: { "plugin-message": ["zone-ai", "client-agent"] },
 };
 
 /**
@@ -112,6 +141,7 @@ export const SERVICES: { readonly [S in ServiceName]: ServiceRule<string> } = {
   game: GAME_SERVICE,
   ca: CLIENT_AGENT_SERVICE,
   zai: ZONE_AI_SERVICE,
+  lk: LINK_SERVICE,
 };
 
 /** A subject that carries no sender: who may publish on it and who may subscribe to it. */

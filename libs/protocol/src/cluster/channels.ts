@@ -41,9 +41,10 @@ const ROOT_TOKEN = /^[A-Za-z0-9_-]+$/;
 /**
  * md: message director, ss: state server, db: db fields, game: game logic (zone AI) that serves clients,
  * ca: the client agents, asked all at once (each answers for its own clients), zai: the zone-AI replicas,
- * asked all at once by operators (a plugin version swap).
+ * asked all at once by operators (a plugin version swap), lk: the cluster's link ends (plugin messages out
+ * of the cluster: to linked clusters and to main).
  */
-export type ServiceName = "md" | "ss" | "db" | "game" | "ca" | "zai";
+export type ServiceName = "md" | "ss" | "db" | "game" | "ca" | "zai" | "lk";
 
 export function isId(value: unknown): value is number {
   return typeof value === "number" && Number.isInteger(value) && value > 0 && value <= MAX_ID;

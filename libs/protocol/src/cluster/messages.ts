@@ -591,6 +591,14 @@ export const clientControl = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("system-message"), sender, text: z.string().min(1).max(1024) }),
   /** The answer to one of the client's requests: its agent sends it REPLY or REQUEST_ERROR. */
   requestReply,
+  /** Plugin data from a server's plugin to this client: its agent sends PLUGIN_MESSAGE (from the servers). */
+  z.object({
+    kind: z.literal("plugin-message"),
+    sender,
+    plugin: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/),
+    encoding: z.union([z.literal(0), z.literal(1)]),
+    data: bytes.refine((data) => data.length <= 64 * 1024, "at most 64 KiB of plugin data"),
+  }),
 ]);
 export type ClientControl = z.infer<typeof clientControl>;
 
@@ -642,10 +650,99 @@ export const clientLeft = z.object({
 });
 export type ClientLeft = z.infer<typeof clientLeft>;
 
+// ---- plugin messages: a plugin at one end of an edge to the plugin of the same name at the other ------
+
+/** A plugin's name, as manifests name them (libs/manifest). */
+const pluginName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, "a plugin name: 1-64 of a-z, 0-9, '.', '_', '-'");
+/** A cluster's name at main (libs/federation isClusterName). */
+const clusterName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, "a cluster name");
+/** The most data one plugin message carries inside the cluster and over links (a client's: 2 KiB). */
+export const MAX_PLUGIN_MESSAGE_BYTES = 64 * 1024;
+/** How the data is to be read: 0 bytes as they are, 1 one MessagePack value (PluginEncoding). */
+const pluginEncoding = z.union([z.literal(0), z.literal(1)]);
+const pluginData = bytes.refine(
+  (data) => data.length <= MAX_PLUGIN_MESSAGE_BYTES,
+  `at most ${MAX_PLUGIN_MESSAGE_BYTES} bytes of plugin data`,
+);
+
+/**
+ * Who sent a plugin message, as the cluster vouches for it; never what the message says of itself: a
+ * client's channel and account come from its client agent (the only one who may say `client`: the NATS
+ * subject names the sender's role), a cluster's name from the federation link it came over, main from the
+ * link end's signed exchange with main (only the `link` role may say `cluster` or `main`).
+ */
+export const pluginSender = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("client"), client: id, accountId: id }),
+  z.object({ kind: z.literal("cluster"), cluster: clusterName }),
+  z.object({ kind: z.literal("main") }),
+]);
+export type PluginSender = z.infer<typeof pluginSender>;
+
+/**
+ * A plugin message to the cluster's servers (`game.plugin-message`, queue group `<root>-game`: one zone-AI
+ * replica takes it and hands it to its plugin of that name's `messages.onMessage`). Sent by client agents
+ * (from a client) and the link end (from a linked cluster or main). Refused with `not_found` when no
+ * plugin of that name with a message handler runs there, `forbidden` when the sender's role may not
+ * vouch for that kind of sender.
+ */
+export const pluginMessage = z.object({
+  plugin: pluginName,
+  from: pluginSender,
+  encoding: pluginEncoding,
+  data: pluginData,
+});
+export type PluginMessage = z.infer<typeof pluginMessage>;
+
+/**
+ * Plugin data for clients (`ca.plugin-deliver`, every agent hears it and delivers to its own sessions):
+ * to the clients named, or to every client that runs the plugin when none are named. Sent by zone AI (a
+ * server's plugin: the client hears it from the servers) and by the link end (from main). One client is
+ * reached more cheaply through its channel (`plugin-message` control message).
+ */
+export const pluginDeliver = z.object({
+  plugin: pluginName,
+  clients: z.array(id).max(4096).optional(),
+  encoding: pluginEncoding,
+  data: pluginData,
+});
+export type PluginDeliver = z.infer<typeof pluginDeliver>;
+export const pluginDeliverReply = z.object({
+  ok: z.literal(true),
+  delivered: z.number().int().nonnegative(),
+});
+
+/**
+ * A plugin message out of the cluster (`lk.plugin-message`, to the cluster's link end): to the same plugin
+ * in a linked cluster (server-server, over the federation link), or to main (server-main, client-main:
+ * signed with the cluster's key). Sent by zone AI, and by client agents for a client (`client`, vouched
+ * for by the agent). Main's answers, if it gives any, come back as `replies`: the link end has delivered
+ * them already (to the client, or to the servers' plugin); they are returned for the sender to see.
+ */
+export const linkPluginMessage = z.object({
+  plugin: pluginName,
+  to: z.discriminatedUnion("kind", [
+    z.object({ kind: z.literal("cluster"), cluster: clusterName }),
+    z.object({ kind: z.literal("main") }),
+  ]),
+  client: z.object({ client: id, accountId: id }).optional(),
+  encoding: pluginEncoding,
+  data: pluginData,
+});
+export type LinkPluginMessage = z.infer<typeof linkPluginMessage>;
+export const linkPluginMessageReply = z.object({
+  ok: z.literal(true),
+  /** Main's answers (to main only). */
+  replies: z.number().int().nonnegative(),
+});
+
 /** What game logic hears from client agents: `service("game", op, from)`, notices without replies. */
 export const GAME_OPS = {
   "client-arrived": operation(clientArrived, okReply),
   "client-left": operation(clientLeft, okReply),
+  /** A plugin message to the servers' plugin of that name (`pluginMessage`, below). */
+  "plugin-message": operation(pluginMessage, okReply),
 } as const;
 
 // ---- client agents: asked all at once, each answering for its own clients ------------------------------
@@ -717,11 +814,17 @@ export const agentLoadReply = z.object({
 });
 export type AgentLoadReply = z.infer<typeof agentLoadReply>;
 
+/** What the cluster's link end answers: `service("lk", op, from)` (a queue group of link ends). */
+export const LINK_OPS = {
+  "plugin-message": operation(linkPluginMessage, linkPluginMessageReply),
+} as const;
+
 /** What every client agent answers: `service("ca", op, from)`. */
 export const CLIENT_AGENT_OPS = {
   sessions: operation(listSessions, listSessionsReply),
   load: operation(agentLoad, agentLoadReply),
   plugins: operation(clientPlugins, clientPluginsReply),
+  "plugin-deliver": operation(pluginDeliver, pluginDeliverReply),
 } as const;
 
 // ---- zone-AI replicas: asked all at once by operators --------------------------------------------------
@@ -765,6 +868,7 @@ export const SERVICE_OPERATIONS = {
   game: GAME_OPS,
   ca: CLIENT_AGENT_OPS,
   zai: ZONE_AI_OPS,
+  lk: LINK_OPS,
 } as const;
 export type OperatedService = keyof typeof SERVICE_OPERATIONS;
 export type OperationName<S extends OperatedService> = keyof (typeof SERVICE_OPERATIONS)[S] & string;
