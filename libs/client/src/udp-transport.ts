@@ -14,7 +14,11 @@ const ACK_DELAY_MS = 50;
 
 export class UdpTransport implements ClientTransport {
   private readonly netcodeClient = new netcode.NetcodeClient();
-  private readonly endpoint = new reliable.ReliableEndpoint({ ackDelayMs: ACK_DELAY_MS });
+  /** Received messages are views of their payload, which netcode decrypted into memory nothing reuses. */
+  private readonly endpoint = new reliable.ReliableEndpoint({
+    ackDelayMs: ACK_DELAY_MS,
+    copyReceived: false,
+  });
   private udp: netcode.UdpEndpoint | null = null;
 
   private constructor(
