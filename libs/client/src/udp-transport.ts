@@ -54,9 +54,10 @@ export class UdpTransport implements ClientTransport {
     this.endpoint.sendReliable(bytes);
   }
 
+  /** Each payload is a view of the endpoint's scratch space, sealed into a packet of its own at once. */
   flush(now: number): void {
     if (!this.connected) return;
-    for (const payload of this.endpoint.update(now)) this.handle(this.netcodeClient.send(payload, now));
+    for (const payload of this.endpoint.updateViews(now)) this.handle(this.netcodeClient.send(payload, now));
   }
 
   update(now: number): void {
