@@ -334,6 +334,44 @@ describe("sending without copies (copyMessages: false, updateViews)", () => {
   });
 });
 
+describe("receiving without copies (copyReceived: false)", () => {
+  it("delivers views of the packet's own bytes, where the copying endpoint delivers copies", () => {
+    const sender = new ReliableEndpoint();
+    sender.sendUnreliable(text("position 1"));
+    sender.sendReliable(text("chat: hello"));
+    sender.sendReliable(text("chat: again"));
+    const [packet] = sender.update(0);
+    const viewing = new ReliableEndpoint({ copyReceived: false });
+    const copying = new ReliableEndpoint();
+    const views = deliverAll([packet!], viewing, 0);
+    const copies = deliverAll([packet!.slice()], copying, 0);
+    expect(views.map((message) => untext(message.bytes))).toEqual(
+      copies.map((message) => untext(message.bytes)),
+    );
+    expect(views.map((message) => untext(message.bytes))).toEqual([
+      "position 1",
+      "chat: hello",
+      "chat: again",
+    ]);
+    for (const message of views) expect(message.bytes.buffer).toBe(packet!.buffer);
+    for (const message of copies) expect(message.bytes.buffer).not.toBe(packet!.buffer);
+    expect(() => new ReliableEndpoint({ copyReceived: 0 as unknown as boolean })).toThrow(/copyReceived/);
+  });
+
+  it("keeps a reliable message that came ahead of its turn as a view, delivered in order", () => {
+    const sender = new ReliableEndpoint();
+    sender.sendReliable(text("first"));
+    const [first] = sender.update(0);
+    sender.sendReliable(text("second"));
+    const [second] = sender.update(1);
+    const receiver = new ReliableEndpoint({ copyReceived: false });
+    expect(deliverAll([second!], receiver, 2)).toEqual([]); // held until "first" comes
+    const delivered = deliverAll([first!], receiver, 3);
+    expect(delivered.map((message) => untext(message.bytes))).toEqual(["first", "second"]);
+    expect(delivered[1]!.bytes.buffer).toBe(second!.buffer);
+  });
+});
+
 describe("acks", () => {
   it("acknowledges exactly the packets received, through the latest sequence and 32 bits", () => {
     const a = new ReliableEndpoint();

@@ -207,6 +207,8 @@ export class Bot {
         file: this.config.dc,
         version: this.config.version,
         updateHz: this.config.updateHz,
+        // the run's one clock: an update's arrival (the client's receivedAt) times it on both clocks
+        now: processClockMs,
         connectTimeoutMs: Math.max(1, deadline - Date.now()),
         ...(this.config.localAddress === undefined ? {} : { host: this.config.localAddress }),
       });
@@ -316,12 +318,18 @@ export class Bot {
 
   // ---- what the client hears ---------------------------------------------------------------------------
 
+  /**
+   * A walk step heard: timed from when its message arrived (the client's `receivedAt`, on the run's
+   * process clock, read once per message rather than twice per update), by the cluster clock and by the
+   * process clock its sender stamped it on.
+   */
   private updated({ object, field, value }: UpdateEvent): void {
     if (field !== WALK_FIELD || object.owned) return;
     const stamp = (value as readonly FieldValue[])[STAMP_INDEX];
-    if (typeof stamp !== "number" || this.client === undefined) return;
-    const clock = latencyMs(this.client.clusterTime(), stamp);
-    this.stats.recordDelivered(object.doId, stamp, clock, processClockMs());
+    const client = this.client;
+    if (typeof stamp !== "number" || client === undefined) return;
+    const at = client.receivedAt;
+    this.stats.recordDelivered(object.doId, stamp, latencyMs(client.clusterTimeAt(at), stamp), at);
   }
 
   /** The avatar crossed into another zone: its client agent moved the interest along. */
@@ -361,7 +369,7 @@ export class Bot {
       username,
       password,
       ...(localAddress === undefined ? {} : { localAddress }),
-      connect: { file: dc, version, updateHz },
+      connect: { file: dc, version, updateHz, now: processClockMs },
       withinMs: this.config.resumeMs ?? 0,
       signal: abort.signal,
     };

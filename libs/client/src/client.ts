@@ -194,8 +194,6 @@ const U16_LIMIT = 0x1_0000;
 const MAX_PENDING_ECHOES = 16;
 const U32_LIMIT = 0x1_0000_0000;
 
-/** A field of an object as one number (doIds are 32-bit, field ids 16-bit). */
-const echoKey = (doId: number, fieldId: number) => doId * U16_LIMIT + fieldId;
 /**
  * Objects that left view whose class is remembered, at most: an update of one may still come (sealed in
  * the agent's tick before it saw the object go), and reading past it needs its class.
@@ -225,8 +223,12 @@ export class OverworldClient extends Emitter<ClientEvents> {
     () => this.flush(),
   );
   private readonly interests = new Map<number, InterestHandle>();
-  /** Values this client sent, by object and field, oldest first, until their echo comes back. */
-  private readonly echoes = new Map<number, Uint8Array[]>();
+  /**
+   * Values this client sent, by object, then field, oldest first, until their echo comes back. By doId
+   * first, so that an update of an object this client sent nothing for costs one lookup of a small
+   * integer (a key combining doId and field id would be a heap number, made for every update heard).
+   */
+  private readonly echoes = new Map<number, Map<number, Uint8Array[]>>();
   /** The tick of each stored field's value (state comes unreliably: older values are skipped). */
   private readonly stateTicks = new StateTicks();
   private nextInterestId = 1;
@@ -247,6 +249,8 @@ export class OverworldClient extends Emitter<ClientEvents> {
   );
   /** Says hello once the transport is up (set while connecting). */
   private onTransportOpen: (() => void) | null = null;
+  /** When the message being handled arrived (the `now` clock), read once per message. */
+  private messageAt = 0;
 
   private constructor(dc: DcFile, now: () => number) {
     super();
@@ -276,6 +280,20 @@ export class OverworldClient extends Emitter<ClientEvents> {
   /** The cluster time now (Unix ms), corrected by half the round trip of the best recent sample. */
   clusterTime(): number {
     return this.clock.at(this.now());
+  }
+
+  /** The cluster time at a local time `localMs` (of the `now` clock given to connect). */
+  clusterTimeAt(localMs: number): number {
+    return this.clock.at(localMs);
+  }
+
+  /**
+   * When the agent message being handled arrived, on the `now` clock given to connect: read once per
+   * message, so that a handler of each of its updates (an `update` listener timing them) need not read
+   * the clock for every one. Meaningful inside the client's event listeners.
+   */
+  get receivedAt(): number {
+    return this.messageAt;
   }
 
   /** The clock estimate behind clusterTime (offset, error bound, round trip); null before hello. */
@@ -395,11 +413,12 @@ export class OverworldClient extends Emitter<ClientEvents> {
     this.send({ type: ClientMessageType.SetField, doId, fieldId: field.id, value: bytes });
     // the mirror holds what this client set; the cluster's echo of it (everyone around is sent the
     // zone's updates, this client too) is dropped when it comes
-    this.store(object, field.id, bytes);
+    this.store(object, field, bytes, 0, bytes.length);
     if (hasKeyword(field, "broadcast") || hasKeyword(field, "ownrecv") || hasKeyword(field, "clrecv")) {
-      const key = echoKey(doId, field.id);
-      const queue = this.echoes.get(key);
-      if (queue === undefined) this.echoes.set(key, [bytes]);
+      let fields = this.echoes.get(doId);
+      if (fields === undefined) this.echoes.set(doId, (fields = new Map()));
+      const queue = fields.get(field.id);
+      if (queue === undefined) fields.set(field.id, [bytes]);
       else if (queue.push(bytes) > MAX_PENDING_ECHOES) queue.shift();
     }
   }
@@ -583,6 +602,7 @@ export class OverworldClient extends Emitter<ClientEvents> {
   }
 
   private receiveMessage(bytes: Uint8Array): void {
+    this.messageAt = this.now();
     const type = bytes[0];
     if (type === AgentMessageType.FieldUpdates || type === AgentMessageType.StateUpdates) {
       // the hot path: every update of everything in view, read in place
@@ -689,7 +709,7 @@ export class OverworldClient extends Emitter<ClientEvents> {
       for (const field of fields) {
         // a value that came unreliably since is as new or newer than this entry's
         if (!this.stateTicks.holdsNewer(doId, field.fieldId, tick))
-          this.store(existing, field.fieldId, field.value);
+          this.storeById(existing, field.fieldId, field.value);
       }
       if (owned && !existing.owned) {
         existing.owned = true;
@@ -698,11 +718,11 @@ export class OverworldClient extends Emitter<ClientEvents> {
       return;
     }
     const object = new ObjectMirror(this, doId, dclass, parent, zone, owned);
-    for (const field of fields) this.store(object, field.fieldId, field.value);
+    for (const field of fields) this.storeById(object, field.fieldId, field.value);
     // state that came before the entry, if it is newer than the entry's
     for (const early of this.stateTicks.takeEarly(doId, this.now())) {
       if (this.stateTicks.advance(doId, early.fieldId, early.tick))
-        this.store(object, early.fieldId, early.value);
+        this.storeById(object, early.fieldId, early.value);
     }
     this.departed.delete(doId);
     this.objects.set(doId, object);
@@ -725,7 +745,7 @@ export class OverworldClient extends Emitter<ClientEvents> {
   private leaveObject(doId: number): void {
     const object = this.objects.get(doId);
     if (object === undefined) return;
-    for (const field of object.dclass.fields) this.echoes.delete(echoKey(doId, field.id));
+    this.echoes.delete(doId);
     this.stateTicks.forget(doId);
     if (this.departed.size >= MAX_DEPARTED) this.departed.delete(this.departed.keys().next().value!);
     this.departed.set(doId, object.dclass);
@@ -752,9 +772,9 @@ export class OverworldClient extends Emitter<ClientEvents> {
       return;
     }
     if (tick !== NO_TICK && !this.stateTicks.advance(doId, field.id, tick)) return;
-    if (this.echoes.size > 0 && this.isEcho(doId, field.id, bytes.subarray(start, end))) return;
-    const stored = this.store(object, field.id, bytes, start, end);
-    if (stored !== null) this.emit("update", { object, field: stored.name, value: stored.value });
+    if (this.echoes.size > 0 && this.isEcho(doId, field.id, bytes, start, end)) return;
+    const value = this.store(object, field, bytes, start, end);
+    if (value !== undefined) this.emit("update", { object, field: field.name, value });
   };
 
   /**
@@ -790,37 +810,49 @@ export class OverworldClient extends Emitter<ClientEvents> {
    * True for the cluster's echo of a value this client sent (in the order sent): it is consumed. A value
    * set by anyone else, even in between, is not an echo.
    */
-  private isEcho(doId: number, fieldId: number, bytes: Uint8Array): boolean {
-    const key = echoKey(doId, fieldId);
-    const queue = this.echoes.get(key);
+  private isEcho(doId: number, fieldId: number, bytes: Uint8Array, start: number, end: number): boolean {
+    const fields = this.echoes.get(doId);
+    if (fields === undefined) return false;
+    const queue = fields.get(fieldId);
     if (queue === undefined) return false;
-    const at = queue.findIndex((sent) => bytesEqual(sent, bytes));
+    const value = bytes.subarray(start, end);
+    const at = queue.findIndex((sent) => bytesEqual(sent, value));
     if (at < 0) return false;
     queue.splice(0, at + 1);
-    if (queue.length === 0) this.echoes.delete(key);
+    if (queue.length > 0) return true;
+    fields.delete(fieldId);
+    if (fields.size === 0) this.echoes.delete(doId);
     return true;
   }
 
-  /** Decodes and stores one field value in a mirror; null (and an `error` event) when it cannot. */
-  private store(
-    object: ObjectMirror,
-    fieldId: number,
-    bytes: Uint8Array,
-    start = 0,
-    end = bytes.length,
-  ): { name: string; value: FieldValue } | null {
+  /** Decodes and stores a value of a field given by id (an entry's); false (and an `error` event) when it cannot. */
+  private storeById(object: ObjectMirror, fieldId: number, bytes: Uint8Array): boolean {
     const field = object.dclass.fieldById(fieldId);
     if (field === undefined) {
       this.emit("error", new Error(`class ${object.dclass.name} has no field with id ${fieldId}`));
-      return null;
+      return false;
     }
+    return this.store(object, field, bytes, 0, bytes.length) !== undefined;
+  }
+
+  /**
+   * Decodes `bytes[start, end)` as a value of `field` (of the object's class) and stores it in the mirror;
+   * the value, or undefined (and an `error` event) when it cannot.
+   */
+  private store(
+    object: ObjectMirror,
+    field: Field,
+    bytes: Uint8Array,
+    start: number,
+    end: number,
+  ): FieldValue | undefined {
     try {
       const value = unpackFieldAt(field, bytes, start, end);
       object.fields.set(field.name, value);
-      return { name: field.name, value };
+      return value;
     } catch (error) {
       this.emit("error", new Error(`${object.dclass.name}.${field.name}: ${(error as Error).message}`));
-      return null;
+      return undefined;
     }
   }
 

@@ -14,7 +14,11 @@ const ACK_DELAY_MS = 50;
 
 export class UdpTransport implements ClientTransport {
   private readonly netcodeClient = new netcode.NetcodeClient();
-  private readonly endpoint = new reliable.ReliableEndpoint({ ackDelayMs: ACK_DELAY_MS });
+  /** Received messages are views of their payload, which netcode decrypted into memory nothing reuses. */
+  private readonly endpoint = new reliable.ReliableEndpoint({
+    ackDelayMs: ACK_DELAY_MS,
+    copyReceived: false,
+  });
   private udp: netcode.UdpEndpoint | null = null;
 
   private constructor(
@@ -50,9 +54,10 @@ export class UdpTransport implements ClientTransport {
     this.endpoint.sendReliable(bytes);
   }
 
+  /** Each payload is a view of the endpoint's scratch space, sealed into a packet of its own at once. */
   flush(now: number): void {
     if (!this.connected) return;
-    for (const payload of this.endpoint.update(now)) this.handle(this.netcodeClient.send(payload, now));
+    for (const payload of this.endpoint.updateViews(now)) this.handle(this.netcodeClient.send(payload, now));
   }
 
   update(now: number): void {

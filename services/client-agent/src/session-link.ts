@@ -37,9 +37,10 @@ export interface SessionLink {
 export class ReliableLink implements SessionLink {
   /**
    * Messages are queued uncopied: every one the session sends is encoded for it or, once per zone and
-   * tick, for every session covering the zone, and never changed afterwards.
+   * tick, for every session covering the zone, and never changed afterwards. Received messages are views
+   * of their payload, which netcode decrypted into memory of its own that nothing reuses.
    */
-  private readonly endpoint = new reliable.ReliableEndpoint({ copyMessages: false });
+  private readonly endpoint = new reliable.ReliableEndpoint({ copyMessages: false, copyReceived: false });
 
   /** `dropped` hears why the reliable layer refused a payload (for the agent's metrics). */
   constructor(private readonly dropped: (reason: reliable.DropReason) => void = () => {}) {}

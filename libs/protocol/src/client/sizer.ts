@@ -8,7 +8,7 @@ import type { Field } from "../dc/field.ts";
 import type { DcFile } from "../dc/file.ts";
 import { isContainerField } from "../delta/field-delta.ts";
 import { readFieldNested } from "../delta/wire.ts";
-import { readField } from "../pack/api.ts";
+import { skipField } from "../pack/api.ts";
 import { DcPackError, type DcPackErrorCode } from "../pack/errors.ts";
 import { DatagramReader } from "../pack/reader.ts";
 import type { FieldSizeFailure, FieldValueSizer } from "./messages.ts";
@@ -30,7 +30,7 @@ export function fieldValueEnd(
 ): number | FieldSizeFailure {
   try {
     reader.reset(bytes, offset, bytes.length);
-    if (!nested) readField(reader, field);
+    if (!nested) skipField(reader, field);
     else if (isContainerField(field)) readFieldNested(reader, field);
     else return "bad_value";
     return reader.position;

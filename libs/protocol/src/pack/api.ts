@@ -101,6 +101,14 @@ export function readField(reader: DatagramReader, field: Field): FieldValue {
   return fieldCodec(field).read(reader);
 }
 
+/**
+ * Moves the reader past one field's value, checked as `readField` checks it (the same DcPackError), without
+ * building the value: where a receiver only needs to know where a value ends.
+ */
+export function skipField(reader: DatagramReader, field: Field): void {
+  fieldCodec(field).skip(reader);
+}
+
 /** Appends a value of a type to a shared writer; on error the writer is rolled back. */
 export function writeValue(writer: DatagramWriter, type: DcType, value: DcValue, label = ""): void {
   writeWith(writer, typeCodec(type), value, label);

@@ -1,6 +1,7 @@
 /**
- * Compiles DC types and fields into codecs: pairs of closures that write a value into a
- * DatagramWriter and read one back from a DatagramReader, validating both ways. A codec is built once
+ * Compiles DC types and fields into codecs: closures that write a value into a DatagramWriter, read
+ * one back from a DatagramReader, validating both ways, and skip one (checked as reading checks it,
+ * without building the value: where a receiver only needs to know where a value ends). A codec is built once
  * per type or field object and cached in a WeakMap, so the model must be complete before the first
  * value is packed.
  *
@@ -30,6 +31,11 @@ export interface Codec {
   readonly write: (w: DatagramWriter, value: unknown) => void;
   /** Reads one value, validating it; throws DcPackError on bad or missing bytes. */
   readonly read: (r: DatagramReader) => DcValue;
+  /**
+   * Moves past one value, checked as `read` checks it (the same DcPackError for the same bytes), without
+   * building it: no allocation for numbers, text, bytes or arrays and structs of them.
+   */
+  readonly skip: (r: DatagramReader) => void;
 }
 
 const UINT16_MAX = 0xffff;
@@ -130,6 +136,13 @@ function withPath(segment: string, inner: Codec): Codec {
         throw withPathPrefix(error, segment);
       }
     },
+    skip(r) {
+      try {
+        inner.skip(r);
+      } catch (error) {
+        throw withPathPrefix(error, segment);
+      }
+    },
   };
 }
 
@@ -181,6 +194,9 @@ function charCodec(): Codec {
     read(r) {
       return String.fromCharCode(r.readUint8());
     },
+    skip(r) {
+      r.skip(1);
+    },
   };
 }
 
@@ -213,6 +229,12 @@ function textCodec(length: Length, what: string): Codec {
       if (!fitsRule(rule, count)) throw badLength(`expected ${expected}, read a length of ${count}`);
       return r.readUtf8(count);
     },
+    skip(r) {
+      // decoding is lenient (any bytes are text), so the length is all there is to check
+      const count = fixed ?? r.readUint16();
+      if (!fitsRule(rule, count)) throw badLength(`expected ${expected}, read a length of ${count}`);
+      r.skip(count);
+    },
   };
 }
 
@@ -236,6 +258,11 @@ function blobCodec(type: BytesType): Codec {
       const count = fixed ?? (wide ? r.readUint32() : r.readUint16());
       if (!fitsRule(rule, count)) throw badLength(`expected ${expected}, read a length of ${count}`);
       return r.readBytes(count);
+    },
+    skip(r) {
+      const count = fixed ?? (wide ? r.readUint32() : r.readUint16());
+      if (!fitsRule(rule, count)) throw badLength(`expected ${expected}, read a length of ${count}`);
+      r.skip(count);
     },
   };
 }
@@ -288,6 +315,36 @@ function arrayCodec(type: ArrayType): Codec {
     }
   };
 
+  const skipCount = (r: DatagramReader, count: number): void => {
+    for (let i = 0; i < count; i++) {
+      try {
+        element.skip(r);
+      } catch (error) {
+        throw withPathPrefix(error, `[${i}]`);
+      }
+    }
+  };
+
+  /** Skips the elements up to `end`; returns how many there were. */
+  const skipUntil = (r: DatagramReader, end: number): number => {
+    const outerEnd = r.end;
+    r.end = end;
+    let count = 0;
+    try {
+      while (r.position < end) {
+        try {
+          element.skip(r);
+        } catch (error) {
+          throw withPathPrefix(error, `[${count}]`);
+        }
+        count++;
+      }
+    } finally {
+      r.end = outerEnd;
+    }
+    return count;
+  };
+
   return {
     write(w, value) {
       if (!Array.isArray(value)) throw wrongType("an array", value);
@@ -332,6 +389,30 @@ function arrayCodec(type: ArrayType): Codec {
       }
       if (!fitsRule(rule, out.length)) throw badLength(`expected ${expected}, read ${out.length}`);
       return out;
+    },
+    skip(r) {
+      if (!prefixed) {
+        r.need(fixedCount! * elementSize!);
+        skipCount(r, fixedCount!);
+        return;
+      }
+      const byteLength = r.readUint16();
+      if (byteLength > r.remaining) {
+        throw truncated(`the array's length prefix says ${byteLength} bytes but only ${r.remaining} remain`);
+      }
+      let count = 0;
+      if (elementSize === undefined) {
+        count = skipUntil(r, r.position + byteLength);
+      } else if (elementSize === 0) {
+        if (byteLength !== 0) throw badLength(`elements of 0 bytes cannot fill ${byteLength} bytes`);
+      } else {
+        if (byteLength % elementSize !== 0) {
+          throw badLength(`${byteLength} bytes is not a whole number of ${elementSize}-byte elements`);
+        }
+        count = byteLength / elementSize;
+        skipCount(r, count);
+      }
+      if (!fitsRule(rule, count)) throw badLength(`expected ${expected}, read ${count}`);
     },
   };
 }
@@ -407,6 +488,16 @@ function structCodec(target: DStruct | DClass): Codec {
       }
       return out;
     },
+    skip(r) {
+      members ??= membersOf(target);
+      for (const member of members) {
+        try {
+          member.codec.skip(r);
+        } catch (error) {
+          throw withPathPrefix(error, member.label);
+        }
+      }
+    },
   };
   structCodecs.set(target, codec);
   return codec;
@@ -447,6 +538,15 @@ function tupleCodec(elements: readonly Parameter[], labels: readonly string[]): 
         }
       }
       return out;
+    },
+    skip(r) {
+      for (let i = 0; i < count; i++) {
+        try {
+          codecs[i]!.skip(r);
+        } catch (error) {
+          throw withPathPrefix(error, labels[i]!);
+        }
+      }
     },
   };
 }

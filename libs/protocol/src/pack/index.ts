@@ -4,6 +4,7 @@ export {
   packValue,
   readField,
   readValue,
+  skipField,
   unpackField,
   unpackFieldAt,
   unpackValue,

@@ -12,7 +12,7 @@
  */
 
 import type { FloatType, IntKind, IntType, NumericRange } from "../dc/types.ts";
-import { INT_LIMITS, isBigIntValued, isDatetime } from "../dc/types.ts";
+import { INT_LIMITS, isBigIntValued, isDatetime, SCALAR_BYTES } from "../dc/types.ts";
 import type { Codec } from "./codec.ts";
 import { outOfRange, wrongType } from "./errors.ts";
 import type { DatagramReader } from "./reader.ts";
@@ -20,6 +20,8 @@ import type { DatagramWriter } from "./writer.ts";
 
 /** The largest finite float32, and the point from which a double rounds to float32 infinity. */
 const FLOAT32_MAX = 3.4028234663852886e38;
+const FLOAT32_BYTES = 4;
+const BIGINT_BYTES = 8;
 
 interface IntKindOps {
   /** Smallest packed value, and one past the largest (exact as doubles even for 64-bit kinds). */
@@ -122,18 +124,20 @@ export function intCodec(type: IntType): Codec {
 
 /** `t.datetime`: a `Date`, packed as the int64 of its Unix milliseconds. */
 function datetimeCodec(int64: Codec): Codec {
+  const read = (r: DatagramReader): Date => {
+    const ms = int64.read(r) as bigint;
+    if (ms > 8_640_000_000_000_000n || ms < -8_640_000_000_000_000n)
+      throw outOfRange(`expected datetime within the range of a Date (±8.64e15 ms), read ${ms}`);
+    return new Date(Number(ms));
+  };
   return {
     write(w, value) {
       if (!(value instanceof Date) || Number.isNaN(value.getTime()))
         throw wrongType("a valid Date for datetime", value);
       int64.write(w, BigInt(value.getTime()));
     },
-    read(r) {
-      const ms = int64.read(r) as bigint;
-      if (ms > 8_640_000_000_000_000n || ms < -8_640_000_000_000_000n)
-        throw outOfRange(`expected datetime within the range of a Date (±8.64e15 ms), read ${ms}`);
-      return new Date(Number(ms));
-    },
+    read,
+    skip: (r) => void read(r), // the range of a Date is checked on the value
   };
 }
 
@@ -175,21 +179,25 @@ function numberIntCodec(type: IntType): Codec {
           return roundPacked(realModulus === undefined ? real : wrapReal(real, realModulus));
         };
 
+  const size = SCALAR_BYTES[type.kind];
+  const read = (r: DatagramReader): number => {
+    const packed = ops.get(r);
+    if (hasRanges && !inRanges(bounds, packed)) {
+      throw outOfRange(
+        `expected ${described}: a value in ${rangesText(type.ranges ?? [])}, read packed ${packed}`,
+      );
+    }
+    return divisor === 1 ? packed : packed / divisor;
+  };
   return {
     write(w, value) {
       const packed = toPacked(value);
       checkPacked(packed, value as number);
       ops.put(w, packed);
     },
-    read(r) {
-      const packed = ops.get(r);
-      if (hasRanges && !inRanges(bounds, packed)) {
-        throw outOfRange(
-          `expected ${described}: a value in ${rangesText(type.ranges ?? [])}, read packed ${packed}`,
-        );
-      }
-      return divisor === 1 ? packed : packed / divisor;
-    },
+    read,
+    // every packed integer of the kind is a value unless ranges are declared
+    skip: hasRanges ? (r) => void read(r) : (r) => r.skip(size),
   };
 }
 
@@ -211,6 +219,13 @@ function bigIntCodec(type: IntType): Codec {
     return false;
   };
 
+  const read = (r: DatagramReader): bigint => {
+    const packed = signed ? r.readBigInt64() : r.readBigUint64();
+    if (bounds.length > 0 && !inBigRanges(packed)) {
+      throw outOfRange(`expected ${described}: a value in ${rangesText(type.ranges ?? [])}, read ${packed}`);
+    }
+    return packed;
+  };
   return {
     write(w, value) {
       if (typeof value !== "bigint") throw wrongType(`a bigint for ${described}`, value);
@@ -224,15 +239,8 @@ function bigIntCodec(type: IntType): Codec {
       if (signed) w.writeBigInt64(packed);
       else w.writeBigUint64(packed);
     },
-    read(r) {
-      const packed = signed ? r.readBigInt64() : r.readBigUint64();
-      if (bounds.length > 0 && !inBigRanges(packed)) {
-        throw outOfRange(
-          `expected ${described}: a value in ${rangesText(type.ranges ?? [])}, read ${packed}`,
-        );
-      }
-      return packed;
-    },
+    read,
+    skip: bounds.length > 0 ? (r) => void read(r) : (r) => r.skip(BIGINT_BYTES),
   };
 }
 
@@ -251,6 +259,14 @@ export function floatCodec(type: FloatType): Codec {
 
   if (single && divisor === 1 && realModulus === undefined && !hasRanges) return plainFloat32Codec(described);
 
+  const read = (r: DatagramReader): number => {
+    const packed = single ? r.readFloat32() : r.readFloat64();
+    if (hasRanges && !inRanges(bounds, packed)) {
+      throw outOfRange(`expected ${described}: a value in ${rangesText(type.ranges ?? [])}, read ${packed}`);
+    }
+    return divisor === 1 ? packed : packed / divisor;
+  };
+  const size = SCALAR_BYTES[type.kind];
   return {
     write(w, value) {
       if (typeof value !== "number") throw wrongType(`a number for ${described}`, value);
@@ -266,15 +282,9 @@ export function floatCodec(type: FloatType): Codec {
       if (single) w.writeFloat32(packed);
       else w.writeFloat64(packed);
     },
-    read(r) {
-      const packed = single ? r.readFloat32() : r.readFloat64();
-      if (hasRanges && !inRanges(bounds, packed)) {
-        throw outOfRange(
-          `expected ${described}: a value in ${rangesText(type.ranges ?? [])}, read ${packed}`,
-        );
-      }
-      return divisor === 1 ? packed : packed / divisor;
-    },
+    read,
+    // any bit pattern is a float (NaN and the infinities included) unless ranges are declared
+    skip: hasRanges ? (r) => void read(r) : (r) => r.skip(size),
   };
 }
 
@@ -292,6 +302,9 @@ function plainFloat32Codec(described: string): Codec {
     },
     read(r) {
       return r.readFloat32();
+    },
+    skip(r) {
+      r.skip(FLOAT32_BYTES);
     },
   };
 }

@@ -46,6 +46,13 @@ export interface ReliableConfig {
    * never changes (the client agent's messages, each encoded once for every session that sends it).
    */
   readonly copyMessages: boolean;
+  /**
+   * True (the default): the messages `receivePacket` delivers, and the whole reliable messages it keeps
+   * until their turn, are copies, so the caller may reuse the packet's buffer at once. False: they are
+   * views of the packet's bytes, for a caller that never reuses a received packet's buffer (netcode's
+   * payloads are each decrypted into fresh memory): a copy and an ArrayBuffer less per message.
+   */
+  readonly copyReceived: boolean;
 }
 
 export const DEFAULT_RELIABLE_CONFIG: ReliableConfig = {
@@ -63,6 +70,7 @@ export const DEFAULT_RELIABLE_CONFIG: ReliableConfig = {
   maxQueuedUnreliable: 1024,
   ackDelayMs: 0,
   copyMessages: true,
+  copyReceived: true,
 };
 
 /** Reliable message ids in flight at once; a receiver refuses ids further than this from its next. */
@@ -116,6 +124,9 @@ export function resolveReliableConfig(overrides: Partial<ReliableConfig> = {}): 
   requireDelay("ackDelayMs", config.ackDelayMs);
   if (typeof config.copyMessages !== "boolean") {
     throw new RangeError(`reliable config copyMessages must be true or false, not ${config.copyMessages}`);
+  }
+  if (typeof config.copyReceived !== "boolean") {
+    throw new RangeError(`reliable config copyReceived must be true or false, not ${config.copyReceived}`);
   }
   if (config.maxResendDelayMs < config.minResendDelayMs) {
     throw new RangeError(

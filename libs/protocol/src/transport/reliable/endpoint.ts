@@ -274,7 +274,8 @@ export class ReliableEndpoint {
     const messages: DeliveredMessage[] = [];
     for (const record of records) {
       if (record.kind === "unreliable") {
-        messages.push({ channel: "unreliable", packetSequence, bytes: record.bytes.slice() });
+        const bytes = this.config.copyReceived ? record.bytes.slice() : record.bytes;
+        messages.push({ channel: "unreliable", packetSequence, bytes });
       }
     }
     return messages;

@@ -111,7 +111,9 @@ export class ReliableReceiver {
 
   private storeWhole(id: number, bytes: Uint8Array): void {
     if (this.slotOf(id) !== undefined) return;
-    this.slots[id % MESSAGE_WINDOW] = { complete: bytes.slice() };
+    this.slots[id % MESSAGE_WINDOW] = {
+      complete: this.limits.config.copyReceived ? bytes.slice() : bytes,
+    };
     this.bufferedBytes += bytes.length;
   }
 
