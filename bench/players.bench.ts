@@ -70,6 +70,7 @@ import { runBenchmark } from "./support/lifecycle.ts";
 
 answerHelp(`usage: pnpm bench:players [--counts 50,200,500] [--runs 3] [--duration S] [--warmup S] [--ramp R]
                           [--json FILE] [--quiet-cores 0.3] [--quiet-wait 300] [--cpu-prof DIR] [--bot-workers K]
+                          [--agents K]
                           [--quick]
 For each N: N players in one place, everyone seeing everyone, 10 moves/s each, on Overworld (the cluster
 and the bots) and on Colyseus 0.18 (a server and @colyseus/sdk clients), alternating run by run; medians
@@ -78,6 +79,7 @@ side by side with the ratio Overworld / Colyseus (see bench/RESULTS.md).
   --duration S    seconds measured per run (default 20), after the ramp and --warmup S (default 3)
   --json FILE     writes [{"n": N, "overworld": {...}, "colyseus": {...}}, ...], medians per N
   --bot-workers K the bots process spreads its bots over K worker threads (default 1: none)
+  --agents K      Overworld runs K client agents (default 1); uberdog spreads the bots over them
   --quick         a smoke run: --counts 20 --runs 1 --duration 5 --quiet-wait 10 (each may still be given)
 `);
 const NAME = "players benchmark";
@@ -89,6 +91,8 @@ const WARMUP_SECONDS = numberArg("--warmup", 3);
 const RAMP = numberArg("--ramp", 50);
 /** Worker threads of the bots process (`pnpm overworld bots --workers`). */
 const BOT_WORKERS = integerArg("--bot-workers", 1);
+/** Client agents of the Overworld side (the client-agent figures are their sums). */
+const AGENTS = integerArg("--agents", 1);
 /** Before each run: wait until other work on this shared machine uses less than this many cores. */
 const QUIET_CORES = numberArg("--quiet-cores", 0.3);
 /** ... but no longer than this (seconds); then the run goes ahead. */
@@ -113,6 +117,7 @@ const cluster = new LocalCluster({
   onCrash: "fail",
   zoneAiEnv: { DEMO_GRID: GRID, DEMO_NPCS_PER_ZONE: "0" },
   maxClients: Math.max(1024, ...COUNTS),
+  replicas: { "client-agent": AGENTS },
   nodeArgs: profileArgs(),
 });
 const colyseus = new ColyseusServer(cluster);

@@ -58,7 +58,10 @@ export function clusterCpuGroups(cluster: LocalCluster): CpuGroups {
   const redisPids = pidsNamed("redis-server");
   return {
     ...Object.fromEntries(
-      SERVICE_ORDER.map((service: ServiceName) => [service, () => [cluster.pid(service)]]),
+      SERVICE_ORDER.map((service: ServiceName) => [
+        service,
+        () => cluster.replicas(service).map((replica) => replica.pid ?? 0),
+      ]),
     ),
     nats: () => natsPids,
     redis: () => redisPids,

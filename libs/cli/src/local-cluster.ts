@@ -279,11 +279,17 @@ export class LocalCluster {
     }
   }
 
-  /** The client agent's /metrics, as sums per metric name (over all label sets). */
+  /** The client agents' /metrics, as sums per metric name (over all label sets and every agent). */
   async agentMetrics(): Promise<Map<string, number>> {
-    const response = await fetch(`http://127.0.0.1:${this.httpPort("client-agent")}/metrics`);
-    if (!response.ok) throw new Error(`client agent /metrics answered ${response.status}`);
-    return sumByName(await response.text());
+    const sums = new Map<string, number>();
+    for (const agent of this.replicas("client-agent")) {
+      const response = await fetch(`http://127.0.0.1:${this.httpPort(agent)}/metrics`);
+      if (!response.ok)
+        throw new Error(`client agent ${agent.spec.label} /metrics answered ${response.status}`);
+      for (const [name, value] of sumByName(await response.text()))
+        sums.set(name, (sums.get(name) ?? 0) + value);
+    }
+    return sums;
   }
 
   /** kill -9 of a service replica; it stays down until `restart`. */
