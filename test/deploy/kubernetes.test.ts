@@ -9,14 +9,13 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createSocket } from "node:dgram";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
+import { freeTcpPort, freeUdpPort } from "../../libs/cli/src/cluster-processes.ts";
 import { journalStream, snapshotBucket } from "../../services/zone-ai/src/journal.ts";
 import { deleteStreams, dropRedisKeys, dropSchema } from "../support/cleanup.ts";
 import { DATABASE_URL, NATS_TRUST, NATS_URL, REDIS_URL } from "../support/services.ts";
@@ -157,7 +156,7 @@ describe("the Kubernetes manifests", () => {
         };
         const ports = new Map<string, number>();
         const portOf = async (name: string) => {
-          if (!ports.has(name)) ports.set(name, await freePort());
+          if (!ports.has(name)) ports.set(name, await freeTcpPort());
           return ports.get(name)!;
         };
         const order = [
@@ -264,25 +263,3 @@ describe("the Kubernetes manifests", () => {
     );
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = createSocket("udp4");
-    socket.once("error", reject);
-    socket.bind(0, "127.0.0.1", () => {
-      const { port } = socket.address();
-      socket.close(() => resolve(port));
-    });
-  });
-}

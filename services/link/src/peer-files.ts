@@ -14,8 +14,9 @@
  *   {t: "file-none", id}                         the peer does not hold it
  */
 import { sha256 as sha256Of } from "@overworld/manifest";
-import { decodeEnvelope, encodeEnvelope } from "@overworld/protocol";
+import { encodeEnvelope } from "@overworld/protocol";
 import type { Logger } from "@overworld/service";
+import { readTagged } from "./link-message.ts";
 
 export const PART_BYTES = 64 * 1024;
 /** How long a peer may take to answer one part. */
@@ -46,13 +47,8 @@ export class PeerFiles {
 
   /** True when the message was one of these (the caller leaves it to others otherwise). */
   receive(peer: string, bytes: Uint8Array): boolean {
-    let message: Record<string, unknown>;
-    try {
-      message = decodeEnvelope(bytes) as Record<string, unknown>;
-    } catch {
-      return false;
-    }
-    if (typeof message?.t !== "string" || !message.t.startsWith("file-")) return false;
+    const message = readTagged(bytes);
+    if (message === undefined || !message.t.startsWith("file-")) return false;
     const id = message.id;
     if (typeof id !== "number" || !Number.isSafeInteger(id)) return true;
     if (message.t === "file-get") {

@@ -15,8 +15,9 @@
  *   {t: "plugin-msg", plugin, encoding, data}
  */
 import type { MainClient } from "@overworld/federation";
-import { decodeEnvelope, encodeEnvelope, messages } from "@overworld/protocol";
+import { encodeEnvelope, messages } from "@overworld/protocol";
 import { type Logger, type Participant, type Subscription, serve } from "@overworld/service";
+import { readTagged } from "./link-message.ts";
 
 /** The tag of plugin messages on a link: the other listeners leave it alone. */
 export const PLUGIN_MESSAGE_TAG = "plugin-msg";
@@ -176,12 +177,7 @@ export class LinkPluginMessages {
 
   /** A message from a linked peer: true when it was a plugin message (the other listeners ignore it then). */
   receive(peer: string, bytes: Uint8Array): boolean {
-    let message: Record<string, unknown>;
-    try {
-      message = decodeEnvelope(bytes) as Record<string, unknown>;
-    } catch {
-      return false;
-    }
+    const message = readTagged(bytes);
     if (message?.t !== PLUGIN_MESSAGE_TAG) return false;
     const { plugin, encoding, data } = message;
     if (
