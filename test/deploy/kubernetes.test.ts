@@ -159,14 +159,16 @@ describe("the Kubernetes manifests", () => {
           if (!ports.has(name)) ports.set(name, await freeTcpPort());
           return ports.get(name)!;
         };
+        // Kubernetes starts them all at once, in no order: here the dependents go first, so each one
+        // must wait for what it needs instead of exiting
         const order = [
-          "signaling",
-          "message-director",
-          "state-server",
-          "uberdog",
-          "client-agent",
-          "zone-ai",
           "link",
+          "zone-ai",
+          "client-agent",
+          "uberdog",
+          "state-server",
+          "message-director",
+          "signaling",
         ];
         expect([...deployments.map((d) => d.metadata.name)].sort()).toEqual([...order].sort());
 
