@@ -55,7 +55,8 @@ export function clusterCpuGroups(cluster: LocalCluster): CpuGroups {
   const natsPids = cluster.nats
     ? cluster.nats.nodes.map((node) => node.process.pid ?? 0)
     : pidsNamed("nats-server");
-  const redisPids = pidsNamed("redis-server");
+  // a cluster with a Redis of its own counts that one alone (tests may run other redis-servers meanwhile)
+  const redisPids = cluster.redis?.pid ? [cluster.redis.pid] : pidsNamed("redis-server");
   return {
     ...Object.fromEntries(
       SERVICE_ORDER.map((service: ServiceName) => [
