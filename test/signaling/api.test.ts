@@ -20,6 +20,8 @@ afterAll(async () => {
   await dropMain(main);
 });
 
+const LINK_TOKENS = "/v1/links/token";
+
 async function post(path: string, body: unknown) {
   const response = await fetch(new URL(path, main.url), {
     method: "POST",
@@ -180,6 +182,20 @@ describe("link tokens", () => {
     const impostor = clusterOf(main, "tok-c"); // same name, another key
     const refused = await refusal(impostor.client.linkToken("tok-d"));
     expect([refused.status, refused.code]).toEqual([401, "bad_signature"]);
+  });
+
+  it("are refused to a request sent again: an observer replaying it within its window gets no token", async () => {
+    const a = clusterOf(main, "tok-e");
+    await a.client.register({ plugins: [] });
+    await clusterOf(main, "tok-f").client.register({ plugins: [] });
+    await main.operator("PUT", "/v1/policy/tok-e/tok-f");
+    const request = signBody(a.key, "link-token", { cluster: "tok-e", peer: "tok-f" });
+    const first = await post(LINK_TOKENS, request);
+    expect(first.status).toBe(200);
+    const replayed = await post(LINK_TOKENS, request);
+    expect([replayed.status, replayed.body.error]).toEqual([401, "replayed_signature"]);
+    // signed anew, the same request is taken
+    expect((await a.client.linkToken("tok-f")).token.length).toBeGreaterThan(0);
   });
 });
 

@@ -24,7 +24,6 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import swagger from "@fastify/swagger";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import {
-  checkSignature,
   dials,
   encodeKey,
   mintLinkToken,
@@ -74,6 +73,7 @@ import {
   TokenAnswer,
   TokenBody,
 } from "./schemas.ts";
+import { checkSignedOnce, type OnceCheck } from "./signatures.ts";
 
 export const SERVICE = "signaling";
 export const API_VERSION = "0.1.0";
@@ -223,7 +223,7 @@ function addClusterRoutes(app: App, deps: SignalingDeps, metrics: Metrics): void
     },
     async (request, reply) => {
       const body = request.body;
-      const signed = checkSignature(body.key, "register", body, now());
+      const signed = await checkSignedOnce(deps.directory, body.key, "register", body, now());
       if (!signed.ok) {
         metrics.registrations.inc({ result: signed.reason });
         throw new ApiError(401, signed.reason, signatureReason(signed.reason));
@@ -272,7 +272,7 @@ function addClusterRoutes(app: App, deps: SignalingDeps, metrics: Metrics): void
       };
       const cluster = await deps.directory.find(body.cluster);
       if (cluster === undefined) return refuse(401, "not_registered", `${body.cluster} is not registered`);
-      const signed = checkSignature(cluster.publicKey, "link-token", body, now());
+      const signed = await checkSignedOnce(deps.directory, cluster.publicKey, "link-token", body, now());
       if (!signed.ok) return refuse(401, signed.reason, signatureReason(signed.reason));
       if (cluster.revokedAt !== null) return refuse(403, "revoked", `the key of ${body.cluster} is revoked`);
       const peer = await deps.directory.find(body.peer);
@@ -360,7 +360,7 @@ function addMainRoutes(app: App, deps: SignalingDeps, metrics: Metrics): void {
     const child = await deps.directory.find(name);
     if (child === undefined || child.kind !== "main")
       throw new ApiError(401, "not_registered", `${name} is not a child main`);
-    const signed = checkSignature(child.publicKey, purpose, body as never, now());
+    const signed = await checkSignedOnce(deps.directory, child.publicKey, purpose, body as never, now());
     if (!signed.ok) throw new ApiError(401, signed.reason, signatureReason(signed.reason));
     if (child.revokedAt !== null) throw new ApiError(403, "revoked", `the key of ${name} is revoked`);
     return child;
@@ -484,7 +484,7 @@ function addMainRoutes(app: App, deps: SignalingDeps, metrics: Metrics): void {
       const body = request.body;
       const parent = deps.parent;
       if (parent === undefined) throw new ApiError(404, "not_found", "this main has no parent");
-      const signed = checkSignature(parent.parentKey, "main-mint", body, now());
+      const signed = await checkSignedOnce(deps.directory, parent.parentKey, "main-mint", body, now());
       if (!signed.ok) throw new ApiError(401, signed.reason, signatureReason(signed.reason));
       const acceptor = await deps.directory.find(body.acceptor);
       if (acceptor === undefined || acceptor.revokedAt !== null) {
@@ -688,10 +688,11 @@ function addOperationRoutes(app: App, deps: SignalingDeps, registry: Registry): 
   );
 }
 
-function signatureReason(reason: "bad_signature" | "stale_signature"): string {
-  return reason === "bad_signature"
-    ? "the signature is not the registered key's over this request"
-    : "the signature's time (at) is more than 60 s away from main's clock";
+function signatureReason(reason: Exclude<OnceCheck, { ok: true }>["reason"]): string {
+  if (reason === "bad_signature") return "the signature is not the registered key's over this request";
+  if (reason === "stale_signature")
+    return "the signature's time (at) is more than 60 s away from main's clock";
+  return "main took this signed request before: sign each request anew (a replay is refused)";
 }
 
 function problem(error: ErrorAnswer["error"], reason: string, field?: string): ErrorAnswer {

@@ -70,8 +70,12 @@ const toCluster = (row: ClusterRow): ClusterRecord => ({
   revokedReason: row.revoked_reason,
 });
 
+/** How often `firstUse` sweeps signatures past their expiry. */
+const SWEEP_SEEN_MS = 60_000;
+
 export class Directory {
   private readonly s: string;
+  private sweptAt = 0;
 
   constructor(
     private readonly pool: Pool,
@@ -80,6 +84,27 @@ export class Directory {
     private readonly liveMs: number,
   ) {
     this.s = quoteIdentifier(schema);
+  }
+
+  /**
+   * Records the signature of a signed request main takes, kept until `expiresAt` (Unix ms: when the
+   * signature is stale anyway); false when it was taken before, that is, the request is a replay.
+   * Signatures past their expiry are swept once a minute, on the way.
+   */
+  async firstUse(signature: string, expiresAt: number, now: number): Promise<boolean> {
+    if (now - this.sweptAt > SWEEP_SEEN_MS) {
+      this.sweptAt = now;
+      await this.pool.query(
+        `DELETE FROM ${this.s}.seen_signatures WHERE expires_at < to_timestamp($1 / 1000.0)`,
+        [now],
+      );
+    }
+    const result = await this.pool.query(
+      `INSERT INTO ${this.s}.seen_signatures (signature, expires_at) VALUES ($1, to_timestamp($2 / 1000.0))
+       ON CONFLICT DO NOTHING`,
+      [signature, expiresAt],
+    );
+    return result.rowCount === 1;
   }
 
   async ping(): Promise<boolean> {

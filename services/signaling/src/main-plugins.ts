@@ -16,7 +16,7 @@
  * A message for a plugin main does not host is refused with 404; one the plugin refuses (throws), 422.
  */
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import { checkSignature, type Signed } from "@overworld/federation";
+import type { Signed } from "@overworld/federation";
 import { decodeEnvelope, encodeEnvelope } from "@overworld/protocol";
 import { quoteIdentifier } from "@overworld/service";
 import type { FastifyInstance, FastifyReply } from "fastify";
@@ -24,6 +24,7 @@ import type { Pool } from "pg";
 import { Type } from "typebox";
 import type { Directory } from "./directory.ts";
 import { ErrorAnswer } from "./schemas.ts";
+import { checkSignedOnce } from "./signatures.ts";
 
 /** The most data one plugin message carries (as inside clusters). */
 export const MAX_MAIN_PLUGIN_DATA_BYTES = 64 * 1024;
@@ -114,13 +115,19 @@ export function addMainPluginRoutes(app: FastifyInstance, deps: MainPluginRouteD
       const cluster = await deps.directory.find(body.cluster);
       if (cluster === undefined)
         return refuse(reply, 401, "not_registered", `${body.cluster} is not registered`);
-      const checked = checkSignature(cluster.publicKey, "plugin-message", body, deps.now());
+      const checked = await checkSignedOnce(
+        deps.directory,
+        cluster.publicKey,
+        "plugin-message",
+        body,
+        deps.now(),
+      );
       if (!checked.ok) {
         return refuse(
           reply,
           401,
           checked.reason,
-          `the signature is not ${body.cluster}'s over this plugin message, or is stale`,
+          `the signature is not ${body.cluster}'s over this plugin message, or is stale, or was sent before`,
         );
       }
       if (cluster.revokedAt !== null)
@@ -324,11 +331,17 @@ export function addPendingRoute(
       const cluster = await deps.directory.find(body.cluster);
       if (cluster === undefined)
         return reply.code(401).send({ error: "not_registered", reason: `${body.cluster} is not registered` });
-      const checked = checkSignature(cluster.publicKey, "plugin-pending", body, deps.now());
+      const checked = await checkSignedOnce(
+        deps.directory,
+        cluster.publicKey,
+        "plugin-pending",
+        body,
+        deps.now(),
+      );
       if (!checked.ok) {
         return reply.code(401).send({
           error: checked.reason,
-          reason: `the signature is not ${body.cluster}'s over this request, or is stale`,
+          reason: `the signature is not ${body.cluster}'s over this request, or is stale, or was sent before`,
         });
       }
       if (cluster.revokedAt !== null)

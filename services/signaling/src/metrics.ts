@@ -6,7 +6,7 @@ export function createMetrics(registry: Registry) {
   return {
     registrations: new Counter({
       name: "ow_signaling_registrations_total",
-      help: "Cluster registrations, by result (created, updated, revoked, name_taken, key_taken, bad_signature, stale_signature)",
+      help: "Cluster registrations, by result (created, updated, revoked, name_taken, key_taken, bad_signature, stale_signature, replayed_signature)",
       labelNames: ["result"] as const,
       registers,
     }),

@@ -10,7 +10,9 @@ import type { Pool } from "pg";
  *   load, its links as it reports them, and the sequence of its last heartbeat (which must grow);
  * - `link_policy`: the pairs of clusters the operator lets link (names in order, a < b);
  * - `plugin_outbox`: plugin messages main's plugins send first, to a cluster's servers or one of its
- *   clients, until the cluster's link end takes them (main-plugins.ts).
+ *   clients, until the cluster's link end takes them (main-plugins.ts);
+ * - `seen_signatures`: the signatures of the signed requests main took, while they are fresh, so that
+ *   one sent again is refused (signatures.ts).
  */
 const MIGRATIONS: readonly Migration[] = [
   {
@@ -126,6 +128,18 @@ const MIGRATIONS: readonly Migration[] = [
         created_at timestamptz NOT NULL DEFAULT now()
       );
       CREATE INDEX plugin_outbox_cluster ON ${s}.plugin_outbox (cluster, id);`,
+  },
+  {
+    version: 6,
+    name: "signatures main took",
+    // every signed request main took, until its signature is stale anyway: the same request again
+    // within its window is refused as a replay (signatures.ts)
+    sql: (s) => `
+      CREATE TABLE ${s}.seen_signatures (
+        signature text PRIMARY KEY,
+        expires_at timestamptz NOT NULL
+      );
+      CREATE INDEX seen_signatures_expiry ON ${s}.seen_signatures (expires_at);`,
   },
 ];
 

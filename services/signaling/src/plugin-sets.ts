@@ -15,7 +15,7 @@
  * a client plugin for the clients); main says which is not.
  */
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import { checkSignature, type Signed } from "@overworld/federation";
+import type { Signed } from "@overworld/federation";
 import { manifestId, parseSignedManifest, sideOf } from "@overworld/manifest";
 import { quoteIdentifier } from "@overworld/service";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
@@ -24,6 +24,7 @@ import { type Static, Type } from "typebox";
 import type { ClusterRecord, Directory } from "./directory.ts";
 import type { PackageStore } from "./packages.ts";
 import { ErrorAnswer } from "./schemas.ts";
+import { checkSignedOnce } from "./signatures.ts";
 
 /** One plugin at one version, with its package id (the SHA-256 of its manifest). */
 export interface PluginPin {
@@ -287,13 +288,13 @@ export function addPluginSetRoutes(app: FastifyInstance, deps: PluginSetRouteDep
       await refuse(reply, 401, "not_registered", `${body.cluster} is not registered`);
       return undefined;
     }
-    const checked = checkSignature(cluster.publicKey, purpose, body, deps.now());
+    const checked = await checkSignedOnce(deps.directory, cluster.publicKey, purpose, body, deps.now());
     if (!checked.ok) {
       await refuse(
         reply,
         401,
         checked.reason,
-        `the signature is not ${body.cluster}'s over this request, or is stale`,
+        `the signature is not ${body.cluster}'s over this request, or is stale, or was sent before`,
       );
       return undefined;
     }

@@ -136,6 +136,7 @@ export const ErrorAnswer = Type.Object({
       Type.Literal("unauthorized"),
       Type.Literal("bad_signature"),
       Type.Literal("stale_signature"),
+      Type.Literal("replayed_signature"),
       Type.Literal("revoked"),
       Type.Literal("name_taken"),
       Type.Literal("key_taken"),

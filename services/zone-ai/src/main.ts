@@ -17,7 +17,6 @@ import {
   type Redis,
   runService,
   startOpsServer,
-  untilReachable,
 } from "@overworld/service";
 import { Gauge, Registry } from "prom-client";
 import { instanceIdOf, loadZoneAiConfig, type ZoneAiConfig } from "./config.ts";
@@ -117,7 +116,6 @@ export async function startZoneAi(config: ZoneAiConfig, plugin?: PluginsToRun): 
       },
     });
     closers.push(() => participant.leave());
-    await stateServerAnswers(participant);
     running = await replicate(config, participant, redis, plugins, dc, log);
     closers.push(() => running?.stop() ?? Promise.resolve());
     const current = () => running?.replica;
@@ -253,21 +251,6 @@ async function replicate(
       await leases.close();
     },
   };
-}
-
-/**
- * Waits until a state server answers: zone logic starts by asking it about its zones, and a cluster
- * started all at once (docker compose, Kubernetes) may bring the zone AI up first. Any answer will do,
- * "no such object" included; only silence is waited out.
- */
-async function stateServerAnswers(participant: Participant): Promise<void> {
-  await untilReachable("a state server (ss.get)", async () => {
-    try {
-      await participant.request("ss", "get", { doId: 0, fieldIds: [] }, 1_000);
-    } catch (error) {
-      if ((error as { code?: string }).code === "unavailable") throw error;
-    }
-  });
 }
 
 if (isEntryPoint(import.meta.url))

@@ -26,6 +26,7 @@ import {
   publish,
   type Redis,
   UpdateForwarder,
+  untilReachable,
 } from "@overworld/service";
 import { AwaitedCalls } from "./calls.ts";
 import { type InstanceOutput, Instances } from "./instances.ts";
@@ -150,6 +151,25 @@ export class Replica {
     return this.peers;
   }
 
+  /**
+   * The plugin's zones. A cluster started all at once (docker compose, Kubernetes) may bring zone AI up
+   * before any state server, and a plugin's `zones` may ask one (the demo's asks whether its objects
+   * exist): while nothing answers, it is asked again, as a service waits for NATS; any other error is
+   * the plugin's, thrown at once.
+   */
+  private async zonesOf(plugin: ZonePlugin): Promise<Iterable<ZoneSpec>> {
+    const outcome = await untilReachable("an answer to the plugin's zones (a state server)", async () => {
+      try {
+        return { specs: await plugin.zones(this.cluster) };
+      } catch (error) {
+        if ((error as { code?: string }).code === "unavailable") throw error;
+        return { error };
+      }
+    });
+    if ("error" in outcome) throw outcome.error;
+    return outcome.specs;
+  }
+
   async start(): Promise<void> {
     const { plugin, log } = this.deps;
     if (legacyHash(plugin.schema.file) !== legacyHash(this.deps.dc)) {
@@ -159,7 +179,7 @@ export class Replica {
     }
     this.hearOwnChannel(); // before `zones`, which may make requests
     await plugin.start?.(this.cluster);
-    this.specs = [...(await plugin.zones(this.cluster))];
+    this.specs = [...(await this.zonesOf(plugin))];
     for (const spec of this.specs) {
       if (plugin.kinds[spec.kind] === undefined) {
         throw new Error(`plugin ${plugin.name} names zone kind ${spec.kind} but has no hooks for it`);
