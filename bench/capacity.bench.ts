@@ -18,7 +18,7 @@ import { runBotProcess, waitForIdleAgent, waitForQuietMachine } from "./support/
 import {
   type Drivers,
   driversOf,
-  fit,
+  fitCosts,
   type Load,
   MODEL_DRIVERS,
   type Observation,
@@ -221,7 +221,7 @@ async function main(): Promise<void> {
     for (const { count, rate: moveRate } of FIT) runs.push(await measure(cluster, count, moveRate));
     return runs;
   });
-  const costs = fit(fitRuns);
+  const costs = fitCosts(fitRuns);
   const wire = wireShapeOf(fitRuns, DATAGRAM_BYTES);
   process.stdout.write(`\nFitted to ${fitRuns.length} runs on one client agent:\n\n`);
   table(

@@ -71,7 +71,7 @@ export function fitGroup(observations: readonly Observation[], group: string, dr
   return best.costs;
 }
 
-export function fit(observations: readonly Observation[]): UnitCosts {
+export function fitCosts(observations: readonly Observation[]): UnitCosts {
   return Object.fromEntries(
     Object.entries(MODEL_DRIVERS).map(([group, drivers]) => [group, fitGroup(observations, group, drivers)]),
   );

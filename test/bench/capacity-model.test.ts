@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   type Drivers,
   driversOf,
-  fit,
+  fitCosts,
   fitGroup,
   type Observation,
   predictCores,
@@ -31,7 +31,7 @@ function observe(players: number, moveHz: number, agents = 1): Observation {
 describe("the capacity model", () => {
   it("recovers the unit costs of runs on one agent that follow them, and predicts a larger run on two", () => {
     const runs = [observe(60, 10), observe(100, 10), observe(150, 6), observe(150, 2), observe(220, 4)];
-    const costs = fit(runs);
+    const costs = fitCosts(runs);
     const held = observe(300, 2, 2);
     const predicted = predictCores(costs, held.drivers);
     for (const group of Object.keys(TRUE_COSTS)) {
