@@ -23,9 +23,10 @@ import { Gauge, Registry } from "prom-client";
 import { instanceIdOf, loadZoneAiConfig, type ZoneAiConfig } from "./config.ts";
 import { openJournal } from "./journal.ts";
 import type { ZonePlugin } from "./plugin.ts";
-import { PluginSet } from "./plugins/compose.ts";
-import { type SwapReport, swapPlugin } from "./plugins/hot-swap.ts";
+import { labelOf, PluginSet } from "./plugins/compose.ts";
+import { applyPluginSet, type SwapReport, swapPlugin } from "./plugins/hot-swap.ts";
 import { servePluginSwaps } from "./plugins/operators.ts";
+import { PushedSets } from "./plugins/pushed-set.ts";
 import { Replica } from "./replica.ts";
 import { scriptMetrics, scriptRoutes } from "./scripts/routes.ts";
 import { ZoneChannels } from "./zone-channels.ts";
@@ -168,6 +169,23 @@ export async function startZoneAi(config: ZoneAiConfig, plugin?: PluginsToRun): 
       log,
     });
     closers.push(async () => swaps.unsubscribe());
+    // the server plugin set main pushed, from the cluster's link end, run beside or instead of PLUGIN's
+    const pushed = new PushedSets({
+      participant,
+      base: plugins.plugins,
+      trustFile: config.PLUGIN_TRUST,
+      cacheDir: config.PLUGIN_CACHE_DIR,
+      apply: async (target) => {
+        const replica = current();
+        if (replica === undefined)
+          throw new Error("the zone-AI replica is restarting: the set is applied once it runs");
+        return applyPluginSet(plugins, replica, target);
+      },
+      running: () => plugins.plugins.map(labelOf),
+      log,
+    });
+    const sets = pushed.serve();
+    closers.push(async () => sets.unsubscribe());
     log.info({ httpPort: ops.port, channel: participant.channel, plugin: game.name }, "zone AI started");
     let stopping: Promise<void> | undefined;
     return {

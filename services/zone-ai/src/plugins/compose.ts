@@ -180,6 +180,16 @@ export class PluginSet {
     return before;
   }
 
+  /**
+   * Stops running the plugin of a name (its kinds are nobody's from now on); its versions stay loaded, for
+   * replays of zones that ran them. Returns the version it ran.
+   */
+  drop(name: string): ZonePlugin | undefined {
+    const before = this.current.get(name);
+    this.current.delete(name);
+    return before;
+  }
+
   /** The set as it would be with `plugin` in place of its name's version (for checkComposition). */
   with(plugin: ZonePlugin): ZonePlugin[] {
     return this.plugins.map((each) => (each.name === plugin.name ? plugin : each));
