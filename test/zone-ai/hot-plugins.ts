@@ -129,3 +129,36 @@ export function hotExtras(range: string, kind = "extras"): ZonePlugin {
     },
   });
 }
+
+/** A plugin of its own zone under hot-world's (`zone`, kind `camp`) whose start spawns `npcs` NPCs there. */
+export function hotCamp(options: { version: string; zone?: number; npcs?: number; startThrows?: boolean }) {
+  const { version } = options;
+  return definePlugin({
+    name: "hot-camp",
+    version,
+    schema: demo,
+    tickHz: 20,
+    async start() {
+      if (options.startThrows) throw new Error(`hot-camp@${version} cannot find its camp`);
+    },
+    zones: async () => [{ parent: HOT_WORLD, zone: options.zone ?? 3, kind: "camp" }],
+    kinds: {
+      camp: {
+        init: () => ({ npcs: [] as number[] }),
+        start(zone, state: { npcs: number[] }) {
+          for (let i = 0; i < (options.npcs ?? 2); i++) {
+            const x = 10 + i * 5;
+            state.npcs.push(
+              zone.spawn(DistributedNpc, {
+                setXY: [x, 30],
+                setH: [0],
+                setSmXYH: [x, 30, 0, 0],
+                setKind: [2],
+              }),
+            );
+          }
+        },
+      },
+    },
+  });
+}

@@ -31,10 +31,13 @@ export class SwapRefused extends Error {
   constructor(
     readonly stage: "compose" | "start" | "migrate",
     message: string,
-    options?: ErrorOptions,
+    options?: ErrorOptions & { readonly plugin?: string },
   ) {
     super(message, options);
+    this.plugin = options?.plugin;
   }
+  /** The plugin (`name@version`) the refusal is about, when it is one plugin's. */
+  readonly plugin: string | undefined;
 }
 
 export interface SwapReport {
@@ -182,11 +185,14 @@ async function applyNow(set: PluginSet, replica: Replica, target: readonly ZoneP
     return old !== undefined && labelOf(old) !== labelOf(plugin);
   });
   const was = before.map(labelOf).join(", ");
-  const refuse = (stage: SwapRefused["stage"], why: string, cause?: unknown): never => {
+  const refuse = (stage: SwapRefused["stage"], why: string, cause?: unknown, plugin?: ZonePlugin): never => {
     throw new SwapRefused(
       stage,
       `the plugin set ${target.map(labelOf).join(", ")} refused, ${was} runs on: ${why}`,
-      cause === undefined ? undefined : { cause },
+      {
+        ...(cause === undefined ? {} : { cause }),
+        ...(plugin === undefined ? {} : { plugin: labelOf(plugin) }),
+      },
     );
   };
   try {
@@ -197,14 +203,19 @@ async function applyNow(set: PluginSet, replica: Replica, target: readonly ZoneP
   }
   for (const plugin of [...added, ...changed]) {
     if (legacyHash(plugin.schema.file) !== legacyHash(replica.cluster.dc)) {
-      refuse("compose", `${labelOf(plugin)} is written against other classes than the cluster's DC_FILES`);
+      refuse(
+        "compose",
+        `${labelOf(plugin)} is written against other classes than the cluster's DC_FILES`,
+        undefined,
+        plugin,
+      );
     }
   }
   for (const plugin of [...added, ...changed]) {
     try {
       await plugin.start?.(replica.cluster);
     } catch (error) {
-      refuse("start", `${labelOf(plugin)}'s start threw: ${(error as Error).message}`, error);
+      refuse("start", `${labelOf(plugin)}'s start threw: ${(error as Error).message}`, error, plugin);
     }
   }
   let specs: Awaited<ReturnType<ZonePlugin["zones"]>>;

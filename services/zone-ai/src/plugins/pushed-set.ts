@@ -31,7 +31,7 @@ import { messages } from "@overworld/protocol";
 import { type Logger, type Participant, type Subscription, serve } from "@overworld/service";
 import type { ZonePlugin } from "../plugin.ts";
 import { labelOf } from "./compose.ts";
-import type { SetReport, SwapRefused } from "./hot-swap.ts";
+import { type SetReport, SwapRefused } from "./hot-swap.ts";
 import { pluginOf } from "./operators.ts";
 
 const PACKAGE_TIMEOUT_MS = 10_000;
@@ -67,8 +67,8 @@ class SetRefused extends Error {
 export class PushedSets {
   /** The pushed set running: its push and the package ids, in order. */
   private current = { push: 0, ids: "" };
-  /** The push refused last and its ids (not tried again until another set comes). */
-  private refused: { ids: string; reply: Reply } | undefined;
+  /** The push refused last and its ids (`push:ids`), and the answer it had. */
+  private refused: { attempt: string; reply: Reply } | undefined;
   /** The plugins imported, by package id. */
   private readonly loaded = new Map<string, ZonePlugin>();
   private chain: Promise<unknown> = Promise.resolve();
@@ -107,7 +107,9 @@ export class PushedSets {
       this.current = { push: body.push, ids };
       return { replica, push: body.push, applied: true, running: this.options.running() };
     }
-    if (this.refused?.ids === ids) return this.refused.reply;
+    // a set refused is not tried again until another push (the link end tells it at every poll)
+    const attempt = `${body.push}:${ids}`;
+    if (this.refused?.attempt === attempt) return this.refused.reply;
     try {
       const plugins = await this.load(body.servers);
       const pushed = new Map(plugins.map((plugin) => [plugin.name, plugin]));
@@ -131,10 +133,16 @@ export class PushedSets {
           ? { refusal: error.refusal, ...(error.subject === undefined ? {} : { package: error.subject }) }
           : error instanceof PackageRefused
             ? { refusal: error.refusal, package: error.subject }
-            : { refusal: (error as Partial<SwapRefused>).stage ?? "failed" }),
+            : error instanceof SwapRefused
+              ? {
+                  refusal: error.stage,
+                  ...(error.plugin === undefined ? {} : { package: `plugin ${error.plugin}` }),
+                }
+              : { refusal: "failed" }),
       };
       // a package the link end could not serve now is asked again at the next set; a refusal is kept
-      if (!(error instanceof SetRefused && error.refusal === "unavailable")) this.refused = { ids, reply };
+      if (!(error instanceof SetRefused && error.refusal === "unavailable"))
+        this.refused = { attempt, reply };
       log.warn({ push: body.push, err: reply.error }, "the cluster's pushed plugin set refused");
       return reply;
     }
