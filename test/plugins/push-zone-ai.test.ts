@@ -9,6 +9,7 @@
  *   NPCs are deleted before the player's eyes.
  * - a version whose start hook throws is refused by the replicas: the link end reports the refusal to
  *   main and the set running stays hot-world@1.2.0, as does a package tampered in main's storage.
+ * - a replica started later takes the set from the link end before its zones start.
  * - a set pushed to zone AI over NATS by anyone but the link end is refused by NATS; one sent as the link
  *   end whose package is unsigned, signed by a stranger or tampered is refused by the replicas' own
  *   verification; hot-world@1.2.0 runs on.
@@ -37,7 +38,7 @@ import { DEMO_DC } from "../support/avatars.ts";
 import { connectAs, natsEnv } from "../support/nats.ts";
 import { type Player, type PlayerCluster, startPlayerCluster } from "../support/players.ts";
 import { DATABASE_URL } from "../support/services.ts";
-import { eventually, waitFor } from "../support/wait.ts";
+import { eventually, sleep, waitFor } from "../support/wait.ts";
 import { startTestZoneAi } from "../support/zone-ai.ts";
 import { HOT_WORLD, hotWorld } from "../zone-ai/hot-plugins.ts";
 import { dropNamespaceAndJournal } from "../zone-ai/support.ts";
@@ -273,6 +274,34 @@ describe("a server plugin set pushed by main, in zone AI", () => {
     expect(refused.refusals[0]).toMatchObject({ package: "plugin hot-world@1.4.0", refusal: "tampered" });
     expect(runningOn()).toEqual([["hot-world@1.2.0"], ["hot-world@1.2.0"]]);
     expect(await say("five")).toBe("v1.2: five");
+  });
+
+  it("starts a replica that joins later under the set's versions, before its first zone", async () => {
+    const late = await startTestZoneAi(
+      cluster,
+      [hotWorld({ version: "1.0.0", greeting: "base:", npcStep: 1 })],
+      {
+        LEASE_TTL_MS: "1000",
+        PLUGIN_TRUST: trustFile,
+        PLUGIN_CACHE_DIR: join(work, "cache-late"),
+      },
+    );
+    try {
+      // as it comes up, before the link end's next poll could tell it
+      expect(late.plugins.plugins.map((p) => `${p.name}@${p.version}`)).toEqual(["hot-world@1.2.0"]);
+      // whichever zones the placement gives it run the set's version
+      await sleep(1000);
+      for (const code of Object.values(late.replica.codes())) expect(code).toBe("hot-world@1.2.0");
+      expect(await say("late")).toBe("v1.2: late");
+    } finally {
+      await late.stop();
+    }
+    await eventually(
+      () => replicas.flatMap((replica) => replica.replica.zones).length === 2,
+      "the zones back on the first two",
+      WAIT_MS,
+    );
+    expect(troubles).toEqual([]);
   });
 
   it("refuses a set sent over NATS by anyone but the link end, or whose packages fail verification", async () => {

@@ -254,6 +254,17 @@ export async function startLinkEnd(config: LinkConfig, options: LinkEndOptions =
           { queue: participant.subjects.queue("lk"), log },
         );
         closers.push(async () => packages.unsubscribe());
+        const running = serve(
+          participant.nc,
+          participant.subjects.served("lk", "plugin-set"),
+          messages.LINK_OPS["plugin-set"].request,
+          async () => ({
+            push: sync.running.push,
+            servers: sync.running.servers.map((pin) => ({ ...pin })),
+          }),
+          { queue: participant.subjects.queue("lk"), log },
+        );
+        closers.push(async () => running.unsubscribe());
         sync.start();
         closers.push(() => sync.stop());
         plugins = sync;

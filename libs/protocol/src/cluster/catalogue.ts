@@ -127,6 +127,8 @@ export const LINK_SERVICE: ServiceRule<keyof typeof LINK_OPS> = {
     "plugin-message": ["zone-ai", "client-agent"],
     // the packages of the cluster's server plugin set, which replicas verify again before loading
     "plugin-package": ["zone-ai"],
+    // the set running, asked by a replica as it starts
+    "plugin-set": ["zone-ai"],
   },
 };
 

@@ -831,10 +831,22 @@ export const pluginPackageReply = z.object({
 });
 export type PluginPackageReply = z.infer<typeof pluginPackageReply>;
 
+/**
+ * The server plugin set the cluster runs (`lk.plugin-set`, asked by a zone-AI replica as it starts, so that
+ * its zones start under the set's versions): the push it came with and its packages.
+ */
+export const runningPluginSet = z.object({});
+export const runningPluginSetReply = z.object({
+  ok: z.literal(true),
+  push: z.number().int().nonnegative(),
+  servers: z.array(pluginPin).max(256),
+});
+
 /** What the cluster's link end answers: `service("lk", op, from)` (a queue group of link ends). */
 export const LINK_OPS = {
   "plugin-message": operation(linkPluginMessage, linkPluginMessageReply),
   "plugin-package": operation(pluginPackage, pluginPackageReply),
+  "plugin-set": operation(runningPluginSet, runningPluginSetReply),
 } as const;
 
 /** What every client agent answers: `service("ca", op, from)`. */

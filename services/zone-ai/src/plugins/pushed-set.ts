@@ -35,6 +35,8 @@ import { type SetReport, SwapRefused } from "./hot-swap.ts";
 import { pluginOf } from "./operators.ts";
 
 const PACKAGE_TIMEOUT_MS = 10_000;
+/** How long a starting replica waits for the link end to tell it the cluster's set. */
+const INITIAL_TIMEOUT_MS = 2_000;
 
 export interface PushedSetOptions {
   readonly participant: Participant;
@@ -53,8 +55,11 @@ export interface PushedSetOptions {
 
 type Reply = messages.ResultOf<(typeof messages.ZONE_AI_OPS)["plugin-set"]>;
 
-/** A set that is refused before it is applied: the package it is about and the kind of refusal. */
-class SetRefused extends Error {
+/**
+ * A set that is refused before it is applied: the package it is about and the kind of refusal
+ * (`unavailable`: not now, asked again with the next set).
+ */
+export class SetRefused extends Error {
   constructor(
     readonly refusal: string,
     readonly subject: string | undefined,
@@ -96,6 +101,32 @@ export class PushedSets {
       },
       { log },
     );
+  }
+
+  /**
+   * Takes the set the cluster runs from the link end (`lk.plugin-set`), for a replica about to start: its
+   * zones then start under the set's versions (a zone resumed from a snapshot of a pushed version replays
+   * under that version). No link end answering: the replica starts with its own plugins, and takes the
+   * set when the link end next tells it.
+   */
+  async initial(timeoutMs = INITIAL_TIMEOUT_MS): Promise<void> {
+    const { participant, log } = this.options;
+    let set: messages.PluginSetMessage;
+    try {
+      const reply = await participant.request("lk", "plugin-set", {}, timeoutMs);
+      set = { push: reply.push, servers: reply.servers };
+    } catch (error) {
+      log.info(
+        { err: (error as Error).message },
+        "no link end told the cluster's plugin set: starting with PLUGIN's",
+      );
+      return;
+    }
+    const run = this.chain.then(() => this.receive(set));
+    this.chain = run.catch(() => undefined);
+    const reply = await run;
+    if (!reply.applied)
+      log.warn({ err: reply.error }, "the cluster's plugin set refused: starting with PLUGIN's");
   }
 
   /** One set from the link end: applied if it differs from the one running (see the module's doc). */
