@@ -129,6 +129,7 @@ beforeAll(async () => {
   await publish("hot-world", "1.1.0", worldFiles("1.1.0", "v1.1:"));
   await publish("hot-world", "1.2.0", worldFiles("1.2.0", "v1.2:", ", migrate: true"));
   await publish("hot-world", "1.3.0", worldFiles("1.3.0", "broken:", ", startThrows: true"));
+  await publish("hot-world", "1.3.1", worldFiles("1.3.1", "broken:", ", migrateThrows: true"));
   await publish("hot-camp", "1.0.0", filesOf(`hotCamp({ version: "1.0.0", npcs: 2 })`));
   services = await startPlayerCluster("pushzai", { agentEnv: { TICK_HZ: "50" }, dcFiles: [DEMO_DC] });
   ({ cluster } = services);
@@ -249,6 +250,31 @@ describe("a server plugin set pushed by main, in zone AI", () => {
     expect(labels(view.running.servers)).toEqual(["hot-world@1.2.0"]);
     expect(runningOn()).toEqual([["hot-world@1.2.0"], ["hot-world@1.2.0"]]);
     expect(await say("four")).toBe("v1.2: four");
+
+    // a migration that throws: refused by the replica running hot-world's zones; a replica that took the
+    // set meanwhile (one running none of them) goes back to the set running
+    const unreadable = await push(["hot-world@1.3.1"]);
+    const migrate = await waitFor(
+      async () => {
+        const sets = await atMain();
+        return sets.assigned.push === unreadable && sets.refusals.some((r) => r.package.includes("1.3.1"))
+          ? sets
+          : undefined;
+      },
+      "the refusal reported",
+      WAIT_MS,
+    );
+    expect(migrate.refusals[0]).toMatchObject({ refusal: "migrate" });
+    expect(migrate.refusals[0]!.detail).toMatch(
+      /cannot be handed to hot-world@1\.3\.1: its migrate threw: hot-world@1\.3\.1 cannot read the state of hot-world@1\.2\.0$/,
+    );
+    expect(labels(migrate.running.servers)).toEqual(["hot-world@1.2.0"]);
+    await eventually(
+      () => runningOn().every((running) => running.join() === "hot-world@1.2.0"),
+      "every replica back on hot-world@1.2.0",
+      WAIT_MS,
+    );
+    expect(await say("four and a half")).toBe("v1.2: four and a half");
 
     // a file changed in main's storage after publishing
     const signed = await publish("hot-world", "1.4.0", worldFiles("1.4.0", "v1.4:"));

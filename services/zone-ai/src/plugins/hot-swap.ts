@@ -230,8 +230,10 @@ async function applyNow(set: PluginSet, replica: Replica, target: readonly ZoneP
   // every changed version's migrations tried on a copy of each zone's state first
   const loadedHere: ZonePlugin[] = [];
   const costs = new Map<ZonePlugin, { kinds: Set<string>; costs: Map<string, number> }>();
+  let trying: ZonePlugin | undefined;
   try {
     for (const next of changed) {
+      trying = next;
       const old = set.get(next.name)!;
       if (!set.has(labelOf(next))) loadedHere.push(next);
       set.load(next);
@@ -240,7 +242,7 @@ async function applyNow(set: PluginSet, replica: Replica, target: readonly ZoneP
     }
   } catch (error) {
     for (const plugin of loadedHere) set.unload(plugin);
-    return refuse("migrate", (error as Error).message, error);
+    return refuse("migrate", (error as Error).message, error, trying);
   }
   // from here on the target is the set: removed ones first (their kinds are nobody's), then the others,
   // and the zones it names (no await in between: a placement round sees the set and its zones together)
