@@ -47,6 +47,8 @@ import { newKey, publicKeyOf, signedPlugin } from "./support.ts";
 const SCHEMA = schemaFor("push_zone_ai");
 const WAIT_MS = 15_000;
 const CAMP_ZONE = 3;
+/** The zone hot-camp 1.1.0 names beyond 1.0.0's. */
+const NEW_CAMP_ZONE = 4;
 const FIXTURE = pathToFileURL(join(import.meta.dirname, "../zone-ai/hot-plugins.ts")).href;
 
 let main: TestMain;
@@ -117,10 +119,13 @@ async function say(line: string): Promise<string> {
   );
 }
 
-/** The camp's NPCs the player sees. */
-const campNpcs = () =>
+/** The camp's NPCs the player sees (in `zone`, or in both camp zones). */
+const campNpcs = (zone?: number) =>
   [...player.client.objects.values()].filter(
-    (object) => object.zone === CAMP_ZONE && object.dclass.name === "DistributedNpc",
+    (object) =>
+      (zone === undefined
+        ? object.zone === CAMP_ZONE || object.zone === NEW_CAMP_ZONE
+        : object.zone === zone) && object.dclass.name === "DistributedNpc",
   );
 
 beforeAll(async () => {
@@ -131,6 +136,7 @@ beforeAll(async () => {
   await publish("hot-world", "1.3.0", worldFiles("1.3.0", "broken:", ", startThrows: true"));
   await publish("hot-world", "1.3.1", worldFiles("1.3.1", "broken:", ", migrateThrows: true"));
   await publish("hot-camp", "1.0.0", filesOf(`hotCamp({ version: "1.0.0", npcs: 2 })`));
+  await publish("hot-camp", "1.1.0", filesOf(`hotCamp({ version: "1.1.0", npcs: 2, zones: [3, 4] })`));
   services = await startPlayerCluster("pushzai", { agentEnv: { TICK_HZ: "50" }, dcFiles: [DEMO_DC] });
   ({ cluster } = services);
   const base = hotWorld({ version: "1.0.0", greeting: "base:", npcStep: 1 });
@@ -154,7 +160,7 @@ beforeAll(async () => {
     heartbeatMs: 200,
     timeoutMs: WAIT_MS,
   });
-  await player.client.addInterest(HOT_WORLD, [1, 2, CAMP_ZONE]);
+  await player.client.addInterest(HOT_WORLD, [1, 2, CAMP_ZONE, NEW_CAMP_ZONE]);
   player.client.on("update", ({ field, value }) => {
     if (field === "chat") heard.push((value as [number, string])[1]);
   });
@@ -208,9 +214,18 @@ describe("a server plugin set pushed by main, in zone AI", () => {
     expect(troubles).toEqual([]);
   });
 
-  it("removes a plugin gone from the set: its zone stops and its NPCs are deleted", async () => {
+  it("starts the zones a new version names beyond the old's, then removes a plugin gone from the set: its zones stop and its NPCs are deleted", async () => {
+    expect(campNpcs(NEW_CAMP_ZONE)).toEqual([]);
+    const wider = await push(["hot-world@1.2.0", "hot-camp@1.1.0"]);
+    await waitFor(async () => (await atMain()).running.push === wider, "the set reported", WAIT_MS);
+    await eventually(() => campNpcs(NEW_CAMP_ZONE).length === 2, "the new camp zone's NPCs in view", WAIT_MS);
+    expect(campNpcs(CAMP_ZONE)).toHaveLength(2); // the old zone's, not spawned again
+    const codes = Object.assign({}, ...replicas.map((replica) => replica.replica.codes()));
+    expect(codes[`${HOT_WORLD}.${CAMP_ZONE}`]).toBe("hot-camp@1.1.0");
+    expect(codes[`${HOT_WORLD}.${NEW_CAMP_ZONE}`]).toBe("hot-camp@1.1.0");
+
     const npcs = campNpcs().map((object) => object.doId);
-    expect(npcs).toHaveLength(2);
+    expect(npcs).toHaveLength(4);
     const third = await push(["hot-world@1.2.0"]);
     await waitFor(async () => (await atMain()).running.push === third, "the set reported", WAIT_MS);
     expect(runningOn()).toEqual([["hot-world@1.2.0"], ["hot-world@1.2.0"]]);

@@ -130,8 +130,13 @@ export function hotExtras(range: string, kind = "extras"): ZonePlugin {
   });
 }
 
-/** A plugin of its own zone under hot-world's (`zone`, kind `camp`) whose start spawns `npcs` NPCs there. */
-export function hotCamp(options: { version: string; zone?: number; npcs?: number; startThrows?: boolean }) {
+/** A plugin of its own zones under hot-world's (`zones`, kind `camp`), each spawning `npcs` NPCs as it starts. */
+export function hotCamp(options: {
+  version: string;
+  zones?: number[];
+  npcs?: number;
+  startThrows?: boolean;
+}) {
   const { version } = options;
   return definePlugin({
     name: "hot-camp",
@@ -141,7 +146,7 @@ export function hotCamp(options: { version: string; zone?: number; npcs?: number
     async start() {
       if (options.startThrows) throw new Error(`hot-camp@${version} cannot find its camp`);
     },
-    zones: async () => [{ parent: HOT_WORLD, zone: options.zone ?? 3, kind: "camp" }],
+    zones: async () => (options.zones ?? [3]).map((zone) => ({ parent: HOT_WORLD, zone, kind: "camp" })),
     kinds: {
       camp: {
         init: () => ({ npcs: [] as number[] }),
