@@ -187,6 +187,8 @@ export class PluginSync {
           first!.refusal ?? "refused",
           first!.package ?? `the plugin set of push ${assigned.push}`,
           `zone-AI replica ${first!.replica} refused it: ${first!.error}`,
+          // a replica restarting or silent, not refusing: the set is tried again at the next poll
+          refused.every((refusal) => refusal.refusal === "unavailable"),
         );
       }
       this.running = {
@@ -206,6 +208,15 @@ export class PluginSync {
         "plugin set running",
       );
     } catch (error) {
+      if (error instanceof ServersRefused && error.retry) {
+        this.refusals = [{ package: error.subject, refusal: error.refusal, detail: error.detail }];
+        this.reportDue = true;
+        log.warn(
+          { push: assigned.push, err: error.message },
+          "plugin set not taken by zone AI yet; trying again",
+        );
+        return;
+      }
       if (error instanceof PackageRefused || error instanceof ServersRefused) {
         this.refusals = [{ package: error.subject, refusal: error.refusal, detail: error.detail }];
         this.refusedPush = assigned.push;
@@ -305,6 +316,8 @@ class ServersRefused extends Error {
     readonly refusal: string,
     readonly subject: string,
     readonly detail: string,
+    /** Only replicas that could not take it now (restarting, silent): tried again at the next poll. */
+    readonly retry = false,
   ) {
     super(`${subject} refused (${refusal}): ${detail}`);
   }
