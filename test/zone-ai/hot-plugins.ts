@@ -129,3 +129,41 @@ export function hotExtras(range: string, kind = "extras"): ZonePlugin {
     },
   });
 }
+
+/** A plugin of its own zones under hot-world's (`zones`, kind `camp`), each spawning `npcs` NPCs as it starts. */
+export function hotCamp(options: {
+  version: string;
+  zones?: number[];
+  npcs?: number;
+  startThrows?: boolean;
+}) {
+  const { version } = options;
+  return definePlugin({
+    name: "hot-camp",
+    version,
+    schema: demo,
+    tickHz: 20,
+    async start() {
+      if (options.startThrows) throw new Error(`hot-camp@${version} cannot find its camp`);
+    },
+    zones: async () => (options.zones ?? [3]).map((zone) => ({ parent: HOT_WORLD, zone, kind: "camp" })),
+    kinds: {
+      camp: {
+        init: () => ({ npcs: [] as number[] }),
+        start(zone, state: { npcs: number[] }) {
+          for (let i = 0; i < (options.npcs ?? 2); i++) {
+            const x = 10 + i * 5;
+            state.npcs.push(
+              zone.spawn(DistributedNpc, {
+                setXY: [x, 30],
+                setH: [0],
+                setSmXYH: [x, 30, 0, 0],
+                setKind: [2],
+              }),
+            );
+          }
+        },
+      },
+    },
+  });
+}

@@ -138,15 +138,22 @@ export async function loadPlugins(
 ): Promise<LoadedPlugin[]> {
   const ordered = loadOrder(await verifyPlugins(contents, options));
   const loaded: LoadedPlugin[] = [];
-  for (const plugin of ordered) {
-    const dir = join(options.cacheDir, plugin.id);
-    for (const [path, bytes] of plugin.files) {
-      const file = join(dir, ...path.split("/"));
-      await mkdir(dirname(file), { recursive: true });
-      await writeFile(file, bytes);
-    }
-    const module: unknown = await import(pathToFileURL(join(dir, ...plugin.manifest.entry.split("/"))).href);
-    loaded.push({ manifest: plugin.manifest, id: plugin.id, dir, module });
-  }
+  for (const plugin of ordered) loaded.push(await importVerified(plugin, options.cacheDir));
   return loaded;
+}
+
+/**
+ * Imports one verified plugin: its checked bytes written under `cacheDir/<package id>/`, its entry
+ * imported from there (the same package imported again is the same module). For a host that checks how
+ * the plugins fit together itself (zone AI composes them with its own), after `verifyPlugins`.
+ */
+export async function importVerified(plugin: VerifiedPlugin, cacheDir: string): Promise<LoadedPlugin> {
+  const dir = join(cacheDir, plugin.id);
+  for (const [path, bytes] of plugin.files) {
+    const file = join(dir, ...path.split("/"));
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, bytes);
+  }
+  const module: unknown = await import(pathToFileURL(join(dir, ...plugin.manifest.entry.split("/"))).href);
+  return { manifest: plugin.manifest, id: plugin.id, dir, module };
 }

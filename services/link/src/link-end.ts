@@ -9,13 +9,14 @@ import { isIP } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LinkNode, type LinkVia, MainClient, MainError, signingKeyFromSeed } from "@overworld/federation";
-import { legacyHash, loadDcFiles, netcode } from "@overworld/protocol";
+import { legacyHash, loadDcFiles, messages, netcode } from "@overworld/protocol";
 import {
   Closers,
   createLogger,
   joinCluster,
   type Logger,
   type Participant,
+  serve,
   startOpsServer,
 } from "@overworld/service";
 import type { DestinationStream } from "pino";
@@ -24,7 +25,7 @@ import { instanceIdOf, type LinkConfig } from "./config.ts";
 import { createLinkMetrics } from "./metrics.ts";
 import { PeerFiles } from "./peer-files.ts";
 import { LinkPluginMessages } from "./plugin-messages.ts";
-import { PluginSync } from "./plugin-sync.ts";
+import { PluginSync, type ServerRefusal } from "./plugin-sync.ts";
 import { SharedObjects } from "./shared-objects.ts";
 
 export const SERVICE = "link";
@@ -33,6 +34,8 @@ const TICK_MS = 5;
 const REGISTER_RETRY_MS = 1000;
 /** How long the client agents have to acknowledge a plugin set told to them. */
 const TELL_TIMEOUT_MS = 1000;
+/** How long zone-AI replicas have to take a plugin set (fetch, verify, start, migrate) and answer. */
+const SET_TIMEOUT_MS = 30_000;
 
 export type MessageListener = (peer: string, bytes: Uint8Array, channel: "reliable" | "unreliable") => void;
 export type LinkListener = (peer: string, up: boolean, detail: string) => void;
@@ -182,6 +185,36 @@ export async function startLinkEnd(config: LinkConfig, options: LinkEndOptions =
           peers: {
             fetch: (sha256, size) => peerFiles?.fetch(sha256, size) ?? Promise.resolve(undefined),
           },
+          tellServers: async (set) => {
+            const replicas = await participant.members("zone-ai");
+            if (replicas.length === 0) return [];
+            const replies = await participant.gather(
+              "zai",
+              "plugin-set",
+              { push: set.push, servers: set.servers.map((pin) => ({ ...pin })) },
+              replicas.length,
+              SET_TIMEOUT_MS,
+            );
+            const refusals: ServerRefusal[] = replies
+              .filter((reply) => !reply.applied)
+              .map((reply) => ({
+                replica: reply.replica,
+                package: reply.package,
+                refusal: reply.refusal,
+                error: reply.error ?? "refused",
+              }));
+            const answered = new Set(replies.map((reply) => reply.replica));
+            for (const replica of replicas) {
+              if (!answered.has(replica.channel)) {
+                refusals.push({
+                  replica: replica.channel,
+                  refusal: "unavailable",
+                  error: `it did not answer within ${SET_TIMEOUT_MS} ms`,
+                });
+              }
+            }
+            return refusals;
+          },
           tellClients: async (set) => {
             const agents = await participant.members("client-agent");
             await participant.gather(
@@ -201,6 +234,37 @@ export async function startLinkEnd(config: LinkConfig, options: LinkEndOptions =
         });
         peerFiles = files;
         messageListeners.push((peer, bytes) => files.receive(peer, bytes));
+        const packages = serve(
+          participant.nc,
+          participant.subjects.served("lk", "plugin-package"),
+          messages.LINK_OPS["plugin-package"].request,
+          async ({ id }) => {
+            const held = sync.package(id);
+            if (held === undefined) {
+              throw new messages.RequestError(
+                "not_found",
+                `this link end holds no verified package ${id}: it serves those of the cluster's plugin set`,
+              );
+            }
+            return {
+              signed: JSON.stringify({ manifest: held.manifest, signature: held.signature }),
+              files: [...held.files].map(([path, data]) => ({ path, data })),
+            };
+          },
+          { queue: participant.subjects.queue("lk"), log },
+        );
+        closers.push(async () => packages.unsubscribe());
+        const running = serve(
+          participant.nc,
+          participant.subjects.served("lk", "plugin-set"),
+          messages.LINK_OPS["plugin-set"].request,
+          async () => ({
+            push: sync.running.push,
+            servers: sync.running.servers.map((pin) => ({ ...pin })),
+          }),
+          { queue: participant.subjects.queue("lk"), log },
+        );
+        closers.push(async () => running.unsubscribe());
         sync.start();
         closers.push(() => sync.stop());
         plugins = sync;

@@ -11,7 +11,12 @@
  * previous set and tells main both. A refused push is not tried again until main pushes another (or the
  * link end restarts); a package main could not serve is tried again at the next poll.
  *
- * Server plugins are put in place here; loading them into zone AI (hot-loading) is the zone AI's part.
+ * Server plugins: with `tellServers` (the link end joined its cluster), a new set goes in only once every
+ * zone-AI replica runs it (`zai.plugin-set`; each fetches the packages from here, `package(id)`, and
+ * verifies them again): if one refuses (a package it will not load, a start hook or migration that
+ * throws), the set is refused with that replica's reason and the previous one is told again at once, so
+ * replicas that took the new one go back to it; what main hears is what zone AI runs. The running set is
+ * told at every poll, so a replica started later takes it too.
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -51,8 +56,27 @@ export interface PluginSyncOptions {
   readonly log: Logger;
   /** Tells the cluster's client agents the client plugins (every poll, so late agents learn them). */
   readonly tellClients?: (set: ClientPluginSet) => Promise<void>;
+  /**
+   * Tells the cluster's zone-AI replicas the server plugins (every poll) and answers their refusals: none
+   * when every replica runs the set.
+   */
+  readonly tellServers?: (set: ServerPluginSet) => Promise<readonly ServerRefusal[]>;
   /** Linked peers asked for a file (by SHA-256 and size) before main (peer-files.ts). */
   readonly peers?: { fetch(sha256: string, size: number): Promise<Uint8Array | undefined> };
+}
+
+/** The server plugins every zone-AI replica of the cluster must run. */
+export interface ServerPluginSet {
+  readonly push: number;
+  readonly servers: readonly PluginPinRef[];
+}
+
+/** A zone-AI replica that refused a server set: which, the package or stage, and why. */
+export interface ServerRefusal {
+  readonly replica: number;
+  readonly package?: string | undefined;
+  readonly refusal?: string | undefined;
+  readonly error: string;
 }
 
 type Refusals = PluginReport["refusals"];
@@ -106,6 +130,18 @@ export class PluginSync {
       this.reportDue = false;
     }
     await this.options.tellClients?.({ push: this.running.push, required: this.running.clients });
+    const late = await this.options.tellServers?.({ push: this.running.push, servers: this.running.servers });
+    for (const refusal of late ?? []) {
+      this.options.log.warn(
+        { push: this.running.push, replica: refusal.replica, err: refusal.error },
+        "a zone-AI replica does not run the cluster's plugin set",
+      );
+    }
+  }
+
+  /** A verified package this cluster holds, by id: its signed manifest and files (for zone AI). */
+  package(id: string): VerifiedPlugin | undefined {
+    return this.verified.get(id);
   }
 
   private async apply(assigned: AssignedPlugins): Promise<void> {
@@ -139,6 +175,22 @@ export class PluginSync {
       for (const plugin of [...servers, ...clients]) await this.install(plugin);
       const pinned = (pins: readonly { name: string; version: string; id?: string }[]) =>
         pins.map((pin) => ({ name: pin.name, version: pin.version, id: pin.id ?? "" }));
+      // zone AI runs it, or the set is refused (and the replicas that took it go back to the previous one)
+      const refused = await this.options.tellServers?.({
+        push: assigned.push,
+        servers: pinned(resolved.servers),
+      });
+      if (refused !== undefined && refused.length > 0) {
+        const [first] = refused;
+        await this.options.tellServers?.({ push: this.running.push, servers: this.running.servers });
+        throw new ServersRefused(
+          first!.refusal ?? "refused",
+          first!.package ?? `the plugin set of push ${assigned.push}`,
+          `zone-AI replica ${first!.replica} refused it: ${first!.error}`,
+          // a replica restarting or silent, not refusing: the set is tried again at the next poll
+          refused.every((refusal) => refusal.refusal === "unavailable"),
+        );
+      }
       this.running = {
         push: assigned.push,
         servers: pinned(resolved.servers),
@@ -156,7 +208,16 @@ export class PluginSync {
         "plugin set running",
       );
     } catch (error) {
-      if (error instanceof PackageRefused) {
+      if (error instanceof ServersRefused && error.retry) {
+        this.refusals = [{ package: error.subject, refusal: error.refusal, detail: error.detail }];
+        this.reportDue = true;
+        log.warn(
+          { push: assigned.push, err: error.message },
+          "plugin set not taken by zone AI yet; trying again",
+        );
+        return;
+      }
+      if (error instanceof PackageRefused || error instanceof ServersRefused) {
         this.refusals = [{ package: error.subject, refusal: error.refusal, detail: error.detail }];
         this.refusedPush = assigned.push;
         this.applied = true;
@@ -246,6 +307,19 @@ export class PluginSync {
       join(root, "manifest.json"),
       `${JSON.stringify({ manifest: plugin.manifest, signature: plugin.signature }, null, 2)}\n`,
     );
+  }
+}
+
+/** A set zone AI would not run (a package a replica refused, a start hook or migration that threw). */
+class ServersRefused extends Error {
+  constructor(
+    readonly refusal: string,
+    readonly subject: string,
+    readonly detail: string,
+    /** Only replicas that could not take it now (restarting, silent): tried again at the next poll. */
+    readonly retry = false,
+  ) {
+    super(`${subject} refused (${refusal}): ${detail}`);
   }
 }
 

@@ -18,7 +18,8 @@
  * - JETSTREAM_REPLICAS: replicas of the journal's stream and the snapshot bucket when this replica makes
  *   them (default: as many as the NATS cluster has nodes, up to three; one on a lone server).
  * - PLUGIN_TRUST: the trust list of main keys (a file, as `overworld plugin trust` keeps it) against which
- *   plugin packages sent for a swap (`zai.plugin-swap`) are verified; without it packages are refused.
+ *   plugin packages sent for a swap (`zai.plugin-swap`) and those of the plugin set main pushed (from the
+ *   link end, `zai.plugin-set`) are verified; without it packages are refused.
  * - PLUGIN_CACHE_DIR: where a package's checked files are written to be imported from (default a
  *   directory under the system's temporary one).
  *

@@ -22,9 +22,10 @@ import { Gauge, Registry } from "prom-client";
 import { instanceIdOf, loadZoneAiConfig, type ZoneAiConfig } from "./config.ts";
 import { openJournal } from "./journal.ts";
 import type { ZonePlugin } from "./plugin.ts";
-import { PluginSet } from "./plugins/compose.ts";
-import { type SwapReport, swapPlugin } from "./plugins/hot-swap.ts";
+import { labelOf, PluginSet } from "./plugins/compose.ts";
+import { applyPluginSet, type SwapReport, swapPlugin } from "./plugins/hot-swap.ts";
 import { servePluginSwaps } from "./plugins/operators.ts";
+import { PushedSets, SetRefused } from "./plugins/pushed-set.ts";
 import { Replica } from "./replica.ts";
 import { scriptMetrics, scriptRoutes } from "./scripts/routes.ts";
 import { ZoneChannels } from "./zone-channels.ts";
@@ -116,6 +117,43 @@ export async function startZoneAi(config: ZoneAiConfig, plugin?: PluginsToRun): 
       },
     });
     closers.push(() => participant.leave());
+    // the server plugin set main pushed, from the cluster's link end, run beside or instead of PLUGIN's:
+    // taken before the zones start, then live
+    let replicaStarted = false;
+    const pushed = new PushedSets({
+      participant,
+      base: plugins.plugins,
+      trustFile: config.PLUGIN_TRUST,
+      cacheDir: config.PLUGIN_CACHE_DIR,
+      apply: async (target) => {
+        const replica = running?.replica;
+        if (replica !== undefined) return applyPluginSet(plugins, replica, target);
+        if (replicaStarted) {
+          throw new SetRefused(
+            "unavailable",
+            undefined,
+            "the zone-AI replica is restarting: it takes the set once it runs again",
+          );
+        }
+        const before = plugins.plugins.map(labelOf);
+        plugins.reset(target); // no zone runs yet: they start under these versions
+        const after = plugins.plugins.map(labelOf);
+        return {
+          running: after,
+          added: after.filter((label) => !before.includes(label)),
+          removed: before.filter((label) => !after.includes(label)),
+          swapped: [],
+          zonesAdded: [],
+          zonesRemoved: [],
+        };
+      },
+      running: () => plugins.plugins.map(labelOf),
+      log,
+    });
+    const sets = pushed.serve();
+    closers.push(async () => sets.unsubscribe());
+    await pushed.initial();
+    replicaStarted = true;
     running = await replicate(config, participant, redis, plugins, dc, log);
     closers.push(() => running?.stop() ?? Promise.resolve());
     const current = () => running?.replica;
@@ -166,6 +204,7 @@ export async function startZoneAi(config: ZoneAiConfig, plugin?: PluginsToRun): 
       log,
     });
     closers.push(async () => swaps.unsubscribe());
+
     log.info({ httpPort: ops.port, channel: participant.channel, plugin: game.name }, "zone AI started");
     let stopping: Promise<void> | undefined;
     return {

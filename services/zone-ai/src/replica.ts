@@ -531,6 +531,57 @@ export class Replica {
     );
   }
 
+  /**
+   * The zones the plugins name, changed while the replica runs (plugins/hot-swap.ts `applyPluginSet`: a
+   * plugin added or removed, a version naming other zones). Zones new to the list start at once where
+   * the placement puts them; a zone gone from it stops for good on the replica that runs it, and its
+   * objects without an owner (what its logic spawned; players' avatars stay) are deleted, its journal and
+   * snapshot dropped. Call `prepareZones` first. Returns the zones new to the list and those gone.
+   */
+  async replaceZones(specs: readonly ZoneSpec[]): Promise<{ added: string[]; removed: string[] }> {
+    const after = new Set(specs.map((spec) => zoneKey(spec.parent, spec.zone)));
+    const before = new Set(this.specs.map((spec) => zoneKey(spec.parent, spec.zone)));
+    const gone = this.specs.filter((spec) => !after.has(zoneKey(spec.parent, spec.zone)));
+    // taken out of the running ones at once (no await between): a placement round cannot retire them
+    const removing = gone.flatMap((spec) => {
+      const zone = this.running.get(zoneKey(spec.parent, spec.zone));
+      return zone === undefined ? [] : [zone]; // run elsewhere: that replica removes it
+    });
+    for (const zone of removing) this.running.delete(zone.key);
+    this.specs = [...specs];
+    for (const zone of removing) {
+      const { key, spec } = zone;
+      for (const stop of zone.stops) stop();
+      this.send(zone, zone.runtime.tick(Date.now()));
+      await zone.chain;
+      for (const object of await this.query(spec.parent, [spec.zone])) {
+        if (object.owner !== 0) continue;
+        await this.deps.participant
+          .request("ss", "delete", { doId: object.doId, as: zone.runtime.channel }, REQUEST_TIMEOUT_MS)
+          .catch((error: unknown) => {
+            if ((error as { code?: string }).code !== "unknown_object") throw error;
+          });
+      }
+      await this.deps.journal
+        .forget({ parentId: spec.parent, zoneId: spec.zone }, zone.runtime.channel)
+        .catch((error: unknown) =>
+          this.deps.log.warn({ err: error, zone: key }, "a removed zone's journal was not dropped"),
+        );
+      await this.deps.leases.release(key).catch(() => undefined);
+      this.deps.log.info({ zone: key }, "zone removed: its plugin no longer names it");
+    }
+    void this.control();
+    return {
+      added: [...after].filter((key) => !before.has(key)),
+      removed: gone.map((spec) => zoneKey(spec.parent, spec.zone)),
+    };
+  }
+
+  /** Learns the channels of zones about to be named (`replaceZones`), so that they can start at once. */
+  async prepareZones(specs: readonly ZoneSpec[]): Promise<void> {
+    for (const spec of specs) await this.deps.channels.channelOf(spec.parent, spec.zone);
+  }
+
   /** Starts a zone whose lease was held by another, if it is still this replica's to run. */
   private retryStart(spec: ZoneSpec, key: string): void {
     if (this.stopped || this.running.has(key) || this.starting.has(key)) return;

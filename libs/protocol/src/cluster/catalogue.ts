@@ -118,20 +118,31 @@ export const CLIENT_AGENT_SERVICE: ServiceRule<keyof typeof CLIENT_AGENT_OPS> = 
 
 /**
  * What the cluster's link ends serve (a queue group): plugin messages out of the cluster, to a linked
- * cluster's plugin or to main's, from the servers' plugins and from clients (through their agent).
+ * cluster's plugin or to main's, from the servers' plugins and from clients (through their agent); the
+ * packages of the pushed server plugin set, to zone-AI replicas.
  */
 export const LINK_SERVICE: ServiceRule<keyof typeof LINK_OPS> = {
   servedBy: "link",
-  operations: { "plugin-message": ["zone-ai", "client-agent"] },
+  operations: {
+    "plugin-message": ["zone-ai", "client-agent"],
+    // the packages of the cluster's server plugin set, which replicas verify again before loading
+    "plugin-package": ["zone-ai"],
+    // the set running, asked by a replica as it starts
+    "plugin-set": ["zone-ai"],
+  },
 };
 
 /**
- * What every zone-AI replica answers operators (each hears every request: no queue group): a plugin
- * version swap, which only operators may ask.
+ * What every zone-AI replica answers (each hears every request: no queue group): a plugin version swap,
+ * which only operators may ask, and the cluster's pushed server plugin set, which only the link end says.
  */
 export const ZONE_AI_SERVICE: ServiceRule<keyof typeof ZONE_AI_OPS> = {
   servedBy: "zone-ai",
-  operations: { "plugin-swap": OPERATORS },
+  operations: {
+    "plugin-swap": OPERATORS,
+    // the server plugin set main pushed, as the link end verified it: the link end alone says it
+    "plugin-set": ["link"],
+  },
 };
 
 export const SERVICES: { readonly [S in ServiceName]: ServiceRule<string> } = {

@@ -814,9 +814,39 @@ export const agentLoadReply = z.object({
 });
 export type AgentLoadReply = z.infer<typeof agentLoadReply>;
 
+/**
+ * A package of the cluster's server plugin set, as the link end verified and holds it (`lk.plugin-package`,
+ * asked by zone-AI replicas): its signed manifest's JSON and its files. Nothing in it is trusted by the
+ * asker: a replica verifies it again against its own trust list of main keys before loading it.
+ */
+export const pluginPackage = z.object({
+  /** The package id: the SHA-256 (hex) of its manifest's canonical JSON. */
+  id: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export const pluginPackageReply = z.object({
+  ok: z.literal(true),
+  /** The signed manifest, `{manifest, signature}`, as JSON text. */
+  signed: z.string().max(1 << 20),
+  files: z.array(z.object({ path: z.string().max(4096), data: bytes })).max(4096),
+});
+export type PluginPackageReply = z.infer<typeof pluginPackageReply>;
+
+/**
+ * The server plugin set the cluster runs (`lk.plugin-set`, asked by a zone-AI replica as it starts, so that
+ * its zones start under the set's versions): the push it came with and its packages.
+ */
+export const runningPluginSet = z.object({});
+export const runningPluginSetReply = z.object({
+  ok: z.literal(true),
+  push: z.number().int().nonnegative(),
+  servers: z.array(pluginPin).max(256),
+});
+
 /** What the cluster's link end answers: `service("lk", op, from)` (a queue group of link ends). */
 export const LINK_OPS = {
   "plugin-message": operation(linkPluginMessage, linkPluginMessageReply),
+  "plugin-package": operation(pluginPackage, pluginPackageReply),
+  "plugin-set": operation(runningPluginSet, runningPluginSetReply),
 } as const;
 
 /** What every client agent answers: `service("ca", op, from)`. */
@@ -855,9 +885,41 @@ export const pluginSwapReply = z.object({
 });
 export type PluginSwapReply = z.infer<typeof pluginSwapReply>;
 
+/**
+ * The server plugin set main pushed to the cluster, as its link end verified and installed it
+ * (`zai.plugin-set`, from the link end only, to every replica at once, at every poll so that a replica
+ * started later learns it too): each replica fetches the packages it lacks from the link end
+ * (`lk.plugin-package`), verifies them against its trust list of main keys (PLUGIN_TRUST), and runs its own
+ * plugins (PLUGIN) with the set's in place of, or beside, them (services/zone-ai/src/plugins/pushed-set.ts).
+ */
+export const pluginSet = z.object({
+  /** Main's push the set came with. */
+  push: z.number().int().nonnegative(),
+  servers: z.array(pluginPin).max(256),
+});
+export type PluginSetMessage = z.infer<typeof pluginSet>;
+/** One replica's answer: the plugins it runs now (`name@version`), and why it refused the set if it did. */
+export const pluginSetReply = z.object({
+  ok: z.literal(true),
+  /** The replica's participant channel. */
+  replica: id,
+  /** The push the replica runs the set of (0: none yet). */
+  push: z.number().int().nonnegative(),
+  applied: z.boolean(),
+  running: z.array(z.string()),
+  /** Why it refused, naming the package or plugin and what is wrong; its previous set runs on. */
+  error: z.string().optional(),
+  /** The package the refusal is about (`name@version`), when it is one package's. */
+  package: z.string().optional(),
+  /** The kind of refusal: a package's (`tampered`, `untrusted`, ...), or `compose`, `start`, `migrate`. */
+  refusal: z.string().optional(),
+});
+export type PluginSetReply = z.infer<typeof pluginSetReply>;
+
 /** What every zone-AI replica answers: `service("zai", op, from)`. */
 export const ZONE_AI_OPS = {
   "plugin-swap": operation(pluginSwap, pluginSwapReply),
+  "plugin-set": operation(pluginSet, pluginSetReply),
 } as const;
 
 /** Every service's operations, by service name. */

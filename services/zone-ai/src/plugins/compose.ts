@@ -180,6 +180,27 @@ export class PluginSet {
     return before;
   }
 
+  /**
+   * Stops running the plugin of a name (its kinds are nobody's from now on); its versions stay loaded, for
+   * replays of zones that ran them. Returns the version it ran.
+   */
+  drop(name: string): ZonePlugin | undefined {
+    const before = this.current.get(name);
+    this.current.delete(name);
+    return before;
+  }
+
+  /**
+   * Makes `plugins` the set, before any zone runs (a replica taking the cluster's pushed set as it starts):
+   * checked as a whole; the versions replaced stay loaded.
+   */
+  reset(plugins: readonly ZonePlugin[]): void {
+    checkComposition(plugins);
+    const names = new Set(plugins.map((plugin) => plugin.name));
+    for (const name of [...this.current.keys()]) if (!names.has(name)) this.current.delete(name);
+    for (const plugin of plugins) this.use(plugin);
+  }
+
   /** The set as it would be with `plugin` in place of its name's version (for checkComposition). */
   with(plugin: ZonePlugin): ZonePlugin[] {
     return this.plugins.map((each) => (each.name === plugin.name ? plugin : each));

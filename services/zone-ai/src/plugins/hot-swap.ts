@@ -19,7 +19,7 @@
 import { legacyHash } from "@overworld/protocol";
 import type { ZonePlugin } from "../plugin.ts";
 import type { Replica } from "../replica.ts";
-import { CompositionError, checkComposition, labelOf, type PluginSet } from "./compose.ts";
+import { CompositionError, checkComposition, labelOf, PluginSet } from "./compose.ts";
 
 /** How long `swapPlugin` waits for its zones to reach their switch entries. */
 const SETTLE_MS = 5000;
@@ -31,10 +31,13 @@ export class SwapRefused extends Error {
   constructor(
     readonly stage: "compose" | "start" | "migrate",
     message: string,
-    options?: ErrorOptions,
+    options?: ErrorOptions & { readonly plugin?: string },
   ) {
     super(message, options);
+    this.plugin = options?.plugin;
   }
+  /** The plugin (`name@version`) the refusal is about, when it is one plugin's. */
+  readonly plugin: string | undefined;
 }
 
 export interface SwapReport {
@@ -47,7 +50,7 @@ export interface SwapReport {
   readonly tookMs: number;
 }
 
-/** One swap at a time per replica. */
+/** One swap (or set change) at a time per replica. */
 const swapping = new WeakMap<PluginSet, Promise<unknown>>();
 
 /** Swaps `next` in for the plugin of its name on `replica` (see the module's doc); throws SwapRefused. */
@@ -138,4 +141,128 @@ async function swapNow(set: PluginSet, replica: Replica, next: ZonePlugin): Prom
     await new Promise((resolve) => setTimeout(resolve, SETTLE_POLL_MS));
   }
   return { plugin: next.name, from, to, zones, tookMs: performance.now() - startedAt };
+}
+
+export interface SetReport {
+  /** The plugins running now (`name@version`). */
+  readonly running: readonly string[];
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  /** Versions swapped (`name@old -> name@new`). */
+  readonly swapped: readonly string[];
+  /** Zones that started or stopped because the plugins name other zones now (`parent.zone`). */
+  readonly zonesAdded: readonly string[];
+  readonly zonesRemoved: readonly string[];
+}
+
+/**
+ * Makes `target` the plugins `replica` runs, without a restart: plugins new to the set are added, plugins
+ * gone from it removed, other versions swapped in (as `swapPlugin` does: migrations tried first, a switch
+ * entry journaled per zone, handed over at a tick boundary). The whole target must compose, and the start
+ * hooks of the new plugins and versions and every plugin's `zones` run before anything changes: if one
+ * throws, or a migration does, it is refused (SwapRefused) and the set running before runs on. Then the
+ * zones the set names now start (a new version's new zones too), and zones no plugin names any more stop
+ * for good, their objects without an owner deleted (`Replica.replaceZones`).
+ */
+export function applyPluginSet(
+  set: PluginSet,
+  replica: Replica,
+  target: readonly ZonePlugin[],
+): Promise<SetReport> {
+  const previous = swapping.get(set) ?? Promise.resolve();
+  const run = previous.catch(() => undefined).then(() => applyNow(set, replica, target));
+  swapping.set(set, run);
+  return run;
+}
+
+async function applyNow(set: PluginSet, replica: Replica, target: readonly ZonePlugin[]): Promise<SetReport> {
+  const before = set.plugins;
+  const names = new Set(target.map((plugin) => plugin.name));
+  const added = target.filter((plugin) => set.get(plugin.name) === undefined);
+  const removed = before.filter((plugin) => !names.has(plugin.name));
+  const changed = target.filter((plugin) => {
+    const old = set.get(plugin.name);
+    return old !== undefined && labelOf(old) !== labelOf(plugin);
+  });
+  const was = before.map(labelOf).join(", ");
+  const refuse = (stage: SwapRefused["stage"], why: string, cause?: unknown, plugin?: ZonePlugin): never => {
+    throw new SwapRefused(
+      stage,
+      `the plugin set ${target.map(labelOf).join(", ")} refused, ${was} runs on: ${why}`,
+      {
+        ...(cause === undefined ? {} : { cause }),
+        ...(plugin === undefined ? {} : { plugin: labelOf(plugin) }),
+      },
+    );
+  };
+  try {
+    checkComposition(target);
+  } catch (error) {
+    if (!(error instanceof CompositionError)) throw error;
+    refuse("compose", error.message, error);
+  }
+  for (const plugin of [...added, ...changed]) {
+    if (legacyHash(plugin.schema.file) !== legacyHash(replica.cluster.dc)) {
+      refuse(
+        "compose",
+        `${labelOf(plugin)} is written against other classes than the cluster's DC_FILES`,
+        undefined,
+        plugin,
+      );
+    }
+  }
+  for (const plugin of [...added, ...changed]) {
+    try {
+      await plugin.start?.(replica.cluster);
+    } catch (error) {
+      refuse("start", `${labelOf(plugin)}'s start threw: ${(error as Error).message}`, error, plugin);
+    }
+  }
+  let specs: Awaited<ReturnType<ZonePlugin["zones"]>>;
+  try {
+    // every plugin's zones: none named twice, each of a kind its plugin has
+    specs = await new PluginSet(target).composed.zones(replica.cluster);
+  } catch (error) {
+    if (error instanceof CompositionError) return refuse("compose", error.message, error);
+    return refuse("start", `a plugin's zones threw: ${(error as Error).message}`, error);
+  }
+  await replica.prepareZones(specs);
+  // every changed version's migrations tried on a copy of each zone's state first
+  const loadedHere: ZonePlugin[] = [];
+  const costs = new Map<ZonePlugin, { kinds: Set<string>; costs: Map<string, number> }>();
+  let trying: ZonePlugin | undefined;
+  try {
+    for (const next of changed) {
+      trying = next;
+      const old = set.get(next.name)!;
+      if (!set.has(labelOf(next))) loadedHere.push(next);
+      set.load(next);
+      const kinds = new Set([...Object.keys(old.kinds), ...Object.keys(next.kinds)]);
+      costs.set(next, { kinds, costs: await replica.trySwitch(kinds, labelOf(next)) });
+    }
+  } catch (error) {
+    for (const plugin of loadedHere) set.unload(plugin);
+    return refuse("migrate", (error as Error).message, error, trying);
+  }
+  // from here on the target is the set: removed ones first (their kinds are nobody's), then the others,
+  // and the zones it names (no await in between: a placement round sees the set and its zones together)
+  for (const plugin of removed) set.drop(plugin.name);
+  for (const plugin of [...changed, ...added]) set.use(plugin);
+  const zones = replica.replaceZones(specs);
+  const swapped: string[] = [];
+  for (const next of changed) {
+    const old = before.find((plugin) => plugin.name === next.name)!;
+    const { kinds, costs: cost } = costs.get(next)!;
+    await replica.switchCode(kinds, labelOf(next), cost);
+    swapped.push(`${labelOf(old)} -> ${labelOf(next)}`);
+  }
+  const { added: zonesAdded, removed: zonesRemoved } = await zones;
+  return {
+    running: set.plugins.map(labelOf),
+    added: added.map(labelOf),
+    removed: removed.map(labelOf),
+    swapped,
+    zonesAdded,
+    zonesRemoved,
+  };
 }
