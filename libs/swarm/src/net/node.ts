@@ -138,6 +138,8 @@ export class SwarmNode {
   readonly #ledbat: LedbatController;
   readonly #useLedbat: boolean;
   #rttMs = 50;
+  /** The relay: as the options say, or the seed's address from its grant. */
+  #relay: PeerAddress | undefined;
   readonly #arriving = new Map<string, Arriving>();
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -150,6 +152,7 @@ export class SwarmNode {
     this.#clock = options.clock ?? systemClock;
     this.#socket = socket;
     this.have = options.have.clone();
+    this.#relay = options.relay;
     this.#useLedbat = options.ledbat !== false;
     this.#ledbat = new LedbatController(this.#clock, {
       ...DEFAULT_LEDBAT,
@@ -216,6 +219,7 @@ export class SwarmNode {
   /** A grant from the cluster: connect to its peer (punching, or through the relay). */
   addGrant(grant: Grant): void {
     if (this.#closed) return;
+    if (grant.server === true && grant.address !== undefined) this.#relay ??= grant.address;
     const previous = this.#byPeer.get(grant.peer);
     if (previous !== undefined) this.#drop(previous, false);
     const now = this.#clock.now();
@@ -253,9 +257,9 @@ export class SwarmNode {
     if (connection.via === "direct" && connection.address !== undefined) {
       this.#socket.send(sealed, connection.address.port, connection.address.host);
       this.sent.total += sealed.length;
-    } else if (this.#options.relay !== undefined) {
+    } else if (this.#relay !== undefined) {
       const out = relayed(sealed);
-      this.#socket.send(out, this.#options.relay.port, this.#options.relay.host);
+      this.#socket.send(out, this.#relay.port, this.#relay.host);
       this.sent.total += out.length;
     }
   }
@@ -273,7 +277,7 @@ export class SwarmNode {
   #receive(bytes: Uint8Array, from: RemoteInfo): void {
     if (this.#closed || bytes.length > MAX_DATAGRAM_BYTES) return;
     if (bytes[0] === RELAYED) {
-      this.#relay(bytes.subarray(1), from);
+      this.#forward(bytes.subarray(1), from);
       return;
     }
     const pair = sealedPair(bytes);
@@ -289,9 +293,9 @@ export class SwarmNode {
     const now = this.#clock.now();
     connection.heardAt = now;
     const viaRelay =
-      this.#options.relay !== undefined &&
-      from.address === this.#options.relay.host &&
-      from.port === this.#options.relay.port &&
+      this.#relay !== undefined &&
+      from.address === this.#relay.host &&
+      from.port === this.#relay.port &&
       grant.server !== true;
     if (!viaRelay && (this.#options.relayOnly !== true || grant.server === true)) {
       connection.via = "direct";
@@ -305,7 +309,7 @@ export class SwarmNode {
   }
 
   /** The seed relays a sealed datagram of a pair it knows, from the address it saw one side at, to the other. */
-  #relay(inner: Uint8Array, from: RemoteInfo): void {
+  #forward(inner: Uint8Array, from: RemoteInfo): void {
     const pair = sealedPair(inner);
     if (pair === undefined) return;
     const sides = this.#relayPairs.get(pairKey(pair));
@@ -588,7 +592,7 @@ export class SwarmNode {
         this.#options.server !== true &&
         connection.grant.server !== true &&
         now - connection.startedAt > punchTimeout &&
-        this.#options.relay !== undefined
+        this.#relay !== undefined
       ) {
         connection.via = "relay";
       }
