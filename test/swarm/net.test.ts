@@ -69,7 +69,7 @@ describe("the swarm on the network", () => {
     // the seed hands out little: most of the asset is with the full peer, which then leaves without a word
     const full = await swarm.join("full", { holds: "all", ledbat: false });
     await new Promise((resolve) => setTimeout(resolve, 200));
-    const others = await Promise.all(["l1", "l2", "l3"].map((id) => swarm!.join(id, { deadAfterMs: 1000 })));
+    const others = await Promise.all(["l1", "l2", "l3"].map((id) => swarm!.join(id, { deadAfterMs: 2000 })));
     await new Promise<void>((resolve) => {
       const check = setInterval(() => {
         if (others.some((node) => (node.download!.sources().get("full") ?? 0) > 0)) {

@@ -110,7 +110,8 @@ interface Arriving {
 
 const TICK_MS = 20;
 const HELLO_EVERY_MS = 200;
-const KEEPALIVE_MS = 1000;
+/** An idle connection says something this often; a peer silent for `deadAfterMs` (at least 4x this) is gone. */
+const KEEPALIVE_MS = 400;
 const MAX_TRIES = 10;
 const MAX_WINDOW = 512 * 1024;
 
@@ -572,7 +573,7 @@ export class SwarmNode {
 
   #tick(): void {
     const now = this.#clock.now();
-    const deadAfter = this.#options.deadAfterMs ?? 3000;
+    const deadAfter = Math.max(4 * KEEPALIVE_MS, this.#options.deadAfterMs ?? 5000);
     const punchTimeout = this.#options.punchTimeoutMs ?? 1500;
     for (const connection of [...this.#connections.values()]) {
       if (Date.now() > connection.grant.expiresAt && !connection.connected) {
@@ -584,7 +585,9 @@ export class SwarmNode {
           this.#drop(connection, true);
           continue;
         }
-        if (now - connection.sentAt > KEEPALIVE_MS) this.#send(connection, { type: PeerMessageType.Punch });
+        // keep-alives well inside the other side's patience (a silent peer is taken for gone)
+        if (now - connection.sentAt > KEEPALIVE_MS)
+          this.#send(connection, { type: PeerMessageType.Punch });
         continue;
       }
       if (
