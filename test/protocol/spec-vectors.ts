@@ -607,6 +607,37 @@ export const VECTORS: readonly Vector[] = [
     code: "not_in_set",
     message: "not yours",
   })),
+  clientVector("asset-join", "ASSET_JOIN asset a0 a1 .. bf, relay only", () => ({
+    type: ClientMessageType.AssetJoin,
+    asset: Buffer.from(counting(0xa0, 32)).toString("hex"),
+    relayOnly: true,
+  })),
+  clientVector("asset-banned", 'ASSET_BANNED asset a0 a1 .. bf: peer "s7"', () => ({
+    type: ClientMessageType.AssetBanned,
+    asset: Buffer.from(counting(0xa0, 32)).toString("hex"),
+    peer: "s7",
+  })),
+  agentVector(
+    "asset-peer",
+    'ASSET_PEER asset a0 .. bf, pair 10 .. 1f, peer "s7", side 1, key 40 .. 5f, expiry 1800000001000, at 192.0.2.7:40000',
+    () => ({
+      type: AgentMessageType.AssetPeer,
+      asset: Buffer.from(counting(0xa0, 32)).toString("hex"),
+      pair: Uint8Array.from(counting(0x10, 16)),
+      peer: "s7",
+      side: 1,
+      key: Uint8Array.from(counting(0x40, 32)),
+      expiresAt: 1800000001000,
+      server: false,
+      address: { host: "192.0.2.7", port: 40000 },
+    }),
+  ),
+  agentVector("asset-error", 'ASSET_ERROR asset a0 .. bf: unknown_asset, "no such asset"', () => ({
+    type: AgentMessageType.AssetError,
+    asset: Buffer.from(counting(0xa0, 32)).toString("hex"),
+    code: "unknown_asset",
+    message: "no such asset",
+  })),
   agentVector("plugins", "PLUGINS of push 3: hud 2.1.0 (package id 00 01 .. 1f)", () => ({
     type: AgentMessageType.Plugins,
     push: 3,

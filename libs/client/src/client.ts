@@ -28,6 +28,7 @@ import {
   type AgentMessage,
   type AgentMessageOf,
   AgentMessageType,
+  type AssetPeerGrant,
   type ClientMessage,
   ClientMessageType,
   decodeAgentMessage,
@@ -153,10 +154,21 @@ export interface ClientEvents {
   plugins: PluginsEvent;
   /** A plugin message of this client was not delivered (`client.plugins.send`): the agent's reason. */
   "plugin-error": PluginErrorEvent;
+  /** A grant to swarm for an asset with one peer (ASSET_PEER): `downloadAsset` (assets.ts) uses it. */
+  "asset-peer": AssetPeerGrant;
+  /** An ASSET_JOIN failed (ASSET_ERROR). */
+  "asset-error": AssetErrorEvent;
   /** The connection ended; the client is closed. */
   disconnect: DisconnectEvent;
   /** An agent message could not be decoded (a schema mismatch or a bug): it was skipped. */
   error: Error;
+}
+
+/** An ASSET_JOIN of this client failed: the asset, a code (unknown_asset, unavailable) and the agent's words. */
+export interface AssetErrorEvent {
+  readonly asset: string;
+  readonly code: string;
+  readonly message: string;
 }
 
 /** Connecting failed: the agent ejected the hello (code and reason), or the connection did not come up. */
@@ -570,6 +582,22 @@ export class OverworldClient extends Emitter<ClientEvents> {
     this.send({ type: ClientMessageType.Heartbeat });
   }
 
+  /** Joins or leaves an asset's swarm, or reports a banned peer (the client wire's ASSET_* messages). */
+  sendAssetMessage(
+    message: Extract<
+      ClientMessage,
+      {
+        type:
+          | typeof ClientMessageType.AssetJoin
+          | typeof ClientMessageType.AssetLeave
+          | typeof ClientMessageType.AssetBanned;
+      }
+    >,
+  ): void {
+    this.send(message);
+    this.flush();
+  }
+
   // ---- the transport ---------------------------------------------------------------------------------
 
   private send(message: ClientMessage): void {
@@ -643,6 +671,14 @@ export class OverworldClient extends Emitter<ClientEvents> {
       case AgentMessageType.PluginMessage:
       case AgentMessageType.PluginError:
         this.plugins.receive(message);
+        return;
+      case AgentMessageType.AssetPeer: {
+        const { type: _type, ...grant } = message;
+        this.emit("asset-peer", grant);
+        return;
+      }
+      case AgentMessageType.AssetError:
+        this.emit("asset-error", { asset: message.asset, code: message.code, message: message.message });
         return;
       case AgentMessageType.Plugins:
         this.requiredPlugins = { push: message.push, plugins: message.plugins };

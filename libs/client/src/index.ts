@@ -1,5 +1,6 @@
 /** @overworld/client: the TypeScript game client (login, connect, hello, interests, mirrors, fields, time). */
 
+export { type AssetDownload, type AssetDownloadOptions, type AssetRef, downloadAsset } from "./assets.ts";
 export {
   type ClientEvents,
   ConnectError,

@@ -49,6 +49,7 @@ import {
 } from "@overworld/service";
 import { Counter, Gauge, Registry } from "prom-client";
 import type { WebSocket } from "ws";
+import { AgentAssets } from "./assets.ts";
 import { type ClientAgentConfig, instanceIdOf } from "./config.ts";
 import { HeldFrames } from "./held-frames.ts";
 import { type InterestPort, LocationSubscriptions } from "./interest.ts";
@@ -112,6 +113,8 @@ export interface ClientAgentHandle {
    * by anyone else ejects the client (153). Resolves once the director holds its post-remove.
    */
   addSessionObject(clientChannel: number, doId: number): Promise<void>;
+  /** The assets it swarms (ASSETS_DIR), with what its seeds sent. */
+  readonly assets: AgentAssets | undefined;
   stop(): Promise<void>;
 }
 
@@ -276,6 +279,26 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
     const registry = new Registry();
     const metrics = createMetrics(registry);
     const plugins = new ClientPlugins();
+    let assets: AgentAssets | undefined;
+    if (config.ASSETS_DIR !== undefined) {
+      if (config.ASSETS_TRUST === undefined) {
+        throw new Error(
+          "ASSETS_TRUST: required with ASSETS_DIR: the trust list (trusted-mains.json) of the mains whose signed assets this agent swarms",
+        );
+      }
+      assets = await AgentAssets.load({
+        dir: config.ASSETS_DIR,
+        trustFile: config.ASSETS_TRUST,
+        host: config.ASSET_SWARM_HOST ?? config.UDP_HOST,
+        publicHost:
+          config.ASSET_SWARM_PUBLIC_HOST ??
+          config.PUBLIC_ADDRESS.key.replace(/:\d+$/, "").replace(/^\[|\]$/g, ""),
+        log,
+        serveAll: config.ASSET_SEED_SERVES_ALL === "1",
+      });
+      const loaded = assets;
+      closers.push(() => loaded.close());
+    }
     const rules: SessionRules = {
       version: config.CLUSTER_VERSION,
       schemaHash,
@@ -292,6 +315,7 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
         perSecond: config.PLUGIN_MESSAGE_PER_SECOND,
       },
       countPluginMessage: (outcome) => metrics.pluginMessages.inc({ outcome }),
+      ...(assets !== undefined ? { assets } : {}),
     };
     const locations = new LocationSubscriptions(
       (subject, deliver, frame) => {
@@ -514,6 +538,7 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
       webSocketUrl: webSocket?.url,
       httpPort: ops.port,
       schemaHash,
+      assets,
       get channel() {
         return participant.channel;
       },

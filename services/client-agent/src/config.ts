@@ -39,6 +39,11 @@
  *   15000).
  * - PLUGIN_MESSAGE_BURST / PLUGIN_MESSAGE_PER_SECOND: the token bucket of plugin messages per session
  *   (defaults 32 and 16); one over it is refused with PLUGIN_ERROR rate_limited, the session goes on.
+ * - ASSETS_DIR: a directory of asset packages (each a directory with its signed manifest.json, as
+ *   `pnpm overworld assets sign` leaves it) that players swarm for (assets.ts); ASSETS_TRUST (required
+ *   with it): the trust list of the mains whose signatures count. ASSET_SWARM_HOST: where the seeds' UDP
+ *   sockets bind (default UDP_HOST); ASSET_SWARM_PUBLIC_HOST: the host players reach them at (default
+ *   PUBLIC_ADDRESS's). ASSET_SEED_SERVES_ALL=1: the seed serves every request (a bench's comparison).
  * - WS_PORT: where browsers connect over WebSocket (websocket.ts); unset, the agent has no WebSocket
  *   listener. WS_HOST: its interface (default 127.0.0.1; 0.0.0.0 in containers).
  * - WS_ORIGINS: comma-separated origins a browser may connect from, e.g. `https://play.example.com`, or `*`
@@ -102,6 +107,13 @@ export const clientAgentConfigShape = {
   PLUGIN_MESSAGE_PER_SECOND: positive(16, 1_000_000),
   WS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   WS_HOST: z.string().min(1).default("127.0.0.1"),
+  ASSETS_DIR: z.string().min(1).optional(),
+  ASSETS_TRUST: z.string().min(1).optional(),
+  ASSET_SWARM_HOST: z.string().min(1).optional(),
+  ASSET_SWARM_PUBLIC_HOST: z.string().min(1).optional(),
+  ASSET_SEED_SERVES_ALL: z
+    .enum(["0", "1"], { error: "0 (seed only what peers cannot) or 1 (serve every request)" })
+    .default("0"),
   WS_ORIGINS: z
     .string()
     .default("")

@@ -71,6 +71,16 @@ export interface SessionRules {
   readonly pluginMessages?: DatagramBudget;
   /** Counts a client's plugin message by what became of it at the session (metrics). */
   readonly countPluginMessage?: (outcome: string) => void;
+  /** The assets the agent swarms (assets.ts); absent: ASSET_JOIN is answered ASSET_ERROR unavailable. */
+  readonly assets?: SessionAssets;
+}
+
+/** What a session asks of the agent's asset swarms (ASSET_JOIN, ASSET_LEAVE, ASSET_BANNED, its end). */
+export interface SessionAssets {
+  join(session: ClientSession, asset: string, relayOnly: boolean): void;
+  leave(session: ClientSession, asset: string): void;
+  banned(session: ClientSession, asset: string, peer: string): void;
+  closed(session: ClientSession): void;
 }
 
 /** Plugin messages a session may send at once, and per second, unless the rules say otherwise. */
@@ -151,6 +161,7 @@ export class ClientSession {
 
   /** Releases the client's subscriptions; call once the client is gone. */
   close(): void {
+    this.rules.assets?.closed(this);
     this.interests.close();
     if (this.currentState !== "ejecting") this.currentState = "closed";
   }
@@ -405,6 +416,25 @@ export class ClientSession {
         return;
       case ClientMessageType.PluginMessage:
         this.receivePluginMessage(message, now);
+        return;
+      case ClientMessageType.AssetJoin:
+        if (this.rules.assets === undefined) {
+          this.send({
+            type: AgentMessageType.AssetError,
+            asset: message.asset,
+            code: "unavailable",
+            message: "this client agent swarms no assets (its ASSETS_DIR is not set)",
+          });
+          this.urgent = true;
+          return;
+        }
+        this.rules.assets.join(this, message.asset, message.relayOnly);
+        return;
+      case ClientMessageType.AssetLeave:
+        this.rules.assets?.leave(this, message.asset);
+        return;
+      case ClientMessageType.AssetBanned:
+        this.rules.assets?.banned(this, message.asset, message.peer);
         return;
     }
   }

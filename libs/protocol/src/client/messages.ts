@@ -39,6 +39,12 @@
  *                    MAX_PLUGIN_DATA_BYTES): to the plugin of that name at the other end of the edge;
  *                    refused with PLUGIN_ERROR (never an ejection) when the plugin is not in the client's
  *                    set, the data is too long, or the client sends too fast
+ *   ASSET_JOIN       asset: 32 bytes (the asset's id, its manifest's SHA-256), flags: u8 (1: relay only, the
+ *                    client keeps its address to itself): the client wants to swarm for the asset (and
+ *                    serves what it holds); answered by ASSET_PEER grants, or ASSET_ERROR
+ *   ASSET_LEAVE      asset: 32 bytes: the client leaves that asset's swarm
+ *   ASSET_BANNED     asset: 32 bytes, peer: str: the client banned that peer (it sent corrupt chunks); the
+ *                    cluster's seed then counts nothing of that peer's for this client
  *
  *   agent -> client
  *   HELLO_RESP       clusterTime: f64
@@ -67,6 +73,11 @@
  *                    data: the rest (sent only to a client whose HELLO set HELLO_FEATURE_PLUGIN_MESSAGES)
  *   PLUGIN_ERROR     edge: u8, plugin: str, code: str (too_large, not_in_set, rate_limited, no_handler,
  *                    unavailable), message: str: a PLUGIN_MESSAGE of the client was not delivered
+ *   ASSET_PEER       asset: 32 bytes, pair: 16 bytes, peer: str (the other side's session, "cluster" for
+ *                    the seed), side: u8 (0 or 1), key: 32 bytes, expiresAt: f64 (Unix ms), flags: u8
+ *                    (1: the peer is the cluster's seed, 2: an address follows), then with flag 2 host: str,
+ *                    port: u16: a grant to talk to that peer about that asset over the peer wire (docs/assets.md)
+ *   ASSET_ERROR      asset: 32 bytes, code: str (unknown_asset, unavailable), message: str: an ASSET_JOIN failed
  *   STATE_UPDATES    tick: var, then as FIELD_UPDATES: the newest values of stored fields (ram, required,
  *                    db) as of the agent's tick `tick`, sent on the unreliable channel; a value of an older
  *                    tick than the one a client holds for that field is stale and skipped; keys of
@@ -100,6 +111,11 @@ export const ClientMessageType = {
   Request: 8,
   /** Bytes or a MessagePack value for the plugin of that name on the cluster's servers or on main. */
   PluginMessage: 9,
+  /** The client wants to swarm for an asset: answered by ASSET_PEER grants or ASSET_ERROR. */
+  AssetJoin: 10,
+  AssetLeave: 11,
+  /** The client banned a peer of an asset's swarm (corrupt chunks). */
+  AssetBanned: 12,
 } as const;
 export type ClientMessageType = (typeof ClientMessageType)[keyof typeof ClientMessageType];
 
@@ -126,7 +142,29 @@ export const AgentMessageType = {
   PluginMessage: 0x4f,
   /** A PLUGIN_MESSAGE of the client was not delivered: a code and a message. */
   PluginError: 0x50,
+  /** A grant to talk to one peer (or the cluster's seed) about one asset. */
+  AssetPeer: 0x51,
+  /** An ASSET_JOIN failed: a code and a message. */
+  AssetError: 0x52,
 } as const;
+
+/** ASSET_JOIN's flag: the client keeps its address to itself (its peers reach it through the relay only). */
+export const ASSET_JOIN_RELAY_ONLY = 1;
+/** Bytes of a peer pair's id, and of its key, in ASSET_PEER. */
+export const ASSET_PAIR_BYTES = 16;
+export const ASSET_KEY_BYTES = 32;
+
+/** A grant as ASSET_PEER carries it (asset as 64 hex digits). */
+export interface AssetPeerGrant {
+  readonly asset: string;
+  readonly pair: Uint8Array;
+  readonly peer: string;
+  readonly side: 0 | 1;
+  readonly key: Uint8Array;
+  readonly expiresAt: number;
+  readonly server: boolean;
+  readonly address?: { readonly host: string; readonly port: number };
+}
 
 /** HELLO's `features` bit: the client reads PLUGINS messages (wire revision 1). */
 export const HELLO_FEATURE_PLUGINS = 1;
@@ -274,6 +312,9 @@ export type ClientMessage =
     }
   | { readonly type: typeof ClientMessageType.Heartbeat }
   | { readonly type: typeof ClientMessageType.Disconnect }
+  | { readonly type: typeof ClientMessageType.AssetJoin; readonly asset: string; readonly relayOnly: boolean }
+  | { readonly type: typeof ClientMessageType.AssetLeave; readonly asset: string }
+  | { readonly type: typeof ClientMessageType.AssetBanned; readonly asset: string; readonly peer: string }
   | {
       readonly type: typeof ClientMessageType.AddInterest;
       readonly interestId: number;
@@ -340,6 +381,13 @@ export type AgentMessage =
   | { readonly type: typeof AgentMessageType.HelloResp; readonly clusterTime: number }
   | { readonly type: typeof AgentMessageType.Eject; readonly code: number; readonly reason: string }
   | { readonly type: typeof AgentMessageType.SystemMessage; readonly text: string }
+  | ({ readonly type: typeof AgentMessageType.AssetPeer } & AssetPeerGrant)
+  | {
+      readonly type: typeof AgentMessageType.AssetError;
+      readonly asset: string;
+      readonly code: string;
+      readonly message: string;
+    }
   | {
       readonly type: typeof AgentMessageType.Plugins;
       readonly push: number;
@@ -584,6 +632,12 @@ class Reader {
     return hex;
   }
 
+  /** `count` bytes (a copy). */
+  fixed(count: number, what: string): Uint8Array {
+    this.need(count, what);
+    return this.cursor.readView(count).slice();
+  }
+
   /** Moves past the rest of the message (read by someone else in place). */
   skipRest(): void {
     this.cursor.skip(this.cursor.remaining);
@@ -690,6 +744,17 @@ export function decodeClientMessage(bytes: Uint8Array, sizer: FieldValueSizer): 
       case ClientMessageType.Heartbeat:
       case ClientMessageType.Disconnect:
         return { type };
+      case ClientMessageType.AssetJoin: {
+        const asset = reader.hash("asset id");
+        const flags = reader.u8("asset join flags");
+        if ((flags & ~ASSET_JOIN_RELAY_ONLY) !== 0)
+          throw new DecodeFailure("bad_member", `asset join flags ${flags} set unknown bits`);
+        return { type, asset, relayOnly: (flags & ASSET_JOIN_RELAY_ONLY) !== 0 };
+      }
+      case ClientMessageType.AssetLeave:
+        return { type, asset: reader.hash("asset id") };
+      case ClientMessageType.AssetBanned:
+        return { type, asset: reader.hash("asset id"), peer: reader.str("peer") };
       case ClientMessageType.AddInterest:
         return {
           type,
@@ -798,6 +863,27 @@ export function decodeAgentMessage(bytes: Uint8Array, classes: WireClasses): Dec
           type,
           edge: reader.choice<PluginEdge>(2, "plugin edge"),
           plugin: reader.pluginName("plugin name"),
+          code: reader.str("code"),
+          message: reader.str("message"),
+        };
+      case AgentMessageType.AssetPeer: {
+        const asset = reader.hash("asset id");
+        const pair = reader.fixed(ASSET_PAIR_BYTES, "pair");
+        const peer = reader.str("peer");
+        const side = reader.choice<0 | 1>(2, "side");
+        const key = reader.fixed(ASSET_KEY_BYTES, "key");
+        const expiresAt = reader.f64("expiry");
+        const flags = reader.u8("asset peer flags");
+        if ((flags & ~3) !== 0)
+          throw new DecodeFailure("bad_member", `asset peer flags ${flags} set unknown bits`);
+        const grant = { type, asset, pair, peer, side, key, expiresAt, server: (flags & 1) !== 0 };
+        if ((flags & 2) === 0) return grant;
+        return { ...grant, address: { host: reader.str("host"), port: reader.u16("port") } };
+      }
+      case AgentMessageType.AssetError:
+        return {
+          type,
+          asset: reader.hash("asset id"),
           code: reader.str("code"),
           message: reader.str("message"),
         };
@@ -1041,6 +1127,20 @@ class Writer {
     return this.str(name, what);
   }
 
+  /** 64 hex digits as their 32 bytes. */
+  hash(hex: string, what: string): this {
+    if (!/^[0-9a-f]{64}$/.test(hex)) throw new RangeError(`${what} ${hex} is not 64 lower-case hex digits`);
+    return this.raw(
+      Uint8Array.from({ length: 32 }, (_, i) => Number.parseInt(hex.slice(i * 2, i * 2 + 2), 16)),
+      what,
+    );
+  }
+
+  fixed(bytes: Uint8Array, count: number, what: string): this {
+    if (bytes.length !== count) throw new RangeError(`${what} must be ${count} bytes, got ${bytes.length}`);
+    return this.raw(bytes, what);
+  }
+
   zones(zones: readonly number[], what: string): this {
     if (zones.length > MAX_ZONES_PER_INTEREST) {
       throw new RangeError(`${what} lists ${zones.length} zones, over ${MAX_ZONES_PER_INTEREST}`);
@@ -1086,6 +1186,15 @@ export function encodeClientMessage(message: ClientMessage): Uint8Array {
     case ClientMessageType.Heartbeat:
     case ClientMessageType.Disconnect:
       return writer.finish();
+    case ClientMessageType.AssetJoin:
+      return writer
+        .hash(message.asset, "asset id")
+        .u8(message.relayOnly ? ASSET_JOIN_RELAY_ONLY : 0, "asset join flags")
+        .finish();
+    case ClientMessageType.AssetLeave:
+      return writer.hash(message.asset, "asset id").finish();
+    case ClientMessageType.AssetBanned:
+      return writer.hash(message.asset, "asset id").str(message.peer, "peer").finish();
     case ClientMessageType.AddInterest:
       return writer
         .u16(message.interestId, "interest id")
@@ -1194,6 +1303,25 @@ export function encodeAgentMessage(message: AgentMessage, dc: DcFile): Uint8Arra
       return writer
         .u8(message.edge, "plugin edge")
         .pluginName(message.plugin, "plugin name")
+        .str(message.code, "code")
+        .str(message.message, "message")
+        .finish();
+    case AgentMessageType.AssetPeer: {
+      writer
+        .hash(message.asset, "asset id")
+        .fixed(message.pair, ASSET_PAIR_BYTES, "pair")
+        .str(message.peer, "peer")
+        .u8(message.side, "side")
+        .fixed(message.key, ASSET_KEY_BYTES, "key")
+        .f64(message.expiresAt, "expiry")
+        .u8((message.server ? 1 : 0) | (message.address !== undefined ? 2 : 0), "asset peer flags");
+      if (message.address !== undefined)
+        writer.str(message.address.host, "host").u16(message.address.port, "port");
+      return writer.finish();
+    }
+    case AgentMessageType.AssetError:
+      return writer
+        .hash(message.asset, "asset id")
         .str(message.code, "code")
         .str(message.message, "message")
         .finish();
