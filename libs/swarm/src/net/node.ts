@@ -586,8 +586,7 @@ export class SwarmNode {
           continue;
         }
         // keep-alives well inside the other side's patience (a silent peer is taken for gone)
-        if (now - connection.sentAt > KEEPALIVE_MS)
-          this.#send(connection, { type: PeerMessageType.Punch });
+        if (now - connection.sentAt > KEEPALIVE_MS) this.#send(connection, { type: PeerMessageType.Punch });
         continue;
       }
       if (
