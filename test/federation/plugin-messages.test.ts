@@ -64,7 +64,8 @@ function trade(heard: PluginMessageIn[]): ZonePlugin {
 }
 
 async function startSide(name: string): Promise<Side> {
-  const cluster = await startCluster(`pm${name}`, {}, { dcFiles: [DEMO_DC] });
+  // zone AI starts once a state server answers
+  const cluster = await startCluster(`pm${name}`, {}, { dcFiles: [DEMO_DC], stateServer: true });
   const heard: PluginMessageIn[] = [];
   const zoneAi = await startTestZoneAi(cluster, trade(heard));
   const link = await startTestLinkEnd(main, name, {

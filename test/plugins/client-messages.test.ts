@@ -106,7 +106,8 @@ beforeAll(async () => {
   cluster = await startCluster(
     "pmsg",
     { PLUGIN_MESSAGE_BURST: "4", PLUGIN_MESSAGE_PER_SECOND: "2" },
-    { dcFiles: [DEMO_DC] },
+    // zone AI starts once a state server answers
+    { dcFiles: [DEMO_DC], stateServer: true },
   );
   zoneAi = await startTestZoneAi(cluster, [listening("echo", true), listening("emotes"), listening("other")]);
   // the cluster's required client plugins, as its link end tells the agents

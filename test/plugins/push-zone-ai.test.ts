@@ -75,7 +75,7 @@ function worldFiles(version: string, greeting: string, extra = ""): Record<strin
   );
 }
 
-async function publish(name: string, version: string, files: Record<string, string>) {
+async function publish(name: string, version: string, files: Record<string, string | Uint8Array>) {
   const { content, signed } = signedPlugin(
     { name, version, edge: "server-server", entry: "index.mjs", files },
     main.key,
@@ -315,6 +315,26 @@ describe("a server plugin set pushed by main, in zone AI", () => {
     expect(refused.refusals[0]).toMatchObject({ package: "plugin hot-world@1.4.0", refusal: "tampered" });
     expect(runningOn()).toEqual([["hot-world@1.2.0"], ["hot-world@1.2.0"]]);
     expect(await say("five")).toBe("v1.2: five");
+
+    // a package bigger than one NATS message: refused by name, not retried for ever
+    await publish("hot-world", "1.7.0", {
+      ...worldFiles("1.7.0", "v1.7:"),
+      "big.bin": new Uint8Array(1_200_000).fill(7),
+    });
+    const big = await push(["hot-world@1.7.0"]);
+    const tooBig = await waitFor(
+      async () => {
+        const sets = await atMain();
+        return sets.assigned.push === big && sets.refusals.some((r) => r.package.includes("1.7.0"))
+          ? sets
+          : undefined;
+      },
+      "the refusal reported",
+      WAIT_MS,
+    );
+    expect(tooBig.refusals[0]).toMatchObject({ package: "plugin hot-world@1.7.0", refusal: "refused" });
+    expect(tooBig.refusals[0]!.detail).toMatch(/more than one NATS message carries here \(max_payload \d+\)/);
+    expect(runningOn()).toEqual([["hot-world@1.2.0"], ["hot-world@1.2.0"]]);
   });
 
   it("starts a replica that joins later under the set's versions, before its first zone", async () => {

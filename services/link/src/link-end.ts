@@ -34,6 +34,10 @@ const TICK_MS = 5;
 const REGISTER_RETRY_MS = 1000;
 /** How long the client agents have to acknowledge a plugin set told to them. */
 const TELL_TIMEOUT_MS = 1000;
+/** NATS's largest message when the server does not say (its default, 1 MiB). */
+const DEFAULT_MAX_PAYLOAD = 1 << 20;
+/** Room for the reply's envelope beside a package's bytes. */
+const PACKAGE_REPLY_SLACK = 16 * 1024;
 /** How long zone-AI replicas have to take a plugin set (fetch, verify, start, migrate) and answer. */
 const SET_TIMEOUT_MS = 30_000;
 
@@ -246,10 +250,19 @@ export async function startLinkEnd(config: LinkConfig, options: LinkEndOptions =
                 `this link end holds no verified package ${id}: it serves those of the cluster's plugin set`,
               );
             }
-            return {
-              signed: JSON.stringify({ manifest: held.manifest, signature: held.signature }),
-              files: [...held.files].map(([path, data]) => ({ path, data })),
-            };
+            const signed = JSON.stringify({ manifest: held.manifest, signature: held.signature });
+            const files = [...held.files].map(([path, data]) => ({ path, data }));
+            // the answer is one NATS message: what does not fit is refused by name, not lost in transit
+            const size =
+              signed.length + files.reduce((sum, file) => sum + file.path.length + file.data.length, 0);
+            const limit = participant.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+            if (size + PACKAGE_REPLY_SLACK > limit) {
+              throw new messages.RequestError(
+                "forbidden",
+                `package ${held.manifest.name}@${held.manifest.version} is ${size} bytes, more than one NATS message carries here (max_payload ${limit}): raise the NATS server's max_payload, or split the plugin's assets into an asset package`,
+              );
+            }
+            return { signed, files };
           },
           { queue: participant.subjects.queue("lk"), log },
         );

@@ -241,8 +241,10 @@ export class PushedSets {
         PACKAGE_TIMEOUT_MS,
       );
     } catch (error) {
+      // no answer: asked again with the next set; a refusal (too big, not held): this set is refused
+      const unavailable = (error as { code?: string }).code === "unavailable";
       throw new SetRefused(
-        "unavailable",
+        unavailable ? "unavailable" : "refused",
         `plugin ${subject}`,
         `plugin ${subject} could not be fetched from the link end: ${(error as Error).message}`,
       );
