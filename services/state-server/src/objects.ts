@@ -135,8 +135,10 @@ export class ObjectStore {
     private readonly options: ObjectStoreOptions = {},
   ) {
     this.cluster = isCluster(redis);
-    for (const [name, lua] of Object.entries(SCRIPTS)) {
-      if (!(name in redis)) redis.defineCommand(name, { lua });
+    for (const [name, [lua, numberOfKeys]] of Object.entries(SCRIPTS)) {
+      if (!(name in redis)) {
+        redis.defineCommand(name, numberOfKeys === undefined ? { lua } : { lua, numberOfKeys });
+      }
     }
   }
 
@@ -146,7 +148,8 @@ export class ObjectStore {
   }
 
   private call(name: ScriptName, keys: readonly string[], ...args: (string | Buffer)[]): Promise<unknown> {
-    return this.script(this.redis, name)(keys.length, ...keys, ...args);
+    if (SCRIPTS[name][1] !== keys.length) throw new Error(`${name} takes ${SCRIPTS[name][1]} key(s)`);
+    return this.script(this.redis, name)(...keys, ...args);
   }
 
   /**
@@ -294,7 +297,9 @@ export class ObjectStore {
       chunk.args.push(String(group.classId), String(group.fields.length), ...pairs(group.fields));
     }
     const replies = this.perItem(chunks, (target, { keys, args }) =>
-      this.script(target, "owApply")(keys.length, ...keys, ...args),
+      this.cluster
+        ? this.script(target, "owApplyOne")(...keys, ...args)
+        : this.script(target, "owApply")(keys.length, ...keys, ...args),
     );
     return replies.then((results) => {
       const outcomes: ApplyOutcome[] = [];

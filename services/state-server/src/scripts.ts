@@ -164,17 +164,22 @@ redis.call('HSET', k, 'd', '0')
 return 1
 `;
 
+/**
+ * The scripts by command name, with how many keys each takes (fixed, so that ioredis finds the first key
+ * to route a cluster's auto-pipelined call by; `owApply` takes any number, for one Redis).
+ */
 export const SCRIPTS = {
-  owCreate: CREATE,
-  owApply: APPLY,
-  owMove: MOVE,
-  owSetAi: SET_AI,
-  owSetOwner: SET_OWNER,
-  owDestroy: DESTROY,
-  owIndexAdd: INDEX_ADD,
-  owIndexRemove: INDEX_REMOVE,
-  owRefreshStored: REFRESH_STORED,
-  owUnstore: UNSTORE,
+  owCreate: [CREATE, 1],
+  owApply: [APPLY, undefined],
+  owApplyOne: [APPLY, 1],
+  owMove: [MOVE, 1],
+  owSetAi: [SET_AI, 2],
+  owSetOwner: [SET_OWNER, 1],
+  owDestroy: [DESTROY, 2],
+  owIndexAdd: [INDEX_ADD, 3],
+  owIndexRemove: [INDEX_REMOVE, 3],
+  owRefreshStored: [REFRESH_STORED, 1],
+  owUnstore: [UNSTORE, 1],
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;
