@@ -1,3 +1,4 @@
+import calculateSlot from "cluster-key-slot";
 import { Cluster, type ClusterNode, Redis as SingleRedis } from "ioredis";
 import pg from "pg";
 import { untilReachable } from "./retry.ts";
@@ -93,6 +94,7 @@ async function tryRedis(url: string, name: string): Promise<Redis> {
  */
 const CLUSTER_RETRY_DELAY_MS = 100;
 const CLUSTER_MAX_REDIRECTIONS = 100;
+const CLUSTER_SLOTS_REFRESH_MS = 1000;
 
 async function tryCluster(
   url: string,
@@ -108,6 +110,8 @@ async function tryCluster(
     retryDelayOnFailover: CLUSTER_RETRY_DELAY_MS,
     retryDelayOnClusterDown: CLUSTER_RETRY_DELAY_MS,
     retryDelayOnTryAgain: CLUSTER_RETRY_DELAY_MS,
+    // a master that died is noticed by its replica's promotion: look at the slots often
+    slotsRefreshInterval: CLUSTER_SLOTS_REFRESH_MS,
     redisOptions: {
       connectionName: name,
       maxRetriesPerRequest: 3,
@@ -165,13 +169,34 @@ export async function dropRedisKeys(url: string, prefix: string): Promise<void> 
 }
 
 /**
- * Waits until `replicas` replicas of every master hold the writes this connection sent before (Redis's
- * WAIT): what narrows the writes a failover can lose (see the README's "Redis Cluster"). Resolves with the
- * fewest replicas any master reached within `timeoutMs`; 0 replicas asked: resolves at once.
+ * Waits until `replicas` replicas hold the writes this connection sent before (Redis's WAIT): what narrows
+ * the writes a failover can lose (see the README's "Redis Cluster"). On a cluster it asks the masters of
+ * `keys` (every master when no keys are given). Resolves with the fewest replicas a master reached within
+ * `timeoutMs`; 0 replicas asked: resolves at once. Fails when a master does not answer (a write it took
+ * may be lost: the caller must not acknowledge it).
  */
-export async function waitForReplicas(redis: Redis, replicas: number, timeoutMs: number): Promise<number> {
+export async function waitForReplicas(
+  redis: Redis,
+  replicas: number,
+  timeoutMs: number,
+  keys?: readonly string[],
+): Promise<number> {
   if (replicas <= 0) return 0;
-  const servers = isCluster(redis) ? redis.nodes("master") : [redis];
+  let servers: SingleRedis[];
+  if (!isCluster(redis)) {
+    servers = [redis];
+  } else {
+    const masters = redis.nodes("master");
+    const byAddress = new Map(masters.map((node) => [`${node.options.host}:${node.options.port}`, node]));
+    const chosen = new Set<SingleRedis>();
+    for (const key of keys ?? []) {
+      const node = byAddress.get(redis.slots[calculateSlot(key)]?.[0] ?? "");
+      if (node) chosen.add(node);
+      else for (const master of masters) chosen.add(master);
+    }
+    servers = keys === undefined ? masters : [...chosen];
+  }
+  if (servers.length === 0) return replicas;
   const reached = await Promise.all(servers.map((server) => server.wait(replicas, timeoutMs)));
   return Math.min(...reached);
 }

@@ -363,7 +363,9 @@ export class LiveObjects {
     const rows: DbRow[] = [];
     let pending = updates;
     let applied = 0;
-    let durableAsked = false;
+    /** Objects changed, and those of them whose required fields changed (see the WAIT below). */
+    const touched: number[] = [];
+    const durable: number[] = [];
     for (let attempt = 1; attempt <= APPLY_ATTEMPTS && pending.length > 0; attempt++) {
       const round = await this.sequenced(() => this.issue(pending, atomic, refused));
       const outcomes = await round.outcomes;
@@ -373,7 +375,8 @@ export class LiveObjects {
         const doId = entries[0]!.doId;
         if (outcome.status === "ok") {
           applied += entries.length;
-          if (!durableAsked) durableAsked = entries.some((entry) => isRequired(entry.field));
+          touched.push(doId);
+          if (entries.some((entry) => isRequired(entry.field))) durable.push(doId);
           this.route(entries, outcome, outbox);
           if (outcome.stored) rows.push(...this.dbRows(entries));
           return;
@@ -396,7 +399,7 @@ export class LiveObjects {
     if (atomic && refused.length > 0) throw new messages.RequestError(refused[0]!.code, refused[0]!.message);
     // a set of fields, or an update of a required one, is answered only once replicas hold it (when
     // configured: REDIS_WAIT_REPLICAS); the tick's ram updates are not waited for
-    if (applied > 0 && (atomic || durableAsked)) await this.deps.objects.durable();
+    if (atomic || durable.length > 0) await this.deps.objects.durable(atomic ? touched : durable);
     this.deps.metrics.updatesApplied.inc(applied);
     for (const refusal of refused) this.deps.metrics.errors.inc({ code: refusal.code });
     await this.deliverInOrder(outbox, rows.length > 0 ? this.deps.persist(rows) : undefined);

@@ -199,13 +199,14 @@ export class ObjectStore {
   }
 
   /**
-   * Waits, when configured, until replicas hold what this store wrote so far (WAIT on every master this
-   * connection wrote to): called before a change is acknowledged.
+   * Waits, when configured, until replicas hold what this store wrote to these objects (WAIT on the
+   * masters of their slots; on one Redis, on it): called before a change is acknowledged.
    */
-  async durable(): Promise<void> {
+  async durable(doIds: readonly number[]): Promise<void> {
     const replicas = this.options.waitReplicas ?? 0;
-    if (replicas <= 0) return;
-    const reached = await waitForReplicas(this.redis, replicas, this.options.waitTimeoutMs ?? 100);
+    if (replicas <= 0 || doIds.length === 0) return;
+    const keys = doIds.map((doId) => this.objectKey(doId));
+    const reached = await waitForReplicas(this.redis, replicas, this.options.waitTimeoutMs ?? 100, keys);
     if (reached < replicas) this.options.onWaitShort?.(reached);
   }
 
@@ -274,7 +275,7 @@ export class ObjectStore {
       return { created: false };
     }
     await Promise.all([this.indexAdd(doId, parentId, zoneId), this.aiAdd(doId, ai)]);
-    await this.durable();
+    await this.durable([doId]);
     return { created: true, ai };
   }
 
@@ -352,7 +353,7 @@ export class ObjectStore {
       const inherited = await this.inheritedAi(parentId);
       if (inherited !== undefined) aiChanges = await this.spreadAi(doId, inherited, "inherited");
     }
-    await this.durable();
+    await this.durable([doId, ...aiChanges.map((change) => change.doId)]);
     return {
       status: "ok",
       oldParentId,
@@ -415,7 +416,7 @@ export class ObjectStore {
     } else {
       changes = await this.spreadAi(doId, ai, "explicit");
     }
-    await this.durable();
+    await this.durable(changes.map((change) => change.doId));
     return changes;
   }
 
@@ -426,7 +427,7 @@ export class ObjectStore {
     const reply = (await this.call("owSetOwner", [this.objectKey(doId)], String(owner))) as unknown[];
     const status = text(reply[0]);
     if (status === "ok") {
-      await this.durable();
+      await this.durable([doId]);
       return { status, oldOwner: num(reply[1]) };
     }
     return status === "same" ? { status } : { status: "missing" };
@@ -498,7 +499,7 @@ export class ObjectStore {
       await Promise.all(indexing);
       level = next;
     }
-    if (out.length > 0) await this.durable();
+    await this.durable(out.map((deleted) => deleted.doId));
     return out;
   }
 
