@@ -21,6 +21,8 @@ export interface RunningRedisCluster {
   readonly host: string;
   /** Every node's client port, in the order given. */
   readonly ports: readonly number[];
+  /** The process ids of the nodes still running (for CPU accounting). */
+  pids(): number[];
   /** The client ports of the masters now (after a failover, the promoted replicas among them). */
   masters(): Promise<number[]>;
   /** The port of a replica of the master on `port`, if it has one. */
@@ -236,6 +238,7 @@ export async function startRedisCluster(
     url: `redis-cluster://${ports.map((port) => `${host}:${port}`).join(",")}`,
     host,
     ports,
+    pids: () => ports.filter(alive).map((port) => children.get(port)!.pid ?? 0),
     masters: async () => (await nodesOf()).filter((node) => node.role === "master").map((node) => node.port),
     replicaOf: async (port) => {
       const nodes = await nodesOf();
