@@ -2,7 +2,8 @@
  * The state server against a Redis Cluster (six local redis-servers: three masters, three replicas), as
  * against one Redis: objects created, fields set, zone moves with their notices, zone queries, AI and
  * deletion of trees; an index entry a cut-off step left behind is repaired by the next read; and a master
- * killed under load: its replica takes over, and every acknowledged write is there afterwards.
+ * killed under load: its replica takes over, and every acknowledged write is there afterwards. Zone AI's
+ * zone leases run on the same cluster.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,6 +12,7 @@ import { connectRedis, type Redis, type RunningRedisCluster, startRedisCluster }
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freeTcpPort } from "../../libs/cli/src/cluster-processes.ts";
 import type { StateServerHandle } from "../../services/state-server/src/main.ts";
+import { ZoneLeases } from "../../services/zone-ai/src/zone-leases.ts";
 import { Client, type Namespace, namespace, readable, SENDER, startInProcess, value } from "./support.ts";
 
 const DTO1 = "DistributedTestObject1";
@@ -159,6 +161,27 @@ describe("the state server on a Redis Cluster", () => {
     expect(await redis.sismember(`${ns.prefix}z:{${root}}:1`, String(doId))).toBe(0);
     expect((await client.ss<{ count: number }>("count-zones", { parentId: root, zones: [1] })).count).toBe(0);
     await client.ss("delete", { doId });
+  });
+
+  it("gives a zone AI's zone lease to one replica at a time, with growing fencing tokens", async () => {
+    // zone AI's leases on the same cluster: a zone's lease and token share its slot
+    const other = await connectRedis(cluster.url, "redis-cluster test, second replica");
+    const options = { prefix: `${ns.prefix}zone-ai:lease:`, ttlMs: 2000 };
+    const a = new ZoneLeases(redis, { ...options, owner: "a" });
+    const b = new ZoneLeases(other, { ...options, owner: "b" });
+    try {
+      const zones = ["7.1", "7.2", "8.1", "9.5"];
+      for (const zone of zones) expect(await a.acquire(zone)).toEqual({ acquired: true, token: 1 });
+      for (const zone of zones) expect(await b.acquire(zone)).toMatchObject({ acquired: false, holder: "a" });
+      expect(await a.release("7.1")).toBe(true);
+      expect(await b.acquire("7.1")).toEqual({ acquired: true, token: 2 });
+      expect(await b.holder("7.1")).toMatchObject({ owner: "b", token: 2 });
+      await a.forget(["9.9"]);
+    } finally {
+      await a.close();
+      await b.close();
+      other.disconnect();
+    }
   });
 
   it("keeps every acknowledged write when a master dies under load and its replica takes over", async () => {
