@@ -6,6 +6,8 @@
  *   pnpm bench:cluster            # full run (about two and a half minutes)
  *   pnpm bench:cluster --quick    # short rounds, for a smoke check (about half a minute)
  *   pnpm bench:cluster --json out.json
+ *   pnpm bench:cluster --redis-cluster   # the same cases again on a local Redis Cluster (3 masters,
+ *                                        # 3 replicas, startRedisCluster), after those on one Redis
  *
  * Cases:
  * - ceilings: NATS messages/s from one Node process to another (a publisher child, this process
@@ -49,13 +51,16 @@ import {
   connectRedis,
   EVERYWHERE,
   ensureNatsTrust,
+  isCluster,
   type NatsConnection,
   type Pool,
   type Redis,
   type RunningNats,
+  type RunningRedisCluster,
   request,
   serviceNatsEnv,
   startNatsServer,
+  startRedisCluster,
 } from "@overworld/service";
 import { build, type Histogram } from "hdr-histogram-js";
 import { freeTcpPort } from "../libs/cli/src/cluster-processes.ts";
@@ -64,12 +69,13 @@ import { type CpuGroups, type CpuSample, coresBetween, pidsNamed, sampleCpu } fr
 const QUICK = process.argv.includes("--quick");
 const JSON_OUT = argValue("--json");
 const ROLE = argValue("--role");
+const REDIS_CLUSTER = process.argv.includes("--redis-cluster");
 
 const ROUNDS = QUICK ? 2 : 5;
 const ROUND_MS = QUICK ? 600 : 2000;
 const WARMUP_MS = QUICK ? 500 : 1500;
 /** The whole run stops (and cleans up) if it takes longer than this. */
-const TIME_LIMIT_MS = QUICK ? 120_000 : 600_000;
+const TIME_LIMIT_MS = (QUICK ? 120_000 : 600_000) * (process.argv.includes("--redis-cluster") ? 2 : 1);
 
 const OBJECTS = 1000;
 const ZONES = 10;
@@ -116,6 +122,14 @@ let natsUrl = argValue("--nats-url") ?? "";
 let nats: RunningNats | undefined;
 const connectAnywhere = (name: string) => connectMinted(NATS_DIR, natsUrl, name, EVERYWHERE);
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+/** The Redis the services of the current backend use (one Redis, then with --redis-cluster the cluster). */
+let redisUrl = REDIS_URL;
+/** Appended to the Postgres schemas of the current backend (its director hands out doIds afresh). */
+let schemaSuffix = "";
+let redisCluster: RunningRedisCluster | undefined;
+/** Cases that failed (named, with the reason), reported after the tables. */
+const failedCases: string[] = [];
+const REDIS_CLUSTER_DIR = REDIS_CLUSTER ? mkdtempSync(join(tmpdir(), "overworld-cluster-bench-redis-")) : "";
 const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const CLUSTER_VERSION = "bench";
 
@@ -198,7 +212,9 @@ interface RedisCounters {
 }
 
 async function redisCounters(redis: Redis): Promise<RedisCounters> {
-  const info = await redis.info("commandstats");
+  // a cluster's: summed over its masters
+  const servers = isCluster(redis) ? redis.nodes("master") : [redis];
+  const info = (await Promise.all(servers.map((server) => server.info("commandstats")))).join("\n");
   let calls = 0;
   let evalsha = 0;
   for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
@@ -300,12 +316,12 @@ async function stopChild(child: ChildProcess): Promise<void> {
 function stateServerEnv(instance: string): Record<string, string> {
   return {
     ...serviceNatsEnv(NATS_DIR, natsUrl, "state-server"),
-    REDIS_URL,
+    REDIS_URL: redisUrl,
     DATABASE_URL,
     DC_FILES: DC_PATH,
     SUBJECT_ROOT: ROOT,
     REDIS_PREFIX: `${PREFIX}ss:`,
-    DB_SCHEMA: SS_SCHEMA,
+    DB_SCHEMA: `${SS_SCHEMA}${schemaSuffix}`,
     INSTANCE_ID: instance,
     CLUSTER_VERSION,
   };
@@ -314,12 +330,13 @@ function stateServerEnv(instance: string): Record<string, string> {
 function directorEnv(): Record<string, string> {
   return {
     ...serviceNatsEnv(NATS_DIR, natsUrl, "message-director"),
+    // the director stays on the one Redis: what --redis-cluster measures is the state server's cost
     REDIS_URL,
     DATABASE_URL,
     DC_FILES: DC_PATH,
     SUBJECT_ROOT: ROOT,
     REDIS_PREFIX: `${PREFIX}md:`,
-    DB_SCHEMA: MD_SCHEMA,
+    DB_SCHEMA: `${MD_SCHEMA}${schemaSuffix}`,
     INSTANCE_ID: "bench-md",
     CLUSTER_VERSION,
   };
@@ -1012,6 +1029,8 @@ function report(cases: readonly CaseResult[], ceilings: Ceilings): void {
 interface Connections {
   nc?: NatsConnection;
   redis?: Redis;
+  /** The driver's connection to the run's Redis Cluster (--redis-cluster). */
+  clusterRedis?: Redis;
   pool?: Pool;
   extra: NatsConnection[];
 }
@@ -1049,13 +1068,20 @@ function cleanUp(): Promise<void> {
     }
     if (pool) {
       await step(`drop the Postgres schemas ${SS_SCHEMA}, ${MD_SCHEMA}`, async () => {
-        for (const schema of [SS_SCHEMA, MD_SCHEMA]) {
+        for (const schema of [SS_SCHEMA, MD_SCHEMA, `${SS_SCHEMA}_rc`, `${MD_SCHEMA}_rc`]) {
           await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
         }
         await pool.end();
       });
     }
     if (nc) await step("close the driver's NATS connection", () => nc.close());
+    if (REDIS_CLUSTER) {
+      await step("stop the run's Redis Cluster", async () => {
+        opened.clusterRedis?.disconnect();
+        await redisCluster?.stop();
+        rmSync(REDIS_CLUSTER_DIR, { recursive: true, force: true });
+      });
+    }
     // the NATS and its directory (the trust, and JetStream with the director's event log) go together
     await step("stop the run's NATS", async () => {
       await nats?.stop();
@@ -1096,24 +1122,16 @@ async function ceilings(nc: NatsConnection, redis: Redis): Promise<Ceilings> {
   return { nats, natsMeasured, redis: redisCeiling, redisMeasured };
 }
 
-async function main(): Promise<void> {
-  process.stderr.write(
-    `cluster benchmark: ${ROUNDS} rounds of ${ROUND_MS} ms after ${WARMUP_MS} ms of warm-up per case, medians\n`,
-  );
-  writeFileSync(DC_PATH, DC_TEXT);
-  const natsPort = await freeTcpPort();
-  await ensureNatsTrust(NATS_DIR, { host: "127.0.0.1", port: natsPort });
-  nats = await startNatsServer(NATS_DIR, { host: "127.0.0.1", port: natsPort });
-  natsUrl = nats.url;
-  const nc = await connectAnywhere(`${TAG}-driver`);
-  opened.nc = nc;
-  const redis = await connectRedis(REDIS_URL, `${TAG}-driver`);
-  opened.redis = redis;
-  const pool = await connectPostgres(DATABASE_URL, `${TAG}-driver`, 2);
-  opened.pool = pool;
-
-  const limits = await ceilings(nc, redis);
-
+/**
+ * The cases on one Redis backend: a message director and state servers using `redisUrl`, the objects
+ * created afresh, then every case; its services are stopped at the end. `label` starts each case's name.
+ */
+async function backendCases(
+  label: string,
+  nc: NatsConnection,
+  redis: Redis,
+  redisPids: number[],
+): Promise<CaseResult[]> {
   process.stderr.write("  starting the message director and a state server\n");
   const director = await startService(
     "message director",
@@ -1135,8 +1153,7 @@ async function main(): Promise<void> {
   await observerConnection!.flush();
   const dbConnections = await connectMore(DB_CONNECTIONS, `${TAG}-db`);
 
-  const natsPids = [nats.process.pid ?? 0];
-  const redisPids = pidsNamed("redis-server");
+  const natsPids = [nats!.process.pid ?? 0];
   const cpuGroups: CpuGroups = {
     replicas: () => replicas.map((replica) => replica.child.pid ?? 0),
     driver: () => [process.pid],
@@ -1148,33 +1165,100 @@ async function main(): Promise<void> {
   const context: Context = { redis, replicas, cpuGroups, settle: () => settle(observer) };
 
   const cases: CaseResult[] = [];
+  const named = (name: string) => `${label}${name}`;
   for (const count of [1, 2]) {
     while (replicas.length < count) {
       process.stderr.write(`  starting state server ${replicas.length + 1}\n`);
       replicas.push(await startReplica(replicas.length + 1));
     }
-    const label = `${count} replica${count > 1 ? "s" : ""}`;
+    const replicaLabel = `${count} replica${count > 1 ? "s" : ""}`;
     const window = `${SENDERS}x${WINDOW} batches of ${perSender} in flight`;
     const saturated = await measure(
-      `updates, ${label}, saturated`,
+      `${label}updates, ${replicaLabel}, saturated`,
       saturatedLoad(senders, observer),
       context,
     );
-    cases.push(summarize(`updates, ${label}, saturated (${window})`, count, "updates", saturated));
+    cases.push(
+      summarize(named(`updates, ${replicaLabel}, saturated (${window})`), count, "updates", saturated),
+    );
     for (const tickMs of [TICK_MS, HEAVY_TICK_MS]) {
       const offered = `${rate((OBJECTS * 1000) / tickMs)}/s offered`;
-      const paced = await measure(`updates, ${label}, paced`, pacedLoad(senders, observer, tickMs), context);
+      const paced = await measure(
+        `${label}updates, ${replicaLabel}, paced`,
+        pacedLoad(senders, observer, tickMs),
+        context,
+      );
       cases.push(
-        summarize(`updates, ${label}, paced (${tickMs} ms ticks, ${offered})`, count, "updates", paced),
+        summarize(
+          named(`updates, ${replicaLabel}, paced (${tickMs} ms ticks, ${offered})`),
+          count,
+          "updates",
+          paced,
+        ),
       );
     }
     for (const inFlight of DB_IN_FLIGHT) {
-      const db = await measure(`db set, ${label}`, dbLoad(dbConnections, accounts, inFlight), context);
-      cases.push(summarize(`db set, ${label} (${inFlight} in flight)`, count, "db", db));
+      const name = named(`db set, ${replicaLabel} (${inFlight} in flight)`);
+      try {
+        const db = await measure(
+          `${label}db set, ${replicaLabel}`,
+          dbLoad(dbConnections, accounts, inFlight),
+          context,
+        );
+        cases.push(summarize(name, count, "db", db));
+      } catch (error) {
+        // a write unanswered on a loaded shared machine ends this case, not the run (reported at the end)
+        if (shuttingDown) throw error;
+        failedCases.push(`${name}: ${(error as Error).message}`);
+        process.stderr.write(`\n  ${name} failed: ${(error as Error).message}\n`);
+      }
     }
   }
 
+  await Promise.all([...replicas.map((replica) => stopChild(replica.child)), stopChild(director.child)]);
+  await Promise.all(senderConnections.map((connection) => connection.close()));
+  await observerConnection!.close();
+  await Promise.all(dbConnections.map((connection) => connection.close()));
+  return cases;
+}
+
+async function main(): Promise<void> {
+  process.stderr.write(
+    `cluster benchmark: ${ROUNDS} rounds of ${ROUND_MS} ms after ${WARMUP_MS} ms of warm-up per case, medians\n`,
+  );
+  writeFileSync(DC_PATH, DC_TEXT);
+  const natsPort = await freeTcpPort();
+  await ensureNatsTrust(NATS_DIR, { host: "127.0.0.1", port: natsPort });
+  nats = await startNatsServer(NATS_DIR, { host: "127.0.0.1", port: natsPort });
+  natsUrl = nats.url;
+  const nc = await connectAnywhere(`${TAG}-driver`);
+  opened.nc = nc;
+  const redis = await connectRedis(REDIS_URL, `${TAG}-driver`);
+  opened.redis = redis;
+  const pool = await connectPostgres(DATABASE_URL, `${TAG}-driver`, 2);
+  opened.pool = pool;
+
+  const limits = await ceilings(nc, redis);
+
+  const cases = await backendCases("", nc, redis, pidsNamed("redis-server"));
+  if (REDIS_CLUSTER) {
+    process.stderr.write("  starting a Redis Cluster: 3 masters, 3 replicas (startRedisCluster)\n");
+    const ports: number[] = [];
+    const busPorts: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      ports.push(await freeTcpPort());
+      busPorts.push(await freeTcpPort());
+    }
+    redisCluster = await startRedisCluster(REDIS_CLUSTER_DIR, { host: "127.0.0.1", ports, busPorts });
+    redisUrl = redisCluster.url;
+    schemaSuffix = "_rc";
+    const clusterRedis = await connectRedis(redisUrl, `${TAG}-driver-cluster`);
+    opened.clusterRedis = clusterRedis;
+    cases.push(...(await backendCases("Redis Cluster 3+3: ", nc, clusterRedis, redisCluster.pids())));
+  }
+
   report(cases, limits);
+  for (const failure of failedCases) console.log(`case not measured: ${failure}`);
   if (JSON_OUT) {
     const json = {
       date: new Date().toISOString(),

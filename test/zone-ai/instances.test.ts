@@ -142,7 +142,7 @@ describe("instances: the demo world's dungeons", () => {
     expect(seen(carol.client).some((o) => o.parent === red)).toBe(false);
     const blueObjects = seen(carol.client).map((o) => o.doId);
     const channelOf = async (parent: number) =>
-      Number(await redis.hget(`${cluster.prefix}zone-ai:zone-channels`, `${parent}.1`));
+      Number(await redis.hget(`${cluster.prefix}zone-ai:{zone-ai}zone-channels`, `${parent}.1`));
     const dungeonChannels = new Map([
       [red, await channelOf(red)],
       [blue, await channelOf(blue)],
@@ -184,7 +184,7 @@ describe("instances: the demo world's dungeons", () => {
 
     // --- both dungeons close, and nothing is left of them
     await eventually(
-      async () => (await redis.hlen(`${cluster.prefix}zone-ai:instances`)) === 0,
+      async () => (await redis.hlen(`${cluster.prefix}zone-ai:{zone-ai}instances`)) === 0,
       "both dungeons to close",
     );
     const operator = await connectOperator("instances: what JetStream keeps");
@@ -197,9 +197,9 @@ describe("instances: the demo world's dungeons", () => {
         await eventually(async () => (await keysOf(parent, objects)).length === 1, `${parent}'s keys gone`);
         // what is left is the marker that keeps a replayed open from opening it again, and it expires
         const [marker] = await keysOf(parent, objects);
-        expect(marker).toBe(`${cluster.prefix}zone-ai:instance-closed:${parent}`);
+        expect(marker).toBe(`${cluster.prefix}zone-ai:{zone-ai}instance-closed:${parent}`);
         expect(await redis.pttl(marker!)).toBeGreaterThan(0);
-        expect(await redis.hexists(`${cluster.prefix}zone-ai:zone-channels`, `${parent}.1`)).toBe(0);
+        expect(await redis.hexists(`${cluster.prefix}zone-ai:{zone-ai}zone-channels`, `${parent}.1`)).toBe(0);
         const leftovers = await redis.keys(`${cluster.prefix}*${dungeonChannels.get(parent)}*`);
         expect(leftovers).toEqual([]); // no AI index of its zone channel
         expect(await zonesOf(survivor)).not.toContain(`${parent}.1`);

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { type DcFile, loadDcFiles, SUBJECT_ROOT } from "@overworld/protocol";
 import { z } from "zod";
+import { parseRedisUrl } from "./stores.ts";
 
 /** A variable of the environment is missing or wrong; the message names it and says what it needs. */
 export class ConfigError extends Error {
@@ -51,7 +52,24 @@ export const commonConfig = {
    * init`). Unset: no credentials, which only a NATS without authentication accepts.
    */
   NATS_CREDS: secretFile("the NATS join credentials"),
-  REDIS_URL: z.string().url().default("redis://127.0.0.1:6379"),
+  /**
+   * One Redis (`redis://host:port`), or a Redis Cluster by some of its nodes:
+   * `redis-cluster://host:port,host:port` (see the README's "Redis Cluster").
+   */
+  REDIS_URL: z
+    .string()
+    .default("redis://127.0.0.1:6379")
+    .superRefine((url, ctx) => {
+      try {
+        if (parseRedisUrl(url).kind === "single") new URL(url);
+      } catch (error) {
+        const reason = error instanceof TypeError ? "not a URL" : (error as Error).message;
+        ctx.addIssue({
+          code: "custom",
+          message: `${reason}: redis://host:port for one Redis, redis-cluster://host:port,host:port for a Redis Cluster`,
+        });
+      }
+    }),
   DATABASE_URL: z.string().url().default(DEFAULT_DATABASE_URL),
   HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   /** 0.0.0.0 in containers, so /healthz and /metrics can be reached from outside. */

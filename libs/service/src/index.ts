@@ -10,6 +10,7 @@ export * from "./nats-server.ts";
 export * from "./nats-trust.ts";
 export * from "./netcode-config.ts";
 export * from "./participant.ts";
+export * from "./redis-cluster.ts";
 export * from "./retry.ts";
 export * from "./run.ts";
 export * from "./stores.ts";

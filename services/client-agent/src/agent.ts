@@ -268,7 +268,9 @@ export async function startClientAgent(config: ClientAgentConfig): Promise<Clien
     closers.push(() => redis.quit());
     const limits = new SessionLimits(
       redis,
-      `${config.REDIS_PREFIX}ca:`,
+      // one hash slot ({ca}) for every session key: the admission script reads agents' leases it finds in
+      // the sets, so on a Redis Cluster they must share the sets' slot
+      `${config.REDIS_PREFIX}ca:{ca}`,
       participant.channel,
       { perAccount: config.MAX_SESSIONS_PER_ACCOUNT, perAddress: config.MAX_SESSIONS_PER_ADDRESS },
       log,

@@ -2,7 +2,8 @@
  * Sessions per account and per address, counted over the whole cluster in Redis, so that they hold
  * whichever client agent a player reaches.
  *
- * Keys (under the agent's prefix, e.g. `ow:ca:`):
+ * Keys (under the agent's prefix, `ow:ca:{ca}` in the agent: one hash slot of a Redis Cluster for them all,
+ * since the script below reads the leases of the agents it finds in the sets, keys it cannot declare):
  * - `agent:<agentChannel>`   this agent is alive: a lease renewed every LEASE_MS / 3;
  * - `account:<accountId>`    sorted set of the account's live sessions, `<agentChannel>:<clientChannel>`
  *                            by connect time (Redis's clock in µs, made strictly increasing per account);

@@ -4,7 +4,8 @@
  * registered. Every change is one atomic Lua script; the claim of a dead participant's post-removes is
  * fenced by the leader lease, so exactly one director fires them.
  *
- * Keys (under the configured prefix):
+ * Keys (under the configured prefix and the hash tag `{md}`, so that every script's keys share one slot
+ * of a Redis Cluster: the registry is small and lives on one master):
  * - `participants`   hash   channel -> JSON of the participant (role, instance, version, ...)
  * - `deadlines`      zset   channel -> when it is dead unless it heartbeats (ms, Redis clock);
  *                           -1 marks a registration superseded by a rejoin of the same instance
@@ -43,7 +44,8 @@ export interface RegistryKeys {
   serving: string;
 }
 
-export function registryKeys(prefix: string): RegistryKeys {
+export function registryKeys(configured: string): RegistryKeys {
+  const prefix = `${configured}{md}`;
   return {
     participants: `${prefix}participants`,
     deadlines: `${prefix}deadlines`,

@@ -13,7 +13,10 @@ const MAX_BATCH_WINDOW_MS = 50;
  *   are committed in one transaction;
  * - CLUSTER_VERSION: the version this state server runs; the message director refuses it unless it is
  *   the cluster's (and unless the hash of DC_FILES is the cluster's schema hash);
- * - DOID_BLOCK: how many doIds one replica takes from the message director's allocator at a time.
+ * - DOID_BLOCK: how many doIds one replica takes from the message director's allocator at a time;
+ * - REDIS_WAIT_REPLICAS / REDIS_WAIT_MS: before answering a change that is acknowledged (a create, a
+ *   move, a set of fields, an update of a required field...), wait until this many replicas of each
+ *   Redis master hold it (Redis WAIT), at most this long; 0 replicas: no wait (see the README).
  */
 export const stateServerConfigShape = {
   ...commonConfig,
@@ -26,6 +29,8 @@ export const stateServerConfigShape = {
   DB_BATCH_MS: z.coerce.number().min(0).max(MAX_BATCH_WINDOW_MS).default(2),
   DB_BATCH_MAX_ROWS: z.coerce.number().int().min(1).max(100_000).default(5000),
   DOID_BLOCK: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  REDIS_WAIT_REPLICAS: z.coerce.number().int().min(0).max(16).default(0),
+  REDIS_WAIT_MS: z.coerce.number().int().min(1).max(60_000).default(100),
 };
 
 export type StateServerConfig = z.infer<z.ZodObject<typeof stateServerConfigShape>>;

@@ -22,6 +22,7 @@ import {
   isClientSendable,
   isDb,
   isOwnRecv,
+  isRequired,
   isStored,
 } from "./model.ts";
 import type {
@@ -362,6 +363,9 @@ export class LiveObjects {
     const rows: DbRow[] = [];
     let pending = updates;
     let applied = 0;
+    /** Objects changed, and those of them whose required fields changed (see the WAIT below). */
+    const touched: number[] = [];
+    const durable: number[] = [];
     for (let attempt = 1; attempt <= APPLY_ATTEMPTS && pending.length > 0; attempt++) {
       const round = await this.sequenced(() => this.issue(pending, atomic, refused));
       const outcomes = await round.outcomes;
@@ -371,6 +375,8 @@ export class LiveObjects {
         const doId = entries[0]!.doId;
         if (outcome.status === "ok") {
           applied += entries.length;
+          touched.push(doId);
+          if (entries.some((entry) => isRequired(entry.field))) durable.push(doId);
           this.route(entries, outcome, outbox);
           if (outcome.stored) rows.push(...this.dbRows(entries));
           return;
@@ -391,6 +397,9 @@ export class LiveObjects {
       pending = retry;
     }
     if (atomic && refused.length > 0) throw new messages.RequestError(refused[0]!.code, refused[0]!.message);
+    // a set of fields, or an update of a required one, is answered only once replicas hold it (when
+    // configured: REDIS_WAIT_REPLICAS); the tick's ram updates are not waited for
+    if (atomic || durable.length > 0) await this.deps.objects.durable(atomic ? touched : durable);
     this.deps.metrics.updatesApplied.inc(applied);
     for (const refusal of refused) this.deps.metrics.errors.inc({ code: refusal.code });
     await this.deliverInOrder(outbox, rows.length > 0 ? this.deps.persist(rows) : undefined);
@@ -690,10 +699,8 @@ export class LiveObjects {
     request: z.infer<typeof messages.queryZones>,
   ): Promise<{ objects: messages.ObjectSnapshot[] }> {
     const { objects } = this.deps;
-    const members = await objects.zoneMembers(request.parentId, [...new Set(request.zones)]);
-    const found = await objects.readMany(members);
-    const snapshots: messages.ObjectSnapshot[] = [];
-    for (const object of found) if (object) snapshots.push(this.snapshot(object, "location"));
+    const found = await objects.inZones(request.parentId, [...new Set(request.zones)]);
+    const snapshots = found.map((object) => this.snapshot(object, "location"));
     snapshots.sort((a, b) => a.doId - b.doId);
     return { objects: snapshots };
   }

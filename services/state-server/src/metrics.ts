@@ -32,6 +32,11 @@ export function createMetrics(registry: Registry) {
       labelNames: ["result"] as const,
       registers,
     }),
+    redisWaitShort: new Counter({
+      name: "ow_ss_redis_wait_short_total",
+      help: "Acknowledged changes answered after REDIS_WAIT_MS with fewer replicas than REDIS_WAIT_REPLICAS",
+      registers,
+    }),
     dbBatchRows: new Histogram({
       name: "ow_db_batch_rows",
       help: "Field rows written per Postgres transaction",

@@ -85,7 +85,11 @@ export async function startStateServer(config: StateServerConfig): Promise<State
 
     const registry = new Registry();
     const metrics = createMetrics(registry);
-    const objects = new ObjectStore(redis, config.REDIS_PREFIX);
+    const objects = new ObjectStore(redis, config.REDIS_PREFIX, {
+      waitReplicas: config.REDIS_WAIT_REPLICAS,
+      waitTimeoutMs: config.REDIS_WAIT_MS,
+      onWaitShort: () => metrics.redisWaitShort.inc(),
+    });
     const events = new EventRecorder((kind, data) => member.appendEvent(kind, data), log, {
       observe: (appended, lost) => {
         metrics.events.inc({ result: "appended" }, appended);

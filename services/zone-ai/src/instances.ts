@@ -13,7 +13,7 @@
  * instance's first zone (its *head*) keeps it: it asks the state server now and then whether a player
  * (an object with an owner) is in any of its zones, and closes it after `emptyGraceMs` without one.
  *
- * Keys (under the replica's `<REDIS_PREFIX>zone-ai:`):
+ * Keys (under the replica's `<REDIS_PREFIX>zone-ai:{zone-ai}`: one slot of a Redis Cluster, see zoneAiSlotPrefix):
  * - `instances`          hash: parent doId -> the instance (template, data, opener), msgpack
  * - `instances:version`  counter, INCR'd at every open and close: replicas read the hash when it moved
  * - `instance:<parent>`  hash: `state` (open, closing), `entered` (ms, Redis's clock), `from:<doId>` (the
@@ -261,7 +261,7 @@ interface Registered {
 
 export interface InstancesDeps {
   readonly redis: Redis;
-  /** `<REDIS_PREFIX>zone-ai:` */
+  /** `<REDIS_PREFIX>zone-ai:{zone-ai}` (zoneAiSlotPrefix) */
   readonly prefix: string;
   readonly participant: Participant;
   readonly channels: ZoneChannels;

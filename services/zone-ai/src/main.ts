@@ -26,7 +26,7 @@ import { labelOf, PluginSet } from "./plugins/compose.ts";
 import { applyPluginSet, type SwapReport, swapPlugin } from "./plugins/hot-swap.ts";
 import { servePluginSwaps } from "./plugins/operators.ts";
 import { PushedSets, SetRefused } from "./plugins/pushed-set.ts";
-import { Replica } from "./replica.ts";
+import { Replica, zoneAiSlotPrefix } from "./replica.ts";
 import { scriptMetrics, scriptRoutes } from "./scripts/routes.ts";
 import { ZoneChannels } from "./zone-channels.ts";
 import { ZoneLeases } from "./zone-leases.ts";
@@ -268,7 +268,7 @@ async function replicate(
     participant,
     journal,
     leases,
-    channels: new ZoneChannels(redis, `${config.REDIS_PREFIX}zone-ai:`),
+    channels: new ZoneChannels(redis, zoneAiSlotPrefix(config.REDIS_PREFIX)),
     plugin: plugins.composed,
     versions: plugins,
     dc,

@@ -60,6 +60,14 @@ const LEASE_RETRY_SLACK_MS = 5;
 /** Spawn ids taken at a time for a zone. */
 const ID_BLOCK = 128;
 
+/**
+ * The prefix of zone AI's shared registries (zone channels, instances): one hash tag, `{zone-ai}`, so that
+ * their scripts, which take several of these keys, touch one slot of a Redis Cluster.
+ */
+export function zoneAiSlotPrefix(redisPrefix: string): string {
+  return `${redisPrefix}zone-ai:{zone-ai}`;
+}
+
 export interface ReplicaDeps {
   readonly redis: Redis;
   readonly participant: Participant;
@@ -127,7 +135,7 @@ export class Replica {
     this.instance = String(deps.participant.channel);
     this.instances = new Instances({
       ...deps,
-      prefix: `${deps.redisPrefix}zone-ai:`,
+      prefix: zoneAiSlotPrefix(deps.redisPrefix),
       running: () => [...this.running.values()].map((zone) => zone.spec),
       retire: (key) => this.retire(key),
     });

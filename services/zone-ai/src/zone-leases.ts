@@ -4,9 +4,10 @@
  * the lease decides which one *does*, so two replicas that briefly disagree about who is live never
  * both run it.
  *
- * Keys (under the configured prefix):
- * - `zone-lease:<zone>`  hash {owner, token} with a time to live: who holds the zone, under which token
- * - `zone-token:<zone>`  counter, INCR'd by every acquisition: the zone's fencing tokens only grow.
+ * Keys (under the configured prefix; the zone is their hash tag, so a zone's two keys share a slot of a
+ * Redis Cluster and the scripts below touch one slot):
+ * - `zone-lease:{<zone>}`  hash {owner, token} with a time to live: who holds the zone, under which token
+ * - `zone-token:{<zone>}`  counter, INCR'd by every acquisition: the zone's fencing tokens only grow.
  *                        It never expires and must never be deleted while the zone exists.
  *
  * Every change is one Lua script: acquire when the lease is free, expired or already ours (always with
@@ -33,7 +34,7 @@
  * larger) and `onLost(zone, "refused")` fires: the runner drops the zone. A renewal that fails (Redis
  * down) after the deadline gives `onLost(zone, "expired")`.
  */
-import { type Logger, LuaScript, type Redis } from "@overworld/service";
+import { deleteKeys, type Logger, LuaScript, type Redis } from "@overworld/service";
 
 /** How long a lease lives in Redis without renewal: a killed replica's zones are free after this. */
 export const DEFAULT_LEASE_TTL_MS = 1500;
@@ -298,7 +299,10 @@ export class ZoneLeases {
    * never used again); their leases must be free.
    */
   async forget(zones: readonly string[]): Promise<void> {
-    if (zones.length > 0) await this.redis.del(...zones.map((zone) => this.tokenKey(zone)));
+    await deleteKeys(
+      this.redis,
+      zones.map((zone) => this.tokenKey(zone)),
+    );
   }
 
   private lose(zone: string, lease: Held, reason: LostReason): void {
@@ -312,11 +316,11 @@ export class ZoneLeases {
   }
 
   private leaseKey(zone: string): string {
-    return `${this.options.prefix}zone-lease:${zone}`;
+    return `${this.options.prefix}zone-lease:{${zone}}`;
   }
 
   private tokenKey(zone: string): string {
-    return `${this.options.prefix}zone-token:${zone}`;
+    return `${this.options.prefix}zone-token:{${zone}}`;
   }
 }
 
