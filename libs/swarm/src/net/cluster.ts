@@ -33,6 +33,8 @@ export interface ClusterSwarmOptions {
   readonly policy?: Partial<SeedPolicyOptions>;
   /** false: the seed serves every request (everyone downloading from the server, for comparison). */
   readonly seedOnlyWhatPeersCannot?: boolean;
+  /** false: players are not introduced to each other (with the above: everyone from the server alone). */
+  readonly introduce?: boolean;
   readonly clock?: Clock;
   /** Hands a grant to a player, over its session with the cluster (the client wire's ASSET_PEER). */
   readonly deliver: (session: string, grant: Grant) => void;
@@ -143,6 +145,7 @@ export class ClusterSwarm {
     const member = this.#members.get(session);
     if (member === undefined || member.address !== undefined) return;
     member.address = address;
+    if (this.#options.introduce === false) return;
     const limit = this.#options.neighbours ?? 8;
     const candidates = [...this.#members.entries()]
       .filter(([id, other]) => id !== session && other.address !== undefined && !member.neighbours.has(id))

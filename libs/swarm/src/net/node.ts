@@ -157,9 +157,11 @@ export class SwarmNode {
     this.#useLedbat = options.ledbat !== false;
     this.#ledbat = new LedbatController(this.#clock, {
       ...DEFAULT_LEDBAT,
+      // a real host's delays carry its event loop's lag as well as the link's queue: RFC 6817's 100 ms
+      targetMs: 100,
       mss: SEGMENT_BYTES,
-      minWindow: 4 * SEGMENT_BYTES,
-      initialWindow: 16 * SEGMENT_BYTES,
+      minWindow: 16 * SEGMENT_BYTES,
+      initialWindow: 32 * SEGMENT_BYTES,
     });
     this.done = new Promise((resolve) => {
       this.#resolveDone = resolve;
@@ -586,8 +588,7 @@ export class SwarmNode {
           continue;
         }
         // keep-alives well inside the other side's patience (a silent peer is taken for gone)
-        if (now - connection.sentAt > KEEPALIVE_MS)
-          this.#send(connection, { type: PeerMessageType.Punch });
+        if (now - connection.sentAt > KEEPALIVE_MS) this.#send(connection, { type: PeerMessageType.Punch });
         continue;
       }
       if (
