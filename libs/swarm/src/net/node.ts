@@ -172,7 +172,9 @@ export class SwarmNode {
         clock: this.#clock,
         random: new Random(options.seed ?? Math.floor(Math.random() * 2 ** 31)),
         have: this.have,
-        limits: { timeoutMs: 5000, ...options.limits },
+        limits: { timeoutMs: 10_000, ...options.limits },
+        // a chunk goes to the seed directly only after failing from three peers (a time-out is no proof)
+        directAfterFailures: 3,
         ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
       });
     } else {
@@ -384,7 +386,8 @@ export class SwarmNode {
       this.#send(connection, { type: PeerMessageType.Refuse, chunk, reason });
     const entry = this.#options.table.chunks[chunk];
     if (entry === undefined || !this.have.has(chunk)) return refuse("not-held");
-    if (this.#uploads.length >= (this.#options.uploadQueue ?? 16)) return refuse("busy");
+    // a short queue: a request that would wait behind many chunks is better asked of someone else now
+    if (this.#uploads.length >= (this.#options.uploadQueue ?? 4)) return refuse("busy");
     if (this.#options.policy?.decide(connection.grant.peer, chunk, direct) === "ask-peers") {
       return refuse("ask-peers");
     }
