@@ -27,7 +27,7 @@ export interface ClusterSwarmOptions {
   readonly host?: string;
   readonly port?: number;
   readonly publicAddress?: PeerAddress;
-  /** Peers each player is introduced to at most (as it joins). */
+  /** Peers each player is introduced to at most as it joins (default 32: a swarm of a few dozen is one mesh, so the seed's "no neighbour has it" means no one has it). */
   readonly neighbours?: number;
   readonly grantTtlMs?: number;
   readonly policy?: Partial<SeedPolicyOptions>;
@@ -148,7 +148,7 @@ export class ClusterSwarm {
     if (member === undefined || member.address !== undefined) return;
     member.address = address;
     if (this.#options.introduce === false) return;
-    const limit = this.#options.neighbours ?? 8;
+    const limit = this.#options.neighbours ?? 32;
     const candidates = [...this.#members.entries()]
       .filter(([id, other]) => id !== session && other.address !== undefined && !member.neighbours.has(id))
       .sort((a, b) => a[1].neighbours.size - b[1].neighbours.size)
