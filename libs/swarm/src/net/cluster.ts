@@ -70,7 +70,9 @@ export class ClusterSwarm {
       clock,
       // direct requests (after failures elsewhere) at most 2% of the chunks per player: on a busy network a
       // time-out is common, and at the library's 25% twenty players could claim five copies from the seed
-      { ...DEFAULT_SEED_POLICY, directShare: 0.02, ...options.policy },
+      // a chunk handed out counts as held by its taker for 30 s: on a loaded host it may wait that long
+      // in the seed's queue and on the wire before the taker announces it
+      { ...DEFAULT_SEED_POLICY, directShare: 0.02, handoutTtlMs: 30_000, ...options.policy },
     );
     const seed = await SwarmNode.start({
       id: SEED_ID,
@@ -83,7 +85,8 @@ export class ClusterSwarm {
       ...(options.host !== undefined ? { host: options.host } : {}),
       ...(options.port !== undefined ? { port: options.port } : {}),
       clock,
-      uploadQueue: 64,
+      // a short queue: the seed answers "busy" rather than hold chunks whose hand-out grows stale
+      uploadQueue: 8,
       onSeen: (peer, address) => swarm?.seenAt(peer, address),
     });
     swarm = new ClusterSwarm(options, seed, policy);
