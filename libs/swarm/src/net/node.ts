@@ -139,6 +139,8 @@ export class SwarmNode {
   readonly #ledbat: LedbatController;
   readonly #useLedbat: boolean;
   #rttMs = 50;
+  /** Verified chunks being written to the store. */
+  #writing = 0;
   /** The relay: as the options say, or the seed's address from its grant. */
   #relay: PeerAddress | undefined;
   readonly #arriving = new Map<string, Arriving>();
@@ -535,12 +537,18 @@ export class SwarmNode {
       this.#drop(connection, false);
     }
     if (verdict === "verified") {
-      await this.#options.store.write(this.#options.table.chunks[chunk]!, bytes);
+      this.#writing++;
+      try {
+        await this.#options.store.write(this.#options.table.chunks[chunk]!, bytes);
+      } finally {
+        this.#writing--;
+      }
       this.have.add(chunk);
       for (const other of this.#connections.values()) {
         if (other.connected) this.#send(other, { type: PeerMessageType.Have, chunk });
       }
-      if (download.done) this.#resolveDone?.();
+      // done once every verified chunk is written, not when the last one verified (others may be writing)
+      if (download.done && this.#writing === 0) this.#resolveDone?.();
     }
     this.#pump();
   }
