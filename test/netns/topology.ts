@@ -37,8 +37,14 @@ export interface Topology {
   readonly b: Site;
   /** Runs a command inside a namespace (throws with its stderr on failure). */
   exec(ns: string, command: string, args: readonly string[]): string;
-  /** Starts a long-running process inside a namespace; it is killed at teardown. */
-  spawn(ns: string, command: string, args: readonly string[], env: NodeJS.ProcessEnv): ChildProcess;
+  /** Starts a long-running process inside a namespace (its stdin a pipe when asked); killed at teardown. */
+  spawn(
+    ns: string,
+    command: string,
+    args: readonly string[],
+    env: NodeJS.ProcessEnv,
+    stdin?: "pipe" | "ignore",
+  ): ChildProcess;
   /** Cuts a site off the internet (its NAT forwards nothing), or lets it back. */
   partition(site: Site): void;
   heal(site: Site): void;
@@ -201,10 +207,10 @@ export function buildTopology(kinds: { a: NatKind; b: NatKind }): Topology {
     a,
     b,
     exec: (ns, command, args) => inNs(ns, command, ...args),
-    spawn: (ns, command, args, env) => {
+    spawn: (ns, command, args, env, stdin = "ignore") => {
       const child = spawn("ip", ["netns", "exec", ns, command, ...args], {
         env,
-        stdio: ["ignore", "pipe", "pipe"],
+        stdio: [stdin, "pipe", "pipe"],
       });
       processes.push(child);
       return child;

@@ -158,7 +158,7 @@ export class AgentAssets implements SessionAssets {
         store,
         have: ChunkSet.full(table.chunks.length),
         host: this.options.host,
-        ...(this.options.serveAll === true ? { seedOnlyWhatPeersCannot: false } : {}),
+        ...(this.options.serveAll === true ? { seedOnlyWhatPeersCannot: false, introduce: false } : {}),
         deliver: (id, grant) => this.#deliver(id, asset, grant),
       }).then((started) => {
         this.options.log.info(

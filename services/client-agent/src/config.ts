@@ -43,7 +43,8 @@
  *   `pnpm overworld assets sign` leaves it) that players swarm for (assets.ts); ASSETS_TRUST (required
  *   with it): the trust list of the mains whose signatures count. ASSET_SWARM_HOST: where the seeds' UDP
  *   sockets bind (default UDP_HOST); ASSET_SWARM_PUBLIC_HOST: the host players reach them at (default
- *   PUBLIC_ADDRESS's). ASSET_SEED_SERVES_ALL=1: the seed serves every request (a bench's comparison).
+ *   PUBLIC_ADDRESS's). ASSET_SEED_SERVES_ALL=1: the seed serves every request and introduces no one (everyone from the
+ *   server alone: the bench's comparison).
  * - WS_PORT: where browsers connect over WebSocket (websocket.ts); unset, the agent has no WebSocket
  *   listener. WS_HOST: its interface (default 127.0.0.1; 0.0.0.0 in containers).
  * - WS_ORIGINS: comma-separated origins a browser may connect from, e.g. `https://play.example.com`, or `*`

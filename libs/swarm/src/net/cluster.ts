@@ -27,12 +27,14 @@ export interface ClusterSwarmOptions {
   readonly host?: string;
   readonly port?: number;
   readonly publicAddress?: PeerAddress;
-  /** Peers each player is introduced to at most (as it joins). */
+  /** Peers each player is introduced to at most as it joins (default 32: a swarm of a few dozen is one mesh, so the seed's "no neighbour has it" means no one has it). */
   readonly neighbours?: number;
   readonly grantTtlMs?: number;
   readonly policy?: Partial<SeedPolicyOptions>;
   /** false: the seed serves every request (everyone downloading from the server, for comparison). */
   readonly seedOnlyWhatPeersCannot?: boolean;
+  /** false: players are not introduced to each other (with the above: everyone from the server alone). */
+  readonly introduce?: boolean;
   readonly clock?: Clock;
   /** Hands a grant to a player, over its session with the cluster (the client wire's ASSET_PEER). */
   readonly deliver: (session: string, grant: Grant) => void;
@@ -66,7 +68,11 @@ export class ClusterSwarm {
       },
       options.table.chunks.length,
       clock,
-      { ...DEFAULT_SEED_POLICY, ...options.policy },
+      // direct requests (after failures elsewhere) at most 2% of the chunks per player: on a busy network a
+      // time-out is common, and at the library's 25% twenty players could claim five copies from the seed
+      // a chunk handed out counts as held by its taker for 30 s: on a loaded host it may wait that long
+      // in the seed's queue and on the wire before the taker announces it
+      { ...DEFAULT_SEED_POLICY, directShare: 0.02, handoutTtlMs: 30_000, ...options.policy },
     );
     const seed = await SwarmNode.start({
       id: SEED_ID,
@@ -79,7 +85,8 @@ export class ClusterSwarm {
       ...(options.host !== undefined ? { host: options.host } : {}),
       ...(options.port !== undefined ? { port: options.port } : {}),
       clock,
-      uploadQueue: 64,
+      // a short queue: the seed answers "busy" rather than hold chunks whose hand-out grows stale
+      uploadQueue: 8,
       onSeen: (peer, address) => swarm?.seenAt(peer, address),
     });
     swarm = new ClusterSwarm(options, seed, policy);
@@ -143,7 +150,8 @@ export class ClusterSwarm {
     const member = this.#members.get(session);
     if (member === undefined || member.address !== undefined) return;
     member.address = address;
-    const limit = this.#options.neighbours ?? 8;
+    if (this.#options.introduce === false) return;
+    const limit = this.#options.neighbours ?? 32;
     const candidates = [...this.#members.entries()]
       .filter(([id, other]) => id !== session && other.address !== undefined && !member.neighbours.has(id))
       .sort((a, b) => a[1].neighbours.size - b[1].neighbours.size)

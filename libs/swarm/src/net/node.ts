@@ -139,6 +139,8 @@ export class SwarmNode {
   readonly #ledbat: LedbatController;
   readonly #useLedbat: boolean;
   #rttMs = 50;
+  /** Verified chunks being written to the store. */
+  #writing = 0;
   /** The relay: as the options say, or the seed's address from its grant. */
   #relay: PeerAddress | undefined;
   readonly #arriving = new Map<string, Arriving>();
@@ -157,9 +159,11 @@ export class SwarmNode {
     this.#useLedbat = options.ledbat !== false;
     this.#ledbat = new LedbatController(this.#clock, {
       ...DEFAULT_LEDBAT,
+      // a real host's delays carry its event loop's lag as well as the link's queue: RFC 6817's 100 ms
+      targetMs: 100,
       mss: SEGMENT_BYTES,
-      minWindow: 4 * SEGMENT_BYTES,
-      initialWindow: 16 * SEGMENT_BYTES,
+      minWindow: 16 * SEGMENT_BYTES,
+      initialWindow: 32 * SEGMENT_BYTES,
     });
     this.done = new Promise((resolve) => {
       this.#resolveDone = resolve;
@@ -170,7 +174,9 @@ export class SwarmNode {
         clock: this.#clock,
         random: new Random(options.seed ?? Math.floor(Math.random() * 2 ** 31)),
         have: this.have,
-        limits: { timeoutMs: 5000, ...options.limits },
+        limits: { timeoutMs: 10_000, ...options.limits },
+        // a chunk goes to the seed directly only after failing from three peers (a time-out is no proof)
+        directAfterFailures: 3,
         ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
       });
     } else {
@@ -382,7 +388,8 @@ export class SwarmNode {
       this.#send(connection, { type: PeerMessageType.Refuse, chunk, reason });
     const entry = this.#options.table.chunks[chunk];
     if (entry === undefined || !this.have.has(chunk)) return refuse("not-held");
-    if (this.#uploads.length >= (this.#options.uploadQueue ?? 16)) return refuse("busy");
+    // a short queue: a request that would wait behind many chunks is better asked of someone else now
+    if (this.#uploads.length >= (this.#options.uploadQueue ?? 4)) return refuse("busy");
     if (this.#options.policy?.decide(connection.grant.peer, chunk, direct) === "ask-peers") {
       return refuse("ask-peers");
     }
@@ -530,12 +537,18 @@ export class SwarmNode {
       this.#drop(connection, false);
     }
     if (verdict === "verified") {
-      await this.#options.store.write(this.#options.table.chunks[chunk]!, bytes);
+      this.#writing++;
+      try {
+        await this.#options.store.write(this.#options.table.chunks[chunk]!, bytes);
+      } finally {
+        this.#writing--;
+      }
       this.have.add(chunk);
       for (const other of this.#connections.values()) {
         if (other.connected) this.#send(other, { type: PeerMessageType.Have, chunk });
       }
-      if (download.done) this.#resolveDone?.();
+      // done once every verified chunk is written, not when the last one verified (others may be writing)
+      if (download.done && this.#writing === 0) this.#resolveDone?.();
     }
     this.#pump();
   }
