@@ -4,4 +4,4 @@
  * for .dc text it fetched, or `defineSchema` and `t` for classes written in TypeScript.
  */
 export { defineSchema, parseDcText, t } from "@overworld/protocol";
-export * from "./index.ts";
+export * from "./portable.ts";
