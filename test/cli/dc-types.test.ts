@@ -80,7 +80,13 @@ describe("pnpm overworld dc types", () => {
       join(DIR, "tsconfig.json"),
       JSON.stringify({
         extends: "../../../tsconfig.base.json",
-        files: ["check.ts", "../../../libs/protocol/src/transport/netcode/sodium-native.d.ts"],
+        files: [
+          "check.ts",
+          // the ambient declarations the workspace's own tsconfig takes in
+          "../../../libs/protocol/src/transport/netcode/sodium-native.d.ts",
+          "../../../libs/manifest/src/sodium-native.d.ts",
+          "../../../libs/service/src/cluster-key-slot.d.ts",
+        ],
       }),
     );
     const checked = await run(process.execPath, [TSC, "-p", join(DIR, "tsconfig.json")]).then(

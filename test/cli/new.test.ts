@@ -59,6 +59,7 @@ describe("overworld new", () => {
     );
     expect(client.exports["."]).toEqual({
       types: "./dist/npm/types/index.d.ts",
+      browser: "./dist/npm/browser.js",
       default: "./dist/npm/index.js",
     });
     expect(client.dependencies["@overworld/protocol"]).toBe("0.1.0");

@@ -92,7 +92,7 @@ async function push(servers: string[]): Promise<number> {
 
 interface ClusterSets {
   readonly assigned: { push: number };
-  readonly running: { push: number; servers: { name: string; version: string }[] };
+  readonly running: { push: number; servers: { name: string; version: string }[] } | null;
   readonly refusals: { package: string; refusal: string; detail: string }[];
 }
 
@@ -192,14 +192,14 @@ afterAll(async () => {
 describe("a server plugin set pushed by main, in zone AI", () => {
   it("runs on every replica: a version swapped in, then a plugin added with its zone and NPCs", async () => {
     const first = await push(["hot-world@1.1.0"]);
-    await waitFor(async () => (await atMain()).running.push === first, "the set reported", WAIT_MS);
+    await waitFor(async () => (await atMain()).running?.push === first, "the set reported", WAIT_MS);
     expect(runningOn()).toEqual([["hot-world@1.1.0"], ["hot-world@1.1.0"]]);
     expect(await say("one")).toBe("v1.1: one");
 
     const second = await push(["hot-world@1.2.0", "hot-camp@1.0.0"]);
-    await waitFor(async () => (await atMain()).running.push === second, "the set reported", WAIT_MS);
+    await waitFor(async () => (await atMain()).running?.push === second, "the set reported", WAIT_MS);
     const reported = await atMain();
-    expect(labels(reported.running.servers).sort()).toEqual(["hot-camp@1.0.0", "hot-world@1.2.0"]);
+    expect(labels(reported.running!.servers).sort()).toEqual(["hot-camp@1.0.0", "hot-world@1.2.0"]);
     expect(reported.refusals).toEqual([]);
     for (const running of runningOn()) expect(running.sort()).toEqual(["hot-camp@1.0.0", "hot-world@1.2.0"]);
     expect(await say("two")).toBe("v1.2: two");
@@ -217,7 +217,7 @@ describe("a server plugin set pushed by main, in zone AI", () => {
   it("starts the zones a new version names beyond the old's, then removes a plugin gone from the set: its zones stop and its NPCs are deleted", async () => {
     expect(campNpcs(NEW_CAMP_ZONE)).toEqual([]);
     const wider = await push(["hot-world@1.2.0", "hot-camp@1.1.0"]);
-    await waitFor(async () => (await atMain()).running.push === wider, "the set reported", WAIT_MS);
+    await waitFor(async () => (await atMain()).running?.push === wider, "the set reported", WAIT_MS);
     await eventually(() => campNpcs(NEW_CAMP_ZONE).length === 2, "the new camp zone's NPCs in view", WAIT_MS);
     expect(campNpcs(CAMP_ZONE)).toHaveLength(2); // the old zone's, not spawned again
     const codes = Object.assign({}, ...replicas.map((replica) => replica.replica.codes()));
@@ -227,7 +227,7 @@ describe("a server plugin set pushed by main, in zone AI", () => {
     const npcs = campNpcs().map((object) => object.doId);
     expect(npcs).toHaveLength(4);
     const third = await push(["hot-world@1.2.0"]);
-    await waitFor(async () => (await atMain()).running.push === third, "the set reported", WAIT_MS);
+    await waitFor(async () => (await atMain()).running?.push === third, "the set reported", WAIT_MS);
     expect(runningOn()).toEqual([["hot-world@1.2.0"], ["hot-world@1.2.0"]]);
     await eventually(() => campNpcs().length === 0, "the camp's NPCs gone from view", WAIT_MS);
     for (const doId of npcs) {
@@ -262,7 +262,7 @@ describe("a server plugin set pushed by main, in zone AI", () => {
         ),
       },
     ]);
-    expect(labels(view.running.servers)).toEqual(["hot-world@1.2.0"]);
+    expect(labels(view.running!.servers)).toEqual(["hot-world@1.2.0"]);
     expect(runningOn()).toEqual([["hot-world@1.2.0"], ["hot-world@1.2.0"]]);
     expect(await say("four")).toBe("v1.2: four");
 
@@ -283,7 +283,7 @@ describe("a server plugin set pushed by main, in zone AI", () => {
     expect(migrate.refusals[0]!.detail).toMatch(
       /cannot be handed to hot-world@1\.3\.1: its migrate threw: hot-world@1\.3\.1 cannot read the state of hot-world@1\.2\.0$/,
     );
-    expect(labels(migrate.running.servers)).toEqual(["hot-world@1.2.0"]);
+    expect(labels(migrate.running!.servers)).toEqual(["hot-world@1.2.0"]);
     await eventually(
       () => runningOn().every((running) => running.join() === "hot-world@1.2.0"),
       "every replica back on hot-world@1.2.0",

@@ -59,8 +59,11 @@ afterAll(async () => {
 describe("a zone-AI replica frozen past its lease deadlines", () => {
   it("pauses its zones and resumes them, and hands the newcomer's share over", async () => {
     const first = await startReplica("stall-a");
+    // its log lines come through a pipe, a little after its health says the zones run
     await waitFor(
-      async () => (await zonesOf(first)).length === ZONES.length,
+      async () =>
+        (await zonesOf(first)).length === ZONES.length &&
+        logged(first, "zone started").length >= ZONES.length,
       "the first replica running every zone",
       WAIT_MS,
     );
