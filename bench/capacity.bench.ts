@@ -53,6 +53,8 @@ const [HELD_OUT] = runsArg("--hold-out", "300x2");
 const AGENTS = integerArg("--agents", 2);
 const DURATION_SECONDS = numberArg("--duration", 10);
 const WARMUP_SECONDS = 3;
+/** The uncounted run each fresh cluster starts with. */
+const WARM_UP_SECONDS = 8;
 const RAMP = 50;
 const GRID = "1x1@400";
 const TICK_HZ = 20;
@@ -82,6 +84,22 @@ interface Measured extends Observation {
   readonly label: string;
   readonly bytesPerUpdate: number;
   readonly p99Ms: number;
+}
+
+/** A fresh cluster's first run pays for compiling its hot paths: one short run first, not counted. */
+async function warmUp(cluster: LocalCluster, count: number): Promise<void> {
+  await waitForIdleAgent(cluster);
+  process.stderr.write(`${NAME}: warming up (${count} bots, not counted)\n`);
+  await runBotProcess(cluster, {
+    count,
+    rate: 5,
+    durationSeconds: WARM_UP_SECONDS,
+    warmupSeconds: 1,
+    ramp: RAMP,
+    grid: GRID,
+    workers: 1,
+    label: "warm-up",
+  });
 }
 
 async function measure(cluster: LocalCluster, count: number, moveRate: number): Promise<Measured> {
@@ -218,6 +236,7 @@ function sizing(costs: UnitCosts, wire: WireShape): void {
 async function main(): Promise<void> {
   const fitRuns = await withCluster(1, Math.max(...FIT.map((r) => r.count)), async (cluster) => {
     const runs: Measured[] = [];
+    await warmUp(cluster, Math.max(...FIT.map((r) => r.count)));
     for (const { count, rate: moveRate } of FIT) runs.push(await measure(cluster, count, moveRate));
     return runs;
   });
@@ -254,7 +273,10 @@ async function main(): Promise<void> {
     `predicted, before the held-out run (${count} x ${moveRate} Hz on ${AGENTS} agents)`,
     predictedDrivers,
   );
-  const held = await withCluster(AGENTS, count, (cluster) => measure(cluster, count, moveRate));
+  const held = await withCluster(AGENTS, count, async (cluster) => {
+    await warmUp(cluster, count);
+    return measure(cluster, count, moveRate);
+  });
   printDrivers("measured", held.drivers);
   const rows = [...SERVER_GROUPS, "bots"].map((group) => [
     group,
