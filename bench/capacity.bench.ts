@@ -86,20 +86,25 @@ interface Measured extends Observation {
   readonly p99Ms: number;
 }
 
+/** One bot run of `count` bots moving `moveRate` times a second, in one place. */
+function botRun(cluster: LocalCluster, count: number, moveRate: number, seconds: number, label: string) {
+  return runBotProcess(cluster, {
+    count,
+    rate: moveRate,
+    durationSeconds: seconds,
+    warmupSeconds: WARMUP_SECONDS,
+    ramp: RAMP,
+    grid: GRID,
+    workers: 1,
+    label,
+  });
+}
+
 /** A fresh cluster's first run pays for compiling its hot paths: one short run first, not counted. */
 async function warmUp(cluster: LocalCluster, count: number): Promise<void> {
   await waitForIdleAgent(cluster);
   process.stderr.write(`${NAME}: warming up (${count} bots, not counted)\n`);
-  await runBotProcess(cluster, {
-    count,
-    rate: 5,
-    durationSeconds: WARM_UP_SECONDS,
-    warmupSeconds: 1,
-    ramp: RAMP,
-    grid: GRID,
-    workers: 1,
-    label: "warm-up",
-  });
+  await botRun(cluster, count, 5, WARM_UP_SECONDS, "warm-up");
 }
 
 async function measure(cluster: LocalCluster, count: number, moveRate: number): Promise<Measured> {
@@ -107,18 +112,7 @@ async function measure(cluster: LocalCluster, count: number, moveRate: number): 
   await waitForIdleAgent(cluster);
   await waitForQuietMachine(cluster, 0.3, QUIET_WAIT_SECONDS);
   process.stderr.write(`${NAME}: ${label}\n`);
-  const figures = figuresOf(
-    await runBotProcess(cluster, {
-      count,
-      rate: moveRate,
-      durationSeconds: DURATION_SECONDS,
-      warmupSeconds: WARMUP_SECONDS,
-      ramp: RAMP,
-      grid: GRID,
-      workers: 1,
-      label,
-    }),
-  );
+  const figures = figuresOf(await botRun(cluster, count, moveRate, DURATION_SECONDS, label));
   if (!figures.ok) process.stderr.write(`${NAME}: ${label}: PROBLEMS: ${figures.problems.join("; ")}\n`);
   return {
     label,
